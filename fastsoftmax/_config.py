@@ -1,0 +1,33 @@
+"""Numba settings shared by every kernel of the package (one place, as STUMPY's ``config``).
+
+Environment variables, read once at import:
+
+``FASTSOFTMAX_FASTMATH``
+    ``1`` (default) lets LLVM reassociate and contract floating-point sums so loops
+    vectorize.  NaN/inf semantics are kept (no ``nnan``/``ninf`` flags), so the
+    non-finite guards keep working.  ``0`` turns it off.
+``FASTSOFTMAX_PARALLEL``
+    ``1`` (default) compiles kernels with ``parallel=True``; ``0`` compiles them serially.
+``FASTSOFTMAX_CACHE``
+    ``1`` (default) caches compiled kernels on disk so they compile once per install.
+"""
+import os
+
+
+def _flag(name, default):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off", "")
+
+
+FASTMATH = (
+    {"nsz", "arcp", "contract", "afn", "reassoc"} if _flag("FASTSOFTMAX_FASTMATH", True) else False
+)
+PARALLEL = _flag("FASTSOFTMAX_PARALLEL", True)
+CACHE = _flag("FASTSOFTMAX_CACHE", True)
+
+#: Options for serial kernels.
+JIT_OPTIONS = {"nogil": True, "cache": CACHE, "fastmath": FASTMATH}
+#: Options for kernels that use ``prange``.
+PARALLEL_JIT_OPTIONS = {**JIT_OPTIONS, "parallel": PARALLEL}

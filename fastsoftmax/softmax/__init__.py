@@ -1,0 +1,77 @@
+"""Softmax loss and gradient: a plain NumPy reference and fused Numba kernels.
+
+``_numpy`` is the yardstick (the study's math, vectorized); ``_numba`` holds the fast
+kernels.  Both share the penalty codes defined here.
+"""
+PENALTY_CODES = {"none": 0, "l2": 1, "l1": 2, "elasticnet": 3}
+L1_METHOD_CODES = {"proximal": 0, "subgradient": 1}
+
+
+def penalty_strengths(penalty, alpha, l1_ratio):
+    """Split ``alpha`` into its L1 and L2 parts.
+
+    The penalty is ``alpha * (l1_ratio * ||W||_1 + (1 - l1_ratio) / 2 * ||W||_2^2)``
+    (scikit-learn's elastic net); ``"l1"`` is ``l1_ratio = 1`` and ``"l2"`` is
+    ``l1_ratio = 0``.
+
+    Returns
+    -------
+    l1_strength, l2_strength : float
+    """
+    if penalty == "none":
+        return 0.0, 0.0
+    if penalty == "l2":
+        return 0.0, float(alpha)
+    if penalty == "l1":
+        return float(alpha), 0.0
+    if penalty == "elasticnet":
+        return float(alpha) * l1_ratio, float(alpha) * (1.0 - l1_ratio)
+    raise ValueError(
+        f"penalty must be one of {sorted(PENALTY_CODES)}, got {penalty!r}"
+    )
+
+
+def loss_and_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, backend="numpy"):
+    """Mean softmax cross-entropy over the batch plus the penalty, and its gradient.
+
+    Parameters
+    ----------
+    W : ndarray of shape (n_features, n_classes)
+    b : ndarray of shape (n_classes,)
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of int of shape (n_samples,)
+        Class indices in ``0 .. n_classes - 1``.
+    penalty : {"none", "l2", "l1", "elasticnet"}
+    alpha : float
+        Penalty strength (see :func:`penalty_strengths`); the bias is not penalized.
+    l1_ratio : float
+        Elastic-net mixing, used with ``penalty="elasticnet"``.
+    backend : {"numpy", "numba"}
+
+    Returns
+    -------
+    loss : float
+    dW : ndarray of shape (n_features, n_classes)
+    db : ndarray of shape (n_classes,)
+        The L1 part contributes its subgradient ``sign(W)`` (0 at 0).
+    """
+    l1, l2 = penalty_strengths(penalty, alpha, l1_ratio)
+    if backend == "numpy":
+        from . import _numpy
+
+        return _numpy.loss_and_gradient(W, b, X, y, l1, l2)
+    if backend == "numba":
+        import numpy as np
+
+        from . import _numba
+
+        dtype = np.result_type(W.dtype, X.dtype)
+        W = np.ascontiguousarray(W, dtype=dtype)
+        X = np.ascontiguousarray(X, dtype=dtype)
+        b = np.ascontiguousarray(b, dtype=dtype)
+        y = np.ascontiguousarray(y, dtype=np.int64)
+        dW = np.empty_like(W)
+        db = np.empty_like(b)
+        loss = _numba.loss_and_gradient(W, b, X, y, l1, l2, dW, db)
+        return float(loss), dW, db
+    raise ValueError(f"backend must be 'numpy' or 'numba', got {backend!r}")

@@ -1,0 +1,93 @@
+"""Plain NumPy reference for the softmax classifier: the study's math, vectorized.
+
+Obviously correct rather than fast; every Numba kernel in ``_numba`` is tested
+against these functions.
+"""
+import numpy as np
+
+
+def softmax(scores):
+    """Row-wise softmax, stable (the row max is subtracted first)."""
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def data_loss_and_gradient(W, b, X, y):
+    """Mean cross-entropy ``-log softmax(XW + b)[y]`` and its gradient."""
+    n_samples = X.shape[0]
+    scores = X @ W + b
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1))
+    rows = np.arange(n_samples)
+    loss = np.mean(log_norm - shifted[rows, y], dtype=np.float64)
+    dscores = np.exp(shifted - log_norm[:, None])  # probabilities
+    dscores[rows, y] -= 1.0
+    dscores /= n_samples
+    return float(loss), X.T @ dscores, dscores.sum(axis=0)
+
+
+def penalty_value(W, l1, l2):
+    """``l1 * ||W||_1 + l2 / 2 * ||W||_2^2``."""
+    value = 0.0
+    if l1:
+        value += l1 * float(np.abs(W).sum(dtype=np.float64))
+    if l2:
+        value += 0.5 * l2 * float(np.square(W, dtype=np.float64).sum())
+    return value
+
+
+def loss_and_gradient(W, b, X, y, l1=0.0, l2=0.0):
+    """Data loss plus penalty, with the penalty's (sub)gradient ``l1 sign(W) + l2 W``."""
+    loss, dW, db = data_loss_and_gradient(W, b, X, y)
+    loss += penalty_value(W, l1, l2)
+    if l2:
+        dW = dW + l2 * W
+    if l1:
+        dW = dW + l1 * np.sign(W)
+    return loss, dW, db
+
+
+def soft_threshold(W, threshold):
+    """Proximal operator of ``threshold * ||W||_1``: shrink towards 0, exact zeros."""
+    return np.sign(W) * np.maximum(np.abs(W) - threshold, 0.0)
+
+
+def sgd(X, y, W, b, velocity_W, velocity_b, batch_indices, batch_starts, learning_rates,
+        l1=0.0, l2=0.0, l1_proximal=True, momentum=0.0):
+    """Minibatch SGD, one update per batch; updates ``W``, ``b`` and the velocities in place.
+
+    Batch ``t`` is ``X[batch_indices[batch_starts[t]:batch_starts[t + 1]]]``, taken with
+    learning rate ``learning_rates[t]``.  An update is ``v = momentum * v - lr * grad``,
+    ``W += v``; the L1 part of the penalty is either in ``grad`` (subgradient) or applied
+    after the step as soft-thresholding by ``lr * l1`` (proximal gradient).
+
+    Returns
+    -------
+    losses : ndarray of shape (n_batches,)
+        Minibatch loss (data + penalty) before each update; stops early at the first
+        non-finite one, which is included.
+    """
+    n_batches = len(batch_starts) - 1
+    losses = np.empty(n_batches)
+    for t in range(n_batches):
+        rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
+        loss, dW, db = data_loss_and_gradient(W, b, X[rows], y[rows])
+        loss += penalty_value(W, l1, l2)
+        losses[t] = loss
+        if not np.isfinite(loss):
+            return losses[: t + 1]
+        if l2:
+            dW += l2 * W
+        if l1 and not l1_proximal:
+            dW += l1 * np.sign(W)
+        lr = learning_rates[t]
+        velocity_W *= momentum
+        velocity_W -= lr * dW
+        velocity_b *= momentum
+        velocity_b -= lr * db
+        W += velocity_W
+        b += velocity_b
+        if l1 and l1_proximal:
+            W[...] = soft_threshold(W, lr * l1)
+    return losses
