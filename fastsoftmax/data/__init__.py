@@ -1,0 +1,44 @@
+"""Data sets: CIFAR-10 (python or binary, folder or archive), image folders, digits.
+
+Also the download of the official CIFAR-10 archive and an on-disk array cache for
+features.  Every loader returns uint8 images and int64 labels.
+"""
+from ._unpickle import CorruptDataError, UnsafePickleError, restricted_load
+from .cache import cache_dir, cache_info, cache_key, clear_cache, load_cached, save_cached
+from .cifar import DatasetNotFoundError, is_cifar10, load_cifar10
+from .datasets import Dataset, load_dataset, load_digits_images
+from .download import (
+    CIFAR10_MD5,
+    CIFAR10_URL,
+    DownloadError,
+    cifar10_archive_path,
+    data_home,
+    download_cifar10,
+)
+from .folder import load_image_folder, read_image
+
+__all__ = [
+    "CIFAR10_MD5",
+    "CIFAR10_URL",
+    "CorruptDataError",
+    "Dataset",
+    "DatasetNotFoundError",
+    "DownloadError",
+    "UnsafePickleError",
+    "cache_dir",
+    "cache_info",
+    "cache_key",
+    "cifar10_archive_path",
+    "clear_cache",
+    "data_home",
+    "download_cifar10",
+    "is_cifar10",
+    "load_cached",
+    "load_cifar10",
+    "load_dataset",
+    "load_digits_images",
+    "load_image_folder",
+    "read_image",
+    "restricted_load",
+    "save_cached",
+]

@@ -1,0 +1,268 @@
+"""Load CIFAR-10 from the official python or binary layouts, folders or archives.
+
+Archives (``cifar-10-python.tar.gz``, ``cifar-10-binary.tar.gz``) are read member by
+member in memory; nothing is ever extracted to disk.
+"""
+import os
+import re
+import tarfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ._unpickle import (
+    IMAGE_BYTES,
+    CorruptDataError,
+    _check_labels,
+    check_batch,
+    check_meta,
+    restricted_load,
+)
+
+__all__ = ["DatasetNotFoundError", "load_cifar10", "is_cifar10", "HOW_TO_GET_CIFAR10"]
+
+PY_FOLDER = "cifar-10-batches-py"
+BIN_FOLDER = "cifar-10-batches-bin"
+PY_ARCHIVE = "cifar-10-python.tar.gz"
+BIN_ARCHIVE = "cifar-10-binary.tar.gz"
+HOW_TO_GET_CIFAR10 = (
+    "run `fastsoftmax data download` (or pass --download to `fastsoftmax train`) to "
+    "fetch CIFAR-10 into the cache folder"
+)
+_TRAIN_RE = re.compile(r"data_batch_(\d+)$")
+_TRAIN_BIN_RE = re.compile(r"data_batch_(\d+)\.bin$")
+_RECORD = 1 + IMAGE_BYTES
+
+
+class DatasetNotFoundError(FileNotFoundError, ValueError):
+    """A data set path does not exist; the message says how to get the data."""
+
+
+def _to_images(data):
+    """(n, 3072) planar rows -> C-contiguous uint8 (n, 32, 32, 3)."""
+    return np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+
+
+def _batch_numbers(names, pattern):
+    found = {}
+    for n in names:
+        m = pattern.match(n)
+        if m:
+            found[int(m.group(1))] = n
+    return [found[k] for k in sorted(found)]
+
+
+class _FolderSource:
+    def __init__(self, root):
+        self.root = Path(root)
+        self.label = str(self.root)
+
+    def names(self):
+        return [p.name for p in self.root.iterdir() if p.is_file()]
+
+    def read(self, name):
+        return (self.root / name).read_bytes()
+
+    def open(self, name):
+        return open(self.root / name, "rb")
+
+    def display(self, name):
+        return os.path.join(str(self.root), name)
+
+
+class _TarSource:
+    def __init__(self, tar, prefix, label):
+        self.tar = tar
+        self.prefix = prefix
+        self.label = label
+        self.members = {}
+        for m in tar.getmembers():
+            if m.isfile() and m.name.rstrip("/").startswith(prefix + "/"):
+                self.members[m.name[len(prefix) + 1:]] = m
+
+    def names(self):
+        return list(self.members)
+
+    def open(self, name):
+        f = self.tar.extractfile(self.members[name])
+        if f is None:  # pragma: no cover - isfile() members always give a file
+            raise CorruptDataError(f"{self.display(name)}: cannot read archive member")
+        return f
+
+    def read(self, name):
+        with self.open(name) as f:
+            return f.read()
+
+    def display(self, name):
+        return f"{self.label}:{self.prefix}/{name}"
+
+
+def _load_python(src):
+    names = set(src.names())
+    train = _batch_numbers(names, _TRAIN_RE)
+    missing = [n for n in ("batches.meta", "test_batch") if n not in names]
+    if not train:
+        missing.insert(0, "data_batch_1")
+    if missing:
+        raise CorruptDataError(f"{src.label}: CIFAR-10 python files missing: {', '.join(missing)}")
+    class_names = check_meta(
+        restricted_load(src.read("batches.meta"), src.display("batches.meta")),
+        src.display("batches.meta"),
+    )
+
+    def batch(name):
+        with src.open(name) as f:
+            obj = restricted_load(f, src.display(name))
+        return check_batch(obj, src.display(name))
+
+    return _assemble([batch(n) for n in train], batch("test_batch"), class_names)
+
+
+def _read_bin_batch(raw, name):
+    if len(raw) == 0 or len(raw) % _RECORD:
+        raise CorruptDataError(
+            f"{name}: size {len(raw)} bytes is not a positive multiple of {_RECORD} "
+            "(1 label byte + 3072 pixel bytes per image): truncated or wrong format"
+        )
+    records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, _RECORD)
+    labels = records[:, 0].astype(np.int64)
+    _check_labels(labels, name)
+    return records[:, 1:], labels
+
+
+def _load_binary(src):
+    names = set(src.names())
+    train = _batch_numbers(names, _TRAIN_BIN_RE)
+    missing = [n for n in ("batches.meta.txt", "test_batch.bin") if n not in names]
+    if not train:
+        missing.insert(0, "data_batch_1.bin")
+    if missing:
+        raise CorruptDataError(f"{src.label}: CIFAR-10 binary files missing: {', '.join(missing)}")
+    meta_name = src.display("batches.meta.txt")
+    try:
+        text = src.read("batches.meta.txt").decode("utf-8")
+    except UnicodeDecodeError:
+        raise CorruptDataError(f"{meta_name}: not a text file") from None
+    class_names = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(class_names) != 10:
+        raise CorruptDataError(f"{meta_name}: expected 10 class names, found {len(class_names)}")
+    batches = [_read_bin_batch(src.read(n), src.display(n)) for n in train]
+    test = _read_bin_batch(src.read("test_batch.bin"), src.display("test_batch.bin"))
+    return _assemble(batches, test, class_names)
+
+
+def _assemble(train_batches, test_batch, class_names):
+    X_train = _to_images(np.concatenate([d for d, _ in train_batches]))
+    y_train = np.concatenate([lab for _, lab in train_batches]).astype(np.int64)
+    X_test = _to_images(test_batch[0])
+    y_test = np.ascontiguousarray(test_batch[1], dtype=np.int64)
+    return (X_train, y_train), (X_test, y_test), class_names
+
+
+def _find_layout(path):
+    """Return ("py"|"bin", folder) or ("tar", archive) for ``path``, or None."""
+    path = Path(path)
+    if path.is_file():
+        return ("tar", path) if path.name.endswith((".tar.gz", ".tgz", ".tar")) else None
+    if not path.is_dir():
+        return None
+    if (path / "data_batch_1").is_file() or (path / "batches.meta").is_file():
+        return ("py", path)
+    if (path / "data_batch_1.bin").is_file() or (path / "batches.meta.txt").is_file():
+        return ("bin", path)
+    for sub, kind in ((PY_FOLDER, "py"), (BIN_FOLDER, "bin")):
+        if (path / sub).is_dir():
+            return (kind, path / sub)
+    for archive in (PY_ARCHIVE, BIN_ARCHIVE):
+        if (path / archive).is_file():
+            return ("tar", path / archive)
+    return None
+
+
+def is_cifar10(path):
+    """Whether ``path`` looks like a CIFAR-10 folder, parent folder or archive.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    bool
+    """
+    return _find_layout(path) is not None
+
+
+def load_cifar10(path, *, return_class_names=False):
+    """Load CIFAR-10 from the official python or binary layout.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``cifar-10-batches-py`` (or ``cifar-10-batches-bin``) folder, a folder
+        holding one of those or one of the official archives, or the archive itself
+        (``cifar-10-python.tar.gz`` / ``cifar-10-binary.tar.gz``), which is read in
+        memory without unpacking to disk.  All ``data_batch_<k>`` files present form
+        the training set; ``test_batch`` is the test set.
+    return_class_names : bool, default False
+        Also return the class names from ``batches.meta`` (``batches.meta.txt``).
+
+    Returns
+    -------
+    (X_train, y_train), (X_test, y_test)[, class_names]
+        ``X_*`` are C-contiguous uint8 arrays of shape (n, 32, 32, 3) (RGB),
+        ``y_*`` are int64 arrays of labels in ``0 .. 9``; ``class_names`` is a
+        list of 10 str when asked for.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        ``path`` does not exist (the message says how to get the data).
+    CorruptDataError
+        A file is missing, truncated, corrupted, unsafe, holds images of the wrong
+        size or labels out of range; the message names the file.
+    ValueError
+        ``path`` is not a CIFAR-10 folder or archive.
+    """
+    if path is None or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    path = Path(path)
+    if not path.exists():
+        raise DatasetNotFoundError(f"{path}: no such file or folder; {HOW_TO_GET_CIFAR10}")
+    layout = _find_layout(path)
+    if layout is None:
+        raise ValueError(
+            f"{path}: not a CIFAR-10 folder or archive (expected {PY_FOLDER}, "
+            f"{BIN_FOLDER}, {PY_ARCHIVE} or {BIN_ARCHIVE})"
+        )
+    kind, where = layout
+    if kind == "py":
+        result = _load_python(_FolderSource(where))
+    elif kind == "bin":
+        result = _load_binary(_FolderSource(where))
+    else:
+        result = _load_archive(where)
+    if return_class_names:
+        return result
+    return result[0], result[1]
+
+
+def _load_archive(archive):
+    try:
+        tar = tarfile.open(archive, mode="r:*")
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise CorruptDataError(f"{archive}: not a readable tar archive ({exc})") from None
+    try:
+        with tar:
+            prefixes = {m.name.split("/", 1)[0] for m in tar.getmembers() if "/" in m.name}
+            if PY_FOLDER in prefixes:
+                return _load_python(_TarSource(tar, PY_FOLDER, str(archive)))
+            if BIN_FOLDER in prefixes:
+                return _load_binary(_TarSource(tar, BIN_FOLDER, str(archive)))
+            raise CorruptDataError(
+                f"{archive}: archive holds neither {PY_FOLDER}/ nor {BIN_FOLDER}/"
+            )
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        # e.g. a gzip stream cut short: "Compressed file ended before the end-of-stream marker"
+        raise CorruptDataError(f"{archive}: truncated or corrupted archive ({exc})") from None

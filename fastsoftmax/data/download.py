@@ -1,0 +1,187 @@
+"""Fetch the official CIFAR-10 archive into a cache folder, checked by its md5."""
+import hashlib
+import http.client
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+__all__ = [
+    "CIFAR10_URL",
+    "CIFAR10_MD5",
+    "DownloadError",
+    "data_home",
+    "cifar10_archive_path",
+    "download_cifar10",
+    "file_md5",
+]
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+_CHUNK = 1 << 20
+
+
+class DownloadError(OSError):
+    """A download failed or its checksum did not match; no partial file is left."""
+
+
+def data_home():
+    """The folder where fastsoftmax keeps downloads and its cache.
+
+    ``$FASTSOFTMAX_DATA`` when set, else ``fastsoftmax`` under the platform's user
+    cache folder: ``$XDG_CACHE_HOME`` (default ``~/.cache``) on Linux,
+    ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows.  The folder is not
+    created here.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    env = os.environ.get("FASTSOFTMAX_DATA")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = str(Path.home() / "Library" / "Caches")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "fastsoftmax"
+
+
+def cifar10_archive_path(dest=None):
+    """Where :func:`download_cifar10` puts the archive.
+
+    Parameters
+    ----------
+    dest : str or os.PathLike, optional
+        The folder; default :func:`data_home`.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    folder = Path(dest) if dest is not None else data_home()
+    return folder / CIFAR10_URL.rsplit("/", 1)[-1]
+
+
+def file_md5(path, chunk_size=_CHUNK):
+    """The hex md5 of a file, read in chunks.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    chunk_size : int, default 1 MiB
+
+    Returns
+    -------
+    str
+    """
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk_size), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=None, timeout=60):
+    """Download the CIFAR-10 python archive into ``dest`` and check its md5.
+
+    The bytes stream into ``<archive>.part`` in the same folder while the md5 is
+    computed; only a complete file whose md5 matches is renamed (atomically) to the
+    final name.  On any failure the partial file is removed.  A valid archive already
+    in place is not downloaded again.
+
+    Parameters
+    ----------
+    dest : str or os.PathLike, optional
+        Folder for the archive (created when missing); default :func:`data_home`.
+    url : str, optional
+        Where to fetch it from; the file name is always ``cifar-10-python.tar.gz``.
+    md5 : str, optional
+        Expected hex md5 of the archive (the published one by default).
+    progress : callable, optional
+        Called as ``progress(bytes_done, bytes_total)`` after each chunk
+        (``bytes_total`` is None when the server sends no length).  The library
+        never draws anything itself.
+    timeout : float, default 60
+        Seconds to wait on the connection before giving up.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of the checked archive.
+
+    Raises
+    ------
+    ValueError
+        Invalid arguments.
+    DownloadError
+        The connection failed or was cut, or the md5 did not match.
+    """
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"url must be a non-empty str, got {url!r}")
+    if not isinstance(md5, str) or len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5.lower()):
+        raise ValueError(f"md5 must be 32 hex digits, got {md5!r}")
+    if progress is not None and not callable(progress):
+        raise ValueError("progress must be a callable (bytes_done, bytes_total) or None")
+    if not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    md5 = md5.lower()
+    final = cifar10_archive_path(dest)
+    if final.is_file() and file_md5(final) == md5:
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = final.with_name(final.name + ".part")
+    try:
+        done, total, digest = _stream(url, part, progress, timeout)
+        if total is not None and done != total:
+            raise DownloadError(
+                f"download of {url} stopped after {done} of {total} bytes; try again"
+            )
+        if digest != md5:
+            raise DownloadError(
+                f"download of {url} has md5 {digest}, expected {md5}: the file is "
+                "corrupted or not the official archive; try again"
+            )
+        os.replace(part, final)
+    except BaseException:
+        try:
+            part.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    return final
+
+
+def _stream(url, part, progress, timeout):
+    h = hashlib.md5(usedforsecurity=False)
+    done = 0
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            if progress is not None:
+                progress(0, total)
+            with open(part, "wb") as out:
+                while True:
+                    block = response.read(_CHUNK)
+                    if not block:
+                        break
+                    out.write(block)
+                    h.update(block)
+                    done += len(block)
+                    if progress is not None:
+                        progress(done, total)
+    except http.client.IncompleteRead as exc:
+        raise DownloadError(
+            f"download of {url} was cut after {done + len(exc.partial)} bytes; try again"
+        ) from None
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise DownloadError(f"download of {url} failed: {exc.reason}") from None
+    except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+        raise DownloadError(f"download of {url} failed: {exc or type(exc).__name__}") from None
+    return done, total, h.hexdigest()

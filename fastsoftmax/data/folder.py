@@ -1,0 +1,202 @@
+"""Load an image-folder data set: ``root/<class name>/*.png|*.jpg|*.jpeg``."""
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["IMAGE_EXTENSIONS", "read_image", "load_image_folder"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def read_image(path):
+    """Read one image as RGB uint8.
+
+    Grayscale images become three equal channels; an alpha channel is dropped;
+    16-bit and float images are rescaled to 0..255.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    ndarray of uint8, shape (H, W, 3)
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read as an image (the message names it).
+    """
+    import skimage.io
+    from skimage.util import img_as_ubyte
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such image file")
+    try:
+        img = np.asarray(skimage.io.imread(path))
+    except Exception as exc:  # imageio/PIL raise many types for a bad file
+        raise ValueError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4) or 0 in img.shape:
+        raise ValueError(f"{path}: unsupported image shape {img.shape}")
+    if img.shape[2] in (2, 4):  # gray+alpha or RGBA: drop alpha
+        img = img[:, :, :-1]
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    if img.dtype != np.uint8:
+        try:
+            img = img_as_ubyte(img)
+        except ValueError as exc:
+            raise ValueError(f"{path}: unsupported pixel values ({exc})") from None
+    return np.ascontiguousarray(img)
+
+
+def _is_image(p):
+    return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+
+
+def _class_dirs(root):
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _scan(root):
+    """{class name: [image paths]} for ``root/<class>/*``."""
+    out = {}
+    for d in _class_dirs(root):
+        files = sorted(p for p in d.iterdir() if _is_image(p))
+        if files:
+            out[d.name] = files
+    return out
+
+
+def _parse_size(image_size):
+    if image_size is None:
+        return None
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+        size = (int(image_size), int(image_size))
+    elif (isinstance(image_size, (tuple, list)) and len(image_size) == 2
+          and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in image_size)):
+        size = (int(image_size[0]), int(image_size[1]))
+    else:
+        raise ValueError(f"image_size must be an int or a (height, width) pair, got {image_size!r}")
+    if min(size) < 1:
+        raise ValueError(f"image_size must be positive, got {image_size!r}")
+    return size
+
+
+def _read_all(files, size, expected_shape):
+    from skimage.transform import resize
+
+    images = []
+    for f in files:
+        img = read_image(f)
+        if size is not None:
+            if img.shape[:2] != size:
+                img = resize(img, size + (3,), anti_aliasing=True, preserve_range=True)
+                img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+        elif expected_shape[0] is None:
+            expected_shape[0] = (img.shape, f)
+        elif img.shape != expected_shape[0][0]:
+            first_shape, first = expected_shape[0]
+            raise ValueError(
+                f"{f}: image is {img.shape[0]}x{img.shape[1]} but {first} is "
+                f"{first_shape[0]}x{first_shape[1]}; pass image_size to resize them all"
+            )
+        images.append(img)
+    return images
+
+
+def _stack(images, labels):
+    X = np.ascontiguousarray(np.stack(images)).astype(np.uint8, copy=False)
+    return X, np.asarray(labels, dtype=np.int64)
+
+
+def load_image_folder(root, *, image_size=None, return_class_names=False):
+    """Load images arranged as ``root/<class name>/<image>``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Either ``root/<class>/*.png|*.jpg|*.jpeg`` (split 80/20, stratified, with
+        ``train_test_split(random_state=0)``), or ``root/train/<class>/...`` and
+        ``root/test/<class>/...`` giving the split.  Class names are the folder names,
+        sorted; label ``k`` is the ``k``-th name.
+    image_size : int or (int, int), optional
+        Resize every image to this (height, width) with anti-aliasing.  Without it all
+        images must share one size.
+    return_class_names : bool, default False
+        Also return the list of class names.
+
+    Returns
+    -------
+    (X_train, y_train), (X_test, y_test)[, class_names]
+        ``X_*`` are C-contiguous uint8 arrays of shape (n, H, W, 3), ``y_*`` int64.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``root`` does not exist.
+    ValueError
+        ``root`` is not a folder, holds no class folders with images, an image is
+        unreadable or of a different size, a test class is unknown, or a class has too
+        few images to split.
+    """
+    from sklearn.model_selection import train_test_split
+
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a folder of class folders (root/<class name>/*.png)")
+    size = _parse_size(image_size)
+    shape = [None]
+    split_dirs = (root / "train").is_dir() and (root / "test").is_dir()
+    if split_dirs:
+        train, test = _scan(root / "train"), _scan(root / "test")
+        if not train:
+            raise ValueError(f"{root / 'train'}: no class folders with .png/.jpg images")
+        if not test:
+            raise ValueError(f"{root / 'test'}: no class folders with .png/.jpg images")
+        class_names = sorted(train)
+        unknown = sorted(set(test) - set(train))
+        if unknown:
+            raise ValueError(f"{root / 'test'}: classes {unknown} have no training images")
+        index = {c: i for i, c in enumerate(class_names)}
+        parts = []
+        for scanned in (train, test):
+            files = [f for c in sorted(scanned) for f in scanned[c]]
+            labels = [index[c] for c in sorted(scanned) for _ in scanned[c]]
+            parts.append(_stack(_read_all(files, size, shape), labels))
+        result = parts[0], parts[1], class_names
+    else:
+        scanned = _scan(root)
+        if not scanned:
+            raise ValueError(
+                f"{root}: no class folders with .png/.jpg images "
+                "(expected root/<class name>/*.png)"
+            )
+        class_names = sorted(scanned)
+        if len(class_names) < 2:
+            raise ValueError(f"{root}: found one class ({class_names[0]}); need at least two")
+        files = [f for c in class_names for f in scanned[c]]
+        labels = np.array([i for i, c in enumerate(class_names) for _ in scanned[c]], np.int64)
+        few = [c for c in class_names if len(scanned[c]) < 2]
+        if few:
+            raise ValueError(
+                f"{root}: classes {few} have fewer than 2 images; cannot split 80/20 "
+                "(use root/train/<class> and root/test/<class> folders)"
+            )
+        X, y = _stack(_read_all(files, size, shape), labels)
+        try:
+            X_tr, X_te, y_tr, y_te = train_test_split(
+                X, y, test_size=0.2, stratify=y, random_state=0
+            )
+        except ValueError as exc:
+            raise ValueError(f"{root}: cannot split 80/20 stratified ({exc})") from None
+        result = ((np.ascontiguousarray(X_tr), y_tr), (np.ascontiguousarray(X_te), y_te),
+                  class_names)
+    if return_class_names:
+        return result
+    return result[0], result[1]
