@@ -66,12 +66,10 @@ def loss_and_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, back
         from . import _numba
 
         dtype = np.result_type(W.dtype, X.dtype)
-        W = np.ascontiguousarray(W, dtype=dtype)
+        coef = np.ascontiguousarray(np.asarray(W, dtype=dtype).T)
         X = np.ascontiguousarray(X, dtype=dtype)
-        b = np.ascontiguousarray(b, dtype=dtype)
+        intercept = np.ascontiguousarray(b, dtype=dtype)
         y = np.ascontiguousarray(y, dtype=np.int64)
-        dW = np.empty_like(W)
-        db = np.empty_like(b)
-        loss = _numba.loss_and_gradient(W, b, X, y, l1, l2, dW, db)
-        return float(loss), dW, db
+        loss, grad_coef, grad_intercept = _numba.loss_and_gradient(coef, intercept, X, y, l1, l2)
+        return loss, np.ascontiguousarray(grad_coef.T), grad_intercept
     raise ValueError(f"backend must be 'numpy' or 'numba', got {backend!r}")
