@@ -12,6 +12,7 @@ from .. import __version__
 # command name -> "module:function" (loaded only when that command runs or --help lists it)
 COMMANDS = {
     "train": "fastsoftmax.cli.train:train",
+    "data": "fastsoftmax.cli.data:data",
 }
 
 
