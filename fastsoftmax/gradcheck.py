@@ -1,0 +1,421 @@
+"""Gradient check: finite-difference gradients of the softmax loss and their comparison.
+
+The loss is the classifier's: the mean cross-entropy ``-log softmax(X @ W + b)[y]``
+over the batch plus ``l1 ||W||_1 + l2 / 2 ||W||_2^2`` (bias not penalized), with
+``(l1, l2) = penalty_strengths(penalty, alpha, l1_ratio)``; ``W`` has shape
+``(n_features, n_classes)``.
+
+:func:`numerical_gradient` runs the Cython kernel ``fastsoftmax._gradcheck``: with the
+unperturbed probabilities cached, perturbing ``W[d, c]`` changes only column ``c`` of
+the scores, so each entry costs O(n_samples) and each sample's change of loss is one
+``log1p`` term, computed as a difference directly (accurate to rounding, not to the
+cancellation of two large totals).  :func:`numerical_gradient_reference` is the plain
+NumPy yardstick that perturbs one entry at a time and recomputes the whole loss.
+
+:func:`check_gradient` compares an analytic gradient with the numerical one (maximum
+relative error and the summed absolute difference), :func:`check_gradient_sparse` does
+so on ``k`` random coordinates, as CS231n's ``grad_check_sparse``.
+
+With an L1 part in the penalty the loss has a kink at ``W[d, c] = 0``; entries with
+``|W[d, c]| < h`` straddle it, their difference quotient is not the subgradient, and
+they are left out of both error figures (counted as ``n_kink``).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .softmax import PENALTY_CODES, penalty_strengths
+
+__all__ = [
+    "numerical_gradient",
+    "numerical_gradient_sparse",
+    "numerical_gradient_reference",
+    "check_gradient",
+    "check_gradient_sparse",
+    "relative_error",
+    "GradientCheck",
+    "SparseGradientCheck",
+]
+
+METHODS = ("central", "forward")
+BACKENDS = ("numpy", "numba")
+#: Floor of the relative error's denominator, ``max(|a| + |n|, TINY)``.
+TINY = np.finfo(np.float64).tiny
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _as_float_array(name, value, ndim):
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}")
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or inf; check the input (scaling, initialization)")
+    return array
+
+
+def _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method="central"):
+    """Check and convert every input before any work; returns float64 C arrays and intp y."""
+    W = _as_float_array("W", W, 2)
+    b = _as_float_array("b", b, 1)
+    X = _as_float_array("X", X, 2)
+    y = np.asarray(y)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}")
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, got shape {y.shape}")
+    n_features, n_classes = W.shape
+    if n_classes < 1:
+        raise ValueError("W must have at least one column (class)")
+    if b.shape != (n_classes,):
+        raise ValueError(f"b has shape {b.shape} but W has {n_classes} classes (columns)")
+    if X.shape[1] != n_features:
+        raise ValueError(
+            f"X has {X.shape[1]} features (columns) but W has {n_features} rows; "
+            "W must have shape (n_features, n_classes)"
+        )
+    if X.shape[0] < 1:
+        raise ValueError("X must hold at least one sample")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"y has {y.shape[0]} labels but X has {X.shape[0]} samples")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(
+            f"labels y must be in 0..{n_classes - 1} (W has {n_classes} classes), "
+            f"found {int(y.min()) if y.min() < 0 else int(y.max())}"
+        )
+    y = np.ascontiguousarray(y, dtype=np.intp)
+    if penalty not in PENALTY_CODES:
+        raise ValueError(f"penalty must be one of {sorted(PENALTY_CODES)}, got {penalty!r}")
+    if not (np.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
+    if not (0.0 <= l1_ratio <= 1.0):
+        raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}")
+    if not (np.isfinite(h) and h > 0):
+        raise ValueError(f"h must be a positive finite step, got {h!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    l1, l2 = penalty_strengths(penalty, alpha, l1_ratio)
+    return W, b, X, y, float(l1), float(l2), float(h)
+
+
+def _probabilities(W, b, X):
+    """Unperturbed softmax probabilities of ``X @ W + b`` (stable: row max subtracted)."""
+    scores = X @ W + b
+    scores -= scores.max(axis=1, keepdims=True)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=1, keepdims=True)
+    return scores
+
+
+# --------------------------------------------------------------------------- numerical
+
+
+def numerical_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, h=1e-5,
+                       method="central"):
+    """Finite-difference gradient of the softmax loss for every entry of W and b.
+
+    Parameters
+    ----------
+    W : array_like of shape (n_features, n_classes)
+    b : array_like of shape (n_classes,)
+    X : array_like of shape (n_samples, n_features)
+    y : array_like of int of shape (n_samples,)
+        Class indices in ``0 .. n_classes - 1``.
+    penalty : {"none", "l2", "l1", "elasticnet"}
+    alpha : float
+        Penalty strength, split by :func:`fastsoftmax.softmax.penalty_strengths`.
+    l1_ratio : float
+        Elastic-net mixing, used with ``penalty="elasticnet"``.
+    h : float
+        Step, > 0.
+    method : {"central", "forward"}
+        ``(L(w + h) - L(w - h)) / 2h`` (error O(h^2)) or the study's forward
+        difference ``(L(w + h) - L(w)) / h`` (error O(h)).
+
+    Returns
+    -------
+    dW : ndarray of shape (n_features, n_classes), float64
+    db : ndarray of shape (n_classes,), float64
+
+    Raises
+    ------
+    ValueError
+        Mismatched shapes, labels out of range, non-finite input, a bad penalty,
+        ``alpha < 0``, ``l1_ratio`` outside [0, 1], ``h <= 0`` or an unknown method.
+    TypeError
+        Non-numeric arrays or non-integer labels.
+
+    Notes
+    -----
+    Costs O(n_samples * n_features * n_classes) in all, about one loss evaluation,
+    instead of one loss evaluation per entry.
+    """
+    W, b, X, y, l1, l2, h = _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method)
+    from . import _gradcheck
+
+    P = _probabilities(W, b, X)
+    dW = np.empty_like(W)
+    db = np.empty_like(b)
+    _gradcheck.difference_quotients(X, y, P, W, l1, l2, h, method == "forward", dW, db)
+    return dW, db
+
+
+def numerical_gradient_sparse(W, b, X, y, rows, cols, penalty="none", alpha=0.0,
+                              l1_ratio=0.15, h=1e-5, method="central"):
+    """Finite-difference gradient at chosen coordinates only.
+
+    Parameters
+    ----------
+    W, b, X, y, penalty, alpha, l1_ratio, h, method
+        As in :func:`numerical_gradient`.
+    rows, cols : array_like of int of shape (k,)
+        Coordinates ``(rows[j], cols[j])`` of the stacked parameters ``[W; b]`` of shape
+        ``(n_features + 1, n_classes)``: row ``n_features`` is the bias.
+
+    Returns
+    -------
+    values : ndarray of shape (k,), float64
+    """
+    W, b, X, y, l1, l2, h = _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method)
+    rows = np.ascontiguousarray(rows, dtype=np.intp).reshape(-1)
+    cols = np.ascontiguousarray(cols, dtype=np.intp).reshape(-1)
+    if rows.shape != cols.shape:
+        raise ValueError(f"rows and cols must have the same length, got {rows.size} and {cols.size}")
+    if rows.size and (rows.min() < 0 or rows.max() > W.shape[0]):
+        raise ValueError(f"rows must be in 0..{W.shape[0]} (the last row is the bias)")
+    if cols.size and (cols.min() < 0 or cols.max() >= W.shape[1]):
+        raise ValueError(f"cols must be in 0..{W.shape[1] - 1}")
+    from . import _gradcheck
+
+    P = _probabilities(W, b, X)
+    out = np.empty(rows.size)
+    _gradcheck.sparse_difference_quotients(
+        X, y, P, W, rows, cols, l1, l2, h, method == "forward", out
+    )
+    return out
+
+
+def _reference_loss(W, b, X, y, l1, l2):
+    scores = X @ W + b
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1))
+    data = np.mean(log_norm - shifted[np.arange(X.shape[0]), y])
+    return data + l1 * np.abs(W).sum() + 0.5 * l2 * np.square(W).sum()
+
+
+def numerical_gradient_reference(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15,
+                                 h=1e-5, method="central"):
+    """Plain NumPy finite differences: perturb one entry, recompute the whole loss.
+
+    Obviously correct and slow (two loss evaluations per entry for ``"central"``); the
+    yardstick for :func:`numerical_gradient`.  Same parameters and returns.
+    """
+    W, b, X, y, l1, l2, h = _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method)
+    W = W.copy()
+    b = b.copy()
+    base = _reference_loss(W, b, X, y, l1, l2) if method == "forward" else None
+    grads = []
+    for param in (W, b):
+        grad = np.empty_like(param)
+        for index in np.ndindex(*param.shape):
+            old = param[index]
+            param[index] = old + h
+            plus = _reference_loss(W, b, X, y, l1, l2)
+            if method == "central":
+                param[index] = old - h
+                minus = _reference_loss(W, b, X, y, l1, l2)
+                grad[index] = (plus - minus) / (2.0 * h)
+            else:
+                grad[index] = (plus - base) / h
+            param[index] = old
+        grads.append(grad)
+    return grads[0], grads[1]
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def relative_error(analytic, numerical, tiny=TINY):
+    """Elementwise ``|a - n| / max(|a| + |n|, tiny)``: 0 when both are 0, at most 1."""
+    analytic = np.asarray(analytic, dtype=np.float64)
+    numerical = np.asarray(numerical, dtype=np.float64)
+    return np.abs(analytic - numerical) / np.maximum(np.abs(analytic) + np.abs(numerical), tiny)
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """Result of :func:`check_gradient`.
+
+    Attributes
+    ----------
+    analytic_W, numerical_W : ndarray of shape (n_features, n_classes)
+    analytic_b, numerical_b : ndarray of shape (n_classes,)
+    relative_error_W, relative_error_b : ndarray
+        Elementwise relative errors (see :func:`relative_error`), kink entries included.
+    kink : ndarray of bool of shape (n_features, n_classes)
+        Entries left out of the error figures (``|W| < h`` with an L1 part).
+    max_relative_error : float
+        Maximum relative error over the checked entries of W and b.
+    sum_abs_difference : float
+        Sum of ``|a - n|`` over the checked entries (the study's figure).
+    n_checked, n_kink : int
+    h : float
+    method : str
+    """
+
+    analytic_W: np.ndarray
+    analytic_b: np.ndarray
+    numerical_W: np.ndarray
+    numerical_b: np.ndarray
+    relative_error_W: np.ndarray
+    relative_error_b: np.ndarray
+    kink: np.ndarray
+    max_relative_error: float
+    sum_abs_difference: float
+    n_checked: int
+    n_kink: int
+    h: float
+    method: str
+
+    def passed(self, threshold=1e-6):
+        """True when ``max_relative_error <= threshold``."""
+        return bool(self.max_relative_error <= threshold)
+
+
+@dataclass(frozen=True)
+class SparseGradientCheck:
+    """Result of :func:`check_gradient_sparse`.
+
+    Attributes
+    ----------
+    rows, cols : ndarray of int of shape (k,)
+        Coordinates in the stacked ``[W; b]`` (row ``n_features`` is the bias).
+    analytic, numerical, relative_error : ndarray of shape (k,)
+    kink : ndarray of bool of shape (k,)
+        Coordinates left out of ``max_relative_error`` (``|W| < h`` with an L1 part).
+    max_relative_error, sum_abs_difference : float
+        Over the coordinates not at the kink.
+    n_kink : int
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    analytic: np.ndarray
+    numerical: np.ndarray
+    relative_error: np.ndarray
+    kink: np.ndarray
+    max_relative_error: float
+    sum_abs_difference: float
+    n_kink: int
+
+    def passed(self, threshold=1e-6):
+        """True when ``max_relative_error <= threshold``."""
+        return bool(self.max_relative_error <= threshold)
+
+
+def _analytic(W, b, X, y, penalty, alpha, l1_ratio, backend, analytic):
+    if analytic is not None:
+        dW, db = analytic
+        dW = np.asarray(dW, dtype=np.float64)
+        db = np.asarray(db, dtype=np.float64)
+        if dW.shape != W.shape or db.shape != b.shape:
+            raise ValueError(
+                f"analytic gradient shapes {dW.shape}, {db.shape} do not match "
+                f"W {W.shape} and b {b.shape}"
+            )
+        return dW, db
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    from .softmax import loss_and_gradient
+
+    _, dW, db = loss_and_gradient(W, b, X, y, penalty, alpha, l1_ratio, backend=backend)
+    return np.asarray(dW, dtype=np.float64), np.asarray(db, dtype=np.float64)
+
+
+def _kink_mask(W, l1, h):
+    if l1 > 0:
+        return np.abs(W) < h
+    return np.zeros(W.shape, dtype=bool)
+
+
+def check_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, h=1e-5,
+                   backend="numpy", method="central", analytic=None):
+    """Compare the analytic gradient with the numerical one on every entry of W and b.
+
+    Parameters
+    ----------
+    W, b, X, y, penalty, alpha, l1_ratio, h, method
+        As in :func:`numerical_gradient`.
+    backend : {"numpy", "numba"}
+        Which :func:`fastsoftmax.softmax.loss_and_gradient` supplies the analytic gradient.
+    analytic : tuple (dW, db), optional
+        An analytic gradient to check instead (``backend`` is then ignored).
+
+    Returns
+    -------
+    GradientCheck
+        Both gradients, the maximum relative error ``|a - n| / max(|a| + |n|, tiny)``
+        and the summed absolute difference, over the entries not at the L1 kink.
+    """
+    W, b, X, y, l1, l2, h = _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method)
+    aW, ab = _analytic(W, b, X, y, penalty, alpha, l1_ratio, backend, analytic)
+    nW, nb = numerical_gradient(W, b, X, y, penalty, alpha, l1_ratio, h, method)
+    kink = _kink_mask(W, l1, h)
+    rel_W = relative_error(aW, nW)
+    rel_b = relative_error(ab, nb)
+    keep = ~kink
+    checked = np.concatenate([rel_W[keep], rel_b])
+    abs_diff = np.abs(aW - nW)[keep].sum() + np.abs(ab - nb).sum()
+    return GradientCheck(
+        analytic_W=aW, analytic_b=ab, numerical_W=nW, numerical_b=nb,
+        relative_error_W=rel_W, relative_error_b=rel_b, kink=kink,
+        max_relative_error=float(checked.max()) if checked.size else 0.0,
+        sum_abs_difference=float(abs_diff),
+        n_checked=int(checked.size), n_kink=int(kink.sum()), h=h, method=method,
+    )
+
+
+def check_gradient_sparse(W, b, X, y, k=10, penalty="none", alpha=0.0, l1_ratio=0.15,
+                          h=1e-5, backend="numpy", method="central", analytic=None, seed=0):
+    """Compare analytic and numerical gradients on ``k`` random coordinates.
+
+    As CS231n's ``grad_check_sparse``: the coordinates are drawn uniformly (with
+    replacement) from the stacked parameters ``[W; b]``; only those are differenced.
+
+    Parameters
+    ----------
+    W, b, X, y, penalty, alpha, l1_ratio, h, backend, method, analytic
+        As in :func:`check_gradient`.
+    k : int
+        Number of coordinates, >= 1.
+    seed : int or numpy.random.Generator, optional
+
+    Returns
+    -------
+    SparseGradientCheck
+    """
+    W, b, X, y, l1, l2, h = _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method)
+    if int(k) != k or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    aW, ab = _analytic(W, b, X, y, penalty, alpha, l1_ratio, backend, analytic)
+    rng = np.random.default_rng(seed)
+    n_features, n_classes = W.shape
+    rows = rng.integers(0, n_features + 1, size=int(k))
+    cols = rng.integers(0, n_classes, size=int(k))
+    num = numerical_gradient_sparse(W, b, X, y, rows, cols, penalty, alpha, l1_ratio, h, method)
+    stacked_a = np.vstack([aW, ab[None, :]])
+    stacked_W = np.vstack([W, np.full((1, n_classes), np.inf)])  # the bias has no kink
+    ana = stacked_a[rows, cols]
+    kink = _kink_mask(stacked_W[rows, cols], l1, h)
+    rel = relative_error(ana, num)
+    keep = ~kink
+    return SparseGradientCheck(
+        rows=rows, cols=cols, analytic=ana, numerical=num, relative_error=rel, kink=kink,
+        max_relative_error=float(rel[keep].max()) if keep.any() else 0.0,
+        sum_abs_difference=float(np.abs(ana - num)[keep].sum()),
+        n_kink=int(kink.sum()),
+    )
