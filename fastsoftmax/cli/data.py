@@ -30,10 +30,10 @@ def download(dest, url, as_json):
 
     Nothing is downloaded when a valid archive is already there.
     """
-    from ..data.download import CIFAR10_URL, cifar10_archive_path, download_cifar10, file_md5
+    from ..data import download as dl
 
     quiet = is_quiet()
-    target = cifar10_archive_path(dest)
+    target = dl.cifar10_archive_path(dest)
     already = target.is_file()
     state = {"bar": None}
 
@@ -43,7 +43,9 @@ def download(dest, url, as_json):
         state["bar"].update(done)
 
     try:
-        path = download_cifar10(dest, url=url or CIFAR10_URL, progress=progress)
+        path = dl.download_cifar10(
+            dest, url=url or dl.CIFAR10_URL, md5=dl.CIFAR10_MD5, progress=progress
+        )
     finally:
         if state["bar"] is not None:
             state["bar"].close()
@@ -51,7 +53,7 @@ def download(dest, url, as_json):
     payload = {
         "path": str(path),
         "size_bytes": path.stat().st_size,
-        "md5": file_md5(path),
+        "md5": dl.file_md5(path),
         "downloaded": bool(downloaded),
     }
     if as_json:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .cifar import HOW_TO_GET_CIFAR10, DatasetNotFoundError, is_cifar10, load_cifar10
-from .download import cifar10_archive_path, download_cifar10
+from . import download as _download
 from .folder import load_image_folder
 
 __all__ = ["Dataset", "load_dataset", "load_digits_images"]
@@ -114,12 +114,14 @@ def load_dataset(path=None, *, download=False):
     if path is not None:
         path = Path(path)
     if path is None or (not path.exists() and download and _looks_like_cifar(path)):
-        archive = cifar10_archive_path()
+        archive = _download.cifar10_archive_path()
         if path is not None:
             log.warning("%s does not exist; using CIFAR-10 from %s", path, archive)
         if not archive.is_file():
             log.warning("downloading CIFAR-10 into %s", archive.parent)
-        path = download_cifar10()
+        path = _download.download_cifar10(
+            url=_download.CIFAR10_URL, md5=_download.CIFAR10_MD5
+        )
     if not path.exists():
         hint = (HOW_TO_GET_CIFAR10 if _looks_like_cifar(path) or not download
                 else "check the path")

@@ -19,6 +19,7 @@ __all__ = [
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+ARCHIVE_NAME = "cifar-10-python.tar.gz"
 _CHUNK = 1 << 20
 
 
@@ -63,7 +64,7 @@ def cifar10_archive_path(dest=None):
     pathlib.Path
     """
     folder = Path(dest) if dest is not None else data_home()
-    return folder / CIFAR10_URL.rsplit("/", 1)[-1]
+    return folder / ARCHIVE_NAME
 
 
 def file_md5(path, chunk_size=_CHUNK):

@@ -1,4 +1,5 @@
 """Load an image-folder data set: ``root/<class name>/*.png|*.jpg|*.jpeg``."""
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,10 @@ def read_image(path):
     if not path.is_file():
         raise ValueError(f"{path}: no such image file")
     try:
-        img = np.asarray(skimage.io.imread(path))
+        with warnings.catch_warnings():
+            # imageio probes its legacy plugins (DICOM...) on unreadable files
+            warnings.simplefilter("ignore", DeprecationWarning)
+            img = np.asarray(skimage.io.imread(path))
     except Exception as exc:  # imageio/PIL raise many types for a bad file
         raise ValueError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
     if img.ndim == 2:
