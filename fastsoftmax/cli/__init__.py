@@ -13,6 +13,7 @@ from .. import __version__
 COMMANDS = {
     "train": "fastsoftmax.cli.train:train",
     "data": "fastsoftmax.cli.data:data",
+    "gradcheck": "fastsoftmax.cli.gradcheck:gradcheck",
 }
 
 

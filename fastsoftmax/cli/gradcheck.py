@@ -1,0 +1,180 @@
+"""``fastsoftmax gradcheck``: the analytic softmax gradient against finite differences."""
+import click
+
+from .options import InputError, data_option, echo_json, handle_errors, json_option, seed_option
+
+#: Slice of dW printed in text mode (the study showed a 3x4 weight matrix).
+SHOW_ROWS, SHOW_COLS = 3, 4
+
+
+def _load_batch(data, batch_size, features, seed):
+    """A random batch of ``batch_size`` rows and the first ``features`` columns, in 0..1."""
+    import numpy as np
+
+    if data is None:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        X_all = digits.data / 16.0
+        y_all = digits.target
+        n_classes, name = 10, "digits"
+    else:
+        try:
+            from ..data import load_dataset
+        except ImportError:
+            raise InputError("--data needs fastsoftmax.data, which this install lacks") from None
+        dataset = load_dataset(data)
+        X_all = np.asarray(dataset.X_train)
+        X_all = X_all.reshape(X_all.shape[0], -1)
+        y_all = np.asarray(dataset.y_train)
+        n_classes, name = len(dataset.class_names), str(data)
+    n_available, d_available = X_all.shape
+    if batch_size > n_available:
+        raise InputError(f"--batch-size {batch_size} is larger than the {n_available} images")
+    if features is None:
+        features = d_available
+    if features > d_available:
+        raise InputError(f"--features {features} is larger than the {d_available} pixel columns")
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n_available, size=batch_size, replace=False))
+    X = X_all[rows, :features].astype(np.float64)
+    if data is not None:
+        X /= 255.0
+    return X, np.asarray(y_all[rows], dtype=np.int64), n_classes, name, rng
+
+
+@click.command("gradcheck")
+@data_option
+@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Number of images in the batch (drawn at random with --seed).")
+@click.option("--features", type=click.IntRange(min=1), default=None,
+              help="Use the first N pixel columns of the flattened images. Default: all.")
+@click.option("--penalty", type=click.Choice(["none", "l2", "l1", "elasticnet"]),
+              default="none", show_default=True)
+@click.option("--alpha", type=float, default=0.01, show_default=True,
+              help="Penalty strength (ignored with --penalty none).")
+@click.option("--l1-ratio", type=float, default=0.15, show_default=True,
+              help="Elastic-net mixing (with --penalty elasticnet).")
+@click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
+              show_default=True, help="Which implementation gives the analytic gradient.")
+@click.option("--h", "h", type=float, default=1e-5, show_default=True,
+              help="Finite-difference step.")
+@click.option("--method", type=click.Choice(["central", "forward"]), default="central",
+              show_default=True,
+              help="Central differences, or the study's forward differences (error O(h)).")
+@click.option("--threshold", type=float, default=1e-6, show_default=True,
+              help="Fail (exit 1) when the maximum relative error is above this.")
+@click.option("--sparse", "n_sparse", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also check K random coordinates alone (CS231n's grad_check_sparse).")
+@seed_option
+@json_option
+@click.pass_context
+@handle_errors
+def gradcheck(ctx, data, batch_size, features, penalty, alpha, l1_ratio, backend, h, method,
+              threshold, n_sparse, seed, as_json):
+    """Check the analytic softmax gradient against a finite-difference one.
+
+    The numerical gradient (of the mean cross-entropy plus the penalty, with respect to
+    every entry of W and b) comes from the Cython kernel.  Data: scikit-learn's digits
+    (pixels / 16), or --data, whose images are flattened and scaled to 0..1 (/ 255);
+    a random batch of --batch-size images and the first --features pixel columns.
+    W is drawn as 0.01 * N(0, 1) and b as 0.1 * N(0, 1) with --seed.
+
+    Prints a slice of both gradients, the maximum relative error
+    |a - n| / max(|a| + |n|, tiny) and the summed absolute difference.  With an L1
+    part, entries with |W| < h (the kink) are left out of both and counted.
+    Exit code 0 when the error is within --threshold, 1 when above, 2 for bad input.
+    """
+    import numpy as np
+
+    from ..gradcheck import check_gradient, check_gradient_sparse
+
+    if not (np.isfinite(threshold) and threshold > 0):
+        raise InputError(f"--threshold must be a positive number, got {threshold!r}")
+    X, y, n_classes, name, rng = _load_batch(data, batch_size, features, seed)
+    n_features = X.shape[1]
+    W = 0.01 * rng.standard_normal((n_features, n_classes))
+    b = 0.1 * rng.standard_normal(n_classes)
+    result = check_gradient(W, b, X, y, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                            h=h, backend=backend, method=method)
+    sparse = None
+    if n_sparse:
+        sparse = check_gradient_sparse(W, b, X, y, k=n_sparse, penalty=penalty, alpha=alpha,
+                                       l1_ratio=l1_ratio, h=h, backend=backend,
+                                       method=method, seed=rng)
+    failed = [f"max relative error {result.max_relative_error:.3g} is above the threshold "
+              f"{threshold:g}"] if not result.passed(threshold) else []
+    if sparse is not None and not sparse.passed(threshold):
+        failed.append(f"sparse check: max relative error {sparse.max_relative_error:.3g} "
+                      f"is above the threshold {threshold:g}")
+
+    rel = np.where(result.kink, -1.0, result.relative_error_W)
+    worst_W = np.unravel_index(int(np.argmax(rel)), rel.shape) if rel.size else None
+    worst = ("b", (int(np.argmax(result.relative_error_b)),))
+    if worst_W is not None and rel[worst_W] >= result.relative_error_b.max():
+        worst = ("W", tuple(int(i) for i in worst_W))
+    sl = (slice(0, SHOW_ROWS), slice(0, SHOW_COLS))
+    payload = {
+        "data": name,
+        "n_samples": int(X.shape[0]),
+        "n_features": int(n_features),
+        "n_classes": int(n_classes),
+        "penalty": penalty,
+        "alpha": alpha if penalty != "none" else 0.0,
+        "l1_ratio": l1_ratio,
+        "backend": backend,
+        "method": method,
+        "h": h,
+        "seed": seed,
+        "threshold": threshold,
+        "max_relative_error": result.max_relative_error,
+        "sum_abs_difference": result.sum_abs_difference,
+        "n_checked": result.n_checked,
+        "n_kink": result.n_kink,
+        "worst": {"param": worst[0], "index": list(worst[1])},
+        "passed": not failed,
+        "analytic_W_slice": result.analytic_W[sl],
+        "numerical_W_slice": result.numerical_W[sl],
+    }
+    if sparse is not None:
+        payload["sparse"] = {
+            "k": n_sparse,
+            "max_relative_error": sparse.max_relative_error,
+            "sum_abs_difference": sparse.sum_abs_difference,
+            "n_kink": sparse.n_kink,
+            "passed": sparse.passed(threshold),
+        }
+    if as_json:
+        echo_json(payload)
+    else:
+        _print_text(result, sparse, payload)
+        for reason in failed:
+            click.echo(f"FAIL: {reason}")
+        if not failed:
+            click.echo("PASS")
+    if failed:
+        ctx.exit(1)
+
+
+def _print_text(result, sparse, p):
+    import numpy as np
+
+    alpha = f", alpha {p['alpha']:g}" if p["penalty"] != "none" else ""
+    click.echo(f"Gradient check on {p['data']}: {p['n_samples']} samples x {p['n_features']} "
+               f"features, {p['n_classes']} classes; penalty {p['penalty']}{alpha}; "
+               f"analytic: {p['backend']}; {p['method']} differences, h = {p['h']:g}")
+    with np.printoptions(precision=8, suppress=False, linewidth=100):
+        r, c = p["analytic_W_slice"].shape
+        click.echo(f"analytic dW[:{r}, :{c}]:\n{p['analytic_W_slice']}")
+        click.echo(f"numerical dW[:{r}, :{c}]:\n{p['numerical_W_slice']}")
+    kink = (f"; {result.n_kink} entries within h of the L1 kink left out"
+            if result.n_kink else "")
+    worst = p["worst"]
+    click.echo(f"max relative error:    {result.max_relative_error:.3e}  "
+               f"(over {result.n_checked} entries of W and b, worst {worst['param']}"
+               f"{worst['index']}{kink})")
+    click.echo(f"summed abs difference: {result.sum_abs_difference:.3e}")
+    if sparse is not None:
+        click.echo(f"sparse check ({len(sparse.rows)} random coordinates): max relative error "
+                   f"{sparse.max_relative_error:.3e}, summed abs difference "
+                   f"{sparse.sum_abs_difference:.3e}")
