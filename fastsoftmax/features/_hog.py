@@ -134,30 +134,30 @@ def _normalize_blocks(hist, b_row, b_col, norm_code, block, out_row):
                 total = 0.0
                 for j in range(size):
                     total += abs(block[j])
-                scale = total + _EPS
+                inv = 1.0 / (total + _EPS)
                 if norm_code == 0:
                     for j in range(size):
-                        out_row[k + j] = block[j] / scale
+                        out_row[k + j] = block[j] * inv
                 else:
                     for j in range(size):
-                        out_row[k + j] = math.sqrt(block[j] / scale)
+                        out_row[k + j] = math.sqrt(block[j] * inv)
             else:  # L2, L2-Hys
                 total = 0.0
                 for j in range(size):
                     total += block[j] * block[j]
-                norm = math.sqrt(total + _EPS * _EPS)
+                inv = 1.0 / math.sqrt(total + _EPS * _EPS)
                 if norm_code == 2:
                     for j in range(size):
-                        out_row[k + j] = block[j] / norm
+                        out_row[k + j] = block[j] * inv
                 else:
                     total = 0.0
                     for j in range(size):
-                        v = min(block[j] / norm, 0.2)
+                        v = min(block[j] * inv, 0.2)
                         block[j] = v
                         total += v * v
-                    norm = math.sqrt(total + _EPS * _EPS)
+                    inv = 1.0 / math.sqrt(total + _EPS * _EPS)
                     for j in range(size):
-                        out_row[k + j] = block[j] / norm
+                        out_row[k + j] = block[j] * inv
             k += size
 
 
@@ -206,66 +206,77 @@ def _histograms_gray_exact(image, c_row, c_col, transform_sqrt, edge_cos, edge_s
 
 @numba.njit(**JIT_OPTIONS)
 def _histograms_gray(image, c_row, c_col, transform_sqrt, edge_cos, edge_sin, edges, hist,
-                     g_row, g_col, magnitude, x, y, bins, near):
-    """Cell sums of one grayscale image, a row at a time in vectorizable loops.
+                     scratch, cell_of_pixel):
+    """Cell sums of one grayscale image, in long vectorizable loops over its pixels.
 
-    ``g_row`` .. ``near`` are scratch rows of at least ``n_cells_col * c_col``
-    elements.  Returns False when a magnitude is not finite (the caller then
-    redoes the image with :func:`_histograms_gray_exact`).
+    ``scratch`` is (7, n_cells_row * c_row * n_cells_col * c_col) float64;
+    ``cell_of_pixel[p]`` is the flat cell index of used pixel ``p``.  Returns False
+    when a magnitude is not finite (the caller then redoes the image with
+    :func:`_histograms_gray_exact`).
     """
     n_rows, n_cols = image.shape
     n_cells_row, n_cells_col, n_bins = hist.shape
+    height = n_cells_row * c_row
     width = n_cells_col * c_col
+    n_pixels = height * width
     n_inner = edge_cos.shape[0]
-    hist[:] = 0.0
-    total = 0.0
-    for r in range(n_cells_row * c_row):
-        # 1. gradients of the row (zero on the image border)
+    g_row = scratch[0]
+    g_col = scratch[1]
+    magnitude = scratch[2]
+    x = scratch[3]
+    y = scratch[4]
+    bins = scratch[5]
+    near = scratch[6]
+    # 1. gradients (zero on the image border), in the input's float type
+    for r in range(height):
+        base = r * width
         if r == 0 or r == n_rows - 1:
             for c in range(width):
-                g_row[c] = 0.0
+                g_row[base + c] = 0.0
         else:
             for c in range(width):
-                g_row[c] = np.float64(_load(image, r + 1, c, transform_sqrt)
-                                      - _load(image, r - 1, c, transform_sqrt))
-        g_col[0] = 0.0
+                g_row[base + c] = np.float64(_load(image, r + 1, c, transform_sqrt)
+                                             - _load(image, r - 1, c, transform_sqrt))
+        g_col[base] = 0.0
         for c in range(1, min(width, n_cols - 1)):
-            g_col[c] = np.float64(_load(image, r, c + 1, transform_sqrt)
-                                  - _load(image, r, c - 1, transform_sqrt))
+            g_col[base + c] = np.float64(_load(image, r, c + 1, transform_sqrt)
+                                         - _load(image, r, c - 1, transform_sqrt))
         if width == n_cols:
-            g_col[width - 1] = 0.0
-        # 2. magnitude, and the gradient folded into the upper half plane; a
-        #    horizontal gradient (g_row == 0) is bin 0 whichever its sign
-        for c in range(width):
-            gr = g_row[c]
-            gc = g_col[c]
-            magnitude[c] = math.sqrt(gr * gr + gc * gc)
-            yy = abs(gr)
-            xx = -gc if gr < 0.0 else (abs(gc) if gr == 0.0 else gc)
-            y[c] = yy
-            x[c] = xx
-            tol = _EDGE_TOL * (yy + abs(xx))
-            near[c] = (yy > 0.0) & (yy <= tol)
-            bins[c] = 0
-        # 3. bin = number of inner edges the gradient lies beyond
-        for k in range(n_inner):
-            ck = edge_cos[k]
-            sk = edge_sin[k]
-            for c in range(width):
-                cross = ck * y[c] - sk * x[c]
-                bins[c] += cross >= 0.0
-                near[c] |= abs(cross) <= _EDGE_TOL * (y[c] + abs(x[c]))
-        # 4. vote
-        hist_row = hist[r // c_row]
-        for c in range(width):
-            m = magnitude[c]
-            total += m
-            o = bins[c]
-            if near[c] and m > 0.0:
-                o = _exact_bin(g_row[c], g_col[c], edges)
-                if o < 0:
-                    continue
-            hist_row[c // c_col, o] += m
+            g_col[base + width - 1] = 0.0
+    # 2. magnitude, and the gradient folded into the upper half plane; a
+    #    horizontal gradient (g_row == 0) is bin 0 whichever its sign.
+    #    ``near`` tracks the smallest distance to an edge (or to 0 degrees).
+    for p in range(n_pixels):
+        gr = g_row[p]
+        gc = g_col[p]
+        magnitude[p] = math.sqrt(gr * gr + gc * gc)
+        yy = abs(gr)
+        xx = -gc if gr < 0.0 else (abs(gc) if gr == 0.0 else gc)
+        y[p] = yy
+        x[p] = xx
+        near[p] = yy if yy > 0.0 else np.inf
+        bins[p] = 0.0
+    # 3. bin = number of inner edges the gradient lies beyond
+    for k in range(n_inner):
+        ck = edge_cos[k]
+        sk = edge_sin[k]
+        for p in range(n_pixels):
+            cross = ck * y[p] - sk * x[p]
+            bins[p] += 1.0 if cross >= 0.0 else 0.0
+            near[p] = min(near[p], abs(cross))
+    # 4. vote
+    flat = hist.reshape(n_cells_row * n_cells_col, n_bins)
+    flat[:] = 0.0
+    total = 0.0
+    for p in range(n_pixels):
+        m = magnitude[p]
+        total += m
+        o = np.int64(bins[p])
+        if near[p] <= _EDGE_TOL * (y[p] + abs(x[p])) and m > 0.0:
+            o = _exact_bin(g_row[p], g_col[p], edges)
+            if o < 0:
+                continue
+        flat[cell_of_pixel[p], o] += m
     return math.isfinite(total)
 
 
@@ -336,13 +347,15 @@ def hog_gray_batch(images, c_row, c_col, b_row, b_col, norm_code, transform_sqrt
     for chunk in prange(n_chunks):
         hist = np.empty((n_cells_row, n_cells_col, n_bins), dtype=np.float64)
         block = np.empty(b_row * b_col * n_bins, dtype=np.float64)
-        rows = np.empty((5, width), dtype=np.float64)
-        bins = np.empty(width, dtype=np.int64)
-        near = np.empty(width, dtype=np.bool_)
+        scratch = np.empty((7, n_cells_row * c_row * width), dtype=np.float64)
+        cell_of_pixel = np.empty(n_cells_row * c_row * width, dtype=np.int64)
+        for r in range(n_cells_row * c_row):
+            for c in range(width):
+                cell_of_pixel[r * width + c] = (r // c_row) * n_cells_col + c // c_col
         for i in range(chunk * _CHUNK, min(n_images, (chunk + 1) * _CHUNK)):
             ok = _histograms_gray(images[i], c_row, c_col, transform_sqrt,
                                   edge_cos, edge_sin, edges, hist,
-                                  rows[0], rows[1], rows[2], rows[3], rows[4], bins, near)
+                                  scratch, cell_of_pixel)
             if not ok:
                 ok = _histograms_gray_exact(images[i], c_row, c_col, transform_sqrt,
                                             edge_cos, edge_sin, edges, hist)
