@@ -1,0 +1,167 @@
+"""scikit-learn transformer: raw image arrays in, HOG feature rows out."""
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from . import _BLOCK_NORMS, hog, hog_n_features, min_max_scale, rgb2gray
+
+
+class HOGTransformer(TransformerMixin, BaseEstimator):
+    """Batch HOG (:func:`fastsoftmax.features.hog`) as a scikit-learn transformer.
+
+    So that ``make_pipeline(HOGTransformer(), PCA(0.95), SoftmaxClassifier())`` works
+    on raw image arrays.  Stateless: ``fit`` only validates and records the image
+    shape.
+
+    Parameters
+    ----------
+    orientations, pixels_per_cell, cells_per_block, block_norm, transform_sqrt
+        As in :func:`fastsoftmax.features.hog`.
+    image_shape : tuple of int or None, default None
+        ``(H, W)`` or ``(H, W, C)``: the shape of one image when ``X`` comes
+        flattened as (N, H*W[*C]) (e.g. after another scikit-learn step).  None
+        needs ``X`` of shape (N, H, W) or (N, H, W, C).
+    data_range : (float, float) or None, default None
+        When set, pixels are first mapped from this range to 0..1 with
+        :func:`~fastsoftmax.features.min_max_scale` (the study uses ``(0, 255)``).
+    color : {'gray', 'max-gradient'}, default 'gray'
+        For colour images (C == 3 for 'gray'): ``'gray'`` converts them with
+        :func:`~fastsoftmax.features.rgb2gray` (after the scaling), ``'max-gradient'``
+        keeps the channels and takes the strongest gradient per pixel.
+    dtype : {'float32', 'float64'}, default 'float32'
+        Dtype of the features.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Values per image (``prod(image_shape_)``).
+    image_shape_ : tuple of int
+        Shape of one image as seen by ``fit``.
+    n_features_out_ : int
+        HOG features per image.
+    """
+
+    def __init__(self, orientations=9, pixels_per_cell=(4, 4), cells_per_block=(2, 2),
+                 block_norm="L2-Hys", transform_sqrt=False, image_shape=None,
+                 data_range=None, color="gray", dtype="float32"):
+        self.orientations = orientations
+        self.pixels_per_cell = pixels_per_cell
+        self.cells_per_block = cells_per_block
+        self.block_norm = block_norm
+        self.transform_sqrt = transform_sqrt
+        self.image_shape = image_shape
+        self.data_range = data_range
+        self.color = color
+        self.dtype = dtype
+
+    # ---- validation -------------------------------------------------------------
+    def _validate_params_(self):
+        if self.color not in ("gray", "max-gradient"):
+            raise ValueError(f"color must be 'gray' or 'max-gradient', got {self.color!r}")
+        if not isinstance(self.block_norm, str) or self.block_norm not in _BLOCK_NORMS:
+            raise ValueError(f"block_norm must be one of {', '.join(_BLOCK_NORMS)}; got {self.block_norm!r}")
+        if np.dtype(self.dtype) not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.image_shape is not None:
+            shape = tuple(self.image_shape)
+            if len(shape) not in (2, 3) or not all(
+                isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in shape
+            ):
+                raise ValueError(
+                    f"image_shape must be (H, W) or (H, W, C) of positive integers, got {self.image_shape!r}"
+                )
+
+    def _images(self, X, image_shape=None):
+        """``X`` as (N, H, W[, C]), checked against ``image_shape`` when given."""
+        X = np.asarray(X)
+        if X.dtype.kind not in "biuf":
+            raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+        if self.image_shape is not None:
+            shape = tuple(int(v) for v in self.image_shape)
+            if X.ndim == 2:
+                if X.shape[1] != int(np.prod(shape)):
+                    raise ValueError(
+                        f"X has {X.shape[1]} values per row; image_shape {shape} needs "
+                        f"{int(np.prod(shape))}"
+                    )
+                X = X.reshape((X.shape[0],) + shape)
+            elif X.shape[1:] != shape:
+                raise ValueError(f"X has images of shape {X.shape[1:]}, image_shape says {shape}")
+        elif X.ndim not in (3, 4):
+            raise ValueError(
+                "X must be images (N, H, W) or (N, H, W, C); for flattened rows "
+                f"(N, H*W) set image_shape.  Got shape {X.shape}"
+            )
+        if image_shape is not None and X.shape[1:] != image_shape:
+            raise ValueError(
+                f"X has images of shape {X.shape[1:]}; this transformer was fitted on {image_shape}"
+            )
+        if X.ndim == 4 and self.color == "gray" and X.shape[-1] != 3:
+            raise ValueError(
+                f"color='gray' needs RGB images (3 channels), got {X.shape[-1]}; "
+                "use color='max-gradient' for other channel counts"
+            )
+        return X
+
+    # ---- scikit-learn API -------------------------------------------------------
+    def fit(self, X, y=None):
+        """Validate the parameters and ``X``; record the image shape.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, H, W), (N, H, W, C) or (N, H*W[*C])
+            Images (flattened rows need ``image_shape``).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params_()
+        images = self._images(X)
+        self.image_shape_ = tuple(images.shape[1:])
+        self.n_features_in_ = int(np.prod(self.image_shape_))
+        self.n_features_out_ = hog_n_features(
+            self.image_shape_, self.orientations, self.pixels_per_cell, self.cells_per_block
+        )
+        return self
+
+    def transform(self, X):
+        """HOG features of every image of ``X``.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, H, W), (N, H, W, C) or (N, H*W[*C])
+            Images of the fitted shape.
+
+        Returns
+        -------
+        features : ndarray of shape (N, n_features_out_)
+        """
+        check_is_fitted(self, "image_shape_")
+        images = self._images(X, self.image_shape_)
+        if self.data_range is not None:
+            images = min_max_scale(images, self.data_range, dtype=np.float32)
+        channel_axis = None
+        if images.ndim == 4:
+            if self.color == "gray":
+                images = rgb2gray(images, dtype=np.float32 if self.data_range is not None else None)
+            else:
+                channel_axis = -1
+        return hog(images, self.orientations, self.pixels_per_cell, self.cells_per_block,
+                   self.block_norm, self.transform_sqrt, channel_axis=channel_axis,
+                   dtype=np.dtype(self.dtype))
+
+    def get_feature_names_out(self, input_features=None):
+        """Names ``hog0`` .. ``hog{n_features_out_ - 1}``."""
+        check_is_fitted(self, "n_features_out_")
+        return np.asarray([f"hog{i}" for i in range(self.n_features_out_)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        tags.input_tags.two_d_array = self.image_shape is not None
+        tags.input_tags.three_d_array = True
+        return tags
