@@ -56,8 +56,13 @@ _PARAMETER_RULES = {
     "random_state": "random_state",
 }
 
-#: Default number of passes over the data when neither ``n_iter`` nor ``epochs`` is set.
+#: Fewest minibatch updates per kernel call when epochs are tiny.
+_MIN_CALL = 256
+
+#: Default training length when neither ``n_iter`` nor ``epochs`` is set: 10 passes
+#: over the data, but at least 1,000 updates (small data sets need more passes).
 DEFAULT_EPOCHS = 10
+DEFAULT_MIN_UPDATES = 1000
 
 
 class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
@@ -81,7 +86,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     n_iter : int or None, default=None
         Number of minibatch updates (the study's "iterations"). Exclusive with ``epochs``.
     epochs : int or None, default=None
-        Passes over the data; ``None`` with ``n_iter=None`` means ``DEFAULT_EPOCHS`` (10).
+        Passes over the data.  With ``n_iter=None`` too: 10 epochs, but at least 1,000
+        updates.
     sampling : {"shuffle", "replacement"}, default="shuffle"
         ``"shuffle"``: each epoch visits a fresh permutation in consecutive batches;
         ``"replacement"``: every batch is drawn uniformly with replacement (the study's).
@@ -228,16 +234,21 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         per_epoch = math.ceil(n_samples / batch_size)
         if self.n_iter is not None:
             total = self.n_iter
+        elif self.epochs is not None:
+            total = self.epochs * per_epoch
         else:
-            total = (self.epochs or DEFAULT_EPOCHS) * per_epoch
+            total = max(DEFAULT_EPOCHS * per_epoch, DEFAULT_MIN_UPDATES)
         self.n_iter_ = 0
         losses = []
         self.validation_scores_ = []
         best = (-np.inf, None)
         no_change = 0
         start = time.perf_counter()
+        # Updates per kernel call: one epoch, or several small epochs at once so that
+        # the per-call Python overhead stays small (early stopping checks every epoch).
+        per_call = per_epoch if self.early_stopping else per_epoch * math.ceil(_MIN_CALL / per_epoch)
         while self.n_iter_ < total:
-            count = min(per_epoch, total - self.n_iter_)
+            count = min(per_call, total - self.n_iter_)
             chunk_losses = self._run_updates(X, y_enc, rng, count, batch_size, total)
             losses.append(chunk_losses)
             if callback is not None:
