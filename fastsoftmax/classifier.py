@@ -348,7 +348,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         if not np.isfinite(losses[-1]):
             raise ValueError(
                 f"training diverged: the loss became {losses[-1]} at update "
-                f"{self.n_iter_ + len(losses)} with learning_rate={self.learning_rate}. "
+                f"{self.n_iter_ + len(losses)} with learning_rate={self.learning_rate:g}. "
                 f"Try a smaller learning_rate (e.g. {self.learning_rate / 10:g}) or scale "
                 "the features (e.g. to 0..1 or to unit variance)."
             )
@@ -366,9 +366,11 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ prediction
     def _scores(self, X):
+        # float64 scores: a float32 GEMM may round a row differently depending on how
+        # many rows come with it, and predictions must not depend on the batch.
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=self.coef_.dtype)
-        return X @ self.coef_.T + self.intercept_
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return X @ self.coef_.T.astype(np.float64) + self.intercept_.astype(np.float64)
 
     def decision_function(self, X):
         """Class scores ``X @ coef_.T + intercept_``.
@@ -391,11 +393,11 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities (softmax of the scores), shape (n_samples, n_classes)."""
         from .softmax._numpy import softmax
 
-        return softmax(self._scores(X).astype(np.float64))
+        return softmax(self._scores(X))
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed stably."""
-        scores = self._scores(X).astype(np.float64)
+        scores = self._scores(X)
         shifted = scores - scores.max(axis=1, keepdims=True)
         return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 

@@ -1,0 +1,335 @@
+"""SoftmaxClassifier and its kernels against independent references."""
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import log_softmax, softmax
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from fastsoftmax import SoftmaxClassifier
+from fastsoftmax.classifier import _plan_batches
+from fastsoftmax.persistence import ModelFileError, load_model
+from fastsoftmax.softmax import _numpy, loss_and_gradient, penalty_strengths
+
+PENALTIES = ["none", "l2", "l1", "elasticnet"]
+
+
+def _problem(rng, n, d, c, dtype=np.float64):
+    X = rng.standard_normal((n, d)).astype(dtype)
+    W = (0.5 * rng.standard_normal((d, c))).astype(dtype)
+    b = rng.standard_normal(c).astype(dtype)
+    y = rng.integers(0, c, n)
+    return W, b, X, y
+
+
+def _scipy_loss(W, b, X, y, penalty, alpha, l1_ratio):
+    """The objective from scipy's log_softmax: an independent formula."""
+    logp = log_softmax(X.astype(np.float64) @ W + b, axis=1)
+    l1, l2 = penalty_strengths(penalty, alpha, l1_ratio)
+    return -logp[np.arange(len(y)), y].mean() + l1 * np.abs(W).sum() + 0.5 * l2 * (W ** 2).sum()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16.0, y, test_size=0.25, random_state=0, stratify=y)
+
+
+# ---------------------------------------------------------------- loss and gradient
+def test_loss_at_zero_weights_is_log_n_classes():
+    X = np.arange(12.0).reshape(4, 3)
+    y = np.array([0, 1, 2, 4])
+    loss, dW, db = _numpy.loss_and_gradient(np.zeros((3, 5)), np.zeros(5), X, y)
+    assert loss == pytest.approx(math.log(5))
+    # p = 1/5 everywhere: dL/ds = 1/5 - onehot, averaged over 4 rows
+    expected_ds = np.full((4, 5), 0.2)
+    expected_ds[np.arange(4), y] -= 1.0
+    np.testing.assert_allclose(dW, X.T @ expected_ds / 4)
+    np.testing.assert_allclose(db, expected_ds.mean(axis=0))
+
+
+def test_reference_is_stable_for_huge_scores():
+    X = np.array([[1000.0, -1000.0]])
+    W = np.array([[1.0, 0.0], [0.0, 1.0]])
+    loss, dW, db = _numpy.loss_and_gradient(W, np.zeros(2), X, np.array([1]))
+    assert loss == pytest.approx(2000.0)
+    assert np.all(np.isfinite(dW))
+    for backend in ("numpy", "numba"):
+        assert loss_and_gradient(W, np.zeros(2), X, np.array([1]), backend=backend)[0] == pytest.approx(2000.0)
+
+
+@pytest.mark.parametrize("penalty", PENALTIES)
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_loss_matches_scipy(penalty, backend):
+    W, b, X, y = _problem(np.random.default_rng(1), 37, 13, 6)
+    loss, dW, db = loss_and_gradient(W, b, X, y, penalty, 0.3, 0.4, backend=backend)
+    assert loss == pytest.approx(_scipy_loss(W, b, X, y, penalty, 0.3, 0.4), rel=1e-12)
+    # analytic data gradient from scipy's softmax
+    P = softmax(X @ W + b, axis=1)
+    P[np.arange(len(y)), y] -= 1
+    l1, l2 = penalty_strengths(penalty, 0.3, 0.4)
+    np.testing.assert_allclose(dW, X.T @ P / len(y) + l2 * W + l1 * np.sign(W), atol=1e-12)
+    np.testing.assert_allclose(db, P.mean(axis=0), atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 40), d=st.integers(1, 70), c=st.integers(2, 13),
+       penalty=st.sampled_from(PENALTIES), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_numba_kernel_matches_reference(n, d, c, penalty, dtype, seed):
+    W, b, X, y = _problem(np.random.default_rng(seed), n, d, c, dtype)
+    ref = loss_and_gradient(W, b, X, y, penalty, 0.05, 0.5, backend="numpy")
+    got = loss_and_gradient(W, b, X, y, penalty, 0.05, 0.5, backend="numba")
+    tol = 1e-10 if dtype == np.float64 else 2e-4
+    assert got[0] == pytest.approx(ref[0], rel=tol, abs=tol)
+    np.testing.assert_allclose(got[1], ref[1], rtol=tol, atol=tol)
+    np.testing.assert_allclose(got[2], ref[2], rtol=tol, atol=tol)
+
+
+def test_soft_threshold_hand_values():
+    W = np.array([-3.0, -0.5, 0.0, 0.2, 2.0])
+    np.testing.assert_array_equal(_numpy.soft_threshold(W, 1.0), [-2.0, 0.0, 0.0, 0.0, 1.0])
+
+
+# ---------------------------------------------------------------- sampling and schedules
+def test_shuffle_visits_every_row_once_per_epoch():
+    rng = np.random.default_rng(0)
+    indices, starts = _plan_batches(rng, 10, 4, 6, "shuffle")  # 3 batches an epoch: 4, 4, 2
+    assert np.diff(starts).tolist() == [4, 4, 2, 4, 4, 2]
+    assert sorted(indices[:10]) == list(range(10))
+    assert sorted(indices[10:]) == list(range(10))
+
+
+def test_replacement_draws_fixed_size_batches():
+    indices, starts = _plan_batches(np.random.default_rng(0), 10, 4, 5, "replacement")
+    assert np.diff(starts).tolist() == [4] * 5
+    assert indices.min() >= 0 and indices.max() < 10
+
+
+def test_learning_rate_schedules():
+    clf = SoftmaxClassifier(learning_rate=0.8, lr_schedule="step", lr_decay_steps=2)
+    np.testing.assert_allclose(clf._learning_rates(0, 6, 6), [0.8, 0.8, 0.4, 0.4, 0.2, 0.2])
+    clf.set_params(lr_schedule="invscaling")
+    np.testing.assert_allclose(clf._learning_rates(2, 2, 6), [0.8 / 2, 0.8 / 2.5])
+    clf.set_params(lr_schedule="constant")
+    np.testing.assert_allclose(clf._learning_rates(0, 3, 6), [0.8] * 3)
+
+
+# ---------------------------------------------------------------- training
+@pytest.mark.parametrize("penalty,l1_method", [("none", "proximal"), ("l2", "proximal"),
+                                               ("l1", "proximal"), ("elasticnet", "proximal")])
+@pytest.mark.parametrize("sampling,momentum,schedule", [("shuffle", 0.9, "step"),
+                                                        ("replacement", 0.0, "invscaling")])
+def test_backends_fit_the_same_weights(digits, penalty, l1_method, sampling, momentum, schedule):
+    X_train, _, y_train, _ = digits
+    params = dict(penalty=penalty, alpha=1e-3, l1_method=l1_method, sampling=sampling,
+                  momentum=momentum, lr_schedule=schedule, n_iter=300, batch_size=100,
+                  dtype="float64", random_state=3)
+    fast = SoftmaxClassifier(backend="numba", **params).fit(X_train, y_train)
+    ref = SoftmaxClassifier(backend="numpy", **params).fit(X_train, y_train)
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(fast.coef_, ref.coef_, rtol=0, atol=1e-4 * scale)
+    np.testing.assert_allclose(fast.intercept_, ref.intercept_, rtol=0, atol=1e-4 * scale)
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-6)
+    assert fast.n_iter_ == ref.n_iter_ == 300
+
+
+def test_backends_agree_with_l1_subgradient(digits):
+    """sign(W) jumps at 0, so rounding-level differences near 0 flip single steps:
+    agreement is to about 1e-2 of the weight scale instead of 1e-4."""
+    X_train, _, y_train, _ = digits
+    params = dict(penalty="l1", alpha=1e-3, l1_method="subgradient", n_iter=300, batch_size=100,
+                  dtype="float64", random_state=3)
+    fast = SoftmaxClassifier(backend="numba", **params).fit(X_train, y_train)
+    ref = SoftmaxClassifier(backend="numpy", **params).fit(X_train, y_train)
+    np.testing.assert_allclose(fast.coef_, ref.coef_, atol=1e-2 * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-4)
+
+
+def test_float32_backends_agree(digits):
+    X_train, _, y_train, _ = digits
+    params = dict(n_iter=200, random_state=0, dtype="float32")
+    fast = SoftmaxClassifier(backend="numba", **params).fit(X_train, y_train)
+    ref = SoftmaxClassifier(backend="numpy", **params).fit(X_train, y_train)
+    assert fast.coef_.dtype == np.float32
+    np.testing.assert_allclose(fast.coef_, ref.coef_, atol=1e-3 * np.abs(ref.coef_).max())
+
+
+def test_proximal_l1_gives_exact_zeros_subgradient_does_not(digits):
+    X_train, _, y_train, _ = digits
+    params = dict(penalty="l1", alpha=5e-3, n_iter=600, random_state=0)
+    prox = SoftmaxClassifier(l1_method="proximal", **params).fit(X_train, y_train)
+    sub = SoftmaxClassifier(l1_method="subgradient", **params).fit(X_train, y_train)
+    # digits has constant-zero pixels: their weights never move, so count the others
+    active = X_train.std(axis=0) > 0
+    assert np.mean(prox.coef_[:, active] == 0) > 0.2
+    assert np.mean(sub.coef_[:, active] == 0) < 0.02
+
+
+def test_reaches_the_logistic_regression_optimum(digits):
+    """Same objective as multinomial LogisticRegression with C = 1 / (alpha * n)."""
+    X_train, X_test, y_train, y_test = digits
+    alpha = 1e-2
+    lr = LogisticRegression(C=1.0 / (alpha * len(y_train)), tol=1e-10, max_iter=5000)
+    lr.fit(X_train, y_train)
+    clf = SoftmaxClassifier(alpha=alpha, epochs=100, dtype="float64", random_state=0)
+    clf.fit(X_train, y_train)
+
+    def objective(coef, intercept):
+        return _scipy_loss(coef.T, intercept, X_train, y_train, "l2", alpha, 0.0)
+
+    best = objective(lr.coef_, lr.intercept_)
+    assert objective(clf.coef_, clf.intercept_) - best < 2e-3
+    assert abs(clf.score(X_test, y_test) - lr.score(X_test, y_test)) <= 0.02
+
+
+def test_default_accuracy_on_digits(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = SoftmaxClassifier(random_state=0).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.93
+    proba = clf.predict_proba(X_test)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X_test)), proba, rtol=1e-6)
+    assert clf.n_iter_ == len(clf.loss_curve_) == 1000
+    assert clf.loss_curve_[-50:].mean() < clf.loss_curve_[:50].mean() / 3
+
+
+def test_early_stopping_stops_and_keeps_best(digits):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxClassifier(early_stopping=True, n_iter_no_change=2, tol=0.5, epochs=50,
+                            random_state=0).fit(X_train, y_train)
+    # tol=0.5 can never be beaten after the first epoch: stops after 1 + 2 epochs
+    assert len(clf.validation_scores_) == 3
+    assert clf.n_iter_ == 3 * math.ceil(len(y_train) * 0.9 / 256)
+
+
+def test_partial_fit_needs_classes_then_learns(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = SoftmaxClassifier(random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X_train, y_train)
+    for _ in range(30):
+        clf.partial_fit(X_train, y_train, classes=np.arange(10))
+    assert clf.score(X_test, y_test) > 0.9
+    assert clf.n_iter_ == 30 * math.ceil(len(y_train) / 256)
+
+
+def test_string_labels(digits):
+    X_train, X_test, y_train, y_test = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    clf = SoftmaxClassifier(random_state=0).fit(X_train, names[y_train])
+    assert np.mean(clf.predict(X_test) == names[y_test]) > 0.9
+
+
+def test_same_seed_same_model(digits):
+    X_train, _, y_train, _ = digits
+    a = SoftmaxClassifier(random_state=7, n_iter=100).fit(X_train, y_train)
+    b = SoftmaxClassifier(random_state=7, n_iter=100).fit(X_train, y_train)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+# ---------------------------------------------------------------- errors
+def test_divergence_is_reported_with_the_learning_rate(digits):
+    X_train, _, y_train, _ = digits
+    with pytest.raises(ValueError, match=r"diverged.*learning_rate=1e\+06.*smaller learning_rate"):
+        SoftmaxClassifier(learning_rate=1e6, momentum=0.9, n_iter=300,
+                          random_state=0).fit(X_train * 1e3, y_train)
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"learning_rate": 0}, "learning_rate must be a finite number > 0"),
+    ({"learning_rate": -0.1}, "learning_rate must be"),
+    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+    ({"penalty": "l3"}, "penalty must be one of"),
+    ({"momentum": 1.0}, "momentum must be"),
+    ({"l1_ratio": 1.5}, "l1_ratio must be"),
+    ({"backend": "torch"}, "backend must be one of"),
+    ({"n_iter": 10, "epochs": 2}, "not both"),
+    ({"dtype": "float16"}, "dtype must be one of"),
+])
+def test_invalid_hyperparameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        SoftmaxClassifier(**params).fit(np.ones((4, 2)), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("X,y,match", [
+    (np.ones((4, 2)), [0, 1, 0], "inconsistent numbers of samples"),
+    (np.ones((4, 2)), [0, 0, 0, 0], "at least two classes"),
+    (np.ones((4, 2)), [0.5, 1.5, 0.2, 0.1], "Unknown label type"),
+    (np.array([[1.0, np.nan], [0, 1], [1, 1], [0, 0]]), [0, 1, 0, 1], "NaN"),
+    (np.array([[1.0, np.inf], [0, 1], [1, 1], [0, 0]]), [0, 1, 0, 1], "infinity"),
+    (np.empty((0, 2)), [], "0 sample"),
+    (np.ones(4), [0, 1, 0, 1], "Expected 2D array"),
+])
+def test_bad_training_data(X, y, match):
+    with pytest.raises(ValueError, match=match):
+        SoftmaxClassifier().fit(X, y)
+
+
+def test_predict_checks_feature_count(digits):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxClassifier(n_iter=5).fit(X_train, y_train)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(np.ones((2, 3)))
+
+
+# ---------------------------------------------------------------- persistence
+def test_save_load_roundtrip(tmp_path, digits):
+    X_train, X_test, y_train, _ = digits
+    clf = SoftmaxClassifier(n_iter=50, penalty="elasticnet", random_state=0).fit(X_train, y_train)
+    path = tmp_path / "model.npz"
+    clf.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temporary left behind
+    again = SoftmaxClassifier.load(path)
+    np.testing.assert_array_equal(again.coef_, clf.coef_)
+    np.testing.assert_array_equal(again.predict_proba(X_test), clf.predict_proba(X_test))
+    assert again.get_params() == clf.get_params()
+    assert isinstance(load_model(path), SoftmaxClassifier)
+    with np.load(path, allow_pickle=False) as npz:  # nothing in it needs pickle
+        assert all(npz[name].dtype != object for name in npz.files)
+
+
+def test_load_rejects_other_files(tmp_path):
+    text = tmp_path / "notes.npz"
+    text.write_text("hello")
+    with pytest.raises(ModelFileError, match="not a fastsoftmax model"):
+        SoftmaxClassifier.load(text)
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, a=np.ones(3))
+    with pytest.raises(ModelFileError, match="not a fastsoftmax model"):
+        SoftmaxClassifier.load(plain)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        SoftmaxClassifier.load(tmp_path / "missing.npz")
+
+
+def test_load_rejects_newer_format(tmp_path):
+    meta = {"format": "fastsoftmax", "format_version": 99, "kind": "SoftmaxClassifier"}
+    path = tmp_path / "future.npz"
+    np.savez(path, __fastsoftmax__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    with pytest.raises(ModelFileError, match="newer than this fastsoftmax reads"):
+        SoftmaxClassifier.load(path)
+
+
+def test_failed_save_leaves_no_file(tmp_path, digits, monkeypatch):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxClassifier(n_iter=5).fit(X_train, y_train)
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", boom)
+    with pytest.raises(OSError, match="disk full"):
+        clf.save(tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- scikit-learn conformance
+@parametrize_with_checks([SoftmaxClassifier(random_state=0)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
