@@ -12,6 +12,8 @@ from .. import __version__
 # command name -> "module:function" (loaded only when that command runs or --help lists it)
 COMMANDS = {
     "train": "fastsoftmax.cli.train:train",
+    "evaluate": "fastsoftmax.cli.evaluate:evaluate",
+    "predict": "fastsoftmax.cli.predict:predict",
     "data": "fastsoftmax.cli.data:data",
     "gradcheck": "fastsoftmax.cli.gradcheck:gradcheck",
 }

@@ -1,0 +1,55 @@
+"""``fastsoftmax predict``: class names and probabilities for image files."""
+import click
+
+from .options import InputError, echo_json, handle_errors, json_option
+
+
+@click.command()
+@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="A model file written by `fastsoftmax train --model`.")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many of the most probable classes to show per image.")
+@json_option
+@handle_errors
+def predict(model_path, images, top_k, as_json):
+    """Predict the class of each IMAGE file (PNG, JPEG, ...).
+
+    Images of another size than the training images are resized to it (anti-aliased,
+    aspect ratio not kept), and turned to grayscale for models trained on grayscale
+    images.  An unreadable image is reported by name on stderr, the others are still
+    answered, and the exit code is then 2.
+    """
+    import numpy as np
+
+    from ..data import read_image
+    from .evaluate import load_pipeline
+
+    pipe = load_pipeline(model_path)
+    names = list(pipe.class_names or [str(c) for c in pipe.classes_])
+    top_k = min(top_k, len(names))
+    batch, ok_paths, failures = [], [], []
+    for path in images:
+        try:
+            batch.append(pipe.resize(read_image(path)))
+            ok_paths.append(path)
+        except (ValueError, OSError) as exc:
+            failures.append({"image": path, "error": str(exc).splitlines()[0]})
+    results = []
+    if batch:
+        proba = pipe.predict_proba(np.stack(batch))
+        for path, p in zip(ok_paths, proba):
+            order = np.argsort(-p, kind="stable")[:top_k]
+            results.append({"image": path,
+                            "top": [{"class": names[pipe.classes_[i]] if pipe.class_names else str(pipe.classes_[i]),
+                                     "probability": float(p[i])} for i in order]})
+    if as_json:
+        echo_json({"predictions": results, "errors": failures})
+    else:
+        for item in results:
+            best = ", ".join(f"{t['class']} {t['probability']:.3f}" for t in item["top"])
+            click.echo(f"{item['image']}: {best}")
+    for failure in failures:
+        click.echo(f"Error: {failure['error']}", err=True)
+    if failures:
+        raise SystemExit(2)
