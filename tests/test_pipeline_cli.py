@@ -1,0 +1,247 @@
+"""The image pipeline and the train / evaluate / predict commands."""
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from skimage.color import rgb2gray
+from skimage.feature import hog
+from sklearn.decomposition import PCA
+
+from fastsoftmax import SoftmaxClassifier
+from fastsoftmax.cli import main
+from fastsoftmax.pipeline import ImagePipeline
+
+CIFAR_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-dev" / "cifar-10-batches-py"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTSOFTMAX_DATA", str(tmp_path / "fsdata"))
+
+
+def _run(*args):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result
+
+
+def _tiny_cifar(folder, n_per_batch=40, seed=0):
+    """A CIFAR-10-layout folder of random images, in the official pickle format."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    names = [f"data_batch_{i}" for i in range(1, 3)] + ["test_batch"]
+    for name in names:
+        labels = rng.integers(0, 10, n_per_batch)
+        # class-dependent brightness, so the data are learnable
+        data = np.clip(rng.normal(20 + 20 * labels[:, None], 30, (n_per_batch, 3072)), 0, 255)
+        batch = {b"batch_label": name.encode(), b"labels": labels.tolist(),
+                 b"data": data.astype(np.uint8), b"filenames": [b"x.png"] * n_per_batch}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f, protocol=2)
+    meta = {b"label_names": [n.encode() for n in ["airplane", "automobile", "bird", "cat", "deer",
+                                                   "dog", "frog", "horse", "ship", "truck"]],
+            b"num_cases_per_batch": n_per_batch, b"num_vis": 3072}
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump(meta, f, protocol=2)
+    return folder
+
+
+# ---------------------------------------------------------------- pipeline
+def test_pipeline_features_equal_the_studys_scikit_image_chain():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(30) % 3
+    pipe = ImagePipeline(SoftmaxClassifier(n_iter=5), pca_variance=0.9).fit(images, y, cache=False)
+    expected = np.array([hog(rgb2gray(im / 255.0), orientations=9, pixels_per_cell=(4, 4),
+                             cells_per_block=(2, 2)) for im in images])
+    np.testing.assert_allclose(pipe.extract_features(images), expected, atol=1e-5)
+    pca = PCA(0.9).fit(expected)
+    assert pipe.n_features_ == pca.n_components_
+    # same subspace as scikit-learn's PCA (components agree up to sign)
+    overlap = np.abs(pipe.pca_components_ @ pca.components_.T)
+    np.testing.assert_allclose(np.diag(overlap), 1.0, atol=1e-3)
+
+
+def test_pipeline_cache_skips_features_the_second_time(monkeypatch):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8)
+    y = np.arange(20) % 2
+    first = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0)).fit(images, y)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("features recomputed despite the cache")
+
+    monkeypatch.setattr(ImagePipeline, "extract_features", fail)
+    second = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0)).fit(images, y)
+    np.testing.assert_array_equal(first.pca_components_, second.pca_components_)
+    np.testing.assert_array_equal(first.classifier.coef_, second.classifier.coef_)
+    with pytest.raises(AssertionError, match="recomputed"):
+        ImagePipeline(SoftmaxClassifier(n_iter=5)).fit(images, y, cache=False)
+
+
+def test_pipeline_save_load_predicts_the_same(tmp_path):
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
+    y = np.arange(40) % 4
+    pipe = ImagePipeline(SoftmaxClassifier(n_iter=20, random_state=0),
+                         class_names=["a", "b", "c", "d"]).fit(images, y, cache=False)
+    pipe.save(tmp_path / "p.npz")
+    again = ImagePipeline.load(tmp_path / "p.npz")
+    np.testing.assert_array_equal(again.predict_proba(images), pipe.predict_proba(images))
+    assert again.class_names == ["a", "b", "c", "d"]
+    assert again.hog_params_ == pipe.hog_params_
+    with pytest.raises(ValueError, match="trained on 16x16"):
+        again.predict(images[:, :8, :8])
+
+
+def test_pipeline_rejects_non_uint8_and_bad_shapes():
+    pipe = ImagePipeline()
+    with pytest.raises(ValueError, match="uint8"):
+        pipe.fit(np.zeros((3, 8, 8)), [0, 1, 0])
+    with pytest.raises(ValueError, match=r"\(N, H, W\) or \(N, H, W, 3\)"):
+        pipe.fit(np.zeros((3, 8), np.uint8), [0, 1, 0])
+    with pytest.raises(ValueError, match="empty"):
+        pipe.fit(np.zeros((0, 8, 8), np.uint8), [])
+
+
+# ---------------------------------------------------------------- CLI
+def test_help_lists_every_command_and_version():
+    result = _run("--help")
+    for command in ("train", "evaluate", "predict", "gradcheck", "data"):
+        assert command in result.output
+    assert _run("--version").output.strip().endswith("0.1.0")
+
+
+def test_train_on_digits_json_and_model(tmp_path):
+    model = tmp_path / "digits.npz"
+    result = _run("train", "--json", "--model", str(model), "--seed", "0")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["data"] == "digits"
+    assert report["test_accuracy"] >= 0.90
+    assert report["train_accuracy"] >= report["test_accuracy"] - 0.05
+    assert report["n_iter"] == 1000
+    assert set(report["seconds"]) >= {"load", "features", "pca", "train", "evaluate", "total"}
+    assert model.is_file()
+    # the saved pipeline reproduces the reported test accuracy
+    evaluated = json.loads(_run("evaluate", "--model", str(model), "--json").output)
+    assert evaluated["accuracy"] == pytest.approx(report["test_accuracy"])
+    matrix = np.array(evaluated["confusion_matrix"])
+    assert matrix.sum() == evaluated["n_images"] == 450
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(evaluated["accuracy"])
+
+
+def test_train_hyperparameters_reach_the_classifier():
+    result = _run("train", "--json", "--n-iter", "7", "--batch-size", "64", "--penalty", "l1",
+                  "--alpha", "0.001", "--lr-schedule", "constant")
+    report = json.loads(result.output)
+    assert report["n_iter"] == 7
+    assert report["params"]["batch_size"] == 64
+    assert report["params"]["penalty"] == "l1"
+    assert report["params"]["lr_schedule"] == "constant"
+
+
+def test_study_preset_settings():
+    result = _run("train", "--json", "--preset", "study", "--n-iter", "20")
+    report = json.loads(result.output)
+    params = report["params"]
+    assert (params["batch_size"], params["learning_rate"], params["sampling"]) == (500, 0.01, "replacement")
+    assert params["alpha"] == pytest.approx(1.2 / 500)
+    assert report["n_iter"] == 20
+    assert report["study_test_accuracy"] == 0.4419
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--lr", "-1"], "learning_rate must be"),
+    (["--lr", "0"], "learning_rate must be"),
+    (["--momentum", "1.5"], "momentum must be"),
+    (["--epochs", "2", "--n-iter", "3"], "not both"),
+    (["--data", "no/such/folder"], "no such file or folder"),
+    (["--model", "no/such/folder/m.npz"], "does not exist"),
+])
+def test_train_bad_input_is_one_line_and_exit_2(args, match):
+    result = CliRunner().invoke(main, ["train", *args])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert match in result.output
+
+
+def test_train_divergence_is_one_line():
+    result = CliRunner().invoke(main, ["train", "--lr", "1e9", "--n-iter", "300"])
+    assert result.exit_code == 2
+    assert "diverged" in result.output and "smaller learning_rate" in result.output
+
+
+def test_evaluate_and_predict_errors(tmp_path):
+    bare = tmp_path / "bare.npz"
+    SoftmaxClassifier(n_iter=3).fit(np.eye(4), [0, 1, 0, 1]).save(bare)
+    result = CliRunner().invoke(main, ["evaluate", "--model", str(bare)])
+    assert result.exit_code == 2 and "not an image pipeline" in result.output
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip")
+    result = CliRunner().invoke(main, ["predict", "--model", str(junk), "x.png"])
+    assert result.exit_code == 2 and "not a fastsoftmax model" in result.output
+
+
+def test_predict_answers_good_images_and_names_bad_ones(tmp_path):
+    import skimage.io
+
+    from fastsoftmax.data import load_digits_images
+
+    model = tmp_path / "digits.npz"
+    assert _run("train", "--json", "--model", str(model)).exit_code == 0
+    digits = load_digits_images()
+    good = tmp_path / "digit.png"
+    skimage.io.imsave(good, digits.X_test[0], check_contrast=False)
+    big = tmp_path / "big.png"  # 4x larger and RGB: resized and turned to gray
+    skimage.io.imsave(big, np.repeat(np.kron(digits.X_test[0], np.ones((4, 4), np.uint8))[:, :, None], 3, axis=2),
+                      check_contrast=False)
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    result = CliRunner().invoke(main, ["predict", "--model", str(model), "--json", "--top-k", "3",
+                                       str(good), str(bad), str(big)])
+    assert result.exit_code == 2
+    payload = json.loads(result.stdout)
+    assert [p["image"] for p in payload["predictions"]] == [str(good), str(big)]
+    assert payload["errors"][0]["image"] == str(bad)
+    assert "bad.png" in result.stderr
+    from fastsoftmax.cli.evaluate import load_pipeline
+
+    pipe = load_pipeline(str(model))
+    expected = pipe.predict_proba(digits.X_test[:1])[0]
+    top = payload["predictions"][0]["top"]
+    assert len(top) == 3
+    assert top[0]["class"] == pipe.class_names[int(np.argmax(expected))]
+    assert top[0]["probability"] == pytest.approx(expected.max(), rel=1e-6)
+
+
+def test_train_and_evaluate_on_a_cifar_layout_folder(tmp_path):
+    data = _tiny_cifar(tmp_path / "cifar-10-batches-py")
+    model = tmp_path / "m.npz"
+    result = _run("train", "--data", str(data), "--json", "--model", str(model), "--n-iter", "200")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["data"] == "cifar10" and report["n_hog_features"] == 1764
+    plot = tmp_path / "cm.png"
+    evaluated = json.loads(_run("evaluate", "--model", str(model), "--data", str(data), "--json",
+                                "--plot", str(plot)).output)
+    assert evaluated["accuracy"] == pytest.approx(report["test_accuracy"])
+    assert list(evaluated["per_class_accuracy"]) [:2] == ["airplane", "automobile"]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # digits (8x8) against a 32x32 model: refused
+    result = CliRunner().invoke(main, ["evaluate", "--model", str(model)])
+    assert result.exit_code == 2 and "32x32" in result.output
+
+
+@pytest.mark.cifar
+@pytest.mark.skipif(not CIFAR_DEV.is_dir(), reason="development CIFAR-10 copy not present")
+def test_real_cifar_subset_beats_chance_by_far(tmp_path):
+    from fastsoftmax.data import load_cifar10
+
+    (X_train, y_train), (X_test, y_test) = load_cifar10(CIFAR_DEV)
+    pipe = ImagePipeline(SoftmaxClassifier(random_state=0)).fit(X_train[:5000], y_train[:5000],
+                                                                cache=False)
+    # HOG + PCA + softmax on 5,000 images: far above chance (0.1), near 0.45
+    assert pipe.score(X_test[:2000], y_test[:2000]) > 0.40
