@@ -16,6 +16,9 @@ COMMANDS = {
     "predict": "fastsoftmax.cli.predict:predict",
     "data": "fastsoftmax.cli.data:data",
     "gradcheck": "fastsoftmax.cli.gradcheck:gradcheck",
+    "sweep": "fastsoftmax.cli.sweep:sweep",
+    "report": "fastsoftmax.cli.report:report",
+    "study": "fastsoftmax.cli.study:study",
 }
 
 

@@ -1,0 +1,251 @@
+"""Markdown and self-contained HTML reports of sweep folders.
+
+A report is built as a :class:`Document` (headings, paragraphs, lists, tables,
+images) and rendered twice: ``report.md`` links the PNGs beside it, ``report.html``
+embeds them as base64 ``data:`` URIs so the one file can be mailed or archived.
+"""
+import base64
+import html
+import math
+import os
+import re
+
+from .sweep import atomic_write, load_results, summarize
+
+
+class Document:
+    """An ordered list of report blocks, rendered to Markdown or HTML.
+
+    Text may use ``code`` (backticks) and **bold**; both renderers honour them.
+    """
+
+    def __init__(self, title):
+        self.title = title
+        self.blocks = []
+
+    def heading(self, text, level=2):
+        self.blocks.append(("heading", level, text))
+
+    def paragraph(self, text):
+        self.blocks.append(("paragraph", text))
+
+    def bullets(self, items):
+        if items:
+            self.blocks.append(("bullets", list(items)))
+
+    def table(self, header, rows):
+        self.blocks.append(("table", list(header), [list(r) for r in rows]))
+
+    def image(self, path, caption):
+        """A PNG (absolute or relative to the current directory) and its caption."""
+        self.blocks.append(("image", os.path.abspath(path), caption))
+
+    def to_markdown(self, folder):
+        """Markdown; image links are relative to ``folder`` (where the file will live)."""
+        lines = [f"# {self.title}", ""]
+        for block in self.blocks:
+            kind = block[0]
+            if kind == "heading":
+                lines += [f"{'#' * block[1]} {block[2]}", ""]
+            elif kind == "paragraph":
+                lines += [block[1], ""]
+            elif kind == "bullets":
+                lines += [f"- {item}" for item in block[1]] + [""]
+            elif kind == "table":
+                header, rows = block[1], block[2]
+                lines.append("| " + " | ".join(header) + " |")
+                lines.append("|" + "|".join("---" for _ in header) + "|")
+                lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+                lines.append("")
+            elif kind == "image":
+                rel = os.path.relpath(block[1], os.path.abspath(folder)).replace(os.sep, "/")
+                lines += [f"![{block[2]}]({rel})", "", f"*{block[2]}*", ""]
+        return "\n".join(lines)
+
+    def to_html(self):
+        """One self-contained HTML page (styles inline, PNGs as base64 data URIs)."""
+        parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+                 f"<title>{html.escape(self.title)}</title>", f"<style>{_CSS}</style>",
+                 "</head><body>", f"<h1>{_inline(self.title)}</h1>"]
+        for block in self.blocks:
+            kind = block[0]
+            if kind == "heading":
+                level = min(6, block[1])
+                parts.append(f"<h{level}>{_inline(block[2])}</h{level}>")
+            elif kind == "paragraph":
+                parts.append(f"<p>{_inline(block[1])}</p>")
+            elif kind == "bullets":
+                parts.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block[1]) + "</ul>")
+            elif kind == "table":
+                head = "".join(f"<th>{_inline(h)}</th>" for h in block[1])
+                body = "".join("<tr>" + "".join(f"<td>{_inline(str(c))}</td>" for c in row)
+                               + "</tr>" for row in block[2])
+                parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            elif kind == "image":
+                with open(block[1], "rb") as handle:
+                    data = base64.b64encode(handle.read()).decode("ascii")
+                parts.append(f'<figure><img alt="{html.escape(block[2])}" '
+                             f'src="data:image/png;base64,{data}"><figcaption>'
+                             f"{_inline(block[2])}</figcaption></figure>")
+        parts.append("</body></html>")
+        return "\n".join(parts)
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;"
+        "line-height:1.45;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:.9em}"
+        "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}"
+        "code{background:#f3f3f3;padding:0 .2em}img{max-width:100%}figure{margin:1em 0}"
+        "figcaption{font-style:italic;color:#555}")
+
+
+def _inline(text):
+    escaped = html.escape(str(text))
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+
+
+def write_document(document, folder, name="report"):
+    """Write ``<name>.md`` and ``<name>.html`` into ``folder`` atomically; returns both paths."""
+    md = os.path.join(folder, f"{name}.md")
+    page = os.path.join(folder, f"{name}.html")
+    atomic_write(page, document.to_html())
+    atomic_write(md, document.to_markdown(folder))
+    return {"markdown": md, "html": page}
+
+
+# ---------------------------------------------------------------------- formatting
+def fmt(value, digits=4):
+    """A number for a table: ``nan`` as an en dash, floats with ``digits`` decimals."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def fmt_value(value):
+    """A parameter value: ``0.001``, ``1e-05``, ``500``, ``l1``."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def mean_sd(entry, metric, digits=4):
+    mean, sd = entry[f"{metric}_mean"], entry[f"{metric}_std"]
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if entry["runs"] - entry["diverged"] > 1 else "")
+
+
+def summary_table(summary, names):
+    """Header and rows of the per-configuration table of a sweep."""
+    header = [*names, "validation acc.", "test acc.", "train acc.", "final loss",
+              "zero weights", "diverged", "fit s"]
+    rows = []
+    for e in summary:
+        rows.append([*(fmt_value(e[n]) for n in names), mean_sd(e, "val_accuracy"),
+                     mean_sd(e, "test_accuracy"), mean_sd(e, "train_accuracy"),
+                     fmt(e["final_loss_mean"]), fmt(e["zero_fraction_mean"], 3),
+                     f"{e['diverged']}/{e['runs']}", fmt(e["seconds_mean"], 2)])
+    return header, rows
+
+
+def best_entry(summary, metric="val_accuracy"):
+    """The configuration with the highest mean ``metric`` (None when all diverged)."""
+    ok = [e for e in summary if not math.isnan(e[f"{metric}_mean"])]
+    return max(ok, key=lambda e: e[f"{metric}_mean"]) if ok else None
+
+
+def describe(entry, names):
+    return ", ".join(f"`{n}={fmt_value(entry[n])}`" for n in names)
+
+
+def setup_bullets(payload):
+    """The setup of a sweep as report bullet points."""
+    items = []
+    if payload.get("data"):
+        sizes = payload.get("sizes", {})
+        items.append(f"data: `{payload['data']}`" + (
+            f" ({sizes.get('train', '?')} training, {sizes.get('val', '?')} validation, "
+            f"{sizes.get('test', '?')} test samples; {sizes.get('features', '?')} PCA features "
+            f"of {sizes.get('hog_features', '?')} HOG)" if sizes else ""))
+    if payload.get("grid"):
+        items.append("grid: " + "; ".join(f"`{k}` = {', '.join(fmt_value(v) for v in vals)}"
+                                          for k, vals in payload["grid"].items()))
+    if payload.get("base_params"):
+        items.append("other parameters: " + ", ".join(
+            f"`{k}={fmt_value(v)}`" for k, v in payload["base_params"].items()
+            if k not in payload.get("grid", {}) and v is not None))
+    if payload.get("repeats"):
+        items.append(f"{payload['repeats']} seed(s) per configuration, starting at "
+                     f"{payload.get('seed', 0)}; {len(payload['rows'])} runs")
+    if payload.get("seconds") is not None:
+        items.append(f"wall time {payload['seconds']:.1f} s with {payload.get('n_jobs', '?')} jobs")
+    return items
+
+
+def sweep_findings(summary, names):
+    """Sentences stating what the measurements show (best configuration, divergence)."""
+    sentences = []
+    best = best_entry(summary)
+    if best is not None:
+        sentences.append(
+            f"The best mean validation accuracy, {best['val_accuracy_mean']:.4f}, is reached by "
+            f"{describe(best, names)} (test accuracy {best['test_accuracy_mean']:.4f}).")
+        worst = min((e for e in summary if not math.isnan(e["val_accuracy_mean"])),
+                    key=lambda e: e["val_accuracy_mean"])
+        if worst is not best:
+            sentences.append(f"The worst that trained, {describe(worst, names)}, reaches "
+                             f"{worst['val_accuracy_mean']:.4f}.")
+    diverged = [e for e in summary if e["diverged"]]
+    if diverged:
+        sentences.append("Training diverged (non-finite loss) for " + "; ".join(
+            f"{describe(e, names)} ({e['diverged']} of {e['runs']} runs)" for e in diverged) + ".")
+    else:
+        sentences.append("No run diverged.")
+    return sentences
+
+
+PLOT_CAPTIONS = {
+    "loss_curves": "Minibatch loss against update, smoothed, one line per configuration.",
+    "accuracy": "Accuracy against the swept value (mean ± standard deviation over seeds).",
+    "heatmap": "Mean validation accuracy over the two-parameter grid.",
+    "zero_fraction": "Fraction of exactly-zero weights in W.",
+}
+
+
+def sweep_document(folder, title=None, make_missing_plots=True):
+    """The report of one sweep folder as a :class:`Document` (plots drawn when missing)."""
+    from .plots import make_plots
+
+    payload, _ = load_results(folder)
+    names = [n for n in payload["grid"] if len(payload["grid"][n]) > 1] or list(payload["grid"])
+    summary = summarize(payload["rows"], names)
+    doc = Document(title or payload.get("title") or f"Sweep over {' × '.join(names)}")
+    doc.heading("Setup")
+    doc.bullets(setup_bullets(payload))
+    doc.heading("Findings")
+    doc.paragraph(" ".join(sweep_findings(summary, names)))
+    doc.heading("Results")
+    doc.table(*summary_table(summary, names))
+    order = ["loss_curves", "accuracy", "heatmap", "zero_fraction"]
+    present = sorted((name[:-4] for name in os.listdir(folder)
+                      if name.endswith(".png") and not name.startswith(".")),
+                     key=lambda k: (order.index(k) if k in order else len(order), k))
+    plots = {k: os.path.join(folder, f"{k}.png") for k in present}
+    if make_missing_plots and not plots:
+        plots = make_plots(folder)
+    if plots:
+        doc.heading("Plots")
+        for key, path in plots.items():
+            doc.image(path, PLOT_CAPTIONS.get(key, key.replace("_", " ")))
+    return doc
+
+
+def write_report(folder, title=None):
+    """Write ``report.md`` and ``report.html`` for a sweep folder; returns their paths.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` holds no sweep results.
+    """
+    return write_document(sweep_document(folder, title), folder)

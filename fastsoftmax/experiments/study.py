@@ -1,0 +1,455 @@
+"""The study's five analyses as sweeps, and one report written from their numbers.
+
+1. batch size (curve steadiness, where accuracy stops improving),
+2. learning rate × schedule (divergence, too-slow rates, step decay),
+3. number of updates (where the loss flattens),
+4. L2 strength (the best one),
+5. L1 by proximal gradient against the subgradient (sparsity of W).
+
+Scaling to the data (:func:`study_plan`): the study trained on 45,000 images with
+batches of 500 for 50,000 updates, about 556 passes over the data.  Here the base
+batch is ``min(500, n_train // 4)`` and the base number of updates keeps those 556
+passes, clipped to 1,000..50,000 (``n_iter`` overrides it); batch sizes above
+``n_train // 2`` are left out of the batch-size grid.  The study's learning rate, 0.01,
+was tuned to its features; here the learning-rate analysis runs first and the other
+four analyses use the constant rate with the best validation accuracy in it (unless a
+``learning_rate`` is given).
+"""
+import json
+import math
+import os
+
+import numpy as np
+
+from .report import Document, describe, fmt_value, summary_table, write_document
+from .sweep import (atomic_write, check_output_folder, expand_grid, load_results, run_sweep,
+                    summarize, write_results)
+
+#: The study's setup (see ``fastsoftmax.cli.train.STUDY_PRESET``): its passes over the data.
+STUDY_TRAIN_SIZE = 45_000
+STUDY_BATCH = 500
+STUDY_UPDATES = 50_000
+STUDY_PASSES = STUDY_UPDATES * STUDY_BATCH / STUDY_TRAIN_SIZE
+#: The study's L2 strength against the summed batch loss, and ours for a batch-mean loss.
+STUDY_L2 = 1.2
+ANALYSES = ("batch_size", "learning_rate", "n_iter", "l2", "l1")
+#: The order they run in: the learning-rate analysis picks the others' learning rate.
+RUN_ORDER = ("learning_rate", "batch_size", "n_iter", "l2", "l1")
+
+#: Accuracy differences below this (absolute) count as "about equal".
+EQUAL_ACCURACY = 0.01
+
+
+def study_plan(n_train, n_iter=None, batch_size=None, learning_rate=None):
+    """Base parameters and the five grids, scaled to ``n_train`` training samples.
+
+    Parameters
+    ----------
+    n_train : int
+        Training samples (after the validation split).
+    n_iter : int, optional
+        Base number of updates (default: the study's ~556 passes, clipped to 1,000..50,000).
+    batch_size : int, optional
+        Base batch (default: ``min(500, n_train // 4)``).
+    learning_rate : float, optional
+        Base learning rate; default ``None``: the best constant rate of the
+        learning-rate analysis (see :func:`run_study`).
+
+    Returns
+    -------
+    dict
+        ``base`` (classifier parameters shared by all analyses) and ``analyses``:
+        name -> ``{"grid": ..., "params": overrides of base, "title": ...}``.
+    """
+    batch = int(batch_size or max(1, min(STUDY_BATCH, n_train // 4)))
+    updates = int(n_iter or min(STUDY_UPDATES, max(1000, round(STUDY_PASSES * n_train / batch))))
+    base = {"batch_size": batch, "learning_rate": learning_rate, "lr_schedule": "constant",
+            "n_iter": updates,
+            "sampling": "replacement", "momentum": 0.0, "penalty": "l2",
+            "alpha": STUDY_L2 / STUDY_BATCH}
+    batches = [b for b in (16, 32, 64, 128, 256, 500, 1000, 2000, 5000) if b <= max(16, n_train // 2)]
+    fractions = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2)
+    n_iters = sorted({max(10, round(updates * f)) for f in fractions})
+    return {
+        "base": base,
+        "analyses": {
+            "batch_size": {"title": "Batch size", "params": {},
+                           "grid": {"batch_size": batches}},
+            "learning_rate": {"title": "Learning rate and schedule", "params": {},
+                              "grid": {"learning_rate": [100.0, 10.0, 1.0, 0.1, 0.01, 1e-3, 1e-4, 1e-5],
+                                       "lr_schedule": ["constant", "step"]}},
+            "n_iter": {"title": "Number of updates", "params": {}, "grid": {"n_iter": n_iters}},
+            "l2": {"title": "L2 strength", "params": {"penalty": "l2"},
+                   "grid": {"alpha": [1e-5, 1e-4, 1e-3, STUDY_L2 / STUDY_BATCH, 1e-2, 3e-2, 0.1,
+                                      0.3, 1.0]}},
+            "l1": {"title": "L1: proximal gradient against the subgradient",
+                   "params": {"penalty": "l1"},
+                   "grid": {"l1_method": ["proximal", "subgradient"],
+                            "alpha": [1e-4, 1e-3, 1e-2]}},
+        },
+    }
+
+
+def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None, force=False,
+              meta=None, plots=True):
+    """Run the five analyses into ``folder/<analysis>/`` and write the study report.
+
+    Parameters
+    ----------
+    features : dict
+        From :func:`fastsoftmax.experiments.sweep.prepare_features`.
+    folder : str
+    plan : dict
+        From :func:`study_plan`.
+    repeats, n_jobs, seed : int
+        As in :func:`run_sweep`.
+    callback : callable, optional
+        ``callback(n_done, n_total, row)`` over all analyses' runs.
+    force : bool, default=False
+        Overwrite results already in the folders.
+    meta : dict, optional
+        Stored with every sweep (data name, sizes...).
+    plots : bool, default=True
+
+    Returns
+    -------
+    dict
+        ``findings`` (per analysis, the measured numbers and sentences) and ``report``
+        (paths of ``report.md`` and ``report.html``).
+    """
+    import time
+
+    from .plots import make_plots
+
+    check_output_folder(folder, force)
+    if os.path.exists(os.path.join(folder, "study.json")) and not force:
+        raise FileExistsError(f"output folder {str(folder)!r} already holds a study; use --force")
+    for name in ANALYSES:
+        check_output_folder(os.path.join(folder, name), force)
+    totals = {name: len(expand_grid(a["grid"])) * repeats for name, a in plan["analyses"].items()}
+    total = sum(totals.values())
+    done = 0
+    plan = json.loads(json.dumps(plan))
+    lr_from_sweep = plan["base"]["learning_rate"] is None
+    for name in RUN_ORDER:
+        analysis = plan["analyses"][name]
+        base = {**plan["base"], **analysis["params"]}
+        if base["learning_rate"] is None:
+            base["learning_rate"] = 0.01  # the study's; only the learning-rate sweep sees it
+        offset = done
+
+        def forward(n, _total, row, offset=offset):
+            if callback is not None:
+                callback(offset + n, total, row)
+
+        start = time.perf_counter()
+        rows = run_sweep(features["X_train"], features["y_train"], features["X_val"],
+                         features["y_val"], features["X_test"], features["y_test"],
+                         analysis["grid"], base, repeats=repeats, n_jobs=n_jobs,
+                         callback=forward, seed=seed)
+        sub = os.path.join(folder, name)
+        write_results(rows, sub, analysis["grid"],
+                      {**(meta or {}), "title": analysis["title"], "base_params": base,
+                       "repeats": repeats, "seed": seed, "n_jobs": n_jobs,
+                       "seconds": time.perf_counter() - start})
+        if plots:
+            make_plots(sub)
+        done += totals[name]
+        if name == "learning_rate" and lr_from_sweep:
+            plan["base"]["learning_rate"] = best_constant_rate(rows)
+            plan["base_learning_rate_from"] = "learning_rate analysis"
+    atomic_write(os.path.join(folder, "study.json"),
+                 json.dumps({**(meta or {}), "plan": plan, "repeats": repeats, "seed": seed,
+                             "analyses": list(ANALYSES)}, indent=2))
+    report = write_study_report(folder)
+    return {"findings": study_findings(folder), "report": report}
+
+
+def best_constant_rate(rows):
+    """The constant learning rate with the best mean validation accuracy (0.01 if none trained)."""
+    const = [r for r in rows if r.get("lr_schedule", "constant") == "constant"]
+    summary = [e for e in summarize(const, ["learning_rate"]) if not math.isnan(_acc(e))]
+    return float(max(summary, key=_acc)["learning_rate"]) if summary else 0.01
+
+
+# ---------------------------------------------------------------------- measurements
+def curve_noise(curves, runs, start_fraction=0.5):
+    """Minibatch-to-minibatch loss noise of runs: std of successive differences / sqrt(2),
+    over the last half of each curve, averaged over the runs."""
+    values = []
+    for run in runs:
+        if run not in curves:
+            continue
+        losses = curves[run][1]
+        tail = losses[int(len(losses) * start_fraction):]
+        if len(tail) > 2:
+            values.append(float(np.std(np.diff(tail)) / math.sqrt(2)))
+    return float(np.mean(values)) if values else math.nan
+
+
+def settle_point(updates, losses, within=0.05):
+    """First update after which the smoothed loss stays within ``within`` (relative) of
+    its final value; ``None`` for an empty curve."""
+    from ..plots import smooth
+
+    if len(losses) < 3:
+        return None
+    window = max(1, len(losses) // 50)
+    sm = smooth(losses, window)
+    ups = updates[window - 1:]
+    final = sm[-1]
+    outside = np.nonzero(np.abs(sm - final) > within * abs(final))[0]
+    index = 0 if len(outside) == 0 else min(outside[-1] + 1, len(sm) - 1)
+    return int(ups[index])
+
+
+def _pts(x):
+    return f"{100 * x:.1f}"
+
+
+def _analysis_batch(rows, curves, summary, base):
+    best = max(summary, key=lambda e: _acc(e))
+    plateau = None
+    for i, entry in enumerate(summary):
+        if all(_acc(e) >= _acc(best) - EQUAL_ACCURACY for e in summary[i:]):
+            plateau = entry
+            break
+    noise = {e["batch_size"]: curve_noise(curves, [r["run"] for r in rows
+                                                   if r["batch_size"] == e["batch_size"]
+                                                   and not r["diverged"]]) for e in summary}
+    sizes = [e["batch_size"] for e in summary]
+    text = [f"With {base['n_iter']} updates each, validation accuracy goes from "
+            f"{_acc(summary[0]):.4f} at batch {sizes[0]} to {_acc(summary[-1]):.4f} at batch "
+            f"{sizes[-1]}; the best is {_acc(best):.4f} at batch {best['batch_size']}."]
+    if plateau is not None and plateau is summary[0]:
+        text.append(f"Every batch size tried is within {_pts(EQUAL_ACCURACY)} points of the best: "
+                    f"over {sizes[0]}..{sizes[-1]}, batch size does not change accuracy here.")
+    elif plateau is not None:
+        text.append(f"From batch {plateau['batch_size']} on, every batch size is within "
+                    f"{_pts(EQUAL_ACCURACY)} points of the best: batch size stops mattering there.")
+    first, last = noise[sizes[0]], noise[sizes[-1]]
+    if not (math.isnan(first) or math.isnan(last)):
+        text.append(f"Larger batches give steadier curves: the update-to-update loss noise "
+                    f"(second half of training) falls from {first:.4f} at batch {sizes[0]} to "
+                    f"{last:.4f} at batch {sizes[-1]} ({first / last:.1f}x)." if last < first else
+                    f"The update-to-update loss noise is {first:.4f} at batch {sizes[0]} and "
+                    f"{last:.4f} at batch {sizes[-1]}.")
+    numbers = {"plateau_batch_size": plateau["batch_size"] if plateau else None,
+               "best_batch_size": best["batch_size"], "best_val_accuracy": _acc(best),
+               "loss_noise": noise}
+    return text, numbers
+
+
+def _analysis_lr(rows, curves, summary, base):
+    rates = list(dict.fromkeys(e["learning_rate"] for e in summary))
+    by = {(e["learning_rate"], e["lr_schedule"]): e for e in summary}
+    diverged = [r for r in rates if any(by[(r, s)]["diverged"] for s in ("constant", "step")
+                                        if (r, s) in by)]
+    ok = [e for e in summary if not math.isnan(_acc(e))]
+    best = max(ok, key=_acc) if ok else None
+    text = []
+    if diverged:
+        text.append("Training diverged (the loss became non-finite) at learning rate "
+                    + ", ".join(fmt_value(r) for r in diverged) + " ("
+                    + "; ".join(f"{fmt_value(r)}: {by[(r, 'constant')]['diverged']}/"
+                                f"{by[(r, 'constant')]['runs']} constant, "
+                                f"{by[(r, 'step')]['diverged']}/{by[(r, 'step')]['runs']} step"
+                                for r in diverged) + " runs).")
+    else:
+        text.append(f"No learning rate up to {fmt_value(max(rates))} diverged on these features.")
+    slow = []
+    if best is not None:
+        text.append(f"The best is {describe(best, ['learning_rate', 'lr_schedule'])}: validation "
+                    f"accuracy {_acc(best):.4f}.")
+        const = [(r, by[(r, "constant")]) for r in rates if (r, "constant") in by]
+        best_const = max((e for _, e in const if not math.isnan(_acc(e))), key=_acc, default=None)
+        if best_const is not None:
+            slow = [r for r, e in const if r < best_const["learning_rate"]
+                    and not math.isnan(_acc(e)) and _acc(e) < _acc(best) - 2 * EQUAL_ACCURACY]
+        if slow:
+            text.append(f"Too slow within {base['n_iter']} updates (constant rate, more than "
+                        f"{_pts(2 * EQUAL_ACCURACY)} points below the best): "
+                        + ", ".join(f"{fmt_value(r)} ({_acc(by[(r, 'constant')]):.4f}, final loss "
+                                    f"{by[(r, 'constant')]['final_loss_mean']:.3f})" for r in slow) + ".")
+    gains = [(r, _acc(by[(r, "step")]) - _acc(by[(r, "constant")])) for r in rates
+             if (r, "step") in by and (r, "constant") in by
+             and not math.isnan(_acc(by[(r, "step")]) - _acc(by[(r, "constant")]))]
+    if gains:
+        better = [r for r, g in gains if g > 0]
+        text.append(f"Step decay (halving every {max(1, base['n_iter'] // 5)} updates) changed "
+                    f"validation accuracy by {_pts(min(g for _, g in gains))} to "
+                    f"{_pts(max(g for _, g in gains))} points (mean {_pts(np.mean([g for _, g in gains]))}); "
+                    f"it helped at {len(better)} of {len(gains)} rates"
+                    + (f" ({', '.join(fmt_value(r) for r in better)})." if better else "."))
+    numbers = {"diverged": diverged, "too_slow": slow,
+               "best": None if best is None else {"learning_rate": best["learning_rate"],
+                                                  "lr_schedule": best["lr_schedule"],
+                                                  "val_accuracy": _acc(best)},
+               "step_gain": {fmt_value(r): g for r, g in gains}}
+    return text, numbers
+
+
+def _analysis_iter(rows, curves, summary, base):
+    longest = summary[-1]
+    final = _acc(longest)
+    reached = next((e for e in summary if _acc(e) >= final - EQUAL_ACCURACY / 2), longest)
+    run = next((r["run"] for r in rows if r["n_iter"] == longest["n_iter"] and not r["diverged"]
+                and r["run"] in curves), None)
+    text = [f"Validation accuracy is {_acc(summary[0]):.4f} after {summary[0]['n_iter']} updates and "
+            f"{final:.4f} after {longest['n_iter']}; it is within {_pts(EQUAL_ACCURACY / 2)} points "
+            f"of the longest run from {reached['n_iter']} updates on."]
+    numbers = {"within_half_point_from": reached["n_iter"], "longest_val_accuracy": final}
+    if run is not None:
+        updates, losses = curves[run]
+        settle = settle_point(updates, losses)
+        n = len(losses)
+        quarter = losses[int(n * 0.75):]
+        third = losses[int(n * 0.5):int(n * 0.75)]
+        early = losses[: max(1, n // 10)]
+        change = (third.mean() - quarter.mean()) / abs(third.mean())
+        flat = change < 0.02
+        text.append(f"The loss of the longest run falls from {early.mean():.3f} (first 10% of "
+                    f"updates) to {quarter.mean():.3f} (last 25%); it stays within 5% of its final "
+                    f"value from update {settle} on ({100 * settle / longest['n_iter']:.0f}% of the "
+                    f"run) and drops {100 * change:.1f}% from the third to the last quarter: "
+                    + ("the curve has flattened." if flat else
+                       "it is still falling, so more updates would still help."))
+        numbers.update(settle_update=settle, loss_start=float(early.mean()),
+                       loss_end=float(quarter.mean()), last_quarter_drop=float(change),
+                       flattened=bool(flat))
+    return text, numbers
+
+
+def _analysis_l2(rows, curves, summary, base):
+    best = max((e for e in summary if not math.isnan(_acc(e))), key=_acc)
+    lowest = summary[0]
+    highest = summary[-1]
+    text = [f"The best L2 strength is alpha = {fmt_value(best['alpha'])} (validation accuracy "
+            f"{_acc(best):.4f}, test {best['test_accuracy_mean']:.4f}); in the study's units "
+            f"(against the summed loss of a batch of {base['batch_size']}) that is "
+            f"{best['alpha'] * base['batch_size']:.3g}, against the study's {STUDY_L2}.",
+            f"alpha = {fmt_value(lowest['alpha'])} gives {_acc(lowest):.4f} and alpha = "
+            f"{fmt_value(highest['alpha'])} gives {_acc(highest):.4f}."]
+    if best is lowest:
+        text.append("The best is the weakest penalty tried: this setup barely needs L2.")
+    elif best is highest:
+        text.append("The best is the strongest penalty tried: stronger ones may do better.")
+    return text, {"best_alpha": best["alpha"], "best_val_accuracy": _acc(best),
+                  "best_alpha_study_units": best["alpha"] * base["batch_size"]}
+
+
+def _analysis_l1(rows, curves, summary, base):
+    by = {(e["l1_method"], e["alpha"]): e for e in summary}
+    alphas = list(dict.fromkeys(e["alpha"] for e in summary))
+    text, table = [], {}
+    for a in alphas:
+        p, s = by.get(("proximal", a)), by.get(("subgradient", a))
+        if p is None or s is None:
+            continue
+        table[fmt_value(a)] = {"proximal_zero_fraction": p["zero_fraction_mean"],
+                               "subgradient_zero_fraction": s["zero_fraction_mean"],
+                               "proximal_val_accuracy": _acc(p), "subgradient_val_accuracy": _acc(s),
+                               "proximal_final_loss": p["final_loss_mean"],
+                               "subgradient_final_loss": s["final_loss_mean"]}
+        text.append(f"At alpha = {fmt_value(a)}, proximal L1 made {100 * p['zero_fraction_mean']:.1f}% "
+                    f"of W exactly zero against {100 * s['zero_fraction_mean']:.1f}% for the "
+                    f"subgradient (validation accuracy {_acc(p):.4f} against {_acc(s):.4f}; final "
+                    f"loss {p['final_loss_mean']:.3f} against {s['final_loss_mean']:.3f}).")
+    noise = {m: curve_noise(curves, [r["run"] for r in rows if r["l1_method"] == m
+                                     and r["alpha"] == alphas[-1] and not r["diverged"]])
+             for m in ("proximal", "subgradient")}
+    if not any(math.isnan(v) for v in noise.values()):
+        ratio = noise["subgradient"] / noise["proximal"] if noise["proximal"] > 0 else math.nan
+        text.append(f"At alpha = {fmt_value(alphas[-1])} the update-to-update loss noise is "
+                    f"{noise['subgradient']:.4f} with the subgradient and {noise['proximal']:.4f} "
+                    f"with the proximal step"
+                    + (f" ({ratio:.2f}x)." if math.isfinite(ratio) and abs(ratio - 1) > 0.1
+                       else " (about equal)."))
+    sub_zero = max((v["subgradient_zero_fraction"] for v in table.values()), default=math.nan)
+    if table and sub_zero == 0:
+        text.append("The subgradient never set a weight exactly to zero: its sign step makes "
+                    "small weights oscillate around zero rather than reach it.")
+    return text, {"by_alpha": table, "loss_noise": noise}
+
+
+_ANALYZERS = {"batch_size": _analysis_batch, "learning_rate": _analysis_lr,
+              "n_iter": _analysis_iter, "l2": _analysis_l2, "l1": _analysis_l1}
+
+
+def _acc(entry):
+    return entry["val_accuracy_mean"]
+
+
+def study_findings(folder):
+    """Measured numbers and generated sentences of each analysis in a study folder.
+
+    Returns
+    -------
+    dict
+        analysis -> ``{"text": [sentences], "numbers": {...}}``.
+    """
+    findings = {}
+    for name in ANALYSES:
+        sub = os.path.join(folder, name)
+        if not os.path.exists(os.path.join(sub, "results.json")):
+            continue
+        payload, curves = load_results(sub)
+        grid = payload["grid"]
+        names = [n for n in grid if len(grid[n]) > 1] or list(grid)
+        summary = summarize(payload["rows"], names)
+        if all(math.isnan(_acc(e)) for e in summary):
+            findings[name] = {"text": ["Every run diverged."], "numbers": {}}
+            continue
+        text, numbers = _ANALYZERS[name](payload["rows"], curves, summary, payload["base_params"])
+        findings[name] = {"text": text, "numbers": numbers}
+    return findings
+
+
+def study_document(folder, replot=False):
+    """The study report of ``folder`` as a :class:`~fastsoftmax.experiments.report.Document`."""
+    from .plots import make_plots
+    from .report import setup_bullets
+
+    with open(os.path.join(folder, "study.json"), encoding="utf-8") as handle:
+        study = json.load(handle)
+    findings = study_findings(folder)
+    doc = Document(f"The study's analyses on {study.get('data', 'the data')}")
+    base = dict(study["plan"]["base"])
+    if study["plan"].get("base_learning_rate_from"):
+        base["learning_rate"] = f"{fmt_value(base['learning_rate'])} (best constant rate of the learning-rate analysis)"
+    sizes = study.get("sizes", {})
+    doc.paragraph(
+        f"Data `{study.get('data')}`: {sizes.get('train', '?')} training, {sizes.get('val', '?')} "
+        f"validation (held out of the training images, stratified) and {sizes.get('test', '?')} "
+        f"test samples; {sizes.get('features', '?')} PCA features of {sizes.get('hog_features', '?')} "
+        f"HOG features. Every analysis varies one or two hyperparameters around the base setup "
+        f"and fits {study['repeats']} seed(s) per configuration; accuracies are means over seeds.")
+    doc.bullets(["base setup (the study's, scaled to the data): "
+                 + ", ".join(f"`{k}={fmt_value(v)}`" for k, v in base.items())])
+    doc.heading("Summary")
+    doc.bullets([f"**{study['plan']['analyses'][n]['title']}.** " + " ".join(findings[n]["text"])
+                 for n in ANALYSES if n in findings])
+    for name in ANALYSES:
+        sub = os.path.join(folder, name)
+        if name not in findings:
+            continue
+        payload, _ = load_results(sub)
+        grid = payload["grid"]
+        names = [n for n in grid if len(grid[n]) > 1] or list(grid)
+        doc.heading(study["plan"]["analyses"][name]["title"])
+        doc.bullets(setup_bullets(payload)[1:])
+        for sentence in findings[name]["text"]:
+            doc.paragraph(sentence)
+        doc.table(*summary_table(summarize(payload["rows"], names), names))
+        plots = make_plots(sub) if replot else {
+            k: os.path.join(sub, f"{k}.png") for k in ("loss_curves", "accuracy", "heatmap",
+                                                       "zero_fraction")
+            if os.path.exists(os.path.join(sub, f"{k}.png"))}
+        for key, path in plots.items():
+            doc.image(path, f"{study['plan']['analyses'][name]['title']}: {key.replace('_', ' ')}")
+    return doc
+
+
+def write_study_report(folder, replot=False):
+    """Write ``report.md`` and ``report.html`` of a study folder; returns their paths."""
+    return write_document(study_document(folder, replot), folder)

@@ -1,0 +1,520 @@
+"""Hyperparameter sweeps of :class:`~fastsoftmax.SoftmaxClassifier` on fixed features.
+
+The features (HOG + PCA) are computed once (:func:`prepare_features`); every
+configuration of the grid is then fitted on them, ``repeats`` times with different
+seeds, in parallel threads (the Numba kernels release the GIL).  A run whose loss
+becomes non-finite is a row with ``diverged=True`` and NaN scores, not an error.
+"""
+import csv
+import difflib
+import io
+import itertools
+import json
+import math
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from ..classifier import _PARAMETER_RULES, SoftmaxClassifier, _check_param
+
+#: Hyperparameters a sweep may vary (every classifier parameter but the seed, which
+#: ``repeats`` varies).
+SWEEPABLE = tuple(name for name in _PARAMETER_RULES if name != "random_state")
+
+#: Files a sweep folder holds; a folder with any of these "already holds results".
+RESULT_FILES = ("results.csv", "results.json", "curves.npz")
+
+#: Columns of ``results.csv`` after the swept parameters.
+METRIC_COLUMNS = ("seed", "diverged", "train_accuracy", "val_accuracy", "test_accuracy",
+                  "final_loss", "n_iter", "seconds", "zero_fraction", "error")
+
+#: Most points kept of each loss curve (evenly spaced updates).
+MAX_CURVE_POINTS = 2000
+
+
+# ---------------------------------------------------------------------- parsing
+def parse_value(name, text):
+    """Convert one command-line value to the type the classifier's rule for ``name`` needs.
+
+    Parameters
+    ----------
+    name : str
+        A name from :data:`SWEEPABLE`.
+    text : str
+        ``"0.01"``, ``"1e-3"``, ``"500"``, ``"l2"``, ``"None"``, ``"true"`` ...
+
+    Returns
+    -------
+    int, float, str, bool or None
+
+    Raises
+    ------
+    ValueError
+        When ``text`` cannot be converted or breaks the parameter's rule.
+    """
+    rule = _PARAMETER_RULES[name]
+    raw = text.strip()
+    if raw.lower() in ("none", "null") and isinstance(rule, tuple) and rule and rule[0] in ("int", "real") \
+            and rule[5]:
+        return None
+    if isinstance(rule, tuple) and rule and rule[0] == "int":
+        try:
+            value = int(raw)
+        except ValueError:
+            try:
+                number = float(raw)  # "1e3" is a fine way to write 1000
+            except ValueError:
+                number = math.nan
+            if not (math.isfinite(number) and number == int(number)):
+                raise ValueError(f"{name}: cannot read {text!r} as an integer") from None
+            value = int(number)
+    elif isinstance(rule, tuple) and rule and rule[0] == "real":
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{name}: cannot read {text!r} as a number") from None
+    elif rule == "bool":
+        lowered = raw.lower()
+        if lowered not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"{name}: cannot read {text!r} as true or false")
+        value = lowered in ("true", "1", "yes")
+    else:
+        value = raw
+    _check_param(name, value, rule)  # e.g. "learning_rate must be a finite number > 0"
+    return value
+
+
+def parse_grid(specs):
+    """Parse ``["learning_rate=0.1,0.01", "penalty=l1,l2"]`` into an ordered grid.
+
+    Parameters
+    ----------
+    specs : iterable of str
+        ``NAME=V1,V2,...``; names are classifier parameters (dashes allowed for
+        underscores); values are converted by :func:`parse_value`.
+
+    Returns
+    -------
+    dict
+        Parameter name -> list of values, in the order given.
+
+    Raises
+    ------
+    ValueError
+        An empty grid, a missing ``=``, an unknown or repeated name, an empty or
+        repeated value, or a value that cannot be converted.
+    """
+    grid = {}
+    for spec in specs:
+        if "=" not in spec:
+            raise ValueError(f"{spec!r}: write PARAM=V1,V2,... (e.g. learning_rate=0.1,0.01)")
+        name, _, values = spec.partition("=")
+        name = name.strip().replace("-", "_")
+        if name not in SWEEPABLE:
+            hint = difflib.get_close_matches(name, SWEEPABLE, n=1)
+            extra = f"; did you mean {hint[0]!r}?" if hint else f"; choose from {', '.join(SWEEPABLE)}"
+            if name == "random_state":
+                extra = "; use --repeats (and --seed) to vary the seed"
+            raise ValueError(f"unknown parameter {name!r}{extra}")
+        if name in grid:
+            raise ValueError(f"parameter {name!r} is given twice")
+        texts = [v for v in values.split(",")]
+        if not values.strip() or any(not v.strip() for v in texts):
+            raise ValueError(f"{name}: empty value in {values!r}")
+        parsed = [parse_value(name, v) for v in texts]
+        if len(set(map(repr, parsed))) != len(parsed):
+            raise ValueError(f"{name}: a value is repeated in {values!r}")
+        grid[name] = parsed
+    if not grid:
+        raise ValueError("nothing to sweep: give at least one PARAM=V1,V2,...")
+    return grid
+
+
+def expand_grid(grid):
+    """Every combination of the grid's values, as a list of dicts (last name varies fastest)."""
+    names = list(grid)
+    return [dict(zip(names, values)) for values in itertools.product(*grid.values())]
+
+
+def merge_params(base_params, config):
+    """Classifier parameters of one run: ``base_params`` overridden by ``config``.
+
+    Sweeping ``epochs`` drops a base ``n_iter`` and vice versa (they are exclusive).
+    """
+    params = dict(base_params or {})
+    params.pop("random_state", None)
+    if "epochs" in config and "n_iter" not in config:
+        params["n_iter"] = None
+    if "n_iter" in config and "epochs" not in config:
+        params["epochs"] = None
+    params.update(config)
+    return params
+
+
+def check_grid(grid, base_params):
+    """Validate every configuration before any work (e.g. ``n_iter`` and ``epochs`` both set)."""
+    for config in expand_grid(grid):
+        try:
+            SoftmaxClassifier(**merge_params(base_params, config))._validate_params()
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+
+
+# ---------------------------------------------------------------------- features
+def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, hog_params=None,
+                     cache=True):
+    """HOG + PCA features of a data set, with a stratified validation split.
+
+    ``val_fraction`` of the training images (stratified, ``random_state=seed``) are held
+    out for validation; PCA is fitted on the remaining training part only; the test
+    set is the data set's test split.
+
+    Parameters
+    ----------
+    dataset : fastsoftmax.data.Dataset
+    val_fraction : float, default=0.15
+        In (0, 1).
+    seed : int, default=0
+    pca_variance : float or None, default=0.95
+    hog_params : dict, optional
+        Default: :func:`fastsoftmax.pipeline.default_hog_params` of the image size.
+    cache : bool, default=True
+        Reuse HOG features and PCA from the on-disk cache.
+
+    Returns
+    -------
+    dict
+        ``X_train, y_train, X_val, y_val, X_test, y_test`` (float32 features, int64
+        labels), and ``n_hog_features``.
+    """
+    from sklearn.model_selection import train_test_split
+
+    from ..pipeline import ImagePipeline, default_hog_params
+
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1); got {val_fraction!r}")
+    index = np.arange(len(dataset.y_train))
+    train_idx, val_idx = train_test_split(index, test_size=val_fraction, random_state=seed,
+                                          stratify=dataset.y_train)
+    train_idx.sort()
+    val_idx.sort()
+    pipe = ImagePipeline(hog_params=hog_params, pca_variance=pca_variance)
+    pipe.image_shape_ = dataset.image_shape
+    pipe.hog_params_ = dict(hog_params or default_hog_params(dataset.image_shape))
+    hog_train = pipe.cached_features(dataset.X_train, cache)
+    hog_test = pipe.cached_features(dataset.X_test, cache)
+    train_images = np.ascontiguousarray(dataset.X_train[train_idx])
+    pipe._fit_pca(train_images, hog_train[train_idx], cache)
+    return {
+        "X_train": np.ascontiguousarray(pipe.project(hog_train[train_idx]), dtype=np.float32),
+        "y_train": dataset.y_train[train_idx],
+        "X_val": np.ascontiguousarray(pipe.project(hog_train[val_idx]), dtype=np.float32),
+        "y_val": dataset.y_train[val_idx],
+        "X_test": np.ascontiguousarray(pipe.project(hog_test), dtype=np.float32),
+        "y_test": dataset.y_test,
+        "n_hog_features": int(hog_train.shape[1]),
+    }
+
+
+# ---------------------------------------------------------------------- running
+def downsample_curve(losses, max_points=MAX_CURVE_POINTS):
+    """At most ``max_points`` of a loss curve: ``(updates, losses)``, updates 1-based.
+
+    Longer curves are averaged over consecutive windows, so the noise of single
+    minibatches does not alias; the update is each window's last.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    n = len(losses)
+    if n <= max_points:
+        return np.arange(1, n + 1, dtype=np.int64), losses
+    edges = np.linspace(0, n, max_points + 1).astype(np.int64)
+    sums = np.add.reduceat(losses, edges[:-1])
+    return edges[1:], sums / np.diff(edges)
+
+
+def final_loss(losses):
+    """Mean minibatch loss over the last 5% of updates (at least one): the loss reached."""
+    losses = np.asarray(losses, dtype=np.float64)
+    if len(losses) == 0:
+        return math.nan
+    tail = max(1, len(losses) // 20)
+    return float(losses[-tail:].mean())
+
+
+def run_one(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params=None, seed=0,
+            max_curve_points=MAX_CURVE_POINTS):
+    """Fit one configuration with one seed and measure it.
+
+    Returns
+    -------
+    dict
+        The ``config`` values, ``seed``, ``diverged``, ``train_accuracy``,
+        ``val_accuracy``, ``test_accuracy``, ``final_loss`` (:func:`final_loss`),
+        ``n_iter``, ``seconds`` (fit time), ``zero_fraction`` (share of exactly-zero
+        entries of ``coef_``), ``error`` (the divergence message, else ``""``),
+        ``params`` (every classifier parameter) and ``curve`` (``(updates, losses)``
+        from :func:`downsample_curve`).
+    """
+    params = merge_params(base_params, config)
+    clf = SoftmaxClassifier(random_state=seed, **params)
+    row = dict(config)
+    row["seed"] = int(seed)
+    start = time.perf_counter()
+    try:
+        clf.fit(X_train, y_train)
+    except ValueError as exc:
+        if "diverged" not in str(exc):
+            raise
+        row.update(diverged=True, train_accuracy=math.nan, val_accuracy=math.nan,
+                   test_accuracy=math.nan, final_loss=math.nan, n_iter=0,
+                   seconds=time.perf_counter() - start, zero_fraction=math.nan,
+                   error=str(exc).split(". ")[0])
+        row["params"] = params
+        row["curve"] = (np.empty(0, dtype=np.int64), np.empty(0))
+        return row
+    seconds = time.perf_counter() - start
+    row.update(
+        diverged=False,
+        train_accuracy=float(clf.score(X_train, y_train)),
+        val_accuracy=float(clf.score(X_val, y_val)) if len(y_val) else math.nan,
+        test_accuracy=float(clf.score(X_test, y_test)) if len(y_test) else math.nan,
+        final_loss=final_loss(clf.loss_curve_),
+        n_iter=int(clf.n_iter_),
+        seconds=seconds,
+        zero_fraction=float(np.mean(clf.coef_ == 0)),
+        error="",
+    )
+    row["params"] = params
+    row["curve"] = downsample_curve(clf.loss_curve_, max_curve_points)
+    return row
+
+
+def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=None,
+              repeats=1, n_jobs=2, callback=None, seed=0, max_curve_points=MAX_CURVE_POINTS):
+    """Fit every configuration of ``grid`` ``repeats`` times, in parallel.
+
+    Parameters
+    ----------
+    X_train, y_train, X_val, y_val, X_test, y_test : ndarray
+        Features and labels (validation/test may be empty).
+    grid : dict
+        Parameter name -> list of values (:func:`parse_grid`).
+    base_params : dict, optional
+        Classifier parameters shared by every run (``random_state`` is ignored).
+    repeats : int, default=1
+        Seeds per configuration: ``seed, seed + 1, ...``.
+    n_jobs : int, default=2
+        Runs at once (joblib threads; each run's Numba kernels then use
+        ``numba.get_num_threads() // n_jobs`` threads, at least one).
+    callback : callable, optional
+        ``callback(n_done, n_total, row)`` after each run, in order.
+    seed : int, default=0
+    max_curve_points : int, default=2000
+
+    Returns
+    -------
+    list of dict
+        One row per run (see :func:`run_one`), configurations in grid order, seeds
+        within each configuration.
+    """
+    import numba
+    from joblib import Parallel, delayed
+
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1; got {repeats!r}")
+    if not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be an integer >= 1; got {n_jobs!r}")
+    check_grid(grid, base_params)
+    tasks = [(config, seed + k) for config in expand_grid(grid) for k in range(repeats)]
+    threads = max(1, numba.get_num_threads() // n_jobs)
+
+    def task(config, run_seed):
+        if n_jobs > 1:
+            numba.set_num_threads(threads)  # thread-local: this worker's kernels only
+        return run_one(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params,
+                       run_seed, max_curve_points)
+
+    rows = []
+    results = Parallel(n_jobs=n_jobs, backend="threading", return_as="generator")(
+        delayed(task)(config, run_seed) for config, run_seed in tasks)
+    for row in results:
+        row["run"] = len(rows)
+        rows.append(row)
+        if callback is not None:
+            callback(len(rows), len(tasks), row)
+    return rows
+
+
+# ---------------------------------------------------------------------- output
+def check_output_folder(folder, force=False):
+    """Refuse a folder that already holds sweep results unless ``force``; create it.
+
+    Raises
+    ------
+    FileExistsError
+        ``folder`` holds ``results.csv``/``results.json``/``curves.npz`` and not ``force``;
+        or ``folder`` is a file.
+    """
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise FileExistsError(f"output folder {str(folder)!r} is a file")
+    present = [name for name in RESULT_FILES if os.path.exists(os.path.join(folder, name))]
+    if present and not force:
+        raise FileExistsError(
+            f"output folder {str(folder)!r} already holds results ({', '.join(present)}); "
+            "use --force to overwrite them or choose another --out")
+    os.makedirs(folder, exist_ok=True)
+
+
+def atomic_write(path, data):
+    """Write ``data`` (bytes or str) to ``path`` through a temporary file and a rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN
+    return value
+
+
+def result_columns(rows, grid=None):
+    """CSV columns: ``run``, the swept parameters, then :data:`METRIC_COLUMNS`."""
+    if grid:
+        names = list(grid)
+    else:
+        names = [k for k in (rows[0] if rows else {})
+                 if k not in METRIC_COLUMNS and k not in ("run", "params", "curve")]
+    return ["run", *names, *METRIC_COLUMNS]
+
+
+def write_results(rows, folder, grid=None, meta=None):
+    """Write ``results.csv``, ``results.json`` and ``curves.npz`` into ``folder``, atomically.
+
+    Each file is rendered in memory and renamed into place, so a reader never sees
+    a half-written file (and an interrupted sweep leaves none).
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`run_sweep`.
+    folder : str or path-like
+        Must exist.
+    grid : dict, optional
+        The swept grid (column order; stored in the JSON).
+    meta : dict, optional
+        More to store in the JSON (data set, base parameters, repeats, ...).
+
+    Returns
+    -------
+    dict
+        File kind (``csv``, ``json``, ``curves``) -> path.
+    """
+    columns = result_columns(rows, grid)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else _csv_value(row.get(c)) for c in columns])
+    paths = {"csv": os.path.join(folder, "results.csv"), "json": os.path.join(folder, "results.json"),
+             "curves": os.path.join(folder, "curves.npz")}
+    curves = {}
+    for row in rows:
+        updates, losses = row.get("curve", (np.empty(0), np.empty(0)))
+        curves[f"run{row['run']}_updates"] = np.asarray(updates, dtype=np.int64)
+        curves[f"run{row['run']}_loss"] = np.asarray(losses, dtype=np.float64)
+    npz = io.BytesIO()
+    np.savez_compressed(npz, **curves)
+    payload = dict(meta or {})
+    payload["grid"] = {k: [_plain(v) for v in vals] for k, vals in (grid or {}).items()}
+    payload["columns"] = columns
+    payload["rows"] = [{k: _plain(v) for k, v in row.items() if k != "curve"}
+                       | {"params": {k: _plain(v) for k, v in row.get("params", {}).items()}}
+                       for row in rows]
+    atomic_write(paths["curves"], npz.getvalue())
+    atomic_write(paths["json"], json.dumps(payload, indent=2, default=_plain, allow_nan=False))
+    atomic_write(paths["csv"], buffer.getvalue())
+    return paths
+
+
+def _csv_value(value):
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else repr(value)
+    return value
+
+
+def load_results(folder):
+    """Read a sweep folder: ``(payload, curves)``.
+
+    ``payload`` is ``results.json`` with ``None`` scores turned back into NaN;
+    ``curves`` maps run number -> ``(updates, losses)`` (empty when absent).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` holds no ``results.json``.
+    """
+    path = os.path.join(folder, "results.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{str(folder)!r} holds no sweep results (results.json)")
+    with open(path, encoding="utf-8") as handle:
+        payload = json.load(handle)
+    for row in payload["rows"]:
+        for key in ("train_accuracy", "val_accuracy", "test_accuracy", "final_loss",
+                    "zero_fraction", "seconds"):
+            if row.get(key) is None:
+                row[key] = math.nan
+    curves = {}
+    curve_path = os.path.join(folder, "curves.npz")
+    if os.path.exists(curve_path):
+        with np.load(curve_path) as data:
+            for row in payload["rows"]:
+                run = row["run"]
+                if f"run{run}_loss" in data:
+                    curves[run] = (data[f"run{run}_updates"], data[f"run{run}_loss"])
+    return payload, curves
+
+
+def summarize(rows, names):
+    """Mean and standard deviation of ``metric`` per configuration of ``names``.
+
+    Returns
+    -------
+    list of dict
+        One per configuration, in first-seen order: the ``names`` values, ``runs``,
+        ``diverged`` (count), and for each metric (``train_accuracy``,
+        ``val_accuracy``, ``test_accuracy``, ``final_loss``, ``zero_fraction``,
+        ``seconds``) its ``<metric>_mean`` and ``<metric>_std`` over the runs that did
+        not diverge (NaN when all diverged).
+    """
+    groups = {}
+    for row in rows:
+        key = tuple(repr(row[n]) for n in names)
+        groups.setdefault(key, []).append(row)
+    out = []
+    for members in groups.values():
+        entry = {n: members[0][n] for n in names}
+        entry["runs"] = len(members)
+        entry["diverged"] = sum(bool(m["diverged"]) for m in members)
+        ok = [m for m in members if not m["diverged"]]
+        for key in ("train_accuracy", "val_accuracy", "test_accuracy", "final_loss",
+                    "zero_fraction", "seconds"):
+            values = np.array([m[key] for m in ok], dtype=np.float64)
+            entry[f"{key}_mean"] = float(values.mean()) if len(values) else math.nan
+            entry[f"{key}_std"] = float(values.std()) if len(values) else math.nan
+        out.append(entry)
+    return out
