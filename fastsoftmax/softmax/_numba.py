@@ -19,6 +19,7 @@ import numpy as np
 from .._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
 
 _BLOCK = 4  # classes per forward sweep and samples per backward sweep
+_TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnormal range)
 
 
 @numba.njit(**JIT_OPTIONS)
@@ -50,6 +51,35 @@ def _dot4(coef, c, x, out):
 
 
 @numba.njit(**JIT_OPTIONS)
+def _dot2(coef, c, x, out):
+    """``out[c:c+2] += coef[c:c+2] @ x`` in one sweep over ``x``."""
+    w0 = coef[c]
+    w1 = coef[c + 1]
+    a0 = a1 = x.dtype.type(0)
+    for d in range(x.shape[0]):
+        xd = x[d]
+        a0 += w0[d] * xd
+        a1 += w1[d] * xd
+    out[c] += a0
+    out[c + 1] += a1
+
+
+@numba.njit(**JIT_OPTIONS)
+def _scores(coef, x, s):
+    """``s += coef @ x``: four classes per sweep over ``x``, then two, then one."""
+    n_classes = coef.shape[0]
+    c = 0
+    while c + _BLOCK <= n_classes:
+        _dot4(coef, c, x, s)
+        c += _BLOCK
+    if c + 2 <= n_classes:
+        _dot2(coef, c, x, s)
+        c += 2
+    if c < n_classes:
+        s[c] += _dot(coef[c], x)
+
+
+@numba.njit(**JIT_OPTIONS)
 def _axpy(out, a, x):
     """``out += a * x``."""
     for d in range(out.shape[0]):
@@ -64,16 +94,20 @@ def _axpy4(out, g0, g1, g2, g3, x0, x1, x2, x3):
 
 
 @numba.njit(**JIT_OPTIONS)
-def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, dscores, n_batch):
+def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n_batch):
     """Loss sum and gradient of the mean batch loss over ``rows[lo:hi]``.
 
     ``grad``/``grad_intercept`` are overwritten with this chunk's share of the
-    gradient of the batch mean (each sample weighs ``1 / n_batch``); ``dscores`` is a
-    ``(4, n_classes)`` scratch block.  Returns the chunk's summed loss in float64.
+    gradient of the batch mean (each sample weighs ``1 / n_batch``).  Returns the
+    chunk's summed loss in float64.
     """
     n_classes = coef.shape[0]
     grad[:, :] = 0
-    grad_intercept[:] = 0
+    # Scratch written on every sample is allocated here, by the thread that uses it:
+    # slices of one shared array would sit in the same cache lines across threads
+    # (false sharing) and cost more than the arithmetic.
+    dscores = np.empty((_BLOCK, n_classes), dtype=coef.dtype)
+    grad_b = np.zeros(n_classes, dtype=coef.dtype)
     inv_n = 1.0 / n_batch
     loss = 0.0
     i = lo
@@ -85,29 +119,29 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, d
             s = dscores[k]
             for c in range(n_classes):
                 s[c] = intercept[c]
-            c = 0
-            while c + _BLOCK <= n_classes:
-                _dot4(coef, c, x, s)
-                c += _BLOCK
-            while c < n_classes:
-                s[c] += _dot(coef[c], x)
-                c += 1
+            _scores(coef, x, s)
             smax = s[0]
             for c in range(1, n_classes):
                 smax = max(smax, s[c])
             label = y[row]
+            shifted_label = np.float64(s[label] - smax)
             total = 0.0
             for c in range(n_classes):
-                e = np.exp(np.float64(s[c]) - smax)
+                e = np.exp(s[c] - smax)  # in the input's precision: expf for float32
+                s[c] = e
                 total += e
             # log-sum-exp form: finite even when the true class's probability underflows
-            loss += np.log(total) - (np.float64(s[label]) - smax)
+            loss += np.log(total) - shifted_label
             scale = inv_n / total
             for c in range(n_classes):
-                s[c] = np.exp(np.float64(s[c]) - smax) * scale
+                p = s[c] * scale
+                # Flush negligible probabilities to zero: stored as float32 they would be
+                # subnormal, and subnormal operands slow the gradient's multiply-adds by
+                # orders of magnitude once training makes the scores confident.
+                s[c] = p if p > _TINY else 0.0
             s[label] -= inv_n
             for c in range(n_classes):
-                grad_intercept[c] += s[c]
+                grad_b[c] += s[c]
         if block == _BLOCK:
             x0 = X[rows[i]]
             x1 = X[rows[i + 1]]
@@ -122,12 +156,12 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, d
                 for c in range(n_classes):
                     _axpy(grad[c], dscores[k, c], xk)
         i += block
+    grad_intercept[:] = grad_b
     return loss
 
 
 @numba.njit(**PARALLEL_JIT_OPTIONS)
-def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts,
-                     dscores_parts):
+def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts):
     """Split the batch into one chunk per buffer slice; fill each slice in parallel."""
     n = rows.shape[0]
     n_parts = grad_parts.shape[0]
@@ -136,7 +170,7 @@ def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_par
         lo = min(n, t * chunk)
         hi = min(n, lo + chunk)
         loss_parts[t] = _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad_parts[t],
-                                        grad_intercept_parts[t], dscores_parts[t], n)
+                                        grad_intercept_parts[t], n)
 
 
 @numba.njit(**JIT_OPTIONS)
@@ -190,14 +224,13 @@ def make_workspace(n_classes, n_features, dtype, n_threads=None):
         np.zeros((n_parts, n_classes, n_features), dtype=dtype),
         np.zeros((n_parts, n_classes), dtype=dtype),
         np.zeros(n_parts, dtype=np.float64),
-        np.zeros((n_parts, _BLOCK, n_classes), dtype=dtype),
     )
 
 
 @numba.njit(**JIT_OPTIONS)
 def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices, batch_starts,
         learning_rates, l1, l2, l1_proximal, momentum, grad_parts, grad_intercept_parts,
-        loss_parts, dscores_parts, losses):
+        loss_parts, losses):
     """Minibatch SGD, in place; same semantics as ``_numpy.sgd``.
 
     Writes the minibatch loss (data + penalty, before the update) of each step to
@@ -209,7 +242,7 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     for t in range(n_batches):
         rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
         _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts,
-                         loss_parts, dscores_parts)
+                         loss_parts)
         loss = _sum_parts(grad_parts, grad_intercept_parts, loss_parts) / rows.shape[0]
         if has_penalty:
             loss += _penalty(coef, l1, l2)
@@ -230,36 +263,17 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     return n_batches
 
 
-@numba.njit(**JIT_OPTIONS)
-def predict_scores(X, coef, intercept, out):
-    """``out = X @ coef.T + intercept``, rows in parallel chunks of four classes."""
-    n_classes = coef.shape[0]
-    for i in range(X.shape[0]):
-        x = X[i]
-        s = out[i]
-        for c in range(n_classes):
-            s[c] = intercept[c]
-        c = 0
-        while c + _BLOCK <= n_classes:
-            _dot4(coef, c, x, s)
-            c += _BLOCK
-        while c < n_classes:
-            s[c] += _dot(coef[c], x)
-            c += 1
-
-
 def loss_and_gradient(coef, intercept, X, y, l1, l2):
     """Mean loss + penalty and its gradient for one batch (all rows), via the fused kernel.
 
     Returns ``loss, grad_coef (n_classes, n_features), grad_intercept``; the L1 part
     contributes ``l1 * sign(coef)``.
     """
-    grad_parts, grad_intercept_parts, loss_parts, dscores_parts = make_workspace(
+    grad_parts, grad_intercept_parts, loss_parts = make_workspace(
         coef.shape[0], coef.shape[1], X.dtype
     )
     rows = np.arange(X.shape[0], dtype=np.int64)
-    _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts,
-                     dscores_parts)
+    _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts)
     loss = _sum_parts(grad_parts, grad_intercept_parts, loss_parts) / X.shape[0]
     grad = grad_parts[0]
     if l1 or l2:
