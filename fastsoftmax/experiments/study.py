@@ -394,8 +394,7 @@ def study_findings(folder):
         if not os.path.exists(os.path.join(sub, "results.json")):
             continue
         payload, curves = load_results(sub)
-        grid = payload["grid"]
-        names = [n for n in grid if len(grid[n]) > 1] or list(grid)
+        names = list(payload["grid"])  # single-valued ones too: the analyses read them
         summary = summarize(payload["rows"], names)
         if all(math.isnan(_acc(e)) for e in summary):
             findings[name] = {"text": ["Every run diverged."], "numbers": {}}

@@ -1,0 +1,296 @@
+"""Sweeps, their outputs, reports and the study: against direct fits and file contents."""
+import csv
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fastsoftmax import SoftmaxClassifier
+from fastsoftmax.cli import main
+from fastsoftmax.data import load_dataset
+from fastsoftmax.experiments import (check_output_folder, load_results, parse_grid, parse_value,
+                                     prepare_features, run_sweep, summarize, write_report,
+                                     write_results)
+from fastsoftmax.experiments.plots import make_plots
+from fastsoftmax.experiments.study import run_study, study_findings, study_plan
+from fastsoftmax.experiments.sweep import downsample_curve, final_loss
+
+BASE = {"n_iter": 60, "batch_size": 64, "momentum": 0.0, "lr_schedule": "constant"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_cache(tmp_path_factory):
+    old = os.environ.get("FASTSOFTMAX_DATA")
+    os.environ["FASTSOFTMAX_DATA"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("FASTSOFTMAX_DATA", None)
+    else:
+        os.environ["FASTSOFTMAX_DATA"] = old
+
+
+@pytest.fixture(scope="module")
+def features():
+    return prepare_features(load_dataset(None), val_fraction=0.2, seed=0)
+
+
+def _fit(features, seed, **params):
+    return SoftmaxClassifier(random_state=seed, **{**BASE, **params}).fit(
+        features["X_train"], features["y_train"])
+
+
+# ---------------------------------------------------------------------- parsing
+@pytest.mark.parametrize("name, text, expected", [
+    ("learning_rate", "1e-3", 0.001),
+    ("learning_rate", "0.1", 0.1),
+    ("batch_size", "500", 500),
+    ("n_iter", "1e3", 1000),
+    ("n_iter", "None", None),
+    ("penalty", "elasticnet", "elasticnet"),
+    ("early_stopping", "true", True),
+    ("early_stopping", "False", False),
+])
+def test_parse_value_converts_by_parameter_rule(name, text, expected):
+    value = parse_value(name, text)
+    assert value == expected and type(value) is type(expected)
+
+
+def test_parse_grid_keeps_order_and_accepts_dashes():
+    grid = parse_grid(["learning-rate=0.1,1e-3", "penalty=l1,l2"])
+    assert grid == {"learning_rate": [0.1, 0.001], "penalty": ["l1", "l2"]}
+    assert list(grid) == ["learning_rate", "penalty"]
+
+
+@pytest.mark.parametrize("specs, message", [
+    (["learnig_rate=0.1"], "unknown parameter 'learnig_rate'; did you mean 'learning_rate'"),
+    (["random_state=1,2"], "use --repeats"),
+    (["batch_size=12.5"], "cannot read '12.5' as an integer"),
+    (["learning_rate=fast"], "cannot read 'fast' as a number"),
+    (["learning_rate=-1"], "learning_rate must be a finite number > 0"),
+    (["penalty=l3"], "penalty must be one of"),
+    (["alpha"], "write PARAM=V1,V2"),
+    (["alpha=0.1,,0.2"], "empty value"),
+    (["alpha=0.1,0.1"], "repeated"),
+    (["alpha=0.1", "alpha=0.2"], "given twice"),
+    ([], "nothing to sweep"),
+])
+def test_parse_grid_rejects_bad_input(specs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_grid(specs)
+
+
+# ---------------------------------------------------------------------- running
+def test_rows_equal_direct_fits(features):
+    grid = {"learning_rate": [0.5, 0.05], "penalty": ["l2", "l1"]}
+    rows = run_sweep(features["X_train"], features["y_train"], features["X_val"], features["y_val"],
+                     features["X_test"], features["y_test"], grid, BASE, repeats=2, n_jobs=2, seed=3)
+    assert len(rows) == 8
+    assert [(r["learning_rate"], r["penalty"], r["seed"]) for r in rows] == [
+        (lr, p, s) for lr in (0.5, 0.05) for p in ("l2", "l1") for s in (3, 4)]
+    for row in rows:
+        clf = _fit(features, row["seed"], learning_rate=row["learning_rate"], penalty=row["penalty"])
+        assert row["val_accuracy"] == clf.score(features["X_val"], features["y_val"])
+        assert row["test_accuracy"] == clf.score(features["X_test"], features["y_test"])
+        assert row["train_accuracy"] == clf.score(features["X_train"], features["y_train"])
+        assert row["zero_fraction"] == np.mean(clf.coef_ == 0)
+        assert row["final_loss"] == pytest.approx(clf.loss_curve_[-3:].mean())  # last 5% of 60
+        assert row["n_iter"] == 60 and not row["diverged"]
+
+
+def test_diverging_learning_rate_is_a_row_not_a_crash(features):
+    with pytest.raises(ValueError, match="training diverged"):
+        _fit(features, 0, learning_rate=1e30)  # independent check that this rate diverges
+    rows = run_sweep(features["X_train"], features["y_train"], features["X_val"], features["y_val"],
+                     features["X_test"], features["y_test"], {"learning_rate": [1e30, 0.1]}, BASE,
+                     n_jobs=2)
+    bad, good = rows
+    assert bad["diverged"] and "training diverged" in bad["error"]
+    assert all(math.isnan(bad[k]) for k in ("val_accuracy", "test_accuracy", "final_loss"))
+    assert not good["diverged"] and good["val_accuracy"] > 0
+
+
+def test_sweeping_epochs_drops_base_n_iter(features):
+    rows = run_sweep(features["X_train"], features["y_train"], features["X_val"], features["y_val"],
+                     features["X_test"], features["y_test"], {"epochs": [1, 2]}, BASE, n_jobs=1)
+    per_epoch = math.ceil(len(features["y_train"]) / 64)
+    assert [r["n_iter"] for r in rows] == [per_epoch, 2 * per_epoch]
+
+
+def test_proximal_l1_gives_zeros_the_subgradient_does_not(features):
+    rows = run_sweep(features["X_train"], features["y_train"], features["X_val"], features["y_val"],
+                     features["X_test"], features["y_test"],
+                     {"l1_method": ["proximal", "subgradient"]},
+                     {**BASE, "penalty": "l1", "alpha": 0.01, "learning_rate": 0.5}, n_jobs=2)
+    clf = _fit(features, 0, penalty="l1", alpha=0.01, learning_rate=0.5, l1_method="proximal")
+    assert rows[0]["zero_fraction"] == np.mean(clf.coef_ == 0) > 0.1
+    assert rows[1]["zero_fraction"] == 0.0
+
+
+def test_downsample_curve_averages_windows():
+    losses = np.arange(10_000, dtype=float)
+    updates, means = downsample_curve(losses, 100)
+    assert len(updates) == 100 and updates[-1] == 10_000
+    assert means[0] == losses[:100].mean()
+    assert np.array_equal(downsample_curve(losses[:50])[1], losses[:50])
+    assert final_loss(np.arange(19.0)) == 18.0 and final_loss(np.arange(100.0)) == 97.0
+
+
+# ---------------------------------------------------------------------- files, plots, report
+@pytest.fixture(scope="module")
+def sweep_folder(features, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sweep")
+    grid = {"learning_rate": [1.0, 0.1], "alpha": [1e-4, 1e-2]}
+    rows = run_sweep(features["X_train"], features["y_train"], features["X_val"], features["y_val"],
+                     features["X_test"], features["y_test"], grid, BASE, repeats=2, n_jobs=2)
+    write_results(rows, folder, grid, {"data": "digits"})
+    return folder, rows
+
+
+def test_results_files_hold_one_row_per_run(sweep_folder):
+    folder, rows = sweep_folder
+    with open(folder / "results.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == len(rows) == 8
+    assert list(table[0])[:4] == ["run", "learning_rate", "alpha", "seed"]
+    for line, row in zip(table, rows):
+        assert float(line["val_accuracy"]) == row["val_accuracy"]
+        assert float(line["learning_rate"]) == row["learning_rate"]
+        assert line["diverged"] == "False"
+    payload, curves = load_results(folder)
+    assert payload["grid"] == {"learning_rate": [1.0, 0.1], "alpha": [1e-4, 1e-2]}
+    assert [r["test_accuracy"] for r in payload["rows"]] == [r["test_accuracy"] for r in rows]
+    assert np.array_equal(curves[0][1], rows[0]["curve"][1]) and len(curves[0][1]) == 60
+    assert not [n for n in os.listdir(folder) if n.startswith(".")]  # no temporary files left
+
+
+def test_summarize_means_over_seeds(sweep_folder):
+    _, rows = sweep_folder
+    summary = summarize(rows, ["learning_rate", "alpha"])
+    first = [r["val_accuracy"] for r in rows if r["learning_rate"] == 1.0 and r["alpha"] == 1e-4]
+    assert summary[0]["runs"] == 2
+    assert summary[0]["val_accuracy_mean"] == pytest.approx(np.mean(first))
+    assert summary[0]["val_accuracy_std"] == pytest.approx(np.std(first))
+
+
+def test_plots_and_report(sweep_folder):
+    folder, rows = sweep_folder
+    paths = make_plots(folder)
+    assert set(paths) == {"loss_curves", "accuracy", "heatmap"}
+    for path in paths.values():
+        with open(path, "rb") as handle:
+            assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    report = write_report(folder)
+    markdown = open(report["markdown"], encoding="utf-8").read()
+    page = open(report["html"], encoding="utf-8").read()
+    assert "![" in markdown and "(heatmap.png)" in markdown
+    assert page.count("data:image/png;base64,") == 3 and "heatmap.png" not in page
+    best = max(summarize(rows, ["learning_rate", "alpha"]), key=lambda e: e["val_accuracy_mean"])
+    assert f"{best['val_accuracy_mean']:.4f}" in markdown
+
+
+def test_output_folder_with_results_is_refused(sweep_folder, tmp_path):
+    folder, _ = sweep_folder
+    with pytest.raises(FileExistsError, match="already holds results"):
+        check_output_folder(folder)
+    check_output_folder(folder, force=True)
+    check_output_folder(tmp_path / "new")
+    assert (tmp_path / "new").is_dir()
+
+
+# ---------------------------------------------------------------------- study
+def test_study_plan_scales_to_the_data():
+    small = study_plan(1000)
+    assert small["base"]["batch_size"] == 250
+    assert small["base"]["n_iter"] == round(50_000 * 500 / 45_000 * 1000 / 250)
+    assert max(small["analyses"]["batch_size"]["grid"]["batch_size"]) <= 500
+    big = study_plan(45_000)
+    assert big["base"]["batch_size"] == 500 and big["base"]["n_iter"] == 50_000
+
+
+def test_study_text_comes_from_the_measurements(features, tmp_path):
+    plan = study_plan(len(features["y_train"]), n_iter=40)
+    plan["analyses"]["learning_rate"]["grid"]["learning_rate"] = [1.0, 0.01]
+    plan["analyses"]["l2"]["grid"]["alpha"] = [1e-4, 1.0]
+    plan["analyses"]["batch_size"]["grid"]["batch_size"] = [16, 128]
+    plan["analyses"]["n_iter"]["grid"]["n_iter"] = [20, 40]
+    plan["analyses"]["l1"]["grid"]["alpha"] = [0.01]
+    result = run_study(features, str(tmp_path), plan, repeats=1, n_jobs=2, plots=False)
+    findings = result["findings"]
+    lr_rows = load_results(tmp_path / "learning_rate")[0]["rows"]
+    best_const = max((r for r in lr_rows if r["lr_schedule"] == "constant"),
+                     key=lambda r: r["val_accuracy"])
+    l2_rows = load_results(tmp_path / "l2")[0]["rows"]
+    assert all(r["params"]["learning_rate"] == best_const["learning_rate"] for r in l2_rows)
+    best_l2 = max(l2_rows, key=lambda r: r["val_accuracy"])
+    assert findings["l2"]["numbers"]["best_alpha"] == best_l2["alpha"]
+    l1_rows = {r["l1_method"]: r for r in load_results(tmp_path / "l1")[0]["rows"]}
+    prox = l1_rows["proximal"]["zero_fraction"]
+    assert f"{100 * prox:.1f}% of W exactly zero" in " ".join(findings["l1"]["text"])
+    markdown = open(result["report"]["markdown"], encoding="utf-8").read()
+    assert "No learning rate up to 1 diverged" in markdown
+    assert f"alpha = {best_l2['alpha']:g}" in markdown
+    assert study_findings(str(tmp_path)) == findings
+
+
+# ---------------------------------------------------------------------- CLI
+def _invoke(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_cli_sweep_json_and_refusal(tmp_path, features):
+    out = str(tmp_path / "out")
+    result = _invoke("-q", "sweep", "learning_rate=0.5,0.05", "--n-iter", "60", "--batch-size", "64",
+                     "--momentum", "0", "--lr-schedule", "constant", "--val-fraction", "0.2",
+                     "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["runs"] == 2 and set(payload["plots"]) == {"loss_curves", "accuracy"}
+    clf = _fit(features, 0, learning_rate=0.05)
+    assert payload["rows"][1]["val_accuracy"] == clf.score(features["X_val"], features["y_val"])
+    assert sorted(os.listdir(out)) == ["accuracy.png", "curves.npz", "loss_curves.png",
+                                       "results.csv", "results.json"]
+    before = open(os.path.join(out, "results.csv")).read()
+    again = _invoke("sweep", "learning_rate=0.5", "--n-iter", "10", "--out", out)
+    assert again.exit_code == 2 and "already holds results" in again.output
+    assert open(os.path.join(out, "results.csv")).read() == before
+    forced = _invoke("-q", "sweep", "learning_rate=0.5", "--n-iter", "10", "--out", out, "--force",
+                     "--no-plots", "--json")
+    assert forced.exit_code == 0 and json.loads(forced.output)["runs"] == 1
+    report = _invoke("report", out, "--json")
+    assert report.exit_code == 0
+    assert os.path.exists(json.loads(report.output)["html"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["learnig_rate=0.1"], "unknown parameter 'learnig_rate'"),
+    (["batch_size=abc"], "cannot read 'abc' as an integer"),
+    (["learning_rate=0.1", "--learning-rate", "0.2"], "learning_rate is both swept and set"),
+    (["epochs=2", "n_iter=10"], "not both"),
+])
+def test_cli_sweep_bad_input(args, message, tmp_path):
+    result = _invoke("sweep", *args, "--out", str(tmp_path / "x"))
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_report_on_a_folder_without_results(tmp_path):
+    result = _invoke("report", str(tmp_path))
+    assert result.exit_code == 2 and "holds no sweep results" in result.output
+
+
+def test_cli_study_refuses_a_used_folder(tmp_path):
+    (tmp_path / "l2").mkdir()
+    (tmp_path / "l2" / "results.csv").write_text("run\n")
+    result = _invoke("study", "--out", str(tmp_path))
+    assert result.exit_code == 2 and "already holds results" in result.output
+
+
+def test_help_lists_the_commands():
+    result = _invoke("--help")
+    assert all(name in result.output for name in ("sweep", "report", "study"))
+    for name in ("sweep", "report", "study"):
+        assert _invoke(name, "--help").exit_code == 0
