@@ -55,7 +55,7 @@ def _load_batch(data, batch_size, features, seed):
               help="Penalty strength (ignored with --penalty none).")
 @click.option("--l1-ratio", type=float, default=0.15, show_default=True,
               help="Elastic-net mixing (with --penalty elasticnet).")
-@click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
+@click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numba",
               show_default=True, help="Which implementation gives the analytic gradient.")
 @click.option("--h", "h", type=float, default=1e-5, show_default=True,
               help="Finite-difference step.")
