@@ -175,7 +175,7 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16):
         if len(finite):
             lows.append(finite.min())
             highs.append(finite.max())
-    if lows and min(lows) > 0 and max(highs) / min(lows) > 30:
+    if lows and min(lows) > 0 and max(highs) / min(lows) > 5:
         ax.set_yscale("log")
     ax.set_xlabel("update (minibatch)")
     ax.set_ylabel("minibatch loss (smoothed)")
@@ -237,6 +237,8 @@ def make_plots(folder, names=None):
     rows = payload["rows"]
     names = list(names or payload.get("grid") or [])
     swept = [n for n in names if len(payload["grid"].get(n, [])) > 1] or names
+    if len(swept) == 2 and not _numeric(payload["grid"][swept[0]]) and _numeric(payload["grid"][swept[1]]):
+        swept = swept[::-1]  # numbers on the x axis, categories as lines
     paths = {}
     if not rows or not swept:
         return paths

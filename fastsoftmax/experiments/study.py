@@ -84,8 +84,8 @@ def study_plan(n_train, n_iter=None, batch_size=None, learning_rate=None):
                                       0.3, 1.0]}},
             "l1": {"title": "L1: proximal gradient against the subgradient",
                    "params": {"penalty": "l1"},
-                   "grid": {"l1_method": ["proximal", "subgradient"],
-                            "alpha": [1e-4, 1e-3, 1e-2]}},
+                   "grid": {"alpha": [1e-4, 1e-3, 1e-2],
+                            "l1_method": ["proximal", "subgradient"]}},
         },
     }
 
