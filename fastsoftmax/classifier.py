@@ -331,7 +331,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             from .softmax import _numba
 
             losses = np.empty(count)
-            workspace = _numba.make_workspace(*self.coef_.shape, self.coef_.dtype)
+            workspace = _numba.make_workspace(*self.coef_.shape, self.coef_.dtype,
+                                              batch_size=batch_size)
             done = _numba.sgd(X, y, self.coef_, self.intercept_, velocity_coef,
                               velocity_intercept, indices, starts, rates, l1, l2, proximal,
                               float(self.momentum), *workspace, losses)

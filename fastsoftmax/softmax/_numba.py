@@ -19,6 +19,7 @@ import numpy as np
 from .._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
 
 _BLOCK = 4  # classes per forward sweep and samples per backward sweep
+PARALLEL_MIN_WORK = 2_000_000  # multiply-adds per update below which one thread does it
 _TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnormal range)
 
 
@@ -217,9 +218,16 @@ def _update_row(w, velocity, g, lr, l1, l2, l1_proximal, momentum):
         w[d] = wd
 
 
-def make_workspace(n_classes, n_features, dtype, n_threads=None):
-    """Per-thread buffers for the kernels (allocated once per fit, not per step)."""
+def make_workspace(n_classes, n_features, dtype, batch_size=None, n_threads=None):
+    """Per-thread buffers for the kernels (allocated once per fit, not per step).
+
+    A minibatch smaller than ``PARALLEL_MIN_WORK`` multiply-adds gets a single part and
+    runs serially: waking and joining threads for every update would cost more than it
+    saves, and on a busy machine one descheduled thread stalls every step.
+    """
     n_parts = n_threads or numba.get_num_threads()
+    if batch_size is not None and 2 * batch_size * n_features * n_classes < PARALLEL_MIN_WORK:
+        n_parts = 1
     return (
         np.zeros((n_parts, n_classes, n_features), dtype=dtype),
         np.zeros((n_parts, n_classes), dtype=dtype),
@@ -241,8 +249,12 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     has_penalty = l1 != 0.0 or l2 != 0.0
     for t in range(n_batches):
         rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
-        _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts,
-                         loss_parts)
+        if grad_parts.shape[0] == 1:
+            loss_parts[0] = _rows_loss_grad(X, y, rows, 0, rows.shape[0], coef, intercept,
+                                            grad_parts[0], grad_intercept_parts[0], rows.shape[0])
+        else:
+            _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts,
+                             loss_parts)
         loss = _sum_parts(grad_parts, grad_intercept_parts, loss_parts) / rows.shape[0]
         if has_penalty:
             loss += _penalty(coef, l1, l2)
