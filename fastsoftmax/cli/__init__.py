@@ -16,6 +16,7 @@ COMMANDS = {
     "predict": "fastsoftmax.cli.predict:predict",
     "data": "fastsoftmax.cli.data:data",
     "gradcheck": "fastsoftmax.cli.gradcheck:gradcheck",
+    "bench": "fastsoftmax.cli.bench:bench",
     "sweep": "fastsoftmax.cli.sweep:sweep",
     "report": "fastsoftmax.cli.report:report",
     "study": "fastsoftmax.cli.study:study",

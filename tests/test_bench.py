@@ -1,0 +1,202 @@
+"""The benchmark registry, the baseline comparison and the speed gate (fast: tiny sizes)."""
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from fastsoftmax import bench
+from fastsoftmax.cli import main
+
+
+# --------------------------------------------------------------------------- comparison logic
+
+
+def test_compare_flags_ratio_below_fraction_and_names_it():
+    baseline = {"ratios": {"hog": 100.0, "sgd_loop": 3.0, "gradcheck": 50.0}}
+    results = {"hog": {"speedup": 59.9}, "sgd_loop": {"speedup": 1.81}, "gradcheck": 29.0}
+    failures = bench.compare_to_baseline(results, baseline, fraction=0.6)
+    assert [f.name for f in failures] == ["hog", "gradcheck"]
+    assert "hog" in failures[0].message and "60%" in failures[0].message
+    assert "100.00x" in failures[0].message
+
+
+def test_compare_ignores_skipped_and_unknown_kernels():
+    baseline = {"ratios": {"hog": 100.0, "hog_opencv": 3.0}}
+    results = {"hog": {"speedup": 100.0}, "hog_opencv": {"status": "skipped"},
+               "new_kernel": {"speedup": 0.1}}
+    assert bench.compare_to_baseline(results, baseline) == []
+    assert bench.not_compared(results, baseline) == (["hog_opencv"], ["new_kernel"])
+
+
+@pytest.mark.parametrize("bad", [{"ratios": {"hog": -1}}, {"ratios": {"hog": "fast"}},
+                                 {"ratios": []}])
+def test_bad_baseline_is_rejected(bad):
+    with pytest.raises(ValueError, match="ratio|ratios"):
+        bench.compare_to_baseline({}, bad)
+
+
+def test_fraction_must_be_in_range():
+    with pytest.raises(ValueError, match="fraction"):
+        bench.compare_to_baseline({}, {"ratios": {}}, fraction=1.5)
+
+
+def test_unknown_case_names_the_known_ones():
+    with pytest.raises(ValueError, match="unknown benchmark 'nope'.*softmax_loss_grad"):
+        bench.get_case("nope")
+
+
+def test_every_case_has_all_sizes():
+    for case in bench.CASES:
+        assert set(case.rounds) == set(bench.SIZES), case.name
+        if case.shares_fast_with:
+            assert bench.get_case(case.shares_fast_with).group == case.group
+
+
+# --------------------------------------------------------------------------- real measurements
+
+
+def test_measure_returns_medians_and_ratio():
+    result = bench.measure(bench.get_case("softmax_loss_grad"), "tiny", rounds=3)
+    assert result["status"] == "ok"
+    assert len(result["fast_samples_s"]) == len(result["reference_samples_s"]) == 3
+    expected = result["reference_median_s"] / result["fast_median_s"]
+    assert result["speedup"] == pytest.approx(expected)
+
+
+def _slowed(case, seconds):
+    """The same case, its fast callable slowed by ``seconds`` a call."""
+
+    def setup(size):
+        pair = case.setup(size)
+        fast = pair.fast
+
+        def slow_fast():
+            time.sleep(seconds)
+            return fast()
+
+        pair.fast = slow_fast
+        return pair
+
+    return bench.Case(case.name, case.group, case.description, setup, case.rounds)
+
+
+def test_slowed_kernel_trips_the_gate():
+    case = bench.get_case("softmax_loss_grad")
+    reference = bench.measure(case, "tiny", rounds=3)
+    # baseline: this machine's ratio now; the slowed kernel takes >= 20x the reference time
+    baseline = {"size": "tiny", "ratios": {case.name: reference["speedup"]}}
+    slow_by = 20 * reference["reference_median_s"] + 2e-3
+    results, failures = bench.check(baseline, cases=[_slowed(case, slow_by)])
+    assert [f.name for f in failures] == ["softmax_loss_grad"]
+    assert "second_speedup" in results["softmax_loss_grad"]  # re-measured once before failing
+
+
+def test_unslowed_kernel_passes_the_gate():
+    case = bench.get_case("gradcheck")  # a wide margin (about 40x at tiny sizes)
+    reference = bench.measure(case, "tiny", rounds=3)
+    baseline = {"size": "tiny", "ratios": {case.name: reference["speedup"]}}
+    results, failures = bench.check(baseline, cases=[case], fraction=0.3)
+    assert failures == [], [str(f) for f in failures]
+
+
+def test_skipped_case_is_reported_not_failed():
+    def setup(size):
+        raise bench.BenchSkip("optional package absent")
+
+    case = bench.Case("absent", "absent", "", setup, {s: 1 for s in bench.SIZES})
+    result = bench.measure(case, "tiny")
+    assert result["status"] == "skipped" and "absent" in result["reason"]
+
+
+# --------------------------------------------------------------------------- baseline file
+
+
+def test_baseline_round_trip(tmp_path):
+    results = {"hog": {"status": "ok", "speedup": 81.23456, "fast_median_s": 1e-3,
+                       "reference_median_s": 8e-2},
+               "hog_opencv": {"status": "skipped", "reason": "cv2 absent"}}
+    path = tmp_path / "baseline.json"
+    bench.write_json_atomic(path, bench.make_baseline(results, "quick"))
+    loaded = bench.load_baseline(path)
+    assert loaded["ratios"] == {"hog": 81.235}
+    assert loaded["size"] == "quick" and loaded["date"] and loaded["cpus"]
+    assert [p.name for p in tmp_path.iterdir()] == ["baseline.json"]  # no temporary left
+
+
+def test_atomic_write_keeps_old_file_on_error(tmp_path):
+    path = tmp_path / "baseline.json"
+    path.write_text('{"ratios": {"hog": 1.0}}')
+    with pytest.raises(TypeError):
+        bench.write_json_atomic(path, {"ratios": {"hog": object()}})
+    assert json.loads(path.read_text()) == {"ratios": {"hog": 1.0}}
+    assert [p.name for p in tmp_path.iterdir()] == ["baseline.json"]
+
+
+def test_committed_baseline_names_known_cases():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "baseline.json"
+    if not path.exists():
+        pytest.skip("no committed baseline in this checkout")
+    baseline = bench.load_baseline(path)
+    assert set(bench.baseline_ratios(baseline)) <= set(bench.case_names())
+    assert baseline["size"] in bench.SIZES
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_cli_bench_json():
+    result = _invoke("bench", "--size", "tiny", "--only", "softmax_loss_grad", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    entry = payload["results"]["softmax_loss_grad"]
+    assert entry["status"] == "ok" and entry["speedup"] > 0
+    assert payload["size"] == "tiny"
+
+
+def test_cli_bench_table_and_update_baseline(tmp_path):
+    path = tmp_path / "base.json"
+    result = _invoke("-q", "bench", "--size", "tiny", "--only", "gradcheck",
+                     "--update-baseline", str(path))
+    assert result.exit_code == 0, result.output
+    assert "gradcheck" in result.stdout and "speed-up" in result.stdout
+    assert "gradcheck" in bench.load_baseline(path)["ratios"]
+
+
+def test_cli_check_fails_naming_the_kernel(tmp_path):
+    path = tmp_path / "base.json"
+    path.write_text(json.dumps({"size": "tiny", "ratios": {"softmax_loss_grad": 1e6}}))
+    result = _invoke("-q", "bench", "--check", str(path))
+    assert result.exit_code == 1
+    assert "speed gate: softmax_loss_grad" in result.stderr
+
+
+def test_cli_check_passes(tmp_path):
+    path = tmp_path / "base.json"
+    path.write_text(json.dumps({"size": "tiny", "ratios": {"softmax_loss_grad": 1e-6}}))
+    result = _invoke("-q", "bench", "--check", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["check"]["passed"] is True
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--only", "nope"], "unknown benchmark 'nope'"),
+    (["--check", "/no/such/baseline.json"], "baseline.json"),
+    (["--full", "--size", "tiny"], "not both"),
+])
+def test_cli_bad_input_exit_2(args, message):
+    result = _invoke("bench", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_cli_list():
+    result = _invoke("bench", "--list")
+    assert result.exit_code == 0
+    assert all(name in result.stdout for name in bench.case_names())
