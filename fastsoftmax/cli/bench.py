@@ -1,4 +1,5 @@
 """``fastsoftmax bench``: fast kernels against their references, and the CI speed gate."""
+import os
 import sys
 import time
 
@@ -23,9 +24,12 @@ from .options import InputError, echo_json, handle_errors, is_quiet, json_option
               show_default=True, help="With --check: the least share of the baseline speed-up.")
 @click.option("--update-baseline", "update_path", type=click.Path(dir_okay=False, path_type=str),
               help="Write the measured speed-ups to this baseline file (atomically).")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --update-baseline: measure this many times; each kernel's baseline "
+                   "is the median speed-up.")
 @json_option
 @handle_errors
-def bench(full, size, only, list_cases, check_path, fraction, update_path, as_json):
+def bench(full, size, only, list_cases, check_path, fraction, update_path, repeat, as_json):
     """Time each fast kernel beside its reference and print the speed-ups.
 
     Each row: the kernel, the median time of the fast path and of its reference (per
@@ -63,7 +67,14 @@ def bench(full, size, only, list_cases, check_path, fraction, update_path, as_js
         results, failures, missing, new = lib.run(size, only=only, progress=progress), [], [], []
     seconds = time.perf_counter() - start
     if update_path:
-        lib.write_json_atomic(update_path, lib.make_baseline(results, size))
+        if update_path and not os.path.isdir(os.path.dirname(os.path.abspath(update_path))):
+            raise InputError(f"--update-baseline: folder of {update_path!r} does not exist")
+        runs = [results]
+        for k in range(1, repeat):
+            progress(f"baseline run {k + 1}/{repeat}")
+            runs.append(lib.run(size, only=only, progress=progress))
+        lib.write_json_atomic(update_path, lib.make_baseline(runs, size))
+        seconds = time.perf_counter() - start
 
     if as_json:
         payload = {"size": size, "seconds": round(seconds, 2), "results": results}
