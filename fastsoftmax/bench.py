@@ -582,6 +582,10 @@ def _autorange(fn, min_time):
         number = max(number + 1, math.ceil(number * 1.2 * min_time / max(elapsed, 1e-9)))
 
 
+#: Pause before each timed sample (see ``measure``).
+COOLDOWN_SECONDS = 0.2
+
+
 def measure(case, size="quick", rounds=None, progress=None):
     """Time one case: warm-up, then ``rounds`` interleaved samples of fast and reference.
 
@@ -620,6 +624,9 @@ def measure(case, size="quick", rounds=None, progress=None):
         say(f"{case.name}: round {r + 1}/{rounds}")
         order = ("fast", "reference") if r % 2 == 0 else ("reference", "fast")
         for side in order:
+            # Let the other side's idle threads (OpenBLAS workers spin for a while after
+            # each call) go to sleep, so neither side is timed against the other's leftovers.
+            time.sleep(COOLDOWN_SECONDS)
             if side == "fast":
                 elapsed, fast_out = _time(pair.fast, fast_number)
                 fast_samples.append(elapsed / fast_number)

@@ -81,6 +81,61 @@ def _scores(coef, x, s):
 
 
 @numba.njit(**JIT_OPTIONS)
+def _dot4x2(coef, c, x, z, out_x, out_z):
+    """Four classes for two samples in one sweep: each weight load feeds two rows."""
+    w0 = coef[c]
+    w1 = coef[c + 1]
+    w2 = coef[c + 2]
+    w3 = coef[c + 3]
+    a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = x.dtype.type(0)
+    for d in range(x.shape[0]):
+        xd = x[d]
+        zd = z[d]
+        a0 += w0[d] * xd
+        a1 += w1[d] * xd
+        a2 += w2[d] * xd
+        a3 += w3[d] * xd
+        b0 += w0[d] * zd
+        b1 += w1[d] * zd
+        b2 += w2[d] * zd
+        b3 += w3[d] * zd
+    out_x[c] += a0
+    out_x[c + 1] += a1
+    out_x[c + 2] += a2
+    out_x[c + 3] += a3
+    out_z[c] += b0
+    out_z[c + 1] += b1
+    out_z[c + 2] += b2
+    out_z[c + 3] += b3
+
+
+@numba.njit(**JIT_OPTIONS)
+def _scores2(coef, x, z, s_x, s_z):
+    """``s_x += coef @ x`` and ``s_z += coef @ z`` together."""
+    n_classes = coef.shape[0]
+    c = 0
+    while c + _BLOCK <= n_classes:
+        _dot4x2(coef, c, x, z, s_x, s_z)
+        c += _BLOCK
+    while c < n_classes:
+        s_x[c] += _dot(coef[c], x)
+        s_z[c] += _dot(coef[c], z)
+        c += 1
+
+
+@numba.njit(**JIT_OPTIONS)
+def _axpy4x2(out_a, out_b, g0, g1, g2, g3, h0, h1, h2, h3, x0, x1, x2, x3):
+    """Two gradient rows from four samples in one sweep: each row load feeds both."""
+    for d in range(out_a.shape[0]):
+        v0 = x0[d]
+        v1 = x1[d]
+        v2 = x2[d]
+        v3 = x3[d]
+        out_a[d] += g0 * v0 + g1 * v1 + g2 * v2 + g3 * v3
+        out_b[d] += h0 * v0 + h1 * v1 + h2 * v2 + h3 * v3
+
+
+@numba.njit(**JIT_OPTIONS)
 def _axpy(out, a, x):
     """``out += a * x``."""
     for d in range(out.shape[0]):
@@ -115,12 +170,17 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
     while i < hi:
         block = min(_BLOCK, hi - i)
         for k in range(block):
-            row = rows[i + k]
-            x = X[row]
-            s = dscores[k]
             for c in range(n_classes):
-                s[c] = intercept[c]
-            _scores(coef, x, s)
+                dscores[k, c] = intercept[c]
+        k = 0
+        while k + 2 <= block:
+            _scores2(coef, X[rows[i + k]], X[rows[i + k + 1]], dscores[k], dscores[k + 1])
+            k += 2
+        if k < block:
+            _scores(coef, X[rows[i + k]], dscores[k])
+        for k in range(block):
+            row = rows[i + k]
+            s = dscores[k]
             smax = s[0]
             for c in range(1, n_classes):
                 smax = max(smax, s[c])
@@ -148,7 +208,13 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
             x1 = X[rows[i + 1]]
             x2 = X[rows[i + 2]]
             x3 = X[rows[i + 3]]
-            for c in range(n_classes):
+            c = 0
+            while c + 2 <= n_classes:
+                _axpy4x2(grad[c], grad[c + 1], dscores[0, c], dscores[1, c], dscores[2, c],
+                         dscores[3, c], dscores[0, c + 1], dscores[1, c + 1], dscores[2, c + 1],
+                         dscores[3, c + 1], x0, x1, x2, x3)
+                c += 2
+            if c < n_classes:
                 _axpy4(grad[c], dscores[0, c], dscores[1, c], dscores[2, c], dscores[3, c],
                        x0, x1, x2, x3)
         else:
