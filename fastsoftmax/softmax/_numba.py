@@ -110,17 +110,39 @@ def _dot4x2(coef, c, x, z, out_x, out_z):
 
 
 @numba.njit(**JIT_OPTIONS)
+def _dot2x2(coef, c, x, z, out_x, out_z):
+    """Two classes for two samples in one sweep."""
+    w0 = coef[c]
+    w1 = coef[c + 1]
+    a0 = a1 = b0 = b1 = x.dtype.type(0)
+    for d in range(x.shape[0]):
+        xd = x[d]
+        zd = z[d]
+        a0 += w0[d] * xd
+        a1 += w1[d] * xd
+        b0 += w0[d] * zd
+        b1 += w1[d] * zd
+    out_x[c] += a0
+    out_x[c + 1] += a1
+    out_z[c] += b0
+    out_z[c + 1] += b1
+
+
+@numba.njit(**JIT_OPTIONS)
 def _scores2(coef, x, z, s_x, s_z):
-    """``s_x += coef @ x`` and ``s_z += coef @ z`` together."""
+    """``s_x += coef @ x`` and ``s_z += coef @ z`` together: four classes per sweep,
+    then two, then one."""
     n_classes = coef.shape[0]
     c = 0
     while c + _BLOCK <= n_classes:
         _dot4x2(coef, c, x, z, s_x, s_z)
         c += _BLOCK
-    while c < n_classes:
+    if c + 2 <= n_classes:
+        _dot2x2(coef, c, x, z, s_x, s_z)
+        c += 2
+    if c < n_classes:
         s_x[c] += _dot(coef[c], x)
         s_z[c] += _dot(coef[c], z)
-        c += 1
 
 
 @numba.njit(**JIT_OPTIONS)
