@@ -6,12 +6,12 @@ file in the destination folder and renamed into place, so a reader never sees a
 half-written model.
 """
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from ._atomic import atomic_open
 
 FORMAT_VERSION = 1
 _META_KEY = "__fastsoftmax__"
@@ -46,17 +46,8 @@ def save_arrays(path, kind, metadata, arrays):
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot save the model: folder {str(folder)!r} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            np.savez(tmp, **payload)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, **payload)
 
 
 def load_arrays(path, kind=None):

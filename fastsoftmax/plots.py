@@ -13,19 +13,11 @@ def _pyplot():
 
 def _save(fig, path):
     """Render to a temporary file beside ``path`` and rename: never a half-written PNG."""
-    import os
-    import tempfile
+    from ._atomic import atomic_open
 
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".plot-", suffix=".png", dir=folder)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with atomic_open(path, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=120, bbox_inches="tight")
     finally:
         fig.clf()
         _pyplot().close(fig)

@@ -1,7 +1,7 @@
 """``fastsoftmax predict``: class names and probabilities for image files."""
 import click
 
-from .options import InputError, echo_json, handle_errors, json_option
+from .options import echo_json, handle_errors, json_option
 
 
 @click.command()

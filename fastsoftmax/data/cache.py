@@ -9,12 +9,11 @@ import json
 import logging
 import os
 import re
-import tempfile
 import zipfile
-from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_open
 from .download import data_home
 
 __all__ = ["cache_dir", "cache_key", "load_cached", "save_cached", "cache_info", "clear_cache"]
@@ -145,17 +144,8 @@ def save_cached(key, arrays):
             raise ValueError(f"array {name!r} has object dtype; only numeric arrays are cached")
         clean[name] = value
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}-", suffix=".npz.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **clean)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, **clean)
     return path
 
 
