@@ -15,12 +15,48 @@ multiply-adds).
 """
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
 
 _BLOCK = 4  # classes per forward sweep and samples per backward sweep
 PARALLEL_MIN_WORK = 2_000_000  # multiply-adds per update below which one thread does it
 _TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnormal range)
+
+
+@intrinsic
+def _prefetch(typingctx, array, row, col):
+    """Hint the CPU to start loading ``array[row, col]``'s cache line (``llvm.prefetch``)."""
+    sig = types.void(array, row, col)
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        view = context.make_array(array_type)(context, builder, args[0])
+        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1], args[2]])
+        byte_pointer = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]),
+            "llvm.prefetch.p0i8",
+        )
+        # read access, keep in all cache levels, data cache
+        builder.call(function, [builder.bitcast(pointer, byte_pointer), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@numba.njit(**JIT_OPTIONS)
+def _prefetch_rows(X, rows, lo, hi):
+    """Start loading the rows ``X[rows[lo:hi]]`` while the current ones are computed."""
+    step = 64 // X.itemsize
+    for i in range(lo, hi):
+        row = rows[i]
+        for d in range(0, X.shape[1], step):
+            _prefetch(X, row, d)
 
 
 @numba.njit(**JIT_OPTIONS)
@@ -189,8 +225,10 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
     inv_n = 1.0 / n_batch
     loss = 0.0
     i = lo
+    _prefetch_rows(X, rows, lo, min(hi, lo + _BLOCK))
     while i < hi:
         block = min(_BLOCK, hi - i)
+        _prefetch_rows(X, rows, i + block, min(hi, i + block + _BLOCK))
         for k in range(block):
             for c in range(n_classes):
                 dscores[k, c] = intercept[c]
