@@ -24,6 +24,13 @@ def handle_errors(func):
             return func(*args, **kwargs)
         except click.ClickException:
             raise
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): stop quietly, as the docs of Python's
+            # signal module advise, instead of reporting an error nobody will read.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(1) from None
         except (ValueError, TypeError, OSError, KeyError) as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(message) from None
