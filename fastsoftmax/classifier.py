@@ -254,7 +254,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             if callback is not None:
                 callback(self.n_iter_, total, float(chunk_losses.mean()))
             if self.early_stopping:
-                score = float(np.mean(self._decision_labels(X_val) == y_val))
+                score = float(np.mean(np.argmax(self._scores(X_val), axis=1) == y_val))
                 self.validation_scores_.append(score)
                 if score > best[0] + self.tol:
                     best = (score, (self.coef_.copy(), self.intercept_.copy()))
@@ -386,9 +386,6 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         if scores.shape[1] == 2:
             return scores[:, 1] - scores[:, 0]
         return scores
-
-    def _decision_labels(self, X):
-        return np.argmax(X @ self.coef_.T + self.intercept_, axis=1)
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the scores), shape (n_samples, n_classes)."""

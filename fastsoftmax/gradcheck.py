@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .softmax import PENALTY_CODES, penalty_strengths
+from .softmax import PENALTY_CODES, _numpy, penalty_strengths
 
 __all__ = [
     "numerical_gradient",
@@ -102,18 +102,6 @@ def _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method="central"):
     return W, b, X, y, float(l1), float(l2), float(h)
 
 
-def _probabilities(W, b, X):
-    """Unperturbed softmax probabilities of ``X @ W + b`` (stable: row max subtracted)."""
-    scores = X @ W + b
-    scores -= scores.max(axis=1, keepdims=True)
-    np.exp(scores, out=scores)
-    scores /= scores.sum(axis=1, keepdims=True)
-    return scores
-
-
-# --------------------------------------------------------------------------- numerical
-
-
 def numerical_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, h=1e-5,
                        method="central"):
     """Finite-difference gradient of the softmax loss for every entry of W and b.
@@ -157,7 +145,7 @@ def numerical_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, h=1
     W, b, X, y, l1, l2, h = _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method)
     from . import _gradcheck
 
-    P = _probabilities(W, b, X)
+    P = _numpy.softmax(X @ W + b)
     dW = np.empty_like(W)
     db = np.empty_like(b)
     _gradcheck.difference_quotients(X, y, P, W, l1, l2, h, method == "forward", dW, db)
@@ -191,20 +179,12 @@ def numerical_gradient_sparse(W, b, X, y, rows, cols, penalty="none", alpha=0.0,
         raise ValueError(f"cols must be in 0..{W.shape[1] - 1}")
     from . import _gradcheck
 
-    P = _probabilities(W, b, X)
+    P = _numpy.softmax(X @ W + b)
     out = np.empty(rows.size)
     _gradcheck.sparse_difference_quotients(
         X, y, P, W, rows, cols, l1, l2, h, method == "forward", out
     )
     return out
-
-
-def _reference_loss(W, b, X, y, l1, l2):
-    scores = X @ W + b
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(shifted).sum(axis=1))
-    data = np.mean(log_norm - shifted[np.arange(X.shape[0]), y])
-    return data + l1 * np.abs(W).sum() + 0.5 * l2 * np.square(W).sum()
 
 
 def numerical_gradient_reference(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15,
@@ -217,17 +197,17 @@ def numerical_gradient_reference(W, b, X, y, penalty="none", alpha=0.0, l1_ratio
     W, b, X, y, l1, l2, h = _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method)
     W = W.copy()
     b = b.copy()
-    base = _reference_loss(W, b, X, y, l1, l2) if method == "forward" else None
+    base = _numpy.loss(W, b, X, y, l1, l2) if method == "forward" else None
     grads = []
     for param in (W, b):
         grad = np.empty_like(param)
         for index in np.ndindex(*param.shape):
             old = param[index]
             param[index] = old + h
-            plus = _reference_loss(W, b, X, y, l1, l2)
+            plus = _numpy.loss(W, b, X, y, l1, l2)
             if method == "central":
                 param[index] = old - h
-                minus = _reference_loss(W, b, X, y, l1, l2)
+                minus = _numpy.loss(W, b, X, y, l1, l2)
                 grad[index] = (plus - minus) / (2.0 * h)
             else:
                 grad[index] = (plus - base) / h

@@ -344,14 +344,14 @@ def _update_row(w, velocity, g, lr, l1, l2, l1_proximal, momentum):
         w[d] = wd
 
 
-def make_workspace(n_classes, n_features, dtype, batch_size=None, n_threads=None):
+def make_workspace(n_classes, n_features, dtype, batch_size=None):
     """Per-thread buffers for the kernels (allocated once per fit, not per step).
 
     A minibatch smaller than ``PARALLEL_MIN_WORK`` multiply-adds gets a single part and
     runs serially: waking and joining threads for every update would cost more than it
     saves, and on a busy machine one descheduled thread stalls every step.
     """
-    n_parts = n_threads or numba.get_num_threads()
+    n_parts = numba.get_num_threads()
     if batch_size is not None and 2 * batch_size * n_features * n_classes < PARALLEL_MIN_WORK:
         n_parts = 1
     return (

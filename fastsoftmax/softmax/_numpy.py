@@ -13,12 +13,24 @@ def softmax(scores):
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def _shifted_scores(W, b, X):
+    """Scores minus their row max, and the log of each row's normaliser."""
+    scores = X @ W + b
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    return shifted, np.log(np.exp(shifted).sum(axis=1))
+
+
+def loss(W, b, X, y, l1=0.0, l2=0.0):
+    """Mean cross-entropy plus penalty, without the gradient."""
+    shifted, log_norm = _shifted_scores(W, b, X)
+    data = np.mean(log_norm - shifted[np.arange(X.shape[0]), y], dtype=np.float64)
+    return float(data) + penalty_value(W, l1, l2)
+
+
 def data_loss_and_gradient(W, b, X, y):
     """Mean cross-entropy ``-log softmax(XW + b)[y]`` and its gradient."""
     n_samples = X.shape[0]
-    scores = X @ W + b
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(shifted).sum(axis=1))
+    shifted, log_norm = _shifted_scores(W, b, X)
     rows = np.arange(n_samples)
     loss = np.mean(log_norm - shifted[rows, y], dtype=np.float64)
     dscores = np.exp(shifted - log_norm[:, None])  # probabilities
