@@ -58,6 +58,7 @@ _PARAMETER_RULES = {
 
 #: Fewest minibatch updates per kernel call when epochs are tiny.
 _MIN_CALL = 256
+_SCORE_CHUNK = 4096  # rows widened to float64 at a time when scoring float32 input
 
 #: Default training length when neither ``n_iter`` nor ``epochs`` is set: 10 passes
 #: over the data, but at least 1,000 updates (small data sets need more passes).
@@ -247,9 +248,10 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         # Updates per kernel call: one epoch, or several small epochs at once so that
         # the per-call Python overhead stays small (early stopping checks every epoch).
         per_call = per_epoch if self.early_stopping else per_epoch * math.ceil(_MIN_CALL / per_epoch)
+        X_kernel = self._kernel_input(X)
         while self.n_iter_ < total:
             count = min(per_call, total - self.n_iter_)
-            chunk_losses = self._run_updates(X, y_enc, rng, count, batch_size, total)
+            chunk_losses = self._run_updates(X_kernel, y_enc, rng, count, batch_size, total)
             losses.append(chunk_losses)
             if callback is not None:
                 callback(self.n_iter_, total, float(chunk_losses.mean()))
@@ -308,7 +310,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         batch_size = min(self.batch_size, X.shape[0])
         count = math.ceil(X.shape[0] / batch_size)
         total = self.n_iter_ + count
-        chunk_losses = self._run_updates(X, y_enc, self._rng, count, batch_size, total)
+        chunk_losses = self._run_updates(self._kernel_input(X), y_enc, self._rng, count,
+                                         batch_size, total)
         self.loss_curve_ = np.concatenate([self.loss_curve_, chunk_losses])
         return self
 
@@ -318,8 +321,17 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.intercept_ = np.zeros(n_classes, dtype=dtype)
         self._velocity = (np.zeros_like(self.coef_), np.zeros_like(self.intercept_))
 
+    def _kernel_input(self, X):
+        """Training rows as the backend wants them (made once per fit, not per chunk)."""
+        if self.backend == "numba":
+            from .softmax import _numba
+
+            return _numba.padded_rows(X)
+        return X
+
     def _run_updates(self, X, y, rng, count, batch_size, total):
-        """Make ``count`` updates; returns their losses; raises on divergence."""
+        """Make ``count`` updates on ``X`` from :meth:`_kernel_input`; returns their
+        losses; raises on divergence."""
         indices, starts = _plan_batches(rng, X.shape[0], batch_size, count, self.sampling)
         rates = self._learning_rates(self.n_iter_, count, total)
         l1, l2 = penalty_strengths(self.penalty, self.alpha, self.l1_ratio)
@@ -330,12 +342,19 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         if self.backend == "numba":
             from .softmax import _numba
 
+            # X comes from _kernel_input: rows padded to whole cache lines; the weights
+            # get the same padding for the kernel (zero columns that stay zero)
+            n_classes, n_features = self.coef_.shape
+            coef = _numba.padded_rows(self.coef_, X.shape[1])
+            velocity = _numba.padded_rows(velocity_coef, X.shape[1])
             losses = np.empty(count)
-            workspace = _numba.make_workspace(*self.coef_.shape, self.coef_.dtype,
+            workspace = _numba.make_workspace(n_classes, X.shape[1], self.coef_.dtype,
                                               batch_size=batch_size)
-            done = _numba.sgd(X, y, self.coef_, self.intercept_, velocity_coef,
-                              velocity_intercept, indices, starts, rates, l1, l2, proximal,
-                              float(self.momentum), *workspace, losses)
+            done = _numba.sgd(X, y, coef, self.intercept_, velocity, velocity_intercept,
+                              indices, starts, rates, l1, l2, proximal, float(self.momentum),
+                              *workspace, losses)
+            self.coef_[...] = coef[:, :n_features]
+            velocity_coef[...] = velocity[:, :n_features]
             losses = losses[: min(done + 1, count)]
         else:
             from .softmax import _numpy
@@ -370,8 +389,17 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         # float64 scores: a float32 GEMM may round a row differently depending on how
         # many rows come with it, and predictions must not depend on the batch.
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return X @ self.coef_.T.astype(np.float64) + self.intercept_.astype(np.float64)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        coef = self.coef_.T.astype(np.float64)
+        scores = np.empty((X.shape[0], coef.shape[1]))
+        # float32 input is widened a chunk at a time: a float64 copy of a whole training
+        # set costs more than the product itself
+        for start in range(0, X.shape[0], _SCORE_CHUNK):
+            chunk = X[start:start + _SCORE_CHUNK]
+            np.matmul(chunk.astype(np.float64, copy=False), coef,
+                      out=scores[start:start + _SCORE_CHUNK])
+        scores += self.intercept_.astype(np.float64)
+        return scores
 
     def decision_function(self, X):
         """Class scores ``X @ coef_.T + intercept_``.

@@ -88,7 +88,10 @@ class ImagePipeline:
         """PCA projection of HOG features (identity when PCA is off)."""
         if self.pca_components_ is None:
             return features
-        return (features - self.pca_mean_) @ self.pca_components_.T
+        # (features - mean) @ components.T without a centred copy of the feature matrix
+        projected = features @ self.pca_components_.T
+        projected -= self.pca_mean_ @ self.pca_components_.T
+        return projected
 
     # ------------------------------------------------------------------ fitting
     def fit(self, images, y, callback=None, cache=True, features=None):

@@ -161,6 +161,60 @@ def test_float32_backends_agree(digits):
     np.testing.assert_allclose(fast.coef_, ref.coef_, atol=1e-3 * np.abs(ref.coef_).max())
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n_features", [1, 37, 70])
+def test_backends_agree_when_rows_need_padding(dtype, n_features):
+    """Widths that are not whole cache lines: the Numba path trains on zero-padded,
+    aligned copies and must give the reference's weights (and no padding back)."""
+    rng = np.random.default_rng(n_features)
+    X = rng.standard_normal((300, n_features)).astype(dtype)
+    y = (X[:, 0] > 0).astype(int) + 2 * (rng.random(300) > 0.5)
+    params = dict(n_iter=150, batch_size=64, alpha=1e-3, random_state=1, dtype=dtype)
+    fast = SoftmaxClassifier(backend="numba", **params).fit(X, y)
+    ref = SoftmaxClassifier(backend="numpy", **params).fit(X, y)
+    assert fast.coef_.shape == ref.coef_.shape == (4, n_features)
+    tol = 1e-3 if dtype == "float32" else 1e-6
+    np.testing.assert_allclose(fast.coef_, ref.coef_, atol=tol * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=tol)
+    fast.partial_fit(X, y)
+    ref.partial_fit(X, y)
+    np.testing.assert_allclose(fast.coef_, ref.coef_, atol=tol * np.abs(ref.coef_).max())
+
+
+def test_padded_rows_are_aligned_zero_padded_copies():
+    from fastsoftmax.softmax import _numba
+
+    X = np.arange(3 * 37, dtype=np.float32).reshape(3, 37)
+    padded = _numba.padded_rows(X)
+    assert padded.shape == (3, 48) and padded.ctypes.data % 64 == 0
+    np.testing.assert_array_equal(padded[:, :37], X)
+    assert not padded[:, 37:].any()
+    assert _numba.padded_rows(padded) is padded  # already aligned and padded: no copy
+    assert _numba.padded_rows(np.ones((2, 5)), 8).shape == (2, 8)
+
+
+def test_float32_exp_kernel_matches_numpy():
+    import numba
+
+    from fastsoftmax.softmax import _numba
+
+    @numba.njit
+    def exp_kernel(values):
+        _numba._exp_nonpositive(values, values.shape[0], np.empty(values.shape[0], np.int32))
+
+    values = np.concatenate([-np.linspace(0, 87, 200_001), [-0.0, -1e-8, -100.0, -1e4]])
+    got = values.astype(np.float32)
+    exp_kernel(got)
+    expected = np.exp(values.astype(np.float32).astype(np.float64))
+    normal = values >= -87
+    np.testing.assert_allclose(got[normal], expected[normal], rtol=4e-7, atol=0)
+    assert got[0] == 1.0
+    assert np.all(got[~normal] <= 1.7e-38)  # clamped at exp(-87); flushed later as negligible
+    as64 = values[:1000].copy()
+    exp_kernel(as64)  # other dtypes: np.exp
+    np.testing.assert_allclose(as64, np.exp(values[:1000]), rtol=1e-15)
+
+
 def test_proximal_l1_gives_exact_zeros_subgradient_does_not(digits):
     X_train, _, y_train, _ = digits
     params = dict(penalty="l1", alpha=5e-3, n_iter=600, random_state=0)

@@ -62,6 +62,10 @@ def test_pipeline_features_equal_the_studys_scikit_image_chain():
     # same subspace as scikit-learn's PCA (components agree up to sign)
     overlap = np.abs(pipe.pca_components_ @ pca.components_.T)
     np.testing.assert_allclose(np.diag(overlap), 1.0, atol=1e-3)
+    # the projection (computed without a centred copy) equals scikit-learn's transform
+    signs = np.sign(np.diag(pipe.pca_components_ @ pca.components_.T))
+    np.testing.assert_allclose(pipe.transform(images) * signs, pca.transform(expected),
+                               atol=1e-4)
 
 
 def test_pipeline_cache_skips_features_the_second_time(monkeypatch):
