@@ -7,11 +7,12 @@ index array.  The batch is split into one contiguous chunk per thread; each thre
 accumulates into its own slice of a ``(n_threads, ...)`` buffer and the slices are summed
 serially in a fixed order (as STUMPY's ``_stump``), so results are the same run to run.
 
-Register blocking is what makes the hand-written products competitive with BLAS on
-these skinny shapes: the forward pass scores five classes of two samples per sweep over
-the rows (one load of ``w[d]`` feeds two multiply-adds, one load of ``x[d]`` five), the
-backward pass folds four samples into each gradient row per sweep (one
-read-modify-write of ``grad[c, d]`` per four multiply-adds).
+Register blocking is what makes the hand-written products beat BLAS on these skinny
+shapes: samples go in blocks of four and classes in blocks of five.  The forward pass
+scores five classes of four samples per sweep over the rows (twenty accumulators; one
+load of ``w[d]`` feeds four multiply-adds, one load of ``x[d]`` five); the backward pass
+folds the four samples into five gradient rows per sweep (one read-modify-write of
+``grad[c, d]`` per four multiply-adds).
 
 Two things matter as much as the arithmetic on a training set larger than the cache:
 the next minibatch rows are prefetched into L2 sixteen rows ahead (prefetching them
@@ -28,7 +29,7 @@ from numba.extending import intrinsic, overload
 from .._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
 
 _BLOCK = 4  # samples per block: scored together, then folded into the gradient together
-_CLASS_BLOCK = 5  # classes per forward sweep
+_CLASS_BLOCK = 5  # classes per sweep, forward and backward
 _PREFETCH_AHEAD = 16  # rows between a row's prefetch and its use
 PARALLEL_MIN_WORK = 2_000_000  # multiply-adds per update below which one thread does it
 _TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnormal range)
@@ -206,11 +207,10 @@ def _dot5x2(coef, c, x, z, out_x, out_z):
 
 
 @numba.njit(**JIT_OPTIONS)
-def _scores2(coef, x, z, s_x, s_z):
-    """``s_x += coef @ x`` and ``s_z += coef @ z`` together: five classes per sweep,
-    then four, two, one."""
+def _scores2(coef, x, z, s_x, s_z, c):
+    """``s_x += coef @ x`` and ``s_z += coef @ z`` together for classes ``c`` on: five
+    classes per sweep, then four, two, one."""
     n_classes = coef.shape[0]
-    c = 0
     while c + _CLASS_BLOCK <= n_classes:
         _dot5x2(coef, c, x, z, s_x, s_z)
         c += _CLASS_BLOCK
@@ -223,6 +223,111 @@ def _scores2(coef, x, z, s_x, s_z):
     if c < n_classes:
         s_x[c] += _dot(coef[c], x)
         s_z[c] += _dot(coef[c], z)
+
+
+@numba.njit(**JIT_OPTIONS)
+def _dot5x4(coef, c, x0, x1, x2, x3, out):
+    """Five classes for four samples in one sweep: twenty accumulators, nine loads a
+    step (``out`` rows are the samples)."""
+    w0 = coef[c]
+    w1 = coef[c + 1]
+    w2 = coef[c + 2]
+    w3 = coef[c + 3]
+    w4 = coef[c + 4]
+    a0 = a1 = a2 = a3 = a4 = x0.dtype.type(0)
+    b0 = b1 = b2 = b3 = b4 = x0.dtype.type(0)
+    e0 = e1 = e2 = e3 = e4 = x0.dtype.type(0)
+    f0 = f1 = f2 = f3 = f4 = x0.dtype.type(0)
+    for d in range(x0.shape[0]):
+        v0 = x0[d]
+        v1 = x1[d]
+        v2 = x2[d]
+        v3 = x3[d]
+        u = w0[d]
+        a0 += u * v0
+        b0 += u * v1
+        e0 += u * v2
+        f0 += u * v3
+        u = w1[d]
+        a1 += u * v0
+        b1 += u * v1
+        e1 += u * v2
+        f1 += u * v3
+        u = w2[d]
+        a2 += u * v0
+        b2 += u * v1
+        e2 += u * v2
+        f2 += u * v3
+        u = w3[d]
+        a3 += u * v0
+        b3 += u * v1
+        e3 += u * v2
+        f3 += u * v3
+        u = w4[d]
+        a4 += u * v0
+        b4 += u * v1
+        e4 += u * v2
+        f4 += u * v3
+    out[0, c] += a0
+    out[0, c + 1] += a1
+    out[0, c + 2] += a2
+    out[0, c + 3] += a3
+    out[0, c + 4] += a4
+    out[1, c] += b0
+    out[1, c + 1] += b1
+    out[1, c + 2] += b2
+    out[1, c + 3] += b3
+    out[1, c + 4] += b4
+    out[2, c] += e0
+    out[2, c + 1] += e1
+    out[2, c + 2] += e2
+    out[2, c + 3] += e3
+    out[2, c + 4] += e4
+    out[3, c] += f0
+    out[3, c + 1] += f1
+    out[3, c + 2] += f2
+    out[3, c + 3] += f3
+    out[3, c + 4] += f4
+
+
+@numba.njit(**JIT_OPTIONS)
+def _scores4(coef, x0, x1, x2, x3, out):
+    """``out[k] += coef @ x_k`` for four samples: five classes of all four per sweep,
+    the remaining classes two samples at a time."""
+    n_classes = coef.shape[0]
+    c = 0
+    while c + _CLASS_BLOCK <= n_classes:
+        _dot5x4(coef, c, x0, x1, x2, x3, out)
+        c += _CLASS_BLOCK
+    if c < n_classes:
+        _scores2(coef, x0, x1, out[0], out[1], c)
+        _scores2(coef, x2, x3, out[2], out[3], c)
+
+
+@numba.njit(**JIT_OPTIONS)
+def _axpy4x5(grad, c, dscores, x0, x1, x2, x3):
+    """Five gradient rows ``grad[c:c+5]`` from four samples in one sweep: each sample
+    load feeds five rows, each row read-modify-write takes four multiply-adds."""
+    o0 = grad[c]
+    o1 = grad[c + 1]
+    o2 = grad[c + 2]
+    o3 = grad[c + 3]
+    o4 = grad[c + 4]
+    a0, a1, a2, a3 = dscores[0, c], dscores[1, c], dscores[2, c], dscores[3, c]
+    b0, b1, b2, b3 = dscores[0, c + 1], dscores[1, c + 1], dscores[2, c + 1], dscores[3, c + 1]
+    e0, e1, e2, e3 = dscores[0, c + 2], dscores[1, c + 2], dscores[2, c + 2], dscores[3, c + 2]
+    f0, f1, f2, f3 = dscores[0, c + 3], dscores[1, c + 3], dscores[2, c + 3], dscores[3, c + 3]
+    g0, g1, g2, g3 = dscores[0, c + 4], dscores[1, c + 4], dscores[2, c + 4], dscores[3, c + 4]
+    for d in range(o0.shape[0]):
+        v0 = x0[d]
+        v1 = x1[d]
+        v2 = x2[d]
+        v3 = x3[d]
+        o0[d] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+        o1[d] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
+        o2[d] += e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3
+        o3[d] += f0 * v0 + f1 * v1 + f2 * v2 + f3 * v3
+        o4[d] += g0 * v0 + g1 * v1 + g2 * v2 + g3 * v3
 
 
 @numba.njit(**JIT_OPTIONS)
@@ -327,12 +432,15 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
         for k in range(block):
             for c in range(n_classes):
                 dscores[k, c] = intercept[c]
-        k = 0
-        while k + 2 <= block:
-            _scores2(coef, X[rows[i + k]], X[rows[i + k + 1]], dscores[k], dscores[k + 1])
-            k += 2
-        if k < block:
-            _scores(coef, X[rows[i + k]], dscores[k])
+        if block == _BLOCK:
+            _scores4(coef, X[rows[i]], X[rows[i + 1]], X[rows[i + 2]], X[rows[i + 3]], dscores)
+        else:
+            k = 0
+            while k + 2 <= block:
+                _scores2(coef, X[rows[i + k]], X[rows[i + k + 1]], dscores[k], dscores[k + 1], 0)
+                k += 2
+            if k < block:
+                _scores(coef, X[rows[i + k]], dscores[k])
         for k in range(block):
             s = dscores[k]
             smax = s[0]
@@ -366,6 +474,9 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
             x2 = X[rows[i + 2]]
             x3 = X[rows[i + 3]]
             c = 0
+            while c + _CLASS_BLOCK <= n_classes:
+                _axpy4x5(grad, c, dscores, x0, x1, x2, x3)
+                c += _CLASS_BLOCK
             while c + 2 <= n_classes:
                 _axpy4x2(grad[c], grad[c + 1], dscores[0, c], dscores[1, c], dscores[2, c],
                          dscores[3, c], dscores[0, c + 1], dscores[1, c + 1], dscores[2, c + 1],
