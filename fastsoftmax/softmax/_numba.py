@@ -29,7 +29,7 @@ from numba.extending import intrinsic, overload
 from .._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
 
 _BLOCK = 4  # samples per block: scored together, then folded into the gradient together
-_CLASS_BLOCK = 5  # classes per sweep, forward and backward
+_CLASS_BLOCK = 5  # classes per sweep, forward and backward (then one at a time)
 _PREFETCH_AHEAD = 16  # rows between a row's prefetch and its use
 PARALLEL_MIN_WORK = 2_000_000  # multiply-adds per update below which one thread does it
 _TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnormal range)
@@ -68,167 +68,9 @@ def _prefetch_rows(X, rows, lo, hi):
 
 
 @numba.njit(**JIT_OPTIONS)
-def _dot(w, x):
-    acc = x.dtype.type(0)
-    for d in range(x.shape[0]):
-        acc += w[d] * x[d]
-    return acc
-
-
-@numba.njit(**JIT_OPTIONS)
-def _dot4(coef, c, x, out):
-    """``out[c:c+4] += coef[c:c+4] @ x`` in one sweep over ``x``."""
-    w0 = coef[c]
-    w1 = coef[c + 1]
-    w2 = coef[c + 2]
-    w3 = coef[c + 3]
-    a0 = a1 = a2 = a3 = x.dtype.type(0)
-    for d in range(x.shape[0]):
-        xd = x[d]
-        a0 += w0[d] * xd
-        a1 += w1[d] * xd
-        a2 += w2[d] * xd
-        a3 += w3[d] * xd
-    out[c] += a0
-    out[c + 1] += a1
-    out[c + 2] += a2
-    out[c + 3] += a3
-
-
-@numba.njit(**JIT_OPTIONS)
-def _dot2(coef, c, x, out):
-    """``out[c:c+2] += coef[c:c+2] @ x`` in one sweep over ``x``."""
-    w0 = coef[c]
-    w1 = coef[c + 1]
-    a0 = a1 = x.dtype.type(0)
-    for d in range(x.shape[0]):
-        xd = x[d]
-        a0 += w0[d] * xd
-        a1 += w1[d] * xd
-    out[c] += a0
-    out[c + 1] += a1
-
-
-@numba.njit(**JIT_OPTIONS)
-def _scores(coef, x, s):
-    """``s += coef @ x``: four classes per sweep over ``x``, then two, then one."""
-    n_classes = coef.shape[0]
-    c = 0
-    while c + 4 <= n_classes:
-        _dot4(coef, c, x, s)
-        c += 4
-    if c + 2 <= n_classes:
-        _dot2(coef, c, x, s)
-        c += 2
-    if c < n_classes:
-        s[c] += _dot(coef[c], x)
-
-
-@numba.njit(**JIT_OPTIONS)
-def _dot4x2(coef, c, x, z, out_x, out_z):
-    """Four classes for two samples in one sweep: each weight load feeds two rows."""
-    w0 = coef[c]
-    w1 = coef[c + 1]
-    w2 = coef[c + 2]
-    w3 = coef[c + 3]
-    a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = x.dtype.type(0)
-    for d in range(x.shape[0]):
-        xd = x[d]
-        zd = z[d]
-        a0 += w0[d] * xd
-        a1 += w1[d] * xd
-        a2 += w2[d] * xd
-        a3 += w3[d] * xd
-        b0 += w0[d] * zd
-        b1 += w1[d] * zd
-        b2 += w2[d] * zd
-        b3 += w3[d] * zd
-    out_x[c] += a0
-    out_x[c + 1] += a1
-    out_x[c + 2] += a2
-    out_x[c + 3] += a3
-    out_z[c] += b0
-    out_z[c + 1] += b1
-    out_z[c + 2] += b2
-    out_z[c + 3] += b3
-
-
-@numba.njit(**JIT_OPTIONS)
-def _dot2x2(coef, c, x, z, out_x, out_z):
-    """Two classes for two samples in one sweep."""
-    w0 = coef[c]
-    w1 = coef[c + 1]
-    a0 = a1 = b0 = b1 = x.dtype.type(0)
-    for d in range(x.shape[0]):
-        xd = x[d]
-        zd = z[d]
-        a0 += w0[d] * xd
-        a1 += w1[d] * xd
-        b0 += w0[d] * zd
-        b1 += w1[d] * zd
-    out_x[c] += a0
-    out_x[c + 1] += a1
-    out_z[c] += b0
-    out_z[c + 1] += b1
-
-
-@numba.njit(**JIT_OPTIONS)
-def _dot5x2(coef, c, x, z, out_x, out_z):
-    """Five classes for two samples in one sweep: ten accumulators, seven loads a step."""
-    w0 = coef[c]
-    w1 = coef[c + 1]
-    w2 = coef[c + 2]
-    w3 = coef[c + 3]
-    w4 = coef[c + 4]
-    a0 = a1 = a2 = a3 = a4 = b0 = b1 = b2 = b3 = b4 = x.dtype.type(0)
-    for d in range(x.shape[0]):
-        xd = x[d]
-        zd = z[d]
-        a0 += w0[d] * xd
-        a1 += w1[d] * xd
-        a2 += w2[d] * xd
-        a3 += w3[d] * xd
-        a4 += w4[d] * xd
-        b0 += w0[d] * zd
-        b1 += w1[d] * zd
-        b2 += w2[d] * zd
-        b3 += w3[d] * zd
-        b4 += w4[d] * zd
-    out_x[c] += a0
-    out_x[c + 1] += a1
-    out_x[c + 2] += a2
-    out_x[c + 3] += a3
-    out_x[c + 4] += a4
-    out_z[c] += b0
-    out_z[c + 1] += b1
-    out_z[c + 2] += b2
-    out_z[c + 3] += b3
-    out_z[c + 4] += b4
-
-
-@numba.njit(**JIT_OPTIONS)
-def _scores2(coef, x, z, s_x, s_z, c):
-    """``s_x += coef @ x`` and ``s_z += coef @ z`` together for classes ``c`` on: five
-    classes per sweep, then four, two, one."""
-    n_classes = coef.shape[0]
-    while c + _CLASS_BLOCK <= n_classes:
-        _dot5x2(coef, c, x, z, s_x, s_z)
-        c += _CLASS_BLOCK
-    if c + 4 <= n_classes:
-        _dot4x2(coef, c, x, z, s_x, s_z)
-        c += 4
-    if c + 2 <= n_classes:
-        _dot2x2(coef, c, x, z, s_x, s_z)
-        c += 2
-    if c < n_classes:
-        s_x[c] += _dot(coef[c], x)
-        s_z[c] += _dot(coef[c], z)
-
-
-@numba.njit(**JIT_OPTIONS)
 def _dot5x4(coef, c, x0, x1, x2, x3, out):
-    """Five classes for four samples in one sweep: twenty accumulators, nine loads a
-    step (``out`` rows are the samples)."""
+    """``out[k, c:c+5] += coef[c:c+5] @ x_k`` for four samples in one sweep: twenty
+    accumulators, nine loads a step."""
     w0 = coef[c]
     w1 = coef[c + 1]
     w2 = coef[c + 2]
@@ -291,23 +133,39 @@ def _dot5x4(coef, c, x0, x1, x2, x3, out):
 
 
 @numba.njit(**JIT_OPTIONS)
+def _dot1x4(coef, c, x0, x1, x2, x3, out):
+    """``out[k, c] += coef[c] @ x_k`` for four samples in one sweep."""
+    w = coef[c]
+    a = b = e = f = x0.dtype.type(0)
+    for d in range(x0.shape[0]):
+        u = w[d]
+        a += u * x0[d]
+        b += u * x1[d]
+        e += u * x2[d]
+        f += u * x3[d]
+    out[0, c] += a
+    out[1, c] += b
+    out[2, c] += e
+    out[3, c] += f
+
+
+@numba.njit(**JIT_OPTIONS)
 def _scores4(coef, x0, x1, x2, x3, out):
-    """``out[k] += coef @ x_k`` for four samples: five classes of all four per sweep,
-    the remaining classes two samples at a time."""
+    """``out[k] += coef @ x_k`` for four samples: five classes per sweep, then one."""
     n_classes = coef.shape[0]
     c = 0
     while c + _CLASS_BLOCK <= n_classes:
         _dot5x4(coef, c, x0, x1, x2, x3, out)
         c += _CLASS_BLOCK
-    if c < n_classes:
-        _scores2(coef, x0, x1, out[0], out[1], c)
-        _scores2(coef, x2, x3, out[2], out[3], c)
+    while c < n_classes:
+        _dot1x4(coef, c, x0, x1, x2, x3, out)
+        c += 1
 
 
 @numba.njit(**JIT_OPTIONS)
-def _axpy4x5(grad, c, dscores, x0, x1, x2, x3):
-    """Five gradient rows ``grad[c:c+5]`` from four samples in one sweep: each sample
-    load feeds five rows, each row read-modify-write takes four multiply-adds."""
+def _axpy5x4(grad, c, dscores, x0, x1, x2, x3):
+    """``grad[c:c+5] += dscores[:, c:c+5].T @ x`` in one sweep: each sample load feeds
+    five rows, each row read-modify-write takes four multiply-adds."""
     o0 = grad[c]
     o1 = grad[c + 1]
     o2 = grad[c + 2]
@@ -331,15 +189,25 @@ def _axpy4x5(grad, c, dscores, x0, x1, x2, x3):
 
 
 @numba.njit(**JIT_OPTIONS)
-def _axpy4x2(out_a, out_b, g0, g1, g2, g3, h0, h1, h2, h3, x0, x1, x2, x3):
-    """Two gradient rows from four samples in one sweep: each row load feeds both."""
-    for d in range(out_a.shape[0]):
-        v0 = x0[d]
-        v1 = x1[d]
-        v2 = x2[d]
-        v3 = x3[d]
-        out_a[d] += g0 * v0 + g1 * v1 + g2 * v2 + g3 * v3
-        out_b[d] += h0 * v0 + h1 * v1 + h2 * v2 + h3 * v3
+def _axpy1x4(grad, c, dscores, x0, x1, x2, x3):
+    """``grad[c] += dscores[:, c] @ x`` in one sweep."""
+    out = grad[c]
+    a, b, e, f = dscores[0, c], dscores[1, c], dscores[2, c], dscores[3, c]
+    for d in range(out.shape[0]):
+        out[d] += a * x0[d] + b * x1[d] + e * x2[d] + f * x3[d]
+
+
+@numba.njit(**JIT_OPTIONS)
+def _gradient4(grad, dscores, x0, x1, x2, x3):
+    """``grad += dscores.T @ x`` for four samples: five rows per sweep, then one."""
+    n_classes = grad.shape[0]
+    c = 0
+    while c + _CLASS_BLOCK <= n_classes:
+        _axpy5x4(grad, c, dscores, x0, x1, x2, x3)
+        c += _CLASS_BLOCK
+    while c < n_classes:
+        _axpy1x4(grad, c, dscores, x0, x1, x2, x3)
+        c += 1
 
 
 @numba.njit(**JIT_OPTIONS)
@@ -347,13 +215,6 @@ def _axpy(out, a, x):
     """``out += a * x``."""
     for d in range(out.shape[0]):
         out[d] += a * x[d]
-
-
-@numba.njit(**JIT_OPTIONS)
-def _axpy4(out, g0, g1, g2, g3, x0, x1, x2, x3):
-    """``out += g0 x0 + g1 x1 + g2 x2 + g3 x3`` in one sweep."""
-    for d in range(out.shape[0]):
-        out[d] += g0 * x0[d] + g1 * x1[d] + g2 * x2[d] + g3 * x3[d]
 
 
 # Cephes' expf: exp(x) = 2**k * exp(r), k = round(x / ln 2), ln 2 split in two parts so
@@ -429,18 +290,16 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
     while i < hi:
         block = min(_BLOCK, hi - i)
         _prefetch_rows(X, rows, min(hi, i + _PREFETCH_AHEAD), min(hi, i + block + _PREFETCH_AHEAD))
-        for k in range(block):
+        # A short last block repeats its last row; the copies' scores are ignored and
+        # their gradient weights are zero, so every block runs the same kernels.
+        x0 = X[rows[i]]
+        x1 = X[rows[i + min(1, block - 1)]]
+        x2 = X[rows[i + min(2, block - 1)]]
+        x3 = X[rows[i + min(3, block - 1)]]
+        for k in range(_BLOCK):
             for c in range(n_classes):
                 dscores[k, c] = intercept[c]
-        if block == _BLOCK:
-            _scores4(coef, X[rows[i]], X[rows[i + 1]], X[rows[i + 2]], X[rows[i + 3]], dscores)
-        else:
-            k = 0
-            while k + 2 <= block:
-                _scores2(coef, X[rows[i + k]], X[rows[i + k + 1]], dscores[k], dscores[k + 1], 0)
-                k += 2
-            if k < block:
-                _scores(coef, X[rows[i + k]], dscores[k])
+        _scores4(coef, x0, x1, x2, x3, dscores)
         for k in range(block):
             s = dscores[k]
             smax = s[0]
@@ -468,28 +327,10 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
             s[y[rows[i + k]]] -= inv_n
             for c in range(n_classes):
                 grad_b[c] += s[c]
-        if block == _BLOCK:
-            x0 = X[rows[i]]
-            x1 = X[rows[i + 1]]
-            x2 = X[rows[i + 2]]
-            x3 = X[rows[i + 3]]
-            c = 0
-            while c + _CLASS_BLOCK <= n_classes:
-                _axpy4x5(grad, c, dscores, x0, x1, x2, x3)
-                c += _CLASS_BLOCK
-            while c + 2 <= n_classes:
-                _axpy4x2(grad[c], grad[c + 1], dscores[0, c], dscores[1, c], dscores[2, c],
-                         dscores[3, c], dscores[0, c + 1], dscores[1, c + 1], dscores[2, c + 1],
-                         dscores[3, c + 1], x0, x1, x2, x3)
-                c += 2
-            if c < n_classes:
-                _axpy4(grad[c], dscores[0, c], dscores[1, c], dscores[2, c], dscores[3, c],
-                       x0, x1, x2, x3)
-        else:
-            for k in range(block):
-                xk = X[rows[i + k]]
-                for c in range(n_classes):
-                    _axpy(grad[c], dscores[k, c], xk)
+        for k in range(block, _BLOCK):
+            for c in range(n_classes):
+                dscores[k, c] = 0.0
+        _gradient4(grad, dscores, x0, x1, x2, x3)
         i += block
     grad_intercept[:] = grad_b
     return loss
@@ -497,9 +338,17 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
 
 @numba.njit(**PARALLEL_JIT_OPTIONS)
 def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts):
-    """Split the batch into one chunk per buffer slice; fill each slice in parallel."""
+    """Split the batch into one chunk per buffer slice; fill each slice in parallel.
+
+    With one slice the chunk runs on the calling thread: waking the pool for it would
+    cost more than it saves on small batches.
+    """
     n = rows.shape[0]
     n_parts = grad_parts.shape[0]
+    if n_parts == 1:
+        loss_parts[0] = _rows_loss_grad(X, y, rows, 0, n, coef, intercept, grad_parts[0],
+                                        grad_intercept_parts[0], n)
+        return
     chunk = (n + n_parts - 1) // n_parts
     for t in numba.prange(n_parts):
         lo = min(n, t * chunk)
@@ -632,12 +481,8 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     penalty = _penalty(coef, l1, l2) if has_penalty else 0.0
     for t in range(n_batches):
         rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
-        if n_parts == 1:
-            loss_parts[0] = _rows_loss_grad(X, y, rows, 0, rows.shape[0], coef, intercept,
-                                            grad_parts[0], grad_intercept_parts[0], rows.shape[0])
-        else:
-            _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts,
-                             loss_parts)
+        _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts,
+                         loss_parts)
         data_loss = 0.0
         for part in range(n_parts):
             data_loss += loss_parts[part]
