@@ -39,9 +39,18 @@ class DatasetNotFoundError(FileNotFoundError, ValueError):
     """A data set path does not exist; the message says how to get the data."""
 
 
-def _to_images(data):
-    """(n, 3072) planar rows -> C-contiguous uint8 (n, 32, 32, 3)."""
-    return np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+def _to_images(data_list):
+    """(n_i, 3072) planar rows of several batches -> one C-contiguous uint8 (n, 32, 32, 3)."""
+    n = sum(len(data) for data in data_list)
+    out = np.empty((n, 1024, 3), dtype=np.uint8)
+    start = 0
+    for data in data_list:
+        planes = data.reshape(-1, 3, 1024)
+        for channel in range(3):
+            # one copy per channel: about twice as fast as numpy's 4-D transposing copy
+            out[start:start + len(planes), :, channel] = planes[:, channel]
+        start += len(planes)
+    return out.reshape(n, 32, 32, 3)
 
 
 def _batch_numbers(names, pattern):
@@ -153,9 +162,9 @@ def _load_binary(src):
 
 
 def _assemble(train_batches, test_batch, class_names):
-    X_train = _to_images(np.concatenate([d for d, _ in train_batches]))
+    X_train = _to_images([d for d, _ in train_batches])
     y_train = np.concatenate([lab for _, lab in train_batches]).astype(np.int64)
-    X_test = _to_images(test_batch[0])
+    X_test = _to_images([test_batch[0]])
     y_test = np.ascontiguousarray(test_batch[1], dtype=np.int64)
     return (X_train, y_train), (X_test, y_test), class_names
 
