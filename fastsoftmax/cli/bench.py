@@ -26,7 +26,7 @@ from .options import InputError, echo_json, handle_errors, is_quiet, json_option
               help="Write the measured speed-ups to this baseline file (atomically).")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --update-baseline: measure this many times; each kernel's baseline "
-                   "is the median speed-up.")
+                   "is its slowest speed-up (robust to a noisy machine).")
 @json_option
 @handle_errors
 def bench(full, size, only, list_cases, check_path, fraction, update_path, repeat, as_json):
