@@ -59,6 +59,7 @@ _PARAMETER_RULES = {
 #: Fewest minibatch updates per kernel call when epochs are tiny.
 _MIN_CALL = 256
 _SCORE_CHUNK = 4096  # rows widened to float64 at a time when scoring float32 input
+_MAX_PADDED_COPY_BYTES = 2 << 30  # larger training sets are not copied for the kernels
 
 #: Default training length when neither ``n_iter`` nor ``epochs`` is set: 10 passes
 #: over the data, but at least 1,000 updates (small data sets need more passes).
@@ -322,8 +323,12 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self._velocity = (np.zeros_like(self.coef_), np.zeros_like(self.intercept_))
 
     def _kernel_input(self, X):
-        """Training rows as the backend wants them (made once per fit, not per chunk)."""
-        if self.backend == "numba":
+        """Training rows as the backend wants them (made once per fit, not per chunk).
+
+        The Numba kernels run about a quarter faster on a copy whose rows are padded to
+        whole cache lines; a training set too large to copy lightly is used as it is.
+        """
+        if self.backend == "numba" and X.nbytes <= _MAX_PADDED_COPY_BYTES:
             from .softmax import _numba
 
             return _numba.padded_rows(X)

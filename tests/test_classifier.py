@@ -181,6 +181,21 @@ def test_backends_agree_when_rows_need_padding(dtype, n_features):
     np.testing.assert_allclose(fast.coef_, ref.coef_, atol=tol * np.abs(ref.coef_).max())
 
 
+def test_training_set_too_large_to_copy_is_used_unpadded(monkeypatch):
+    import fastsoftmax.classifier as classifier_module
+
+    monkeypatch.setattr(classifier_module, "_MAX_PADDED_COPY_BYTES", 0)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((200, 37)).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+    params = dict(n_iter=100, batch_size=50, random_state=2)
+    fast = SoftmaxClassifier(backend="numba", **params)
+    assert fast._kernel_input(X) is X
+    fast.fit(X, y)
+    ref = SoftmaxClassifier(backend="numpy", **params).fit(X, y)
+    np.testing.assert_allclose(fast.coef_, ref.coef_, atol=1e-3 * np.abs(ref.coef_).max())
+
+
 def test_padded_rows_are_aligned_zero_padded_copies():
     from fastsoftmax.softmax import _numba
 
