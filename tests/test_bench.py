@@ -212,3 +212,15 @@ def test_baseline_of_several_runs_is_the_slowest():
     assert baseline["ratios"] == {"hog": 50.0}
     assert baseline["medians_us"]["hog"]["reference"] == 50_000.0  # that run's own times (us)
     assert baseline["ratios_of_each_run"] == {"hog": [90.0, 50.0, 120.0]}  # run order
+
+
+def test_targets_are_judged_at_full_size_only():
+    def result(size, speedup):
+        return {"status": "ok", "unit": "call", "fast_per_unit_us": 1e5,
+                "reference_per_unit_us": 1e5 * speedup, "reference_label": "ref",
+                "speedup": speedup, "target": 6.0, "size": size}
+
+    quick = bench.format_table({"pipeline": result("quick", 3.0)})
+    assert "(>= 6x at --full)" in quick and "MISSED" not in quick
+    assert ">= 6x MISSED" in bench.format_table({"pipeline": result("full", 3.0)})
+    assert ">= 6x met" in bench.format_table({"pipeline": result("full", 6.5)})
