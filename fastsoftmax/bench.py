@@ -538,7 +538,7 @@ CASES = [
          _setup_gradcheck, {"tiny": 3, "quick": 3, "full": 3}, target=30.0),
     Case("pipeline", "pipeline",
          "end to end (load, features, PCA, study SGD, evaluation) vs skimage + sklearn PCA + "
-         "numpy SGD", _setup_pipeline, {"tiny": 1, "quick": 2, "full": 1}, target=6.0),
+         "numpy SGD", _setup_pipeline, {"tiny": 1, "quick": 2, "full": 3}, target=6.0),
 ]
 _BY_NAME = {case.name: case for case in CASES}
 
