@@ -107,14 +107,24 @@ class _TarSource:
         return f"{self.label}:{self.prefix}/{name}"
 
 
-def _load_python(src):
+def _train_batch_names(src, pattern, first, required, layout):
+    """Names of the training batches in ``src``, in order; a clear error naming every
+    missing file (``first`` stands for the training batches when there are none)."""
     names = set(src.names())
-    train = _batch_numbers(names, _TRAIN_RE)
-    missing = [n for n in ("batches.meta", "test_batch") if n not in names]
+    train = _batch_numbers(names, pattern)
+    missing = [n for n in required if n not in names]
     if not train:
-        missing.insert(0, "data_batch_1")
+        missing.insert(0, first)
     if missing:
-        raise CorruptDataError(f"{src.label}: CIFAR-10 python files missing: {', '.join(missing)}")
+        raise CorruptDataError(
+            f"{src.label}: CIFAR-10 {layout} files missing: {', '.join(missing)}"
+        )
+    return train
+
+
+def _load_python(src):
+    train = _train_batch_names(src, _TRAIN_RE, "data_batch_1", ("batches.meta", "test_batch"),
+                               "python")
     class_names = check_meta(
         restricted_load(src.read("batches.meta"), src.display("batches.meta")),
         src.display("batches.meta"),
@@ -141,13 +151,8 @@ def _read_bin_batch(raw, name):
 
 
 def _load_binary(src):
-    names = set(src.names())
-    train = _batch_numbers(names, _TRAIN_BIN_RE)
-    missing = [n for n in ("batches.meta.txt", "test_batch.bin") if n not in names]
-    if not train:
-        missing.insert(0, "data_batch_1.bin")
-    if missing:
-        raise CorruptDataError(f"{src.label}: CIFAR-10 binary files missing: {', '.join(missing)}")
+    train = _train_batch_names(src, _TRAIN_BIN_RE, "data_batch_1.bin",
+                               ("batches.meta.txt", "test_batch.bin"), "binary")
     meta_name = src.display("batches.meta.txt")
     try:
         text = src.read("batches.meta.txt").decode("utf-8")

@@ -37,7 +37,7 @@ _TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnor
 
 @intrinsic
 def _prefetch(typingctx, array, row, col):
-    """Hint the CPU to start loading ``array[row, col]``'s cache line into L2 (``llvm.prefetch``)."""
+    """Hint the CPU to load ``array[row, col]``'s cache line into L2 (``llvm.prefetch``)."""
     sig = types.void(array, row, col)
 
     def codegen(context, builder, signature, args):
@@ -358,16 +358,25 @@ def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_par
 
 
 @numba.njit(**JIT_OPTIONS)
+def _sum_small_parts(grad_intercept_parts, loss_parts):
+    """Sum the per-thread intercept gradients into slice 0 and return the summed loss,
+    serially in a fixed order."""
+    for t in range(1, grad_intercept_parts.shape[0]):
+        for c in range(grad_intercept_parts.shape[1]):
+            grad_intercept_parts[0, c] += grad_intercept_parts[t, c]
+    total = 0.0
+    for t in range(loss_parts.shape[0]):
+        total += loss_parts[t]
+    return total
+
+
+@numba.njit(**JIT_OPTIONS)
 def _sum_parts(grad_parts, grad_intercept_parts, loss_parts):
     """Sum the per-thread slices into slice 0, serially in a fixed order."""
     for t in range(1, grad_parts.shape[0]):
         for c in range(grad_parts.shape[1]):
             _axpy(grad_parts[0, c], 1.0, grad_parts[t, c])
-        grad_intercept_parts[0] += grad_intercept_parts[t]
-    total = 0.0
-    for t in range(loss_parts.shape[0]):
-        total += loss_parts[t]
-    return total
+    return _sum_small_parts(grad_intercept_parts, loss_parts)
 
 
 @numba.njit(**JIT_OPTIONS)
@@ -483,10 +492,7 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
         rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
         _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts,
                          loss_parts)
-        data_loss = 0.0
-        for part in range(n_parts):
-            data_loss += loss_parts[part]
-        loss = data_loss / rows.shape[0] + penalty
+        loss = _sum_small_parts(grad_intercept_parts, loss_parts) / rows.shape[0] + penalty
         losses[t] = loss
         if not np.isfinite(loss):
             return t
@@ -505,15 +511,9 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
                 abs_sum += a
                 sq_sum += s
         penalty = l1 * abs_sum + 0.5 * l2 * sq_sum
-        for part in range(1, n_parts):
-            grad_intercept_parts[0] += grad_intercept_parts[part]
-        for c in range(intercept.shape[0]):
-            g = grad_intercept_parts[0, c]
-            if momentum != 0.0:
-                velocity_intercept[c] = momentum * velocity_intercept[c] - lr * g
-                intercept[c] += velocity_intercept[c]
-            else:
-                intercept[c] -= lr * g
+        # the bias is not penalized
+        _update_row(intercept, velocity_intercept, grad_intercept_parts[0], lr, 0.0, 0.0,
+                    l1_proximal, momentum)
     return n_batches
 
 
