@@ -1,5 +1,47 @@
-"""PNG plots (matplotlib, no display needed): loss curves and confusion matrices."""
+"""Figures (matplotlib, no display needed): loss curves and confusion matrices.
+
+Every figure writer takes its format from the file's extension (:data:`FIGURE_FORMATS`)
+and a ``dpi``; :func:`check_figure_path` checks a path before any work is done.
+"""
+import os
+
 import numpy as np
+
+#: File extensions a figure can be written as (matplotlib's format of the same name).
+FIGURE_FORMATS = ("png", "pdf", "svg")
+#: Resolution of raster output (PNG; the raster parts of PDF/SVG) unless one is given.
+DEFAULT_DPI = 120
+
+
+def check_figure_path(path, dpi=DEFAULT_DPI):
+    """The figure format of ``path`` from its extension; raises before any work is done.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``loss.png``, ``loss.pdf`` or ``loss.svg`` (case does not matter).
+    dpi : float, default=DEFAULT_DPI
+        Must be a finite number > 0 (and at most 2400, which already makes a
+        7-inch-wide figure 16,800 pixels wide).
+
+    Returns
+    -------
+    str
+        ``"png"``, ``"pdf"`` or ``"svg"``.
+
+    Raises
+    ------
+    ValueError
+        An extension that is not one of :data:`FIGURE_FORMATS`, or a bad ``dpi``.
+    """
+    ext = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    if ext not in FIGURE_FORMATS:
+        shown = f"'.{ext}'" if ext else "no extension"
+        raise ValueError(f"cannot write a figure as {shown} ({os.fspath(path)!r}); "
+                         f"use one of {', '.join('.' + f for f in FIGURE_FORMATS)}")
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 0 < dpi <= 2400:
+        raise ValueError(f"dpi must be a number in (0, 2400]; got {dpi!r}")
+    return ext
 
 
 def _pyplot():
@@ -11,13 +53,17 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path):
-    """Render to a temporary file beside ``path`` and rename: never a half-written PNG."""
+def _save(fig, path, dpi=DEFAULT_DPI):
+    """Render in the extension's format to a temporary file beside ``path`` and rename:
+    never a half-written figure."""
     from ._atomic import atomic_open
 
     try:
+        fmt = check_figure_path(path, dpi)
+        # No creation date in PDF/SVG: the same figure gives the same bytes.
+        metadata = {"CreationDate": None} if fmt == "pdf" else {"Date": None} if fmt == "svg" else None
         with atomic_open(path, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=120, bbox_inches="tight")
+            fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
     finally:
         fig.clf()
         _pyplot().close(fig)
@@ -31,8 +77,21 @@ def smooth(values, window):
     return np.convolve(values, kernel, mode="valid")
 
 
-def plot_loss_curve(losses, path, title="training loss", label=None):
-    """Minibatch loss against update, raw (light) and smoothed (dark)."""
+def plot_loss_curve(losses, path, title="training loss", label=None, dpi=DEFAULT_DPI):
+    """Minibatch loss against update, raw (light) and smoothed (dark).
+
+    Parameters
+    ----------
+    losses : array-like
+        One loss per update.
+    path : str
+        Output file; the format follows the extension (:data:`FIGURE_FORMATS`).
+    title : str, default="training loss"
+    label : str, optional
+        Legend label of the smoothed line.
+    dpi : float, default=DEFAULT_DPI
+    """
+    check_figure_path(path, dpi)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     losses = np.asarray(losses, dtype=np.float64)
@@ -48,11 +107,16 @@ def plot_loss_curve(losses, path, title="training loss", label=None):
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    _save(fig, path, dpi)
 
 
-def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix"):
-    """Row-normalized confusion matrix with counts in the cells."""
+def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix", dpi=DEFAULT_DPI):
+    """Row-normalized confusion matrix with counts in the cells.
+
+    ``path``'s extension picks the format (:data:`FIGURE_FORMATS`); ``dpi`` as in
+    :func:`plot_loss_curve`.
+    """
+    check_figure_path(path, dpi)
     plt = _pyplot()
     matrix = np.asarray(matrix)
     n = len(class_names)
@@ -69,4 +133,4 @@ def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix"):
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
-    _save(fig, path)
+    _save(fig, path, dpi)

@@ -172,7 +172,7 @@ def test_summarize_means_over_seeds(sweep_folder):
     first = [r["val_accuracy"] for r in rows if r["learning_rate"] == 1.0 and r["alpha"] == 1e-4]
     assert summary[0]["runs"] == 2
     assert summary[0]["val_accuracy_mean"] == pytest.approx(np.mean(first))
-    assert summary[0]["val_accuracy_std"] == pytest.approx(np.std(first))
+    assert summary[0]["val_accuracy_std"] == pytest.approx(np.std(first, ddof=1))
 
 
 def test_plots_and_report(sweep_folder):

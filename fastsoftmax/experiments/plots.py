@@ -1,14 +1,26 @@
-"""PNG plots of a sweep folder: loss curves, a metric against a parameter, heatmaps."""
+"""Figures of a sweep folder: loss curves, a metric against a parameter, heatmaps.
+
+Numeric parameters are drawn as lines over a numeric (log, when the values span
+decades) axis; categorical ones (``penalty=l1,l2``) as markers at evenly spaced
+positions, never joined by a line.  Error bars are the sample standard deviation
+(:func:`~fastsoftmax.experiments.stats.sample_sd`), and titles say what they are a
+spread over (:func:`~fastsoftmax.experiments.stats.spread_label`).
+"""
 import math
 import os
 
 import numpy as np
 
-from ..plots import _pyplot, _save, smooth
+from ..plots import DEFAULT_DPI, _pyplot, _save, check_figure_path, smooth
+from .stats import spread_label
 from .sweep import load_results, summarize
 
 #: Parameters always drawn on a log axis (when every value is > 0).
 LOG_PARAMS = ("learning_rate", "alpha")
+#: Parameters that set how long a run is: their loss curves share a prefix.
+LENGTH_PARAMS = ("n_iter", "epochs")
+#: At most this many configurations of a one-parameter sweep get a panel each.
+MAX_PANELS = 12
 
 METRIC_LABELS = {
     "train_accuracy": "training accuracy",
@@ -45,21 +57,80 @@ def _positions(param, values):
     return np.arange(len(values), dtype=np.float64), True
 
 
+def tick_labels_overlap(ax, axis="x", pad=2.0):
+    """Whether any two visible tick labels of ``ax``'s ``axis`` overlap (``pad`` pixels apart)."""
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+    boxes = [t.get_window_extent(renderer) for t in labels if t.get_visible() and t.get_text()]
+    boxes.sort(key=lambda b: b.x0 if axis == "x" else b.y0)
+    for left, right in zip(boxes, boxes[1:]):
+        if axis == "x" and left.x1 + pad > right.x0:
+            return True
+        if axis == "y" and left.y1 + pad > right.y0:
+            return True
+    return False
+
+
 def _style_x(ax, param, values, categorical):
+    """Ticks at the tried values when their labels fit; else a locator's round values."""
+    from matplotlib import ticker
+
     ax.set_xlabel(param)
     if categorical:
         ax.set_xticks(range(len(values)), [format_value(v) for v in values])
-    elif use_log_scale(param, values):
+        ax.set_xlim(-0.5, len(values) - 0.5)
+        if tick_labels_overlap(ax):
+            ax.tick_params(axis="x", labelrotation=30)
+        return
+    numbers = sorted(set(values))
+    log = use_log_scale(param, values)
+    if log:
         ax.set_xscale("log")
-        ax.set_xticks(values, [format_value(v) for v in values])
-        ax.minorticks_off()
+    ax.set_xticks(numbers, [format_value(v) for v in numbers])
+    ax.xaxis.set_minor_locator(ticker.NullLocator())
+    if not tick_labels_overlap(ax):
+        return
+    # The tried values are crowded (e.g. 0.001 and 0.0024): label round values instead;
+    # the markers on the curves still show which values were tried.
+    if log:
+        ax.xaxis.set_major_locator(ticker.LogLocator(base=10))
+        ax.xaxis.set_minor_locator(ticker.LogLocator(base=10, subs=np.arange(2, 10)))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     else:
-        ax.set_xticks(values, [format_value(v) for v in values])
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(nbins="auto", integer=_integers(values)))
+        ax.xaxis.set_major_formatter(ticker.ScalarFormatter())
+    ax.set_xlim(*_padded_limits(numbers, log))
+    if tick_labels_overlap(ax):
+        ax.tick_params(axis="x", labelrotation=30)
+
+
+def _integers(values):
+    return all(isinstance(v, int) for v in values)
+
+
+def _padded_limits(numbers, log):
+    low, high = min(numbers), max(numbers)
+    if log:
+        pad = (math.log10(high) - math.log10(low)) * 0.05 or 0.1
+        return low / 10 ** pad, high * 10 ** pad
+    pad = (high - low) * 0.05 or max(abs(high) * 0.1, 1)
+    return low - pad, high + pad
+
+
+def _spread_title(text, spread):
+    return text + (f"\n({spread})" if spread else "")
 
 
 def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=None,
-                extra_metrics=()):
-    """A metric (mean ± standard deviation over seeds) against one parameter's values.
+                extra_metrics=(), spread=None, dpi=DEFAULT_DPI):
+    """A metric (mean ± sample standard deviation) against one parameter's values.
+
+    Numeric values are joined by lines, in increasing order; categorical values are
+    markers only (several lines at one category are set slightly apart).  A point
+    from a single run has no error bar.
 
     Parameters
     ----------
@@ -68,44 +139,55 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
     param : str
         The x-axis parameter.
     path : str
-        PNG to write.
+        Output file; the format follows the extension (png, pdf, svg).
     metric : str, default="val_accuracy"
     series : str, optional
         A second parameter: one line per value.
     title : str, optional
     extra_metrics : tuple of str
         More metrics drawn as their own lines (one-parameter plots only).
+    spread : str, optional
+        What the error bars are a spread over, added under the title
+        (:func:`~fastsoftmax.experiments.stats.spread_label`); default: the runs
+        per point.
+    dpi : float, default=DEFAULT_DPI
     """
+    check_figure_path(path, dpi)
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    values = list(dict.fromkeys(_key(e[param]) for e in summary))
-    values = [_unkey(v) for v in values]
+    fig, ax = plt.subplots(figsize=(7, 4.4))
+    values = [_unkey(v) for v in dict.fromkeys(_key(e[param]) for e in summary)]
     x_all, categorical = _positions(param, values)
     groups = [(None, summary)] if series is None else [
         (s, [e for e in summary if _key(e[series]) == s])
         for s in dict.fromkeys(_key(e[series]) for e in summary)]
     metrics = [metric] if series is not None else [metric, *extra_metrics]
     colors = plt.get_cmap("viridis" if series is not None else "tab10")
+    n_lines = len(groups) * len(metrics)
     diverged_x = []
     line = 0
     for label, entries in groups:
         for m in metrics:
-            x, mean, std = [], [], []
+            points = []
             for entry in entries:
                 xi = x_all[values.index(_unkey(_key(entry[param])))]
                 if entry["diverged"] == entry["runs"]:
                     diverged_x.append(xi)
                     continue
-                x.append(xi)
-                mean.append(entry[f"{m}_mean"])
-                std.append(entry[f"{m}_std"])
+                points.append((xi, entry[f"{m}_mean"], entry[f"{m}_std"]))
             name = (f"{series}={format_value(_unkey(label))}" if series is not None
                     else METRIC_LABELS.get(m, m))
             color = (colors(line / max(1, len(groups) - 1) * 0.9) if series is not None
                      else colors(line))
-            if x:
-                ax.errorbar(x, mean, yerr=std, marker="o", ms=4, capsize=3, lw=1.5,
-                            color=color, label=name)
+            if points:
+                x, mean, std = (np.array(c, dtype=np.float64) for c in zip(*sorted(points)))
+                if categorical and n_lines > 1:  # side by side, not on top of each other
+                    x = x + 0.5 * (line / (n_lines - 1) - 0.5) * min(1.0, 0.3 * n_lines)
+                ax.plot(x, mean, marker="o", ms=5, lw=1.5, color=color, label=name,
+                        ls="none" if categorical else "-")
+                bars = np.isfinite(std)
+                if bars.any():
+                    ax.errorbar(x[bars], mean[bars], yerr=std[bars], ls="none", capsize=3,
+                                lw=1.2, color=color)
             line += 1
     if diverged_x:
         low = ax.get_ylim()[0]
@@ -114,16 +196,74 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
     _style_x(ax, param, values, categorical)
     ax.set_ylabel(METRIC_LABELS.get(metric, metric) if series is not None or not extra_metrics
                   else "accuracy")
-    runs = max((e["runs"] for e in summary), default=1)
-    ax.set_title(title or f"{METRIC_LABELS.get(metric, metric)} against {param}"
-                 + (f" (mean ± sd of {runs} seeds)" if runs > 1 else ""))
+    if spread is None:
+        runs = max((e["runs"] for e in summary), default=1)
+        spread = f"mean ± sd over {runs} runs" if runs > 1 else ""
+    ax.set_title(_spread_title(title or f"{METRIC_LABELS.get(metric, metric)} against {param}",
+                               spread))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    _save(fig, path)
+    ax.legend(fontsize=8, loc="best")
+    _save(fig, path, dpi)
 
 
-def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16):
-    """Smoothed minibatch loss against update, one line per configuration (seeds averaged).
+def _config_curves(rows, curves, names):
+    """Configuration key -> (members, raw curve of its first trained run, mean curve over seeds)."""
+    configs = {}
+    for row in rows:
+        configs.setdefault(tuple(_key(row[n]) for n in names), []).append(row)
+    out = {}
+    for key, members in configs.items():
+        ok = [curves[m["run"]] for m in members if not m["diverged"] and m["run"] in curves
+              and len(curves[m["run"]][1])]
+        if not ok:
+            out[key] = (members, None, None, 0)
+            continue
+        updates = np.asarray(ok[0][0])
+        same = [c[1] for c in ok if len(c[0]) == len(updates) and np.array_equal(c[0], updates)]
+        out[key] = (members, (updates, np.asarray(ok[0][1])), (updates, np.mean(same, axis=0)),
+                    len(same))
+    return out
+
+
+def _log_y(ax):
+    """Log y axis labelled ``0.5``, ``1``, ``2`` instead of ``5x10^-1``."""
+    from matplotlib import ticker
+
+    ax.set_yscale("log")
+    plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(ticker.FuncFormatter(
+        lambda v, _: f"{v:g}" if round(v / 10 ** math.floor(math.log10(v))) in (2, 3, 5) else ""))
+    if tick_labels_overlap(ax, "y"):
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _smoothed(updates, losses):
+    window = max(1, len(losses) // 50)
+    if window > 1:
+        return updates[window - 1:], smooth(losses, window), window
+    return updates, losses, 1
+
+
+def _raw_label(updates):
+    """What the faint curve is: single minibatches, or windows averaged when stored downsampled."""
+    step = int(updates[1] - updates[0]) if len(updates) > 1 else 1
+    return "one run, each update" if step <= 1 else f"one run, means of ~{step} updates"
+
+
+def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DEFAULT_DPI):
+    """Minibatch loss against update per configuration: raw (faint) under smoothed.
+
+    The faint curve is one run (the first seed) as recorded, so its noise is the
+    minibatch noise; the dark one is the mean over seeds, smoothed by a moving
+    average.  Layout by what was swept:
+
+    - one parameter with at most :data:`MAX_PANELS` values (not a run length): one
+      panel per value, shared axes, so each curve's noise can be seen;
+    - a run length (``n_iter``, ``epochs``): one axes, longest run first, each run's
+      end marked and labelled (shorter runs follow the longer ones' path);
+    - otherwise one axes, colour by the first parameter and line style by the second
+      (raw curves drawn only for up to four configurations).
 
     Parameters
     ----------
@@ -132,61 +272,165 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16):
     curves : dict
         Run number -> ``(updates, losses)``.
     names : list of str
-        Swept parameters that label the lines.
+        Swept parameters that label the curves.
     path : str
+        Output file; the format follows the extension (png, pdf, svg).
     title : str, optional
     max_lines : int, default=16
-        At most this many configurations are drawn (evenly chosen).
+        At most this many configurations are drawn on one axes (evenly chosen).
+    dpi : float, default=DEFAULT_DPI
     """
+    check_figure_path(path, dpi)
+    data = _config_curves(rows, curves, names)
+    keys = list(data)
+    title = title or "training loss per configuration"
+    if len(names) == 1 and names[0] in LENGTH_PARAMS and _numeric([_unkey(k[0]) for k in keys]):
+        return _plot_length_curves(data, names[0], path, title, dpi)
+    if len(names) == 1 and 1 < len(keys) <= MAX_PANELS:
+        return _plot_curve_panels(data, names[0], path, title, dpi)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    configs = {}
-    for row in rows:
-        configs.setdefault(tuple(_key(row[n]) for n in names), []).append(row)
-    keys = list(configs)
     if len(keys) > max_lines:
         keys = [keys[i] for i in np.linspace(0, len(keys) - 1, max_lines).round().astype(int)]
     cmap = plt.get_cmap("viridis")
-    # colour by the first parameter's value, line style by the second's
     firsts = list(dict.fromkeys(k[0] for k in keys))
     seconds = list(dict.fromkeys(k[1] for k in keys)) if len(names) > 1 else [None]
     styles = ["-", "--", ":", "-."]
+    raw = len(keys) <= 4
     lows, highs = [], []
     for key in keys:
-        members = configs[key]
+        members, first, mean, n_same = data[key]
         label = ", ".join(f"{n}={format_value(_unkey(v))}" for n, v in zip(names, key))
         color = cmap(0.9 * firsts.index(key[0]) / max(1, len(firsts) - 1))
         style = styles[seconds.index(key[1]) % len(styles)] if len(names) > 1 else "-"
-        ok = [curves[m["run"]] for m in members if not m["diverged"] and m["run"] in curves
-              and len(curves[m["run"]][1])]
-        if not ok:
+        if mean is None:
             ax.plot([], [], color="tab:red", ls="none", marker="x", label=f"{label} (diverged)")
             continue
-        updates = ok[0][0]
-        same = [c[1] for c in ok if len(c[0]) == len(updates) and np.array_equal(c[0], updates)]
-        losses = np.mean(same, axis=0)
-        window = max(1, len(losses) // 50)
-        if window > 1:
-            losses = smooth(losses, window)
-            updates = updates[window - 1:]
+        if raw:
+            ax.plot(*first, color=color, lw=0.6, alpha=0.25)
+        updates, losses, _ = _smoothed(*mean)
         ax.plot(updates, losses, color=color, lw=1.5, ls=style,
-                label=label + (f" ({len(same)} seeds)" if len(same) > 1 else ""))
-        finite = losses[np.isfinite(losses)]
+                label=label + (f" ({n_same} seeds)" if n_same > 1 else ""))
+        finite = (first[1] if raw else losses)
+        finite = finite[np.isfinite(finite)]
         if len(finite):
             lows.append(finite.min())
             highs.append(finite.max())
     if lows and min(lows) > 0 and max(highs) / min(lows) > 5:
-        ax.set_yscale("log")
+        _log_y(ax)
     ax.set_xlabel("update (minibatch)")
-    ax.set_ylabel("minibatch loss (smoothed)")
-    ax.set_title(title or "training loss per configuration")
+    ax.set_ylabel("training minibatch loss" + (" (faint: one run, raw)" if raw else " (smoothed)"))
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    _save(fig, path)
+    _save(fig, path, dpi)
 
 
-def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", title=None):
-    """Mean ``metric`` over a two-parameter grid; diverged cells are marked."""
+def _plot_curve_panels(data, name, path, title, dpi):
+    """One panel per value of ``name``: the raw run faint, the smoothed seed mean dark."""
+    plt = _pyplot()
+    keys = list(data)
+    if _numeric([_unkey(k[0]) for k in keys]):
+        keys.sort(key=lambda k: _unkey(k[0]))
+    cols = min(3, len(keys))
+    rows_ = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(3.0 * cols + 0.6, 2.3 * rows_ + 0.8),
+                             sharex=True, sharey=True, squeeze=False)
+    lows, highs, legend = [], [], None
+    for ax, key in zip(axes.flat, keys):
+        members, first, mean, n_same = data[key]
+        ax.set_title(f"{name}={format_value(_unkey(key[0]))}", fontsize=9)
+        ax.grid(alpha=0.3)
+        if mean is None:
+            ax.text(0.5, 0.5, "diverged", transform=ax.transAxes, ha="center", va="center",
+                    color="tab:red")
+            continue
+        ax.plot(*first, color="tab:blue", lw=0.6, alpha=0.35, label=_raw_label(first[0]))
+        updates, losses, window = _smoothed(*mean)
+        ax.plot(updates, losses, color="tab:blue", lw=1.6,
+                label=(f"mean of {n_same} seeds, " if n_same > 1 else "")
+                + (f"moving average of {window}" if window > 1 else "as recorded"))
+        finite = first[1][np.isfinite(first[1])]
+        if len(finite):
+            lows.append(finite.min())
+            highs.append(finite.max())
+        legend = legend or ax
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    if lows and min(lows) > 0 and max(highs) / min(lows) > 5:
+        _log_y(axes.flat[0])
+    for ax in axes[:, 0]:
+        ax.set_ylabel("minibatch loss")
+    for ax in axes[-1, :]:
+        ax.set_xlabel("update")
+    for ax in axes.flat[len(keys) - cols:len(keys)]:
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xlabel("update")
+    fig.suptitle(title)
+    if legend is not None:
+        handles, labels = legend.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False,
+                   bbox_to_anchor=(0.5, -0.01))
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    _save(fig, path, dpi)
+
+
+def _plot_length_curves(data, name, path, title, dpi):
+    """Runs of different lengths on one axes: longest first, each run's end marked."""
+    from matplotlib import ticker
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    keys = sorted(data, key=lambda k: _unkey(k[0]), reverse=True)
+    cmap = plt.get_cmap("viridis")
+    lengths = [_unkey(k[0]) for k in keys]
+    ends, lows, highs = [], [], []
+    # One centred window for every run, so curves that share a prefix coincide on screen.
+    trained = [len(data[k][2][1]) for k in keys if data[k][2] is not None]
+    window = max(1, min(trained, default=1) // 20)
+    for i, key in enumerate(keys):
+        members, first, mean, n_same = data[key]
+        color = cmap(0.9 * i / max(1, len(keys) - 1))
+        label = f"{name}={format_value(_unkey(key[0]))}"
+        if mean is None:
+            ax.plot([], [], color="tab:red", ls="none", marker="x", label=f"{label} (diverged)")
+            continue
+        if i == 0:
+            ax.plot(*first, color="0.6", lw=0.6, alpha=0.5, zorder=1,
+                    label=f"longest, {_raw_label(first[0])}")
+        updates, losses = mean
+        if window > 1:
+            losses = smooth(losses, window)
+            updates = updates[(window - 1) // 2:][:len(losses)]
+        ax.plot(updates, losses, color=color, lw=2.2 - 1.2 * i / max(1, len(keys) - 1),
+                zorder=2 + i, label=label + (f" ({n_same} seeds)" if n_same > 1 else ""))
+        ends.append((updates[-1], losses[-1], color))
+        finite = losses[np.isfinite(losses)]
+        if len(finite):
+            lows.append(finite.min())
+            highs.append(finite.max())
+    for x, y, color in ends:
+        ax.plot([x], [y], marker="o", ms=7, mec="black", mew=0.8, color=color, zorder=50)
+    if lows and min(lows) > 0 and max(highs) / min(lows) > 5:
+        _log_y(ax)
+    if len(lengths) > 1 and min(lengths) > 0 and max(lengths) / min(lengths) >= 20:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("update (minibatch)" + (", log scale" if ax.get_xscale() == "log" else ""))
+    ax.set_ylabel("training minibatch loss"
+                  + (f" (centred mean of {window})" if window > 1 else ""))
+    ax.set_title(title + "\n(curves coincide where runs share their updates; "
+                 "a dot marks where each run ends)",
+                 fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    _save(fig, path, dpi)
+
+
+def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", title=None,
+                 dpi=DEFAULT_DPI):
+    """Mean ``metric`` over a two-parameter grid (± sample sd); diverged cells are marked."""
+    check_figure_path(path, dpi)
     plt = _pyplot()
     rows = [_unkey(v) for v in dict.fromkeys(_key(e[row_param]) for e in summary)]
     cols = [_unkey(v) for v in dict.fromkeys(_key(e[col_param]) for e in summary)]
@@ -198,7 +442,7 @@ def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", tit
         grid[i, j] = e[f"{metric}_mean"]
         std[i, j] = e[f"{metric}_std"]
         div[i, j] = e["diverged"] == e["runs"]
-    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(cols), 1.2 + 0.6 * len(rows)))
+    fig, ax = plt.subplots(figsize=(1.8 + 1.1 * len(cols), 1.4 + 0.6 * len(rows)))
     masked = np.ma.masked_invalid(grid)
     finite = grid[np.isfinite(grid)]
     vmin, vmax = (finite.min(), finite.max()) if len(finite) else (0, 1)
@@ -214,25 +458,31 @@ def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", tit
             if div[i, j]:
                 text, color = "diverged", "tab:red"
             elif np.isfinite(grid[i, j]):
-                text = f"{grid[i, j]:.3f}" + (f"\n±{std[i, j]:.3f}" if std[i, j] > 0 else "")
+                text = f"{grid[i, j]:.3f}" + (f"\n±{std[i, j]:.3f}" if np.isfinite(std[i, j]) else "")
                 color = "white" if grid[i, j] < middle else "black"
             else:
                 text, color = "", "black"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
+    if tick_labels_overlap(ax):
+        ax.tick_params(axis="x", labelrotation=30)
     fig.colorbar(image, ax=ax, label=METRIC_LABELS.get(metric, metric))
-    ax.set_title(title or f"{METRIC_LABELS.get(metric, metric)}: {row_param} × {col_param}")
-    _save(fig, path)
+    runs = max((e["runs"] for e in summary), default=1)
+    ax.set_title(title or f"{METRIC_LABELS.get(metric, metric)}: {row_param} × {col_param}"
+                 + ("\n(mean ± sd over seeds)" if runs > 1 else ""), fontsize=10)
+    _save(fig, path, dpi)
 
 
-def make_plots(folder, names=None):
+def make_plots(folder, names=None, dpi=DEFAULT_DPI):
     """Draw every plot of a sweep folder; returns ``{name: path}`` of the PNGs written.
 
     One swept parameter: ``loss_curves.png``, ``accuracy.png`` (training, validation
     and test accuracy against the value), and ``zero_fraction.png`` when some weights
     are exactly zero.  Two: also ``heatmap.png`` (validation accuracy), and the
     accuracy plot has one line per value of the second parameter.  More than two:
-    one ``accuracy_<param>.png`` per parameter, averaged over the others.
+    one ``accuracy_<param>.png`` per parameter, averaged over the others (its title
+    says so).  ``dpi`` sets the PNGs' resolution.
     """
+    check_figure_path("plot.png", dpi)
     payload, curves = load_results(folder)
     rows = payload["rows"]
     names = list(names or payload.get("grid") or [])
@@ -244,30 +494,33 @@ def make_plots(folder, names=None):
         return paths
     out = lambda name: os.path.join(folder, name)  # noqa: E731
     paths["loss_curves"] = out("loss_curves.png")
-    plot_loss_curves(rows, curves, swept, paths["loss_curves"])
+    plot_loss_curves(rows, curves, swept, paths["loss_curves"], dpi=dpi)
     if len(swept) == 1:
         summary = summarize(rows, swept)
         paths["accuracy"] = out("accuracy.png")
         plot_metric(summary, swept[0], paths["accuracy"], "val_accuracy",
                     extra_metrics=("train_accuracy", "test_accuracy"),
-                    title=f"accuracy against {swept[0]}"
-                    + (f" (mean ± sd of {summary[0]['runs']} seeds)" if summary[0]["runs"] > 1 else ""))
+                    title=f"training, validation and test accuracy against {swept[0]}",
+                    spread=spread_label(rows, swept, swept), dpi=dpi)
     elif len(swept) == 2:
         summary = summarize(rows, swept)
         paths["accuracy"] = out("accuracy.png")
-        plot_metric(summary, swept[0], paths["accuracy"], "val_accuracy", series=swept[1])
+        plot_metric(summary, swept[0], paths["accuracy"], "val_accuracy", series=swept[1],
+                    spread=spread_label(rows, swept, swept), dpi=dpi)
         paths["heatmap"] = out("heatmap.png")
-        plot_heatmap(summary, swept[0], swept[1], paths["heatmap"])
+        plot_heatmap(summary, swept[0], swept[1], paths["heatmap"], dpi=dpi)
     else:
         for name in swept:
             paths[f"accuracy_{name}"] = out(f"accuracy_{name}.png")
-            plot_metric(summarize(rows, [name]), name, paths[f"accuracy_{name}"], "val_accuracy")
+            plot_metric(summarize(rows, [name]), name, paths[f"accuracy_{name}"], "val_accuracy",
+                        spread=spread_label(rows, [name], swept), dpi=dpi)
     zeros = [r["zero_fraction"] for r in rows if not r["diverged"]]
     if any(z > 0 for z in zeros if not math.isnan(z)):
         paths["zero_fraction"] = out("zero_fraction.png")
         by = swept[:2] if len(swept) == 2 else swept[:1]
         plot_metric(summarize(rows, by), swept[0], paths["zero_fraction"], "zero_fraction",
-                    series=swept[1] if len(swept) == 2 else None)
+                    series=swept[1] if len(swept) == 2 else None,
+                    spread=spread_label(rows, by, swept), dpi=dpi)
     return paths
 
 

@@ -489,8 +489,11 @@ def summarize(rows, names):
         ``diverged`` (count), and for each metric (``train_accuracy``,
         ``val_accuracy``, ``test_accuracy``, ``final_loss``, ``zero_fraction``,
         ``seconds``) its ``<metric>_mean`` and ``<metric>_std`` over the runs that did
-        not diverge (NaN when all diverged).
+        not diverge (NaN when all diverged).  The standard deviation is the sample
+        one (``ddof=1``): NaN for a single run, which has no spread.
     """
+    from .stats import sample_sd
+
     groups = {}
     for row in rows:
         key = tuple(repr(row[n]) for n in names)
@@ -505,6 +508,6 @@ def summarize(rows, names):
                     "zero_fraction", "seconds"):
             values = np.array([m[key] for m in ok], dtype=np.float64)
             entry[f"{key}_mean"] = float(values.mean()) if len(values) else math.nan
-            entry[f"{key}_std"] = float(values.std()) if len(values) else math.nan
+            entry[f"{key}_std"] = sample_sd(values)
         out.append(entry)
     return out
