@@ -100,8 +100,9 @@ def plot_loss_curve(losses, path, title="training loss", label=None, dpi=DEFAULT
     window = max(1, len(losses) // 50)
     if window > 1:
         sm = smooth(losses, window)
-        ax.plot(steps[window - 1:], sm, color="tab:blue", lw=1.8,
-                label=f"moving average ({window} updates)" if label is None else label)
+        # centred: a trailing average would lag the raw curve where it falls fast
+        ax.plot(steps[(window - 1) // 2:][:len(sm)], sm, color="tab:blue", lw=1.8,
+                label=f"centred moving average ({window} updates)" if label is None else label)
     ax.set_xlabel("update (minibatch)")
     ax.set_ylabel("loss (cross-entropy + penalty)")
     ax.set_title(title)

@@ -1,6 +1,7 @@
 """``fastsoftmax evaluate``: a saved pipeline on a data set's test split."""
 import click
 
+from .figure_options import dpi_option
 from .options import InputError, data_option, echo_json, handle_errors, is_quiet, json_option
 
 
@@ -24,10 +25,11 @@ def load_pipeline(model_path):
               help="A model file written by `fastsoftmax train --model`.")
 @data_option
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=str),
-              help="Write the confusion matrix as a PNG here.")
+              help="Write the confusion matrix here (.png, .pdf or .svg).")
+@dpi_option
 @json_option
 @handle_errors
-def evaluate(model_path, data, plot_path, as_json):
+def evaluate(model_path, data, plot_path, dpi, as_json):
     """Accuracy, per-class accuracy and confusion matrix of a saved model.
 
     Runs the model on the test split of --data (default: the built-in digits). The
@@ -41,7 +43,10 @@ def evaluate(model_path, data, plot_path, as_json):
     if plot_path:
         from .train import _check_output_path
 
+        from ..plots import check_figure_path
+
         _check_output_path(plot_path, "--plot")
+        check_figure_path(plot_path, dpi)
     pipe = load_pipeline(model_path)
     dataset = load_dataset(data)
     names = list(pipe.class_names or [str(c) for c in pipe.classes_])
@@ -64,7 +69,7 @@ def evaluate(model_path, data, plot_path, as_json):
         from ..plots import plot_confusion_matrix
 
         plot_confusion_matrix(matrix, names, plot_path,
-                              title=f"{dataset.name}: accuracy {accuracy:.4f}")
+                              title=f"{dataset.name}, test split: accuracy {accuracy:.4f}", dpi=dpi)
     result = {
         "data": dataset.name,
         "n_images": int(len(y_true)),

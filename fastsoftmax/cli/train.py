@@ -3,6 +3,7 @@ import time
 
 import click
 
+from .figure_options import dpi_option
 from .options import (InputError, ProgressBar, data_option, echo_json, handle_errors,
                       is_quiet, json_option, seed_option)
 
@@ -92,11 +93,12 @@ def build_classifier(options, preset, seed):
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=str),
               help="Save the fitted pipeline (features, PCA, classifier, class names) here.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=str),
-              help="Write the training loss curve as a PNG here.")
+              help="Write the training loss curve here (.png, .pdf or .svg).")
+@dpi_option
 @json_option
 @handle_errors
 def train(data, download, preset, pca_variance, pixels_per_cell, no_cache, seed, model_path,
-          plot_path, as_json, **options):
+          plot_path, dpi, as_json, **options):
     """Train the study's pipeline and report train and test accuracy.
 
     Images are scaled to 0..1, turned to grayscale, described by HOG (9 orientations,
@@ -108,6 +110,10 @@ def train(data, download, preset, pca_variance, pixels_per_cell, no_cache, seed,
     classifier = build_classifier(options, preset, seed)
     _check_output_path(model_path, "--model")
     _check_output_path(plot_path, "--plot")
+    if plot_path:
+        from ..plots import check_figure_path
+
+        check_figure_path(plot_path, dpi)
 
     from ..data import load_dataset
     from ..pipeline import ImagePipeline, default_hog_params
@@ -151,7 +157,7 @@ def train(data, download, preset, pca_variance, pixels_per_cell, no_cache, seed,
         from ..plots import plot_loss_curve
 
         plot_loss_curve(pipe.classifier.loss_curve_, plot_path,
-                        title=f"{dataset.name}: training loss")
+                        title=f"{dataset.name}: training loss", dpi=dpi)
 
     result = {
         "data": dataset.name,

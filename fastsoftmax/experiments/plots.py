@@ -239,9 +239,11 @@ def _log_y(ax):
 
 
 def _smoothed(updates, losses):
+    """Centred moving average over ~2% of the curve: ``(updates, losses, window)``."""
     window = max(1, len(losses) // 50)
     if window > 1:
-        return updates[window - 1:], smooth(losses, window), window
+        smoothed = smooth(losses, window)
+        return updates[(window - 1) // 2:][:len(smoothed)], smoothed, window
     return updates, losses, 1
 
 
@@ -349,7 +351,7 @@ def _plot_curve_panels(data, name, path, title, dpi):
         updates, losses, window = _smoothed(*mean)
         ax.plot(updates, losses, color="tab:blue", lw=1.6,
                 label=(f"mean of {n_same} seeds, " if n_same > 1 else "")
-                + (f"moving average of {window}" if window > 1 else "as recorded"))
+                + (f"centred moving average of {window}" if window > 1 else "as recorded"))
         finite = first[1][np.isfinite(first[1])]
         if len(finite):
             lows.append(finite.min())
