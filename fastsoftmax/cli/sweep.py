@@ -113,6 +113,10 @@ def sweep(grid, data, out, force, repeats, n_jobs, val_fraction, pca_variance, n
         click.echo("best: " + ", ".join(f"{k}={v}" for k, v in best["config"].items())
                    + f"  validation accuracy {best['val_accuracy']:.4f}, "
                    f"test accuracy {best['test_accuracy']:.4f}")
+        from ..experiments.report import grid_edge_sentences
+
+        for sentence in grid_edge_sentences(best["config"], parsed):
+            click.echo(sentence.replace("`", ""))
     if result["diverged_runs"]:
         click.echo(f"diverged: {result['diverged_runs']} of {result['runs']} runs")
     click.echo(f"{result['runs']} runs in {result['seconds']:.1f} s; results in {out}/ "

@@ -10,6 +10,7 @@ import math
 import os
 import re
 
+from .stats import NOISE_RULE, clearly_better, grid_edges
 from .sweep import atomic_write, load_results, summarize
 
 
@@ -182,19 +183,61 @@ def setup_bullets(payload):
     return items
 
 
-def sweep_findings(summary, names):
-    """Sentences stating what the measurements show (best configuration, divergence)."""
+def grid_edge_sentences(best, grid):
+    """Sentences for each numeric parameter whose best value is the lowest or highest tried.
+
+    Parameters
+    ----------
+    best : dict
+        The best configuration's values (a summary entry or ``{name: value}``).
+    grid : dict
+        Parameter name -> values tried (parameters with fewer than three values are
+        skipped: see :func:`~fastsoftmax.experiments.stats.grid_edges`).
+
+    Returns
+    -------
+    list of str
+        E.g. "The best `learning_rate`, 0.1, is the highest value tried: the best may
+        lie beyond the grid; extend it, e.g. `learning_rate=0.001,0.01,0.1,1`."
+    """
+    sentences = []
+    for edge in grid_edges(best, grid):
+        name, values = edge["param"], sorted(grid[edge["param"]])
+        text = (f"The best `{name}`, {fmt_value(edge['value'])}, is the {edge['side']} value "
+                f"tried: the best may lie beyond the grid; extend it")
+        if edge["suggest"] is None:
+            text += f" {'below' if edge['side'] == 'lowest' else 'above'} {fmt_value(edge['value'])}."
+        else:
+            values = [edge["suggest"], *values] if edge["side"] == "lowest" else [*values, edge["suggest"]]
+            text += f", e.g. `{name}={','.join(fmt_value(v) for v in values)}`."
+        sentences.append(text)
+    return sentences
+
+
+def sweep_findings(summary, names, grid=None):
+    """Sentences stating what the measurements show.
+
+    The best configuration, the others within noise of it (the noise rule of
+    :mod:`~fastsoftmax.experiments.stats`), the worst, a best value at the edge of
+    ``grid`` (:func:`grid_edge_sentences`), and divergence.
+    """
     sentences = []
     best = best_entry(summary)
     if best is not None:
         sentences.append(
             f"The best mean validation accuracy, {best['val_accuracy_mean']:.4f}, is reached by "
             f"{describe(best, names)} (test accuracy {best['test_accuracy_mean']:.4f}).")
-        worst = min((e for e in summary if not math.isnan(e["val_accuracy_mean"])),
-                    key=lambda e: e["val_accuracy_mean"])
+        trained = [e for e in summary if not math.isnan(e["val_accuracy_mean"])]
+        ties = [e for e in trained if e is not best and not clearly_better(best, e)]
+        if ties:
+            shown = "; ".join(f"{describe(e, names)} ({e['val_accuracy_mean']:.4f})" for e in ties[:5])
+            more = f" and {len(ties) - 5} more" if len(ties) > 5 else ""
+            sentences.append(f"Within noise of it (not clearly worse): {shown}{more}.")
+        worst = min(trained, key=lambda e: e["val_accuracy_mean"])
         if worst is not best:
             sentences.append(f"The worst that trained, {describe(worst, names)}, reaches "
                              f"{worst['val_accuracy_mean']:.4f}.")
+        sentences += grid_edge_sentences(best, {n: v for n, v in (grid or {}).items() if n in names})
     diverged = [e for e in summary if e["diverged"]]
     if diverged:
         sentences.append("Training diverged (non-finite loss) for " + "; ".join(
@@ -205,8 +248,10 @@ def sweep_findings(summary, names):
 
 
 PLOT_CAPTIONS = {
-    "loss_curves": "Minibatch loss against update, smoothed, one line per configuration.",
-    "accuracy": "Accuracy against the swept value (mean ± standard deviation over seeds).",
+    "loss_curves": "Training minibatch loss against update per configuration: one run raw "
+                   "(faint) under the smoothed mean over seeds.",
+    "accuracy": "Accuracy against the swept value (mean ± sample standard deviation; the title "
+                "says over which runs).",
     "heatmap": "Mean validation accuracy over the two-parameter grid.",
     "zero_fraction": "Fraction of exactly-zero weights in W.",
 }
@@ -223,7 +268,8 @@ def sweep_document(folder, title=None, make_missing_plots=True):
     doc.heading("Setup")
     doc.bullets(setup_bullets(payload))
     doc.heading("Findings")
-    doc.paragraph(" ".join(sweep_findings(summary, names)))
+    doc.paragraph(" ".join(sweep_findings(summary, names, payload["grid"])))
+    doc.paragraph(f"Comparisons follow one noise rule: {NOISE_RULE}.")
     doc.heading("Results")
     doc.table(*summary_table(summary, names))
     order = ["loss_curves", "accuracy", "heatmap", "zero_fraction"]

@@ -21,7 +21,8 @@ import os
 
 import numpy as np
 
-from .report import Document, describe, fmt_value, summary_table, write_document
+from .report import Document, describe, fmt_value, grid_edge_sentences, summary_table, write_document
+from .stats import NOISE_RULE, clearly_better, clearly_differs
 from .sweep import (atomic_write, check_output_folder, expand_grid, load_results, run_sweep,
                     summarize, write_results)
 
@@ -36,8 +37,8 @@ ANALYSES = ("batch_size", "learning_rate", "n_iter", "l2", "l1")
 #: The order they run in: the learning-rate analysis picks the others' learning rate.
 RUN_ORDER = ("learning_rate", "batch_size", "n_iter", "l2", "l1")
 
-#: Accuracy differences below this (absolute) count as "about equal".
-EQUAL_ACCURACY = 0.01
+#: Every comparison of two mean accuracies follows the noise rule of
+#: :mod:`fastsoftmax.experiments.stats` (:func:`~fastsoftmax.experiments.stats.clearly_better`).
 
 
 def study_plan(n_train, n_iter=None, batch_size=None, learning_rate=None):
@@ -183,7 +184,7 @@ def curve_noise(curves, runs, start_fraction=0.5):
         losses = curves[run][1]
         tail = losses[int(len(losses) * start_fraction):]
         if len(tail) > 2:
-            values.append(float(np.std(np.diff(tail)) / math.sqrt(2)))
+            values.append(float(np.std(np.diff(tail), ddof=1) / math.sqrt(2)))
     return float(np.mean(values)) if values else math.nan
 
 
@@ -211,7 +212,7 @@ def _analysis_batch(rows, curves, summary, base):
     best = max(summary, key=lambda e: _acc(e))
     plateau = None
     for i, entry in enumerate(summary):
-        if all(_acc(e) >= _acc(best) - EQUAL_ACCURACY for e in summary[i:]):
+        if not any(clearly_better(best, e) for e in summary[i:]):
             plateau = entry
             break
     noise = {e["batch_size"]: curve_noise(curves, [r["run"] for r in rows
@@ -222,11 +223,11 @@ def _analysis_batch(rows, curves, summary, base):
             f"{_acc(summary[0]):.4f} at batch {sizes[0]} to {_acc(summary[-1]):.4f} at batch "
             f"{sizes[-1]}; the best is {_acc(best):.4f} at batch {best['batch_size']}."]
     if plateau is not None and plateau is summary[0]:
-        text.append(f"Every batch size tried is within {_pts(EQUAL_ACCURACY)} points of the best: "
-                    f"over {sizes[0]}..{sizes[-1]}, batch size does not change accuracy here.")
+        text.append(f"No batch size tried is clearly below the best (noise rule): over "
+                    f"{sizes[0]}..{sizes[-1]}, batch size does not change accuracy here.")
     elif plateau is not None:
-        text.append(f"From batch {plateau['batch_size']} on, every batch size is within "
-                    f"{_pts(EQUAL_ACCURACY)} points of the best: batch size stops mattering there.")
+        text.append(f"From batch {plateau['batch_size']} on, no batch size is clearly below the "
+                    f"best (noise rule): batch size stops mattering there.")
     first, last = noise[sizes[0]], noise[sizes[-1]]
     if not (math.isnan(first) or math.isnan(last)):
         text.append(f"Larger batches give steadier curves: the update-to-update loss noise "
@@ -265,40 +266,46 @@ def _analysis_lr(rows, curves, summary, base):
         best_const = max((e for _, e in const if not math.isnan(_acc(e))), key=_acc, default=None)
         if best_const is not None:
             slow = [r for r, e in const if r < best_const["learning_rate"]
-                    and not math.isnan(_acc(e)) and _acc(e) < _acc(best) - 2 * EQUAL_ACCURACY]
+                    and not math.isnan(_acc(e)) and clearly_better(best, e)]
         if slow:
-            text.append(f"Too slow within {base['n_iter']} updates (constant rate, more than "
-                        f"{_pts(2 * EQUAL_ACCURACY)} points below the best): "
+            text.append(f"Too slow within {base['n_iter']} updates (constant rate, clearly below "
+                        f"the best by the noise rule): "
                         + ", ".join(f"{fmt_value(r)} ({_acc(by[(r, 'constant')]):.4f}, final loss "
                                     f"{by[(r, 'constant')]['final_loss_mean']:.3f})" for r in slow) + ".")
     gains = [(r, _acc(by[(r, "step")]) - _acc(by[(r, "constant")])) for r in rates
              if (r, "step") in by and (r, "constant") in by
              and not math.isnan(_acc(by[(r, "step")]) - _acc(by[(r, "constant")]))]
+    better = [r for r, _ in gains if clearly_better(by[(r, "step")], by[(r, "constant")])]
+    worse = [r for r, _ in gains if clearly_better(by[(r, "constant")], by[(r, "step")])]
     if gains:
-        better = [r for r, g in gains if g > 0]
+        rates_text = lambda rs: f" ({', '.join(fmt_value(r) for r in rs)})" if rs else ""  # noqa: E731
         text.append(f"Step decay (halving every {max(1, base['n_iter'] // 5)} updates) changed "
                     f"validation accuracy by {_pts(min(g for _, g in gains))} to "
                     f"{_pts(max(g for _, g in gains))} points (mean {_pts(np.mean([g for _, g in gains]))}); "
-                    f"it helped at {len(better)} of {len(gains)} rates"
-                    + (f" ({', '.join(fmt_value(r) for r in better)})." if better else "."))
+                    f"beyond noise it helped at {len(better)} of {len(gains)} rates{rates_text(better)} "
+                    f"and hurt at {len(worse)}{rates_text(worse)}; at the other "
+                    f"{len(gains) - len(better) - len(worse)} the difference is within noise.")
+    if best is not None:
+        text += grid_edge_sentences(best, {"learning_rate": rates})
     numbers = {"diverged": diverged, "too_slow": slow,
                "best": None if best is None else {"learning_rate": best["learning_rate"],
                                                   "lr_schedule": best["lr_schedule"],
                                                   "val_accuracy": _acc(best)},
-               "step_gain": {fmt_value(r): g for r, g in gains}}
+               "step_gain": {fmt_value(r): g for r, g in gains},
+               "step_helped": better, "step_hurt": worse}
     return text, numbers
 
 
 def _analysis_iter(rows, curves, summary, base):
     longest = summary[-1]
     final = _acc(longest)
-    reached = next((e for e in summary if _acc(e) >= final - EQUAL_ACCURACY / 2), longest)
+    reached = next((e for e in summary if not clearly_better(longest, e)), longest)
     run = next((r["run"] for r in rows if r["n_iter"] == longest["n_iter"] and not r["diverged"]
                 and r["run"] in curves), None)
     text = [f"Validation accuracy is {_acc(summary[0]):.4f} after {summary[0]['n_iter']} updates and "
-            f"{final:.4f} after {longest['n_iter']}; it is within {_pts(EQUAL_ACCURACY / 2)} points "
-            f"of the longest run from {reached['n_iter']} updates on."]
-    numbers = {"within_half_point_from": reached["n_iter"], "longest_val_accuracy": final}
+            f"{final:.4f} after {longest['n_iter']}; from {reached['n_iter']} updates on it is not "
+            f"clearly below the longest run (noise rule)."]
+    numbers = {"matches_longest_from": reached["n_iter"], "longest_val_accuracy": final}
     if run is not None:
         updates, losses = curves[run]
         settle = settle_point(updates, losses)
@@ -330,10 +337,14 @@ def _analysis_l2(rows, curves, summary, base):
             f"{best['alpha'] * base['batch_size']:.3g}, against the study's {STUDY_L2}.",
             f"alpha = {fmt_value(lowest['alpha'])} gives {_acc(lowest):.4f} and alpha = "
             f"{fmt_value(highest['alpha'])} gives {_acc(highest):.4f}."]
+    ties = [e for e in summary if e is not best and not math.isnan(_acc(e))
+            and not clearly_better(best, e)]
+    if ties:
+        text.append("Within noise of the best (noise rule): alpha = "
+                    + ", ".join(fmt_value(e["alpha"]) for e in ties) + ".")
+    text += grid_edge_sentences(best, {"alpha": [e["alpha"] for e in summary]})
     if best is lowest:
         text.append("The best is the weakest penalty tried: this setup barely needs L2.")
-    elif best is highest:
-        text.append("The best is the strongest penalty tried: stronger ones may do better.")
     return text, {"best_alpha": best["alpha"], "best_val_accuracy": _acc(best),
                   "best_alpha_study_units": best["alpha"] * base["batch_size"]}
 
@@ -353,8 +364,9 @@ def _analysis_l1(rows, curves, summary, base):
                                "subgradient_final_loss": s["final_loss_mean"]}
         text.append(f"At alpha = {fmt_value(a)}, proximal L1 made {100 * p['zero_fraction_mean']:.1f}% "
                     f"of W exactly zero against {100 * s['zero_fraction_mean']:.1f}% for the "
-                    f"subgradient (validation accuracy {_acc(p):.4f} against {_acc(s):.4f}; final "
-                    f"loss {p['final_loss_mean']:.3f} against {s['final_loss_mean']:.3f}).")
+                    f"subgradient (validation accuracy {_acc(p):.4f} against {_acc(s):.4f}, "
+                    + ("a difference beyond noise" if clearly_differs(p, s) else "within noise")
+                    + f"; final loss {p['final_loss_mean']:.3f} against {s['final_loss_mean']:.3f}).")
     noise = {m: curve_noise(curves, [r["run"] for r in rows if r["l1_method"] == m
                                      and r["alpha"] == alphas[-1] and not r["diverged"]])
              for m in ("proximal", "subgradient")}
@@ -424,7 +436,8 @@ def study_document(folder, replot=False):
         f"HOG features. Every analysis varies one or two hyperparameters around the base setup "
         f"and fits {study['repeats']} seed(s) per configuration; accuracies are means over seeds.")
     doc.bullets(["base setup (the study's, scaled to the data): "
-                 + ", ".join(f"`{k}={fmt_value(v)}`" for k, v in base.items())])
+                 + ", ".join(f"`{k}={fmt_value(v)}`" for k, v in base.items()),
+                 f"comparisons of two means follow one noise rule: {NOISE_RULE}"])
     doc.heading("Summary")
     doc.bullets([f"**{study['plan']['analyses'][n]['title']}.** " + " ".join(findings[n]["text"])
                  for n in ANALYSES if n in findings])
