@@ -60,9 +60,12 @@ def _save(fig, path, dpi=DEFAULT_DPI):
 
     try:
         fmt = check_figure_path(path, dpi)
-        # No creation date in PDF/SVG: the same figure gives the same bytes.
+        # No creation date in PDF/SVG either.
         metadata = {"CreationDate": None} if fmt == "pdf" else {"Date": None} if fmt == "svg" else None
-        with atomic_open(path, "wb") as handle:
+        import matplotlib
+
+        # A fixed salt for SVG ids, so the same figure gives the same bytes.
+        with matplotlib.rc_context({"svg.hashsalt": "fastsoftmax"}), atomic_open(path, "wb") as handle:
             fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
     finally:
         fig.clf()
