@@ -4,7 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "read_image", "load_image_folder"]
+__all__ = ["IMAGE_EXTENSIONS", "read_image", "load_image_folder", "load_test_images",
+           "labels_by_name"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -204,3 +205,87 @@ def load_image_folder(root, *, image_size=None, return_class_names=False):
     if return_class_names:
         return result
     return result[0], result[1]
+
+
+def labels_by_name(found, known, where):
+    """Map class names found in data onto a model's class names, by name.
+
+    As torchvision's ``class_to_idx``: a class is its name, never its position, so a
+    folder holding a subset of the model's classes, or the same classes in another
+    order, gets each image the model's label for its class name.
+
+    Parameters
+    ----------
+    found : list of str
+        Class names in the data, in the data's label order.
+    known : list of str
+        The model's class names; label ``k`` is ``known[k]``.
+    where : str
+        The data's location, named in error messages.
+
+    Returns
+    -------
+    ndarray of int64, shape (len(found),)
+        ``out[i]`` is the model's label of ``found[i]``.
+
+    Raises
+    ------
+    ValueError
+        A class in the data that the model does not know (the message names it).
+    """
+    index = {name: k for k, name in enumerate(known)}
+    unknown = [name for name in found if name not in index]
+    if unknown:
+        shown = ", ".join(repr(n) for n in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise ValueError(
+            f"{where}: class {shown} is not a class the model knows "
+            f"({', '.join(known[:12])}{' ...' if len(known) > 12 else ''})"
+        )
+    return np.array([index[name] for name in found], dtype=np.int64)
+
+
+def load_test_images(root, class_names, *, image_size=None):
+    """Every test image of a folder, labelled by class name onto ``class_names``.
+
+    A folder given to score a model is a test set: with ``root/train`` and
+    ``root/test`` the images of ``root/test/<class>/``, otherwise every image of
+    ``root/<class>/`` (no split).  It may hold any subset of ``class_names``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+    class_names : list of str
+        The model's class names; label ``k`` is ``class_names[k]``.
+    image_size : int or (int, int), optional
+        As in :func:`load_image_folder`.
+
+    Returns
+    -------
+    X : ndarray of uint8, shape (n, H, W, 3)
+    y : ndarray of int64, shape (n,)
+        Labels into ``class_names``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``root`` does not exist.
+    ValueError
+        No class folders with images, a class the model does not know, an unreadable
+        image or images of different sizes.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a folder of class folders (root/<class name>/*.png)")
+    size = _parse_size(image_size)
+    folder = root / "test" if (root / "train").is_dir() and (root / "test").is_dir() else root
+    scanned = _scan(folder)
+    if not scanned:
+        raise ValueError(f"{folder}: no class folders with .png/.jpg images "
+                         "(expected root/<class name>/*.png)")
+    found = sorted(scanned)
+    lut = labels_by_name(found, list(class_names), str(folder))
+    files = [f for c in found for f in scanned[c]]
+    labels = [int(lut[i]) for i, c in enumerate(found) for _ in scanned[c]]
+    return _stack(_read_all(files, size, [None]), labels)
