@@ -141,8 +141,8 @@ class ImagePipeline:
         from .data.cache import cache_key, load_cached, save_cached
 
         key = cache_key(images, kind="hog", **_jsonable(self.hog_params_))
-        hit = load_cached(key)
-        if hit is not None and "features" in hit:
+        hit = load_cached(key, expect={"features": (len(images), None)})
+        if hit is not None:
             return hit["features"]
         features = self.extract_features(images)
         _try_save(save_cached, key, {"features": features})
@@ -161,8 +161,9 @@ class ImagePipeline:
 
             key = cache_key(images, kind="pca", variance=self.pca_variance,
                             **_jsonable(self.hog_params_))
-            hit = load_cached(key)
-            if hit is not None and {"mean", "components"} <= set(hit):
+            hit = load_cached(key, expect={"mean": (features.shape[1],),
+                                           "components": (None, features.shape[1])})
+            if hit is not None:
                 self.pca_mean_, self.pca_components_ = hit["mean"], hit["components"]
                 self.n_features_ = self.pca_components_.shape[0]
                 return

@@ -234,9 +234,10 @@ def test_train_and_evaluate_on_a_cifar_layout_folder(tmp_path):
     assert evaluated["accuracy"] == pytest.approx(report["test_accuracy"])
     assert list(evaluated["per_class_accuracy"]) [:2] == ["airplane", "automobile"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # digits (8x8) against a 32x32 model: refused
+    # digits (classes "0".."9") against a CIFAR model: refused by class name
     result = CliRunner().invoke(main, ["evaluate", "--model", str(model)])
-    assert result.exit_code == 2 and "32x32" in result.output
+    assert result.exit_code == 2 and "class '0', '1'" in result.output
+    assert "is not a class the model knows" in result.output
 
 
 @pytest.mark.cifar

@@ -69,8 +69,8 @@ def download(dest, url, as_json):
 @handle_errors
 def info(as_json):
     """Show the data home, the cache folder and whether CIFAR-10 is downloaded."""
-    from ..data.cache import cache_info
-    from ..data.download import cifar10_archive_path, data_home
+    from ..data.cache import cache_info, stray_temp_files
+    from ..data.download import cifar10_archive_path, data_home, stray_partial_downloads
 
     archive = cifar10_archive_path()
     cache = cache_info()
@@ -81,6 +81,7 @@ def info(as_json):
         "cache_size_bytes": cache["size_bytes"],
         "cifar10_archive": str(archive),
         "cifar10_downloaded": archive.is_file(),
+        "stray_temp_files": [str(p) for p in stray_partial_downloads() + stray_temp_files()],
     }
     if as_json:
         echo_json(payload)
@@ -94,6 +95,9 @@ def info(as_json):
         "not downloaded; run `fastsoftmax data download`"
     )
     click.echo(f"CIFAR-10:    {archive} ({state})")
+    for path in payload["stray_temp_files"]:
+        click.echo(f"stray:       {path} (left by an interrupted run; the next download or "
+                   "cache write removes it after 10 minutes, `fastsoftmax data` never needs it)")
 
 
 def _human(n):

@@ -32,13 +32,17 @@ def load_pipeline(model_path):
 def evaluate(model_path, data, plot_path, dpi, as_json):
     """Accuracy, per-class accuracy and confusion matrix of a saved model.
 
-    Runs the model on the test split of --data (default: the built-in digits). The
-    data's images must have the size and class count the model was trained on.
+    Runs the model on the test images of --data: the held-out split of the built-in
+    digits (the default) or of CIFAR-10, every image of an image folder
+    root/<class>/ (a folder given here is a test set: nothing is split off), or
+    root/test/<class>/ when root/train exists.  Classes are matched by folder name,
+    not position: a folder may hold any subset of the model's classes, and a class
+    the model does not know is an error.  Images must have the training size.
     """
     import numpy as np
     from sklearn.metrics import confusion_matrix
 
-    from ..data import load_dataset
+    from ..data import load_test_set
 
     if plot_path:
         from .train import _check_output_path
@@ -48,10 +52,8 @@ def evaluate(model_path, data, plot_path, dpi, as_json):
         _check_output_path(plot_path, "--plot")
         check_figure_path(plot_path, dpi)
     pipe = load_pipeline(model_path)
-    dataset = load_dataset(data)
     names = list(pipe.class_names or [str(c) for c in pipe.classes_])
-    if dataset.n_classes != len(names):
-        raise InputError(f"the data has {dataset.n_classes} classes but the model knows {len(names)}")
+    dataset = load_test_set(data, names)
     if tuple(dataset.image_shape[:2]) != tuple(pipe.image_shape_[:2]):
         raise InputError(
             f"the data's images are {'x'.join(map(str, dataset.image_shape[:2]))} but the model "

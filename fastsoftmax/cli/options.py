@@ -31,6 +31,8 @@ def handle_errors(func):
 
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(1) from None
+        except MemoryError:
+            raise InputError("out of memory: the input is too large for this machine") from None
         except (ValueError, TypeError, OSError, KeyError) as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(message) from None

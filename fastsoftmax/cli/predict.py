@@ -10,19 +10,24 @@ from .options import echo_json, handle_errors, json_option
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many of the most probable classes to show per image.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Refuse images with more pixels (possible decompression bombs). "
+                   "[default: 100,000,000]")
 @json_option
 @handle_errors
-def predict(model_path, images, top_k, as_json):
+def predict(model_path, images, top_k, max_pixels, as_json):
     """Predict the class of each IMAGE file (PNG, JPEG, ...).
 
     Images of another size than the training images are resized to it (anti-aliased,
     aspect ratio not kept), and turned to grayscale for models trained on grayscale
     images.  An unreadable image is reported by name on stderr, the others are still
-    answered, and the exit code is then 2.
+    answered, and the exit code is then 2.  Large images are decoded at reduced
+    size; images over --max-pixels are refused unread.
     """
     import numpy as np
 
     from ..data import read_image
+    from ..data.folder import MAX_IMAGE_PIXELS
     from .evaluate import load_pipeline
 
     pipe = load_pipeline(model_path)
@@ -31,7 +36,8 @@ def predict(model_path, images, top_k, as_json):
     batch, ok_paths, failures = [], [], []
     for path in images:
         try:
-            batch.append(pipe.resize(read_image(path)))
+            batch.append(pipe.resize(read_image(path, max_pixels=max_pixels or MAX_IMAGE_PIXELS,
+                                                shrink_to=pipe.image_shape_[:2])))
             ok_paths.append(path)
         except (ValueError, OSError) as exc:
             failures.append({"image": path, "error": str(exc).splitlines()[0]})

@@ -6,7 +6,7 @@ features.  Every loader returns uint8 images and int64 labels.
 from ._unpickle import CorruptDataError, UnsafePickleError, restricted_load
 from .cache import cache_dir, cache_info, cache_key, clear_cache, load_cached, save_cached
 from .cifar import DatasetNotFoundError, is_cifar10, load_cifar10
-from .datasets import Dataset, load_dataset, load_digits_images
+from .datasets import Dataset, load_dataset, load_digits_images, load_test_set
 from .download import (
     CIFAR10_MD5,
     CIFAR10_URL,
@@ -15,7 +15,7 @@ from .download import (
     data_home,
     download_cifar10,
 )
-from .folder import load_image_folder, read_image
+from .folder import labels_by_name, load_image_folder, load_test_images, read_image
 
 __all__ = [
     "CIFAR10_MD5",
@@ -37,7 +37,10 @@ __all__ = [
     "load_cifar10",
     "load_dataset",
     "load_digits_images",
+    "labels_by_name",
     "load_image_folder",
+    "load_test_images",
+    "load_test_set",
     "read_image",
     "restricted_load",
     "save_cached",

@@ -9,14 +9,13 @@ import json
 import logging
 import os
 import re
-import zipfile
-
 import numpy as np
 
 from .._atomic import atomic_open
 from .download import data_home
 
-__all__ = ["cache_dir", "cache_key", "load_cached", "save_cached", "cache_info", "clear_cache"]
+__all__ = ["cache_dir", "cache_key", "load_cached", "save_cached", "cache_info", "clear_cache",
+           "stray_temp_files"]
 
 log = logging.getLogger(__name__)
 _KEY_RE = re.compile(r"^[0-9a-f]{16,128}$")
@@ -84,32 +83,105 @@ def _entry(key):
     return cache_dir() / f"{key}.npz"
 
 
-def load_cached(key):
+#: A cache entry whose arrays declare more bytes than this is a miss.
+MAX_ENTRY_BYTES = 16 << 30
+#: A temporary file untouched this long was left by a killed run.
+STALE_SECONDS = 600
+
+
+class _BadEntry(ValueError):
+    pass
+
+
+def load_cached(key, expect=None):
     """Load a cache entry.
 
     Parameters
     ----------
     key : str
         A key from :func:`cache_key`.
+    expect : dict of str to tuple, optional
+        The arrays the caller needs and their shapes: each size an int, ``None`` (any)
+        or a name shared between arrays that must agree, e.g.
+        ``{"mean": ("f",), "components": (None, "f")}``.
 
     Returns
     -------
     dict of str to ndarray or None
-        The arrays, or None on a miss.  A corrupt entry is removed and is a miss.
+        The arrays, or None on a miss.  A corrupt entry (unreadable, sizes that
+        disagree with its bytes, over :data:`MAX_ENTRY_BYTES`, or arrays not as
+        ``expect`` says) is removed with a warning and is a miss.
     """
+    from .._untrusted import read_npz
+
     path = _entry(key)
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        log.warning("ignoring corrupt cache entry %s (%s)", path.name, exc)
+        arrays = read_npz(path, max_bytes=MAX_ENTRY_BYTES, error=_BadEntry, compressed=False)
+        if expect is not None:
+            _check_expected(arrays, expect)
+        return arrays
+    except (OSError, _BadEntry) as exc:
+        log.warning("ignoring corrupt cache entry %s (%s); removed", path.name,
+                    str(exc).replace(str(path) + ": ", ""))
         try:
             path.unlink()
         except OSError:
             pass
         return None
+
+
+def _check_expected(arrays, expect):
+    sizes = {}
+    for name, shape in expect.items():
+        if name not in arrays:
+            raise _BadEntry(f"no array {name!r}")
+        got = arrays[name].shape
+        if len(got) != len(shape):
+            raise _BadEntry(f"array {name!r} has shape {got}, expected {len(shape)} dimensions")
+        for size, want in zip(got, shape):
+            if isinstance(want, str):
+                want = sizes.setdefault(want, size)
+            if want is not None and size != want:
+                raise _BadEntry(f"array {name!r} has shape {got}, expected {shape}")
+
+
+def stray_temp_files(older_than=0):
+    """Temporary files of unfinished cache writes (a killed run leaves them).
+
+    Parameters
+    ----------
+    older_than : float, default 0
+        Only files not modified for this many seconds.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    import time
+
+    folder = cache_dir()
+    if not folder.is_dir():
+        return []
+    now = time.time()
+    out = []
+    for p in folder.glob(".*.npz.*.tmp"):
+        try:
+            if now - p.stat().st_mtime >= older_than:
+                out.append(p)
+        except OSError:
+            pass
+    return sorted(out)
+
+
+def _remove_stale_temp_files():
+    for p in stray_temp_files(older_than=STALE_SECONDS):
+        try:
+            p.unlink()
+            log.info("removed %s, left by an interrupted cache write", p.name)
+        except OSError:
+            pass
 
 
 def save_cached(key, arrays):
@@ -144,6 +216,7 @@ def save_cached(key, arrays):
             raise ValueError(f"array {name!r} has object dtype; only numeric arrays are cached")
         clean[name] = value
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temp_files()
     with atomic_open(path, "wb") as handle:
         np.savez(handle, **clean)
     return path
@@ -179,7 +252,7 @@ def clear_cache():
     folder = cache_dir()
     n = 0
     if folder.is_dir():
-        for p in list(folder.glob("*.npz")) + list(folder.glob(".*.npz.tmp")):
+        for p in list(folder.glob("*.npz")) + list(folder.glob(".*.npz.*.tmp")):
             try:
                 p.unlink()
                 n += p.suffix == ".npz" and not p.name.endswith(".tmp")

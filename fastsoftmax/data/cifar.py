@@ -16,6 +16,7 @@ from ._unpickle import (
     CorruptDataError,
     _check_labels,
     check_batch,
+    check_class_names,
     check_meta,
     restricted_load,
 )
@@ -161,6 +162,7 @@ def _load_binary(src):
     class_names = [line.strip() for line in text.splitlines() if line.strip()]
     if len(class_names) != 10:
         raise CorruptDataError(f"{meta_name}: expected 10 class names, found {len(class_names)}")
+    check_class_names(class_names, meta_name)
     batches = [_read_bin_batch(src.read(n), src.display(n)) for n in train]
     test = _read_bin_batch(src.read("test_batch.bin"), src.display("test_batch.bin"))
     return _assemble(batches, test, class_names)

@@ -8,9 +8,9 @@ import numpy as np
 
 from .cifar import HOW_TO_GET_CIFAR10, DatasetNotFoundError, is_cifar10, load_cifar10
 from . import download as _download
-from .folder import load_image_folder
+from .folder import labels_by_name, load_image_folder, load_test_images
 
-__all__ = ["Dataset", "load_dataset", "load_digits_images"]
+__all__ = ["Dataset", "load_dataset", "load_digits_images", "load_test_set"]
 
 log = logging.getLogger(__name__)
 
@@ -136,3 +136,52 @@ def load_dataset(path=None, *, download=False):
         )
     (X_tr, y_tr), (X_te, y_te), names = load_image_folder(path, return_class_names=True)
     return Dataset(X_tr, y_tr, X_te, y_te, names, f"folder:{path.name}")
+
+
+def load_test_set(path, class_names):
+    """The images to score a model on, labelled by class name onto the model's classes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike or None
+        ``None``: the digits' held-out split.  CIFAR-10: its ``test_batch``.  An image
+        folder: every image of ``root/<class>/`` (a folder given to score a model is a
+        test set, not split), or of ``root/test/<class>/`` when ``root/train`` exists.
+    class_names : list of str
+        The model's class names (label ``k`` is ``class_names[k]``).  The data may
+        hold any subset of them; labels are matched by name, never by position.
+
+    Returns
+    -------
+    Dataset
+        The images in ``X_test``/``y_test`` (labels into ``class_names``), an empty
+        training part, and ``class_names`` as given.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        ``path`` does not exist.
+    ValueError
+        The data hold a class the model does not know (named), or are malformed.
+    """
+    class_names = [str(n) for n in class_names]
+    if path is None:
+        digits = load_digits_images()
+        X, y, found, name = digits.X_test, digits.y_test, digits.class_names, "digits"
+        y = labels_by_name(found, class_names, name)[y]
+    else:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str, os.PathLike or None, got {type(path).__name__}")
+        path = Path(path)
+        if not path.exists():
+            raise DatasetNotFoundError(f"{path}: no such file or folder; check the path")
+        if is_cifar10(path):
+            _, (X, y), found = load_cifar10(path, return_class_names=True)
+            y = labels_by_name(found, class_names, str(path))[y]
+            name = "cifar10"
+        elif path.is_file():
+            raise ValueError(f"{path}: not a CIFAR-10 archive or an image folder")
+        else:
+            X, y = load_test_images(path, class_names)
+            name = f"folder:{path.name}"
+    return Dataset(X[:0], y[:0], X, y, class_names, name)

@@ -3,6 +3,8 @@ import hashlib
 import http.client
 import os
 import sys
+import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,12 +17,15 @@ __all__ = [
     "cifar10_archive_path",
     "download_cifar10",
     "file_md5",
+    "stray_partial_downloads",
 ]
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
 _CHUNK = 1 << 20
+#: A partial download untouched this long was left by a killed run.
+STALE_SECONDS = 600
 
 
 class DownloadError(OSError):
@@ -89,10 +94,14 @@ def file_md5(path, chunk_size=_CHUNK):
 def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=None, timeout=60):
     """Download the CIFAR-10 python archive into ``dest`` and check its md5.
 
-    The bytes stream into ``<archive>.part`` in the same folder while the md5 is
-    computed; only a complete file whose md5 matches is renamed (atomically) to the
-    final name.  On any failure the partial file is removed.  A valid archive already
-    in place is not downloaded again.
+    The bytes stream into a temporary file of its own in the same folder
+    (``.cifar-10-python.tar.gz.<random>.part``, so two downloads never share one)
+    while the md5 of exactly those bytes is computed; only a complete file whose md5
+    matches is renamed (atomically) to the final name, so no unverified archive ever
+    stands there.  On any failure the partial file is removed; one left by a killed
+    download is removed by the next download once untouched for
+    :data:`STALE_SECONDS` (``fastsoftmax data info`` lists them).  A valid archive
+    already in place is not downloaded again.
 
     Parameters
     ----------
@@ -134,9 +143,11 @@ def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=No
     if final.is_file() and file_md5(final) == md5:
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    part = final.with_name(final.name + ".part")
+    _remove_stale_parts(final)
+    fd, part = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    part = Path(part)
     try:
-        done, total, digest = _stream(url, part, progress, timeout)
+        done, total, digest = _stream(url, fd, progress, timeout)
         if total is not None and done != total:
             raise DownloadError(
                 f"download of {url} stopped after {done} of {total} bytes; try again"
@@ -146,6 +157,7 @@ def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=No
                 f"download of {url} has md5 {digest}, expected {md5}: the file is "
                 "corrupted or not the official archive; try again"
             )
+        os.chmod(part, 0o644)
         os.replace(part, final)
     except BaseException:
         try:
@@ -156,25 +168,63 @@ def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=No
     return final
 
 
-def _stream(url, part, progress, timeout):
+def stray_partial_downloads(dest=None, older_than=0):
+    """Partial downloads (``.part`` files) left in the download folder, e.g. by a kill.
+
+    Parameters
+    ----------
+    dest : str or os.PathLike, optional
+        The download folder; default :func:`data_home`.
+    older_than : float, default 0
+        Only files not modified for this many seconds.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    folder = cifar10_archive_path(dest).parent
+    if not folder.is_dir():
+        return []
+    now = time.time()
+    out = []
+    for p in list(folder.glob(f".{ARCHIVE_NAME}.*.part")) + list(folder.glob(f"{ARCHIVE_NAME}.part")):
+        try:
+            if now - p.stat().st_mtime >= older_than:
+                out.append(p)
+        except OSError:
+            pass
+    return sorted(out)
+
+
+def _remove_stale_parts(final):
+    # a download in progress writes at least every `timeout` seconds; older ones are dead
+    for p in stray_partial_downloads(final.parent, older_than=STALE_SECONDS):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+def _stream(url, fd, progress, timeout):
     h = hashlib.md5(usedforsecurity=False)
     done = 0
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             if progress is not None:
                 progress(0, total)
-            with open(part, "wb") as out:
-                while True:
-                    block = response.read(_CHUNK)
-                    if not block:
-                        break
-                    out.write(block)
-                    h.update(block)
-                    done += len(block)
-                    if progress is not None:
-                        progress(done, total)
+            while True:
+                block = response.read(_CHUNK)
+                if not block:
+                    break
+                out.write(block)
+                h.update(block)
+                done += len(block)
+                if progress is not None:
+                    progress(done, total)
+            out.flush()
+            os.fsync(out.fileno())
     except http.client.IncompleteRead as exc:
         raise DownloadError(
             f"download of {url} was cut after {done + len(exc.partial)} bytes; try again"

@@ -1,23 +1,37 @@
 """Load an image-folder data set: ``root/<class name>/*.png|*.jpg|*.jpeg``."""
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "read_image", "load_image_folder"]
+__all__ = ["IMAGE_EXTENSIONS", "read_image", "load_image_folder", "load_test_images",
+           "labels_by_name"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
-def read_image(path):
+#: Images with more pixels than this are refused (a 236 KB PNG can declare 9000x9000);
+#: ``read_image(..., max_pixels=...)`` (``predict --max-pixels``) raises it, up to
+#: Pillow's own decompression-bomb limit (``2 * PIL.Image.MAX_IMAGE_PIXELS``).
+MAX_IMAGE_PIXELS = 100_000_000
+
+
+def read_image(path, *, max_pixels=MAX_IMAGE_PIXELS, shrink_to=None):
     """Read one image as RGB uint8.
 
     Grayscale images become three equal channels; an alpha channel is dropped;
-    16-bit and float images are rescaled to 0..255.
+    16-bit and float images are rescaled to 0..255.  The size is read from the
+    header and checked against ``max_pixels`` before any pixel is decoded.
 
     Parameters
     ----------
     path : str or os.PathLike
+    max_pixels : int, default :data:`MAX_IMAGE_PIXELS`
+        Refuse larger images (a possible decompression bomb) before decoding them.
+    shrink_to : (int, int), optional
+        The (height, width) the caller will resize to: an image more than twice as
+        large is decoded at reduced size (JPEG DCT scaling through Pillow's ``draft``)
+        and box-reduced (``Image.reduce``) to no less than twice that size, so the
+        caller's anti-aliased resize works on a small image.
 
     Returns
     -------
@@ -26,21 +40,42 @@ def read_image(path):
     Raises
     ------
     ValueError
-        The file cannot be read as an image (the message names it).
+        The file cannot be read as an image, is truncated, or has more than
+        ``max_pixels`` pixels (the message names it).
     """
-    import skimage.io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
     from skimage.util import img_as_ubyte
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such image file")
+    if not isinstance(max_pixels, (int, np.integer)) or isinstance(max_pixels, bool) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
     try:
         with warnings.catch_warnings():
-            # imageio probes its legacy plugins (DICOM...) on unreadable files
-            warnings.simplefilter("ignore", DeprecationWarning)
-            img = np.asarray(skimage.io.imread(path))
-    except Exception as exc:  # imageio/PIL raise many types for a bad file
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise _TooLarge(width, height)
+                image = _decode(image, shrink_to)
+                img = np.asarray(image)
+    except _TooLarge as exc:
+        raise ValueError(
+            f"{path}: refusing a possible decompression bomb: {exc.width}x{exc.height} = "
+            f"{exc.width * exc.height:,} pixels, more than the limit of {max_pixels:,} "
+            "(raise it with --max-pixels)") from None
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"{path}: refusing a decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise ValueError(f"{path}: cannot read image (not a PNG, JPEG or other image "
+                         "Pillow knows)") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:  # truncated or corrupted data
         raise ValueError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
+    except MemoryError:
+        raise ValueError(f"{path}: cannot read image (out of memory)") from None
     if img.ndim == 2:
         img = img[:, :, None]
     if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4) or 0 in img.shape:
@@ -55,6 +90,37 @@ def read_image(path):
         except ValueError as exc:
             raise ValueError(f"{path}: unsupported pixel values ({exc})") from None
     return np.ascontiguousarray(img)
+
+
+class _TooLarge(Exception):
+    def __init__(self, width, height):
+        super().__init__()
+        self.width, self.height = width, height
+
+
+_TO_RGB = {"CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB", "1": "L", "RGBa": "RGBA",
+           "La": "LA", "PA": "RGBA"}
+
+
+def _decode(image, shrink_to):
+    """Decode a Pillow image to a mode numpy reads, smaller when ``shrink_to`` allows."""
+    if shrink_to is not None:
+        height, width = (int(v) for v in shrink_to)
+        if image.format == "JPEG":
+            image.draft(image.mode, (2 * width, 2 * height))  # DCT scaling: 1/2 .. 1/8
+        image.load()
+        factor = min(image.size[0] // (2 * width), image.size[1] // (2 * height))
+        if factor >= 2:
+            try:
+                image = image.reduce(factor)
+            except ValueError:  # a mode reduce does not handle: resized later anyway
+                pass
+    if image.mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in _TO_RGB:
+        return image.convert(_TO_RGB[image.mode])
+    image.load()
+    return image
 
 
 def _is_image(p):
@@ -95,7 +161,7 @@ def _read_all(files, size, expected_shape):
 
     images = []
     for f in files:
-        img = read_image(f)
+        img = read_image(f, shrink_to=size)
         if size is not None:
             if img.shape[:2] != size:
                 img = resize(img, size + (3,), anti_aliasing=True, preserve_range=True)
@@ -204,3 +270,87 @@ def load_image_folder(root, *, image_size=None, return_class_names=False):
     if return_class_names:
         return result
     return result[0], result[1]
+
+
+def labels_by_name(found, known, where):
+    """Map class names found in data onto a model's class names, by name.
+
+    As torchvision's ``class_to_idx``: a class is its name, never its position, so a
+    folder holding a subset of the model's classes, or the same classes in another
+    order, gets each image the model's label for its class name.
+
+    Parameters
+    ----------
+    found : list of str
+        Class names in the data, in the data's label order.
+    known : list of str
+        The model's class names; label ``k`` is ``known[k]``.
+    where : str
+        The data's location, named in error messages.
+
+    Returns
+    -------
+    ndarray of int64, shape (len(found),)
+        ``out[i]`` is the model's label of ``found[i]``.
+
+    Raises
+    ------
+    ValueError
+        A class in the data that the model does not know (the message names it).
+    """
+    index = {name: k for k, name in enumerate(known)}
+    unknown = [name for name in found if name not in index]
+    if unknown:
+        shown = ", ".join(repr(n) for n in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise ValueError(
+            f"{where}: class {shown} is not a class the model knows "
+            f"({', '.join(known[:12])}{' ...' if len(known) > 12 else ''})"
+        )
+    return np.array([index[name] for name in found], dtype=np.int64)
+
+
+def load_test_images(root, class_names, *, image_size=None):
+    """Every test image of a folder, labelled by class name onto ``class_names``.
+
+    A folder given to score a model is a test set: with ``root/train`` and
+    ``root/test`` the images of ``root/test/<class>/``, otherwise every image of
+    ``root/<class>/`` (no split).  It may hold any subset of ``class_names``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+    class_names : list of str
+        The model's class names; label ``k`` is ``class_names[k]``.
+    image_size : int or (int, int), optional
+        As in :func:`load_image_folder`.
+
+    Returns
+    -------
+    X : ndarray of uint8, shape (n, H, W, 3)
+    y : ndarray of int64, shape (n,)
+        Labels into ``class_names``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``root`` does not exist.
+    ValueError
+        No class folders with images, a class the model does not know, an unreadable
+        image or images of different sizes.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a folder of class folders (root/<class name>/*.png)")
+    size = _parse_size(image_size)
+    folder = root / "test" if (root / "train").is_dir() and (root / "test").is_dir() else root
+    scanned = _scan(folder)
+    if not scanned:
+        raise ValueError(f"{folder}: no class folders with .png/.jpg images "
+                         "(expected root/<class name>/*.png)")
+    found = sorted(scanned)
+    lut = labels_by_name(found, list(class_names), str(folder))
+    files = [f for c in found for f in scanned[c]]
+    labels = [int(lut[i]) for i, c in enumerate(found) for _ in scanned[c]]
+    return _stack(_read_all(files, size, [None]), labels)

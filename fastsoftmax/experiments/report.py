@@ -11,7 +11,99 @@ import os
 import re
 
 from .stats import NOISE_RULE, clearly_better, grid_edges
-from .sweep import atomic_write, load_results, summarize
+from .sweep import atomic_write, summarize
+
+#: A ``results.json`` larger than this is refused.
+MAX_RESULTS_BYTES = 64 << 20
+_METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "final_loss", "zero_fraction",
+            "seconds")
+
+
+class ResultsFileError(ValueError):
+    """A ``results.json`` is malformed or not of the shape a sweep writes."""
+
+
+def read_sweep_results(folder):
+    """Read and check a sweep folder's ``results.json`` for a report.
+
+    The file is bounded in size and nesting depth, and must be an object with a
+    ``grid`` (parameter name -> non-empty list of values) and ``rows`` (one object per
+    run with each grid parameter, ``diverged`` and numeric or null metrics); the
+    optional setup fields must have the types the report prints.  Null metrics become
+    NaN.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` holds no ``results.json``.
+    ResultsFileError
+        The file is too large, not JSON, nested too deep, or of the wrong shape; the
+        message names the file and what is wrong.
+    """
+    from .._untrusted import loads_json
+
+    path = os.path.join(folder, "results.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{str(folder)!r} holds no sweep results (results.json)")
+    if os.path.getsize(path) > MAX_RESULTS_BYTES:
+        raise ResultsFileError(f"{path}: larger than {MAX_RESULTS_BYTES >> 20} MiB")
+    with open(path, "rb") as handle:
+        payload = loads_json(handle.read(), path, error=ResultsFileError)
+    _check_results(payload, path)
+    for row in payload["rows"]:
+        for key in _METRICS:
+            if row.get(key) is None:
+                row[key] = math.nan
+    return payload
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_results(payload, path):
+    def fail(message):
+        raise ResultsFileError(f"{path}: {message}")
+
+    if not isinstance(payload, dict):
+        fail(f"a JSON {type(payload).__name__}, expected an object with 'grid' and 'rows'")
+    grid, rows = payload.get("grid"), payload.get("rows")
+    if not isinstance(grid, dict) or not grid:
+        fail("'grid' is not an object of parameter name -> list of values")
+    for name, values in grid.items():
+        if (not isinstance(values, list) or not values
+                or not all(v is None or isinstance(v, (str, int, float)) for v in values)):
+            fail(f"grid {name!r} is not a non-empty list of numbers or strings")
+    if not isinstance(rows, list) or not rows:
+        fail("'rows' is not a non-empty list of runs")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            fail(f"row {i} is a {type(row).__name__}, not an object")
+        missing = [key for key in (*grid, "diverged") if key not in row]
+        if missing:
+            fail(f"row {i} lacks {', '.join(map(repr, missing))}")
+        for name in grid:
+            if not (row[name] is None or isinstance(row[name], (str, int, float))):
+                fail(f"row {i} {name!r} is a {type(row[name]).__name__}")
+        if not isinstance(row["diverged"], (bool, int)):
+            fail(f"row {i} 'diverged' is not true/false")
+        for key in _METRICS:
+            value = row.get(key)
+            if value is not None and not _is_number(value):
+                fail(f"row {i} {key!r} is {type(value).__name__}, expected a number or null")
+    for key, types in (("sizes", dict), ("base_params", dict), ("title", str), ("data", str),
+                       ("seconds", (int, float)), ("repeats", int)):
+        value = payload.get(key)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            fail(f"{key!r} is a {type(value).__name__}")
 
 
 class Document:
@@ -261,7 +353,7 @@ def sweep_document(folder, title=None, make_missing_plots=True):
     """The report of one sweep folder as a :class:`Document` (plots drawn when missing)."""
     from .plots import make_plots
 
-    payload, _ = load_results(folder)
+    payload = read_sweep_results(folder)
     names = [n for n in payload["grid"] if len(payload["grid"][n]) > 1] or list(payload["grid"])
     summary = summarize(payload["rows"], names)
     doc = Document(title or payload.get("title") or f"Sweep over {' × '.join(names)}")
