@@ -39,8 +39,9 @@ def _private_cache(tmp_path_factory):
 
 def _local_cluster(**kwargs):
     distributed = pytest.importorskip("distributed")
+    # the scheduler's HTTP endpoints on a free port: no dashboard on the shared :8787
     return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                    host="127.0.0.1", dashboard_address=None, **kwargs)
+                                    host="127.0.0.1", dashboard_address="127.0.0.1:0", **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +175,7 @@ def test_fit_whose_worker_keeps_dying_is_a_failed_row(features, tmp_path):
     params = {**BASE, "n_iter": 6000}
     killed = {}
     # allowed_failures=0: the scheduler gives up on a fit the first time its worker dies
-    with _local_cluster(scheduler_kwargs={"allowed_failures": 0, "dashboard": False,
-                                          "dashboard_address": None}) as local_cluster, \
+    with _local_cluster(scheduler_kwargs={"allowed_failures": 0}) as local_cluster, \
             connect(local_cluster.scheduler_address) as dask_cluster:
         def callback(done, total, row):
             if not killed:
@@ -222,6 +222,20 @@ def test_worker_address_is_not_a_scheduler(cluster, tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         f"Error: {worker} is a Dask worker, not a scheduler (give the address `dask scheduler` prints)"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_cluster_without_workers_is_refused_before_any_work(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=0, host="127.0.0.1",
+                                   dashboard_address="127.0.0.1:0") as empty:
+        address = empty.scheduler_address
+        result = _invoke("sweep", "learning_rate=0.1", "--scheduler", address,
+                         "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: the Dask scheduler at {address} has no workers; start some with "
+        f"`dask worker {address}`"]
     assert not (tmp_path / "out").exists()
 
 
