@@ -106,3 +106,32 @@ class ProgressBar:
 
     def __exit__(self, *exc):
         self.close()
+
+
+scheduler_option = click.option(
+    "--scheduler",
+    envvar="FASTSOFTMAX_SCHEDULER",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Run the fits on this Dask cluster (`dask scheduler` prints the address; needs "
+    'pip install "fastsoftmax[distributed]"); --jobs is then ignored. Also read from '
+    "$FASTSOFTMAX_SCHEDULER. Default: local threads.",
+)
+
+
+def connect_scheduler(address):
+    """A context manager holding the Dask cluster at ``address`` (``None`` without one).
+
+    It connects at once, before any work, so a wrong address or a missing
+    ``distributed`` package is a one-line error (exit 2) within seconds.
+    """
+    import contextlib
+
+    if not address or not address.strip():
+        return contextlib.nullcontext(None)
+    from ..experiments.distributed import connect
+
+    try:
+        return connect(address)
+    except (ImportError, ValueError, OSError) as exc:
+        raise InputError(str(exc)) from None

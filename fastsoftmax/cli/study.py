@@ -3,7 +3,8 @@ import time
 
 import click
 
-from .options import ProgressBar, data_option, echo_json, handle_errors, is_quiet, json_option, seed_option
+from .options import (ProgressBar, connect_scheduler, data_option, echo_json, handle_errors, is_quiet,
+                      json_option, scheduler_option, seed_option)
 from .sweep import (cache_option, force_option, jobs_option, load_features, pca_option,
                     progress_callback, val_option)
 
@@ -16,6 +17,7 @@ from .sweep import (cache_option, force_option, jobs_option, load_features, pca_
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
               help="Seeds per configuration (--seed, --seed+1, ...), for error bars.")
 @jobs_option
+@scheduler_option
 @click.option("--n-iter", type=click.IntRange(min=1), default=None,
               help="Base number of updates. [default: the study's ~556 passes over the data, "
                    "clipped to 1,000..50,000]")
@@ -30,7 +32,7 @@ from .sweep import (cache_option, force_option, jobs_option, load_features, pca_
 @seed_option
 @json_option
 @handle_errors
-def study(data, out, force, repeats, n_jobs, n_iter, batch_size, learning_rate, val_fraction, pca_variance, no_cache,
+def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, learning_rate, val_fraction, pca_variance, no_cache,
           seed, as_json):
     """Run the study's analyses and write one report of what they measured.
 
@@ -54,6 +56,7 @@ def study(data, out, force, repeats, n_jobs, n_iter, batch_size, learning_rate, 
     from ..experiments.sweep import check_output_folder
 
     quiet = is_quiet() or as_json
+    cluster = click.get_current_context().with_resource(connect_scheduler(scheduler))
     check_output_folder(out, force)
     if os.path.exists(os.path.join(out, "study.json")) and not force:
         raise FileExistsError(f"output folder {out!r} already holds a study; use --force "
@@ -78,7 +81,7 @@ def study(data, out, force, repeats, n_jobs, n_iter, batch_size, learning_rate, 
     start = time.perf_counter()
     try:
         result = run_study(features, out, plan, repeats=repeats, n_jobs=n_jobs, seed=seed,
-                           callback=progress, force=True,
+                           callback=progress, force=True, scheduler=cluster,
                            meta={"data": dataset.name, "sizes": sizes, "val_fraction": val_fraction,
                                  "pca_variance": pca_variance})
     finally:

@@ -3,8 +3,8 @@ import time
 
 import click
 
-from .options import (InputError, ProgressBar, data_option, echo_json, handle_errors,
-                      is_quiet, json_option, seed_option)
+from .options import (InputError, ProgressBar, connect_scheduler, data_option, echo_json,
+                      handle_errors, is_quiet, json_option, scheduler_option, seed_option)
 from .train import CLASSIFIER_PARAMS, build_classifier, classifier_options
 
 out_help = "Output folder for results.csv/.json, curves.npz and the PNG plots."
@@ -44,7 +44,8 @@ def load_features(data, val_fraction, seed, pca_variance, no_cache, quiet):
 def progress_callback(bar):
     """A ``run_sweep`` callback that moves ``bar`` and shows the last run's accuracy."""
     def callback(done, total, row):
-        info = "diverged" if row["diverged"] else f"val {row['val_accuracy']:.3f}"
+        info = "diverged" if row["diverged"] else "failed" if row["error"] else \
+            f"val {row['val_accuracy']:.3f}"
         bar.update(done, info)
     return callback
 
@@ -62,6 +63,7 @@ def public_rows(rows):
 @force_option
 @repeats_option
 @jobs_option
+@scheduler_option
 @val_option
 @pca_option
 @cache_option
@@ -72,7 +74,7 @@ def public_rows(rows):
 @click.option("--no-plots", is_flag=True, help="Write the results but no PNG plots.")
 @json_option
 @handle_errors
-def sweep(grid, data, out, force, repeats, n_jobs, val_fraction, pca_variance, no_cache, preset, seed,
+def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, pca_variance, no_cache, preset, seed,
           no_plots, as_json, **options):
     """Fit every combination of the given hyperparameter values and compare them.
 
@@ -102,9 +104,10 @@ def sweep(grid, data, out, force, repeats, n_jobs, val_fraction, pca_variance, n
     base = build_classifier(options, preset, seed).get_params()
     base.pop("random_state")
     check_grid(parsed, base)
-    check_output_folder(out, force)
-    result = run_and_write(parsed, base, data, out, repeats, n_jobs, val_fraction, pca_variance,
-                           no_cache, seed, not no_plots, quiet)
+    with connect_scheduler(scheduler) as cluster:
+        check_output_folder(out, force)
+        result = run_and_write(parsed, base, data, out, repeats, n_jobs, val_fraction, pca_variance,
+                               no_cache, seed, not no_plots, quiet, scheduler=cluster)
     if as_json:
         echo_json(result)
         return
@@ -119,13 +122,17 @@ def sweep(grid, data, out, force, repeats, n_jobs, val_fraction, pca_variance, n
             click.echo(sentence.replace("`", ""))
     if result["diverged_runs"]:
         click.echo(f"diverged: {result['diverged_runs']} of {result['runs']} runs")
+    if result["failed_runs"]:
+        first = next(r for r in result["rows"] if r["error"] and not r["diverged"])
+        click.echo(f"failed: {result['failed_runs']} of {result['runs']} runs "
+                   f"(run {first['run']}: {first['error']})")
     click.echo(f"{result['runs']} runs in {result['seconds']:.1f} s; results in {out}/ "
                f"({', '.join(sorted(result['plots']))} plots); "
                f"`fastsoftmax report {out}` writes the report")
 
 
 def run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, pca_variance, no_cache,
-                  seed, plots, quiet, title=None, features=None):
+                  seed, plots, quiet, title=None, features=None, scheduler=None):
     """Run one sweep into ``out`` (results, curves, plots); returns the JSON summary."""
     from ..experiments.sweep import expand_grid, run_sweep, summarize, write_results
     from ..experiments.report import best_entry
@@ -142,13 +149,15 @@ def run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, pca_vari
         rows = run_sweep(features["X_train"], features["y_train"], features["X_val"],
                          features["y_val"], features["X_test"], features["y_test"], grid,
                          base, repeats=repeats, n_jobs=n_jobs, callback=progress_callback(bar),
-                         seed=seed)
+                         seed=seed, scheduler=scheduler)
     finally:
         bar.close()
     seconds = time.perf_counter() - start
     meta = {"title": title, "data": name, "sizes": sizes, "base_params": base, "repeats": repeats,
             "seed": seed, "n_jobs": n_jobs, "val_fraction": val_fraction,
             "pca_variance": pca_variance, "seconds": seconds}
+    if scheduler is not None:
+        meta["scheduler"] = scheduler.address
     files = write_results(rows, out, grid, meta)
     plot_paths = {}
     if plots:
@@ -163,6 +172,7 @@ def run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, pca_vari
         "grid": grid,
         "runs": len(rows),
         "diverged_runs": sum(bool(r["diverged"]) for r in rows),
+        "failed_runs": sum(bool(r["error"]) and not r["diverged"] for r in rows),
         "seconds": round(seconds, 3),
         "best": None if best is None else {
             "config": {n: best[n] for n in names},

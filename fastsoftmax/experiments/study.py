@@ -92,7 +92,7 @@ def study_plan(n_train, n_iter=None, batch_size=None, learning_rate=None):
 
 
 def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None, force=False,
-              meta=None, plots=True):
+              meta=None, plots=True, scheduler=None):
     """Run the five analyses into ``folder/<analysis>/`` and write the study report.
 
     Parameters
@@ -111,6 +111,9 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
     meta : dict, optional
         Stored with every sweep (data name, sizes...).
     plots : bool, default=True
+    scheduler : str or fastsoftmax.experiments.distributed.Cluster, optional
+        Run the fits on this Dask cluster (as in :func:`run_sweep`); give a ``Cluster``
+        so that the features are sent to the workers once for all five analyses.
 
     Returns
     -------
@@ -147,7 +150,7 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
         rows = run_sweep(features["X_train"], features["y_train"], features["X_val"],
                          features["y_val"], features["X_test"], features["y_test"],
                          analysis["grid"], base, repeats=repeats, n_jobs=n_jobs,
-                         callback=forward, seed=seed)
+                         callback=forward, seed=seed, scheduler=scheduler)
         sub = os.path.join(folder, name)
         write_results(rows, sub, analysis["grid"],
                       {**(meta or {}), "title": analysis["title"], "base_params": base,

@@ -291,7 +291,8 @@ def run_one(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params=
 
 
 def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=None,
-              repeats=1, n_jobs=2, callback=None, seed=0, max_curve_points=MAX_CURVE_POINTS):
+              repeats=1, n_jobs=2, callback=None, seed=0, max_curve_points=MAX_CURVE_POINTS,
+              scheduler=None):
     """Fit every configuration of ``grid`` ``repeats`` times, in parallel.
 
     Parameters
@@ -308,9 +309,14 @@ def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=
         Runs at once (joblib threads; each run's Numba kernels then use
         ``numba.get_num_threads() // n_jobs`` threads, at least one).
     callback : callable, optional
-        ``callback(n_done, n_total, row)`` after each run, in order.
+        ``callback(n_done, n_total, row)`` after each run, in order (on a cluster: as
+        each run finishes).
     seed : int, default=0
     max_curve_points : int, default=2000
+    scheduler : str or fastsoftmax.experiments.distributed.Cluster, optional
+        Run the fits on this Dask cluster instead (``n_jobs`` is then ignored); same
+        rows as the local run, except that a fit that raises there is a row with its
+        ``error`` (see :mod:`fastsoftmax.experiments.distributed`).
 
     Returns
     -------
@@ -327,6 +333,11 @@ def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=
         raise ValueError(f"n_jobs must be an integer >= 1; got {n_jobs!r}")
     check_grid(grid, base_params)
     tasks = [(config, seed + k) for config in expand_grid(grid) for k in range(repeats)]
+    if scheduler is not None:
+        from .distributed import run_on_cluster
+
+        return run_on_cluster(scheduler, (X_train, y_train, X_val, y_val, X_test, y_test), tasks,
+                              base_params, max_curve_points, callback)
     threads = max(1, numba.get_num_threads() // n_jobs)
 
     def task(config, run_seed):
@@ -486,11 +497,12 @@ def summarize(rows, names):
     -------
     list of dict
         One per configuration, in first-seen order: the ``names`` values, ``runs``,
-        ``diverged`` (count), and for each metric (``train_accuracy``,
-        ``val_accuracy``, ``test_accuracy``, ``final_loss``, ``zero_fraction``,
-        ``seconds``) its ``<metric>_mean`` and ``<metric>_std`` over the runs that did
-        not diverge (NaN when all diverged).  The standard deviation is the sample
-        one (``ddof=1``): NaN for a single run, which has no spread.
+        ``diverged`` and ``failed`` (counts; a failed run raised on a Dask worker), and
+        for each metric (``train_accuracy``, ``val_accuracy``, ``test_accuracy``,
+        ``final_loss``, ``zero_fraction``, ``seconds``) its ``<metric>_mean`` and
+        ``<metric>_std`` over the runs that neither diverged nor failed (NaN when none).
+        The standard deviation is the sample one (``ddof=1``): NaN for a single run,
+        which has no spread.
     """
     from .stats import sample_sd
 
@@ -503,7 +515,8 @@ def summarize(rows, names):
         entry = {n: members[0][n] for n in names}
         entry["runs"] = len(members)
         entry["diverged"] = sum(bool(m["diverged"]) for m in members)
-        ok = [m for m in members if not m["diverged"]]
+        entry["failed"] = sum(bool(m.get("error")) and not m["diverged"] for m in members)
+        ok = [m for m in members if not m["diverged"] and not m.get("error")]
         for key in ("train_accuracy", "val_accuracy", "test_accuracy", "final_loss",
                     "zero_fraction", "seconds"):
             values = np.array([m[key] for m in ok], dtype=np.float64)
