@@ -29,6 +29,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .study_setup import STUDY_ALPHA, STUDY_HOG, STUDY_LEARNING_RATE, STUDY_PRESET
+
 SIZES = ("tiny", "quick", "full")
 #: A speed-up below this fraction of its baseline fails the gate.
 DEFAULT_FRACTION = 0.6
@@ -157,7 +159,6 @@ def _require(module):
 # Shapes of the issues: batch 500, D 512, C 10, 32x32 images.
 
 _SOFTMAX_SHAPES = {"tiny": (50, 32, 10), "quick": (500, 512, 10), "full": (500, 512, 10)}
-_STUDY_L2 = 1.2 / 500  # the study's L2 strength against the batch mean
 
 
 def _setup_softmax_loss_grad(size):
@@ -168,10 +169,10 @@ def _setup_softmax_loss_grad(size):
     W = np.ascontiguousarray(coef.T)
 
     def fast():
-        return _numba.loss_and_gradient(coef, intercept, X, y, 0.0, _STUDY_L2)
+        return _numba.loss_and_gradient(coef, intercept, X, y, 0.0, STUDY_ALPHA)
 
     def reference():
-        return _numpy.loss_and_gradient(W, intercept, X, y, 0.0, _STUDY_L2)
+        return _numpy.loss_and_gradient(W, intercept, X, y, 0.0, STUDY_ALPHA)
 
     return Pair(fast, reference, info={"shape": f"N={n} D={d} C={c} float32"})
 
@@ -187,7 +188,7 @@ def _setup_softmax_loss_grad_torch(size):
 
     def reference():
         Wt.grad = bt.grad = None
-        loss = torch.nn.functional.cross_entropy(Xt @ Wt + bt, yt) + 0.5 * _STUDY_L2 * (Wt * Wt).sum()
+        loss = torch.nn.functional.cross_entropy(Xt @ Wt + bt, yt) + 0.5 * STUDY_ALPHA * (Wt * Wt).sum()
         loss.backward()
         return float(loss.detach()), Wt.grad, bt.grad
 
@@ -208,7 +209,7 @@ def _sgd_inputs(size, updates=None):
     count = updates or count
     X, y, coef, intercept = softmax_problem(n, d, c)
     indices, starts = _plan_batches(_rng(1), n, batch, count, "replacement")
-    rates = np.full(count, 0.01)
+    rates = np.full(count, STUDY_LEARNING_RATE)
     return X, y, coef, intercept, indices, starts, rates, count, (n, d, c, batch)
 
 
@@ -224,13 +225,13 @@ def _sgd_pair(size, updates=None):
     def fast():
         coef, b = coef0.copy(), b0.copy()
         _numba.sgd(X, y, coef, b, np.zeros_like(coef), np.zeros_like(b), indices, starts, rates,
-                   0.0, _STUDY_L2, True, 0.0, *workspace, losses)
+                   0.0, STUDY_ALPHA, True, 0.0, *workspace, losses)
         return coef
 
     def reference():
         W, b = np.ascontiguousarray(coef0.T), b0.copy()
         _numpy.sgd(X, y, W, b, np.zeros_like(W), np.zeros_like(b), indices, starts, rates,
-                   0.0, _STUDY_L2, True, 0.0)
+                   0.0, STUDY_ALPHA, True, 0.0)
         return W
 
     info = {"shape": f"X {n}x{d} float32, C={c}, batch {batch}, {count} updates"}
@@ -258,8 +259,8 @@ def _setup_sgd_loop_torch(size):
         with torch.no_grad():
             model.weight.copy_(torch.from_numpy(coef0))
             model.bias.zero_()
-        optimizer = torch.optim.SGD([{"params": [model.weight], "weight_decay": _STUDY_L2},
-                                     {"params": [model.bias], "weight_decay": 0.0}], lr=0.01)
+        optimizer = torch.optim.SGD([{"params": [model.weight], "weight_decay": STUDY_ALPHA},
+                                     {"params": [model.bias], "weight_decay": 0.0}], lr=STUDY_LEARNING_RATE)
         for rows in batches:
             optimizer.zero_grad(set_to_none=True)
             loss = torch.nn.functional.cross_entropy(model(Xt.index_select(0, rows)),
@@ -360,8 +361,7 @@ def _fit_features(size):
         (X, y), (X_test, y_test) = load_cifar10(find_cifar_dev())
         X, y = X[:20_000], y[:20_000]
         pipe = ImagePipeline(pca_variance=0.95)
-        pipe.hog_params_ = {"orientations": 9, "pixels_per_cell": (4, 4),
-                            "cells_per_block": (2, 2), "block_norm": "L2-Hys"}
+        pipe.hog_params_ = dict(STUDY_HOG)
         features = pipe.extract_features(X)
         pipe._fit_pca(None, features, cache=False)
         return (pipe.project(features), y, pipe.project(pipe.extract_features(X_test)), y_test,
@@ -440,7 +440,6 @@ def _pipeline_data(size):
 
 def _setup_pipeline(size):
     from .classifier import SoftmaxClassifier
-    from .cli.train import STUDY_PRESET
     from .pipeline import ImagePipeline
 
     load, description, updates = _pipeline_data(size)

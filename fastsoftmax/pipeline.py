@@ -9,19 +9,7 @@ import time
 import numpy as np
 
 from .classifier import SoftmaxClassifier
-
-#: The study's HOG parameters.
-STUDY_HOG = {"orientations": 9, "pixels_per_cell": (4, 4), "cells_per_block": (2, 2),
-             "block_norm": "L2-Hys"}
-
-
-def default_hog_params(image_shape):
-    """HOG parameters for an image size: the study's, with 2x2-pixel cells for images
-    smaller than 16 pixels (the 8x8 digits), where 4x4 cells leave a single block."""
-    params = dict(STUDY_HOG)
-    if min(image_shape[:2]) < 16:
-        params["pixels_per_cell"] = (2, 2)
-    return params
+from .study_setup import default_hog_params
 
 
 class ImagePipeline:
