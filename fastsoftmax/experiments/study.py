@@ -116,11 +116,7 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
 
     from .plots import make_plots
 
-    check_output_folder(folder, force)
-    if os.path.exists(os.path.join(folder, "study.json")) and not force:
-        raise FileExistsError(f"output folder {str(folder)!r} already holds a study; use --force")
-    for name in ANALYSES:
-        check_output_folder(os.path.join(folder, name), force)
+    check_study_folder(folder, force)
     totals = {name: len(expand_grid(a["grid"])) * repeats for name, a in plan["analyses"].items()}
     total = sum(totals.values())
     done = 0
@@ -159,6 +155,22 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
                              "analyses": list(ANALYSES)}, indent=2))
     report = write_study_report(folder)
     return {"findings": study_findings(folder), "report": report}
+
+
+def check_study_folder(folder, force=False):
+    """Refuse a folder that already holds a study (or an analysis's results) unless
+    ``force``; create it.
+
+    Raises
+    ------
+    FileExistsError
+    """
+    check_output_folder(folder, force)
+    if os.path.exists(os.path.join(folder, "study.json")) and not force:
+        raise FileExistsError(f"output folder {str(folder)!r} already holds a study; use --force "
+                              "to overwrite it or choose another --out")
+    for name in ANALYSES:
+        check_output_folder(os.path.join(folder, name), force)
 
 
 def best_constant_rate(rows):
