@@ -204,8 +204,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         start = time.perf_counter()
         self.pca_ = None
         if self.pca_variance is not None:
-            self.pca_ = _fit_pca_cached(VariancePCA(self.pca_variance), features, images, step,
-                                        self.cache)
+            self.pca_ = _fit_pca_cached(VariancePCA(self.pca_variance), features, images, y,
+                                        step, self.cache)
             features = self.pca_.transform(features)
         self.timings_["pca"] = time.perf_counter() - start
         self.n_features_ = int(features.shape[1])
@@ -354,9 +354,10 @@ def _upgrade_format_1(metadata, arrays):
 
 
 # ---------------------------------------------------------------------- disk cache
-def _step_key(images, kind, step, **extra):
-    """The cache key of ``step`` fitted on ``images``, or None when the step must not be
-    cached (a random ``fit`` without an integer seed, or parameters that are not JSON)."""
+def _step_key(images, y, kind, step, **extra):
+    """The cache key of ``step`` fitted on ``images`` (and ``y``), or None when the step
+    must not be cached (a random ``fit`` without an integer seed, or parameters that are
+    not JSON)."""
     from .data.cache import cache_key
 
     params = step.get_params(deep=False)
@@ -364,14 +365,15 @@ def _step_key(images, kind, step, **extra):
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         return None
     try:
-        return cache_key(images, kind=kind, step=type(step).__name__, **params, **extra)
+        data = (images,) if y is None else (images, np.asarray(y))
+        return cache_key(*data, kind=kind, step=type(step).__name__, **params, **extra)
     except TypeError:
         return None
 
 
 def _fit_transform_cached(step, images, y, cache, kind):
     """``(fitted step, step.fit_transform(images, y))``, from the disk cache when on."""
-    key = _step_key(images, kind, step) if cache else None
+    key = _step_key(images, y, kind, step) if cache else None
     if key is None:
         return step, np.asarray(step.fit_transform(images, y))
     from .data.cache import load_cached
@@ -396,10 +398,10 @@ def _fit_transform_cached(step, images, y, cache, kind):
     return step, features
 
 
-def _fit_pca_cached(pca, features, images, step, cache):
+def _fit_pca_cached(pca, features, images, y, step, cache):
     """``pca`` fitted on ``features`` (the ``step`` features of ``images``), from the
     disk cache when ``cache``."""
-    key = _step_key(images, "pca", step, variance=pca.variance) if cache else None
+    key = _step_key(images, y, "pca", step, variance=pca.variance) if cache else None
     if key is None:
         return pca.fit(features)
     from .data.cache import load_cached

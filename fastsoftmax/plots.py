@@ -2,7 +2,8 @@
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -11,7 +12,7 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path):
+def save_figure(fig, path):
     """Render to a temporary file beside ``path`` and rename: never a half-written PNG."""
     from ._atomic import atomic_open
 
@@ -20,7 +21,7 @@ def _save(fig, path):
             fig.savefig(handle, format="png", dpi=120, bbox_inches="tight")
     finally:
         fig.clf()
-        _pyplot().close(fig)
+        pyplot().close(fig)
 
 
 def smooth(values, window):
@@ -33,7 +34,7 @@ def smooth(values, window):
 
 def plot_loss_curve(losses, path, title="training loss", label=None):
     """Minibatch loss against update, raw (light) and smoothed (dark)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     losses = np.asarray(losses, dtype=np.float64)
     steps = np.arange(1, len(losses) + 1)
@@ -48,12 +49,12 @@ def plot_loss_curve(losses, path, title="training loss", label=None):
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix"):
     """Row-normalized confusion matrix with counts in the cells."""
-    plt = _pyplot()
+    plt = pyplot()
     matrix = np.asarray(matrix)
     n = len(class_names)
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * n, 0.8 + 0.6 * n))
@@ -69,4 +70,4 @@ def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix"):
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
-    _save(fig, path)
+    save_figure(fig, path)

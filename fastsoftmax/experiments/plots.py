@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from ..plots import _pyplot, _save, smooth
+from ..plots import pyplot, save_figure, smooth
 from .sweep import load_results, summarize
 
 #: Parameters always drawn on a log axis (when every value is > 0).
@@ -76,7 +76,7 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
     extra_metrics : tuple of str
         More metrics drawn as their own lines (one-parameter plots only).
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     values = list(dict.fromkeys(_key(e[param]) for e in summary))
     values = [_unkey(v) for v in values]
@@ -119,7 +119,7 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
                  + (f" (mean ± sd of {runs} seeds)" if runs > 1 else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16):
@@ -138,7 +138,7 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16):
     max_lines : int, default=16
         At most this many configurations are drawn (evenly chosen).
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     configs = {}
     for row in rows:
@@ -182,12 +182,12 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16):
     ax.set_title(title or "training loss per configuration")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", title=None):
     """Mean ``metric`` over a two-parameter grid; diverged cells are marked."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = [_unkey(v) for v in dict.fromkeys(_key(e[row_param]) for e in summary)]
     cols = [_unkey(v) for v in dict.fromkeys(_key(e[col_param]) for e in summary)]
     grid = np.full((len(rows), len(cols)), np.nan)
@@ -221,7 +221,7 @@ def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", tit
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
     fig.colorbar(image, ax=ax, label=METRIC_LABELS.get(metric, metric))
     ax.set_title(title or f"{METRIC_LABELS.get(metric, metric)}: {row_param} × {col_param}")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def make_plots(folder, names=None):

@@ -202,7 +202,8 @@ def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, feat
     train_idx.sort()
     val_idx.sort()
     pipe = ImagePipeline(features=features, pca_variance=pca_variance, cache=cache)
-    X_train = pipe.fit_features(np.ascontiguousarray(dataset.X_train[train_idx]))
+    X_train = pipe.fit_features(np.ascontiguousarray(dataset.X_train[train_idx]),
+                                dataset.y_train[train_idx])
     return {
         "X_train": np.ascontiguousarray(X_train, dtype=np.float32),
         "y_train": dataset.y_train[train_idx],
