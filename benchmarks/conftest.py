@@ -1,6 +1,7 @@
 """pytest-benchmark files over the shared cases of :mod:`fastsoftmax.bench`.
 
-Collects ``bench_*.py`` here (the default ``pytest`` run only looks in ``tests/``).
+Collects ``bench_*.py`` here (the default ``pytest`` run only looks in ``tests/``):
+``bench_cases.py`` parametrizes over every case of ``bench.CASES``.
 
 Run::
 

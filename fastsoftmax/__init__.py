@@ -1,17 +1,22 @@
 """fastsoftmax: fast, trustworthy softmax-classifier experiments on images."""
 __version__ = "0.1.0"
 
-__all__ = ["SoftmaxClassifier", "load_model", "__version__"]
+__all__ = ["ImagePipeline", "SoftmaxClassifier", "TrainingDivergedError", "load_model",
+           "__version__"]
 
 
 def __getattr__(name):
     # Lazy so that ``import fastsoftmax`` (and ``fastsoftmax --help``) stays instant.
-    if name == "SoftmaxClassifier":
-        from .classifier import SoftmaxClassifier
+    if name in ("SoftmaxClassifier", "TrainingDivergedError"):
+        from . import classifier
 
-        return SoftmaxClassifier
+        return getattr(classifier, name)
+    if name == "ImagePipeline":
+        from .pipeline import ImagePipeline
+
+        return ImagePipeline
     if name == "load_model":
-        from .persistence import load_model
+        from .models import load_model
 
         return load_model
     raise AttributeError(f"module 'fastsoftmax' has no attribute {name!r}")

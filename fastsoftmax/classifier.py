@@ -6,13 +6,14 @@ a kernel: the fused Numba loop (``backend="numba"``) or the plain NumPy referenc
 (``backend="numpy"``).
 """
 import math
-import numbers
 import time
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -24,37 +25,37 @@ BACKENDS = ("numba", "numpy")
 DTYPES = ("float32", "float64")
 
 
-def _real(low=None, high=None, low_open=False, high_open=False, none=False):
-    return ("real", low, high, low_open, high_open, none)
-
-
-def _int(low=None, none=False):
-    return ("int", low, None, False, False, none)
-
-
-# Every hyperparameter's rule, in one place; checked before any work (see ``_validate_params``).
-_PARAMETER_RULES = {
-    "batch_size": _int(1),
-    "learning_rate": _real(0.0, None, low_open=True),
-    "lr_schedule": LR_SCHEDULES,
-    "lr_decay_steps": _int(1, none=True),
-    "n_iter": _int(1, none=True),
-    "epochs": _int(1, none=True),
-    "sampling": SAMPLING,
-    "penalty": tuple(PENALTY_CODES),
-    "alpha": _real(0.0),
-    "l1_ratio": _real(0.0, 1.0),
-    "l1_method": tuple(L1_METHOD_CODES),
-    "momentum": _real(0.0, 1.0, high_open=True),
-    "early_stopping": "bool",
-    "validation_fraction": _real(0.0, 1.0, low_open=True, high_open=True),
-    "n_iter_no_change": _int(1),
-    "tol": _real(0.0),
-    "warm_start": "bool",
-    "backend": BACKENDS,
-    "dtype": DTYPES,
-    "random_state": "random_state",
+#: Every hyperparameter's rule, in scikit-learn's declarative form; checked by
+#: :meth:`SoftmaxClassifier.check_params` before any work.  Real-valued bounds end at
+#: ``inf`` (open), so an infinite value is refused too.
+PARAMETER_CONSTRAINTS = {
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [Interval(Real, 0.0, np.inf, closed="neither")],
+    "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+    "lr_decay_steps": [Interval(Integral, 1, None, closed="left"), None],
+    "n_iter": [Interval(Integral, 1, None, closed="left"), None],
+    "epochs": [Interval(Integral, 1, None, closed="left"), None],
+    "sampling": [StrOptions(set(SAMPLING))],
+    "penalty": [StrOptions(set(PENALTY_CODES))],
+    "alpha": [Interval(Real, 0.0, np.inf, closed="left")],
+    "l1_ratio": [Interval(Real, 0.0, 1.0, closed="both")],
+    "l1_method": [StrOptions(set(L1_METHOD_CODES))],
+    "momentum": [Interval(Real, 0.0, 1.0, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0.0, np.inf, closed="left")],
+    "warm_start": ["boolean"],
+    "backend": [StrOptions(set(BACKENDS))],
+    "dtype": [StrOptions(set(DTYPES))],
+    "random_state": ["random_state", np.random.Generator],
 }
+
+
+class TrainingDivergedError(ValueError):
+    """The training loss became NaN or infinite (the learning rate is too large for
+    the features' scale)."""
+
 
 #: Fewest minibatch updates per kernel call when epochs are tiny.
 _MIN_CALL = 256
@@ -135,6 +136,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     """
 
+    _parameter_constraints = PARAMETER_CONSTRAINTS
+
     def __init__(
         self,
         batch_size=256,
@@ -180,9 +183,17 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ validation
-    def _validate_params(self):
-        for name, rule in _PARAMETER_RULES.items():
-            _check_param(name, getattr(self, name), rule)
+    def check_params(self):
+        """Check every hyperparameter against :data:`PARAMETER_CONSTRAINTS` (and that
+        ``n_iter`` and ``epochs`` are not both set), before any work.
+
+        Raises
+        ------
+        ValueError
+            Naming the parameter, the rule and the value
+            (scikit-learn's ``InvalidParameterError``, a ``ValueError``).
+        """
+        self._validate_params()  # scikit-learn's check of _parameter_constraints
         if self.n_iter is not None and self.epochs is not None:
             raise ValueError("give n_iter (number of updates) or epochs (passes), not both")
 
@@ -204,14 +215,16 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Class labels (integers or strings); at least two classes.
         callback : callable, optional
-            Called as ``callback(n_done, n_total, loss)`` after each chunk of updates
-            (about one epoch), for progress display.
+            Called as ``callback(n_done, n_total, loss)`` after each kernel call, for
+            progress display: every epoch with ``early_stopping``, otherwise every
+            whole number of epochs that makes at least 256 updates (``loss`` is the
+            chunk's mean minibatch loss).
 
         Returns
         -------
         self
         """
-        self._validate_params()
+        self.check_params()
         X, y = self._validate_training_data(X, y, reset=True)
         warm = self.warm_start and hasattr(self, "coef_")
         previous_classes = self.classes_ if warm else None
@@ -270,10 +283,15 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             self.coef_, self.intercept_ = best[1]
         self.fit_time_ = time.perf_counter() - start
         self.loss_curve_ = np.concatenate(losses) if losses else np.empty(0)
+        self._rng = rng  # partial_fit continues this stream instead of replaying it
         return self
 
     def partial_fit(self, X, y, classes=None):
         """One epoch of updates over ``X``, ``y``, continuing from the current weights.
+
+        After :meth:`fit` (or a model loaded from a file) it continues from the fitted
+        weights and momentum; its minibatches continue fit's random stream (a loaded
+        model starts a fresh one from ``random_state``).
 
         Parameters
         ----------
@@ -288,7 +306,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """
         first = not hasattr(self, "classes_")
         if first:
-            self._validate_params()
+            self.check_params()
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")
             classes = np.unique(np.asarray(classes))
@@ -337,13 +355,11 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     def _run_updates(self, X, y, rng, count, batch_size, total):
         """Make ``count`` updates on ``X`` from :meth:`_kernel_input`; returns their
         losses; raises on divergence."""
-        indices, starts = _plan_batches(rng, X.shape[0], batch_size, count, self.sampling)
+        indices, starts = plan_batches(rng, X.shape[0], batch_size, count, self.sampling)
         rates = self._learning_rates(self.n_iter_, count, total)
         l1, l2 = penalty_strengths(self.penalty, self.alpha, self.l1_ratio)
         proximal = self.l1_method == "proximal"
-        if not hasattr(self, "_velocity") or self._velocity[0].shape != self.coef_.shape:
-            self._velocity = (np.zeros_like(self.coef_), np.zeros_like(self.intercept_))
-        velocity_coef, velocity_intercept = self._velocity
+        velocity_coef, velocity_intercept = self._current_velocity()
         if self.backend == "numba":
             from .softmax import _numba
 
@@ -371,7 +387,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             self.coef_[...] = W.T
             velocity_coef[...] = vW.T
         if not np.isfinite(losses[-1]):
-            raise ValueError(
+            raise TrainingDivergedError(
                 f"training diverged: the loss became {losses[-1]} at update "
                 f"{self.n_iter_ + len(losses)} with learning_rate={self.learning_rate:g}. "
                 f"Try a smaller learning_rate (e.g. {self.learning_rate / 10:g}) or scale "
@@ -379,6 +395,12 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             )
         self.n_iter_ += len(losses)
         return losses
+
+    def _current_velocity(self):
+        """The momentum buffers ``(coef, intercept)``, zero when there are none yet."""
+        if not hasattr(self, "_velocity") or self._velocity[0].shape != self.coef_.shape:
+            self._velocity = (np.zeros_like(self.coef_), np.zeros_like(self.intercept_))
+        return self._velocity
 
     def _learning_rates(self, start, count, total):
         t = np.arange(start, start + count, dtype=np.float64)
@@ -438,13 +460,21 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(scores, axis=1)]
 
     # ------------------------------------------------------------------ persistence
-    def _to_arrays(self):
+    def to_arrays(self):
+        """The fitted model as plain data: ``(metadata, arrays)``.
+
+        ``metadata`` (JSON-serializable) holds the parameters and fitted scalars,
+        ``arrays`` the weights, their momentum, the classes and the loss curve (no
+        ``object`` dtype), so that :meth:`from_arrays` rebuilds the model without pickle.
+        """
         check_is_fitted(self)
         classes = self.classes_
         if classes.dtype == object:
             classes = classes.astype(str)
+        velocity_coef, velocity_intercept = self._current_velocity()
         arrays = {"coef_": self.coef_, "intercept_": self.intercept_, "classes_": classes,
-                  "loss_curve_": self.loss_curve_}
+                  "loss_curve_": self.loss_curve_, "velocity_coef": velocity_coef,
+                  "velocity_intercept": velocity_intercept}
         metadata = {"params": self.get_params(), "n_iter_": int(self.n_iter_),
                     "n_features_in_": int(self.n_features_in_)}
         if hasattr(self, "feature_names_in_"):
@@ -452,7 +482,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         return metadata, arrays
 
     @classmethod
-    def _from_arrays(cls, metadata, arrays):
+    def from_arrays(cls, metadata, arrays):
+        """Rebuild a fitted model from :meth:`to_arrays`' output."""
         params = metadata["params"]
         unknown = set(params) - set(cls().get_params())
         if unknown:
@@ -466,22 +497,29 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         model.n_features_in_ = metadata["n_features_in_"]
         if "feature_names_in_" in metadata:
             model.feature_names_in_ = np.asarray(metadata["feature_names_in_"], dtype=object)
+        if model.coef_.ndim != 2 or model.intercept_.shape != model.coef_.shape[:1]:
+            raise ValueError(f"coef_ {model.coef_.shape} and intercept_ "
+                             f"{model.intercept_.shape} do not fit together")
+        if "velocity_coef" in arrays:  # files of format 1 have no momentum: start at zero
+            velocity = (arrays["velocity_coef"], arrays["velocity_intercept"])
+            if velocity[0].shape != model.coef_.shape or velocity[1].shape != model.intercept_.shape:
+                raise ValueError("the momentum arrays do not have the weights' shapes")
+            model._velocity = velocity
         return model
 
     def save(self, path):
         """Write the fitted model to ``path`` (``.npz`` + JSON metadata, atomically)."""
         from .persistence import save_arrays
 
-        metadata, arrays = self._to_arrays()
+        metadata, arrays = self.to_arrays()
         save_arrays(path, "SoftmaxClassifier", metadata, arrays)
 
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`."""
-        from .persistence import load_arrays
+        from .persistence import load_model_file
 
-        metadata, arrays = load_arrays(path, kind="SoftmaxClassifier")
-        return cls._from_arrays(metadata, arrays)
+        return load_model_file(path, "SoftmaxClassifier", cls.from_arrays)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -490,41 +528,6 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
 
 # ---------------------------------------------------------------------- helpers
-def _check_param(name, value, rule):
-    if isinstance(rule, tuple) and rule and rule[0] in ("real", "int"):
-        kind, low, high, low_open, high_open, none_ok = rule
-        if value is None and none_ok:
-            return
-        if kind == "int":
-            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-            need = "an integer"
-        else:
-            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-            need = "a finite number"
-        if ok and low is not None:
-            ok = value > low if low_open else value >= low
-        if ok and high is not None:
-            ok = value < high if high_open else value <= high
-        if not ok:
-            bounds = []
-            if low is not None:
-                bounds.append(f"{'>' if low_open else '>='} {low:g}")
-            if high is not None:
-                bounds.append(f"{'<' if high_open else '<='} {high:g}")
-            extra = (" " + " and ".join(bounds)) if bounds else ""
-            none = " or None" if none_ok else ""
-            raise ValueError(f"{name} must be {need}{extra}{none}; got {value!r}")
-    elif rule == "bool":
-        if not isinstance(value, (bool, np.bool_)):
-            raise ValueError(f"{name} must be True or False; got {value!r}")
-    elif rule == "random_state":
-        if not (value is None or isinstance(value, (numbers.Integral, np.random.RandomState,
-                                                    np.random.Generator))):
-            raise ValueError(f"{name} must be None, an int, a RandomState or a Generator; got {value!r}")
-    elif value not in rule:
-        raise ValueError(f"{name} must be one of {list(rule)}; got {value!r}")
-
-
 def _as_generator(random_state):
     if isinstance(random_state, np.random.Generator):
         return random_state
@@ -543,7 +546,7 @@ def _validation_split(X, y, fraction, rng):
         return train_test_split(X, y, test_size=fraction, random_state=seed)
 
 
-def _plan_batches(rng, n_samples, batch_size, count, sampling):
+def plan_batches(rng, n_samples, batch_size, count, sampling):
     """Row indices of ``count`` minibatches: flat ``indices`` and ``starts`` offsets.
 
     Batch ``t`` is ``indices[starts[t]:starts[t + 1]]``.  ``"shuffle"`` walks fresh

@@ -35,6 +35,8 @@ __all__ = [
     "relative_error",
     "GradientCheck",
     "SparseGradientCheck",
+    "GradcheckProblem",
+    "gradcheck_problem",
 ]
 
 METHODS = ("central", "forward")
@@ -265,6 +267,17 @@ class GradientCheck:
         """True when ``max_relative_error <= threshold``."""
         return bool(self.max_relative_error <= threshold)
 
+    def worst_entry(self):
+        """The checked entry with the largest relative error: ``("W", (row, col))`` or
+        ``("b", (col,))`` (W wins a tie; kink entries are not candidates)."""
+        rel = np.where(self.kink, -1.0, self.relative_error_W)
+        worst = ("b", (int(np.argmax(self.relative_error_b)),))
+        if rel.size:
+            index = np.unravel_index(int(np.argmax(rel)), rel.shape)
+            if rel[index] >= self.relative_error_b.max():
+                worst = ("W", tuple(int(i) for i in index))
+        return worst
+
 
 @dataclass(frozen=True)
 class SparseGradientCheck:
@@ -399,3 +412,85 @@ def check_gradient_sparse(W, b, X, y, k=10, penalty="none", alpha=0.0, l1_ratio=
         sum_abs_difference=float(np.abs(ana - num)[keep].sum()),
         n_kink=int(kink.sum()),
     )
+
+
+# --------------------------------------------------------------------------- problem set-up
+
+
+@dataclass(frozen=True)
+class GradcheckProblem:
+    """A batch and a random starting point for a gradient check.
+
+    Attributes
+    ----------
+    X : ndarray of float64 of shape (batch_size, n_features)
+        Pixels in 0..1.
+    y : ndarray of int64 of shape (batch_size,)
+    W : ndarray of shape (n_features, n_classes)
+        ``0.01 * N(0, 1)``.
+    b : ndarray of shape (n_classes,)
+        ``0.1 * N(0, 1)``.
+    n_classes : int
+    name : str
+        The data's name (``"digits"`` or the ``data`` path).
+    rng : numpy.random.Generator
+        The generator after drawing the batch, W and b (for a sparse check).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    W: np.ndarray
+    b: np.ndarray
+    n_classes: int
+    name: str
+    rng: np.random.Generator
+
+
+def gradcheck_problem(data=None, batch_size=50, n_features=None, seed=0):
+    """A random batch of ``batch_size`` images, their first ``n_features`` pixel columns
+    in 0..1, and random weights, drawn with ``seed``.
+
+    Parameters
+    ----------
+    data : str, optional
+        A data set for :func:`fastsoftmax.data.load_dataset` (its training images are
+        flattened and divided by 255); default: scikit-learn's digits (pixels / 16).
+    batch_size : int, default=50
+    n_features : int, optional
+        Default: every pixel column.
+    seed : int, default=0
+
+    Returns
+    -------
+    GradcheckProblem
+
+    Raises
+    ------
+    ValueError
+        ``batch_size`` or ``n_features`` larger than the data has.
+    """
+    if data is None:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        X_all, y_all, n_classes, name, scale = digits.data, digits.target, 10, "digits", 16.0
+    else:
+        from .data import load_dataset
+
+        dataset = load_dataset(data)
+        X_all = np.asarray(dataset.X_train)
+        X_all = X_all.reshape(X_all.shape[0], -1)
+        y_all = np.asarray(dataset.y_train)
+        n_classes, name, scale = len(dataset.class_names), str(data), 255.0
+    n_available, d_available = X_all.shape
+    if batch_size > n_available:
+        raise ValueError(f"batch size {batch_size} is larger than the {n_available} images")
+    n_features = d_available if n_features is None else n_features
+    if n_features > d_available:
+        raise ValueError(f"{n_features} features is more than the {d_available} pixel columns")
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n_available, size=batch_size, replace=False))
+    X = X_all[rows, :n_features].astype(np.float64) / scale
+    W = 0.01 * rng.standard_normal((n_features, n_classes))
+    b = 0.1 * rng.standard_normal(n_classes)
+    return GradcheckProblem(X, np.asarray(y_all[rows], dtype=np.int64), W, b, n_classes, name, rng)

@@ -4,6 +4,14 @@ A model file holds the member ``__fastsoftmax__.json`` (format version, model ki
 parameters) stored as bytes, and one member per array.  It is written to a temporary
 file in the destination folder and renamed into place, so a reader never sees a
 half-written model.
+
+This module knows the file format only, not the model classes: a class saves itself
+through :func:`save_arrays` and loads through :func:`load_model_file` with its own
+``from_arrays``; :func:`fastsoftmax.models.load_model` picks the class from the kind.
+
+Format versions: 1 (fastsoftmax 0.1.0: HOG parameters and PCA stored by the pipeline
+itself), 2 (the pipeline stores each fitted step with its ``to_arrays``; classifiers
+also store their momentum).  Version 1 files are still read.
 """
 import json
 from pathlib import Path
@@ -12,7 +20,7 @@ import numpy as np
 
 from ._atomic import atomic_open
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _META_KEY = "__fastsoftmax__"
 
 
@@ -286,16 +294,28 @@ def _check_pipeline(metadata, arrays, label):
                          f"{len(names)} class_names")
 
 
-def load_model(path):
-    """Load any fastsoftmax model file (a classifier or a whole image pipeline)."""
-    metadata, _ = load_arrays(path)
-    kind = metadata.get("kind")
-    if kind == "SoftmaxClassifier":
-        from .classifier import SoftmaxClassifier
+def load_model_file(path, kind, from_arrays, metadata=None, arrays=None):
+    """Rebuild a model of ``kind`` from ``path`` with ``from_arrays(metadata, arrays)``.
 
-        return SoftmaxClassifier.load(path)
-    if kind == "ImagePipeline":
-        from .pipeline import ImagePipeline
+    ``metadata`` and ``arrays``, when given, are the file's content already read by
+    :func:`load_arrays` (the file is then not read again).
 
-        return ImagePipeline.load(path)
-    raise ModelFileError(f"{str(path)!r} holds an unknown model kind {kind!r}")
+    Raises
+    ------
+    ModelFileError
+        The file is not a model of ``kind``, or its content is incomplete or does not
+        fit together (any ``KeyError``/``TypeError``/``ValueError``/``IndexError`` of
+        ``from_arrays``, reported with the file's name).
+    """
+    if metadata is None:
+        metadata, arrays = load_arrays(path, kind=kind)
+    elif metadata.get("kind") != kind:
+        raise ModelFileError(f"{str(path)!r} holds a {metadata.get('kind')}, not a {kind}")
+    try:
+        return from_arrays(metadata, arrays)
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ModelFileError(
+            f"{str(path)!r} is an incomplete or inconsistent fastsoftmax {kind} ({exc})"
+        ) from None

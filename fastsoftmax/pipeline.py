@@ -1,62 +1,128 @@
-"""The study's whole pipeline on raw images: scale, grayscale, HOG, PCA, softmax.
+"""The study's whole model on raw images: a feature step, PCA, the softmax classifier.
 
 ``ImagePipeline`` takes uint8 images (N, H, W) or (N, H, W, 3) as the data loaders
-return them, and keeps every fitted piece (feature parameters, PCA, classifier, class
-names) so that one model file answers ``evaluate`` and ``predict``.
+return them, and is built from three public scikit-learn-style steps:
+
+1. a **feature step** (default: :func:`fastsoftmax.features.study_hog` of the image
+   size: 0..255 -> 0..1, grayscale, HOG),
+2. :class:`~fastsoftmax.decomposition.VariancePCA` (``pca_variance``; ``None`` skips it),
+3. :class:`~fastsoftmax.SoftmaxClassifier`.
+
+``fit`` clones each step and keeps the fitted ones as ``features_``, ``pca_`` and
+``classifier_``; one model file holds them all, so that it answers ``evaluate`` and
+``predict``.  Sweeps and benchmarks use the same public methods: :meth:`fit_features`
+(fit the feature step and PCA, return the classifier inputs) and :meth:`transform`.
+
+The feature-step contract
+-------------------------
+Any object with these methods can be the ``features`` step (a scikit-learn
+transformer, ``TransformerMixin`` + ``BaseEstimator``, has the first four):
+
+``fit(images, y=None) -> self``
+    Learn from uint8 training images (N, H, W) or (N, H, W, 3); ``y`` may be ignored.
+``transform(images) -> ndarray of float32, shape (N, D)``
+    Features of uint8 images of the fitted size (D fixed by the fitted step).
+``fit_transform(images, y=None)``
+    As ``fit(images, y).transform(images)`` (``TransformerMixin`` gives it).
+``get_params(deep=False) -> dict``
+    JSON-serializable parameters (tuples allowed); they key the disk cache.  A step
+    whose ``fit`` is random must take ``random_state``; with an integer seed its
+    results are cached, otherwise the step is never cached.
+``to_arrays() -> (metadata, arrays)``
+    The fitted step as plain data: ``metadata`` a JSON-serializable dict (its
+    parameters and fitted scalars), ``arrays`` a dict of name -> ndarray of a plain
+    dtype (no ``object``).
+``from_arrays(metadata, arrays)`` (classmethod)
+    Rebuild the fitted step from :meth:`to_arrays`' output, checking it (the arrays
+    come from a file that may be hostile): raise ``ValueError``, ``KeyError`` or
+    ``TypeError`` on anything inconsistent.
+
+Adding a feature extractor is writing one such class and registering its name in
+:data:`fastsoftmax.features.FEATURE_STEPS` (model files name the step's class; only
+registered classes are built from a file).
+
+Disk cache
+----------
+Off by default, as scikit-learn's ``Pipeline(memory=None)``: ``ImagePipeline(cache=True)``
+reuses the fitted feature step with its training features, and the fitted PCA, from
+:mod:`fastsoftmax.data.cache`, keyed by the training images and the steps' parameters.
+The command line turns it on (``--no-cache`` turns it off).
 """
+import json
+import logging
 import time
+from numbers import Real
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted
 
 from .classifier import SoftmaxClassifier
+from .decomposition import VariancePCA
 
-#: The study's HOG parameters.
-STUDY_HOG = {"orientations": 9, "pixels_per_cell": (4, 4), "cells_per_block": (2, 2),
-             "block_norm": "L2-Hys"}
+log = logging.getLogger(__name__)
 
-
-def default_hog_params(image_shape):
-    """HOG parameters for an image size: the study's, with 2x2-pixel cells for images
-    smaller than 16 pixels (the 8x8 digits), where 4x4 cells leave a single block."""
-    params = dict(STUDY_HOG)
-    if min(image_shape[:2]) < 16:
-        params["pixels_per_cell"] = (2, 2)
-    return params
+#: The step methods :class:`ImagePipeline` relies on (see the module docstring).
+FEATURE_STEP_METHODS = ("fit", "transform", "fit_transform", "get_params", "to_arrays",
+                        "from_arrays")
 
 
-class ImagePipeline:
-    """Scale to 0..1, grayscale, HOG, PCA, :class:`SoftmaxClassifier`.
+class ImagePipeline(ClassifierMixin, BaseEstimator):
+    """Feature step, PCA, :class:`SoftmaxClassifier`, on uint8 images.
 
     Parameters
     ----------
     classifier : SoftmaxClassifier, optional
-        Unfitted classifier (default: ``SoftmaxClassifier()``).
-    hog_params : dict, optional
-        Keyword arguments of :func:`fastsoftmax.features.hog` (default:
-        :func:`default_hog_params` of the training images' size).
+        Unfitted classifier (default: ``SoftmaxClassifier()``); cloned by ``fit``.
+    features : feature step, optional
+        Default: :func:`fastsoftmax.features.study_hog` of the training images' size.
+        Cloned by ``fit``.  See the module docstring for what a step must offer.
     pca_variance : float or None, default=0.95
-        Fraction of the variance PCA keeps; ``None`` skips PCA.
+        Fraction of the features' variance PCA keeps, in (0, 1]; ``None`` skips PCA.
     class_names : list of str, optional
+    cache : bool, default=False
+        Reuse the fitted feature step, its training features and the fitted PCA from
+        the on-disk cache (:mod:`fastsoftmax.data.cache`), keyed by the training images
+        and the steps' parameters.
 
     Attributes
     ----------
     image_shape_ : tuple
-        (H, W) or (H, W, 3) of the training images; other sizes are resized by ``predict``.
-    pca_mean_, pca_components_ : ndarray
-        Fitted PCA (``features @ components.T`` after centring).
+        (H, W) or (H, W, 3) of the training images; ``predict`` needs images of this
+        height and width (:meth:`resize` fits one image to it).
+    features_ : feature step
+        The fitted feature step.
+    pca_ : VariancePCA or None
+    classifier_ : SoftmaxClassifier
+    classes_ : ndarray
+    n_image_features_ : int
+        Features per image from the feature step (before PCA).
+    n_features_ : int
+        Classifier inputs per image (after PCA).
     timings_ : dict
         Seconds per stage of the last ``fit`` (``features``, ``pca``, ``train``).
     train_accuracy_ : float
         Accuracy on the training images at the end of ``fit``.
     """
 
-    def __init__(self, classifier=None, hog_params=None, pca_variance=0.95, class_names=None):
-        self.classifier = classifier if classifier is not None else SoftmaxClassifier()
-        self.hog_params = hog_params
+    _parameter_constraints = {
+        "classifier": [HasMethods(["fit", "predict_proba", "to_arrays"]), None],
+        "features": [HasMethods(list(FEATURE_STEP_METHODS)), None],
+        "pca_variance": [Interval(Real, 0.0, 1.0, closed="right"), None],
+        "class_names": ["array-like", None],
+        "cache": ["boolean"],
+    }
+
+    def __init__(self, classifier=None, features=None, pca_variance=0.95, class_names=None,
+                 cache=False):
+        self.classifier = classifier
+        self.features = features
         self.pca_variance = pca_variance
         self.class_names = class_names
+        self.cache = cache
 
-    # ------------------------------------------------------------------ stages
+    # ------------------------------------------------------------------ checks
     def _check_images(self, images, fitted):
         images = np.asarray(images)
         if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] != 3):
@@ -74,28 +140,16 @@ class ImagePipeline:
             )
         return images
 
-    def extract_features(self, images):
-        """HOG features of uint8 images: 0..255 -> 0..1, grayscale, HOG (float32)."""
-        from .features import hog, min_max_scale, rgb2gray
-
-        if images.ndim == 4:
-            gray = rgb2gray(images, dtype=np.float32)  # uint8 read directly, scaled to 0..1
-        else:
-            gray = min_max_scale(images, dtype=np.float32)
-        return hog(gray, dtype=np.float32, **self.hog_params_)
-
-    def project(self, features):
-        """PCA projection of HOG features (identity when PCA is off)."""
-        if self.pca_components_ is None:
-            return features
-        # (features - mean) @ components.T without a centred copy of the feature matrix
-        projected = features @ self.pca_components_.T
-        projected -= self.pca_mean_ @ self.pca_components_.T
-        return projected
+    def _new_classifier(self):
+        self._validate_params()
+        classifier = clone(self.classifier) if self.classifier is not None else SoftmaxClassifier()
+        if hasattr(classifier, "check_params"):
+            classifier.check_params()  # bad hyperparameters fail before the features
+        return classifier
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, images, y, callback=None, cache=True, features=None):
-        """Fit PCA and the classifier on training images.
+    def fit(self, images, y, callback=None):
+        """Fit the feature step, PCA and the classifier on training images.
 
         Parameters
         ----------
@@ -103,110 +157,95 @@ class ImagePipeline:
         y : ndarray of int, shape (N,)
         callback : callable, optional
             Passed to :meth:`SoftmaxClassifier.fit` for progress.
-        cache : bool, default=True
-            Reuse HOG features and the fitted PCA from the on-disk cache
-            (:mod:`fastsoftmax.data.cache`), keyed by the images and parameters.
-        features : ndarray, optional
-            Precomputed HOG features of ``images`` (skips extraction).
 
         Returns
         -------
         self
         """
-        images = self._check_images(images, fitted=False)
-        self.image_shape_ = tuple(images.shape[1:])
-        self.hog_params_ = dict(self.hog_params or default_hog_params(self.image_shape_))
-        self.timings_ = {}
+        classifier = self._new_classifier()
+        X = self.fit_features(images, y)
         start = time.perf_counter()
-        if features is None:
-            features = self.cached_features(images, cache)
-        self.timings_["features"] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        self._fit_pca(images, features, cache)
-        projected = self.project(features)
-        self.timings_["pca"] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        self.classifier.fit(projected, y, callback=callback)
+        self.classifier_ = classifier.fit(X, y, callback=callback)
         self.timings_["train"] = time.perf_counter() - start
-        self.classes_ = self.classifier.classes_
-        self.train_accuracy_ = self.classifier.score(projected, y)
+        log.info("classifier: %d updates in %.2f s", self.classifier_.n_iter_,
+                 self.timings_["train"])
+        self.classes_ = self.classifier_.classes_
+        self.train_accuracy_ = float(self.classifier_.score(X, y))
         return self
 
-    def cached_features(self, images, cache=True):
-        """HOG features of ``images``, from the disk cache when present."""
-        if not cache:
-            return self.extract_features(images)
-        from .data.cache import cache_key, load_cached, save_cached
+    def fit_features(self, images, y=None):
+        """Fit the feature step and PCA on training images; return the classifier inputs.
 
-        key = cache_key(images, kind="hog", **_jsonable(self.hog_params_))
-        hit = load_cached(key, expect={"features": (len(images), None)})
-        if hit is not None:
-            return hit["features"]
-        features = self.extract_features(images)
-        _try_save(save_cached, key, {"features": features})
+        Sets ``image_shape_``, ``features_``, ``pca_``, ``n_image_features_``,
+        ``n_features_`` and the ``features``/``pca`` entries of ``timings_``; the
+        classifier is not touched.
+
+        Parameters
+        ----------
+        images : ndarray of uint8, shape (N, H, W) or (N, H, W, 3)
+        y : ndarray, optional
+            Passed to the feature step's ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (N, n_features_)
+            :meth:`transform` of ``images`` with the steps just fitted.
+        """
+        self._validate_params()
+        images = self._check_images(images, fitted=False)
+        self.image_shape_ = tuple(images.shape[1:])
+        self.timings_ = {}
+        step = clone(self.features) if self.features is not None else _default_features(
+            self.image_shape_)
+        start = time.perf_counter()
+        self.features_, features = _fit_transform_cached(step, images, y, self.cache, "features")
+        self.timings_["features"] = time.perf_counter() - start
+        self.n_image_features_ = int(features.shape[1])
+        start = time.perf_counter()
+        self.pca_ = None
+        if self.pca_variance is not None:
+            self.pca_ = _fit_pca_cached(VariancePCA(self.pca_variance), features, images, y,
+                                        step, self.cache)
+            features = self.pca_.transform(features)
+        self.timings_["pca"] = time.perf_counter() - start
+        self.n_features_ = int(features.shape[1])
+        log.info("features: %d per image, %d after PCA (%.2f s features, %.2f s PCA)",
+                 self.n_image_features_, self.n_features_, self.timings_["features"],
+                 self.timings_["pca"])
         return features
-
-    def _fit_pca(self, images, features, cache):
-        self.pca_mean_ = self.pca_components_ = None
-        if self.pca_variance is None:
-            self.n_features_ = features.shape[1]
-            return
-        if not 0.0 < self.pca_variance <= 1.0:
-            raise ValueError(f"pca_variance must be in (0, 1] or None; got {self.pca_variance!r}")
-        key = None
-        if cache:
-            from .data.cache import cache_key, load_cached
-
-            key = cache_key(images, kind="pca", variance=self.pca_variance,
-                            **_jsonable(self.hog_params_))
-            hit = load_cached(key, expect={"mean": (features.shape[1],),
-                                           "components": (None, features.shape[1])})
-            if hit is not None:
-                self.pca_mean_, self.pca_components_ = hit["mean"], hit["components"]
-                self.n_features_ = self.pca_components_.shape[0]
-                return
-        from sklearn.decomposition import PCA
-
-        # "covariance_eigh" is scikit-learn's fastest exact solver for tall data
-        # (n_samples >> n_features): one Gram matrix and an eigendecomposition.
-        solver = "covariance_eigh" if features.shape[0] >= features.shape[1] else "full"
-        n_components = self.pca_variance if self.pca_variance < 1.0 else None
-        pca = PCA(n_components=n_components, svd_solver=solver).fit(features)
-        self.pca_mean_ = pca.mean_.astype(np.float32)
-        self.pca_components_ = np.ascontiguousarray(pca.components_, dtype=np.float32)
-        self.n_features_ = self.pca_components_.shape[0]
-        if key is not None:
-            from .data.cache import save_cached
-
-            _try_save(save_cached, key, {"mean": self.pca_mean_,
-                                         "components": self.pca_components_})
 
     # ------------------------------------------------------------------ prediction
     def transform(self, images):
-        """Classifier inputs (HOG + PCA) of uint8 images of the training size."""
+        """Classifier inputs (features, then PCA) of uint8 images of the training size."""
+        check_is_fitted(self, "features_")
         images = self._check_images(images, fitted=True)
-        return self.project(self.extract_features(images))
+        features = self.features_.transform(images)
+        return features if self.pca_ is None else self.pca_.transform(features)
 
     def predict_proba(self, images):
-        return self.classifier.predict_proba(self.transform(images))
+        """Class probabilities, shape (N, n_classes)."""
+        check_is_fitted(self, "classifier_")
+        return self.classifier_.predict_proba(self.transform(images))
 
     def predict(self, images):
-        return self.classifier.predict(self.transform(images))
+        """Most probable class of each image."""
+        check_is_fitted(self, "classifier_")
+        return self.classifier_.predict(self.transform(images))
 
-    def score(self, images, y):
-        return float(np.mean(self.predict(images) == np.asarray(y)))
+    def score(self, images, y, sample_weight=None):
+        """Accuracy on ``images`` (weighted with ``sample_weight``)."""
+        return float(super().score(images, y, sample_weight=sample_weight))
 
     def resize(self, image):
-        """Fit one uint8 image (H, W, 3) to the training image shape (documented in ``predict``).
+        """Fit one uint8 image (H, W[, 3]) to the training image shape.
 
         The image is resized with anti-aliasing to the training height and width
-        (aspect ratio not kept) and converted to grayscale when the model was
-        trained on grayscale images.
+        (aspect ratio not kept), converted to grayscale when the model was trained on
+        grayscale images, and repeated over three channels when it was trained on RGB.
         """
         from skimage.transform import resize
 
+        check_is_fitted(self, "image_shape_")
         image = np.asarray(image)
         height, width = self.image_shape_[:2]
         if image.ndim == 3 and len(self.image_shape_) == 2:
@@ -222,61 +261,171 @@ class ImagePipeline:
         return image
 
     # ------------------------------------------------------------------ persistence
+    def to_arrays(self):
+        """The fitted pipeline as plain data: ``(metadata, arrays)``.
+
+        Each step's ``to_arrays`` goes under its name: metadata ``features``, ``pca``
+        and ``classifier``, arrays ``features__*``, ``pca__*`` and ``classifier__*``;
+        ``feature_step`` names the feature step's class.
+        """
+        check_is_fitted(self, "classifier_")
+        metadata = {"feature_step": type(self.features_).__name__,
+                    "image_shape": list(self.image_shape_),
+                    "n_image_features": self.n_image_features_,
+                    "pca_variance": self.pca_variance,
+                    "class_names": (list(self.class_names) if self.class_names is not None
+                                    else None)}
+        arrays = {}
+        for name, step in (("features", self.features_), ("pca", self.pca_),
+                           ("classifier", self.classifier_)):
+            if step is None:
+                metadata[name] = None
+                continue
+            metadata[name], step_arrays = step.to_arrays()
+            arrays.update({f"{name}__{key}": value for key, value in step_arrays.items()})
+        return metadata, arrays
+
+    @classmethod
+    def from_arrays(cls, metadata, arrays):
+        """Rebuild a fitted pipeline from :meth:`to_arrays`' output (or a format-1 file's)."""
+        from .features import feature_step_class
+
+        if metadata.get("format_version") == 1:
+            metadata, arrays = _upgrade_format_1(metadata, arrays)
+        parts = {name: {key[len(name) + 2:]: value for key, value in arrays.items()
+                        if key.startswith(name + "__")}
+                 for name in ("features", "pca", "classifier")}
+        features = feature_step_class(metadata["feature_step"]).from_arrays(
+            metadata["features"], parts["features"])
+        pca = (None if metadata["pca"] is None
+               else VariancePCA.from_arrays(metadata["pca"], parts["pca"]))
+        classifier = SoftmaxClassifier.from_arrays(metadata["classifier"], parts["classifier"])
+        pipe = cls(classifier=clone(classifier), features=clone(features),
+                   pca_variance=metadata["pca_variance"], class_names=metadata["class_names"])
+        pipe.image_shape_ = tuple(int(v) for v in metadata["image_shape"])
+        pipe.features_, pipe.pca_, pipe.classifier_ = features, pca, classifier
+        pipe.n_image_features_ = int(metadata["n_image_features"])
+        pipe.n_features_ = int(classifier.n_features_in_)
+        expected = pipe.n_image_features_ if pca is None else pca.n_components_
+        if (pca is not None and pca.n_features_in_ != pipe.n_image_features_) \
+                or expected != pipe.n_features_:
+            raise ValueError("the steps' sizes do not fit together")
+        pipe.classes_ = classifier.classes_
+        return pipe
+
     def save(self, path):
         """Write the whole fitted pipeline to one model file (atomically, no pickle)."""
         from .persistence import save_arrays
 
-        clf_meta, clf_arrays = self.classifier._to_arrays()
-        arrays = {f"clf_{name}": value for name, value in clf_arrays.items()}
-        if self.pca_components_ is not None:
-            arrays["pca_mean_"] = self.pca_mean_
-            arrays["pca_components_"] = self.pca_components_
-        metadata = {
-            "classifier": clf_meta,
-            "hog_params": _jsonable(self.hog_params_),
-            "image_shape": list(self.image_shape_),
-            "pca_variance": self.pca_variance,
-            "class_names": list(self.class_names) if self.class_names is not None else None,
-            "scaling": "uint8 0..255 -> 0..1 (min_max_scale), then grayscale (rgb2gray)",
-        }
+        metadata, arrays = self.to_arrays()
         save_arrays(path, "ImagePipeline", metadata, arrays)
 
     @classmethod
     def load(cls, path):
         """Read a pipeline written by :meth:`save`."""
-        from .persistence import ModelFileError, load_arrays
+        from .persistence import load_model_file
 
-        metadata, arrays = load_arrays(path, kind="ImagePipeline")
+        return load_model_file(path, "ImagePipeline", cls.from_arrays)
+
+
+def _default_features(image_shape):
+    from .features import study_hog
+
+    return study_hog(image_shape)
+
+
+def _upgrade_format_1(metadata, arrays):
+    """A format-1 pipeline file (HOG parameters and PCA stored by the pipeline) as
+    format 2's metadata and arrays."""
+    params = {**metadata["hog_params"], "data_range": [0, 255]}
+    pca = None
+    new_arrays = {f"classifier__{key[4:]}": value for key, value in arrays.items()
+                  if key.startswith("clf_")}
+    if "pca_components_" in arrays:
+        pca = {"params": {"variance": metadata["pca_variance"]}}
+        new_arrays.update(pca__mean_=arrays["pca_mean_"], pca__components_=arrays["pca_components_"])
+    n_image_features = (arrays["pca_components_"].shape[1] if pca is not None
+                        else metadata["classifier"]["n_features_in_"])
+    return ({"feature_step": "HOGTransformer", "image_shape": metadata["image_shape"],
+             "n_image_features": n_image_features,
+             "pca_variance": metadata["pca_variance"], "class_names": metadata["class_names"],
+             "features": {"params": params, "image_shape_": metadata["image_shape"]},
+             "pca": pca, "classifier": metadata["classifier"]}, new_arrays)
+
+
+# ---------------------------------------------------------------------- disk cache
+def _step_key(images, y, kind, step, **extra):
+    """The cache key of ``step`` fitted on ``images`` (and ``y``), or None when the step
+    must not be cached (a random ``fit`` without an integer seed, or parameters that are
+    not JSON)."""
+    from .data.cache import cache_key
+
+    params = step.get_params(deep=False)
+    seed = params.get("random_state", 0)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        return None
+    try:
+        data = (images,) if y is None else (images, np.asarray(y))
+        return cache_key(*data, kind=kind, step=type(step).__name__, **params, **extra)
+    except TypeError:
+        return None
+
+
+def _fit_transform_cached(step, images, y, cache, kind):
+    """``(fitted step, step.fit_transform(images, y))``, from the disk cache when on."""
+    key = _step_key(images, y, kind, step) if cache else None
+    if key is None:
+        return step, np.asarray(step.fit_transform(images, y))
+    from .data.cache import discard_cached, load_cached
+
+    hit = load_cached(key, expect={"features": (len(images), None), "step_metadata": (None,)})
+    if hit is not None:
         try:
-            clf_arrays = {name[4:]: value for name, value in arrays.items()
-                          if name.startswith("clf_")}
-            classifier = SoftmaxClassifier._from_arrays(metadata["classifier"], clf_arrays)
-            pipe = cls(classifier=classifier, pca_variance=metadata["pca_variance"],
-                       class_names=metadata["class_names"])
-            hog_params = dict(metadata["hog_params"])
-            for key in ("pixels_per_cell", "cells_per_block"):
-                hog_params[key] = tuple(hog_params[key])
-            pipe.hog_params = pipe.hog_params_ = hog_params
-            pipe.image_shape_ = tuple(metadata["image_shape"])
-            pipe.pca_mean_ = arrays.get("pca_mean_")
-            pipe.pca_components_ = arrays.get("pca_components_")
-            pipe.n_features_ = (pipe.pca_components_.shape[0] if pipe.pca_components_ is not None
-                                else classifier.n_features_in_)
-            pipe.classes_ = classifier.classes_
-        except (KeyError, TypeError) as exc:
-            raise ModelFileError(f"{str(path)!r} is an incomplete fastsoftmax pipeline ({exc})") from None
-        return pipe
+            metadata = json.loads(hit["step_metadata"].tobytes().decode("utf-8"))
+            arrays = {k[6:]: v for k, v in hit.items() if k.startswith("state_")}
+            fitted = type(step).from_arrays(metadata, arrays)
+            log.info("%s: cache hit (%s)", kind, key[:12])
+            return fitted, hit["features"]
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+            discard_cached(key, f"{kind}: {exc}")
+    log.info("%s: cache miss (%s), computing", kind, key[:12])
+    features = np.asarray(step.fit_transform(images, y))
+    metadata, arrays = step.to_arrays()
+    entry = {"features": features, "step_metadata": np.frombuffer(
+        json.dumps(metadata).encode("utf-8"), dtype=np.uint8)}
+    entry.update({f"state_{k}": v for k, v in arrays.items()})
+    _try_save(key, entry)
+    return step, features
 
 
-def _jsonable(params):
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+def _fit_pca_cached(pca, features, images, y, step, cache):
+    """``pca`` fitted on ``features`` (the ``step`` features of ``images``), from the
+    disk cache when ``cache``."""
+    key = _step_key(images, y, "pca", step, variance=pca.variance) if cache else None
+    if key is None:
+        return pca.fit(features)
+    from .data.cache import discard_cached, load_cached
+
+    n_features = features.shape[1]
+    hit = load_cached(key, expect={"mean_": (n_features,), "components_": (None, n_features)})
+    if hit is not None:
+        try:
+            fitted = VariancePCA.from_arrays({"params": pca.get_params()}, hit)
+            log.info("pca: cache hit (%s)", key[:12])
+            return fitted
+        except (KeyError, TypeError, ValueError) as exc:
+            discard_cached(key, f"pca: {exc}")
+    log.info("pca: cache miss (%s), computing", key[:12])
+    pca.fit(features)
+    _try_save(key, pca.to_arrays()[1])
+    return pca
 
 
-def _try_save(save, key, arrays):
+def _try_save(key, arrays):
     """A cache write that fails (read-only or full disk) must not fail training."""
-    import logging
+    from .data.cache import save_cached
 
     try:
-        save(key, arrays)
+        save_cached(key, arrays)
     except OSError as exc:
-        logging.getLogger(__name__).warning("could not write the feature cache: %s", exc)
+        log.warning("could not write the feature cache: %s", exc)

@@ -44,7 +44,8 @@ def check_figure_path(path, dpi=DEFAULT_DPI):
     return ext
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,7 +54,7 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path, dpi=DEFAULT_DPI):
+def save_figure(fig, path, dpi=DEFAULT_DPI):
     """Render in the extension's format to a temporary file beside ``path`` and rename:
     never a half-written figure."""
     from ._atomic import atomic_open
@@ -69,7 +70,7 @@ def _save(fig, path, dpi=DEFAULT_DPI):
             fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
     finally:
         fig.clf()
-        _pyplot().close(fig)
+        pyplot().close(fig)
 
 
 def smooth(values, window):
@@ -95,7 +96,7 @@ def plot_loss_curve(losses, path, title="training loss", label=None, dpi=DEFAULT
     dpi : float, default=DEFAULT_DPI
     """
     check_figure_path(path, dpi)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     losses = np.asarray(losses, dtype=np.float64)
     steps = np.arange(1, len(losses) + 1)
@@ -111,7 +112,7 @@ def plot_loss_curve(losses, path, title="training loss", label=None, dpi=DEFAULT
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
 
 
 def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix", dpi=DEFAULT_DPI):
@@ -121,7 +122,7 @@ def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix", d
     :func:`plot_loss_curve`.
     """
     check_figure_path(path, dpi)
-    plt = _pyplot()
+    plt = pyplot()
     matrix = np.asarray(matrix)
     n = len(class_names)
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * n, 0.8 + 0.6 * n))
@@ -137,4 +138,4 @@ def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix", d
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)

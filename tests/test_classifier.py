@@ -12,9 +12,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fastsoftmax import SoftmaxClassifier
-from fastsoftmax.classifier import _plan_batches
-from fastsoftmax.persistence import ModelFileError, load_model
+from fastsoftmax import SoftmaxClassifier, TrainingDivergedError, load_model
+from fastsoftmax.classifier import plan_batches
+from fastsoftmax.persistence import ModelFileError
 from fastsoftmax.softmax import _numpy, loss_and_gradient, penalty_strengths
 
 PENALTIES = ["none", "l2", "l1", "elasticnet"]
@@ -100,14 +100,14 @@ def test_soft_threshold_hand_values():
 # ---------------------------------------------------------------- sampling and schedules
 def test_shuffle_visits_every_row_once_per_epoch():
     rng = np.random.default_rng(0)
-    indices, starts = _plan_batches(rng, 10, 4, 6, "shuffle")  # 3 batches an epoch: 4, 4, 2
+    indices, starts = plan_batches(rng, 10, 4, 6, "shuffle")  # 3 batches an epoch: 4, 4, 2
     assert np.diff(starts).tolist() == [4, 4, 2, 4, 4, 2]
     assert sorted(indices[:10]) == list(range(10))
     assert sorted(indices[10:]) == list(range(10))
 
 
 def test_replacement_draws_fixed_size_batches():
-    indices, starts = _plan_batches(np.random.default_rng(0), 10, 4, 5, "replacement")
+    indices, starts = plan_batches(np.random.default_rng(0), 10, 4, 5, "replacement")
     assert np.diff(starts).tolist() == [4] * 5
     assert indices.min() >= 0 and indices.max() < 10
 
@@ -289,6 +289,45 @@ def test_partial_fit_needs_classes_then_learns(digits):
     assert clf.n_iter_ == 30 * math.ceil(len(y_train) / 256)
 
 
+def test_partial_fit_after_fit_continues_the_random_stream(digits, monkeypatch):
+    import fastsoftmax.classifier as classifier_module
+
+    X_train, _, y_train, _ = digits
+    real = classifier_module.plan_batches
+    drawn = []
+
+    def recording(rng, *args):
+        indices, starts = real(rng, *args)
+        drawn.append(indices)
+        return indices, starts
+
+    monkeypatch.setattr(classifier_module, "plan_batches", recording)
+    clf = SoftmaxClassifier(n_iter=30, batch_size=64, sampling="replacement", random_state=5)
+    clf.fit(X_train, y_train).partial_fit(X_train, y_train)
+    # reference: one generator from the seed draws fit's 30 batches, then partial_fit's epoch
+    rng = np.random.default_rng(5)
+    n = len(X_train)
+    np.testing.assert_array_equal(drawn[0], real(rng, n, 64, 30, "replacement")[0])
+    np.testing.assert_array_equal(drawn[1], real(rng, n, 64, math.ceil(n / 64), "replacement")[0])
+    assert not np.array_equal(drawn[1][:64], drawn[0][:64])  # fit's first batch is not replayed
+
+
+def test_momentum_is_saved_and_continued(tmp_path, digits):
+    X_train, _, y_train, _ = digits
+    X, y = X_train[:200], y_train[:200]
+    clf = SoftmaxClassifier(batch_size=200, momentum=0.9, n_iter=20, backend="numpy",
+                            dtype="float64", random_state=0).fit(X, y)
+    path = tmp_path / "m.npz"
+    clf.save(path)
+    loaded = SoftmaxClassifier.load(path)
+    without_momentum = SoftmaxClassifier.load(path)
+    del without_momentum._velocity
+    for model in (clf, loaded, without_momentum):
+        model.partial_fit(X, y)  # one batch of all rows: the step does not depend on their order
+    np.testing.assert_allclose(loaded.coef_, clf.coef_, rtol=1e-10, atol=1e-13)
+    assert not np.allclose(without_momentum.coef_, clf.coef_, rtol=1e-6, atol=0)
+
+
 def test_string_labels(digits):
     X_train, X_test, y_train, y_test = digits
     names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
@@ -306,21 +345,23 @@ def test_same_seed_same_model(digits):
 # ---------------------------------------------------------------- errors
 def test_divergence_is_reported_with_the_learning_rate(digits):
     X_train, _, y_train, _ = digits
-    with pytest.raises(ValueError, match=r"diverged.*learning_rate=1e\+06.*smaller learning_rate"):
+    assert issubclass(TrainingDivergedError, ValueError)
+    with pytest.raises(TrainingDivergedError, match=r"diverged.*learning_rate=1e\+06.*smaller learning_rate"):
         SoftmaxClassifier(learning_rate=1e6, momentum=0.9, n_iter=300,
                           random_state=0).fit(X_train * 1e3, y_train)
 
 
 @pytest.mark.parametrize("params,match", [
-    ({"learning_rate": 0}, "learning_rate must be a finite number > 0"),
-    ({"learning_rate": -0.1}, "learning_rate must be"),
-    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-    ({"penalty": "l3"}, "penalty must be one of"),
-    ({"momentum": 1.0}, "momentum must be"),
-    ({"l1_ratio": 1.5}, "l1_ratio must be"),
-    ({"backend": "torch"}, "backend must be one of"),
+    ({"learning_rate": 0}, r"'learning_rate' parameter of SoftmaxClassifier must be a float in the range \(0.0, inf\)"),
+    ({"learning_rate": -0.1}, "'learning_rate' parameter of SoftmaxClassifier must be"),
+    ({"learning_rate": np.inf}, r"'learning_rate' parameter .* range \(0.0, inf\). Got inf"),
+    ({"batch_size": 0}, r"'batch_size' parameter of SoftmaxClassifier must be an int in the range \[1, inf\)"),
+    ({"penalty": "l3"}, "'penalty' parameter of SoftmaxClassifier must be a str among"),
+    ({"momentum": 1.0}, r"'momentum' parameter of SoftmaxClassifier must be a float in the range \[0.0, 1.0\)"),
+    ({"l1_ratio": 1.5}, "'l1_ratio' parameter of SoftmaxClassifier must be"),
+    ({"backend": "torch"}, "'backend' parameter of SoftmaxClassifier must be a str among"),
     ({"n_iter": 10, "epochs": 2}, "not both"),
-    ({"dtype": "float16"}, "dtype must be one of"),
+    ({"dtype": "float16"}, "'dtype' parameter of SoftmaxClassifier must be a str among"),
 ])
 def test_invalid_hyperparameters(params, match):
     with pytest.raises(ValueError, match=match):

@@ -214,7 +214,7 @@ def test_transformer_errors_and_clone():
     assert clone(transformer).get_params()["pixels_per_cell"] == (8, 8)
     with pytest.raises(ValueError, match="set image_shape"):
         transformer.fit(np.zeros((3, 1024)))
-    with pytest.raises(ValueError, match="color must be"):
+    with pytest.raises(ValueError, match="'color' parameter of HOGTransformer must be a str among"):
         HOGTransformer(color="red").fit(np.zeros((3, 32, 32)))
     fitted = HOGTransformer().fit(np.zeros((2, 32, 32)))
     with pytest.raises(ValueError, match="fitted on"):

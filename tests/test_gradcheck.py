@@ -140,6 +140,17 @@ def test_no_kink_exclusion_without_l1():
     assert result.n_kink == 0
 
 
+def test_worst_entry_names_the_corrupted_one():
+    W, b, X, y = make_problem()
+    _, dW, db = loss_and_gradient(W, b, X, y, "none", 0.0)
+    wrong_W = np.array(dW)
+    wrong_W[2, 1] += 1.0
+    assert check_gradient(W, b, X, y, analytic=(wrong_W, db)).worst_entry() == ("W", (2, 1))
+    wrong_b = np.array(db)
+    wrong_b[1] += 1.0
+    assert check_gradient(W, b, X, y, analytic=(dW, wrong_b)).worst_entry() == ("b", (1,))
+
+
 @pytest.mark.parametrize(
     "corrupt",
     [
@@ -312,8 +323,8 @@ def test_cli_l1_reports_kink_count():
     "args, match",
     [
         (["--h", "0"], "h must be a positive"),
-        (["--features", "65"], "--features 65 is larger than the 64"),
-        (["--batch-size", "5000"], "--batch-size 5000 is larger"),
+        (["--features", "65"], "65 features is more than the 64 pixel columns"),
+        (["--batch-size", "5000"], "batch size 5000 is larger than the 1797 images"),
         (["--threshold", "-1"], "--threshold must be a positive"),
         (["--alpha", "-1", "--penalty", "l2"], "alpha must be"),
     ],

@@ -53,36 +53,41 @@ def test_pipeline_features_equal_the_studys_scikit_image_chain():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8)
     y = np.arange(30) % 3
-    pipe = ImagePipeline(SoftmaxClassifier(n_iter=5), pca_variance=0.9).fit(images, y, cache=False)
+    pipe = ImagePipeline(SoftmaxClassifier(n_iter=5), pca_variance=0.9).fit(images, y)
     expected = np.array([hog(rgb2gray(im / 255.0), orientations=9, pixels_per_cell=(4, 4),
                              cells_per_block=(2, 2)) for im in images])
-    np.testing.assert_allclose(pipe.extract_features(images), expected, atol=1e-5)
+    np.testing.assert_allclose(pipe.features_.transform(images), expected, atol=1e-5)
     pca = PCA(0.9).fit(expected)
     assert pipe.n_features_ == pca.n_components_
     # same subspace as scikit-learn's PCA (components agree up to sign)
-    overlap = np.abs(pipe.pca_components_ @ pca.components_.T)
+    overlap = np.abs(pipe.pca_.components_ @ pca.components_.T)
     np.testing.assert_allclose(np.diag(overlap), 1.0, atol=1e-3)
     # the projection (computed without a centred copy) equals scikit-learn's transform
-    signs = np.sign(np.diag(pipe.pca_components_ @ pca.components_.T))
+    signs = np.sign(np.diag(pipe.pca_.components_ @ pca.components_.T))
     np.testing.assert_allclose(pipe.transform(images) * signs, pca.transform(expected),
                                atol=1e-4)
 
 
 def test_pipeline_cache_skips_features_the_second_time(monkeypatch):
+    from fastsoftmax.features import HOGTransformer
+
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8)
     y = np.arange(20) % 2
-    first = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0)).fit(images, y)
+    first = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0), cache=True).fit(images, y)
 
     def fail(*args, **kwargs):
         raise AssertionError("features recomputed despite the cache")
 
-    monkeypatch.setattr(ImagePipeline, "extract_features", fail)
-    second = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0)).fit(images, y)
-    np.testing.assert_array_equal(first.pca_components_, second.pca_components_)
-    np.testing.assert_array_equal(first.classifier.coef_, second.classifier.coef_)
+    monkeypatch.setattr(HOGTransformer, "transform", fail)
+    second = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0), cache=True).fit(images, y)
+    np.testing.assert_array_equal(first.pca_.components_, second.pca_.components_)
+    np.testing.assert_array_equal(first.classifier_.coef_, second.classifier_.coef_)
+    assert second.features_.get_params() == first.features_.get_params()
     with pytest.raises(AssertionError, match="recomputed"):
-        ImagePipeline(SoftmaxClassifier(n_iter=5)).fit(images, y, cache=False)
+        ImagePipeline(SoftmaxClassifier(n_iter=5), cache=False).fit(images, y)
+    with pytest.raises(AssertionError, match="recomputed"):  # opt-in: off by default
+        ImagePipeline(SoftmaxClassifier(n_iter=5)).fit(images, y)
 
 
 def test_pipeline_save_load_predicts_the_same(tmp_path):
@@ -90,14 +95,122 @@ def test_pipeline_save_load_predicts_the_same(tmp_path):
     images = rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
     y = np.arange(40) % 4
     pipe = ImagePipeline(SoftmaxClassifier(n_iter=20, random_state=0),
-                         class_names=["a", "b", "c", "d"]).fit(images, y, cache=False)
+                         class_names=["a", "b", "c", "d"]).fit(images, y)
     pipe.save(tmp_path / "p.npz")
     again = ImagePipeline.load(tmp_path / "p.npz")
     np.testing.assert_array_equal(again.predict_proba(images), pipe.predict_proba(images))
     assert again.class_names == ["a", "b", "c", "d"]
-    assert again.hog_params_ == pipe.hog_params_
+    assert again.features_.get_params() == pipe.features_.get_params()
     with pytest.raises(ValueError, match="trained on 16x16"):
         again.predict(images[:, :8, :8])
+
+
+def _digit_images():
+    from fastsoftmax.data import load_digits_images
+
+    digits = load_digits_images()
+    return digits.X_train[:300], digits.y_train[:300]
+
+
+def test_pipeline_is_a_scikit_learn_estimator():
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    images, y = _digit_images()
+    pipe = ImagePipeline(SoftmaxClassifier(n_iter=50, random_state=0), pca_variance=0.9)
+    params = pipe.get_params()
+    assert params["classifier__n_iter"] == 50 and params["pca_variance"] == 0.9
+    twin = clone(pipe).set_params(classifier__n_iter=60)
+    assert twin.classifier.n_iter == 60 and pipe.classifier.n_iter == 50
+    scores = cross_val_score(pipe, images, y, cv=3)
+    # each fold equals fitting a clone by hand on the same split
+    expected = [clone(pipe).fit(images[train], y[train]).score(images[test], y[test])
+                for train, test in StratifiedKFold(3).split(images, y)]
+    np.testing.assert_allclose(scores, expected)
+    assert scores.min() > 0.8
+    assert not hasattr(pipe, "classifier_")  # cross_val_score fitted clones, not pipe
+    with pytest.raises(ValueError, match="'pca_variance' parameter of ImagePipeline"):
+        ImagePipeline(pca_variance=1.5).fit(images, y)
+
+
+class CellMeans:
+    """A second feature step, for the contract: mean pixel (0..1) of each 2x2 cell."""
+
+    def __init__(self, cell=2):
+        self.cell = cell
+
+    def get_params(self, deep=True):
+        return {"cell": self.cell}
+
+    def set_params(self, **params):
+        self.__dict__.update(params)
+        return self
+
+    def fit(self, images, y=None):
+        self.shape_ = images.shape[1:]
+        return self
+
+    def transform(self, images):
+        n, h, w = images.shape[:3]
+        c = self.cell
+        cells = images[:, : h // c * c, : w // c * c].reshape(n, h // c, c, w // c, c, -1)
+        return (cells.mean(axis=(2, 4)) / 255.0).reshape(n, -1).astype(np.float32)
+
+    def fit_transform(self, images, y=None):
+        return self.fit(images, y).transform(images)
+
+    def to_arrays(self):
+        return {"params": self.get_params()}, {"shape_": np.asarray(self.shape_)}
+
+    @classmethod
+    def from_arrays(cls, metadata, arrays):
+        step = cls(**metadata["params"])
+        step.shape_ = tuple(int(v) for v in arrays["shape_"])
+        return step
+
+
+def test_a_second_feature_step_plugs_in(tmp_path, monkeypatch):
+    import fastsoftmax.features
+    from fastsoftmax import load_model
+    from fastsoftmax.persistence import ModelFileError
+
+    images, y = _digit_images()
+    pipe = ImagePipeline(SoftmaxClassifier(n_iter=100, random_state=0), features=CellMeans(),
+                         pca_variance=None).fit(images, y)
+    means = images.reshape(300, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(300, 16) / 255.0
+    np.testing.assert_allclose(pipe.transform(images), means, rtol=1e-6)
+    assert pipe.n_image_features_ == pipe.n_features_ == 16 and pipe.pca_ is None
+    path = tmp_path / "cells.npz"
+    pipe.save(path)
+    with pytest.raises(ModelFileError, match="unknown feature step 'CellMeans'"):
+        load_model(path)  # only registered classes are built from a file
+    monkeypatch.setitem(fastsoftmax.features.FEATURE_STEPS, "CellMeans", __name__)
+    again = load_model(path)
+    assert isinstance(again.features_, CellMeans) and again.features_.shape_ == (8, 8)
+    np.testing.assert_array_equal(again.predict_proba(images), pipe.predict_proba(images))
+
+
+def test_format_1_pipeline_files_still_load(tmp_path):
+    from fastsoftmax import load_model
+
+    images, y = _digit_images()
+    pipe = ImagePipeline(SoftmaxClassifier(n_iter=50, random_state=0),
+                         class_names=[str(i) for i in range(10)]).fit(images, y)
+    clf_meta, clf_arrays = pipe.classifier_.to_arrays()
+    del clf_arrays["velocity_coef"], clf_arrays["velocity_intercept"]  # format 1 had none
+    header = {"format": "fastsoftmax", "format_version": 1, "kind": "ImagePipeline",
+              "classifier": clf_meta,
+              "hog_params": {"orientations": 9, "pixels_per_cell": [2, 2],
+                             "cells_per_block": [2, 2], "block_norm": "L2-Hys"},
+              "image_shape": [8, 8], "pca_variance": 0.95, "class_names": pipe.class_names,
+              "scaling": "uint8 0..255 -> 0..1 (min_max_scale), then grayscale (rgb2gray)"}
+    path = tmp_path / "old.npz"
+    np.savez(path, __fastsoftmax__=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+             pca_mean_=pipe.pca_.mean_, pca_components_=pipe.pca_.components_,
+             **{f"clf_{k}": v for k, v in clf_arrays.items()})
+    old = load_model(path)
+    np.testing.assert_array_equal(old.predict_proba(images), pipe.predict_proba(images))
+    assert old.features_.get_params() == pipe.features_.get_params()
 
 
 def test_pipeline_rejects_non_uint8_and_bad_shapes():
@@ -158,9 +271,9 @@ def test_study_preset_settings():
 
 
 @pytest.mark.parametrize("args,match", [
-    (["--lr", "-1"], "learning_rate must be"),
-    (["--lr", "0"], "learning_rate must be"),
-    (["--momentum", "1.5"], "momentum must be"),
+    (["--lr", "-1"], "'learning_rate' parameter of SoftmaxClassifier must be"),
+    (["--lr", "0"], "'learning_rate' parameter of SoftmaxClassifier must be"),
+    (["--momentum", "1.5"], "'momentum' parameter of SoftmaxClassifier must be"),
     (["--epochs", "2", "--n-iter", "3"], "not both"),
     (["--data", "no/such/folder"], "no such file or folder"),
     (["--model", "no/such/folder/m.npz"], "does not exist"),
@@ -211,7 +324,7 @@ def test_predict_answers_good_images_and_names_bad_ones(tmp_path):
     assert [p["image"] for p in payload["predictions"]] == [str(good), str(big)]
     assert payload["errors"][0]["image"] == str(bad)
     assert "bad.png" in result.stderr
-    from fastsoftmax.cli.evaluate import load_pipeline
+    from fastsoftmax.cli.options import load_pipeline
 
     pipe = load_pipeline(str(model))
     expected = pipe.predict_proba(digits.X_test[:1])[0]
@@ -246,7 +359,19 @@ def test_real_cifar_subset_beats_chance_by_far(tmp_path):
     from fastsoftmax.data import load_cifar10
 
     (X_train, y_train), (X_test, y_test) = load_cifar10(CIFAR_DEV)
-    pipe = ImagePipeline(SoftmaxClassifier(random_state=0)).fit(X_train[:5000], y_train[:5000],
-                                                                cache=False)
+    pipe = ImagePipeline(SoftmaxClassifier(random_state=0)).fit(X_train[:5000], y_train[:5000])
     # HOG + PCA + softmax on 5,000 images: far above chance (0.1), near 0.45
     assert pipe.score(X_test[:2000], y_test[:2000]) > 0.40
+
+
+def test_evaluate_predictions_hand_computed():
+    from fastsoftmax.evaluation import evaluate_predictions
+
+    scores = evaluate_predictions([0, 0, 1, 2], [0, 1, 1, 1], n_classes=4)
+    np.testing.assert_array_equal(scores.confusion_matrix,
+                                  [[1, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(scores.support, [2, 1, 1, 0])
+    np.testing.assert_array_equal(scores.per_class_accuracy, [0.5, 1.0, 0.0, np.nan])
+    assert scores.accuracy == 0.5
+    assert scores.to_dict(list("abcd"))["per_class_accuracy"] == {"a": 0.5, "b": 1.0, "c": 0.0,
+                                                                  "d": None}

@@ -1,23 +1,8 @@
 """``fastsoftmax evaluate``: a saved pipeline on a data set's test split."""
 import click
 
-from .figure_options import dpi_option
-from .options import InputError, data_option, echo_json, handle_errors, is_quiet, json_option
-
-
-def load_pipeline(model_path):
-    """Load a model file that holds a whole image pipeline (one-line errors otherwise)."""
-    from ..persistence import load_arrays
-
-    metadata, _ = load_arrays(model_path)
-    if metadata.get("kind") != "ImagePipeline":
-        raise InputError(
-            f"{model_path!r} holds a bare {metadata.get('kind')}, not an image pipeline; "
-            "save one with `fastsoftmax train --model PATH`"
-        )
-    from ..pipeline import ImagePipeline
-
-    return ImagePipeline.load(model_path)
+from .options import (InputError, check_figure_output, data_option, dpi_option, echo_json,
+                      handle_errors, is_quiet, json_option, load_pipeline)
 
 
 @click.command()
@@ -39,18 +24,11 @@ def evaluate(model_path, data, plot_path, dpi, as_json):
     not position: a folder may hold any subset of the model's classes, and a class
     the model does not know is an error.  Images must have the training size.
     """
-    import numpy as np
-    from sklearn.metrics import confusion_matrix
+    from ..evaluation import evaluate_predictions
 
     from ..data import load_test_set
 
-    if plot_path:
-        from .train import _check_output_path
-
-        from ..plots import check_figure_path
-
-        _check_output_path(plot_path, "--plot")
-        check_figure_path(plot_path, dpi)
+    check_figure_output(plot_path, dpi)
     pipe = load_pipeline(model_path)
     names = list(pipe.class_names or [str(c) for c in pipe.classes_])
     dataset = load_test_set(data, names)
@@ -59,35 +37,27 @@ def evaluate(model_path, data, plot_path, dpi, as_json):
             f"the data's images are {'x'.join(map(str, dataset.image_shape[:2]))} but the model "
             f"was trained on {'x'.join(map(str, pipe.image_shape_[:2]))}"
         )
-    y_true = dataset.y_test
-    y_pred = pipe.predict(dataset.X_test)
-    labels = np.arange(len(names))
-    matrix = confusion_matrix(y_true, y_pred, labels=labels)
-    support = matrix.sum(axis=1)
-    per_class = np.divide(np.diag(matrix), support, out=np.full(len(names), np.nan),
-                          where=support > 0)
-    accuracy = float(np.mean(y_pred == y_true))
+    scores = evaluate_predictions(dataset.y_test, pipe.predict(dataset.X_test), len(names))
+    matrix = scores.confusion_matrix
     if plot_path:
         from ..plots import plot_confusion_matrix
 
         plot_confusion_matrix(matrix, names, plot_path,
-                              title=f"{dataset.name}, test split: accuracy {accuracy:.4f}", dpi=dpi)
+                              title=f"{dataset.name}, test split: accuracy {scores.accuracy:.4f}", dpi=dpi)
     result = {
         "data": dataset.name,
-        "n_images": int(len(y_true)),
-        "accuracy": accuracy,
-        "per_class_accuracy": {name: (None if np.isnan(v) else float(v)) for name, v in zip(names, per_class)},
-        "confusion_matrix": matrix.tolist(),
+        "n_images": int(len(dataset.y_test)),
+        **scores.to_dict(names),
         "class_names": names,
         "plot": plot_path,
     }
     if as_json:
         echo_json(result)
         return
-    click.echo(f"{dataset.name}: {len(y_true)} test images, accuracy {accuracy:.4f}")
+    click.echo(f"{dataset.name}: {result['n_images']} test images, accuracy {scores.accuracy:.4f}")
     width = max(len(n) for n in names)
     click.echo("per-class accuracy:")
-    for name, value, n in zip(names, per_class, support):
+    for name, value, n in zip(names, scores.per_class_accuracy, scores.support):
         click.echo(f"  {name:<{width}}  {value:.4f}  ({n} images)" if n else f"  {name:<{width}}  -")
     click.echo("confusion matrix (rows: true class, columns: predicted):")
     cell = max(len(str(matrix.max())), 3)

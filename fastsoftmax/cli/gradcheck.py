@@ -7,42 +7,6 @@ from .options import InputError, data_option, echo_json, handle_errors, json_opt
 SHOW_ROWS, SHOW_COLS = 3, 4
 
 
-def _load_batch(data, batch_size, features, seed):
-    """A random batch of ``batch_size`` rows and the first ``features`` columns, in 0..1."""
-    import numpy as np
-
-    if data is None:
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
-        X_all = digits.data / 16.0
-        y_all = digits.target
-        n_classes, name = 10, "digits"
-    else:
-        try:
-            from ..data import load_dataset
-        except ImportError:
-            raise InputError("--data needs fastsoftmax.data, which this install lacks") from None
-        dataset = load_dataset(data)
-        X_all = np.asarray(dataset.X_train)
-        X_all = X_all.reshape(X_all.shape[0], -1)
-        y_all = np.asarray(dataset.y_train)
-        n_classes, name = len(dataset.class_names), str(data)
-    n_available, d_available = X_all.shape
-    if batch_size > n_available:
-        raise InputError(f"--batch-size {batch_size} is larger than the {n_available} images")
-    if features is None:
-        features = d_available
-    if features > d_available:
-        raise InputError(f"--features {features} is larger than the {d_available} pixel columns")
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(n_available, size=batch_size, replace=False))
-    X = X_all[rows, :features].astype(np.float64)
-    if data is not None:
-        X /= 255.0
-    return X, np.asarray(y_all[rows], dtype=np.int64), n_classes, name, rng
-
-
 @click.command("gradcheck")
 @data_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True,
@@ -85,40 +49,33 @@ def gradcheck(ctx, data, batch_size, features, penalty, alpha, l1_ratio, backend
     part, entries with |W| < h (the kink) are left out of both and counted.
     Exit code 0 when the error is within --threshold, 1 when above, 2 for bad input.
     """
-    import numpy as np
+    import math
 
-    from ..gradcheck import check_gradient, check_gradient_sparse
+    from ..gradcheck import check_gradient, check_gradient_sparse, gradcheck_problem
 
-    if not (np.isfinite(threshold) and threshold > 0):
+    if not (math.isfinite(threshold) and threshold > 0):
         raise InputError(f"--threshold must be a positive number, got {threshold!r}")
-    X, y, n_classes, name, rng = _load_batch(data, batch_size, features, seed)
-    n_features = X.shape[1]
-    W = 0.01 * rng.standard_normal((n_features, n_classes))
-    b = 0.1 * rng.standard_normal(n_classes)
+    problem = gradcheck_problem(data, batch_size, features, seed)
+    X, y, W, b = problem.X, problem.y, problem.W, problem.b
     result = check_gradient(W, b, X, y, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                             h=h, backend=backend, method=method)
     sparse = None
     if n_sparse:
         sparse = check_gradient_sparse(W, b, X, y, k=n_sparse, penalty=penalty, alpha=alpha,
                                        l1_ratio=l1_ratio, h=h, backend=backend,
-                                       method=method, seed=rng)
+                                       method=method, seed=problem.rng)
     failed = [f"max relative error {result.max_relative_error:.3g} is above the threshold "
               f"{threshold:g}"] if not result.passed(threshold) else []
     if sparse is not None and not sparse.passed(threshold):
         failed.append(f"sparse check: max relative error {sparse.max_relative_error:.3g} "
                       f"is above the threshold {threshold:g}")
-
-    rel = np.where(result.kink, -1.0, result.relative_error_W)
-    worst_W = np.unravel_index(int(np.argmax(rel)), rel.shape) if rel.size else None
-    worst = ("b", (int(np.argmax(result.relative_error_b)),))
-    if worst_W is not None and rel[worst_W] >= result.relative_error_b.max():
-        worst = ("W", tuple(int(i) for i in worst_W))
+    worst = result.worst_entry()
     sl = (slice(0, SHOW_ROWS), slice(0, SHOW_COLS))
     payload = {
-        "data": name,
+        "data": problem.name,
         "n_samples": int(X.shape[0]),
-        "n_features": int(n_features),
-        "n_classes": int(n_classes),
+        "n_features": int(X.shape[1]),
+        "n_classes": int(problem.n_classes),
         "penalty": penalty,
         "alpha": alpha if penalty != "none" else 0.0,
         "l1_ratio": l1_ratio,

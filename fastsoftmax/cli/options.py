@@ -1,9 +1,13 @@
-"""Options and helpers shared by the commands."""
+"""Options and helpers shared by the commands: the one home of everything two commands use."""
 import functools
 import json
+import logging
+import os
 import sys
 
 import click
+
+log = logging.getLogger("fastsoftmax.cli")
 
 
 class InputError(click.ClickException):
@@ -90,6 +94,12 @@ class ProgressBar:
             )
             self._bar.__enter__()
 
+    def set_total(self, total):
+        """Change the length of the bar (e.g. once the library knows the total)."""
+        self.total = total
+        if self._bar is not None:
+            self._bar.length = total
+
     def update(self, done, info=None):
         """Move to ``done`` of ``total``; ``info`` is shown beside the bar (e.g. the loss)."""
         if self._bar is not None:
@@ -108,6 +118,172 @@ class ProgressBar:
         self.close()
 
 
+# ---------------------------------------------------------------------- output paths
+def check_output_path(path, option):
+    """Refuse an output path whose folder does not exist, before any work is done."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError(f"{option}: folder {os.path.dirname(path) or '.'!r} does not exist")
+
+
+dpi_option = click.option(
+    "--dpi", type=click.FloatRange(min=1, max=2400), default=120, show_default=True,
+    help="Resolution of the figure (pixels per inch; for PDF/SVG only their raster parts).")
+
+
+def check_figure_output(path, dpi, option="--plot"):
+    """Refuse a figure path whose folder is missing or whose extension is not a figure
+    format (png, pdf, svg), before any work."""
+    if not path:
+        return
+    from ..plots import check_figure_path
+
+    check_output_path(path, option)
+    try:
+        check_figure_path(path, dpi)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+# ---------------------------------------------------------------------- models and data
+def load_pipeline(model_path):
+    """Load a model file that holds a whole image pipeline (one-line errors otherwise)."""
+    from ..models import load_model
+    from ..pipeline import ImagePipeline
+
+    model = load_model(model_path)
+    if not isinstance(model, ImagePipeline):
+        raise InputError(
+            f"{model_path!r} holds a bare {type(model).__name__}, not an image pipeline; "
+            "save one with `fastsoftmax train --model PATH`"
+        )
+    return model
+
+
+def load_data(data, quiet, download=False):
+    """Load a data set, say what it is on stderr, and log where it came from."""
+    from ..data import load_dataset
+
+    dataset = load_dataset(data, download=download)
+    log.info("data: %s (%s)", dataset.name, os.path.abspath(data) if data else "built in")
+    if not quiet:
+        click.echo(f"{dataset.name}: {len(dataset.y_train)} training and {len(dataset.y_test)} "
+                   f"test images of {'x'.join(map(str, dataset.image_shape))}", err=True)
+    return dataset
+
+
+def log_threads():
+    """Log how many threads the kernels use (``-v``)."""
+    import numba
+
+    log.info("threads: %d (numba), %d CPUs", numba.get_num_threads(), os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------- classifier options
+def classifier_options(func):
+    """Every SoftmaxClassifier hyperparameter as an option (default: the classifier's)."""
+    options = [
+        click.option("--batch-size", type=click.IntRange(min=1), help="Samples per minibatch. [default: 256]"),
+        click.option("--learning-rate", "--lr", "learning_rate", type=float,
+                     help="Initial learning rate (> 0). [default: 0.1]"),
+        click.option("--lr-schedule", type=click.Choice(["constant", "step", "invscaling"]),
+                     help="Learning-rate schedule: step halves it every --lr-decay-steps updates. [default: step]"),
+        click.option("--lr-decay-steps", type=click.IntRange(min=1),
+                     help="Updates per decay period. [default: a fifth of all updates]"),
+        click.option("--n-iter", type=click.IntRange(min=1),
+                     help="Number of minibatch updates (exclusive with --epochs)."),
+        click.option("--epochs", type=click.IntRange(min=1),
+                     help="Passes over the training data. [default: 10, and at least 1,000 updates]"),
+        click.option("--sampling", type=click.Choice(["shuffle", "replacement"]),
+                     help="shuffle: permuted epochs; replacement: the study's random draws. [default: shuffle]"),
+        click.option("--penalty", type=click.Choice(["none", "l2", "l1", "elasticnet"]),
+                     help="Weight penalty. [default: l2]"),
+        click.option("--alpha", type=float, help="Penalty strength. [default: 0.0001]"),
+        click.option("--l1-ratio", type=float, help="Elastic-net L1 share in [0, 1]. [default: 0.15]"),
+        click.option("--l1-method", type=click.Choice(["proximal", "subgradient"]),
+                     help="L1 by soft-thresholding (exact zeros) or the sign subgradient. [default: proximal]"),
+        click.option("--momentum", type=float, help="Heavy-ball momentum in [0, 1). [default: 0.9]"),
+        click.option("--early-stopping/--no-early-stopping", default=None,
+                     help="Stop when a 10% validation split stops improving. [default: off]"),
+        click.option("--backend", type=click.Choice(["numba", "numpy"]),
+                     help="Fused Numba kernels or the NumPy reference. [default: numba]"),
+        click.option("--dtype", type=click.Choice(["float32", "float64"]),
+                     help="Training precision. [default: float32]"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+#: The classifier parameters :func:`classifier_options` sets.
+CLASSIFIER_PARAMS = ("batch_size", "learning_rate", "lr_schedule", "lr_decay_steps", "n_iter",
+                     "epochs", "sampling", "penalty", "alpha", "l1_ratio", "l1_method", "momentum",
+                     "early_stopping", "backend", "dtype")
+
+preset_option = click.option(
+    "--preset", type=click.Choice(["default", "study"]), default="default", show_default=True,
+    help="study: the study's batch 500, learning rate 0.01, 50,000 updates with replacement, "
+         "L2 alpha = 1.2/500 (its 1.2 was against the summed batch loss).")
+
+
+def build_classifier(options, preset, seed):
+    """The classifier of the options given over the preset's; checked before any data is read."""
+    from ..classifier import SoftmaxClassifier
+    from ..study_setup import STUDY_PRESET
+
+    params = dict(STUDY_PRESET) if preset == "study" else {}
+    given = {name: options[name] for name in CLASSIFIER_PARAMS if options.get(name) is not None}
+    if "epochs" in given:
+        params.pop("n_iter", None)
+    if "n_iter" in given:
+        params.pop("epochs", None)
+    params.update(given)
+    classifier = SoftmaxClassifier(random_state=seed, **params)
+    classifier.check_params()
+    return classifier
+
+
+# ---------------------------------------------------------------------- sweeps and the study
+force_option = click.option("--force", is_flag=True,
+                            help="Overwrite results already in the output folder.")
+jobs_option = click.option("--jobs", "n_jobs", type=click.IntRange(min=1), default=2, show_default=True,
+                           help="Runs fitted at once (threads; the Numba kernels release the GIL).")
+val_option = click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                          default=0.15, show_default=True,
+                          help="Stratified share of the training images held out for validation.")
+pca_option = click.option("--pca-variance", type=click.FloatRange(0, 1, min_open=True), default=0.95,
+                          show_default=True, help="Fraction of the features' variance PCA keeps "
+                          "(1 keeps all components).")
+cache_option = click.option("--no-cache", is_flag=True,
+                            help="Recompute features and PCA instead of using the disk cache.")
+
+
+def load_features(data, val_fraction, seed, pca_variance, no_cache, quiet):
+    """Load a data set and compute its features once: ``(dataset, features, sizes)``."""
+    from ..experiments.sweep import prepare_features
+
+    dataset = load_data(data, quiet)
+    log_threads()
+    features = prepare_features(dataset, val_fraction=val_fraction, seed=seed,
+                                pca_variance=pca_variance, cache=not no_cache)
+    sizes = {"train": len(features["y_train"]), "val": len(features["y_val"]),
+             "test": len(features["y_test"]), "features": int(features["X_train"].shape[1]),
+             "hog_features": features["n_image_features"]}
+    return dataset, features, sizes
+
+
+def sweep_progress(bar):
+    """A ``run_sweep`` callback that moves ``bar`` (to the total the library gives) and
+    shows the last run's accuracy."""
+    def callback(done, total, row):
+        if total != bar.total:
+            bar.set_total(total)
+        info = ("diverged" if row["diverged"] else "failed" if row.get("error")
+                else f"val {row['val_accuracy']:.3f}")
+        bar.update(done, info)
+    return callback
 scheduler_option = click.option(
     "--scheduler",
     envvar="FASTSOFTMAX_SCHEDULER",

@@ -1,7 +1,7 @@
 """``fastsoftmax predict``: class names and probabilities for image files."""
 import click
 
-from .options import echo_json, handle_errors, json_option
+from .options import echo_json, handle_errors, json_option, load_pipeline
 
 
 @click.command()
@@ -28,7 +28,6 @@ def predict(model_path, images, top_k, max_pixels, as_json):
 
     from ..data import read_image
     from ..data.folder import MAX_IMAGE_PIXELS
-    from .evaluate import load_pipeline
 
     pipe = load_pipeline(model_path)
     names = list(pipe.class_names or [str(c) for c in pipe.classes_])

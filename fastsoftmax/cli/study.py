@@ -3,10 +3,10 @@ import time
 
 import click
 
-from .options import (ProgressBar, connect_scheduler, data_option, echo_json, handle_errors, is_quiet,
-                      json_option, scheduler_option, seed_option)
-from .sweep import (cache_option, force_option, jobs_option, load_features, pca_option,
-                    progress_callback, val_option)
+from .options import (ProgressBar, cache_option, connect_scheduler, data_option, echo_json,
+                      force_option, handle_errors, is_quiet, jobs_option, json_option,
+                      load_features, pca_option, scheduler_option, seed_option, sweep_progress,
+                      val_option)
 
 
 @click.command()
@@ -50,19 +50,11 @@ def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, lear
     (the study's 0.01 was tuned to its own features) unless --learning-rate is given.
     The report's sentences are generated from the measured numbers.
     """
-    import os
-
-    from ..experiments.study import ANALYSES, run_study, study_plan
-    from ..experiments.sweep import check_output_folder
+    from ..experiments.study import ANALYSES, check_study_folder, run_study, study_plan
 
     quiet = is_quiet() or as_json
     cluster = click.get_current_context().with_resource(connect_scheduler(scheduler))
-    check_output_folder(out, force)
-    if os.path.exists(os.path.join(out, "study.json")) and not force:
-        raise FileExistsError(f"output folder {out!r} already holds a study; use --force "
-                              "to overwrite it or choose another --out")
-    for name in ANALYSES:
-        check_output_folder(os.path.join(out, name), force)
+    check_study_folder(out, force)
     dataset, features, sizes = load_features(data, val_fraction, seed, pca_variance, no_cache, quiet)
     plan = study_plan(sizes["train"], n_iter=n_iter, batch_size=batch_size,
                       learning_rate=learning_rate)
@@ -71,17 +63,10 @@ def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, lear
                    f"learning rate {plan['base']['learning_rate'] or 'from the learning-rate analysis'}; "
                    f"{repeats} seed(s) per configuration", err=True)
     bar = ProgressBar(1, "study", quiet=quiet)
-    callback = progress_callback(bar)
-
-    def progress(done, total, row):
-        if bar._bar is not None:
-            bar._bar.length = bar.total = total
-        callback(done, total, row)
-
     start = time.perf_counter()
     try:
         result = run_study(features, out, plan, repeats=repeats, n_jobs=n_jobs, seed=seed,
-                           callback=progress, force=True, scheduler=cluster,
+                           callback=sweep_progress(bar), force=True, scheduler=cluster,
                            meta={"data": dataset.name, "sizes": sizes, "val_fraction": val_fraction,
                                  "pca_variance": pca_variance})
     finally:

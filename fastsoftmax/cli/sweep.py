@@ -3,72 +3,28 @@ import time
 
 import click
 
-from .options import (InputError, ProgressBar, connect_scheduler, data_option, echo_json,
-                      handle_errors, is_quiet, json_option, scheduler_option, seed_option)
-from .train import CLASSIFIER_PARAMS, build_classifier, classifier_options
-
-out_help = "Output folder for results.csv/.json, curves.npz and the PNG plots."
-force_option = click.option("--force", is_flag=True,
-                            help="Overwrite results already in the output folder.")
-repeats_option = click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
-                              help="Seeds per configuration (--seed, --seed+1, ...), for error bars.")
-jobs_option = click.option("--jobs", "n_jobs", type=click.IntRange(min=1), default=2, show_default=True,
-                           help="Runs fitted at once (threads; the Numba kernels release the GIL).")
-val_option = click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-                          default=0.15, show_default=True,
-                          help="Stratified share of the training images held out for validation.")
-pca_option = click.option("--pca-variance", type=click.FloatRange(0, 1, min_open=True), default=0.95,
-                          show_default=True, help="Fraction of the HOG variance PCA keeps.")
-cache_option = click.option("--no-cache", is_flag=True,
-                            help="Recompute HOG features and PCA instead of using the disk cache.")
-
-
-def load_features(data, val_fraction, seed, pca_variance, no_cache, quiet):
-    """Load a data set and compute its features once: ``(dataset, features, sizes)``."""
-    from ..data import load_dataset
-    from ..experiments.sweep import prepare_features
-
-    dataset = load_dataset(data)
-    if not quiet:
-        click.echo(f"{dataset.name}: {len(dataset.y_train)} training and {len(dataset.y_test)} "
-                   f"test images of {'x'.join(map(str, dataset.image_shape))}; computing features",
-                   err=True)
-    features = prepare_features(dataset, val_fraction=val_fraction, seed=seed,
-                                pca_variance=pca_variance, cache=not no_cache)
-    sizes = {"train": len(features["y_train"]), "val": len(features["y_val"]),
-             "test": len(features["y_test"]), "features": int(features["X_train"].shape[1]),
-             "hog_features": features["n_hog_features"]}
-    return dataset, features, sizes
-
-
-def progress_callback(bar):
-    """A ``run_sweep`` callback that moves ``bar`` and shows the last run's accuracy."""
-    def callback(done, total, row):
-        info = "diverged" if row["diverged"] else "failed" if row["error"] else \
-            f"val {row['val_accuracy']:.3f}"
-        bar.update(done, info)
-    return callback
-
-
-def public_rows(rows):
-    """Rows without the loss curves and full parameter sets, for ``--json``."""
-    return [{k: v for k, v in row.items() if k not in ("curve", "params")} for row in rows]
+from .options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifier,
+                      cache_option, classifier_options, connect_scheduler, data_option,
+                      echo_json, force_option, handle_errors, is_quiet, jobs_option, json_option,
+                      load_features, pca_option, preset_option, scheduler_option, seed_option,
+                      sweep_progress, val_option)
 
 
 @click.command()
 @click.argument("grid", nargs=-1, required=True, metavar="PARAM=V1,V2,... [PARAM2=...]")
 @data_option
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=str), default="sweep-results",
-              show_default=True, help=out_help)
+              show_default=True,
+              help="Output folder for results.csv/.json, curves.npz and the PNG plots.")
 @force_option
-@repeats_option
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Seeds per configuration (--seed, --seed+1, ...), for error bars.")
 @jobs_option
 @scheduler_option
 @val_option
 @pca_option
 @cache_option
-@click.option("--preset", type=click.Choice(["default", "study"]), default="default", show_default=True,
-              help="Base hyperparameters: the classifier's defaults, or the study's (see train --help).")
+@preset_option
 @classifier_options
 @seed_option
 @click.option("--no-plots", is_flag=True, help="Write the results but no PNG plots.")
@@ -106,8 +62,9 @@ def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, pca_
     check_grid(parsed, base)
     with connect_scheduler(scheduler) as cluster:
         check_output_folder(out, force)
-        result = run_and_write(parsed, base, data, out, repeats, n_jobs, val_fraction, pca_variance,
-                               no_cache, seed, not no_plots, quiet, scheduler=cluster)
+        result = _run_and_write(parsed, base, data, out, repeats, n_jobs, val_fraction,
+                                pca_variance, no_cache, seed, not no_plots, quiet,
+                                scheduler=cluster)
     if as_json:
         echo_json(result)
         return
@@ -131,30 +88,26 @@ def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, pca_
                f"`fastsoftmax report {out}` writes the report")
 
 
-def run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, pca_variance, no_cache,
-                  seed, plots, quiet, title=None, features=None, scheduler=None):
+def _run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, pca_variance, no_cache,
+                   seed, plots, quiet, scheduler=None):
     """Run one sweep into ``out`` (results, curves, plots); returns the JSON summary."""
-    from ..experiments.sweep import expand_grid, run_sweep, summarize, write_results
     from ..experiments.report import best_entry
+    from ..experiments.sweep import expand_grid, run_sweep, summarize, write_results
 
-    if features is None:
-        dataset, features, sizes = load_features(data, val_fraction, seed, pca_variance, no_cache, quiet)
-        name = dataset.name
-    else:
-        name, features, sizes = features
+    dataset, features, sizes = load_features(data, val_fraction, seed, pca_variance, no_cache, quiet)
     total = len(expand_grid(grid)) * repeats
     bar = ProgressBar(total, f"sweep {' x '.join(grid)}", quiet=quiet)
     start = time.perf_counter()
     try:
         rows = run_sweep(features["X_train"], features["y_train"], features["X_val"],
                          features["y_val"], features["X_test"], features["y_test"], grid,
-                         base, repeats=repeats, n_jobs=n_jobs, callback=progress_callback(bar),
+                         base, repeats=repeats, n_jobs=n_jobs, callback=sweep_progress(bar),
                          seed=seed, scheduler=scheduler)
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    meta = {"title": title, "data": name, "sizes": sizes, "base_params": base, "repeats": repeats,
-            "seed": seed, "n_jobs": n_jobs, "val_fraction": val_fraction,
+    meta = {"title": None, "data": dataset.name, "sizes": sizes, "base_params": base,
+            "repeats": repeats, "seed": seed, "n_jobs": n_jobs, "val_fraction": val_fraction,
             "pca_variance": pca_variance, "seconds": seconds}
     if scheduler is not None:
         meta["scheduler"] = scheduler.address
@@ -168,7 +121,7 @@ def run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, pca_vari
     best = best_entry(summarize(rows, names))
     return {
         "out": out,
-        "data": name,
+        "data": dataset.name,
         "grid": grid,
         "runs": len(rows),
         "diverged_runs": sum(bool(r["diverged"]) for r in rows),
@@ -181,5 +134,5 @@ def run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, pca_vari
         },
         "files": files,
         "plots": plot_paths,
-        "rows": public_rows(rows),
+        "rows": [{k: v for k, v in row.items() if k not in ("curve", "params")} for row in rows],
     }

@@ -132,6 +132,16 @@ def load_cached(key, expect=None):
         return None
 
 
+def discard_cached(key, reason):
+    """Remove a cache entry its reader could not use, with a warning naming ``reason``."""
+    path = _entry(key)
+    log.warning("ignoring corrupt cache entry %s (%s); removed", path.name, reason)
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
 def _check_expected(arrays, expect):
     sizes = {}
     for name, shape in expect.items():

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from ..plots import DEFAULT_DPI, _pyplot, _save, check_figure_path, smooth
+from ..plots import DEFAULT_DPI, check_figure_path, pyplot, save_figure, smooth
 from .stats import spread_label
 from .sweep import load_results, summarize
 
@@ -153,7 +153,7 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
     dpi : float, default=DEFAULT_DPI
     """
     check_figure_path(path, dpi)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.4))
     values = [_unkey(v) for v in dict.fromkeys(_key(e[param]) for e in summary)]
     x_all, categorical = _positions(param, values)
@@ -203,7 +203,7 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
                                spread))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
 
 
 def _config_curves(rows, curves, names):
@@ -290,7 +290,7 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DE
         return _plot_length_curves(data, names[0], path, title, dpi)
     if len(names) == 1 and 1 < len(keys) <= MAX_PANELS:
         return _plot_curve_panels(data, names[0], path, title, dpi)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     if len(keys) > max_lines:
         keys = [keys[i] for i in np.linspace(0, len(keys) - 1, max_lines).round().astype(int)]
@@ -325,12 +325,12 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DE
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
 
 
 def _plot_curve_panels(data, name, path, title, dpi):
     """One panel per value of ``name``: the raw run faint, the smoothed seed mean dark."""
-    plt = _pyplot()
+    plt = pyplot()
     keys = list(data)
     if _numeric([_unkey(k[0]) for k in keys]):
         keys.sort(key=lambda k: _unkey(k[0]))
@@ -374,14 +374,14 @@ def _plot_curve_panels(data, name, path, title, dpi):
         fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False,
                    bbox_to_anchor=(0.5, -0.01))
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
 
 
 def _plot_length_curves(data, name, path, title, dpi):
     """Runs of different lengths on one axes: longest first, each run's end marked."""
     from matplotlib import ticker
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     keys = sorted(data, key=lambda k: _unkey(k[0]), reverse=True)
     cmap = plt.get_cmap("viridis")
@@ -426,14 +426,14 @@ def _plot_length_curves(data, name, path, title, dpi):
                  fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
 
 
 def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", title=None,
                  dpi=DEFAULT_DPI):
     """Mean ``metric`` over a two-parameter grid (± sample sd); diverged cells are marked."""
     check_figure_path(path, dpi)
-    plt = _pyplot()
+    plt = pyplot()
     rows = [_unkey(v) for v in dict.fromkeys(_key(e[row_param]) for e in summary)]
     cols = [_unkey(v) for v in dict.fromkeys(_key(e[col_param]) for e in summary)]
     grid = np.full((len(rows), len(cols)), np.nan)
@@ -471,7 +471,7 @@ def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", tit
     runs = max((e["runs"] for e in summary), default=1)
     ax.set_title(title or f"{METRIC_LABELS.get(metric, metric)}: {row_param} × {col_param}"
                  + ("\n(mean ± sd over seeds)" if runs > 1 else ""), fontsize=10)
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
 
 
 def make_plots(folder, names=None, dpi=DEFAULT_DPI):

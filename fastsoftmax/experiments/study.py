@@ -21,18 +21,13 @@ import os
 
 import numpy as np
 
+from ..study_setup import (STUDY_ALPHA, STUDY_BATCH, STUDY_L2, STUDY_LEARNING_RATE,
+                           STUDY_PASSES, STUDY_UPDATES)
 from .report import Document, describe, fmt_value, grid_edge_sentences, summary_table, write_document
 from .stats import NOISE_RULE, clearly_better, clearly_differs
 from .sweep import (atomic_write, check_output_folder, expand_grid, load_results, run_sweep,
                     summarize, write_results)
 
-#: The study's setup (see ``fastsoftmax.cli.train.STUDY_PRESET``): its passes over the data.
-STUDY_TRAIN_SIZE = 45_000
-STUDY_BATCH = 500
-STUDY_UPDATES = 50_000
-STUDY_PASSES = STUDY_UPDATES * STUDY_BATCH / STUDY_TRAIN_SIZE
-#: The study's L2 strength against the summed batch loss, and ours for a batch-mean loss.
-STUDY_L2 = 1.2
 ANALYSES = ("batch_size", "learning_rate", "n_iter", "l2", "l1")
 #: The order they run in: the learning-rate analysis picks the others' learning rate.
 RUN_ORDER = ("learning_rate", "batch_size", "n_iter", "l2", "l1")
@@ -67,7 +62,7 @@ def study_plan(n_train, n_iter=None, batch_size=None, learning_rate=None):
     base = {"batch_size": batch, "learning_rate": learning_rate, "lr_schedule": "constant",
             "n_iter": updates,
             "sampling": "replacement", "momentum": 0.0, "penalty": "l2",
-            "alpha": STUDY_L2 / STUDY_BATCH}
+            "alpha": STUDY_ALPHA}
     batches = [b for b in (16, 32, 64, 128, 256, 500, 1000, 2000, 5000) if b <= max(16, n_train // 2)]
     fractions = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2)
     n_iters = sorted({max(10, round(updates * f)) for f in fractions})
@@ -81,7 +76,7 @@ def study_plan(n_train, n_iter=None, batch_size=None, learning_rate=None):
                                        "lr_schedule": ["constant", "step"]}},
             "n_iter": {"title": "Number of updates", "params": {}, "grid": {"n_iter": n_iters}},
             "l2": {"title": "L2 strength", "params": {"penalty": "l2"},
-                   "grid": {"alpha": [1e-5, 1e-4, 1e-3, STUDY_L2 / STUDY_BATCH, 1e-2, 3e-2, 0.1,
+                   "grid": {"alpha": [1e-5, 1e-4, 1e-3, STUDY_ALPHA, 1e-2, 3e-2, 0.1,
                                       0.3, 1.0]}},
             "l1": {"title": "L1: proximal gradient against the subgradient",
                    "params": {"penalty": "l1"},
@@ -125,11 +120,7 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
 
     from .plots import make_plots
 
-    check_output_folder(folder, force)
-    if os.path.exists(os.path.join(folder, "study.json")) and not force:
-        raise FileExistsError(f"output folder {str(folder)!r} already holds a study; use --force")
-    for name in ANALYSES:
-        check_output_folder(os.path.join(folder, name), force)
+    check_study_folder(folder, force)
     totals = {name: len(expand_grid(a["grid"])) * repeats for name, a in plan["analyses"].items()}
     total = sum(totals.values())
     done = 0
@@ -139,7 +130,8 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
         analysis = plan["analyses"][name]
         base = {**plan["base"], **analysis["params"]}
         if base["learning_rate"] is None:
-            base["learning_rate"] = 0.01  # the study's; only the learning-rate sweep sees it
+            # the study's; only the learning-rate sweep sees it
+            base["learning_rate"] = STUDY_LEARNING_RATE
         offset = done
 
         def forward(n, _total, row, offset=offset):
@@ -169,11 +161,28 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
     return {"findings": study_findings(folder), "report": report}
 
 
+def check_study_folder(folder, force=False):
+    """Refuse a folder that already holds a study (or an analysis's results) unless
+    ``force``; create it.
+
+    Raises
+    ------
+    FileExistsError
+    """
+    check_output_folder(folder, force)
+    if os.path.exists(os.path.join(folder, "study.json")) and not force:
+        raise FileExistsError(f"output folder {str(folder)!r} already holds a study; use --force "
+                              "to overwrite it or choose another --out")
+    for name in ANALYSES:
+        check_output_folder(os.path.join(folder, name), force)
+
+
 def best_constant_rate(rows):
-    """The constant learning rate with the best mean validation accuracy (0.01 if none trained)."""
+    """The constant learning rate with the best mean validation accuracy (the study's
+    :data:`~fastsoftmax.study_setup.STUDY_LEARNING_RATE` if none trained)."""
     const = [r for r in rows if r.get("lr_schedule", "constant") == "constant"]
     summary = [e for e in summarize(const, ["learning_rate"]) if not math.isnan(_acc(e))]
-    return float(max(summary, key=_acc)["learning_rate"]) if summary else 0.01
+    return float(max(summary, key=_acc)["learning_rate"]) if summary else STUDY_LEARNING_RATE
 
 
 # ---------------------------------------------------------------------- measurements

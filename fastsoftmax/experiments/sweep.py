@@ -13,14 +13,15 @@ import json
 import math
 import os
 import time
+from numbers import Integral, Real
 
 import numpy as np
 
-from ..classifier import _PARAMETER_RULES, SoftmaxClassifier, _check_param
+from ..classifier import PARAMETER_CONSTRAINTS, SoftmaxClassifier, TrainingDivergedError
 
 #: Hyperparameters a sweep may vary (every classifier parameter but the seed, which
 #: ``repeats`` varies).
-SWEEPABLE = tuple(name for name in _PARAMETER_RULES if name != "random_state")
+SWEEPABLE = tuple(name for name in PARAMETER_CONSTRAINTS if name != "random_state")
 
 #: Files a sweep folder holds; a folder with any of these "already holds results".
 RESULT_FILES = ("results.csv", "results.json", "curves.npz")
@@ -53,12 +54,12 @@ def parse_value(name, text):
     ValueError
         When ``text`` cannot be converted or breaks the parameter's rule.
     """
-    rule = _PARAMETER_RULES[name]
+    constraints = PARAMETER_CONSTRAINTS[name]
+    number_types = {getattr(c, "type", None) for c in constraints} & {Integral, Real}
     raw = text.strip()
-    if raw.lower() in ("none", "null") and isinstance(rule, tuple) and rule and rule[0] in ("int", "real") \
-            and rule[5]:
+    if raw.lower() in ("none", "null") and number_types and None in constraints:
         return None
-    if isinstance(rule, tuple) and rule and rule[0] == "int":
+    if Integral in number_types:
         try:
             value = int(raw)
         except ValueError:
@@ -69,19 +70,19 @@ def parse_value(name, text):
             if not (math.isfinite(number) and number == int(number)):
                 raise ValueError(f"{name}: cannot read {text!r} as an integer") from None
             value = int(number)
-    elif isinstance(rule, tuple) and rule and rule[0] == "real":
+    elif Real in number_types:
         try:
             value = float(raw)
         except ValueError:
             raise ValueError(f"{name}: cannot read {text!r} as a number") from None
-    elif rule == "bool":
+    elif "boolean" in constraints:
         lowered = raw.lower()
         if lowered not in ("true", "false", "1", "0", "yes", "no"):
             raise ValueError(f"{name}: cannot read {text!r} as true or false")
         value = lowered in ("true", "1", "yes")
     else:
         value = raw
-    _check_param(name, value, rule)  # e.g. "learning_rate must be a finite number > 0"
+    SoftmaxClassifier(**{name: value}).check_params()  # the classifier's own rule for it
     return value
 
 
@@ -156,19 +157,20 @@ def check_grid(grid, base_params):
     """Validate every configuration before any work (e.g. ``n_iter`` and ``epochs`` both set)."""
     for config in expand_grid(grid):
         try:
-            SoftmaxClassifier(**merge_params(base_params, config))._validate_params()
+            SoftmaxClassifier(**merge_params(base_params, config)).check_params()
         except TypeError as exc:
             raise ValueError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------- features
-def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, hog_params=None,
-                     cache=True):
-    """HOG + PCA features of a data set, with a stratified validation split.
+def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, features=None,
+                     cache=False):
+    """Classifier inputs (feature step + PCA) of a data set, with a stratified validation split.
 
     ``val_fraction`` of the training images (stratified, ``random_state=seed``) are held
-    out for validation; PCA is fitted on the remaining training part only; the test
-    set is the data set's test split.
+    out for validation; the feature step and PCA are fitted on the remaining training
+    part only (:meth:`ImagePipeline.fit_features`); the test set is the data set's test
+    split.
 
     Parameters
     ----------
@@ -177,20 +179,20 @@ def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, hog_
         In (0, 1).
     seed : int, default=0
     pca_variance : float or None, default=0.95
-    hog_params : dict, optional
-        Default: :func:`fastsoftmax.pipeline.default_hog_params` of the image size.
-    cache : bool, default=True
-        Reuse HOG features and PCA from the on-disk cache.
+    features : feature step, optional
+        Default: :func:`fastsoftmax.features.study_hog` of the image size.
+    cache : bool, default=False
+        Reuse the training features and PCA from the on-disk cache.
 
     Returns
     -------
     dict
         ``X_train, y_train, X_val, y_val, X_test, y_test`` (float32 features, int64
-        labels), and ``n_hog_features``.
+        labels), and ``n_image_features`` (features per image before PCA).
     """
     from sklearn.model_selection import train_test_split
 
-    from ..pipeline import ImagePipeline, default_hog_params
+    from ..pipeline import ImagePipeline
 
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1); got {val_fraction!r}")
@@ -199,21 +201,17 @@ def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, hog_
                                           stratify=dataset.y_train)
     train_idx.sort()
     val_idx.sort()
-    pipe = ImagePipeline(hog_params=hog_params, pca_variance=pca_variance)
-    pipe.image_shape_ = dataset.image_shape
-    pipe.hog_params_ = dict(hog_params or default_hog_params(dataset.image_shape))
-    hog_train = pipe.cached_features(dataset.X_train, cache)
-    hog_test = pipe.cached_features(dataset.X_test, cache)
-    train_images = np.ascontiguousarray(dataset.X_train[train_idx])
-    pipe._fit_pca(train_images, hog_train[train_idx], cache)
+    pipe = ImagePipeline(features=features, pca_variance=pca_variance, cache=cache)
+    X_train = pipe.fit_features(np.ascontiguousarray(dataset.X_train[train_idx]),
+                                dataset.y_train[train_idx])
     return {
-        "X_train": np.ascontiguousarray(pipe.project(hog_train[train_idx]), dtype=np.float32),
+        "X_train": np.ascontiguousarray(X_train, dtype=np.float32),
         "y_train": dataset.y_train[train_idx],
-        "X_val": np.ascontiguousarray(pipe.project(hog_train[val_idx]), dtype=np.float32),
+        "X_val": np.ascontiguousarray(pipe.transform(dataset.X_train[val_idx]), dtype=np.float32),
         "y_val": dataset.y_train[val_idx],
-        "X_test": np.ascontiguousarray(pipe.project(hog_test), dtype=np.float32),
+        "X_test": np.ascontiguousarray(pipe.transform(dataset.X_test), dtype=np.float32),
         "y_test": dataset.y_test,
-        "n_hog_features": int(hog_train.shape[1]),
+        "n_image_features": pipe.n_image_features_,
     }
 
 
@@ -263,9 +261,7 @@ def run_one(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params=
     start = time.perf_counter()
     try:
         clf.fit(X_train, y_train)
-    except ValueError as exc:
-        if "diverged" not in str(exc):
-            raise
+    except TrainingDivergedError as exc:
         row.update(diverged=True, train_accuracy=math.nan, val_accuracy=math.nan,
                    test_accuracy=math.nan, final_loss=math.nan, n_iter=0,
                    seconds=time.perf_counter() - start, zero_fraction=math.nan,

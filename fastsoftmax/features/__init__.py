@@ -14,20 +14,41 @@ import numbers
 
 import numpy as np
 
-__all__ = ["hog", "hog_n_features", "rgb2gray", "min_max_scale", "HOGTransformer"]
+__all__ = ["hog", "hog_n_features", "rgb2gray", "min_max_scale", "HOGTransformer", "study_hog",
+           "FEATURE_STEPS", "feature_step_class"]
 
-_BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
+BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
+
+#: Feature steps an :class:`~fastsoftmax.pipeline.ImagePipeline` model file may name:
+#: class name -> module.  Only these classes are ever built from a file; a new feature
+#: extractor adds its line here.
+FEATURE_STEPS = {
+    "HOGTransformer": "fastsoftmax.features.transformer",
+}
 _KERNEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
 _OUT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def __getattr__(name):
-    # The transformer imports scikit-learn: keep ``import fastsoftmax.features`` light.
-    if name == "HOGTransformer":
-        from .transformer import HOGTransformer
+    # The transformers import scikit-learn: keep ``import fastsoftmax.features`` light.
+    if name in FEATURE_STEPS or name == "study_hog":
+        import importlib
 
-        return HOGTransformer
+        return getattr(importlib.import_module(FEATURE_STEPS.get(name, __name__ + ".transformer")), name)
     raise AttributeError(f"module 'fastsoftmax.features' has no attribute {name!r}")
+
+
+def feature_step_class(name):
+    """The feature-step class registered as ``name`` in :data:`FEATURE_STEPS`.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not a registered feature step (e.g. a model file naming another).
+    """
+    if not isinstance(name, str) or name not in FEATURE_STEPS:
+        raise ValueError(f"unknown feature step {name!r}; known: {', '.join(FEATURE_STEPS)}")
+    return __getattr__(name)
 
 
 def _positive_int(value, name):
@@ -174,8 +195,8 @@ def hog(images, orientations=9, pixels_per_cell=(4, 4), cells_per_block=(2, 2),
     orientations = _positive_int(orientations, "orientations")
     c_row, c_col = _positive_pair(pixels_per_cell, "pixels_per_cell")
     b_row, b_col = _positive_pair(cells_per_block, "cells_per_block")
-    if not isinstance(block_norm, str) or block_norm not in _BLOCK_NORMS:
-        raise ValueError(f"block_norm must be one of {', '.join(_BLOCK_NORMS)}; got {block_norm!r}")
+    if not isinstance(block_norm, str) or block_norm not in BLOCK_NORMS:
+        raise ValueError(f"block_norm must be one of {', '.join(BLOCK_NORMS)}; got {block_norm!r}")
     if not isinstance(transform_sqrt, (bool, np.bool_)):
         raise TypeError(f"transform_sqrt must be True or False, got {transform_sqrt!r}")
     out_dtype = _float_dtype(dtype, "dtype")

@@ -1,19 +1,45 @@
-"""scikit-learn transformer: raw image arrays in, HOG feature rows out."""
+"""scikit-learn transformer: raw image arrays in, HOG feature rows out.
+
+:class:`HOGTransformer` is the feature step of :class:`fastsoftmax.pipeline.ImagePipeline`
+(see that module for the feature-step contract); :func:`study_hog` makes the study's.
+"""
 import numbers
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _BLOCK_NORMS, hog, hog_n_features, min_max_scale, rgb2gray
+from ..study_setup import default_hog_params
+from . import BLOCK_NORMS, hog, hog_n_features, min_max_scale, rgb2gray
+
+#: The study's pixel range: uint8 0..255, mapped to 0..1 before HOG.
+UINT8_RANGE = (0, 255)
+
+
+def study_hog(image_shape, **overrides):
+    """The study's feature step for images of ``image_shape``: 0..255 -> 0..1,
+    grayscale, HOG with :func:`fastsoftmax.study_setup.default_hog_params`.
+
+    ``overrides`` replace any :class:`HOGTransformer` parameter (e.g.
+    ``pixels_per_cell=(2, 2)``).
+    """
+    return HOGTransformer(**{**default_hog_params(image_shape), "data_range": UINT8_RANGE,
+                             **overrides})
+
+
+def _as_tuple(value):
+    return None if value is None else tuple(value)
 
 
 class HOGTransformer(TransformerMixin, BaseEstimator):
     """Batch HOG (:func:`fastsoftmax.features.hog`) as a scikit-learn transformer.
 
     So that ``make_pipeline(HOGTransformer(), PCA(0.95), SoftmaxClassifier())`` works
-    on raw image arrays.  Stateless: ``fit`` only validates and records the image
-    shape.
+    on raw image arrays; also the feature step of
+    :class:`~fastsoftmax.pipeline.ImagePipeline`.  Stateless: ``fit`` only validates
+    and records the image shape.
 
     Parameters
     ----------
@@ -43,6 +69,18 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         HOG features per image.
     """
 
+    _parameter_constraints = {
+        "orientations": [Interval(Integral, 1, None, closed="left")],
+        "pixels_per_cell": ["array-like"],
+        "cells_per_block": ["array-like"],
+        "block_norm": [StrOptions(set(BLOCK_NORMS))],
+        "transform_sqrt": ["boolean"],
+        "image_shape": ["array-like", None],
+        "data_range": ["array-like", None],
+        "color": [StrOptions({"gray", "max-gradient"})],
+        "dtype": [StrOptions({"float32", "float64"})],
+    }
+
     def __init__(self, orientations=9, pixels_per_cell=(4, 4), cells_per_block=(2, 2),
                  block_norm="L2-Hys", transform_sqrt=False, image_shape=None,
                  data_range=None, color="gray", dtype="float32"):
@@ -57,13 +95,8 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         self.dtype = dtype
 
     # ---- validation -------------------------------------------------------------
-    def _validate_params_(self):
-        if self.color not in ("gray", "max-gradient"):
-            raise ValueError(f"color must be 'gray' or 'max-gradient', got {self.color!r}")
-        if not isinstance(self.block_norm, str) or self.block_norm not in _BLOCK_NORMS:
-            raise ValueError(f"block_norm must be one of {', '.join(_BLOCK_NORMS)}; got {self.block_norm!r}")
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+    def _check_params(self):
+        self._validate_params()  # scikit-learn's check of _parameter_constraints
         if self.image_shape is not None:
             shape = tuple(self.image_shape)
             if len(shape) not in (2, 3) or not all(
@@ -119,9 +152,11 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_params_()
-        images = self._images(X)
-        self.image_shape_ = tuple(images.shape[1:])
+        self._check_params()
+        return self._set_image_shape(self._images(X).shape[1:])
+
+    def _set_image_shape(self, image_shape):
+        self.image_shape_ = tuple(int(v) for v in image_shape)
         self.n_features_in_ = int(np.prod(self.image_shape_))
         self.n_features_out_ = hog_n_features(
             self.image_shape_, self.orientations, self.pixels_per_cell, self.cells_per_block
@@ -142,17 +177,41 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "image_shape_")
         images = self._images(X, self.image_shape_)
-        if self.data_range is not None:
-            images = min_max_scale(images, self.data_range, dtype=np.float32)
-        channel_axis = None
-        if images.ndim == 4:
-            if self.color == "gray":
+        gray = images.ndim == 4 and self.color == "gray"
+        channel_axis = -1 if images.ndim == 4 and not gray else None
+        if (gray and images.dtype == np.uint8 and self.data_range is not None
+                and tuple(self.data_range) == UINT8_RANGE):
+            # rgb2gray maps uint8 0..255 to 0..1 itself, in one rounding to float32
+            images = rgb2gray(images, dtype=np.float32)
+        else:
+            if self.data_range is not None:
+                images = min_max_scale(images, self.data_range, dtype=np.float32)
+            if gray:
                 images = rgb2gray(images, dtype=np.float32 if self.data_range is not None else None)
-            else:
-                channel_axis = -1
         return hog(images, self.orientations, self.pixels_per_cell, self.cells_per_block,
                    self.block_norm, self.transform_sqrt, channel_axis=channel_axis,
                    dtype=np.dtype(self.dtype))
+
+    # ---- the pipeline's save/load hook -------------------------------------------
+    def to_arrays(self):
+        """The fitted transformer as plain data: ``(metadata, arrays)``.
+
+        ``metadata`` holds the parameters and the fitted image shape (JSON); HOG has
+        no learned arrays, so ``arrays`` is empty.
+        """
+        check_is_fitted(self, "image_shape_")
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
+        return {"params": params, "image_shape_": list(self.image_shape_)}, {}
+
+    @classmethod
+    def from_arrays(cls, metadata, arrays):
+        """Rebuild a fitted transformer from :meth:`to_arrays`' output (checked)."""
+        params = dict(metadata["params"])
+        for key in ("pixels_per_cell", "cells_per_block", "image_shape", "data_range"):
+            params[key] = _as_tuple(params.get(key))
+        step = cls(**params)
+        step._check_params()
+        return step._set_image_shape(metadata["image_shape_"])
 
     def get_feature_names_out(self, input_features=None):
         """Names ``hog0`` .. ``hog{n_features_out_ - 1}``."""

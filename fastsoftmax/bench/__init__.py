@@ -1,0 +1,41 @@
+"""Benchmark cases shared by ``benchmarks/`` (pytest-benchmark) and ``fastsoftmax bench``.
+
+Every case pairs a fast path with its reference on the same inputs.  ``measure``
+warms both up (so Numba compilation never counts), then times them in interleaved
+rounds and returns the medians and their ratio, the *speed-up*.  A regression gate
+compares speed-ups, never absolute times: fast and reference are measured in the same
+run on the same machine, so the machine's speed cancels out.
+
+Sizes: ``"quick"`` (the CI gate and ``fastsoftmax bench``), ``"full"`` (``--full``,
+the issues' figures) and ``"tiny"`` (tests of this package).
+
+- :mod:`.cases`: the one list of cases (:data:`CASES`), their setups, :func:`run`;
+- :mod:`.inputs`: synthetic problems and images, the CIFAR-10 dev copy, optional
+  references (PyTorch, OpenCV: imported only when their case runs);
+- :mod:`.timing`: :class:`Case`, :class:`Pair`, :func:`measure`;
+- :mod:`.gate`: baseline files and the speed gate (:func:`check`);
+- :mod:`.table`: the text table.
+
+Example
+-------
+>>> from fastsoftmax import bench
+>>> result = bench.measure(bench.get_case("softmax_loss_grad"), "tiny", rounds=3)
+>>> sorted(result["fast_samples_s"])[1] == result["fast_median_s"]  # median of 3 rounds
+True
+"""
+from .cases import CASES, case_names, get_case, run, select_cases
+from .gate import (DEFAULT_FRACTION, Failure, baseline_ratios, check, compare_to_baseline,
+                   load_baseline, machine_description, make_baseline, not_compared,
+                   write_json_atomic)
+from .inputs import CIFAR_DEV, find_cifar_dev, softmax_problem, synthetic_images
+from .table import format_table, format_time
+from .timing import (COOLDOWN_SECONDS, MIN_SAMPLE_SECONDS, SIZES, BenchSkip, Case, Pair,
+                     measure, run_cases)
+
+__all__ = [
+    "CASES", "CIFAR_DEV", "COOLDOWN_SECONDS", "DEFAULT_FRACTION", "MIN_SAMPLE_SECONDS", "SIZES",
+    "BenchSkip", "Case", "Failure", "Pair", "baseline_ratios", "case_names", "check",
+    "compare_to_baseline", "find_cifar_dev", "format_table", "format_time", "get_case",
+    "load_baseline", "machine_description", "make_baseline", "measure", "not_compared", "run",
+    "run_cases", "select_cases", "softmax_problem", "synthetic_images", "write_json_atomic",
+]

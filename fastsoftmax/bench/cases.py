@@ -1,0 +1,421 @@
+"""The benchmark cases: each pairs a fast path with its reference on the same inputs.
+
+One list, :data:`CASES`, feeds ``fastsoftmax bench``, the CI gate and ``benchmarks/``.
+Shapes of the issues: batch 500, D 512, C 10, 32x32 images.
+"""
+import time
+
+import numpy as np
+
+from ..study_setup import STUDY_ALPHA, STUDY_LEARNING_RATE, STUDY_PRESET
+from .inputs import (find_cifar_dev, require, skimage_hog_loop, softmax_problem,
+                     synthetic_images)
+from .timing import Case, Pair, run_cases
+
+_SOFTMAX_SHAPES = {"tiny": (50, 32, 10), "quick": (500, 512, 10), "full": (500, 512, 10)}
+
+
+def _setup_softmax_loss_grad(size):
+    from ..softmax import _numba, _numpy
+
+    n, d, c = _SOFTMAX_SHAPES[size]
+    X, y, coef, intercept = softmax_problem(n, d, c)
+    W = np.ascontiguousarray(coef.T)
+
+    def fast():
+        return _numba.loss_and_gradient(coef, intercept, X, y, 0.0, STUDY_ALPHA)
+
+    def reference():
+        return _numpy.loss_and_gradient(W, intercept, X, y, 0.0, STUDY_ALPHA)
+
+    return Pair(fast, reference, info={"shape": f"N={n} D={d} C={c} float32"})
+
+
+def _setup_softmax_loss_grad_torch(size):
+    torch = require("torch")
+    pair = _setup_softmax_loss_grad(size)
+    n, d, c = _SOFTMAX_SHAPES[size]
+    X, y, coef, intercept = softmax_problem(n, d, c)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    Wt = torch.from_numpy(coef.T.copy()).requires_grad_(True)
+    bt = torch.from_numpy(intercept.copy()).requires_grad_(True)
+
+    def reference():
+        Wt.grad = bt.grad = None
+        loss = torch.nn.functional.cross_entropy(Xt @ Wt + bt, yt) + 0.5 * STUDY_ALPHA * (Wt * Wt).sum()
+        loss.backward()
+        return float(loss.detach()), Wt.grad, bt.grad
+
+    return Pair(pair.fast, reference, reference_label="torch", info=pair.info)
+
+
+_SGD_SIZES = {  # n_samples, n_features, n_classes, batch, updates
+    "tiny": (2_000, 32, 10, 50, 20),
+    "quick": (50_000, 512, 10, 500, 100),
+    "full": (50_000, 512, 10, 500, 200),
+}
+
+
+def _sgd_inputs(size, updates=None):
+    from ..classifier import plan_batches
+
+    n, d, c, batch, count = _SGD_SIZES[size]
+    count = updates or count
+    X, y, coef, intercept = softmax_problem(n, d, c)
+    indices, starts = plan_batches(np.random.default_rng(1), n, batch, count, "replacement")
+    rates = np.full(count, STUDY_LEARNING_RATE)
+    return X, y, coef, intercept, indices, starts, rates, count, (n, d, c, batch)
+
+
+def _sgd_pair(size, updates=None):
+    """The study's update (lr 0.01, L2 1.2/500, no momentum, batches drawn with
+    replacement), through ``_numba.sgd`` and ``_numpy.sgd`` with the same batches."""
+    from ..softmax import _numba, _numpy
+
+    X, y, coef0, b0, indices, starts, rates, count, (n, d, c, batch) = _sgd_inputs(size, updates)
+    workspace = _numba.make_workspace(c, d, np.float32)
+    losses = np.empty(count)
+
+    def fast():
+        coef, b = coef0.copy(), b0.copy()
+        _numba.sgd(X, y, coef, b, np.zeros_like(coef), np.zeros_like(b), indices, starts, rates,
+                   0.0, STUDY_ALPHA, True, 0.0, *workspace, losses)
+        return coef
+
+    def reference():
+        W, b = np.ascontiguousarray(coef0.T), b0.copy()
+        _numpy.sgd(X, y, W, b, np.zeros_like(W), np.zeros_like(b), indices, starts, rates,
+                   0.0, STUDY_ALPHA, True, 0.0)
+        return W
+
+    info = {"shape": f"X {n}x{d} float32, C={c}, batch {batch}, {count} updates"}
+    return Pair(fast, reference, unit="update", fast_units=count, reference_units=count,
+                info=info)
+
+
+def _setup_sgd_step(size):
+    return _sgd_pair(size, updates=1)
+
+
+def _setup_sgd_loop(size):
+    return _sgd_pair(size)
+
+
+def _setup_sgd_loop_torch(size):
+    torch = require("torch")
+    pair = _sgd_pair(size)
+    X, y, coef0, b0, indices, starts, rates, count, (n, d, c, batch) = _sgd_inputs(size)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    batches = [torch.from_numpy(indices[starts[t]:starts[t + 1]]) for t in range(count)]
+
+    def reference():
+        model = torch.nn.Linear(d, c)
+        with torch.no_grad():
+            model.weight.copy_(torch.from_numpy(coef0))
+            model.bias.zero_()
+        optimizer = torch.optim.SGD([{"params": [model.weight], "weight_decay": STUDY_ALPHA},
+                                     {"params": [model.bias], "weight_decay": 0.0}], lr=STUDY_LEARNING_RATE)
+        for rows in batches:
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(model(Xt.index_select(0, rows)),
+                                                     yt.index_select(0, rows))
+            loss.backward()
+            optimizer.step()
+        return model
+
+    info = dict(pair.info, torch_threads=torch.get_num_threads())
+    return Pair(pair.fast, reference, reference_label="torch", unit="update",
+                fast_units=count, reference_units=count, info=info)
+
+
+def _hog_images(size):
+    n = {"tiny": 40, "quick": 500, "full": 10_000}[size]
+    images, _ = synthetic_images(n, color=False)
+    return images.astype(np.float32) / np.float32(255.0)
+
+
+def _setup_hog(size):
+    from ..features import hog
+
+    gray = _hog_images(size)
+    n_ref = min(len(gray), 2_000)  # the scikit-image loop is slow: per image on a subset
+    ref_gray = gray[:n_ref]
+    return Pair(lambda: hog(gray), lambda: skimage_hog_loop(ref_gray),
+                reference_label="skimage loop", unit="image", fast_units=len(gray),
+                reference_units=n_ref,
+                info={"shape": f"{len(gray)} images 32x32, 9x(4,4)x(2,2) L2-Hys"})
+
+
+def _setup_hog_opencv(size):
+    cv2 = require("cv2")
+    if not cv2.__version__.startswith("4."):
+        raise BenchSkip(f"needs OpenCV 4.x, found {cv2.__version__}")
+    from ..features import hog
+
+    gray = _hog_images(size)
+    images_u8 = np.ascontiguousarray(np.round(gray * 255.0).astype(np.uint8))
+    descriptor = cv2.HOGDescriptor(_winSize=(32, 32), _blockSize=(8, 8), _blockStride=(4, 4),
+                                   _cellSize=(4, 4), _nbins=9)
+
+    def reference():
+        out = np.empty((len(images_u8), 1764), dtype=np.float32)
+        for i, image in enumerate(images_u8):
+            out[i] = descriptor.compute(image).ravel()
+        return out
+
+    return Pair(lambda: hog(gray), reference, reference_label="opencv loop", unit="image",
+                fast_units=len(gray), reference_units=len(gray),
+                info={"shape": f"{len(gray)} images 32x32 (uint8 for OpenCV)"})
+
+
+def _setup_pca(size):
+    from ..decomposition import VariancePCA
+    from ..features import hog, rgb2gray
+
+    # quick: 16x16 images (324 HOG features) keep the gate short; full: 32x32 (1,764)
+    n, side = {"tiny": 300, "quick": 3_000, "full": 10_000}[size], (32 if size == "full" else 16)
+    images, _ = synthetic_images(n, size=side)
+    features = hog(rgb2gray(images, dtype=np.float32))
+
+    def fast():
+        return VariancePCA(0.95).fit(features).transform(features)  # the pipeline's own PCA
+
+    def reference():
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=0.95).fit_transform(features)
+
+    return Pair(fast, reference, reference_label="sklearn PCA default",
+                info={"shape": f"{n}x{features.shape[1]} HOG features, 95% variance"})
+
+
+# quick: D=128 (the reference costs O(N D^2 C^2)); full: the issue's D=512
+_GRADCHECK_SHAPES = {"tiny": (50, 16, 4), "quick": (500, 128, 10), "full": (500, 512, 10)}
+
+
+def _setup_gradcheck(size):
+    from ..gradcheck import numerical_gradient, numerical_gradient_reference
+
+    n, d, c = _GRADCHECK_SHAPES[size]
+    rng = np.random.default_rng(0)
+    args = (0.01 * rng.standard_normal((d, c)), 0.1 * rng.standard_normal(c),
+            rng.random((n, d)), rng.integers(0, c, n))
+    return Pair(lambda: numerical_gradient(*args), lambda: numerical_gradient_reference(*args),
+                info={"shape": f"N={n} D={d} C={c} float64, central differences"})
+
+
+def _fit_features(size):
+    """(X_train, y_train, X_test, y_test, description) for the time-to-accuracy case."""
+    if size == "full" and find_cifar_dev() is not None:
+        from ..data import load_cifar10
+        from ..pipeline import ImagePipeline
+
+        (X, y), (X_test, y_test) = load_cifar10(find_cifar_dev())
+        X, y = X[:20_000], y[:20_000]
+        pipe = ImagePipeline(pca_variance=0.95)  # the study's HOG of 32x32 images
+        return (pipe.fit_features(X), y, pipe.transform(X_test), y_test,
+                "CIFAR-10 dev copy: first 20,000 training images, HOG + PCA 95%; "
+                "accuracy on its 10,000 test_batch images")
+    from ..features import hog, rgb2gray
+    from sklearn.decomposition import PCA
+
+    n = {"tiny": 600, "quick": 2_000, "full": 20_000}[size]
+    images, labels = synthetic_images(n + n // 4, seed=3)
+    features = hog(rgb2gray(images, dtype=np.float32))
+    pca = PCA(n_components=0.95, svd_solver="covariance_eigh").fit(features[:n])
+    projected = pca.transform(features).astype(np.float32)
+    return (projected[:n], labels[:n], projected[n:], labels[n:],
+            f"synthetic stripe images: {n} train / {n // 4} test, HOG + PCA 95%")
+
+
+def _setup_fit_vs_lbfgs(size):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    from ..classifier import SoftmaxClassifier
+
+    X, y, X_test, y_test, description = _fit_features(size)
+    alpha = SoftmaxClassifier().alpha
+
+    def fast():
+        return SoftmaxClassifier(random_state=0).fit(X, y)
+
+    def reference():
+        # the same objective: C = 1 / (alpha * n_samples)
+        model = LogisticRegression(C=1.0 / (alpha * len(y)), max_iter=1000)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return model.fit(X, y)
+
+    def summarize(fast_model, reference_model):
+        ours = float(fast_model.score(X_test, y_test))
+        theirs = float(reference_model.score(X_test, y_test))
+        return {"fast_accuracy": ours, "reference_accuracy": theirs,
+                "accuracy_difference": ours - theirs,
+                "reference_n_iter": int(np.max(reference_model.n_iter_)),
+                "fast_n_iter": int(fast_model.n_iter_)}
+
+    return Pair(fast, reference, reference_label="sklearn LogisticRegression lbfgs",
+                warmup=lambda: SoftmaxClassifier(n_iter=2, random_state=0).fit(X[:600], y[:600]),
+                summarize=summarize,
+                info={"data": description, "shape": f"{X.shape[0]}x{X.shape[1]}",
+                      "fast": "SoftmaxClassifier() defaults",
+                      "reference": f"LogisticRegression(C=1/(alpha n), lbfgs), alpha={alpha:g}"})
+
+
+def _pipeline_data(size):
+    """(loader, description, n_updates): the loader returns train/test uint8 images."""
+    if size == "full" and find_cifar_dev() is not None:
+        path = find_cifar_dev()
+
+        def load():
+            from ..data import load_cifar10
+
+            (X, y), (X_test, y_test) = load_cifar10(path)
+            return X, y, X_test, y_test
+
+        return load, f"CIFAR-10 dev copy ({path}), all images", 50_000
+    n_train, n_test, updates = {"tiny": (300, 100, 50), "quick": (1_000, 250, 1_000),
+                                "full": (10_000, 2_500, 50_000)}[size]
+    images, labels = synthetic_images(n_train + n_test, seed=5)
+
+    def load():
+        return images[:n_train], labels[:n_train], images[n_train:], labels[n_train:]
+
+    return load, f"synthetic stripe images: {n_train} train / {n_test} test", updates
+
+
+def _setup_pipeline(size):
+    from ..classifier import SoftmaxClassifier
+    from ..pipeline import ImagePipeline
+
+    load, description, updates = _pipeline_data(size)
+    params = dict(STUDY_PRESET, n_iter=updates)
+
+    def fast(data_loader=load, n_iter=updates):
+        seconds = {}
+        start = time.perf_counter()
+        X, y, X_test, y_test = data_loader()
+        seconds["load"] = time.perf_counter() - start
+        classifier = SoftmaxClassifier(random_state=0, **dict(params, n_iter=n_iter))
+        pipe = ImagePipeline(classifier=classifier, pca_variance=0.95).fit(X, y)
+        seconds.update(pipe.timings_)
+        start = time.perf_counter()
+        accuracy = pipe.score(X_test, y_test)
+        seconds["evaluate"] = time.perf_counter() - start
+        return {"accuracy": accuracy, "seconds": seconds, "n_features": int(pipe.n_features_)}
+
+    def reference():
+        from skimage.color import rgb2gray as sk_rgb2gray
+        from sklearn.decomposition import PCA
+
+        def features(images):
+            return skimage_hog_loop(np.stack([sk_rgb2gray(image) for image in images]))
+
+        seconds = {}
+        start = time.perf_counter()
+        X, y, X_test, y_test = load()
+        seconds["load"] = time.perf_counter() - start
+        start = time.perf_counter()
+        train_features = features(X)
+        seconds["features"] = time.perf_counter() - start
+        start = time.perf_counter()
+        pca = PCA(n_components=0.95).fit(train_features)
+        projected = pca.transform(train_features).astype(np.float32)
+        seconds["pca"] = time.perf_counter() - start
+        start = time.perf_counter()
+        classifier = SoftmaxClassifier(random_state=0, backend="numpy", **params).fit(projected, y)
+        seconds["train"] = time.perf_counter() - start
+        start = time.perf_counter()
+        accuracy = classifier.score(pca.transform(features(X_test)).astype(np.float32), y_test)
+        seconds["evaluate"] = time.perf_counter() - start
+        return {"accuracy": float(accuracy), "seconds": seconds, "n_features": int(pca.n_components_)}
+
+    def warmup():  # compiles the kernels for these dtypes; nothing else to warm
+        X, y = synthetic_images(300, seed=9)
+        fast(lambda: (X[:200], y[:200], X[200:], y[200:]), 5)
+
+    def summarize(fast_out, reference_out):
+        stages = fast_out["seconds"]
+        total = sum(stages.values())
+        slowest = max(stages, key=stages.get)
+        return {"fast_accuracy": fast_out["accuracy"], "reference_accuracy": reference_out["accuracy"],
+                "accuracy_difference": fast_out["accuracy"] - reference_out["accuracy"],
+                "fast_stage_seconds": {k: round(v, 4) for k, v in stages.items()},
+                "reference_stage_seconds": {k: round(v, 4) for k, v in reference_out["seconds"].items()},
+                "slowest_stage": slowest, "slowest_stage_share": stages[slowest] / total,
+                "n_features_after_pca": fast_out["n_features"]}
+
+    return Pair(fast, reference, reference_label="skimage hog + sklearn PCA + numpy SGD",
+                warmup=warmup, summarize=summarize,
+                info={"data": description,
+                      "shape": f"study preset, batch 500, {updates} updates"})
+
+
+CASES = [
+    Case("softmax_loss_grad", "softmax_loss_grad",
+         "softmax loss + gradient of one batch: Numba fused kernel vs NumPy",
+         _setup_softmax_loss_grad, {"tiny": 5, "quick": 9, "full": 15}),
+    Case("softmax_loss_grad_torch", "softmax_loss_grad",
+         "softmax loss + gradient of one batch: Numba vs PyTorch CPU autograd",
+         _setup_softmax_loss_grad_torch, {"tiny": 5, "quick": 9, "full": 15},
+         shares_fast_with="softmax_loss_grad"),
+    Case("sgd_step", "sgd_step", "one SGD update (study settings): _numba.sgd vs _numpy.sgd",
+         _setup_sgd_step, {"tiny": 5, "quick": 9, "full": 15}),
+    Case("sgd_loop", "sgd_loop",
+         "training loop, same plan_batches indices: _numba.sgd vs _numpy.sgd",
+         _setup_sgd_loop, {"tiny": 3, "quick": 5, "full": 7}, target=2.5),
+    Case("sgd_loop_torch", "sgd_loop",
+         "training loop, same batches: _numba.sgd vs PyTorch nn.Linear + cross-entropy + SGD",
+         _setup_sgd_loop_torch, {"tiny": 3, "quick": 5, "full": 7}, target=3.0,
+         shares_fast_with="sgd_loop"),
+    Case("fit_vs_lbfgs", "fit_vs_lbfgs",
+         "time to accuracy: SoftmaxClassifier().fit vs multinomial LogisticRegression (lbfgs)",
+         _setup_fit_vs_lbfgs, {"tiny": 3, "quick": 5, "full": 3}, target=5.0),
+    Case("hog", "hog", "batch HOG: Numba kernel vs scikit-image's hog, image by image",
+         _setup_hog, {"tiny": 3, "quick": 5, "full": 5}, target=80.0),
+    Case("hog_opencv", "hog", "batch HOG: Numba kernel vs OpenCV 4.x HOGDescriptor loop",
+         _setup_hog_opencv, {"tiny": 3, "quick": 5, "full": 5}, target=2.5,
+         shares_fast_with="hog"),
+    Case("pca", "pca", "PCA 95% fit + transform: the pipeline's vs scikit-learn's default PCA",
+         _setup_pca, {"tiny": 3, "quick": 3, "full": 3}),
+    Case("gradcheck", "gradcheck",
+         "full numerical gradient: Cython kernel vs NumPy finite differences",
+         _setup_gradcheck, {"tiny": 3, "quick": 3, "full": 3}, target=30.0),
+    Case("pipeline", "pipeline",
+         "end to end (load, features, PCA, study SGD, evaluation) vs skimage + sklearn PCA + "
+         "numpy SGD", _setup_pipeline, {"tiny": 1, "quick": 2, "full": 3}, target=6.0),
+]
+_BY_NAME = {case.name: case for case in CASES}
+
+
+def case_names():
+    return [case.name for case in CASES]
+
+
+def get_case(name):
+    """The registered case called ``name`` (ValueError naming the known ones otherwise)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(case_names())}") from None
+
+
+
+
+def select_cases(only=None):
+    """Cases named in ``only`` (all when empty), in registry order; unknown names raise."""
+    if not only:
+        return list(CASES)
+    wanted = {get_case(name).name for name in only}
+    return [case for case in CASES if case.name in wanted]
+
+
+def run(size="quick", only=None, cases=None, progress=None):
+    """Measure several cases; returns ``{name: result}`` in registry order."""
+    cases = cases if cases is not None else select_cases(only)
+    return run_cases(cases, size, progress)
+
+

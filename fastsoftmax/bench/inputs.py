@@ -1,0 +1,79 @@
+"""Inputs of the benchmark cases: synthetic problems and images, the CIFAR-10 dev copy,
+and the optional references (imported only when their case runs)."""
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .timing import BenchSkip
+
+#: The development CIFAR-10 copy (beside the checkout), used by ``full`` when present.
+CIFAR_DEV = Path("..") / "shared" / "data" / "cifar10-dev" / "cifar-10-batches-py"
+
+
+def softmax_problem(n, d, c, seed=0, dtype=np.float32):
+    """Features in 0..1 (as after scaling), labels, small weights: ``X, y, coef, intercept``."""
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, d), dtype=np.float32).astype(dtype, copy=False)
+    y = rng.integers(0, c, n).astype(np.int64)
+    coef = (0.01 * rng.standard_normal((c, d))).astype(dtype)
+    intercept = np.zeros(c, dtype=dtype)
+    return X, y, coef, intercept
+
+
+def synthetic_images(n, n_classes=10, seed=0, size=32, color=True):
+    """uint8 images whose class sets the orientation of a noisy stripe pattern.
+
+    HOG sees the orientation, so a softmax on HOG + PCA separates the classes well
+    but not perfectly; deterministic for a seed.
+    """
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, n).astype(np.int64)
+    theta = np.pi * (y + 0.3 * rng.standard_normal(n)) / n_classes
+    freq = rng.uniform(0.5, 1.2, n)
+    phase = rng.uniform(0, 2 * np.pi, n)
+    r, c = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    wave = np.sin(freq[:, None, None] * (np.cos(theta)[:, None, None] * r
+                                         + np.sin(theta)[:, None, None] * c) + phase[:, None, None])
+    shape = (n, size, size, 3) if color else (n, size, size)
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    if color:
+        wave = wave[..., None] * rng.uniform(0.5, 1.0, (n, 1, 1, 3))
+    images = 128 + 60 * wave + 45 * noise
+    return np.clip(np.rint(images), 0, 255).astype(np.uint8), y
+
+
+def find_cifar_dev():
+    """The development CIFAR-10 copy, or None: ``$FASTSOFTMAX_BENCH_CIFAR``, then
+    ``../shared/data/cifar10-dev/cifar-10-batches-py`` from the working folder and from
+    the source checkout."""
+    env = os.environ.get("FASTSOFTMAX_BENCH_CIFAR")
+    candidates = [Path(env)] if env else []
+    candidates += [Path.cwd() / CIFAR_DEV, Path(__file__).resolve().parents[2] / CIFAR_DEV]
+    for path in candidates:
+        if (path / "test_batch").exists():
+            return path
+    return None
+
+
+def skimage_hog_loop(gray):
+    """scikit-image's HOG (the study's parameters), one image at a time."""
+    from skimage.feature import hog as sk_hog
+
+    out = np.empty((len(gray), 1764), dtype=np.float32)
+    for i, image in enumerate(gray):
+        out[i] = sk_hog(image, orientations=9, pixels_per_cell=(4, 4), cells_per_block=(2, 2),
+                        block_norm="L2-Hys")
+    return out
+
+
+def require(module):
+    """Import ``module`` now, or skip the case (:class:`BenchSkip`) when it is absent."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise BenchSkip(f"{module} is not installed") from None
+
+

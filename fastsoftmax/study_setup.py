@@ -1,0 +1,49 @@
+"""The study's setup, in one place: its HOG parameters, its classifier, what it reported.
+
+Read by the pipeline (default features), ``fastsoftmax train --preset study``, the
+study's analyses (:mod:`fastsoftmax.experiments.study`) and the benchmarks.  Plain
+constants, no imports: the bottom of the package.
+"""
+
+#: HOG on 32x32 grayscale images: 9 orientations, 4x4-pixel cells, 2x2-cell blocks.
+STUDY_HOG = {"orientations": 9, "pixels_per_cell": (4, 4), "cells_per_block": (2, 2),
+             "block_norm": "L2-Hys"}
+#: Images smaller than this (rows or columns) get 2x2-pixel cells: with 4x4 cells the
+#: 8x8 digits would have a single block.
+SMALL_IMAGE_SIDE = 16
+
+#: Training-set size, batch, number of updates and learning rate of the study.
+STUDY_TRAIN_SIZE = 45_000
+STUDY_BATCH = 500
+STUDY_UPDATES = 50_000
+STUDY_LEARNING_RATE = 0.01
+#: Passes over the data the study made (about 556).
+STUDY_PASSES = STUDY_UPDATES * STUDY_BATCH / STUDY_TRAIN_SIZE
+#: The study's L2 strength, which multiplies 1/2 ||W||^2 against the minibatch's
+#: *summed* loss; our loss is the batch *mean*, so the same penalty is alpha = 1.2 / 500.
+STUDY_L2 = 1.2
+STUDY_ALPHA = STUDY_L2 / STUDY_BATCH
+
+#: The study's classifier as :class:`~fastsoftmax.SoftmaxClassifier` parameters.
+STUDY_PRESET = {
+    "batch_size": STUDY_BATCH,
+    "learning_rate": STUDY_LEARNING_RATE,
+    "n_iter": STUDY_UPDATES,
+    "lr_schedule": "constant",
+    "momentum": 0.0,
+    "sampling": "replacement",
+    "penalty": "l2",
+    "alpha": STUDY_ALPHA,
+}
+
+#: Test accuracy the study reported for its setup on CIFAR-10.
+STUDY_TEST_ACCURACY = 0.4419
+
+
+def default_hog_params(image_shape):
+    """HOG parameters for an image size: the study's, with 2x2-pixel cells for images
+    smaller than :data:`SMALL_IMAGE_SIDE` pixels (the 8x8 digits)."""
+    params = dict(STUDY_HOG)
+    if min(image_shape[:2]) < SMALL_IMAGE_SIDE:
+        params["pixels_per_cell"] = (2, 2)
+    return params
