@@ -145,7 +145,7 @@ class ImagePipeline:
         if hit is not None:
             return hit["features"]
         features = self.extract_features(images)
-        _try_save(save_cached, key, {"features": features})
+        _try_save(save_cached, key, {"features": features}, kind="hog")
         return features
 
     def _fit_pca(self, images, features, cache):
@@ -181,7 +181,7 @@ class ImagePipeline:
             from .data.cache import save_cached
 
             _try_save(save_cached, key, {"mean": self.pca_mean_,
-                                         "components": self.pca_components_})
+                                         "components": self.pca_components_}, kind="pca")
 
     # ------------------------------------------------------------------ prediction
     def transform(self, images):
@@ -272,11 +272,11 @@ def _jsonable(params):
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
 
 
-def _try_save(save, key, arrays):
+def _try_save(save, key, arrays, kind=None):
     """A cache write that fails (read-only or full disk) must not fail training."""
     import logging
 
     try:
-        save(key, arrays)
+        save(key, arrays, kind=kind)
     except OSError as exc:
         logging.getLogger(__name__).warning("could not write the feature cache: %s", exc)

@@ -120,7 +120,14 @@ def train(data, download, preset, pca_variance, pixels_per_cell, no_cache, seed,
 
     seconds = {}
     start = time.perf_counter()
-    dataset = load_dataset(data, download=download)
+    from .data import DownloadProgress
+
+    if not no_cache:
+        from ..data.cache import cache_limit
+
+        cache_limit()  # a bad $FASTSOFTMAX_CACHE_LIMIT fails before any work
+    with DownloadProgress(quiet) as download_progress:
+        dataset = load_dataset(data, download=download, progress=download_progress)
     seconds["load"] = time.perf_counter() - start
 
     hog_params = default_hog_params(dataset.image_shape)
