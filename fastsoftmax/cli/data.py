@@ -165,7 +165,7 @@ def info(as_json):
     click.echo(f"  {cache['entries']} entries, {format_size(cache['size_bytes'])}; "
                f"{_limit_text(cache['limit_bytes'], cache['limit_source'])}")
     if cache["entry_list"]:
-        click.echo("  least recently used first (the first to go past the limit):")
+        click.echo("  least recently used first (removed first when over the limit):")
         for line in _entry_lines(cache["entry_list"], prefix="    "):
             click.echo(line)
     state = "downloaded" if payload["cifar10_downloaded"] else (
