@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from fastsoftmax.cli import main
-from fastsoftmax.data import cache, download_cifar10, DownloadError
+from fastsoftmax.data import cache, cache_folder, download_cifar10, DownloadError
 from fastsoftmax.data import download as download_module
 
 ENV = "FASTSOFTMAX_CACHE_LIMIT"
@@ -165,14 +165,14 @@ def test_unlimited_keeps_everything(home, monkeypatch):
 def test_eviction_survives_an_entry_removed_or_used_by_another_process(home, monkeypatch):
     a, b, c = (_make(i, used_ago=age) for i, age in enumerate((300, 200, 100)))
     size = a.stat().st_size
-    listing = cache.cache_entries
+    listing = cache_folder.cache_entries
 
     def another_process_removes_a():
         entries = listing()
         a.unlink()
         return entries
 
-    monkeypatch.setattr(cache, "cache_entries", another_process_removes_a)
+    monkeypatch.setattr(cache_folder, "cache_entries", another_process_removes_a)
     assert cache.trim_cache(2 * size) == []  # a is gone all the same: nothing else removed
     assert b.exists() and c.exists()
 
@@ -181,7 +181,7 @@ def test_eviction_survives_an_entry_removed_or_used_by_another_process(home, mon
         os.utime(b, None)
         return entries
 
-    monkeypatch.setattr(cache, "cache_entries", another_process_reads_b)
+    monkeypatch.setattr(cache_folder, "cache_entries", another_process_reads_b)
     assert [e.path for e in cache.trim_cache(size)] == [c]  # b was just used: c goes
     assert b.exists() and not c.exists()
 
