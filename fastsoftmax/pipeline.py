@@ -394,7 +394,7 @@ def _fit_transform_cached(step, images, y, cache, kind):
     entry = {"features": features, "step_metadata": np.frombuffer(
         json.dumps(metadata).encode("utf-8"), dtype=np.uint8)}
     entry.update({f"state_{k}": v for k, v in arrays.items()})
-    _try_save(key, entry)
+    _try_save(key, entry, _cache_kind(step))
     return step, features
 
 
@@ -417,15 +417,20 @@ def _fit_pca_cached(pca, features, images, y, step, cache):
             discard_cached(key, f"pca: {exc}")
     log.info("pca: cache miss (%s), computing", key[:12])
     pca.fit(features)
-    _try_save(key, pca.to_arrays()[1])
+    _try_save(key, pca.to_arrays()[1], "pca")
     return pca
 
 
-def _try_save(key, arrays):
+def _cache_kind(step):
+    """The label of a feature step's cache entries (``data info`` lists it)."""
+    return getattr(step, "cache_kind", type(step).__name__.lower())
+
+
+def _try_save(key, arrays, kind):
     """A cache write that fails (read-only or full disk) must not fail training."""
     from .data.cache import save_cached
 
     try:
-        save_cached(key, arrays)
+        save_cached(key, arrays, kind=kind)
     except OSError as exc:
         log.warning("could not write the feature cache: %s", exc)

@@ -1,12 +1,55 @@
-"""``fastsoftmax data``: download CIFAR-10 and show where data and cache live."""
+"""``fastsoftmax data``: download CIFAR-10, show the data and cache folders, clear the cache."""
+import sys
+
 import click
 
-from .options import ProgressBar, echo_json, handle_errors, is_quiet, json_option
+from .options import echo_json, handle_errors, is_quiet, json_option
 
 
 @click.group("data")
 def data():
-    """Download data sets and inspect the data and cache folders."""
+    """Download data sets, inspect the data and cache folders, clear the cache."""
+
+
+class DownloadProgress:
+    """A ``progress(bytes_done, bytes_total)`` callback that draws a tqdm bar on stderr.
+
+    The bar shows bytes done and expected, the rate and the time left; nothing is drawn
+    with ``quiet``.  ``called`` says whether a download started at all.
+    """
+
+    def __init__(self, quiet, label="Downloading CIFAR-10"):
+        self.quiet = quiet
+        self.label = label
+        self.called = False
+        self._bar = None
+
+    def __call__(self, done, total):
+        self.called = True
+        if self.quiet:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            stream = sys.stderr
+            fmt = ("{l_bar}{bar}| {n_fmt}B/{total_fmt}B [{elapsed}<{remaining}, {rate_fmt}]"
+                   if total else "{desc}: {n_fmt}B [{elapsed}, {rate_fmt}]")
+            self._bar = tqdm(total=total, desc=self.label, unit="B", unit_scale=True,
+                             file=stream, bar_format=fmt, dynamic_ncols=True,
+                             # a log file gets a line every few seconds, not a stream of \r
+                             mininterval=0.2 if stream.isatty() else 5.0)
+        self._bar.update(done - self._bar.n)
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 @data.command("download")
@@ -14,7 +57,7 @@ def data():
     "--dest",
     type=click.Path(file_okay=False, path_type=str),
     default=None,
-    help="Folder for cifar-10-python.tar.gz. Default: the data home "
+    help="Folder for cifar-10-python.tar.gz. Default: the data folder "
     "($FASTSOFTMAX_DATA, else the user cache folder; see `fastsoftmax data info`).",
 )
 @click.option(
@@ -26,59 +69,88 @@ def data():
 @json_option
 @handle_errors
 def download(dest, url, as_json):
-    """Download the official CIFAR-10 python archive and check its md5.
+    """Download the official CIFAR-10 python archive (170 MB) and check its md5.
 
-    Nothing is downloaded when a valid archive is already there.
+    Nothing is downloaded when a valid archive is already there.  If the download
+    fails, the error says where to save the archive by hand.
     """
     from ..data import download as dl
 
-    quiet = is_quiet()
-    target = dl.cifar10_archive_path(dest)
-    already = target.is_file()
-    state = {"bar": None}
-
-    def progress(done, total):
-        if state["bar"] is None:
-            state["bar"] = ProgressBar(total or 0, "Downloading CIFAR-10", quiet=quiet)
-        state["bar"].update(done)
-
-    try:
+    with DownloadProgress(is_quiet()) as progress:
         path = dl.download_cifar10(
             dest, url=url or dl.CIFAR10_URL, md5=dl.CIFAR10_MD5, progress=progress
         )
-    finally:
-        if state["bar"] is not None:
-            state["bar"].close()
-    downloaded = state["bar"] is not None or not already
     payload = {
         "path": str(path),
         "size_bytes": path.stat().st_size,
         "md5": dl.file_md5(path),
-        "downloaded": bool(downloaded),
+        "downloaded": progress.called,
     }
     if as_json:
         echo_json(payload)
-    elif downloaded:
+    elif progress.called:
         click.echo(f"Downloaded CIFAR-10 to {path} (md5 checked)")
     else:
         click.echo(f"CIFAR-10 is already at {path} (md5 checked)")
+
+
+def _age(seconds):
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+def _limit_text(limit, source):
+    from ..data.cache import CACHE_LIMIT_ENV
+
+    where = "default" if source == "default" else f"from ${CACHE_LIMIT_ENV}"
+    if limit is None:
+        return f"no limit ({where})"
+    if limit == 0:
+        return f"cache off: {CACHE_LIMIT_ENV}=0, nothing is read or stored"
+    from ..data.cache import format_size
+
+    return f"limit {format_size(limit)} ({where}; set ${CACHE_LIMIT_ENV}, e.g. 10GB, to raise it)"
+
+
+def _entry_lines(entries, prefix="  "):
+    from ..data.cache import format_size
+
+    for e in entries:
+        yield (f"{prefix}{(e['kind'] or '-'):<6} {format_size(e['size_bytes']):>9}  "
+               f"used {_age(e['age_seconds']):<13} {e['file']}")
 
 
 @data.command("info")
 @json_option
 @handle_errors
 def info(as_json):
-    """Show the data home, the cache folder and whether CIFAR-10 is downloaded."""
-    from ..data.cache import cache_info, stray_temp_files
-    from ..data.download import cifar10_archive_path, data_home, stray_partial_downloads
+    """Show the data folder, the cache (entries, sizes, ages, limit) and CIFAR-10's state.
+
+    The data folder is $FASTSOFTMAX_DATA when set, else `fastsoftmax` in the user
+    cache folder (~/.cache on Linux, ~/Library/Caches on macOS, %LOCALAPPDATA% on
+    Windows).  The cache keeps at most $FASTSOFTMAX_CACHE_LIMIT (default 2GB),
+    dropping the least recently used entries first.
+    """
+    from ..data.cache import cache_info, format_size, stray_temp_files
+    from ..data.download import (cifar10_archive_path, data_home, data_home_source,
+                                 stray_partial_downloads)
 
     archive = cifar10_archive_path()
     cache = cache_info()
     payload = {
         "data_home": str(data_home()),
+        "data_home_source": data_home_source(),
         "cache_dir": cache["path"],
         "cache_entries": cache["entries"],
         "cache_size_bytes": cache["size_bytes"],
+        "cache_limit_bytes": cache["limit_bytes"],
+        "cache_limit_source": cache["limit_source"],
+        "cache_entry_list": cache["entry_list"],
         "cifar10_archive": str(archive),
         "cifar10_downloaded": archive.is_file(),
         "stray_temp_files": [str(p) for p in stray_partial_downloads() + stray_temp_files()],
@@ -86,11 +158,16 @@ def info(as_json):
     if as_json:
         echo_json(payload)
         return
-    click.echo(f"data home:   {payload['data_home']}")
-    click.echo(
-        f"cache:       {payload['cache_dir']} ({cache['entries']} entries, "
-        f"{_human(cache['size_bytes'])})"
-    )
+    source = ("from $FASTSOFTMAX_DATA" if payload["data_home_source"] != "platform"
+              else "the user cache folder; set $FASTSOFTMAX_DATA to move it")
+    click.echo(f"data folder: {payload['data_home']} ({source})")
+    click.echo(f"cache:       {payload['cache_dir']}")
+    click.echo(f"  {cache['entries']} entries, {format_size(cache['size_bytes'])}; "
+               f"{_limit_text(cache['limit_bytes'], cache['limit_source'])}")
+    if cache["entry_list"]:
+        click.echo("  least recently used first (removed first when over the limit):")
+        for line in _entry_lines(cache["entry_list"], prefix="    "):
+            click.echo(line)
     state = "downloaded" if payload["cifar10_downloaded"] else (
         "not downloaded; run `fastsoftmax data download`"
     )
@@ -100,8 +177,40 @@ def info(as_json):
                    "cache write removes it after 10 minutes, `fastsoftmax data` never needs it)")
 
 
-def _human(n):
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
+@data.command("clear")
+@click.option("--dry-run", "-n", is_flag=True,
+              help="Only list what would be removed, with sizes; remove nothing.")
+@json_option
+@handle_errors
+def clear(dry_run, as_json):
+    """Remove every cache entry (HOG features, PCA), with temporary files of unfinished writes.
+
+    Downloads (the CIFAR-10 archive) are kept.  Entries are made again when needed.
+    """
+    import time
+
+    from ..data.cache import cache_dir, clear_cache_entries, format_size
+
+    result = clear_cache_entries(dry_run=dry_run)
+    now = time.time()
+    entries = [e.to_dict(now) for e in result.entries]
+    if as_json:
+        echo_json({
+            "cache_dir": str(cache_dir()),
+            "dry_run": dry_run,
+            "entries": entries,
+            "temp_files": [{"path": str(p), "size_bytes": n} for p, n in result.temp_files],
+            "size_bytes": result.size_bytes,
+        })
+        return
+    verb = "would remove" if dry_run else "removed"
+    if not entries and not result.temp_files:
+        click.echo(f"The cache is empty ({cache_dir()}); nothing {verb}.")
+        return
+    for line in _entry_lines(entries, prefix=f"{verb} "):
+        click.echo(line)
+    for path, size in result.temp_files:
+        click.echo(f"{verb} temp   {format_size(size):>9}  {path.name} (an unfinished write)")
+    click.echo(f"{'Would free' if dry_run else 'Freed'} {format_size(result.size_bytes)} in "
+               f"{cache_dir()} ({len(entries)} entries"
+               + (f", {len(result.temp_files)} temporary files)" if result.temp_files else ")"))

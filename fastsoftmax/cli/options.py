@@ -162,11 +162,11 @@ def load_pipeline(model_path):
     return model
 
 
-def load_data(data, quiet, download=False):
+def load_data(data, quiet, download=False, progress=None):
     """Load a data set, say what it is on stderr, and log where it came from."""
     from ..data import load_dataset
 
-    dataset = load_dataset(data, download=download)
+    dataset = load_dataset(data, download=download, progress=progress)
     log.info("data: %s (%s)", dataset.name, os.path.abspath(data) if data else "built in")
     if not quiet:
         click.echo(f"{dataset.name}: {len(dataset.y_train)} training and {len(dataset.y_test)} "

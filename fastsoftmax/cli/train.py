@@ -5,8 +5,9 @@ import click
 
 from ..study_setup import STUDY_TEST_ACCURACY
 from .options import (ProgressBar, build_classifier, check_figure_output, check_output_path,
-                      classifier_options, data_option, dpi_option, echo_json, handle_errors, is_quiet, json_option, load_data,
-                      log, log_threads, preset_option, seed_option)
+                      classifier_options, data_option, dpi_option, echo_json, handle_errors,
+                      is_quiet, json_option, load_data, log, log_threads, preset_option,
+                      seed_option)
 
 
 @click.command()
@@ -46,7 +47,14 @@ def train(data, download, preset, pca_variance, pixels_per_cell, no_cache, seed,
 
     seconds = {}
     start = time.perf_counter()
-    dataset = load_data(data, quiet, download=download)
+    from .data import DownloadProgress
+
+    if not no_cache:
+        from ..data.cache import cache_limit
+
+        cache_limit()  # a bad $FASTSOFTMAX_CACHE_LIMIT fails before any work
+    with DownloadProgress(quiet) as download_progress:
+        dataset = load_data(data, quiet, download=download, progress=download_progress)
     seconds["load"] = time.perf_counter() - start
     log_threads()
 

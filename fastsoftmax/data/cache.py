@@ -1,36 +1,59 @@
 """An on-disk cache of arrays (HOG features, fitted PCA), keyed by a content hash.
 
-Entries are ``<key>.npz`` files under :func:`cache_dir`, written to a temporary file
-in the same folder and renamed into place, and read back with
-``allow_pickle=False``.  A corrupt entry counts as a miss and is removed.
+Entries are ``<kind>-<key>.npz`` files (``<key>.npz`` when saved without a kind) under
+:func:`cache_dir`, written to a temporary file in the same folder and renamed into
+place, and read back with ``allow_pickle=False``.  A corrupt entry counts as a miss and
+is removed.
+
+The cache is bounded: ``$FASTSOFTMAX_CACHE_LIMIT`` (default :data:`DEFAULT_CACHE_LIMIT`,
+2 GB) caps the total size of the entries.  After each write the least recently used
+entries are removed until the total fits; an entry larger than the whole limit is not
+stored.  "Used" is the last read or write: a read touches the entry's modification
+time, so the order does not depend on the file system recording access times.
+Several processes may share the folder: an entry that another one removed first is
+simply gone.  Listing, bounding and clearing the entries live in
+:mod:`fastsoftmax.data.cache_folder`; their names are importable from here too.
 """
 import hashlib
 import json
 import logging
 import os
 import re
+
 import numpy as np
 
 from .._atomic import atomic_open
-from .download import data_home
+from ._sizes import format_size, parse_size
+from .cache_folder import (CACHE_LIMIT_ENV, DEFAULT_CACHE_LIMIT, STALE_SECONDS, CacheEntry,
+                           ClearResult, _FILE_RE, _remove_stale_temp_files, cache_dir,
+                           cache_entries, cache_info, cache_limit, clear_cache,
+                           clear_cache_entries, stray_temp_files, trim_cache)
 
-__all__ = ["cache_dir", "cache_key", "load_cached", "save_cached", "cache_info", "clear_cache",
-           "stray_temp_files"]
+__all__ = [
+    "CACHE_LIMIT_ENV",
+    "DEFAULT_CACHE_LIMIT",
+    "STALE_SECONDS",
+    "CacheEntry",
+    "ClearResult",
+    "cache_dir",
+    "cache_entries",
+    "cache_info",
+    "cache_key",
+    "cache_limit",
+    "clear_cache",
+    "clear_cache_entries",
+    "format_size",
+    "load_cached",
+    "parse_size",
+    "save_cached",
+    "stray_temp_files",
+    "trim_cache",
+]
 
 log = logging.getLogger(__name__)
 _KEY_RE = re.compile(r"^[0-9a-f]{16,128}$")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def cache_dir():
-    """The cache folder: ``cache`` under :func:`~fastsoftmax.data.data_home`.
-
-    Returns
-    -------
-    pathlib.Path
-        Not created here; :func:`save_cached` creates it.
-    """
-    return data_home() / "cache"
+_KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 def _json_default(value):
@@ -77,16 +100,36 @@ def cache_key(*arrays, **params):
     return h.hexdigest()
 
 
-def _entry(key):
+def _entry(key, kind=None):
     if not isinstance(key, str) or not _KEY_RE.match(key):
         raise ValueError(f"cache key must be a hex string from cache_key(), got {key!r}")
-    return cache_dir() / f"{key}.npz"
+    if kind is None:
+        return cache_dir() / f"{key}.npz"
+    if not isinstance(kind, str) or not _KIND_RE.match(kind):
+        raise ValueError(f"cache entry kind must be lowercase letters, digits or _, starting "
+                         f"with a letter (at most 32), got {kind!r}")
+    return cache_dir() / f"{kind}-{key}.npz"
+
+
+def _paths_of(key):
+    """Every file holding ``key`` (any kind), in a fixed order."""
+    folder = cache_dir()
+    if not folder.is_dir():
+        return []
+    found = [folder / f"{key}.npz"] + sorted(folder.glob(f"*-{key}.npz"))
+    return [p for p in found if _FILE_RE.match(p.name) and p.is_file()]
+
+
+def _touch(path):
+    # the entry's mtime is its "last used" time: reliable where access times are not
+    try:
+        os.utime(path, None)
+    except OSError:  # read-only folder, or removed by another process meanwhile
+        pass
 
 
 #: A cache entry whose arrays declare more bytes than this is a miss.
 MAX_ENTRY_BYTES = 16 << 30
-#: A temporary file untouched this long was left by a killed run.
-STALE_SECONDS = 600
 
 
 class _BadEntry(ValueError):
@@ -94,12 +137,12 @@ class _BadEntry(ValueError):
 
 
 def load_cached(key, expect=None):
-    """Load a cache entry.
+    """Load a cache entry, and mark it as used.
 
     Parameters
     ----------
     key : str
-        A key from :func:`cache_key`.
+        A key from :func:`cache_key`; the entry is found whatever kind it was saved as.
     expect : dict of str to tuple, optional
         The arrays the caller needs and their shapes: each size an int, ``None`` (any)
         or a name shared between arrays that must agree, e.g.
@@ -108,20 +151,31 @@ def load_cached(key, expect=None):
     Returns
     -------
     dict of str to ndarray or None
-        The arrays, or None on a miss.  A corrupt entry (unreadable, sizes that
+        The arrays, or None on a miss (and always when the cache is off,
+        ``$FASTSOFTMAX_CACHE_LIMIT=0``).  A corrupt entry (unreadable, sizes that
         disagree with its bytes, over :data:`MAX_ENTRY_BYTES`, or arrays not as
         ``expect`` says) is removed with a warning and is a miss.
+
+    Raises
+    ------
+    ValueError
+        A bad key, or a bad ``$FASTSOFTMAX_CACHE_LIMIT``.
     """
     from .._untrusted import read_npz
 
-    path = _entry(key)
-    if not path.is_file():
+    _entry(key)
+    if cache_limit() == 0:
+        log.debug("cache off ($%s=0): not reading %s", CACHE_LIMIT_ENV, key[:16])
         return None
+    paths = _paths_of(key)
+    if not paths:
+        log.debug("cache miss: %s", key[:16])
+        return None
+    path = paths[0]
     try:
         arrays = read_npz(path, max_bytes=MAX_ENTRY_BYTES, error=_BadEntry, compressed=False)
         if expect is not None:
             _check_expected(arrays, expect)
-        return arrays
     except (OSError, _BadEntry) as exc:
         log.warning("ignoring corrupt cache entry %s (%s); removed", path.name,
                     str(exc).replace(str(path) + ": ", ""))
@@ -130,16 +184,19 @@ def load_cached(key, expect=None):
         except OSError:
             pass
         return None
+    _touch(path)
+    log.debug("cache hit: %s", path)
+    return arrays
 
 
 def discard_cached(key, reason):
     """Remove a cache entry its reader could not use, with a warning naming ``reason``."""
-    path = _entry(key)
-    log.warning("ignoring corrupt cache entry %s (%s); removed", path.name, reason)
-    try:
-        path.unlink()
-    except OSError:
-        pass
+    for path in _paths_of(key):
+        log.warning("ignoring corrupt cache entry %s (%s); removed", path.name, reason)
+        try:
+            path.unlink()
+        except OSError:
+            pass
 
 
 def _check_expected(arrays, expect):
@@ -157,45 +214,12 @@ def _check_expected(arrays, expect):
                 raise _BadEntry(f"array {name!r} has shape {got}, expected {shape}")
 
 
-def stray_temp_files(older_than=0):
-    """Temporary files of unfinished cache writes (a killed run leaves them).
+def save_cached(key, arrays, *, kind=None):
+    """Store arrays under ``key``, atomically, then keep the cache within its limit.
 
-    Parameters
-    ----------
-    older_than : float, default 0
-        Only files not modified for this many seconds.
-
-    Returns
-    -------
-    list of pathlib.Path
-    """
-    import time
-
-    folder = cache_dir()
-    if not folder.is_dir():
-        return []
-    now = time.time()
-    out = []
-    for p in folder.glob(".*.npz.*.tmp"):
-        try:
-            if now - p.stat().st_mtime >= older_than:
-                out.append(p)
-        except OSError:
-            pass
-    return sorted(out)
-
-
-def _remove_stale_temp_files():
-    for p in stray_temp_files(older_than=STALE_SECONDS):
-        try:
-            p.unlink()
-            log.info("removed %s, left by an interrupted cache write", p.name)
-        except OSError:
-            pass
-
-
-def save_cached(key, arrays):
-    """Store arrays under ``key``, atomically.
+    An entry larger than the limit (``$FASTSOFTMAX_CACHE_LIMIT``, see
+    :func:`cache_limit`) is not stored; otherwise the least recently used other
+    entries are removed until the total fits (:func:`trim_cache`).
 
     Parameters
     ----------
@@ -203,18 +227,22 @@ def save_cached(key, arrays):
         A key from :func:`cache_key`.
     arrays : dict of str to array_like
         Names must be Python identifiers; object arrays are refused.
+    kind : str, optional
+        What the entry holds (``"hog"``, ``"pca"``, ...), shown by ``fastsoftmax data
+        info``: lowercase letters, digits and ``_``, at most 32.
 
     Returns
     -------
-    pathlib.Path
-        The entry's path.
+    pathlib.Path or None
+        The entry's path, or None when it was not stored (over the limit, or the cache
+        is off).
 
     Raises
     ------
     ValueError
-        A bad key, name or array.
+        A bad key, kind, name or array, or a bad ``$FASTSOFTMAX_CACHE_LIMIT``.
     """
-    path = _entry(key)
+    path = _entry(key, kind)
     if not isinstance(arrays, dict) or not arrays:
         raise ValueError("arrays must be a non-empty dict of name -> array")
     clean = {}
@@ -225,47 +253,39 @@ def save_cached(key, arrays):
         if value.dtype.hasobject:
             raise ValueError(f"array {name!r} has object dtype; only numeric arrays are cached")
         clean[name] = value
+    limit = cache_limit()
+    if limit == 0:
+        log.debug("cache off ($%s=0): not storing %s", CACHE_LIMIT_ENV, path.name)
+        return None
+    # .npy header and zip records: well under 512 bytes an array
+    if limit is not None and sum(v.nbytes + 512 for v in clean.values()) > limit:
+        _log_too_large(path, sum(v.nbytes for v in clean.values()), limit)
+        return None
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temp_files()
     with atomic_open(path, "wb") as handle:
         np.savez(handle, **clean)
+    for other in _paths_of(key):  # the same key saved before under another kind
+        if other != path:
+            try:
+                other.unlink()
+            except OSError:
+                pass
+    if limit is not None:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:  # another process cleared the cache meanwhile
+            return None
+        if size > limit:
+            path.unlink(missing_ok=True)
+            _log_too_large(path, size, limit)
+            return None
+        trim_cache(limit, keep=(path,))
     return path
 
 
-def cache_info():
-    """Where the cache is and how much it holds.
-
-    Returns
-    -------
-    dict
-        ``{"path": str, "entries": int, "size_bytes": int}``.
-    """
-    folder = cache_dir()
-    entries = list(folder.glob("*.npz")) if folder.is_dir() else []
-    size = 0
-    for p in entries:
-        try:
-            size += p.stat().st_size
-        except OSError:
-            pass
-    return {"path": str(folder), "entries": len(entries), "size_bytes": size}
+def _log_too_large(path, size, limit):
+    log.info("not caching %s: %s is more than the cache limit of %s (raise $%s to keep it)",
+             path.name, format_size(size), format_size(limit), CACHE_LIMIT_ENV)
 
 
-def clear_cache():
-    """Remove every cache entry.
-
-    Returns
-    -------
-    int
-        The number of entries removed.
-    """
-    folder = cache_dir()
-    n = 0
-    if folder.is_dir():
-        for p in list(folder.glob("*.npz")) + list(folder.glob(".*.npz.*.tmp")):
-            try:
-                p.unlink()
-                n += p.suffix == ".npz" and not p.name.endswith(".tmp")
-            except OSError:
-                pass
-    return int(n)

@@ -82,7 +82,7 @@ def _looks_like_cifar(path):
     return "cifar" in Path(path).name.lower()
 
 
-def load_dataset(path=None, *, download=False):
+def load_dataset(path=None, *, download=False, progress=None):
     """Load a data set by path.
 
     Parameters
@@ -95,6 +95,9 @@ def load_dataset(path=None, *, download=False):
     download : bool, default False
         Download CIFAR-10 into the cache folder (if not there yet) and load it, when
         ``path`` is None or a missing path whose name mentions CIFAR.
+    progress : callable, optional
+        Passed to :func:`~fastsoftmax.data.download_cifar10`: called as
+        ``progress(bytes_done, bytes_total)`` while downloading.
 
     Returns
     -------
@@ -120,7 +123,7 @@ def load_dataset(path=None, *, download=False):
         if not archive.is_file():
             log.warning("downloading CIFAR-10 into %s", archive.parent)
         path = _download.download_cifar10(
-            url=_download.CIFAR10_URL, md5=_download.CIFAR10_MD5
+            url=_download.CIFAR10_URL, md5=_download.CIFAR10_MD5, progress=progress
         )
     if not path.exists():
         hint = (HOW_TO_GET_CIFAR10 if _looks_like_cifar(path) or not download

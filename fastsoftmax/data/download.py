@@ -1,8 +1,11 @@
-"""Fetch the official CIFAR-10 archive into a cache folder, checked by its md5."""
+"""Fetch the official CIFAR-10 archive into the data folder, checked by its md5.
+
+The data folder (:func:`data_home`) is ``$FASTSOFTMAX_DATA`` when set, else
+``fastsoftmax`` in the platform's user cache folder, found by ``platformdirs``.
+"""
 import hashlib
 import http.client
 import os
-import sys
 import tempfile
 import time
 import urllib.error
@@ -14,6 +17,7 @@ __all__ = [
     "CIFAR10_MD5",
     "DownloadError",
     "data_home",
+    "data_home_source",
     "cifar10_archive_path",
     "download_cifar10",
     "file_md5",
@@ -24,36 +28,66 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
 _CHUNK = 1 << 20
+# small reads, so that progress moves on a slow link too
+_READ_CHUNK = 1 << 16
+DATA_ENV = "FASTSOFTMAX_DATA"
 #: A partial download untouched this long was left by a killed run.
 STALE_SECONDS = 600
 
 
 class DownloadError(OSError):
-    """A download failed or its checksum did not match; no partial file is left."""
+    """A download failed or its checksum did not match; no partial file is left.
+
+    The message ends by saying how to put the archive in place by hand.
+
+    Attributes
+    ----------
+    url : str or None
+        The URL that was tried.
+    path : pathlib.Path or None
+        Where the archive belongs: save it there by hand and it is used (md5 checked).
+    """
+
+    def __init__(self, message, *, url=None, path=None):
+        super().__init__(message)
+        self.url = url
+        self.path = path
+
+    def __str__(self):
+        return self.args[0] if self.args else ""
 
 
 def data_home():
     """The folder where fastsoftmax keeps downloads and its cache.
 
-    ``$FASTSOFTMAX_DATA`` when set, else ``fastsoftmax`` under the platform's user
-    cache folder: ``$XDG_CACHE_HOME`` (default ``~/.cache``) on Linux,
-    ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows.  The folder is not
-    created here.
+    ``$FASTSOFTMAX_DATA`` when set, else ``fastsoftmax`` in the platform's user cache
+    folder as ``platformdirs`` finds it (``user_cache_dir(opinion=False)``):
+    ``$XDG_CACHE_HOME`` (default ``~/.cache``) on Linux, ``~/Library/Caches`` on
+    macOS, ``%LOCALAPPDATA%`` on Windows.  These are the folders fastsoftmax used
+    before it asked ``platformdirs``, so downloads and cache entries made earlier
+    are still found.  The folder is not created here.
 
     Returns
     -------
     pathlib.Path
     """
-    env = os.environ.get("FASTSOFTMAX_DATA")
+    env = os.environ.get(DATA_ENV)
     if env:
         return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = str(Path.home() / "Library" / "Caches")
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "fastsoftmax"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("fastsoftmax", appauthor=False, opinion=False))
+
+
+def data_home_source():
+    """Where :func:`data_home` comes from.
+
+    Returns
+    -------
+    str
+        ``"$FASTSOFTMAX_DATA"`` or ``"platform"`` (the user cache folder).
+    """
+    return f"${DATA_ENV}" if os.environ.get(DATA_ENV) else "platform"
 
 
 def cifar10_archive_path(dest=None):
@@ -112,9 +146,9 @@ def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=No
     md5 : str, optional
         Expected hex md5 of the archive (the published one by default).
     progress : callable, optional
-        Called as ``progress(bytes_done, bytes_total)`` after each chunk
-        (``bytes_total`` is None when the server sends no length).  The library
-        never draws anything itself.
+        Called as ``progress(bytes_done, bytes_total)`` once with 0 before the first
+        byte and then after each chunk of at most 64 KiB (``bytes_total`` is None when
+        the server sends no length).  The library never draws anything itself.
     timeout : float, default 60
         Seconds to wait on the connection before giving up.
 
@@ -128,7 +162,9 @@ def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=No
     ValueError
         Invalid arguments.
     DownloadError
-        The connection failed or was cut, or the md5 did not match.
+        The connection failed or was cut, or the md5 did not match.  The message
+        names the URL and where to save the archive by hand (the error's ``url``
+        and ``path``).
     """
     if not isinstance(url, str) or not url:
         raise ValueError(f"url must be a non-empty str, got {url!r}")
@@ -147,16 +183,19 @@ def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=No
     fd, part = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
     part = Path(part)
     try:
-        done, total, digest = _stream(url, fd, progress, timeout)
+        try:
+            done, total, digest = _stream(url, fd, progress, timeout)
+        except DownloadError as exc:
+            raise _by_hand(exc, url, final) from None
         if total is not None and done != total:
-            raise DownloadError(
-                f"download of {url} stopped after {done} of {total} bytes; try again"
-            )
+            raise _by_hand(DownloadError(
+                f"download of {url} stopped after {done} of {total} bytes"
+            ), url, final)
         if digest != md5:
-            raise DownloadError(
+            raise _by_hand(DownloadError(
                 f"download of {url} has md5 {digest}, expected {md5}: the file is "
-                "corrupted or not the official archive; try again"
-            )
+                "corrupted or not the official archive"
+            ), url, final)
         os.chmod(part, 0o644)
         os.replace(part, final)
     except BaseException:
@@ -166,6 +205,16 @@ def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=No
             pass
         raise
     return final
+
+
+def _by_hand(exc, url, final):
+    """The same error, saying where the archive goes when fetched by hand (one line)."""
+    source = url if url == CIFAR10_URL else f"{url} (or the official {CIFAR10_URL})"
+    return DownloadError(
+        f"{str(exc).removesuffix('; try again')}; try again, or download {source} yourself "
+        f"and save it as {final.name} in {final.parent}",
+        url=url, path=final,
+    )
 
 
 def stray_partial_downloads(dest=None, older_than=0):
@@ -215,7 +264,7 @@ def _stream(url, fd, progress, timeout):
             if progress is not None:
                 progress(0, total)
             while True:
-                block = response.read(_CHUNK)
+                block = response.read(_READ_CHUNK)
                 if not block:
                     break
                 out.write(block)

@@ -69,6 +69,9 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         HOG features per image.
     """
 
+    #: Label of this step's feature-cache entries.
+    cache_kind = "hog"
+
     _parameter_constraints = {
         "orientations": [Interval(Integral, 1, None, closed="left")],
         "pixels_per_cell": ["array-like"],
