@@ -483,28 +483,55 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def from_arrays(cls, metadata, arrays):
-        """Rebuild a fitted model from :meth:`to_arrays`' output."""
-        params = metadata["params"]
+        """Rebuild a fitted model from :meth:`to_arrays`' output, checking it first.
+
+        Raises
+        ------
+        KeyError, TypeError or ValueError
+            An entry missing or of the wrong type, unknown or invalid parameters, fewer
+            than two or repeated classes, shapes that disagree (the message says which).
+        """
+        from ._contents import entry, positive_int, stored_array
+
+        params = entry(metadata, "params", dict)
         unknown = set(params) - set(cls().get_params())
         if unknown:
-            raise ValueError(f"model file has unknown parameters {sorted(unknown)}")
+            raise ValueError(f"unknown parameters {sorted(unknown)}")
         model = cls(**params)
-        model.coef_ = arrays["coef_"]
-        model.intercept_ = arrays["intercept_"]
-        model.classes_ = arrays["classes_"]
-        model.loss_curve_ = arrays["loss_curve_"]
-        model.n_iter_ = metadata["n_iter_"]
-        model.n_features_in_ = metadata["n_features_in_"]
+        model.check_params()
+        n_features = positive_int(entry(metadata, "n_features_in_", int), "n_features_in_")
+        n_iter = entry(metadata, "n_iter_", int)
+        if n_iter < 0:
+            raise ValueError(f"n_iter_ is {n_iter}, expected >= 0")
         if "feature_names_in_" in metadata:
-            model.feature_names_in_ = np.asarray(metadata["feature_names_in_"], dtype=object)
-        if model.coef_.ndim != 2 or model.intercept_.shape != model.coef_.shape[:1]:
-            raise ValueError(f"coef_ {model.coef_.shape} and intercept_ "
-                             f"{model.intercept_.shape} do not fit together")
-        if "velocity_coef" in arrays:  # files of format 1 have no momentum: start at zero
-            velocity = (arrays["velocity_coef"], arrays["velocity_intercept"])
-            if velocity[0].shape != model.coef_.shape or velocity[1].shape != model.intercept_.shape:
-                raise ValueError("the momentum arrays do not have the weights' shapes")
-            model._velocity = velocity
+            names = entry(metadata, "feature_names_in_", list)
+            if len(names) != n_features or not all(isinstance(n, str) for n in names):
+                raise ValueError(f"feature_names_in_ is not {n_features} strings")
+            model.feature_names_in_ = np.asarray(names, dtype=object)
+        coef = stored_array(arrays, "coef_", 2, "f")
+        intercept = stored_array(arrays, "intercept_", 1, "f")
+        classes = stored_array(arrays, "classes_", 1, "biuU")
+        loss_curve = stored_array(arrays, "loss_curve_", 1, "f")
+        n_classes = len(classes)
+        if n_classes < 2:
+            raise ValueError(f"classes_ holds {n_classes} class(es), expected at least 2")
+        if len(np.unique(classes)) != n_classes:
+            raise ValueError("classes_ repeats a class")
+        if coef.shape != (n_classes, n_features):
+            raise ValueError(f"coef_ has shape {coef.shape} but {n_classes} classes and "
+                             f"{n_features} features need ({n_classes}, {n_features})")
+        if intercept.shape != (n_classes,):
+            raise ValueError(f"intercept_ has shape {intercept.shape}, expected ({n_classes},)")
+        if "velocity_coef" in arrays or "velocity_intercept" in arrays:
+            velocity = (stored_array(arrays, "velocity_coef", 2, "f"),
+                        stored_array(arrays, "velocity_intercept", 1, "f"))
+            if velocity[0].shape != coef.shape or velocity[1].shape != intercept.shape:
+                raise ValueError(f"the momentum arrays velocity_coef {velocity[0].shape} and "
+                                 f"velocity_intercept {velocity[1].shape} do not have the "
+                                 "weights' shapes")
+            model._velocity = velocity  # format 1 had none: it starts at zero
+        model.coef_, model.intercept_, model.classes_ = coef, intercept, classes
+        model.loss_curve_, model.n_iter_, model.n_features_in_ = loss_curve, n_iter, n_features
         return model
 
     def save(self, path):

@@ -69,15 +69,28 @@ class VariancePCA(TransformerMixin, BaseEstimator):
 
     @classmethod
     def from_arrays(cls, metadata, arrays):
-        """Rebuild a fitted PCA from :meth:`to_arrays`' output (shapes checked)."""
-        pca = cls(**metadata["params"])
-        pca._validate_params()
-        mean = np.asarray(arrays["mean_"], dtype=np.float32)
-        components = np.ascontiguousarray(arrays["components_"], dtype=np.float32)
-        if mean.ndim != 1 or components.ndim != 2 or components.shape[1] != mean.shape[0]:
-            raise ValueError(f"PCA mean {mean.shape} and components {components.shape} "
-                             "do not fit together")
-        pca.mean_, pca.components_ = mean, components
+        """Rebuild a fitted PCA from :meth:`to_arrays`' output, checking it first.
+
+        Raises
+        ------
+        KeyError, TypeError or ValueError
+            An entry missing or of the wrong type, an invalid ``variance``, or arrays
+            whose shapes disagree with each other or with ``n_features_in_``.
+        """
+        from ._contents import entry, positive_int, stored_array
+
+        pca = cls(**entry(metadata, "params", dict))
+        pca._validate_params()  # scikit-learn's check of _parameter_constraints
+        n_features = positive_int(entry(metadata, "n_features_in_", int), "n_features_in_")
+        components = stored_array(arrays, "components_", 2, "f")
+        mean = stored_array(arrays, "mean_", 1, "f")
+        if components.shape[0] < 1 or components.shape[1] != n_features:
+            raise ValueError(f"components_ has shape {components.shape} but n_features_in_ "
+                             f"is {n_features}: expected (n_components >= 1, {n_features})")
+        if mean.shape != (n_features,):
+            raise ValueError(f"mean_ has shape {mean.shape}, expected ({n_features},)")
+        pca.mean_ = mean.astype(np.float32)
+        pca.components_ = np.ascontiguousarray(components, dtype=np.float32)
         pca.n_components_ = components.shape[0]
-        pca.n_features_in_ = mean.shape[0]
+        pca.n_features_in_ = n_features
         return pca

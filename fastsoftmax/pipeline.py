@@ -287,30 +287,53 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def from_arrays(cls, metadata, arrays):
-        """Rebuild a fitted pipeline from :meth:`to_arrays`' output (or a format-1 file's)."""
+        """Rebuild a fitted pipeline from :meth:`to_arrays`' output, checking it first.
+
+        A format-1 file's content is first converted to the format-2 layout, so both
+        pass the same checks: each step's ``from_arrays`` checks the step (its errors
+        say which step), then this checks that the steps fit together.
+
+        Raises
+        ------
+        KeyError, TypeError or ValueError
+            An entry missing or of the wrong type, an unknown feature step, a step
+            that does not fit the next one or the image shape, class names that do not
+            name the classifier's classes.
+        """
+        from ._contents import entry, image_shape, positive_int, prefixed
         from .features import feature_step_class
 
         if metadata.get("format_version") == 1:
             metadata, arrays = _upgrade_format_1(metadata, arrays)
-        parts = {name: {key[len(name) + 2:]: value for key, value in arrays.items()
-                        if key.startswith(name + "__")}
-                 for name in ("features", "pca", "classifier")}
-        features = feature_step_class(metadata["feature_step"]).from_arrays(
-            metadata["features"], parts["features"])
-        pca = (None if metadata["pca"] is None
-               else VariancePCA.from_arrays(metadata["pca"], parts["pca"]))
-        classifier = SoftmaxClassifier.from_arrays(metadata["classifier"], parts["classifier"])
-        pipe = cls(classifier=clone(classifier), features=clone(features),
-                   pca_variance=metadata["pca_variance"], class_names=metadata["class_names"])
-        pipe.image_shape_ = tuple(int(v) for v in metadata["image_shape"])
-        pipe.features_, pipe.pca_, pipe.classifier_ = features, pca, classifier
-        pipe.n_image_features_ = int(metadata["n_image_features"])
-        pipe.n_features_ = int(classifier.n_features_in_)
-        expected = pipe.n_image_features_ if pca is None else pca.n_components_
-        if (pca is not None and pca.n_features_in_ != pipe.n_image_features_) \
-                or expected != pipe.n_features_:
-            raise ValueError("the steps' sizes do not fit together")
-        pipe.classes_ = classifier.classes_
+        shape = image_shape(entry(metadata, "image_shape", list))
+        pipe = cls(pca_variance=entry(metadata, "pca_variance", (int, float, type(None))),
+                   class_names=entry(metadata, "class_names", (list, type(None))))
+        pipe._validate_params()  # scikit-learn's check of _parameter_constraints
+        step_class = feature_step_class(entry(metadata, "feature_step", str))
+        steps = {}
+        for name, build in (("features", step_class.from_arrays),
+                            ("pca", VariancePCA.from_arrays),
+                            ("classifier", SoftmaxClassifier.from_arrays)):
+            step_meta = entry(metadata, name, (dict, type(None)) if name == "pca" else dict)
+            if step_meta is None:
+                steps[name] = None
+                continue
+            prefix = name + "__"
+            step_arrays = {key[len(prefix):]: value for key, value in arrays.items()
+                           if key.startswith(prefix)}
+            try:
+                steps[name] = build(step_meta, step_arrays)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise prefixed(exc, f"{name}: ") from None
+        n_image_features = positive_int(entry(metadata, "n_image_features", int),
+                                        "n_image_features")
+        _check_steps_fit(shape, n_image_features, pipe.pca_variance, pipe.class_names, **steps)
+        pipe.classifier, pipe.features = clone(steps["classifier"]), clone(steps["features"])
+        pipe.image_shape_, pipe.n_image_features_ = shape, n_image_features
+        pipe.features_, pipe.pca_, pipe.classifier_ = (steps["features"], steps["pca"],
+                                                       steps["classifier"])
+        pipe.n_features_ = int(pipe.classifier_.n_features_in_)
+        pipe.classes_ = pipe.classifier_.classes_
         return pipe
 
     def save(self, path):
@@ -334,23 +357,67 @@ def _default_features(image_shape):
     return study_hog(image_shape)
 
 
+def _check_steps_fit(image_shape, n_image_features, pca_variance, class_names, features,
+                     pca, classifier):
+    """Raise ``ValueError`` unless the fitted steps fit together and the image shape."""
+    size = "x".join(map(str, image_shape))
+    fitted_shape = getattr(features, "image_shape_", None)
+    if fitted_shape is not None and tuple(fitted_shape) != image_shape:
+        raise ValueError(f"image_shape {list(image_shape)} is not the feature step's "
+                         f"image_shape_ {list(fitted_shape)}")
+    n_out = getattr(features, "n_features_out_", n_image_features)
+    if pca is not None and pca.n_features_in_ != n_out:
+        raise ValueError(f"the PCA takes {pca.n_features_in_} features but the feature step "
+                         f"gives {n_out} for {size} images")
+    if n_out != n_image_features:
+        raise ValueError(f"n_image_features is {n_image_features} but the feature step gives "
+                         f"{n_out} for {size} images")
+    if (pca is None) != (pca_variance is None):
+        raise ValueError(f"pca_variance is {pca_variance} but the file "
+                         f"{'has no' if pca is None else 'has a'} PCA step")
+    n_in = n_image_features if pca is None else pca.n_components_
+    if classifier.n_features_in_ != n_in:
+        raise ValueError(f"the classifier takes {classifier.n_features_in_} features but the "
+                         f"{'feature step' if pca is None else 'PCA'} gives {n_in}")
+    if class_names is None:
+        return
+    classes = classifier.classes_
+    if not all(isinstance(name, str) for name in class_names):
+        raise ValueError("class_names is not a list of strings")
+    if len(set(class_names)) != len(class_names):
+        raise ValueError("class_names repeats a name")
+    if len(class_names) < len(classes):
+        raise ValueError(f"class_names lists {len(class_names)} names for {len(classes)} "
+                         "classes")
+    if classes.dtype.kind not in "iu" or classes.min() < 0 or classes.max() >= len(class_names):
+        raise ValueError(f"the classifier's classes_ {classes.tolist()[:10]} are not indices "
+                         f"into the {len(class_names)} class_names")
+
+
 def _upgrade_format_1(metadata, arrays):
-    """A format-1 pipeline file (HOG parameters and PCA stored by the pipeline) as
-    format 2's metadata and arrays."""
-    params = {**metadata["hog_params"], "data_range": [0, 255]}
-    pca = None
+    """A format-1 pipeline file's content (HOG parameters and PCA stored by the pipeline,
+    arrays ``clf_*`` and ``pca_*``) in format 2's layout; checked by ``from_arrays``."""
+    from ._contents import entry, stored_array
+
+    params = {**entry(metadata, "hog_params", dict), "data_range": [0, 255]}
+    classifier = entry(metadata, "classifier", dict)
     new_arrays = {f"classifier__{key[4:]}": value for key, value in arrays.items()
                   if key.startswith("clf_")}
-    if "pca_components_" in arrays:
-        pca = {"params": {"variance": metadata["pca_variance"]}}
-        new_arrays.update(pca__mean_=arrays["pca_mean_"], pca__components_=arrays["pca_components_"])
-    n_image_features = (arrays["pca_components_"].shape[1] if pca is not None
-                        else metadata["classifier"]["n_features_in_"])
-    return ({"feature_step": "HOGTransformer", "image_shape": metadata["image_shape"],
-             "n_image_features": n_image_features,
-             "pca_variance": metadata["pca_variance"], "class_names": metadata["class_names"],
-             "features": {"params": params, "image_shape_": metadata["image_shape"]},
-             "pca": pca, "classifier": metadata["classifier"]}, new_arrays)
+    pca = None
+    n_image_features = classifier.get("n_features_in_")
+    if "pca_components_" in arrays or "pca_mean_" in arrays:
+        components = stored_array(arrays, "pca_components_", 2, "f")
+        n_image_features = components.shape[1]
+        pca = {"params": {"variance": metadata.get("pca_variance")},
+               "n_features_in_": n_image_features}
+        new_arrays.update(pca__mean_=stored_array(arrays, "pca_mean_", 1, "f"),
+                          pca__components_=components)
+    upgraded = {key: metadata[key] for key in ("image_shape", "pca_variance", "class_names")
+                if key in metadata}
+    upgraded.update(feature_step="HOGTransformer", n_image_features=n_image_features,
+                    features={"params": params, "image_shape_": metadata.get("image_shape")},
+                    pca=pca, classifier=classifier)
+    return upgraded, new_arrays
 
 
 # ---------------------------------------------------------------------- disk cache
@@ -376,12 +443,13 @@ def _fit_transform_cached(step, images, y, cache, kind):
     key = _step_key(images, y, kind, step) if cache else None
     if key is None:
         return step, np.asarray(step.fit_transform(images, y))
+    from ._untrusted import loads_json
     from .data.cache import discard_cached, load_cached
 
     hit = load_cached(key, expect={"features": (len(images), None), "step_metadata": (None,)})
     if hit is not None:
         try:
-            metadata = json.loads(hit["step_metadata"].tobytes().decode("utf-8"))
+            metadata = loads_json(hit["step_metadata"].tobytes(), "step_metadata")
             arrays = {k[6:]: v for k, v in hit.items() if k.startswith("state_")}
             fitted = type(step).from_arrays(metadata, arrays)
             log.info("%s: cache hit (%s)", kind, key[:12])
@@ -410,7 +478,8 @@ def _fit_pca_cached(pca, features, images, y, step, cache):
     hit = load_cached(key, expect={"mean_": (n_features,), "components_": (None, n_features)})
     if hit is not None:
         try:
-            fitted = VariancePCA.from_arrays({"params": pca.get_params()}, hit)
+            fitted = VariancePCA.from_arrays({"params": pca.get_params(),
+                                              "n_features_in_": n_features}, hit)
             log.info("pca: cache hit (%s)", key[:12])
             return fitted
         except (KeyError, TypeError, ValueError) as exc:

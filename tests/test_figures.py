@@ -30,7 +30,7 @@ def _png_size(path):
 def captured(monkeypatch):
     """Keep the figures the sweep plots would save, to inspect their Axes."""
     figures = []
-    monkeypatch.setattr(sweep_plots, "_save", lambda fig, path, dpi=None: figures.append(fig))
+    monkeypatch.setattr(sweep_plots, "save_figure", lambda fig, path, dpi=None: figures.append(fig))
     yield figures
     import matplotlib.pyplot as plt
 

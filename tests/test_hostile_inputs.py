@@ -180,7 +180,7 @@ def colour_model(tmp_path_factory):
     (X, y), _, names = load_image_folder(root, return_class_names=True)
     assert names == ["blue", "green", "red"]
     pipe = ImagePipeline(SoftmaxClassifier(n_iter=60, random_state=0), pca_variance=None,
-                         class_names=names).fit(X, y, cache=False)
+                         class_names=names).fit(X, y)
     path = root.parent / "colours.npz"
     pipe.save(path)
     return path, pipe

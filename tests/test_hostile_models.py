@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from fastsoftmax.cli import main
 from fastsoftmax.data import cache
 from fastsoftmax.experiments.report import ResultsFileError, read_sweep_results
+from fastsoftmax.models import load_model
 from fastsoftmax.persistence import ModelFileError, load_arrays, save_arrays
 
 MiB = 1 << 20
@@ -41,7 +42,8 @@ def peak_memory(limit=8 * MiB):
 # ============================================================================ model files
 @pytest.fixture(scope="module")
 def model_parts(tmp_path_factory):
-    """metadata (without the format header) and arrays of a small fitted digits pipeline."""
+    """metadata (without the format header) and arrays of a small fitted digits pipeline,
+    as :meth:`ImagePipeline.save` writes them (format 2)."""
     from fastsoftmax.classifier import SoftmaxClassifier
     from fastsoftmax.data import load_digits_images
     from fastsoftmax.pipeline import ImagePipeline
@@ -49,13 +51,29 @@ def model_parts(tmp_path_factory):
     digits = load_digits_images()
     pipe = ImagePipeline(SoftmaxClassifier(n_iter=20, random_state=0),
                          class_names=digits.class_names)
-    pipe.fit(digits.X_train, digits.y_train, cache=False)
+    pipe.fit(digits.X_train, digits.y_train)
     path = tmp_path_factory.mktemp("model") / "good.npz"
     pipe.save(path)
     metadata, arrays = load_arrays(path)
-    for key in ("format", "format_version", "kind"):
+    assert metadata.pop("format_version") == 2
+    for key in ("format", "kind"):
         metadata.pop(key)
-    return path, metadata, arrays
+    return path, metadata, arrays, pipe, digits.X_test
+
+
+def _format_1(metadata, arrays):
+    """The same pipeline in the layout fastsoftmax 0.1.0 wrote (format 1): HOG parameters
+    and PCA stored by the pipeline, arrays ``clf_*``, no momentum."""
+    hog = {key: metadata["features"]["params"][key]
+           for key in ("orientations", "pixels_per_cell", "cells_per_block", "block_norm")}
+    old = {"format_version": 1, "classifier": metadata["classifier"], "hog_params": hog,
+           "image_shape": metadata["image_shape"], "pca_variance": metadata["pca_variance"],
+           "class_names": metadata["class_names"],
+           "scaling": "uint8 0..255 -> 0..1 (min_max_scale), then grayscale (rgb2gray)"}
+    old_arrays = {f"clf_{key[12:]}": value for key, value in arrays.items()
+                  if key.startswith("classifier__") and "velocity" not in key}
+    old_arrays.update(pca_mean_=arrays["pca__mean_"], pca_components_=arrays["pca__components_"])
+    return old, old_arrays
 
 
 def _write_model(path, metadata, arrays, kind="ImagePipeline"):
@@ -85,7 +103,7 @@ def _zip(path, members, compression=zipfile.ZIP_STORED):
 
 
 def _meta_member():
-    meta = json.dumps({"format": "fastsoftmax", "format_version": 1, "kind": "X"}).encode()
+    meta = json.dumps({"format": "fastsoftmax", "format_version": 2, "kind": "X"}).encode()
     return _npy_bytes(np.frombuffer(meta, np.uint8))
 
 
@@ -107,12 +125,36 @@ def _patch_central_sizes(path, member, compress_size=None, file_size=None):
 
 
 def test_model_good_file_loads(model_parts):
-    path, metadata, arrays = model_parts
+    path, metadata, arrays, pipe, images = model_parts
     again, again_arrays = load_arrays(path, kind="ImagePipeline")
     assert again["class_names"] == metadata["class_names"]
+    assert sorted(arrays) == sorted(again_arrays) and all(
+        name.split("__")[0] in ("features", "pca", "classifier") for name in arrays)
     for name, value in arrays.items():
         np.testing.assert_array_equal(again_arrays[name], value)
         assert again_arrays[name].flags.writeable
+    np.testing.assert_array_equal(load_model(path).predict_proba(images),
+                                  pipe.predict_proba(images))
+
+
+def test_model_format_1_file_loads(tmp_path, model_parts):
+    _, metadata, arrays, pipe, images = model_parts
+    path = _write_model(tmp_path / "old.npz", *_format_1(metadata, arrays))
+    assert load_arrays(path)[0]["format_version"] == 1
+    old = load_model(path)
+    np.testing.assert_array_equal(old.predict_proba(images), pipe.predict_proba(images))
+    assert old.features_.get_params() == pipe.features_.get_params()
+
+
+def test_load_arrays_knows_the_file_format_only(tmp_path, model_parts):
+    # persistence is a leaf: contents that do not fit together are the model class's
+    # to refuse, so load_arrays reads them and load_model refuses them
+    _, metadata, arrays, _, _ = model_parts
+    path = _write_model(tmp_path / "m.npz", *_mutated(
+        metadata, arrays, lambda m, a: m.update(class_names=m["class_names"][:3])))
+    assert load_arrays(path)[0]["class_names"] == metadata["class_names"][:3]
+    with pytest.raises(ModelFileError, match=r"class_names lists 3 names for 10 classes$"):
+        load_model(path)
 
 
 def test_model_zip_bomb_member_refused_before_inflating(tmp_path, model_parts):
@@ -120,7 +162,7 @@ def test_model_zip_bomb_member_refused_before_inflating(tmp_path, model_parts):
     path = tmp_path / "bomb.npz"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("__fastsoftmax__.npy", _meta_member())
-        with zf.open("clf_coef_.npy", "w") as member:
+        with zf.open("classifier__coef_.npy", "w") as member:
             member.write(_npy_bytes(header={"descr": "<f8", "fortran_order": False,
                                             "shape": (8 * MiB,)}))
             zero = bytes(MiB)
@@ -146,9 +188,10 @@ def test_model_member_declaring_more_than_deflate_can_give(tmp_path):
 def test_model_npy_header_claiming_terabytes(tmp_path):
     member = _npy_bytes(header={"descr": "<f8", "fortran_order": False, "shape": (10**12,)},
                         data=b"\x00" * 8)
-    path = _zip(tmp_path / "tb.npz", {"__fastsoftmax__.npy": _meta_member(), "clf_coef_.npy": member})
+    path = _zip(tmp_path / "tb.npz", {"__fastsoftmax__.npy": _meta_member(),
+                                      "classifier__coef_.npy": member})
     with peak_memory(), pytest.raises(ModelFileError, match=(
-            r"member 'clf_coef_.npy' declares shape \(1000000000000,\) of float64 "
+            r"member 'classifier__coef_.npy' declares shape \(1000000000000,\) of float64 "
             r"\(8,000,000,000,000 bytes\) but holds 8 bytes")):
         load_arrays(path)
 
@@ -203,50 +246,185 @@ def _mutated(metadata, arrays, change):
     return metadata, arrays
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda m, a: m.update(class_names=m["class_names"][:9]),
-     r"class_names lists 9 names for 10 classes"),
-    (lambda m, a: m.update(class_names=["a"] * 10), r"class_names repeats a name"),
-    (lambda m, a: m.update(class_names=[1] * 10), r"class_names is not a list of strings"),
-    (lambda m, a: a.update(clf_classes_=np.arange(10) + 5),
-     r"clf_classes_ \[5, 6, .*\] are not indices into the 10 class_names"),
-    (lambda m, a: a.update(clf_classes_=np.zeros(10, np.int64)), r"clf_classes_ repeats a class"),
-    (lambda m, a: m.update(image_shape=[0, 8]), r"image_shape \[0, 8\] is not \[height, width\]"),
-    (lambda m, a: m.update(image_shape=[-8, 8]), r"image_shape \[-8, 8\] is not"),
-    (lambda m, a: m.update(image_shape=[8, 8, 4]), r"image_shape \[8, 8, 4\] is not"),
-    (lambda m, a: m.update(image_shape="8x8"), r"'image_shape' is a str, expected list"),
-    (lambda m, a: m.update(image_shape=[16, 16]),
-     r"pca_components_ has shape \(\d+, 324\) but the classifier's \d+ features and 1764 HOG "
-     r"features of 16x16 images need"),
-    (lambda m, a: a.update(clf_coef_=a["clf_coef_"][:9]),
-     r"clf_coef_ has shape \(9, \d+\) but 10 classes and \d+ features need"),
-    (lambda m, a: a.update(clf_intercept_=np.zeros(3, np.float32)),
-     r"clf_intercept_ has shape \(3,\), expected \(10,\)"),
-    (lambda m, a: a.update(pca_mean_=np.zeros(5, np.float32)), r"pca_mean_ has shape \(5,\)"),
-    (lambda m, a: a.update(pca_components_=a["pca_components_"][:, :7]),
-     r"pca_components_ has shape \(\d+, 7\)"),
-    (lambda m, a: a.pop("clf_coef_"), r"array 'clf_coef_' is missing"),
-    (lambda m, a: a.update(clf_coef_=np.zeros((10, 3, 2))),
-     r"array 'clf_coef_' has shape \(10, 3, 2\) and dtype float64, expected 2 dimension"),
-    (lambda m, a: m["classifier"].update(n_features_in_=0),
-     r"classifier n_features_in_ is 0, expected a positive integer"),
-    (lambda m, a: m["classifier"].update(n_features_in_="84"),
-     r"classifier 'n_features_in_' is a str, expected int"),
-    (lambda m, a: m.update(classifier=[1]), r"'classifier' is a list, expected dict"),
-    (lambda m, a: m["hog_params"].update(pixels_per_cell=[0, 2]),
-     r"hog_params 'pixels_per_cell' is 0, expected a positive integer"),
-    (lambda m, a: m["hog_params"].update(pixels_per_cell=[8, 8]),
-     r"image_shape \[8, 8\] does not fit hog_params"),
-    (lambda m, a: m.update(pca_variance=7), r"pca_variance 7 is not in \(0, 1\] or null"),
-], ids=["names-short", "names-repeat", "names-int", "classes-range", "classes-repeat",
-        "shape-zero", "shape-negative", "shape-4ch", "shape-str", "shape-vs-pca", "coef-rows",
-        "intercept", "pca-mean", "pca-cols", "coef-missing", "coef-3d", "n-features-0",
-        "n-features-str", "classifier-list", "ppc-zero", "ppc-too-big", "pca-variance"])
+def _m(key, value):
+    """A change that sets metadata ``key`` (a path of keys) to ``value``."""
+    def change(metadata, arrays):
+        *parents, last = key.split(".")
+        for parent in parents:
+            metadata = metadata[parent]
+        metadata[last] = value
+    return change
+
+
+def _a(name, value):
+    """A change that sets array ``name`` to ``value(arrays)`` (``None`` removes it)."""
+    def change(metadata, arrays):
+        if value is None:
+            arrays.pop(name)
+        else:
+            arrays[name] = value(arrays)
+    return change
+
+
+#: Format 2 (what ``save`` writes): one change each, and the exact message after the file.
+FORMAT_2_CASES = {
+    "names-short": (lambda m, a: m.update(class_names=m["class_names"][:9]),
+                    r"class_names lists 9 names for 10 classes"),
+    "names-repeat": (_m("class_names", ["a"] * 10), r"class_names repeats a name"),
+    "names-int": (_m("class_names", [1] * 10), r"class_names is not a list of strings"),
+    "names-str": (_m("class_names", "0123456789"), r"'class_names' is a str, expected list or "
+                                                   r"NoneType"),
+    "classes-range": (_a("classifier__classes_", lambda a: np.arange(10) + 5),
+                      r"the classifier's classes_ \[5, 6, 7, 8, 9, 10, 11, 12, 13, 14\] are not "
+                      r"indices into the 10 class_names"),
+    "classes-repeat": (_a("classifier__classes_", lambda a: np.zeros(10, np.int64)),
+                       r"classifier: classes_ repeats a class"),
+    "classes-one": (_a("classifier__classes_", lambda a: np.zeros(1, np.int64)),
+                    r"classifier: classes_ holds 1 class\(es\), expected at least 2"),
+    "shape-zero": (_m("image_shape", [0, 8]), r"image_shape \[0, 8\] is not \[height, width\] "
+                                              r"or \[height, width, 3\] of positive integers"),
+    "shape-negative": (_m("image_shape", [-8, 8]), r"image_shape \[-8, 8\] is not \[height"),
+    "shape-4ch": (_m("image_shape", [8, 8, 4]), r"image_shape \[8, 8, 4\] is not \[height"),
+    "shape-bool": (_m("image_shape", [8, True]), r"image_shape \[8, True\] is not \[height"),
+    "shape-str": (_m("image_shape", "8x8"), r"'image_shape' is a str, expected list"),
+    "shape-vs-step": (_m("image_shape", [16, 16]),
+                      r"image_shape \[16, 16\] is not the feature step's image_shape_ \[8, 8\]"),
+    "shape-vs-pca": (lambda m, a: (_m("image_shape", [16, 16])(m, a),
+                                   _m("features.image_shape_", [16, 16])(m, a)),
+                     r"the PCA takes 324 features but the feature step gives 1764 for 16x16 "
+                     r"images"),
+    "n-image-features": (_m("n_image_features", 100),
+                         r"n_image_features is 100 but the feature step gives 324 for 8x8 images"),
+    "n-image-features-0": (_m("n_image_features", 0),
+                           r"n_image_features is 0, expected a positive integer"),
+    "step-unknown": (_m("feature_step", "os.system"),
+                     r"unknown feature step 'os.system'; known: HOGTransformer"),
+    "step-missing": (lambda m, a: m.pop("feature_step"), r"'feature_step' is missing"),
+    "features-list": (_m("features", []), r"'features' is a list, expected dict"),
+    "ppc-zero": (_m("features.params.pixels_per_cell", [0, 2]),
+                 r"features: pixels_per_cell must be two positive integers, got \(0, 2\)"),
+    "ppc-three": (_m("features.params.cells_per_block", [2, 2, 2]),
+                  r"features: cells_per_block must be two positive integers, got \(2, 2, 2\)"),
+    "ppc-too-big": (_m("features.params.pixels_per_cell", [8, 8]),
+                    r"features: image_shape_ \[8, 8\] does not fit the HOG parameters \(The "
+                    r"input image is too small"),
+    "hog-norm": (_m("features.params.block_norm", "L3"),
+                 r"features: The 'block_norm' parameter of HOGTransformer must be a str among"),
+    "hog-range": (_m("features.params.data_range", [255, 0]),
+                  r"features: data_range must be two finite numbers low < high, got "
+                  r"\(255, 0\)"),
+    "hog-unknown": (_m("features.params.hook", "os.system"),
+                    r"features: unknown parameters \['hook'\]"),
+    "hog-shape-missing": (lambda m, a: m["features"].pop("image_shape_"),
+                          r"features: 'image_shape_' is missing"),
+    "pca-mean": (_a("pca__mean_", lambda a: np.zeros(5, np.float32)),
+                 r"pca: mean_ has shape \(5,\), expected \(324,\)"),
+    "pca-cols": (_a("pca__components_", lambda a: a["pca__components_"][:, :7]),
+                 r"pca: components_ has shape \(\d+, 7\) but n_features_in_ is 324: expected "
+                 r"\(n_components >= 1, 324\)"),
+    "pca-int": (_a("pca__components_", lambda a: a["pca__components_"].astype(np.int64)),
+                r"pca: array 'components_' has shape \(\d+, 324\) and dtype int64, expected 2 "
+                r"dimension\(s\) of kind 'f'"),
+    "pca-vs-classifier": (_a("pca__components_", lambda a: a["pca__components_"][:5]),
+                          r"the classifier takes \d+ features but the PCA gives 5"),
+    "pca-missing": (lambda m, a: m.pop("pca"), r"'pca' is missing"),
+    "pca-params": (_m("pca.params.variance", 2),
+                   r"pca: The 'variance' parameter of VariancePCA must be a float in the range "
+                   r"\(0.0, 1.0\]. Got 2 instead."),
+    "pca-variance": (_m("pca_variance", 7),
+                     r"The 'pca_variance' parameter of ImagePipeline must be a float in the "
+                     r"range \(0.0, 1.0\] or None. Got 7 instead."),
+    "pca-variance-null": (_m("pca_variance", None),
+                          r"pca_variance is None but the file has a PCA step"),
+    "coef-rows": (_a("classifier__coef_", lambda a: a["classifier__coef_"][:9]),
+                  r"classifier: coef_ has shape \(9, \d+\) but 10 classes and \d+ features "
+                  r"need \(10, \d+\)"),
+    "intercept": (_a("classifier__intercept_", lambda a: np.zeros(3, np.float32)),
+                  r"classifier: intercept_ has shape \(3,\), expected \(10,\)"),
+    "velocity": (_a("classifier__velocity_coef", lambda a: np.zeros((2, 2), np.float32)),
+                 r"classifier: the momentum arrays velocity_coef \(2, 2\) and "
+                 r"velocity_intercept \(10,\) do not have the weights' shapes"),
+    "coef-missing": (_a("classifier__coef_", None), r"classifier: array 'coef_' is missing"),
+    "coef-3d": (_a("classifier__coef_", lambda a: np.zeros((10, 3, 2))),
+                r"classifier: array 'coef_' has shape \(10, 3, 2\) and dtype float64, "
+                r"expected 2 dimension\(s\) of kind 'f'"),
+    "n-features-0": (_m("classifier.n_features_in_", 0),
+                     r"classifier: n_features_in_ is 0, expected a positive integer"),
+    "n-features-str": (_m("classifier.n_features_in_", "84"),
+                       r"classifier: 'n_features_in_' is a str, expected int"),
+    "n-iter-negative": (_m("classifier.n_iter_", -1), r"classifier: n_iter_ is -1, expected >= 0"),
+    "classifier-list": (_m("classifier", [1]), r"'classifier' is a list, expected dict"),
+    "classifier-unknown": (_m("classifier.params.evil", 1),
+                           r"classifier: unknown parameters \['evil'\]"),
+    "classifier-param": (_m("classifier.params.batch_size", 0),
+                         r"classifier: The 'batch_size' parameter of SoftmaxClassifier must be"),
+}
+
+
+@pytest.mark.parametrize("change, match", FORMAT_2_CASES.values(), ids=FORMAT_2_CASES.keys())
 def test_model_inconsistent_contents(tmp_path, model_parts, change, match):
-    _, metadata, arrays = model_parts
+    _, metadata, arrays, _, _ = model_parts
     path = _write_model(tmp_path / "m.npz", *_mutated(metadata, arrays, change))
-    with pytest.raises(ModelFileError, match=rf"^'{tmp_path / 'm.npz'}': {match}"):
-        load_arrays(path)
+    with pytest.raises(ModelFileError, match=rf"^'{re.escape(str(path))}': {match}"):
+        load_model(path)
+
+
+#: Format 1 (fastsoftmax 0.1.0's layout), converted to format 2 before the same checks.
+FORMAT_1_CASES = {
+    "names-short": (lambda m, a: m.update(class_names=m["class_names"][:9]),
+                    r"class_names lists 9 names for 10 classes"),
+    "classes-range": (_a("clf_classes_", lambda a: np.arange(10) + 5),
+                      r"the classifier's classes_ \[5, 6, .*\] are not indices into the 10 "
+                      r"class_names"),
+    "coef-rows": (_a("clf_coef_", lambda a: a["clf_coef_"][:9]),
+                  r"classifier: coef_ has shape \(9, \d+\) but 10 classes and \d+ features "
+                  r"need"),
+    "coef-missing": (_a("clf_coef_", None), r"classifier: array 'coef_' is missing"),
+    "shape-vs-pca": (_m("image_shape", [16, 16]),
+                     r"the PCA takes 324 features but the feature step gives 1764 for 16x16 "
+                     r"images"),
+    "shape-str": (_m("image_shape", "8x8"), r"'image_shape' is a str, expected list"),
+    "pca-mean": (_a("pca_mean_", lambda a: np.zeros(5, np.float32)),
+                 r"pca: mean_ has shape \(5,\), expected \(324,\)"),
+    "pca-3d": (_a("pca_components_", lambda a: np.zeros((2, 3, 4), np.float32)),
+               r"array 'pca_components_' has shape \(2, 3, 4\) and dtype float32, expected 2 "
+               r"dimension"),
+    "pca-missing-mean": (_a("pca_mean_", None), r"array 'pca_mean_' is missing"),
+    "hog-list": (_m("hog_params", [9]), r"'hog_params' is a list, expected dict"),
+    "ppc-zero": (_m("hog_params.pixels_per_cell", [0, 2]),
+                 r"features: pixels_per_cell must be two positive integers, got \(0, 2\)"),
+    "ppc-too-big": (_m("hog_params.pixels_per_cell", [8, 8]),
+                    r"features: image_shape_ \[8, 8\] does not fit the HOG parameters"),
+    "pca-variance": (_m("pca_variance", 7),
+                     r"The 'pca_variance' parameter of ImagePipeline must be a float in the "
+                     r"range \(0.0, 1.0\] or None. Got 7 instead."),
+    "classifier-list": (_m("classifier", [1]), r"'classifier' is a list, expected dict"),
+}
+
+
+@pytest.mark.parametrize("change, match", FORMAT_1_CASES.values(), ids=FORMAT_1_CASES.keys())
+def test_model_format_1_inconsistent_contents(tmp_path, model_parts, change, match):
+    _, metadata, arrays, _, _ = model_parts
+    path = _write_model(tmp_path / "m.npz", *_mutated(*_format_1(metadata, arrays), change))
+    with pytest.raises(ModelFileError, match=rf"^'{re.escape(str(path))}': {match}"):
+        load_model(path)
+
+
+def test_classifier_file_contents_are_checked(tmp_path, model_parts):
+    from fastsoftmax.classifier import SoftmaxClassifier
+
+    _, metadata, arrays, pipe, _ = model_parts
+    clf_meta, clf_arrays = pipe.classifier_.to_arrays()
+    good = _write_model(tmp_path / "c.npz", clf_meta, clf_arrays, kind="SoftmaxClassifier")
+    np.testing.assert_array_equal(SoftmaxClassifier.load(good).coef_, pipe.classifier_.coef_)
+    bad = _write_model(tmp_path / "bad.npz", clf_meta,
+                       {**clf_arrays, "intercept_": np.zeros(3, np.float32)},
+                       kind="SoftmaxClassifier")
+    with pytest.raises(ModelFileError, match=(rf"^'{re.escape(str(bad))}': intercept_ has shape "
+                                              r"\(3,\), expected \(10,\)$")):
+        load_model(bad)
+    with pytest.raises(ModelFileError, match=(rf"^'{re.escape(str(bad))}': intercept_ has shape")):
+        SoftmaxClassifier.load(bad)
 
 
 def test_model_metadata_member_size_is_bounded(tmp_path, monkeypatch):
@@ -260,7 +438,7 @@ def test_model_metadata_member_size_is_bounded(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
 def test_cli_hostile_model_is_one_line_error(tmp_path, model_parts, command):
-    _, metadata, arrays = model_parts
+    _, metadata, arrays, _, _ = model_parts
     path = _write_model(tmp_path / "m.npz", *_mutated(
         metadata, arrays, lambda m, a: m.update(class_names=m["class_names"][:3])))
     args = [command, "--model", str(path)] + (["x.png"] if command == "predict" else [])
@@ -313,22 +491,49 @@ def test_cache_pca_entry_with_disagreeing_shapes_is_a_miss(cache_home):
     np.testing.assert_array_equal(hit["components"], np.ones((2, 7)))
 
 
-def test_pipeline_recovers_from_a_corrupt_feature_entry(cache_home):
+def _meta_bytes(text):
+    return np.frombuffer(text.encode(), np.uint8)
+
+
+@pytest.mark.parametrize("entry, reason", [
+    (lambda n: {"features": np.zeros((3, 3), np.float32)},
+     r"array 'features' has shape \(3, 3\), expected \(40, None\)"),
+    (lambda n: {"features": np.zeros((40, n), np.float32)}, r"no array 'step_metadata'"),
+    (lambda n: {"features": np.zeros((40, n), np.float32),
+                "step_metadata": _meta_bytes('{"params": {"hook": 1}, "image_shape_": [8, 8]}')},
+     r"features: unknown parameters \['hook'\]"),
+    (lambda n: {"features": np.zeros((40, n), np.float32),
+                "step_metadata": _meta_bytes("[" * 100 + "]" * 100)},
+     r"features: step_metadata: JSON nested more than 32 deep"),
+], ids=["wrong-shape", "no-step", "hostile-step", "deep-json"])
+def test_pipeline_recovers_from_a_corrupt_feature_entry(cache_home, caplog, entry, reason):
     from fastsoftmax.classifier import SoftmaxClassifier
     from fastsoftmax.data import cache_key
-    from fastsoftmax.pipeline import ImagePipeline, default_hog_params, _jsonable
+    from fastsoftmax.features import study_hog
+    from fastsoftmax.pipeline import ImagePipeline
 
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, size=(40, 8, 8), dtype=np.uint8)
     y = np.arange(40) % 2
-    hog = default_hog_params(X.shape[1:])
-    key = cache_key(X, kind="hog", **_jsonable(hog))
-    cache.save_cached(key, {"features": np.zeros((3, 3), np.float32)})  # wrong shape
-    fresh = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0)).fit(X, y, cache=False)
-    cached = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0)).fit(X, y, cache=True)
-    np.testing.assert_array_equal(cached.classifier.coef_, fresh.classifier.coef_)
-    entry = cache.load_cached(key)
-    assert entry["features"].shape == (40, fresh.pca_components_.shape[1])  # rewritten right
+    step = study_hog(X.shape[1:])
+    # the key of the pipeline's feature stage: images, labels, step class and parameters
+    key = cache_key(X, y, kind="features", step="HOGTransformer", **step.get_params())
+    n_hog = step.fit(X).n_features_out_
+    cache.save_cached(key, entry(n_hog), kind="hog")
+    fresh = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0)).fit(X, y)
+    with caplog.at_level(logging.WARNING, logger="fastsoftmax.data.cache"):
+        cached = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0), cache=True).fit(X, y)
+    assert any("ignoring corrupt cache entry" in r.message and re.search(reason, r.message)
+               for r in caplog.records), caplog.text
+    np.testing.assert_array_equal(cached.classifier_.coef_, fresh.classifier_.coef_)
+    rewritten = cache.load_cached(key)  # rewritten right, and used by the next fit
+    np.testing.assert_array_equal(rewritten["features"], step.transform(X))
+    assert rewritten["features"].shape == (40, fresh.pca_.components_.shape[1])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="fastsoftmax.pipeline"):
+        again = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0), cache=True).fit(X, y)
+    assert f"features: cache hit ({key[:12]})" in caplog.messages
+    np.testing.assert_array_equal(again.classifier_.coef_, fresh.classifier_.coef_)
 
 
 def test_cache_stray_temp_files_listed_and_cleaned(cache_home):

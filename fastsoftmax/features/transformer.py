@@ -29,8 +29,8 @@ def study_hog(image_shape, **overrides):
                              **overrides})
 
 
-def _as_tuple(value):
-    return None if value is None else tuple(value)
+def _positive_integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
 
 
 class HOGTransformer(TransformerMixin, BaseEstimator):
@@ -102,12 +102,22 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         self._validate_params()  # scikit-learn's check of _parameter_constraints
         if self.image_shape is not None:
             shape = tuple(self.image_shape)
-            if len(shape) not in (2, 3) or not all(
-                isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in shape
-            ):
+            if len(shape) not in (2, 3) or not all(_positive_integer(v) for v in shape):
                 raise ValueError(
                     f"image_shape must be (H, W) or (H, W, C) of positive integers, got {self.image_shape!r}"
                 )
+        for name in ("pixels_per_cell", "cells_per_block"):
+            pair = getattr(self, name)
+            if np.ndim(pair) != 1 or len(pair) != 2 or not all(map(_positive_integer, pair)):
+                raise ValueError(f"{name} must be two positive integers, got {pair!r}")
+        if self.data_range is not None:
+            low_high = self.data_range
+            if (np.ndim(low_high) != 1 or len(low_high) != 2
+                    or not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                               for v in low_high)
+                    or not np.isfinite(low_high).all() or low_high[0] >= low_high[1]):
+                raise ValueError(f"data_range must be two finite numbers low < high, got "
+                                 f"{self.data_range!r}")
 
     def _images(self, X, image_shape=None):
         """``X`` as (N, H, W[, C]), checked against ``image_shape`` when given."""
@@ -208,13 +218,33 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
 
     @classmethod
     def from_arrays(cls, metadata, arrays):
-        """Rebuild a fitted transformer from :meth:`to_arrays`' output (checked)."""
-        params = dict(metadata["params"])
+        """Rebuild a fitted transformer from :meth:`to_arrays`' output, checking it first.
+
+        Raises
+        ------
+        KeyError, TypeError or ValueError
+            An entry missing or of the wrong type, unknown or invalid parameters, an
+            ``image_shape_`` that is not ``[H, W]`` or ``[H, W, C]`` of positive
+            integers or is smaller than one HOG block.
+        """
+        from .._contents import entry, image_shape
+
+        params = dict(entry(metadata, "params", dict))
+        unknown = set(params) - set(cls().get_params())
+        if unknown:
+            raise ValueError(f"unknown parameters {sorted(unknown)}")
         for key in ("pixels_per_cell", "cells_per_block", "image_shape", "data_range"):
-            params[key] = _as_tuple(params.get(key))
+            if isinstance(params.get(key), list):
+                params[key] = tuple(params[key])
         step = cls(**params)
         step._check_params()
-        return step._set_image_shape(metadata["image_shape_"])
+        shape = entry(metadata, "image_shape_", list)
+        image_shape(shape, "image_shape_", any_channels=step.color == "max-gradient")
+        try:
+            return step._set_image_shape(shape)
+        except ValueError as exc:
+            raise ValueError(f"image_shape_ {shape} does not fit the HOG parameters "
+                             f"({exc})") from None
 
     def get_feature_names_out(self, input_features=None):
         """Names ``hog0`` .. ``hog{n_features_out_ - 1}``."""

@@ -1,0 +1,92 @@
+"""Checks of a fitted model's stored contents, for each class's ``from_arrays``.
+
+A model file (or a cache entry) may be hostile, so every ``from_arrays`` checks the
+metadata and arrays it is given before it builds anything.  These helpers raise
+``KeyError`` (:class:`MissingEntryError`), ``TypeError`` or ``ValueError`` with a
+message that names the entry; :func:`fastsoftmax.persistence.load_model_file` reports
+it with the file's name.  A leaf module: it imports nothing of fastsoftmax.
+"""
+import numpy as np
+
+__all__ = ["MissingEntryError", "entry", "positive_int", "stored_array", "image_shape",
+           "prefixed"]
+
+
+class MissingEntryError(KeyError):
+    """An entry that the stored model must hold is absent (the message names it)."""
+
+    def __str__(self):  # KeyError's own str() quotes the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def entry(mapping, key, types):
+    """``mapping[key]``, checked to be an instance of ``types`` (bool is not an int).
+
+    Raises
+    ------
+    MissingEntryError
+        ``key`` is absent.
+    TypeError
+        The value has another type.
+    """
+    if key not in mapping:
+        raise MissingEntryError(f"{key!r} is missing")
+    value = mapping[key]
+    accepted = types if isinstance(types, tuple) else (types,)
+    if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
+        names = " or ".join(t.__name__ for t in accepted)
+        raise TypeError(f"{key!r} is a {type(value).__name__}, expected {names}")
+    return value
+
+
+def positive_int(value, what):
+    """``value`` when it is an integer >= 1; ``ValueError`` naming ``what`` otherwise."""
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{what} is {value!r}, expected a positive integer")
+    return int(value)
+
+
+def stored_array(arrays, name, ndim, kinds):
+    """``arrays[name]``, checked to have ``ndim`` dimensions and a dtype kind in ``kinds``.
+
+    Raises
+    ------
+    MissingEntryError
+        No such array.
+    ValueError
+        Another number of dimensions or dtype kind.
+    """
+    if name not in arrays:
+        raise MissingEntryError(f"array {name!r} is missing")
+    value = np.asarray(arrays[name])
+    if value.ndim != ndim or value.dtype.kind not in kinds:
+        raise ValueError(f"array {name!r} has shape {value.shape} and dtype {value.dtype}, "
+                         f"expected {ndim} dimension(s) of kind {kinds!r}")
+    return value
+
+
+def image_shape(value, what="image_shape", any_channels=False):
+    """``value`` as a tuple when it is ``[height, width]`` or ``[height, width, 3]`` of
+    positive integers (any number of channels with ``any_channels``); ``ValueError``
+    naming ``what`` otherwise."""
+    if (not isinstance(value, (list, tuple)) or len(value) not in (2, 3)
+            or any(not _is_int(v) or v < 1 for v in value)
+            or (len(value) == 3 and value[2] != 3 and not any_channels)):
+        channels = "channels" if any_channels else "3"
+        raise ValueError(f"{what} {value!r} is not [height, width] or [height, width, "
+                         f"{channels}] of positive integers")
+    return tuple(int(v) for v in value)
+
+
+def prefixed(exc, prefix):
+    """A new exception of ``exc``'s kind (``KeyError``, ``TypeError`` or ``ValueError``)
+    whose message is ``exc``'s after ``prefix``: a step's error as its pipeline reports it."""
+    if isinstance(exc, KeyError):
+        reason = str(exc) if isinstance(exc, MissingEntryError) else f"{exc} is missing"
+        return MissingEntryError(f"{prefix}{reason}")
+    kind = ValueError if isinstance(exc, ValueError) else TypeError
+    return kind(f"{prefix}{exc}")
