@@ -38,6 +38,15 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         return getattr(importlib.import_module(module_name), attr)
 
+    def invoke(self, ctx):
+        # Ctrl-C anywhere (also outside a command's own error handler): "Aborted.", exit 130.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            from .options import Interrupted
+
+            raise Interrupted() from None
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="fastsoftmax")
