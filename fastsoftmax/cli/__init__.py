@@ -64,3 +64,6 @@ def main(ctx, verbose, quiet):
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
     ctx.obj["verbose"] = verbose
+    from .options import install_sigint_handler
+
+    install_sigint_handler(ctx)

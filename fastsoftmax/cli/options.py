@@ -3,7 +3,9 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 
 import click
 
@@ -44,6 +46,52 @@ class Interrupted(click.ClickException):
 
     def show(self, file=None):
         click.echo("Aborted.", err=True)
+
+
+#: Set by the CLI's SIGINT handler: a Ctrl-C that a C callback swallowed (Numba's
+#: compiler calls back into Python through ctypes, which only prints what it raises)
+#: is raised again at the next check, so it never ends in published results and exit 0.
+INTERRUPT = threading.Event()
+
+
+def _on_sigint(signum, frame):
+    INTERRUPT.set()
+    raise KeyboardInterrupt
+
+
+def install_sigint_handler(ctx):
+    """Route Ctrl-C through :data:`INTERRUPT` for this command (restored when it ends).
+
+    A ``KeyboardInterrupt`` that a C callback could only report as "Exception ignored"
+    is not printed (it is raised again at the next :func:`check_interrupt`).
+    """
+    INTERRUPT.clear()
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        return  # ignored, or someone else's handler: leave it
+    previous_hook = sys.unraisablehook
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            INTERRUPT.set()
+            return
+        previous_hook(unraisable)
+
+    def restore():
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
+
+    signal.signal(signal.SIGINT, _on_sigint)
+    sys.unraisablehook = hook
+    ctx.call_on_close(restore)
+
+
+def check_interrupt():
+    """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed (even if something swallowed it)."""
+    if INTERRUPT.is_set():
+        raise KeyboardInterrupt
 
 
 def first_line(exc):
@@ -371,6 +419,7 @@ def sweep_progress(bar):
     """A ``run_sweep`` callback that moves ``bar`` (to the total the library gives) and
     shows the last run's accuracy."""
     def callback(done, total, row):
+        check_interrupt()
         if total != bar.total:
             bar.set_total(total)
         info = ("diverged" if row["diverged"] else "failed" if row.get("error")

@@ -51,10 +51,12 @@ def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, lear
     The report's sentences are generated from the measured numbers.
     """
     from ..experiments.study import ANALYSES, check_study_folder, run_study, study_plan
+    from ..experiments.sweep import check_seeds
 
     quiet = is_quiet() or as_json
-    cluster = click.get_current_context().with_resource(connect_scheduler(scheduler))
+    check_seeds(seed, repeats)
     check_study_folder(out, force)
+    cluster = click.get_current_context().with_resource(connect_scheduler(scheduler))
     dataset, features, sizes = load_features(data, val_fraction, seed, pca_variance, no_cache, quiet)
     plan = study_plan(sizes["train"], n_iter=n_iter, batch_size=batch_size,
                       learning_rate=learning_rate)

@@ -3,7 +3,7 @@ import time
 
 import click
 
-from .options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifier,
+from .options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifier, check_interrupt,
                       cache_option, classifier_options, connect_scheduler, data_option,
                       echo_json, force_option, handle_errors, is_quiet, jobs_option, json_option,
                       load_features, pca_option, preset_option, scheduler_option, seed_option,
@@ -50,7 +50,7 @@ def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, pca_
       fastsoftmax sweep learning_rate=1,0.1,0.01 lr_schedule=constant,step --repeats 3
     """
     from ..experiments.results import check_output_folder
-    from ..experiments.sweep import check_grid, parse_grid
+    from ..experiments.sweep import check_grid, check_seeds, parse_grid
 
     quiet = is_quiet() or as_json
     parsed = parse_grid(grid)
@@ -61,6 +61,7 @@ def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, pca_
     base = build_classifier(options, preset, seed).get_params()
     base.pop("random_state")
     check_grid(parsed, base)
+    check_seeds(seed, repeats)
     check_output_folder(out, force)
     with connect_scheduler(scheduler) as cluster:
         result = _run_and_write(parsed, base, data, out, repeats, n_jobs, val_fraction,
@@ -84,8 +85,9 @@ def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, pca_
         first = next(r for r in result["rows"] if r["error"] and not r["diverged"])
         click.echo(f"failed: {result['failed_runs']} of {result['runs']} runs "
                    f"(run {first['run']}: {first['error']})")
+    plots = f"{', '.join(sorted(result['plots']))} plots" if result["plots"] else "no plots"
     click.echo(f"{result['runs']} runs in {result['seconds']:.1f} s; results in {out}/ "
-               f"({', '.join(sorted(result['plots']))} plots); "
+               f"({plots}); "
                f"`fastsoftmax report {out}` writes the report")
 
 
@@ -122,6 +124,7 @@ def _run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, pca_var
             from ..experiments.plots import make_plots
 
             plot_paths = make_plots(stage)
+        check_interrupt()  # a Ctrl-C swallowed on the way never publishes
     files, plot_paths = moved(files, stage, out), moved(plot_paths, stage, out)
     names = [n for n in grid if len(grid[n]) > 1] or list(grid)
     best = best_entry(summarize(rows, names))

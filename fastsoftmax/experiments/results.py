@@ -65,9 +65,9 @@ def check_output_folder(folder, force=False, option="--out", complete=None):
     if not os.path.isdir(base):
         raise FileExistsError(f"{option}: {base!r} is a file, not a folder")
     check_writable_folder(base, option)
+    remove_stale(os.path.realpath(folder))
     if not os.path.isdir(folder):
         return
-    remove_stale(os.path.realpath(folder))
     entries = sorted(os.listdir(folder))
     foreign = [e for e in entries if not is_result_name(e)]
     if foreign:

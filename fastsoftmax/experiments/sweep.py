@@ -163,6 +163,21 @@ def check_grid(grid, base_params):
             raise ValueError(str(exc)) from None
 
 
+#: Largest seed a run may get (NumPy's legacy generators take 0..2**32-1).
+MAX_SEED = 2**32 - 1
+
+
+def check_seeds(seed, repeats):
+    """Raise ``ValueError`` unless ``seed, ..., seed + repeats - 1`` are all valid seeds."""
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1; got {repeats!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer in 0..{MAX_SEED}; got {seed!r}")
+    if seed + repeats - 1 > MAX_SEED:
+        raise ValueError(f"seeds {seed}..{seed + repeats - 1} go past {MAX_SEED}; "
+                         "give a smaller --seed or fewer --repeats")
+
+
 # ---------------------------------------------------------------------- features
 def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, features=None,
                      cache=False):
@@ -353,8 +368,7 @@ def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=
     import numba
     from joblib import Parallel, delayed
 
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1; got {repeats!r}")
+    check_seeds(seed, repeats)
     if not isinstance(n_jobs, int) or n_jobs < 1:
         raise ValueError(f"n_jobs must be an integer >= 1; got {n_jobs!r}")
     check_grid(grid, base_params)
