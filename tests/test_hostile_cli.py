@@ -419,6 +419,8 @@ def test_stale_temp_files_of_a_model_path_are_removed(tmp_path):
      "seeds 4294967295..4294967296 go past 4294967295; give a smaller --seed or fewer --repeats"),
     (["study", "--val-fraction", "nan"], "Invalid value for '--val-fraction': 'nan' is not a finite number."),
     (["study", "--pca-variance", "nan"], "Invalid value for '--pca-variance': 'nan' is not a finite number."),
+    (["study", "--n-iter", "10000000000000"], "The 'n_iter' parameter of SoftmaxClassifier must be an int in the range [1, 4294967296]"),
+    (["train", "--epochs", "4294967297"], "The 'epochs' parameter of SoftmaxClassifier must be an int in the range [1, 4294967296]"),
     (["study", "--jobs", "0"], "Invalid value for '--jobs': 0 is not in the range 1<=x<=256."),
     (["sweep", "learning_rate=0.1", "--jobs", "100000"], "Invalid value for '--jobs': 100000 is not in the range 1<=x<=256."),
     (["sweep", "learning_rate=nan"], "The 'learning_rate' parameter of SoftmaxClassifier must be"),
@@ -461,6 +463,15 @@ def test_gradcheck_sparse_library_check_is_before_allocation():
         check_gradient_sparse(W, b, X, y, k=10**9)
     with pytest.raises(ValueError, match="k must be a positive integer"):
         check_gradient_sparse(W, b, X, y, k=2.5)
+
+
+def test_too_many_updates_are_refused_before_training(features):
+    from fastsoftmax.classifier import MAX_UPDATES
+
+    clf = SoftmaxClassifier(epochs=MAX_UPDATES, batch_size=64)
+    with pytest.raises(ValueError, match="updates, more than the 4,294,967,296 one fit may run; give fewer epochs"):
+        clf.fit(features["X_train"], features["y_train"])
+    assert not hasattr(clf, "n_iter_")
 
 
 # ====================================================================== 5. errors and exit codes

@@ -53,8 +53,12 @@ def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, lear
     from ..experiments.study import ANALYSES, check_study_folder, run_study, study_plan
     from ..experiments.sweep import check_seeds
 
+    from ..classifier import SoftmaxClassifier
+
     quiet = is_quiet() or as_json
     check_seeds(seed, repeats)
+    given = {"n_iter": n_iter, "batch_size": batch_size, "learning_rate": learning_rate}
+    SoftmaxClassifier(**{k: v for k, v in given.items() if v is not None}).check_params()
     check_study_folder(out, force)
     cluster = click.get_current_context().with_resource(connect_scheduler(scheduler))
     dataset, features, sizes = load_features(data, val_fraction, seed, pca_variance, no_cache, quiet)
