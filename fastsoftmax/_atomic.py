@@ -1,7 +1,24 @@
-"""Atomic file writes: readers see the old file or the complete new one, never a part."""
+"""Atomic writes: readers see the old file or folder or the complete new one, never a part.
+
+- :func:`atomic_open`: one file, written beside its target and renamed onto it.
+- :func:`staged_folder`: a whole folder (a sweep's results and plots, a study's five
+  analyses), built in a hidden sibling folder and renamed into place as a whole.
+
+Temporary names carry the writer's process id (``.<name>.<pid>-<random>.tmp`` and
+``.<name>.partial-<pid>-<random>``), so what a killed run left is recognised and
+removed by the next run that writes the same target (:func:`remove_stale`), while a
+run still working is left alone.
+"""
 import contextlib
+import errno
 import os
+import re
+import shutil
 import tempfile
+import uuid
+
+_STAGE_RE = r"\.(?:partial|replaced)-(\d+)-[0-9a-f]+"
+_TEMP_RE = r"\.(\d+)-[^.]*\.tmp"
 
 
 @contextlib.contextmanager
@@ -24,7 +41,8 @@ def atomic_open(path, mode="wb"):
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}-",
+                               suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -38,3 +56,189 @@ def atomic_open(path, mode="wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def process_alive(pid):
+    """Whether a process ``pid`` runs on this machine (one we may not signal counts)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(path):
+    """Remove what killed writers of ``path`` left beside it; returns the names removed.
+
+    That is ``atomic_open``'s ``.<name>.<pid>-*.tmp`` files and ``staged_folder``'s
+    ``.<name>.partial-<pid>-*`` / ``.<name>.replaced-<pid>-*`` folders whose process no
+    longer runs.  Files of live processes (another run at work) are kept.
+    """
+    path = os.path.abspath(os.fspath(path))
+    folder, name = os.path.split(path)
+    pattern = re.compile(re.escape(f".{name}") + f"(?:{_STAGE_RE}|{_TEMP_RE})$")
+    removed = []
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry)
+        if not match:
+            continue
+        pid = int(match.group(1) or match.group(2))
+        if pid == os.getpid() or process_alive(pid):
+            continue
+        stray = os.path.join(folder, entry)
+        try:
+            if os.path.isdir(stray) and not os.path.islink(stray):
+                shutil.rmtree(stray)
+            else:
+                os.unlink(stray)
+            removed.append(entry)
+        except OSError:
+            pass
+    return removed
+
+
+def check_writable_folder(folder, what):
+    """Raise ``PermissionError`` unless a file can be created in ``folder`` (tried for real:
+    permissions, read-only mounts and ACLs all count).
+
+    Parameters
+    ----------
+    folder : str
+        An existing folder.
+    what : str
+        What the folder is for, named in the message (e.g. ``"--out"``).
+    """
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".fastsoftmax-write-test-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise PermissionError(f"{what}: cannot write in folder {folder!r} ({reason})") from None
+
+
+def existing_ancestor(path):
+    """The nearest folder at or above ``path`` that exists (``path``'s own when it does)."""
+    current = os.path.abspath(os.fspath(path))
+    while not os.path.exists(current):
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return current
+
+
+@contextlib.contextmanager
+def staged_folder(path, replace=False):
+    """Build a folder beside ``path`` and publish it at ``path`` as a whole.
+
+    The block writes into the yielded hidden sibling folder
+    (``.<name>.partial-<pid>-<random>``); when it ends, the folder is renamed onto
+    ``path``.  If the block raises (or the process is killed), ``path`` is untouched:
+    it holds the old contents or nothing, never a part of the new ones.  Leftovers of
+    killed runs are removed first (:func:`remove_stale`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Missing parent folders are created.
+    replace : bool, default=False
+        Replace an existing non-empty ``path`` (atomically with Linux's
+        ``renameat2(RENAME_EXCHANGE)``; elsewhere by two renames, between which
+        ``path`` is briefly absent).  An empty folder is always replaced.
+
+    Yields
+    ------
+    str
+        The folder to write into.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` is not empty (or is a file) and not ``replace``; checked again when
+        publishing, in case another run published there meanwhile.
+    """
+    path = os.path.realpath(os.fspath(path))
+    parent, name = os.path.split(path)
+    os.makedirs(parent, exist_ok=True)
+    remove_stale(path)
+    stage = os.path.join(parent, f".{name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    os.mkdir(stage)
+    try:
+        yield stage
+        _publish(stage, path, replace)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _publish(stage, path, replace):
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise FileExistsError(f"{path!r} is a file, not a folder")
+    try:
+        os.rename(stage, path)  # atomic; replaces only a missing path or an empty folder
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        if not replace:
+            raise FileExistsError(f"output folder {path!r} is not empty (another run wrote "
+                                  "there meanwhile?); nothing was replaced") from None
+        _replace_folder(stage, path)
+    _fsync_folder(os.path.dirname(path))
+
+
+def _replace_folder(stage, path):
+    """Put ``stage`` at ``path`` and remove the folder that was there."""
+    parent, name = os.path.split(path)
+    if _exchange(stage, path):
+        shutil.rmtree(stage, ignore_errors=True)  # now holds the old contents
+        return
+    aside = os.path.join(parent, f".{name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    os.rename(path, aside)
+    try:
+        os.rename(stage, path)
+    except BaseException:
+        os.rename(aside, path)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _exchange(a, b):
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # the file system cannot
+        return False
+    raise OSError(code, os.strerror(code), b)
+
+
+def _fsync_folder(folder):
+    """Make a rename in ``folder`` durable (where the OS lets a folder be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

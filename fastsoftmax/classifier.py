@@ -25,6 +25,10 @@ BACKENDS = ("numba", "numpy")
 DTYPES = ("float32", "float64")
 
 
+#: Most minibatch updates of one fit: its loss curve (8 bytes an update) is then at most
+#: 32 GiB; more is refused before any work rather than run until memory runs out.
+MAX_UPDATES = 2**32
+
 #: Every hyperparameter's rule, in scikit-learn's declarative form; checked by
 #: :meth:`SoftmaxClassifier.check_params` before any work.  Real-valued bounds end at
 #: ``inf`` (open), so an infinite value is refused too.
@@ -33,8 +37,8 @@ PARAMETER_CONSTRAINTS = {
     "learning_rate": [Interval(Real, 0.0, np.inf, closed="neither")],
     "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
     "lr_decay_steps": [Interval(Integral, 1, None, closed="left"), None],
-    "n_iter": [Interval(Integral, 1, None, closed="left"), None],
-    "epochs": [Interval(Integral, 1, None, closed="left"), None],
+    "n_iter": [Interval(Integral, 1, MAX_UPDATES, closed="both"), None],
+    "epochs": [Interval(Integral, 1, MAX_UPDATES, closed="both"), None],
     "sampling": [StrOptions(set(SAMPLING))],
     "penalty": [StrOptions(set(PENALTY_CODES))],
     "alpha": [Interval(Real, 0.0, np.inf, closed="left")],
@@ -253,6 +257,9 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             total = self.epochs * per_epoch
         else:
             total = max(DEFAULT_EPOCHS * per_epoch, DEFAULT_MIN_UPDATES)
+        if total > MAX_UPDATES:
+            raise ValueError(f"{self.epochs} epochs of {per_epoch} updates are {total:,} updates, "
+                             f"more than the {MAX_UPDATES:,} one fit may run; give fewer epochs")
         self.n_iter_ = 0
         losses = []
         self.validation_scores_ = []

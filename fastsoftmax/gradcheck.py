@@ -372,6 +372,10 @@ def check_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, h=1e-5,
     )
 
 
+#: Most coordinates :func:`check_gradient_sparse` draws (each costs two loss evaluations).
+MAX_SPARSE = 100_000
+
+
 def check_gradient_sparse(W, b, X, y, k=10, penalty="none", alpha=0.0, l1_ratio=0.15,
                           h=1e-5, backend="numpy", method="central", analytic=None, seed=0):
     """Compare analytic and numerical gradients on ``k`` random coordinates.
@@ -384,16 +388,26 @@ def check_gradient_sparse(W, b, X, y, k=10, penalty="none", alpha=0.0, l1_ratio=
     W, b, X, y, penalty, alpha, l1_ratio, h, backend, method, analytic
         As in :func:`check_gradient`.
     k : int
-        Number of coordinates, >= 1.
+        Number of coordinates, in 1..:data:`MAX_SPARSE` (checked before anything is
+        allocated).
     seed : int or numpy.random.Generator, optional
 
     Returns
     -------
     SparseGradientCheck
+
+    Raises
+    ------
+    ValueError
+        ``k`` out of range (before anything is allocated), or a bad input as in
+        :func:`check_gradient`.
     """
     W, b, X, y, l1, l2, h = _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method)
-    if int(k) != k or k < 1:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
+    if k > MAX_SPARSE:
+        raise ValueError(f"k = {k} coordinates is more than {MAX_SPARSE:,}; the full check "
+                         "(check_gradient) already covers every entry")
     aW, ab = _analytic(W, b, X, y, penalty, alpha, l1_ratio, backend, analytic)
     rng = np.random.default_rng(seed)
     n_features, n_classes = W.shape

@@ -97,7 +97,7 @@ def test_rows_equal_direct_fits(features):
         assert row["train_accuracy"] == clf.score(features["X_train"], features["y_train"])
         assert row["zero_fraction"] == np.mean(clf.coef_ == 0)
         assert row["final_loss"] == pytest.approx(clf.loss_curve_[-3:].mean())  # last 5% of 60
-        assert row["n_iter"] == 60 and not row["diverged"]
+        assert row["updates_done"] == 60 and not row["diverged"]
 
 
 def test_diverging_learning_rate_is_a_row_not_a_crash(features):
@@ -116,7 +116,7 @@ def test_sweeping_epochs_drops_base_n_iter(features):
     rows = run_sweep(features["X_train"], features["y_train"], features["X_val"], features["y_val"],
                      features["X_test"], features["y_test"], {"epochs": [1, 2]}, BASE, n_jobs=1)
     per_epoch = math.ceil(len(features["y_train"]) / 64)
-    assert [r["n_iter"] for r in rows] == [per_epoch, 2 * per_epoch]
+    assert [r["updates_done"] for r in rows] == [per_epoch, 2 * per_epoch]
 
 
 def test_proximal_l1_gives_zeros_the_subgradient_does_not(features):
@@ -197,7 +197,7 @@ def test_output_folder_with_results_is_refused(sweep_folder, tmp_path):
         check_output_folder(folder)
     check_output_folder(folder, force=True)
     check_output_folder(tmp_path / "new")
-    assert (tmp_path / "new").is_dir()
+    assert not (tmp_path / "new").exists()  # checked, not created: results are published whole
 
 
 # ---------------------------------------------------------------------- study
@@ -283,10 +283,14 @@ def test_cli_report_on_a_folder_without_results(tmp_path):
 
 
 def test_cli_study_refuses_a_used_folder(tmp_path):
-    (tmp_path / "l2").mkdir()
-    (tmp_path / "l2" / "results.csv").write_text("run\n")
+    (tmp_path / "study.json").write_text("{}")
+    for name in ("batch_size", "learning_rate", "n_iter", "l2", "l1"):
+        (tmp_path / name).mkdir()
+        for file in ("results.csv", "results.json", "curves.npz"):
+            (tmp_path / name / file).write_text("x")
     result = _invoke("study", "--out", str(tmp_path))
     assert result.exit_code == 2 and "already holds results" in result.output
+    assert (tmp_path / "l2" / "results.csv").read_text() == "x"
 
 
 def test_help_lists_the_commands():

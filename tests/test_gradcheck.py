@@ -322,11 +322,11 @@ def test_cli_l1_reports_kink_count():
 @pytest.mark.parametrize(
     "args, match",
     [
-        (["--h", "0"], "h must be a positive"),
+        (["--h", "0"], "Invalid value for '--h': 0.0 is not in the range x>0"),
         (["--features", "65"], "65 features is more than the 64 pixel columns"),
         (["--batch-size", "5000"], "batch size 5000 is larger than the 1797 images"),
-        (["--threshold", "-1"], "--threshold must be a positive"),
-        (["--alpha", "-1", "--penalty", "l2"], "alpha must be"),
+        (["--threshold", "-1"], "Invalid value for '--threshold': -1.0 is not in the range x>0"),
+        (["--alpha", "-1", "--penalty", "l2"], "Invalid value for '--alpha': -1.0 is not in the range x>=0"),
     ],
 )
 def test_cli_bad_input_exits_2(args, match):

@@ -38,6 +38,15 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         return getattr(importlib.import_module(module_name), attr)
 
+    def invoke(self, ctx):
+        # Ctrl-C anywhere (also outside a command's own error handler): "Aborted.", exit 130.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            from .options import Interrupted
+
+            raise Interrupted() from None
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="fastsoftmax")
@@ -55,3 +64,6 @@ def main(ctx, verbose, quiet):
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
     ctx.obj["verbose"] = verbose
+    from .options import install_sigint_handler
+
+    install_sigint_handler(ctx)

@@ -1,11 +1,11 @@
 """``fastsoftmax bench``: fast kernels against their references, and the CI speed gate."""
-import os
 import sys
 import time
 
 import click
 
-from .options import InputError, echo_json, handle_errors, is_quiet, json_option
+from .options import (FiniteFloatRange, InputError, check_output_path, echo_json, handle_errors,
+                      is_quiet, json_option)
 
 
 @click.command("bench")
@@ -20,7 +20,7 @@ from .options import InputError, echo_json, handle_errors, is_quiet, json_option
 @click.option("--check", "check_path", type=click.Path(dir_okay=False, path_type=str),
               help="Compare each speed-up with this baseline file; exit 1 naming every kernel "
                    "below --fraction of its baseline (a failing kernel is measured twice).")
-@click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), default=0.6,
+@click.option("--fraction", type=FiniteFloatRange(0, 1, min_open=True), default=0.6,
               show_default=True, help="With --check: the least share of the baseline speed-up.")
 @click.option("--update-baseline", "update_path", type=click.Path(dir_okay=False, path_type=str),
               help="Write the measured speed-ups to this baseline file (atomically).")
@@ -49,6 +49,7 @@ def bench(full, size, only, list_cases, check_path, fraction, update_path, repea
     quiet = is_quiet() or as_json
     for name in only:
         lib.get_case(name)  # unknown names fail before any work
+    check_output_path(update_path, "--update-baseline")
     baseline = lib.load_baseline(check_path) if check_path else None
     if baseline is not None and size is None:
         size = baseline.get("size", "quick")
@@ -67,8 +68,6 @@ def bench(full, size, only, list_cases, check_path, fraction, update_path, repea
         results, failures, missing, new = lib.run(size, only=only, progress=progress), [], [], []
     seconds = time.perf_counter() - start
     if update_path:
-        if update_path and not os.path.isdir(os.path.dirname(os.path.abspath(update_path))):
-            raise InputError(f"--update-baseline: folder of {update_path!r} does not exist")
         runs = [results]
         for k in range(1, repeat):
             progress(f"baseline run {k + 1}/{repeat}")

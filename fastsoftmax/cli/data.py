@@ -76,6 +76,10 @@ def download(dest, url, as_json):
     """
     from ..data import download as dl
 
+    if dest:  # a folder nobody can write in fails now, not after a 170 MB download
+        from .._atomic import check_writable_folder, existing_ancestor
+
+        check_writable_folder(existing_ancestor(dest), "--dest")
     with DownloadProgress(is_quiet()) as progress:
         path = dl.download_cifar10(
             dest, url=url or dl.CIFAR10_URL, md5=dl.CIFAR10_MD5, progress=progress

@@ -1,7 +1,8 @@
 """``fastsoftmax gradcheck``: the analytic softmax gradient against finite differences."""
 import click
 
-from .options import InputError, data_option, echo_json, handle_errors, json_option, seed_option
+from .options import (FiniteFloatRange, InputError, data_option, echo_json, handle_errors,
+                      json_option, seed_option)
 
 #: Slice of dW printed in text mode (the study showed a 3x4 weight matrix).
 SHOW_ROWS, SHOW_COLS = 3, 4
@@ -15,21 +16,23 @@ SHOW_ROWS, SHOW_COLS = 3, 4
               help="Use the first N pixel columns of the flattened images. Default: all.")
 @click.option("--penalty", type=click.Choice(["none", "l2", "l1", "elasticnet"]),
               default="none", show_default=True)
-@click.option("--alpha", type=float, default=0.01, show_default=True,
+@click.option("--alpha", type=FiniteFloatRange(0), default=0.01, show_default=True,
               help="Penalty strength (ignored with --penalty none).")
-@click.option("--l1-ratio", type=float, default=0.15, show_default=True,
+@click.option("--l1-ratio", type=FiniteFloatRange(0, 1), default=0.15, show_default=True,
               help="Elastic-net mixing (with --penalty elasticnet).")
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numba",
               show_default=True, help="Which implementation gives the analytic gradient.")
-@click.option("--h", "h", type=float, default=1e-5, show_default=True,
+@click.option("--h", "h", type=FiniteFloatRange(0, min_open=True), default=1e-5, show_default=True,
               help="Finite-difference step.")
 @click.option("--method", type=click.Choice(["central", "forward"]), default="central",
               show_default=True,
               help="Central differences, or the study's forward differences (error O(h)).")
-@click.option("--threshold", type=float, default=1e-6, show_default=True,
+@click.option("--threshold", type=FiniteFloatRange(0, min_open=True), default=1e-6, show_default=True,
               help="Fail (exit 1) when the maximum relative error is above this.")
-@click.option("--sparse", "n_sparse", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Also check K random coordinates alone (CS231n's grad_check_sparse).")
+@click.option("--sparse", "n_sparse", type=click.IntRange(min=0), default=0,
+              show_default=True,
+              help="Also check K random coordinates alone (CS231n's grad_check_sparse; "
+                   "at most 100,000).")
 @seed_option
 @json_option
 @click.pass_context
@@ -49,12 +52,12 @@ def gradcheck(ctx, data, batch_size, features, penalty, alpha, l1_ratio, backend
     part, entries with |W| < h (the kink) are left out of both and counted.
     Exit code 0 when the error is within --threshold, 1 when above, 2 for bad input.
     """
-    import math
+    from ..gradcheck import MAX_SPARSE, check_gradient, check_gradient_sparse, gradcheck_problem
 
-    from ..gradcheck import check_gradient, check_gradient_sparse, gradcheck_problem
+    if n_sparse > MAX_SPARSE:
+        raise InputError(f"--sparse {n_sparse} is more than {MAX_SPARSE:,} coordinates; the "
+                         "full check already covers every entry")
 
-    if not (math.isfinite(threshold) and threshold > 0):
-        raise InputError(f"--threshold must be a positive number, got {threshold!r}")
     problem = gradcheck_problem(data, batch_size, features, seed)
     X, y, W, b = problem.X, problem.y, problem.W, problem.b
     result = check_gradient(W, b, X, y, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,

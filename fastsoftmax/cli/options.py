@@ -3,7 +3,9 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 
 import click
 
@@ -19,8 +21,97 @@ class InputError(click.ClickException):
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
+#: Exceptions that mean bad input (a path, a file, a value, a cluster address, a missing
+#: optional package, an input too large for memory): one line, exit 2.  Anything else
+#: escaping a command is a bug: exit 1 with an "internal error" line.
+USER_ERRORS = (ValueError, OSError, ImportError, MemoryError, RecursionError)
+
+
+class InternalError(click.ClickException):
+    """A bug: a short line on stderr (the traceback with ``-v``) and exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file=None):
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C: ``Aborted.`` on stderr and exit code 130 (128 + SIGINT), as shells expect."""
+
+    exit_code = 130
+
+    def __init__(self):
+        super().__init__("Aborted.")
+
+    def show(self, file=None):
+        click.echo("Aborted.", err=True)
+
+
+#: Set by the CLI's SIGINT handler: a Ctrl-C that a C callback swallowed (Numba's
+#: compiler calls back into Python through ctypes, which only prints what it raises)
+#: is raised again at the next check, so it never ends in published results and exit 0.
+INTERRUPT = threading.Event()
+
+
+def _on_sigint(signum, frame):
+    INTERRUPT.set()
+    raise KeyboardInterrupt
+
+
+def install_sigint_handler(ctx):
+    """Route Ctrl-C through :data:`INTERRUPT` for this command (restored when it ends).
+
+    A ``KeyboardInterrupt`` that a C callback could only report as "Exception ignored"
+    is not printed (it is raised again at the next :func:`check_interrupt`).
+    """
+    INTERRUPT.clear()
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        return  # ignored, or someone else's handler: leave it
+    previous_hook = sys.unraisablehook
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            INTERRUPT.set()
+            return
+        previous_hook(unraisable)
+
+    def restore():
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
+
+    signal.signal(signal.SIGINT, _on_sigint)
+    sys.unraisablehook = hook
+    ctx.call_on_close(restore)
+
+
+def check_interrupt():
+    """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed (even if something swallowed it)."""
+    if INTERRUPT.is_set():
+        raise KeyboardInterrupt
+
+
+def first_line(exc):
+    """The first non-empty line of ``str(exc)`` (the exception's type name when empty)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def handle_errors(func):
-    """Turn ``ValueError``/``OSError``/``TypeError`` from the library into a one-line error."""
+    """Turn what escapes a command into one line on stderr and an exit code.
+
+    - user errors (:class:`InputError`, and ``ValueError``/``OSError``/... from the
+      library: :data:`USER_ERRORS`): ``Error: <message>``, exit 2;
+    - ``MemoryError``: ``Error: out of memory: ...``, exit 2;
+    - ``KeyboardInterrupt`` (Ctrl-C): ``Aborted.``, exit 130 (what was being written is
+      removed on the way out by the atomic writers' cleanup);
+    - anything else (``KeyError``, ``TypeError``, ``AttributeError``...: a bug):
+      ``Error: internal error: <type>: <message>; please report it; run with -v for the
+      traceback``, exit 1; with ``-v`` the traceback is printed first.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -31,24 +122,56 @@ def handle_errors(func):
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly, as the docs of Python's
             # signal module advise, instead of reporting an error nobody will read.
-            import os
-
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(1) from None
+        except KeyboardInterrupt:
+            raise Interrupted() from None
         except MemoryError:
             raise InputError("out of memory: the input is too large for this machine") from None
-        except (ValueError, TypeError, OSError, KeyError) as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(message) from None
+        except USER_ERRORS as exc:
+            raise InputError(first_line(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - a bug: say so, never as a user error
+            raise internal_error(exc) from None
 
     return wrapper
 
+
+def internal_error(exc):
+    """The :class:`InternalError` of an unexpected exception (traceback on stderr with ``-v``)."""
+    verbose = False
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        root = ctx.find_root()
+        verbose = bool(root.obj and root.obj.get("verbose"))
+    if verbose:
+        import traceback
+
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    return InternalError(f"internal error: {type(exc).__name__}: {first_line(exc)}; please report "
+                         "it; run with -v for the traceback")
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A ``click.FloatRange`` that also refuses ``nan`` and ``inf`` (which pass every
+    range comparison or bound, and would fail only deep in the work)."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+#: Largest seed: NumPy's legacy generators (scikit-learn's splits) take 0..2**32-1.
+MAX_SEED = 2**32 - 1
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object with the results instead of text."
 )
 seed_option = click.option(
-    "--seed", type=int, default=0, show_default=True, help="Random seed (splits, minibatches, init)."
+    "--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="Random seed (splits, minibatches, init)."
 )
 data_option = click.option(
     "--data",
@@ -120,16 +243,27 @@ class ProgressBar:
 
 # ---------------------------------------------------------------------- output paths
 def check_output_path(path, option):
-    """Refuse an output path whose folder does not exist, before any work is done."""
+    """Refuse an output file path before any work: its folder must exist and take a new
+    file (tried for real), and the path must not be a folder.  Temporary files that a
+    killed earlier write of the same path left are removed."""
     if not path:
         return
+    from .._atomic import check_writable_folder, remove_stale
+
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise InputError(f"{option}: folder {os.path.dirname(path) or '.'!r} does not exist")
+    if os.path.isdir(path):
+        raise InputError(f"{option}: {path!r} is a folder")
+    try:
+        check_writable_folder(folder, option)
+    except PermissionError as exc:
+        raise InputError(str(exc)) from None
+    remove_stale(path)
 
 
 dpi_option = click.option(
-    "--dpi", type=click.FloatRange(min=1, max=2400), default=120, show_default=True,
+    "--dpi", type=FiniteFloatRange(min=1, max=2400), default=120, show_default=True,
     help="Resolution of the figure (pixels per inch; for PDF/SVG only their raster parts).")
 
 
@@ -183,7 +317,12 @@ def log_threads():
 
 # ---------------------------------------------------------------------- classifier options
 def classifier_options(func):
-    """Every SoftmaxClassifier hyperparameter as an option (default: the classifier's)."""
+    """Every SoftmaxClassifier hyperparameter as an option (default: the classifier's).
+
+    The real-valued ones are plain floats here: :func:`build_classifier` checks every
+    value (``nan`` and ``inf`` included) against the classifier's own rules, before any
+    work, so the message states the rule.
+    """
     options = [
         click.option("--batch-size", type=click.IntRange(min=1), help="Samples per minibatch. [default: 256]"),
         click.option("--learning-rate", "--lr", "learning_rate", type=float,
@@ -247,13 +386,15 @@ def build_classifier(options, preset, seed):
 
 # ---------------------------------------------------------------------- sweeps and the study
 force_option = click.option("--force", is_flag=True,
-                            help="Overwrite results already in the output folder.")
-jobs_option = click.option("--jobs", "n_jobs", type=click.IntRange(min=1), default=2, show_default=True,
+                            help="Replace complete results already in the output folder.")
+#: Most fits at once (``--jobs``): each is a thread; more would only exhaust the machine.
+MAX_JOBS = 256
+jobs_option = click.option("--jobs", "n_jobs", type=click.IntRange(1, MAX_JOBS), default=2, show_default=True,
                            help="Runs fitted at once (threads; the Numba kernels release the GIL).")
-val_option = click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+val_option = click.option("--val-fraction", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
                           default=0.15, show_default=True,
                           help="Stratified share of the training images held out for validation.")
-pca_option = click.option("--pca-variance", type=click.FloatRange(0, 1, min_open=True), default=0.95,
+pca_option = click.option("--pca-variance", type=FiniteFloatRange(0, 1, min_open=True), default=0.95,
                           show_default=True, help="Fraction of the features' variance PCA keeps "
                           "(1 keeps all components).")
 cache_option = click.option("--no-cache", is_flag=True,
@@ -278,6 +419,7 @@ def sweep_progress(bar):
     """A ``run_sweep`` callback that moves ``bar`` (to the total the library gives) and
     shows the last run's accuracy."""
     def callback(done, total, row):
+        check_interrupt()
         if total != bar.total:
             bar.set_total(total)
         info = ("diverged" if row["diverged"] else "failed" if row.get("error")

@@ -3,7 +3,7 @@ import time
 
 import click
 
-from .options import (ProgressBar, cache_option, connect_scheduler, data_option, echo_json,
+from .options import (FiniteFloatRange, ProgressBar, cache_option, connect_scheduler, data_option, echo_json,
                       force_option, handle_errors, is_quiet, jobs_option, json_option,
                       load_features, pca_option, scheduler_option, seed_option, sweep_progress,
                       val_option)
@@ -23,7 +23,7 @@ from .options import (ProgressBar, cache_option, connect_scheduler, data_option,
                    "clipped to 1,000..50,000]")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Base batch size. [default: min(500, training samples / 4)]")
-@click.option("--learning-rate", "--lr", "learning_rate", type=click.FloatRange(0, min_open=True),
+@click.option("--learning-rate", "--lr", "learning_rate", type=FiniteFloatRange(0, min_open=True),
               default=None, help="Base learning rate of the other analyses. [default: the best "
               "constant rate of the learning-rate analysis]")
 @val_option
@@ -51,10 +51,16 @@ def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, lear
     The report's sentences are generated from the measured numbers.
     """
     from ..experiments.study import ANALYSES, check_study_folder, run_study, study_plan
+    from ..experiments.sweep import check_seeds
+
+    from ..classifier import SoftmaxClassifier
 
     quiet = is_quiet() or as_json
-    cluster = click.get_current_context().with_resource(connect_scheduler(scheduler))
+    check_seeds(seed, repeats)
+    given = {"n_iter": n_iter, "batch_size": batch_size, "learning_rate": learning_rate}
+    SoftmaxClassifier(**{k: v for k, v in given.items() if v is not None}).check_params()
     check_study_folder(out, force)
+    cluster = click.get_current_context().with_resource(connect_scheduler(scheduler))
     dataset, features, sizes = load_features(data, val_fraction, seed, pca_variance, no_cache, quiet)
     plan = study_plan(sizes["train"], n_iter=n_iter, batch_size=batch_size,
                       learning_rate=learning_rate)
@@ -66,7 +72,7 @@ def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, lear
     start = time.perf_counter()
     try:
         result = run_study(features, out, plan, repeats=repeats, n_jobs=n_jobs, seed=seed,
-                           callback=sweep_progress(bar), force=True, scheduler=cluster,
+                           callback=sweep_progress(bar), force=force, scheduler=cluster,
                            meta={"data": dataset.name, "sizes": sizes, "val_fraction": val_fraction,
                                  "pca_variance": pca_variance})
     finally:

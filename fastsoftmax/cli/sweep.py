@@ -3,7 +3,7 @@ import time
 
 import click
 
-from .options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifier,
+from .options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifier, check_interrupt,
                       cache_option, classifier_options, connect_scheduler, data_option,
                       echo_json, force_option, handle_errors, is_quiet, jobs_option, json_option,
                       load_features, pca_option, preset_option, scheduler_option, seed_option,
@@ -49,7 +49,8 @@ def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, pca_
     Example:
       fastsoftmax sweep learning_rate=1,0.1,0.01 lr_schedule=constant,step --repeats 3
     """
-    from ..experiments.sweep import check_grid, check_output_folder, parse_grid
+    from ..experiments.results import check_output_folder
+    from ..experiments.sweep import check_grid, check_seeds, parse_grid
 
     quiet = is_quiet() or as_json
     parsed = parse_grid(grid)
@@ -60,11 +61,12 @@ def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, pca_
     base = build_classifier(options, preset, seed).get_params()
     base.pop("random_state")
     check_grid(parsed, base)
+    check_seeds(seed, repeats)
+    check_output_folder(out, force)
     with connect_scheduler(scheduler) as cluster:
-        check_output_folder(out, force)
         result = _run_and_write(parsed, base, data, out, repeats, n_jobs, val_fraction,
                                 pca_variance, no_cache, seed, not no_plots, quiet,
-                                scheduler=cluster)
+                                scheduler=cluster, force=force)
     if as_json:
         echo_json(result)
         return
@@ -83,40 +85,47 @@ def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, pca_
         first = next(r for r in result["rows"] if r["error"] and not r["diverged"])
         click.echo(f"failed: {result['failed_runs']} of {result['runs']} runs "
                    f"(run {first['run']}: {first['error']})")
+    plots = f"{', '.join(sorted(result['plots']))} plots" if result["plots"] else "no plots"
     click.echo(f"{result['runs']} runs in {result['seconds']:.1f} s; results in {out}/ "
-               f"({', '.join(sorted(result['plots']))} plots); "
+               f"({plots}); "
                f"`fastsoftmax report {out}` writes the report")
 
 
 def _run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, pca_variance, no_cache,
-                   seed, plots, quiet, scheduler=None):
-    """Run one sweep into ``out`` (results, curves, plots); returns the JSON summary."""
+                   seed, plots, quiet, scheduler=None, force=False):
+    """Run one sweep and publish it at ``out`` as a whole (results, curves, plots: built
+    in a hidden folder beside it, renamed into place at the end); returns the JSON summary."""
     from ..experiments.report import best_entry
-    from ..experiments.sweep import expand_grid, run_sweep, summarize, write_results
+    from ..experiments.results import moved, publishing, write_results
+    from ..experiments.sweep import expand_grid, run_sweep, summarize
 
-    dataset, features, sizes = load_features(data, val_fraction, seed, pca_variance, no_cache, quiet)
-    total = len(expand_grid(grid)) * repeats
-    bar = ProgressBar(total, f"sweep {' x '.join(grid)}", quiet=quiet)
-    start = time.perf_counter()
-    try:
-        rows = run_sweep(features["X_train"], features["y_train"], features["X_val"],
-                         features["y_val"], features["X_test"], features["y_test"], grid,
-                         base, repeats=repeats, n_jobs=n_jobs, callback=sweep_progress(bar),
-                         seed=seed, scheduler=scheduler)
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - start
-    meta = {"title": None, "data": dataset.name, "sizes": sizes, "base_params": base,
-            "repeats": repeats, "seed": seed, "n_jobs": n_jobs, "val_fraction": val_fraction,
-            "pca_variance": pca_variance, "seconds": seconds}
-    if scheduler is not None:
-        meta["scheduler"] = scheduler.address
-    files = write_results(rows, out, grid, meta)
-    plot_paths = {}
-    if plots:
-        from ..experiments.plots import make_plots
+    with publishing(out, force) as stage:
+        dataset, features, sizes = load_features(data, val_fraction, seed, pca_variance,
+                                                 no_cache, quiet)
+        total = len(expand_grid(grid)) * repeats
+        bar = ProgressBar(total, f"sweep {' x '.join(grid)}", quiet=quiet)
+        start = time.perf_counter()
+        try:
+            rows = run_sweep(features["X_train"], features["y_train"], features["X_val"],
+                             features["y_val"], features["X_test"], features["y_test"], grid,
+                             base, repeats=repeats, n_jobs=n_jobs, callback=sweep_progress(bar),
+                             seed=seed, scheduler=scheduler)
+        finally:
+            bar.close()
+        seconds = time.perf_counter() - start
+        meta = {"title": None, "data": dataset.name, "sizes": sizes, "base_params": base,
+                "repeats": repeats, "seed": seed, "n_jobs": n_jobs, "val_fraction": val_fraction,
+                "pca_variance": pca_variance, "seconds": seconds}
+        if scheduler is not None:
+            meta["scheduler"] = scheduler.address
+        files = write_results(rows, stage, grid, meta)
+        plot_paths = {}
+        if plots:
+            from ..experiments.plots import make_plots
 
-        plot_paths = make_plots(out)
+            plot_paths = make_plots(stage)
+        check_interrupt()  # a Ctrl-C swallowed on the way never publishes
+    files, plot_paths = moved(files, stage, out), moved(plot_paths, stage, out)
     names = [n for n in grid if len(grid[n]) > 1] or list(grid)
     best = best_entry(summarize(rows, names))
     return {

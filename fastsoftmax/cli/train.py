@@ -4,7 +4,7 @@ import time
 import click
 
 from ..study_setup import STUDY_TEST_ACCURACY
-from .options import (ProgressBar, build_classifier, check_figure_output, check_output_path,
+from .options import (FiniteFloatRange, ProgressBar, build_classifier, check_figure_output, check_output_path,
                       classifier_options, data_option, dpi_option, echo_json, handle_errors,
                       is_quiet, json_option, load_data, log, log_threads, preset_option,
                       seed_option)
@@ -15,7 +15,7 @@ from .options import (ProgressBar, build_classifier, check_figure_output, check_
 @click.option("--download", is_flag=True, help="Download CIFAR-10 into the data cache first if it is missing.")
 @preset_option
 @classifier_options
-@click.option("--pca-variance", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True,
+@click.option("--pca-variance", type=FiniteFloatRange(0, 1, min_open=True), default=0.95, show_default=True,
               help="Fraction of the HOG features' variance PCA keeps (1 keeps all components).")
 @click.option("--pixels-per-cell", type=click.IntRange(min=1), default=None,
               help="HOG cell size in pixels. [default: 4; 2 for images under 16 px, e.g. digits]")

@@ -12,12 +12,9 @@ Example
 >>> with connect("tcp://127.0.0.1:8786") as cluster:          # doctest: +SKIP
 ...     rows = run_sweep(X_train, ..., grid, scheduler=cluster)
 """
-import math
 import uuid
 
-import numpy as np
-
-from .sweep import merge_params, run_one
+from .sweep import failed_row, merge_params, run_one
 
 #: Seconds to wait for the scheduler before giving up (nothing has been computed then).
 CONNECT_TIMEOUT = 5.0
@@ -267,19 +264,6 @@ def check_workers(client, address):
         have = f"fastsoftmax {value}" if isinstance(value, str) else "no fastsoftmax"
         raise ConnectionError(f"Dask worker {worker} has {have} (this is {__version__}); "
                               f"install the same version on every worker: {INSTALL_HINT}")
-
-
-def failed_row(config, seed, params, exc):
-    """The row of a fit that raised ``exc``: NaN scores and the error, ``diverged=False``."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    row = dict(config)
-    row.update(seed=int(seed), diverged=False, train_accuracy=math.nan, val_accuracy=math.nan,
-               test_accuracy=math.nan, final_loss=math.nan, n_iter=0, seconds=math.nan,
-               zero_fraction=math.nan,
-               error=f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
-    row["params"] = params
-    row["curve"] = (np.empty(0, dtype=np.int64), np.empty(0))
-    return row
 
 
 def _fit_on_worker(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params, seed,

@@ -385,5 +385,15 @@ def write_report(folder, title=None):
     ------
     FileNotFoundError
         ``folder`` holds no sweep results.
+    ResultsFileError
+        ``results.json`` is malformed, or the folder lacks ``results.csv`` or
+        ``curves.npz`` (not a complete sweep: sweeps publish all three at once).
     """
-    return write_document(sweep_document(folder, title), folder)
+    from .results import RESULT_FILES
+
+    document = sweep_document(folder, title)
+    missing = [n for n in RESULT_FILES if not os.path.isfile(os.path.join(folder, n))]
+    if missing:
+        raise ResultsFileError(f"{str(folder)!r} is not a complete sweep folder (no "
+                               f"{', '.join(missing)}); rerun the sweep")
+    return write_document(document, folder)

@@ -101,17 +101,15 @@ def spread_label(rows, names, swept=None):
         return ""
     seeds = len({row.get("seed") for row in rows})
     if swept is None:
-        swept = [k for k in rows[0] if k not in _NOT_PARAMETERS]
+        from .sweep import METRIC_COLUMNS, ROW_EXTRAS
+
+        swept = [k for k in rows[0] if k not in METRIC_COLUMNS + ROW_EXTRAS]
     others = [k for k in swept if k not in names and len({repr(r.get(k)) for r in rows}) > 1]
     if not others:
         return f"mean ± sd over {seeds} seeds"
     settings = max(1, size // max(1, seeds))
     return (f"mean ± sd over {size} runs: {seeds} seed{'s' if seeds > 1 else ''} × "
             f"{settings} settings of {', '.join(others)}")
-
-
-_NOT_PARAMETERS = {"run", "seed", "diverged", "train_accuracy", "val_accuracy", "test_accuracy",
-                   "final_loss", "n_iter", "seconds", "zero_fraction", "error", "params", "curve"}
 
 
 def grid_edges(best, grid, min_values=3):

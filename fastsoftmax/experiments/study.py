@@ -25,8 +25,9 @@ from ..study_setup import (STUDY_ALPHA, STUDY_BATCH, STUDY_L2, STUDY_LEARNING_RA
                            STUDY_PASSES, STUDY_UPDATES)
 from .report import Document, describe, fmt_value, grid_edge_sentences, summary_table, write_document
 from .stats import NOISE_RULE, clearly_better, clearly_differs
-from .sweep import (atomic_write, check_output_folder, expand_grid, load_results, run_sweep,
-                    summarize, write_results)
+from .results import (atomic_write, check_output_folder, holds_complete_sweep, load_results,
+                      moved, publishing, write_results)
+from .sweep import expand_grid, run_sweep, summarize
 
 ANALYSES = ("batch_size", "learning_rate", "n_iter", "l2", "l1")
 #: The order they run in: the learning-rate analysis picks the others' learning rate.
@@ -102,7 +103,7 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
     callback : callable, optional
         ``callback(n_done, n_total, row)`` over all analyses' runs.
     force : bool, default=False
-        Overwrite results already in the folders.
+        Replace a complete study already at ``folder``.
     meta : dict, optional
         Stored with every sweep (data name, sizes...).
     plots : bool, default=True
@@ -115,12 +116,26 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
     dict
         ``findings`` (per analysis, the measured numbers and sentences) and ``report``
         (paths of ``report.md`` and ``report.html``).
+
+    The whole study is built in a hidden folder beside ``folder`` and renamed into
+    place when all five analyses and the report are written
+    (:func:`~fastsoftmax.experiments.results.publishing`): ``folder`` holds a complete
+    study or none.
     """
+    folder = os.fspath(folder)
+    with publishing(folder, force, complete=holds_complete_study) as stage:
+        result = _run_study_into(features, stage, plan, repeats, n_jobs, seed, callback, meta,
+                                 plots, scheduler)
+    result["report"] = moved(result["report"], stage, folder)
+    return result
+
+
+def _run_study_into(features, folder, plan, repeats, n_jobs, seed, callback, meta, plots,
+                    scheduler):
     import time
 
     from .plots import make_plots
 
-    check_study_folder(folder, force)
     totals = {name: len(expand_grid(a["grid"])) * repeats for name, a in plan["analyses"].items()}
     total = sum(totals.values())
     done = 0
@@ -144,6 +159,7 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
                          analysis["grid"], base, repeats=repeats, n_jobs=n_jobs,
                          callback=forward, seed=seed, scheduler=scheduler)
         sub = os.path.join(folder, name)
+        os.mkdir(sub)
         write_results(rows, sub, analysis["grid"],
                       {**(meta or {}), "title": analysis["title"], "base_params": base,
                        "repeats": repeats, "seed": seed, "n_jobs": n_jobs,
@@ -162,19 +178,25 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
 
 
 def check_study_folder(folder, force=False):
-    """Refuse a folder that already holds a study (or an analysis's results) unless
-    ``force``; create it.
+    """Check, before any work, that a study can be published at ``folder``
+    (:func:`~fastsoftmax.experiments.results.check_output_folder` with
+    :func:`holds_complete_study`); nothing is created.
 
     Raises
     ------
     FileExistsError
+        ``folder`` holds a complete study and not ``force``, holds files that are not
+        results, or is a file.
+    PermissionError
+        Nothing can be written where the folder is to be published.
     """
-    check_output_folder(folder, force)
-    if os.path.exists(os.path.join(folder, "study.json")) and not force:
-        raise FileExistsError(f"output folder {str(folder)!r} already holds a study; use --force "
-                              "to overwrite it or choose another --out")
-    for name in ANALYSES:
-        check_output_folder(os.path.join(folder, name), force)
+    check_output_folder(folder, force, complete=holds_complete_study)
+
+
+def holds_complete_study(folder):
+    """Whether ``folder`` holds ``study.json`` and every analysis's complete results."""
+    return (os.path.isfile(os.path.join(folder, "study.json"))
+            and all(holds_complete_sweep(os.path.join(folder, name)) for name in ANALYSES))
 
 
 def best_constant_rate(rows):
@@ -423,9 +445,70 @@ def study_findings(folder):
         if all(math.isnan(_acc(e)) for e in summary):
             findings[name] = {"text": ["Every run diverged."], "numbers": {}}
             continue
-        text, numbers = _ANALYZERS[name](payload["rows"], curves, summary, payload["base_params"])
+        try:
+            text, numbers = _ANALYZERS[name](payload["rows"], curves, summary,
+                                             payload.get("base_params") or {})
+        except (KeyError, TypeError, IndexError, ValueError) as exc:  # a hand-edited file
+            from .report import ResultsFileError
+
+            raise ResultsFileError(
+                f"{os.path.join(sub, 'results.json')}: not the results of the study's {name!r} "
+                f"analysis ({type(exc).__name__}: {exc})") from None
         findings[name] = {"text": text, "numbers": numbers}
     return findings
+
+
+#: A ``study.json`` larger than this is refused.
+MAX_STUDY_BYTES = 1 << 20
+
+
+def read_study_json(folder):
+    """Read and check a study folder's ``study.json`` (untrusted: bounded size and depth,
+    the shape the study writes).
+
+    Raises
+    ------
+    FileNotFoundError
+        No ``study.json``.
+    fastsoftmax.experiments.report.ResultsFileError
+        Too large, not JSON, or of the wrong shape; the message names the file.
+    """
+    from .._untrusted import loads_json
+    from .report import ResultsFileError
+
+    path = os.path.join(folder, "study.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{str(folder)!r} holds no study (study.json)")
+    if os.path.getsize(path) > MAX_STUDY_BYTES:
+        raise ResultsFileError(f"{path}: larger than {MAX_STUDY_BYTES >> 20} MiB")
+    with open(path, "rb") as handle:
+        study = loads_json(handle.read(), path, error=ResultsFileError)
+
+    def fail(message):
+        raise ResultsFileError(f"{path}: {message}")
+
+    if not isinstance(study, dict):
+        fail(f"a JSON {type(study).__name__}, expected an object with 'plan' and 'repeats'")
+    plan = study.get("plan")
+    if not isinstance(plan, dict) or not isinstance(plan.get("base"), dict):
+        fail("'plan' is not an object with a 'base' object")
+    analyses = plan.get("analyses")
+    if not isinstance(analyses, dict):
+        fail("'plan' has no 'analyses' object")
+    for name in ANALYSES:
+        entry = analyses.get(name)
+        if not isinstance(entry, dict) or not isinstance(entry.get("title"), str):
+            fail(f"analysis {name!r} is missing or has no title")
+    for key, value in plan["base"].items():
+        if not (value is None or isinstance(value, (str, int, float))):
+            fail(f"base parameter {key!r} is a {type(value).__name__}")
+    repeats = study.get("repeats")
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        fail("'repeats' is not a positive integer")
+    for key, types in (("sizes", dict), ("data", str)):
+        if study.get(key) is not None and not isinstance(study[key], types):
+            fail(f"{key!r} is a {type(study[key]).__name__}")
+    return study
 
 
 def study_document(folder, replot=False):
@@ -433,8 +516,7 @@ def study_document(folder, replot=False):
     from .plots import make_plots
     from .report import setup_bullets
 
-    with open(os.path.join(folder, "study.json"), encoding="utf-8") as handle:
-        study = json.load(handle)
+    study = read_study_json(folder)
     findings = study_findings(folder)
     doc = Document(f"The study's analyses on {study.get('data', 'the data')}")
     base = dict(study["plan"]["base"])

@@ -3,32 +3,33 @@
 The features (HOG + PCA) are computed once (:func:`prepare_features`); every
 configuration of the grid is then fitted on them, ``repeats`` times with different
 seeds, in parallel threads (the Numba kernels release the GIL).  A run whose loss
-becomes non-finite is a row with ``diverged=True`` and NaN scores, not an error.
+becomes non-finite is a row with ``diverged=True`` and NaN scores, not an error; a fit
+that raises anything else is a row with its ``error`` (locally as on a Dask cluster).
+
+A row keeps the configuration and the measurements apart: its keys are ``run``, the
+swept parameters (:data:`SWEEPABLE` names), then :data:`METRIC_COLUMNS`, which share
+no name with a parameter (the updates a run did are ``updates_done``, not ``n_iter``,
+which is the parameter).
 """
-import csv
 import difflib
-import io
 import itertools
-import json
 import math
-import os
 import time
 from numbers import Integral, Real
 
 import numpy as np
 
 from ..classifier import PARAMETER_CONSTRAINTS, SoftmaxClassifier, TrainingDivergedError
+from .results import (METRIC_COLUMNS, RESULT_FILES, ROW_EXTRAS,  # noqa: F401 (this module's names)
+                      atomic_write, check_output_folder, load_results, result_columns,
+                      write_results)
 
 #: Hyperparameters a sweep may vary (every classifier parameter but the seed, which
 #: ``repeats`` varies).
 SWEEPABLE = tuple(name for name in PARAMETER_CONSTRAINTS if name != "random_state")
 
-#: Files a sweep folder holds; a folder with any of these "already holds results".
-RESULT_FILES = ("results.csv", "results.json", "curves.npz")
-
-#: Columns of ``results.csv`` after the swept parameters.
-METRIC_COLUMNS = ("seed", "diverged", "train_accuracy", "val_accuracy", "test_accuracy",
-                  "final_loss", "n_iter", "seconds", "zero_fraction", "error")
+if set(METRIC_COLUMNS + ROW_EXTRAS) & set(SWEEPABLE):  # pragma: no cover - a coding error
+    raise ImportError("a sweep metric column has the name of a classifier parameter")
 
 #: Most points kept of each loss curve (evenly spaced updates).
 MAX_CURVE_POINTS = 2000
@@ -162,6 +163,21 @@ def check_grid(grid, base_params):
             raise ValueError(str(exc)) from None
 
 
+#: Largest seed a run may get (NumPy's legacy generators take 0..2**32-1).
+MAX_SEED = 2**32 - 1
+
+
+def check_seeds(seed, repeats):
+    """Raise ``ValueError`` unless ``seed, ..., seed + repeats - 1`` are all valid seeds."""
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1; got {repeats!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer in 0..{MAX_SEED}; got {seed!r}")
+    if seed + repeats - 1 > MAX_SEED:
+        raise ValueError(f"seeds {seed}..{seed + repeats - 1} go past {MAX_SEED}; "
+                         "give a smaller --seed or fewer --repeats")
+
+
 # ---------------------------------------------------------------------- features
 def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, features=None,
                      cache=False):
@@ -249,40 +265,69 @@ def run_one(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params=
     dict
         The ``config`` values, ``seed``, ``diverged``, ``train_accuracy``,
         ``val_accuracy``, ``test_accuracy``, ``final_loss`` (:func:`final_loss`),
-        ``n_iter``, ``seconds`` (fit time), ``zero_fraction`` (share of exactly-zero
-        entries of ``coef_``), ``error`` (the divergence message, else ``""``),
-        ``params`` (every classifier parameter) and ``curve`` (``(updates, losses)``
-        from :func:`downsample_curve`).
+        ``updates_done`` (updates the fit ran), ``seconds`` (fit time),
+        ``zero_fraction`` (share of exactly-zero entries of ``coef_``), ``error`` (the
+        divergence message, or ``"<Type>: <message>"`` of a fit that raised, else
+        ``""``), ``params`` (every classifier parameter) and ``curve``
+        (``(updates, losses)`` from :func:`downsample_curve`).  A fit that raises
+        anything but ``KeyboardInterrupt``/``SystemExit`` is a :func:`failed_row`.
     """
     params = merge_params(base_params, config)
-    clf = SoftmaxClassifier(random_state=seed, **params)
-    row = dict(config)
-    row["seed"] = int(seed)
     start = time.perf_counter()
     try:
+        clf = SoftmaxClassifier(random_state=seed, **params)
         clf.fit(X_train, y_train)
     except TrainingDivergedError as exc:
-        row.update(diverged=True, train_accuracy=math.nan, val_accuracy=math.nan,
-                   test_accuracy=math.nan, final_loss=math.nan, n_iter=0,
-                   seconds=time.perf_counter() - start, zero_fraction=math.nan,
-                   error=str(exc).split(". ")[0])
-        row["params"] = params
-        row["curve"] = (np.empty(0, dtype=np.int64), np.empty(0))
+        row = failed_row(config, seed, params, str(exc).split(". ")[0])
+        row.update(diverged=True, seconds=time.perf_counter() - start)
         return row
+    except Exception as exc:  # noqa: BLE001 - a failed run is a row, as on a Dask worker
+        return failed_row(config, seed, params, exc)
     seconds = time.perf_counter() - start
+    row = dict(config)
     row.update(
+        seed=int(seed),
         diverged=False,
         train_accuracy=float(clf.score(X_train, y_train)),
         val_accuracy=float(clf.score(X_val, y_val)) if len(y_val) else math.nan,
         test_accuracy=float(clf.score(X_test, y_test)) if len(y_test) else math.nan,
         final_loss=final_loss(clf.loss_curve_),
-        n_iter=int(clf.n_iter_),
+        updates_done=int(clf.n_iter_),
         seconds=seconds,
         zero_fraction=float(np.mean(clf.coef_ == 0)),
         error="",
     )
     row["params"] = params
     row["curve"] = downsample_curve(clf.loss_curve_, max_curve_points)
+    return row
+
+
+def failed_row(config, seed, params, error):
+    """The row of a run that trained no model: NaN scores, ``updates_done=None``.
+
+    Parameters
+    ----------
+    config : dict
+    seed : int
+    params : dict
+        Every classifier parameter of the run.
+    error : BaseException or str
+        An exception becomes ``"<Type>: <first line>"``; a string is kept as it is.
+
+    Returns
+    -------
+    dict
+        A row (``diverged=False``; the caller sets it for a divergence).
+    """
+    if isinstance(error, BaseException):
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        error = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    row = dict(config)
+    row.update(seed=int(seed), diverged=False, train_accuracy=math.nan, val_accuracy=math.nan,
+               test_accuracy=math.nan, final_loss=math.nan, updates_done=None,
+               seconds=math.nan, zero_fraction=math.nan, error=str(error))
+    row["params"] = params
+    row["curve"] = (np.empty(0, dtype=np.int64), np.empty(0))
     return row
 
 
@@ -323,8 +368,7 @@ def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=
     import numba
     from joblib import Parallel, delayed
 
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1; got {repeats!r}")
+    check_seeds(seed, repeats)
     if not isinstance(n_jobs, int) or n_jobs < 1:
         raise ValueError(f"n_jobs must be an integer >= 1; got {n_jobs!r}")
     check_grid(grid, base_params)
@@ -351,139 +395,6 @@ def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=
         if callback is not None:
             callback(len(rows), len(tasks), row)
     return rows
-
-
-# ---------------------------------------------------------------------- output
-def check_output_folder(folder, force=False):
-    """Refuse a folder that already holds sweep results unless ``force``; create it.
-
-    Raises
-    ------
-    FileExistsError
-        ``folder`` holds ``results.csv``/``results.json``/``curves.npz`` and not ``force``;
-        or ``folder`` is a file.
-    """
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise FileExistsError(f"output folder {str(folder)!r} is a file")
-    present = [name for name in RESULT_FILES if os.path.exists(os.path.join(folder, name))]
-    if present and not force:
-        raise FileExistsError(
-            f"output folder {str(folder)!r} already holds results ({', '.join(present)}); "
-            "use --force to overwrite them or choose another --out")
-    os.makedirs(folder, exist_ok=True)
-
-
-def atomic_write(path, data):
-    """Write ``data`` (bytes or str) to ``path`` through a temporary file and a rename."""
-    from .._atomic import atomic_open
-
-    with atomic_open(path, "wb") as handle:
-        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # JSON has no NaN
-    return value
-
-
-def result_columns(rows, grid=None):
-    """CSV columns: ``run``, the swept parameters, then :data:`METRIC_COLUMNS`."""
-    if grid:
-        names = list(grid)
-    else:
-        names = [k for k in (rows[0] if rows else {})
-                 if k not in METRIC_COLUMNS and k not in ("run", "params", "curve")]
-    return ["run", *names, *METRIC_COLUMNS]
-
-
-def write_results(rows, folder, grid=None, meta=None):
-    """Write ``results.csv``, ``results.json`` and ``curves.npz`` into ``folder``, atomically.
-
-    Each file is rendered in memory and renamed into place, so a reader never sees
-    a half-written file (and an interrupted sweep leaves none).
-
-    Parameters
-    ----------
-    rows : list of dict
-        From :func:`run_sweep`.
-    folder : str or path-like
-        Must exist.
-    grid : dict, optional
-        The swept grid (column order; stored in the JSON).
-    meta : dict, optional
-        More to store in the JSON (data set, base parameters, repeats, ...).
-
-    Returns
-    -------
-    dict
-        File kind (``csv``, ``json``, ``curves``) -> path.
-    """
-    columns = result_columns(rows, grid)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else _csv_value(row.get(c)) for c in columns])
-    paths = {"csv": os.path.join(folder, "results.csv"), "json": os.path.join(folder, "results.json"),
-             "curves": os.path.join(folder, "curves.npz")}
-    curves = {}
-    for row in rows:
-        updates, losses = row.get("curve", (np.empty(0), np.empty(0)))
-        curves[f"run{row['run']}_updates"] = np.asarray(updates, dtype=np.int64)
-        curves[f"run{row['run']}_loss"] = np.asarray(losses, dtype=np.float64)
-    npz = io.BytesIO()
-    np.savez_compressed(npz, **curves)
-    payload = dict(meta or {})
-    payload["grid"] = {k: [_plain(v) for v in vals] for k, vals in (grid or {}).items()}
-    payload["columns"] = columns
-    payload["rows"] = [{k: _plain(v) for k, v in row.items() if k != "curve"}
-                       | {"params": {k: _plain(v) for k, v in row.get("params", {}).items()}}
-                       for row in rows]
-    atomic_write(paths["curves"], npz.getvalue())
-    atomic_write(paths["json"], json.dumps(payload, indent=2, default=_plain, allow_nan=False))
-    atomic_write(paths["csv"], buffer.getvalue())
-    return paths
-
-
-def _csv_value(value):
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else repr(value)
-    return value
-
-
-def load_results(folder):
-    """Read a sweep folder: ``(payload, curves)``.
-
-    ``payload`` is ``results.json`` with ``None`` scores turned back into NaN;
-    ``curves`` maps run number -> ``(updates, losses)`` (empty when absent).
-
-    Raises
-    ------
-    FileNotFoundError
-        ``folder`` holds no ``results.json``.
-    """
-    path = os.path.join(folder, "results.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{str(folder)!r} holds no sweep results (results.json)")
-    with open(path, encoding="utf-8") as handle:
-        payload = json.load(handle)
-    for row in payload["rows"]:
-        for key in ("train_accuracy", "val_accuracy", "test_accuracy", "final_loss",
-                    "zero_fraction", "seconds"):
-            if row.get(key) is None:
-                row[key] = math.nan
-    curves = {}
-    curve_path = os.path.join(folder, "curves.npz")
-    if os.path.exists(curve_path):
-        with np.load(curve_path) as data:
-            for row in payload["rows"]:
-                run = row["run"]
-                if f"run{run}_loss" in data:
-                    curves[run] = (data[f"run{run}_updates"], data[f"run{run}_loss"])
-    return payload, curves
 
 
 def summarize(rows, names):

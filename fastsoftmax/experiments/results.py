@@ -1,0 +1,289 @@
+"""A sweep's result folder: checked before the work, written and published as a whole.
+
+A folder holds ``results.csv`` and ``results.json`` (one row per run: ``run``, the
+swept parameters, then :data:`METRIC_COLUMNS`, with
+the configuration and the measurements listed apart in the JSON's
+``config_columns``/``metric_columns``), ``curves.npz`` (loss curves) and plots.
+:func:`publish_sweep` builds all of it beside the target and renames it into place
+(:func:`fastsoftmax._atomic.staged_folder`): a kill or a full disk leaves the old
+folder or nothing, never a mixed set.
+"""
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+
+import numpy as np
+
+#: Files every sweep folder holds (the plots are optional).
+RESULT_FILES = ("results.csv", "results.json", "curves.npz")
+
+#: Columns of ``results.csv`` after the swept parameters: the seed and the measurements.
+#: ``updates_done`` is the number of minibatch updates the fit ran (``n_iter_``);
+#: empty/null for a run that diverged or failed.
+METRIC_COLUMNS = ("seed", "diverged", "train_accuracy", "val_accuracy", "test_accuracy",
+                  "final_loss", "updates_done", "seconds", "zero_fraction", "error")
+#: Row keys that are neither a parameter nor a metric column.
+ROW_EXTRAS = ("run", "params", "curve")
+
+
+def check_output_folder(folder, force=False, option="--out", complete=None):
+    """Check, before any work, that a sweep can be published at ``folder``.
+
+    The folder is not created: :func:`~fastsoftmax._atomic.staged_folder` builds the
+    results beside it and renames them into place as a whole.  A missing or empty
+    folder, or one holding only an incomplete set of result files (what an older
+    version left when killed), is fine.  Leftovers of killed runs beside it are removed.
+
+    Parameters
+    ----------
+    folder : str or path-like
+    force : bool, default=False
+        Allow replacing a folder that holds complete results.
+    option : str, default="--out"
+        Named in the messages.
+    complete : callable, optional
+        ``complete(folder) -> bool``; default :func:`holds_complete_sweep`.
+
+    Raises
+    ------
+    FileExistsError
+        ``folder`` is a file; holds complete results and not ``force``; or holds files
+        that are not results (never removed, even with ``force``).
+    PermissionError
+        No file can be created where the folder is to be published.
+    """
+    from .._atomic import check_writable_folder, existing_ancestor, remove_stale
+
+    folder = os.fspath(folder)
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise FileExistsError(f"{option}: {folder!r} is a file, not a folder")
+    parent = os.path.dirname(os.path.abspath(folder))
+    base = existing_ancestor(parent)
+    if not os.path.isdir(base):
+        raise FileExistsError(f"{option}: {base!r} is a file, not a folder")
+    check_writable_folder(base, option)
+    remove_stale(os.path.realpath(folder))
+    if not os.path.isdir(folder):
+        return
+    entries = sorted(os.listdir(folder))
+    foreign = [e for e in entries if not is_result_name(e)]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise FileExistsError(
+            f"{option}: folder {folder!r} holds files that are not results ({shown}); "
+            "results replace the whole folder, so choose another folder (or empty this one)")
+    if entries and (complete or holds_complete_sweep)(folder) and not force:
+        raise FileExistsError(
+            f"{option}: folder {folder!r} already holds results; use --force to replace them "
+            "or choose another folder")
+
+
+#: Names a result folder may hold (besides the plots): what a sweep, a study and
+#: ``fastsoftmax report`` write.
+RESULT_NAMES = (*RESULT_FILES, "report.md", "report.html", "study.json")
+
+
+def is_result_name(name):
+    """Whether ``name`` is something a sweep, a study or a report writes into a folder."""
+    from .study import ANALYSES
+
+    return (name in RESULT_NAMES or name in ANALYSES
+            or os.path.splitext(name)[1].lower() in (".png", ".pdf", ".svg"))
+
+
+def holds_complete_sweep(folder):
+    """Whether ``folder`` holds every file of :data:`RESULT_FILES`."""
+    return all(os.path.isfile(os.path.join(folder, name)) for name in RESULT_FILES)
+
+
+def atomic_write(path, data):
+    """Write ``data`` (bytes or str) to ``path`` through a temporary file and a rename."""
+    from .._atomic import atomic_open
+
+    with atomic_open(path, "wb") as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN
+    return value
+
+
+def config_columns(rows, grid=None):
+    """The swept parameters of a sweep's rows: ``grid``'s names, else the row keys that
+    are not :data:`METRIC_COLUMNS` or :data:`ROW_EXTRAS`."""
+    if grid:
+        names = list(grid)
+    else:
+        names = [k for k in (rows[0] if rows else {}) if k not in METRIC_COLUMNS + ROW_EXTRAS]
+    clash = [n for n in names if n in METRIC_COLUMNS + ROW_EXTRAS]
+    if clash:
+        raise ValueError(f"parameter {clash[0]!r} has the name of a result column")
+    return names
+
+
+def result_columns(rows, grid=None):
+    """CSV columns: ``run``, the swept parameters, then :data:`METRIC_COLUMNS`; each once."""
+    return ["run", *config_columns(rows, grid), *METRIC_COLUMNS]
+
+
+def write_results(rows, folder, grid=None, meta=None):
+    """Write ``results.csv``, ``results.json`` and ``curves.npz`` into ``folder``, atomically.
+
+    Each file is rendered in memory and renamed into place, so a reader never sees
+    a half-written file (and an interrupted sweep leaves none).
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`run_sweep`.
+    folder : str or path-like
+        Must exist.
+    grid : dict, optional
+        The swept grid (column order; stored in the JSON).
+    meta : dict, optional
+        More to store in the JSON (data set, base parameters, repeats, ...).
+
+    Returns
+    -------
+    dict
+        File kind (``csv``, ``json``, ``curves``) -> path.
+    """
+    columns = result_columns(rows, grid)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else _csv_value(row.get(c)) for c in columns])
+    paths = {"csv": os.path.join(folder, "results.csv"), "json": os.path.join(folder, "results.json"),
+             "curves": os.path.join(folder, "curves.npz")}
+    curves = {}
+    for row in rows:
+        updates, losses = row.get("curve", (np.empty(0), np.empty(0)))
+        curves[f"run{row['run']}_updates"] = np.asarray(updates, dtype=np.int64)
+        curves[f"run{row['run']}_loss"] = np.asarray(losses, dtype=np.float64)
+    npz = io.BytesIO()
+    np.savez_compressed(npz, **curves)
+    payload = dict(meta or {})
+    payload["grid"] = {k: [_plain(v) for v in vals] for k, vals in (grid or {}).items()}
+    payload["columns"] = columns
+    payload["config_columns"] = config_columns(rows, grid)
+    payload["metric_columns"] = list(METRIC_COLUMNS)
+    payload["rows"] = [{k: _plain(v) for k, v in row.items() if k != "curve"}
+                       | {"params": {k: _plain(v) for k, v in row.get("params", {}).items()}}
+                       for row in rows]
+    atomic_write(paths["curves"], npz.getvalue())
+    atomic_write(paths["json"], json.dumps(payload, indent=2, default=_plain, allow_nan=False))
+    atomic_write(paths["csv"], buffer.getvalue())
+    return paths
+
+
+def _csv_value(value):
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else repr(value)
+    return value
+
+
+#: A ``curves.npz`` whose arrays declare more bytes than this is refused.
+MAX_CURVES_BYTES = 1 << 30
+
+
+def load_results(folder):
+    """Read a sweep folder: ``(payload, curves)``, both checked as untrusted.
+
+    ``payload`` is ``results.json`` as :func:`~fastsoftmax.experiments.report.read_sweep_results`
+    checks and returns it (``None`` scores turned back into NaN); ``curves`` maps run
+    number -> ``(updates, losses)`` (empty when ``curves.npz`` is absent).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` holds no ``results.json``.
+    fastsoftmax.experiments.report.ResultsFileError
+        ``results.json`` or ``curves.npz`` is malformed (the message names the file).
+    """
+    from .._untrusted import read_npz
+    from .report import ResultsFileError, read_sweep_results
+
+    payload = read_sweep_results(folder)
+    curves = {}
+    curve_path = os.path.join(folder, "curves.npz")
+    if os.path.exists(curve_path):
+        data = read_npz(curve_path, max_bytes=MAX_CURVES_BYTES, error=ResultsFileError)
+        for row in payload["rows"]:
+            run = row.get("run")
+            if not isinstance(run, int) or isinstance(run, bool):
+                continue
+            updates, losses = data.get(f"run{run}_updates"), data.get(f"run{run}_loss")
+            if updates is None or losses is None:
+                continue
+            if updates.ndim != 1 or losses.shape != updates.shape:
+                raise ResultsFileError(f"{curve_path}: the curve of run {run} has updates of "
+                                       f"shape {updates.shape} and losses of shape {losses.shape}")
+            curves[run] = (updates, losses)
+    return payload, curves
+
+
+def publish_sweep(rows, folder, grid=None, meta=None, plots=True, force=False):
+    """Write a sweep's results (and plots) and publish them at ``folder`` as a whole.
+
+    Everything is written into a hidden sibling folder, which is then renamed onto
+    ``folder`` (:func:`fastsoftmax._atomic.staged_folder`): readers, ``fastsoftmax
+    report`` and a rerun see the complete set or none of it.  ``folder`` is checked
+    again (:func:`check_output_folder`) just before publishing.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`~fastsoftmax.experiments.sweep.run_sweep`.
+    folder : str or path-like
+    grid, meta : dict, optional
+        As in :func:`write_results`.
+    plots : bool, default=True
+        Draw the plots (:func:`fastsoftmax.experiments.plots.make_plots`).
+    force : bool, default=False
+        Replace complete results already at ``folder``.
+
+    Returns
+    -------
+    files : dict
+        File kind -> path under ``folder``.
+    plot_paths : dict
+        Plot name -> path under ``folder``.
+    """
+    folder = os.fspath(folder)
+    with publishing(folder, force) as stage:
+        files = write_results(rows, stage, grid, meta)
+        plot_paths = {}
+        if plots:
+            from .plots import make_plots
+
+            plot_paths = make_plots(stage)
+    return moved(files, stage, folder), moved(plot_paths, stage, folder)
+
+
+@contextlib.contextmanager
+def publishing(folder, force=False, complete=None, option="--out"):
+    """Check ``folder`` (:func:`check_output_folder`), yield a hidden sibling folder to
+    write into, check again and rename it onto ``folder`` when the block ends.
+
+    If the block raises (a failed fit, a full disk, Ctrl-C), the sibling is removed
+    and ``folder`` is untouched; if the process is killed, the next run removes it.
+    """
+    from .._atomic import staged_folder
+
+    check_output_folder(folder, force, option, complete)
+    with staged_folder(folder, replace=True) as stage:
+        yield stage
+        check_output_folder(folder, force, option, complete)
+
+
+def moved(paths, old, new):
+    """``paths`` (under folder ``old``) as they are once ``old`` is renamed to ``new``."""
+    return {k: os.path.join(new, os.path.relpath(p, old)) for k, p in paths.items()}
