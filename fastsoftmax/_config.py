@@ -29,5 +29,7 @@ CACHE = _flag("FASTSOFTMAX_CACHE", True)
 
 #: Options for serial kernels.
 JIT_OPTIONS = {"nogil": True, "cache": CACHE, "fastmath": FASTMATH}
+#: Options for helpers that must keep IEEE semantics inside fast-math kernels (NaN tests).
+EXACT_JIT_OPTIONS = {**JIT_OPTIONS, "fastmath": False}
 #: Options for kernels that use ``prange``.
 PARALLEL_JIT_OPTIONS = {**JIT_OPTIONS, "parallel": PARALLEL}

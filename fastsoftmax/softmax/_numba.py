@@ -3,9 +3,14 @@
 The weights are kept as ``coef`` of shape (n_classes, n_features) (scikit-learn's
 ``coef_`` layout), so every inner loop runs along the contiguous feature axis and
 vectorizes.  A minibatch is never copied: rows are read in place through the batch's
-index array.  The batch is split into one contiguous chunk per thread; each thread
-accumulates into its own slice of a ``(n_threads, ...)`` buffer and the slices are summed
-serially in a fixed order (as STUMPY's ``_stump``), so results are the same run to run.
+index array.  The batch is split into parts of a fixed size (``_PART`` samples), each
+summed into its own slice of a ``(n_parts, ...)`` buffer, and the slices are summed
+serially in a fixed order (as STUMPY's ``_stump``), so results are the same run to run
+and the same bit for bit with any thread count.
+
+Entry points: :func:`sgd` and :func:`minibatch_loss_grad`, with the same contract as
+their NumPy references in ``_numpy`` (weights ``coef`` of shape (n_classes,
+n_features)); the padding and buffers the kernels want stay in this module.
 
 Register blocking is what makes the hand-written products beat BLAS on these skinny
 shapes: samples go in blocks of four and classes in blocks of five.  The forward pass
@@ -26,11 +31,12 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from .._config import EXACT_JIT_OPTIONS, JIT_OPTIONS, PARALLEL_JIT_OPTIONS
 
 _BLOCK = 4  # samples per block: scored together, then folded into the gradient together
 _CLASS_BLOCK = 5  # classes per sweep, forward and backward (then one at a time)
 _PREFETCH_AHEAD = 16  # rows between a row's prefetch and its use
+_PART = 128  # samples per part of a minibatch: each part sums into its own gradient slice
 PARALLEL_MIN_WORK = 2_000_000  # multiply-adds per update below which one thread does it
 _TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnormal range)
 
@@ -286,10 +292,13 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
     inv_n = 1.0 / n_batch
     loss = 0.0
     i = lo
-    _prefetch_rows(X, rows, lo, min(hi, lo + _PREFETCH_AHEAD))
+    # prefetching runs on into the next part, which this thread usually takes next
+    n_rows = rows.shape[0]
+    _prefetch_rows(X, rows, lo, min(n_rows, lo + _PREFETCH_AHEAD))
     while i < hi:
         block = min(_BLOCK, hi - i)
-        _prefetch_rows(X, rows, min(hi, i + _PREFETCH_AHEAD), min(hi, i + block + _PREFETCH_AHEAD))
+        _prefetch_rows(X, rows, min(n_rows, i + _PREFETCH_AHEAD),
+                       min(n_rows, i + block + _PREFETCH_AHEAD))
         # A short last block repeats its last row; the copies' scores are ignored and
         # their gradient weights are zero, so every block runs the same kernels.
         x0 = X[rows[i]]
@@ -337,46 +346,61 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
 
 
 @numba.njit(**PARALLEL_JIT_OPTIONS)
-def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts):
-    """Split the batch into one chunk per buffer slice; fill each slice in parallel.
+def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts,
+                     parallel):
+    """Split the batch into ``_PART``-sample parts; fill one buffer slice per part.
 
-    With one slice the chunk runs on the calling thread: waking the pool for it would
-    cost more than it saves on small batches.
+    The parts depend on the batch size only, so the per-part sums and their serial
+    sum in :func:`_sum_parts` are the same whichever thread computes a part and however
+    many there are.  With ``parallel`` False the parts run on the calling thread:
+    waking the pool would cost more than it saves on small batches.  Returns the
+    number of parts.
     """
     n = rows.shape[0]
-    n_parts = grad_parts.shape[0]
-    if n_parts == 1:
-        loss_parts[0] = _rows_loss_grad(X, y, rows, 0, n, coef, intercept, grad_parts[0],
-                                        grad_intercept_parts[0], n)
-        return
-    chunk = (n + n_parts - 1) // n_parts
+    n_parts = max(1, (n + _PART - 1) // _PART)
+    if not parallel or n_parts == 1:
+        for t in range(n_parts):
+            lo = t * _PART
+            loss_parts[t] = _rows_loss_grad(X, y, rows, lo, min(n, lo + _PART), coef, intercept,
+                                            grad_parts[t], grad_intercept_parts[t], n)
+        return n_parts
     for t in numba.prange(n_parts):
-        lo = min(n, t * chunk)
-        hi = min(n, lo + chunk)
-        loss_parts[t] = _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad_parts[t],
-                                        grad_intercept_parts[t], n)
+        lo = t * _PART
+        loss_parts[t] = _rows_loss_grad(X, y, rows, lo, min(n, lo + _PART), coef, intercept,
+                                        grad_parts[t], grad_intercept_parts[t], n)
+    return n_parts
 
 
 @numba.njit(**JIT_OPTIONS)
-def _sum_small_parts(grad_intercept_parts, loss_parts):
-    """Sum the per-thread intercept gradients into slice 0 and return the summed loss,
+def _sum_small_parts(grad_intercept_parts, loss_parts, n_parts):
+    """Sum the parts' intercept gradients into slice 0 and return the summed loss,
     serially in a fixed order."""
-    for t in range(1, grad_intercept_parts.shape[0]):
+    for t in range(1, n_parts):
         for c in range(grad_intercept_parts.shape[1]):
             grad_intercept_parts[0, c] += grad_intercept_parts[t, c]
     total = 0.0
-    for t in range(loss_parts.shape[0]):
+    for t in range(n_parts):
         total += loss_parts[t]
     return total
 
 
 @numba.njit(**JIT_OPTIONS)
-def _sum_parts(grad_parts, grad_intercept_parts, loss_parts):
-    """Sum the per-thread slices into slice 0, serially in a fixed order."""
-    for t in range(1, grad_parts.shape[0]):
+def _sum_parts(grad_parts, grad_intercept_parts, loss_parts, n_parts):
+    """Sum the parts' slices into slice 0, serially in a fixed order."""
+    for t in range(1, n_parts):
         for c in range(grad_parts.shape[1]):
             _axpy(grad_parts[0, c], 1.0, grad_parts[t, c])
-    return _sum_small_parts(grad_intercept_parts, loss_parts)
+    return _sum_small_parts(grad_intercept_parts, loss_parts, n_parts)
+
+
+@numba.njit(**EXACT_JIT_OPTIONS)
+def _is_finite(value):
+    """``np.isfinite`` compiled without fast-math flags.
+
+    Inside the fast-math kernels LLVM may fold ``isfinite`` (numba's ``x - x`` ordered
+    with itself) to True, and the divergence guard then never fires.
+    """
+    return np.isfinite(value)
 
 
 @numba.njit(**JIT_OPTIONS)
@@ -456,17 +480,15 @@ def padded_rows(array, width=None):
     return out
 
 
-def make_workspace(n_classes, n_features, dtype, batch_size=None):
-    """Per-thread buffers for the kernels (allocated once per fit, not per step).
+def make_workspace(n_classes, n_features, dtype, batch_size):
+    """Buffers for the kernels, allocated once per call of :func:`sgd`, not per step.
 
-    A minibatch smaller than ``PARALLEL_MIN_WORK`` multiply-adds gets a single part and
-    runs serially: waking and joining threads for every update would cost more than it
-    saves, and on a busy machine one descheduled thread stalls every step.  Gradient
-    rows start on cache lines when ``n_features`` is a :func:`padded_width`.
+    One gradient slice per ``_PART``-sample part of the largest minibatch: the parts
+    are fixed by the batch, never by the thread count, so the sums (and the weights)
+    are the same bit for bit with any ``NUMBA_NUM_THREADS``.  Gradient rows start on
+    cache lines when ``n_features`` is a :func:`padded_width`.
     """
-    n_parts = numba.get_num_threads()
-    if batch_size is not None and 2 * batch_size * n_features * n_classes < PARALLEL_MIN_WORK:
-        n_parts = 1
+    n_parts = max(1, -(-batch_size // _PART))
     return (
         aligned_zeros((n_parts, n_classes, n_features), dtype),
         np.zeros((n_parts, n_classes), dtype=dtype),
@@ -474,10 +496,79 @@ def make_workspace(n_classes, n_features, dtype, batch_size=None):
     )
 
 
-@numba.njit(**JIT_OPTIONS)
+def _runs_parallel(batch_size, n_features, n_classes):
+    """Whether a minibatch is worth waking the thread pool for (``PARALLEL_MIN_WORK``).
+
+    Decided by the work alone, so that a run takes the same path with any thread count.
+    """
+    return 2 * batch_size * n_features * n_classes >= PARALLEL_MIN_WORK
+
+
+MAX_PADDED_COPY_BYTES = 2 << 30  # larger training sets are trained on as they are
+
+
+def training_input(X):
+    """``X`` as :func:`sgd` trains on it: rows padded to whole cache lines.
+
+    The kernels run about a quarter faster on such a copy (made once per fit); a
+    training set too large to copy lightly (over ``MAX_PADDED_COPY_BYTES``) is used
+    as it is.
+    """
+    if X.nbytes <= MAX_PADDED_COPY_BYTES:
+        return padded_rows(X)
+    return X
+
+
 def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices, batch_starts,
-        learning_rates, l1, l2, l1_proximal, momentum, grad_parts, grad_intercept_parts,
-        loss_parts, losses):
+        learning_rates, l1=0.0, l2=0.0, l1_proximal=True, momentum=0.0):
+    """Minibatch SGD through the fused kernels; the same contract as ``_numpy.sgd``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, width)
+        Training rows, best as :func:`training_input` returns them: ``width`` may
+        exceed ``n_features`` by zero columns.
+    y : ndarray of int64 of shape (n_samples,)
+    coef : ndarray of shape (n_classes, n_features)
+        Updated in place, as are ``intercept`` and both velocities.
+    intercept, velocity_coef, velocity_intercept : ndarray
+    batch_indices, batch_starts : ndarray of int64
+        Batch ``t`` is ``X[batch_indices[batch_starts[t]:batch_starts[t + 1]]]``.
+    learning_rates : ndarray of float64 of shape (n_batches,)
+    l1, l2 : float
+    l1_proximal : bool
+    momentum : float
+
+    Returns
+    -------
+    losses : ndarray of shape (n_done,)
+        Minibatch loss (data + penalty) before each update; stops at the first
+        non-finite one, which is included.
+    """
+    n_classes, n_features = coef.shape
+    width = X.shape[1]
+    count = batch_starts.shape[0] - 1
+    batch_size = int(np.diff(batch_starts).max()) if count > 0 else 1
+    # the weights get the rows' padding for the kernel: zero columns that stay zero
+    padded_coef = padded_rows(coef, width)
+    padded_velocity = padded_rows(velocity_coef, width)
+    workspace = make_workspace(n_classes, width, coef.dtype, batch_size)
+    losses = np.empty(count)
+    done = _sgd_kernel(X, y, padded_coef, intercept, padded_velocity, velocity_intercept,
+                       batch_indices, batch_starts, learning_rates, float(l1), float(l2),
+                       bool(l1_proximal), float(momentum), *workspace, losses,
+                       _runs_parallel(batch_size, width, n_classes))
+    if padded_coef is not coef:
+        coef[...] = padded_coef[:, :n_features]
+    if padded_velocity is not velocity_coef:
+        velocity_coef[...] = padded_velocity[:, :n_features]
+    return losses[: min(done + 1, count)]
+
+
+@numba.njit(**JIT_OPTIONS)
+def _sgd_kernel(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
+                batch_starts, learning_rates, l1, l2, l1_proximal, momentum, grad_parts,
+                grad_intercept_parts, loss_parts, losses, parallel):
     """Minibatch SGD, in place; same semantics as ``_numpy.sgd``.
 
     Writes the minibatch loss (data + penalty, before the update) of each step to
@@ -485,19 +576,18 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     is not finite (that step's loss is written, its update is not made).
     """
     n_batches = batch_starts.shape[0] - 1
-    n_parts = grad_parts.shape[0]
     has_penalty = l1 != 0.0 or l2 != 0.0
     penalty = _penalty(coef, l1, l2) if has_penalty else 0.0
     for t in range(n_batches):
         rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
-        _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts,
-                         loss_parts)
-        loss = _sum_small_parts(grad_intercept_parts, loss_parts) / rows.shape[0] + penalty
+        n_parts = _batch_loss_grad(X, y, rows, coef, intercept, grad_parts,
+                                   grad_intercept_parts, loss_parts, parallel)
+        loss = _sum_small_parts(grad_intercept_parts, loss_parts, n_parts) / rows.shape[0] + penalty
         losses[t] = loss
-        if not np.isfinite(loss):
+        if not _is_finite(loss):
             return t
         lr = learning_rates[t]
-        # One pass per weight row while it is in L1: sum the threads' gradients, step,
+        # One pass per weight row while it is in L1: sum the parts' gradients, step,
         # and take the new row's norms, which are the next step's penalty.
         abs_sum = 0.0
         sq_sum = 0.0
@@ -517,18 +607,29 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     return n_batches
 
 
-def loss_and_gradient(coef, intercept, X, y, l1, l2):
-    """Mean loss + penalty and its gradient for one batch (all rows), via the fused kernel.
+def minibatch_loss_grad(coef, intercept, X, y, l1=0.0, l2=0.0):
+    """Mean loss + penalty over all rows of ``X`` and its gradient, via the fused kernel.
 
-    Returns ``loss, grad_coef (n_classes, n_features), grad_intercept``; the L1 part
-    contributes ``l1 * sign(coef)``.
+    The same contract as ``_numpy.minibatch_loss_grad``: ``coef`` is
+    (n_classes, n_features); returns ``loss, grad_coef (n_classes, n_features),
+    grad_intercept``, the L1 part contributing ``l1 * sign(coef)``.  The inputs are
+    brought to one dtype (the wider of ``coef``'s and ``X``'s), C order and int64
+    labels first, so the kernel compiles one specialization per float type.
     """
+    dtype = np.result_type(coef.dtype, X.dtype)
+    coef = np.ascontiguousarray(coef, dtype=dtype)
+    intercept = np.ascontiguousarray(intercept, dtype=dtype)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    y = np.ascontiguousarray(y, dtype=np.int64)
+    n_classes, n_features = coef.shape
+    n_samples = X.shape[0]
     grad_parts, grad_intercept_parts, loss_parts = make_workspace(
-        coef.shape[0], coef.shape[1], X.dtype
+        n_classes, n_features, X.dtype, n_samples
     )
-    rows = np.arange(X.shape[0], dtype=np.int64)
-    _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts)
-    loss = _sum_parts(grad_parts, grad_intercept_parts, loss_parts) / X.shape[0]
+    rows = np.arange(n_samples, dtype=np.int64)
+    n_parts = _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts,
+                               loss_parts, _runs_parallel(n_samples, n_features, n_classes))
+    loss = _sum_parts(grad_parts, grad_intercept_parts, loss_parts, n_parts) / n_samples
     grad = grad_parts[0]
     if l1 or l2:
         loss += _penalty(coef, l1, l2)
