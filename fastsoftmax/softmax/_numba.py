@@ -31,7 +31,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .._config import EXACT_JIT_OPTIONS, JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from .._config import EXACT_JIT_OPTIONS, JIT_OPTIONS, OVERLOAD_JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from .._jit import jit
 
 _BLOCK = 4  # samples per block: scored together, then folded into the gradient together
 _CLASS_BLOCK = 5  # classes per sweep, forward and backward (then one at a time)
@@ -63,7 +64,7 @@ def _prefetch(typingctx, array, row, col):
     return sig, codegen
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _prefetch_rows(X, rows, lo, hi):
     """Start loading the rows ``X[rows[lo:hi]]`` while the current ones are computed."""
     step = 64 // X.itemsize
@@ -73,7 +74,7 @@ def _prefetch_rows(X, rows, lo, hi):
             _prefetch(X, row, d)
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _dot5x4(coef, c, x0, x1, x2, x3, out):
     """``out[k, c:c+5] += coef[c:c+5] @ x_k`` for four samples in one sweep: twenty
     accumulators, nine loads a step."""
@@ -138,7 +139,7 @@ def _dot5x4(coef, c, x0, x1, x2, x3, out):
     out[3, c + 4] += f4
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _dot1x4(coef, c, x0, x1, x2, x3, out):
     """``out[k, c] += coef[c] @ x_k`` for four samples in one sweep."""
     w = coef[c]
@@ -155,7 +156,7 @@ def _dot1x4(coef, c, x0, x1, x2, x3, out):
     out[3, c] += f
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _scores4(coef, x0, x1, x2, x3, out):
     """``out[k] += coef @ x_k`` for four samples: five classes per sweep, then one."""
     n_classes = coef.shape[0]
@@ -168,7 +169,7 @@ def _scores4(coef, x0, x1, x2, x3, out):
         c += 1
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _axpy5x4(grad, c, dscores, x0, x1, x2, x3):
     """``grad[c:c+5] += dscores[:, c:c+5].T @ x`` in one sweep: each sample load feeds
     five rows, each row read-modify-write takes four multiply-adds."""
@@ -194,7 +195,7 @@ def _axpy5x4(grad, c, dscores, x0, x1, x2, x3):
         o4[d] += g0 * v0 + g1 * v1 + g2 * v2 + g3 * v3
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _axpy1x4(grad, c, dscores, x0, x1, x2, x3):
     """``grad[c] += dscores[:, c] @ x`` in one sweep."""
     out = grad[c]
@@ -203,7 +204,7 @@ def _axpy1x4(grad, c, dscores, x0, x1, x2, x3):
         out[d] += a * x0[d] + b * x1[d] + e * x2[d] + f * x3[d]
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _gradient4(grad, dscores, x0, x1, x2, x3):
     """``grad += dscores.T @ x`` for four samples: five rows per sweep, then one."""
     n_classes = grad.shape[0]
@@ -216,7 +217,7 @@ def _gradient4(grad, dscores, x0, x1, x2, x3):
         c += 1
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _axpy(out, a, x):
     """``out += a * x``."""
     for d in range(out.shape[0]):
@@ -242,7 +243,7 @@ def _exp_nonpositive(values, n, pow2_bits):
     values[:n] = np.exp(values[:n])
 
 
-@overload(_exp_nonpositive, jit_options=JIT_OPTIONS)
+@overload(_exp_nonpositive, jit_options=OVERLOAD_JIT_OPTIONS)
 def _exp_nonpositive_overload(values, n, pow2_bits):
     if values.dtype != types.float32:
         def exp_generic(values, n, pow2_bits):
@@ -271,7 +272,7 @@ def _exp_nonpositive_overload(values, n, pow2_bits):
     return exp_float32
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n_batch):
     """Loss sum and gradient of the mean batch loss over ``rows[lo:hi]``.
 
@@ -345,7 +346,7 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
     return loss
 
 
-@numba.njit(**PARALLEL_JIT_OPTIONS)
+@jit(PARALLEL_JIT_OPTIONS, notice="the {dtype} loss-and-gradient kernel", compile_seconds=10)
 def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts,
                      parallel):
     """Split the batch into ``_PART``-sample parts; fill one buffer slice per part.
@@ -371,7 +372,7 @@ def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_par
     return n_parts
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _sum_small_parts(grad_intercept_parts, loss_parts, n_parts):
     """Sum the parts' intercept gradients into slice 0 and return the summed loss,
     serially in a fixed order."""
@@ -384,7 +385,7 @@ def _sum_small_parts(grad_intercept_parts, loss_parts, n_parts):
     return total
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _sum_parts(grad_parts, grad_intercept_parts, loss_parts, n_parts):
     """Sum the parts' slices into slice 0, serially in a fixed order."""
     for t in range(1, n_parts):
@@ -393,7 +394,7 @@ def _sum_parts(grad_parts, grad_intercept_parts, loss_parts, n_parts):
     return _sum_small_parts(grad_intercept_parts, loss_parts, n_parts)
 
 
-@numba.njit(**EXACT_JIT_OPTIONS)
+@jit(EXACT_JIT_OPTIONS)
 def _is_finite(value):
     """``np.isfinite`` compiled without fast-math flags.
 
@@ -403,7 +404,7 @@ def _is_finite(value):
     return np.isfinite(value)
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _row_norms(row):
     """``sum |w|`` and ``sum w**2`` of a weight row, in float64."""
     abs_sum = 0.0
@@ -415,7 +416,7 @@ def _row_norms(row):
     return abs_sum, sq_sum
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _penalty(coef, l1, l2):
     abs_sum = 0.0
     sq_sum = 0.0
@@ -426,7 +427,7 @@ def _penalty(coef, l1, l2):
     return l1 * abs_sum + 0.5 * l2 * sq_sum
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _update_row(w, velocity, g, lr, l1, l2, l1_proximal, momentum):
     """One SGD (+momentum) step on a weight row, then the L1 proximal step if asked."""
     threshold = lr * l1
@@ -565,7 +566,7 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     return losses[: min(done + 1, count)]
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS, notice="the {dtype} training kernel", compile_seconds=15)
 def _sgd_kernel(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
                 batch_starts, learning_rates, l1, l2, l1_proximal, momentum, grad_parts,
                 grad_intercept_parts, loss_parts, losses, parallel):
