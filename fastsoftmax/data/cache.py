@@ -4,12 +4,14 @@ Entries are ``<key>.npz`` files under :func:`cache_dir`, written to a temporary 
 in the same folder and renamed into place, and read back with
 ``allow_pickle=False``.  A corrupt entry counts as a miss and is removed.
 """
+import functools
 import hashlib
 import json
 import logging
 import os
 import re
 import zipfile
+from pathlib import Path
 
 import numpy as np
 
@@ -44,8 +46,25 @@ def _json_default(value):
     raise TypeError(f"cache_key parameter of type {type(value).__name__} is not JSON-serializable")
 
 
+@functools.lru_cache(maxsize=None)
+def code_version():
+    """The package version and a sha256 of the feature code's sources.
+
+    Part of every :func:`cache_key`: features (and the PCA fitted on them) cached by
+    another version of the package or of its feature kernels are never loaded.
+    """
+    from .. import __version__
+
+    h = hashlib.sha256(__version__.encode())
+    for source in sorted((Path(__file__).resolve().parents[1] / "features").glob("*.py")):
+        h.update(source.name.encode() + b"\0" + source.read_bytes())
+    return f"{__version__}+{h.hexdigest()[:16]}"
+
+
 def cache_key(*arrays, **params):
     """A sha256 hex key over arrays (bytes, shape, dtype) and parameters.
+
+    The key also covers :func:`code_version`.
 
     Parameters
     ----------
@@ -67,7 +86,8 @@ def cache_key(*arrays, **params):
         A parameter is not JSON-serializable.
     """
     h = hashlib.sha256()
-    h.update(b"fastsoftmax-cache-v1\0")
+    h.update(b"fastsoftmax-cache-v2\0")
+    h.update(code_version().encode())
     for a in arrays:
         a = np.ascontiguousarray(a)
         if a.dtype.hasobject:
