@@ -30,7 +30,7 @@ log = logging.getLogger("fastsoftmax")
 
 
 def _caching_class(name):
-    """A class of ``numba.core.caching`` (Numba before 0.62 prefixed them with ``_``)."""
+    """A class of ``numba.core.caching`` (older Numba releases prefix the names with ``_``)."""
     return getattr(caching, name, None) or getattr(caching, "_" + name)
 
 

@@ -346,7 +346,7 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
     return loss
 
 
-@jit(PARALLEL_JIT_OPTIONS, notice="the {dtype} loss-and-gradient kernel", compile_seconds=10)
+@jit(PARALLEL_JIT_OPTIONS)
 def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts,
                      parallel):
     """Split the batch into ``_PART``-sample parts; fill one buffer slice per part.
@@ -622,17 +622,31 @@ def minibatch_loss_grad(coef, intercept, X, y, l1=0.0, l2=0.0):
     intercept = np.ascontiguousarray(intercept, dtype=dtype)
     X = np.ascontiguousarray(X, dtype=dtype)
     y = np.ascontiguousarray(y, dtype=np.int64)
-    n_classes, n_features = coef.shape
+    n_samples, n_features = X.shape
+    loss, grad, grad_intercept = _minibatch_kernel(
+        X, y, coef, intercept, float(l1), float(l2),
+        _runs_parallel(n_samples, n_features, coef.shape[0]))
+    return loss, grad, grad_intercept
+
+
+@jit(JIT_OPTIONS, notice="the {dtype} loss-and-gradient kernel", compile_seconds=10)
+def _minibatch_kernel(X, y, coef, intercept, l1, l2, parallel):
+    """:func:`minibatch_loss_grad` in one call from Python: buffers, parts, their sum
+    and the penalty, without a dispatch or a NumPy temporary per step."""
     n_samples = X.shape[0]
-    grad_parts, grad_intercept_parts, loss_parts = make_workspace(
-        n_classes, n_features, X.dtype, n_samples
-    )
-    rows = np.arange(n_samples, dtype=np.int64)
-    n_parts = _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts,
-                               loss_parts, _runs_parallel(n_samples, n_features, n_classes))
+    n_classes, n_features = coef.shape
+    n_parts = max(1, (n_samples + _PART - 1) // _PART)
+    grad_parts = np.empty((n_parts, n_classes, n_features), dtype=coef.dtype)
+    grad_intercept_parts = np.empty((n_parts, n_classes), dtype=coef.dtype)
+    loss_parts = np.empty(n_parts, dtype=np.float64)
+    rows = np.arange(n_samples)
+    _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts,
+                     parallel)
     loss = _sum_parts(grad_parts, grad_intercept_parts, loss_parts, n_parts) / n_samples
     grad = grad_parts[0]
-    if l1 or l2:
+    if l1 != 0.0 or l2 != 0.0:
         loss += _penalty(coef, l1, l2)
-        grad = grad + l2 * coef + l1 * np.sign(coef)
-    return float(loss), grad, grad_intercept_parts[0].copy()
+        for c in range(n_classes):
+            for d in range(n_features):
+                grad[c, d] += l2 * coef[c, d] + l1 * np.sign(coef[c, d])
+    return loss, grad, grad_intercept_parts[0].copy()
