@@ -887,16 +887,17 @@ def _fmt(value):
 # fresh processes.  Kept apart from the kernel cases (it times whole commands, not a
 # kernel against its reference), ready to move into its own module.
 
-def _train_once(args, env):
-    """Run ``fastsoftmax train ARGS --json`` in a fresh process; wall seconds, whether
-    it compiled a kernel (its stderr said so), and its test accuracy."""
+def _train_once(args, env, folder):
+    """Run ``fastsoftmax train ARGS --json`` in a fresh process started in ``folder`` (a
+    source checkout in the working folder would shadow the installed package); wall
+    seconds, whether it compiled a kernel (its stderr said so), and its test accuracy."""
     import subprocess
     import sys
 
     command = [sys.executable, "-c", "from fastsoftmax.cli import main; main()",
                "train", *args, "--json"]
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=folder)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"fastsoftmax train {' '.join(args)} failed: {done.stderr.strip()}")
@@ -927,14 +928,16 @@ def first_run_timings(rounds=3, cifar=None):
     with tempfile.TemporaryDirectory() as folder:
         cold = dict(base, NUMBA_CACHE_DIR=os.path.join(folder, "numba"),
                     FASTSOFTMAX_DATA=os.path.join(folder, "cold"))
-        results["digits: cold kernel cache"] = _train_once([], cold)
-        cases = [("digits", [])] + ([("cifar", ["--data", str(cifar)])] if cifar else [])
+        results["digits: cold kernel cache"] = _train_once([], cold, folder)
+        cases = [("digits", [])]
+        if cifar:
+            cases.append(("cifar", ["--data", str(Path(cifar).resolve())]))
         for label, args in cases:
             runs = {"first run": [], "second run": []}
             for r in range(rounds if label == "digits" else 1):
                 env = dict(base, FASTSOFTMAX_DATA=os.path.join(folder, f"{label}{r}"))
-                runs["first run"].append(_train_once(args, env))
-                runs["second run"].append(_train_once(args, env))
+                runs["first run"].append(_train_once(args, env, folder))
+                runs["second run"].append(_train_once(args, env, folder))
             for kind, measured in runs.items():
                 results[f"{label}: {kind}"] = {
                     "seconds": statistics.median(m["seconds"] for m in measured),

@@ -30,7 +30,7 @@ _CALL = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy as np, kern;
 def _run(folder, **env):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(folder / "cache"), **env)
     env.pop("FASTSOFTMAX_CACHE", None)
-    out = subprocess.run([sys.executable, "-c", _CALL, str(folder)], env=env,
+    out = subprocess.run([sys.executable, "-c", _CALL, str(folder)], env=env, cwd=folder,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "20.0"  # 2 * (0 + 1 + 2 + 3 + 4)

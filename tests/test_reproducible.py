@@ -34,21 +34,23 @@ for params in configs:
 """
 
 
-def _weights_digests(n_threads):
+def _weights_digests(n_threads, folder):
+    # started in ``folder``: a source checkout in the working folder would shadow the
+    # package under test
     env = dict(os.environ, NUMBA_NUM_THREADS=str(n_threads))
     out = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True,
-                         text=True, timeout=600)
+                         text=True, timeout=600, cwd=folder)
     assert out.returncode == 0, out.stderr
     return out.stdout.split("\n")
 
 
 @pytest.mark.slow
-def test_weights_are_bit_identical_with_one_two_and_three_threads():
+def test_weights_are_bit_identical_with_one_two_and_three_threads(tmp_path):
     # A kernel compiled in this process and the same kernel loaded from the disk cache
     # may round float64 fast-math sums differently (README: "Reproducibility"), so the
     # first run fills the cache and the compared runs all load from it.
-    _weights_digests(2)
-    one = _weights_digests(1)
+    _weights_digests(2, tmp_path)
+    one = _weights_digests(1, tmp_path)
     assert [line.split()[0] for line in one if line] == ["True", "True", "True", "False"]
-    assert _weights_digests(2) == one
-    assert _weights_digests(3) == one
+    assert _weights_digests(2, tmp_path) == one
+    assert _weights_digests(3, tmp_path) == one
