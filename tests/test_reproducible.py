@@ -13,7 +13,7 @@ _SCRIPT = """
 import hashlib, sys
 import numpy as np
 from fastsoftmax import SoftmaxClassifier
-from fastsoftmax.softmax import _numba
+from fastsoftmax.softmax import _layout
 
 rng = np.random.default_rng(0)
 X = rng.standard_normal((3000, 250))
@@ -26,8 +26,8 @@ configs = [
     dict(batch_size=64, n_iter=40, dtype="float32"),
 ]
 for params in configs:
-    batch, width = params["batch_size"], _numba.padded_width(250, params["dtype"])
-    parallel = _numba._runs_parallel(batch, width, 10)
+    batch, width = params["batch_size"], _layout.padded_width(250, params["dtype"])
+    parallel = _layout.runs_parallel(batch, width, 10)
     clf = SoftmaxClassifier(learning_rate=0.05, random_state=3, **params).fit(X, y)
     digest = hashlib.sha256(clf.coef_.tobytes() + clf.intercept_.tobytes()).hexdigest()
     print(parallel, digest)

@@ -33,12 +33,12 @@ from numba.extending import intrinsic, overload
 
 from .._config import EXACT_JIT_OPTIONS, JIT_OPTIONS, OVERLOAD_JIT_OPTIONS, PARALLEL_JIT_OPTIONS
 from .._jit import jit
+from ._layout import make_workspace, padded_rows, runs_parallel
 
 _BLOCK = 4  # samples per block: scored together, then folded into the gradient together
 _CLASS_BLOCK = 5  # classes per sweep, forward and backward (then one at a time)
-_PREFETCH_AHEAD = 16  # rows between a row's prefetch and its use
 _PART = 128  # samples per part of a minibatch: each part sums into its own gradient slice
-PARALLEL_MIN_WORK = 2_000_000  # multiply-adds per update below which one thread does it
+_PREFETCH_AHEAD = 16  # rows between a row's prefetch and its use
 _TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnormal range)
 
 
@@ -445,66 +445,6 @@ def _update_row(w, velocity, g, lr, l1, l2, l1_proximal, momentum):
         w[d] = wd
 
 
-ALIGNMENT = 64  # bytes: one cache line
-
-
-def aligned_zeros(shape, dtype):
-    """Zero-filled C-contiguous array whose data starts on a cache line."""
-    dtype = np.dtype(dtype)
-    n_bytes = int(np.prod(shape)) * dtype.itemsize
-    buffer = np.zeros(n_bytes + ALIGNMENT, dtype=np.uint8)
-    offset = -buffer.ctypes.data % ALIGNMENT
-    return buffer[offset:offset + n_bytes].view(dtype).reshape(shape)
-
-
-def padded_width(n_features, dtype):
-    """``n_features`` rounded up to a whole number of cache lines of ``dtype``."""
-    per_line = ALIGNMENT // np.dtype(dtype).itemsize
-    return -(-n_features // per_line) * per_line
-
-
-def padded_rows(array, width=None):
-    """``array`` (2-D) with each row zero-padded to ``width`` and starting on a cache line.
-
-    The kernels' vector loads are a quarter faster on rows that start on a cache line
-    (an unaligned 64-byte load touches two lines), and rows whose length is a whole
-    number of lines need no scalar tail.  Zero columns change no score, get a zero
-    gradient, and so stay zero under every update and penalty.  ``array`` itself is
-    returned when it already has that layout.
-    """
-    width = padded_width(array.shape[1], array.dtype) if width is None else width
-    if (array.shape[1] == width and array.flags.c_contiguous
-            and array.ctypes.data % ALIGNMENT == 0):
-        return array
-    out = aligned_zeros((array.shape[0], width), array.dtype)
-    out[:, :array.shape[1]] = array
-    return out
-
-
-def make_workspace(n_classes, n_features, dtype, batch_size):
-    """Buffers for the kernels, allocated once per call of :func:`sgd`, not per step.
-
-    One gradient slice per ``_PART``-sample part of the largest minibatch: the parts
-    are fixed by the batch, never by the thread count, so the sums (and the weights)
-    are the same bit for bit with any ``NUMBA_NUM_THREADS``.  Gradient rows start on
-    cache lines when ``n_features`` is a :func:`padded_width`.
-    """
-    n_parts = max(1, -(-batch_size // _PART))
-    return (
-        aligned_zeros((n_parts, n_classes, n_features), dtype),
-        np.zeros((n_parts, n_classes), dtype=dtype),
-        np.zeros(n_parts, dtype=np.float64),
-    )
-
-
-def _runs_parallel(batch_size, n_features, n_classes):
-    """Whether a minibatch is worth waking the thread pool for (``PARALLEL_MIN_WORK``).
-
-    Decided by the work alone, so that a run takes the same path with any thread count.
-    """
-    return 2 * batch_size * n_features * n_classes >= PARALLEL_MIN_WORK
-
-
 MAX_PADDED_COPY_BYTES = 2 << 30  # larger training sets are trained on as they are
 
 
@@ -553,12 +493,15 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     # the weights get the rows' padding for the kernel: zero columns that stay zero
     padded_coef = padded_rows(coef, width)
     padded_velocity = padded_rows(velocity_coef, width)
-    workspace = make_workspace(n_classes, width, coef.dtype, batch_size)
+    # One slice per part of the largest batch: the parts are fixed by the batch, never
+    # by the thread count, so the weights are the same bit for bit with any
+    # NUMBA_NUM_THREADS.
+    workspace = make_workspace(n_classes, width, coef.dtype, max(1, -(-batch_size // _PART)))
     losses = np.empty(count)
     done = _sgd_kernel(X, y, padded_coef, intercept, padded_velocity, velocity_intercept,
                        batch_indices, batch_starts, learning_rates, float(l1), float(l2),
                        bool(l1_proximal), float(momentum), *workspace, losses,
-                       _runs_parallel(batch_size, width, n_classes))
+                       runs_parallel(batch_size, width, n_classes))
     if padded_coef is not coef:
         coef[...] = padded_coef[:, :n_features]
     if padded_velocity is not velocity_coef:
@@ -625,7 +568,7 @@ def minibatch_loss_grad(coef, intercept, X, y, l1=0.0, l2=0.0):
     n_samples, n_features = X.shape
     loss, grad, grad_intercept = _minibatch_kernel(
         X, y, coef, intercept, float(l1), float(l2),
-        _runs_parallel(n_samples, n_features, coef.shape[0]))
+        runs_parallel(n_samples, n_features, coef.shape[0]))
     return loss, grad, grad_intercept
 
 
