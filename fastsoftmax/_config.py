@@ -10,6 +10,11 @@ Environment variables, read once at import:
     ``1`` (default) compiles kernels with ``parallel=True``; ``0`` compiles them serially.
 ``FASTSOFTMAX_CACHE``
     ``1`` (default) caches compiled kernels on disk so they compile once per install.
+
+The on-disk cache is kept apart per combination of these flags (``CACHE_TAG``):
+Numba's own cache key has the signature, the CPU and the source, not the flags.
+Kernels are decorated with :func:`fastsoftmax._jit.jit` and one of the option sets
+below; nothing is hard-coded per kernel.
 """
 import os
 
@@ -27,7 +32,15 @@ FASTMATH = (
 PARALLEL = _flag("FASTSOFTMAX_PARALLEL", True)
 CACHE = _flag("FASTSOFTMAX_CACHE", True)
 
+#: Names the flags a kernel was compiled with: the cache folder of this combination.
+CACHE_TAG = f"fastmath{int(bool(FASTMATH))}-parallel{int(PARALLEL)}"
+
 #: Options for serial kernels.
 JIT_OPTIONS = {"nogil": True, "cache": CACHE, "fastmath": FASTMATH}
+#: Options for helpers that must keep IEEE semantics inside fast-math kernels (NaN tests).
+EXACT_JIT_OPTIONS = {**JIT_OPTIONS, "fastmath": False}
+#: Options for ``@overload`` implementations: they are compiled into each calling
+#: kernel, whose cache entry is kept apart by the flags; a cache of their own would not be.
+OVERLOAD_JIT_OPTIONS = {**JIT_OPTIONS, "cache": False}
 #: Options for kernels that use ``prange``.
 PARALLEL_JIT_OPTIONS = {**JIT_OPTIONS, "parallel": PARALLEL}

@@ -2,8 +2,8 @@
 
 The estimator validates and converts its inputs, plans the minibatches and learning
 rates in Python (so both backends see exactly the same ones), and hands the numbers to
-a kernel: the fused Numba loop (``backend="numba"``) or the plain NumPy reference
-(``backend="numpy"``).
+a backend's ``sgd`` (one contract, see :mod:`fastsoftmax.softmax`): the fused Numba loop
+(``backend="numba"``) or the plain NumPy reference (``backend="numpy"``).
 """
 import math
 import time
@@ -17,11 +17,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .softmax import L1_METHOD_CODES, PENALTY_CODES, penalty_strengths
+from .softmax import BACKENDS, L1_METHOD_CODES, PENALTY_CODES, get_backend, penalty_strengths
 
 LR_SCHEDULES = ("constant", "step", "invscaling")
 SAMPLING = ("shuffle", "replacement")
-BACKENDS = ("numba", "numpy")
 DTYPES = ("float32", "float64")
 
 
@@ -64,7 +63,6 @@ class TrainingDivergedError(ValueError):
 #: Fewest minibatch updates per kernel call when epochs are tiny.
 _MIN_CALL = 256
 _SCORE_CHUNK = 4096  # rows widened to float64 at a time when scoring float32 input
-_MAX_PADDED_COPY_BYTES = 2 << 30  # larger training sets are not copied for the kernels
 
 #: Default training length when neither ``n_iter`` nor ``epochs`` is set: 10 passes
 #: over the data, but at least 1,000 updates (small data sets need more passes).
@@ -348,16 +346,9 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self._velocity = (np.zeros_like(self.coef_), np.zeros_like(self.intercept_))
 
     def _kernel_input(self, X):
-        """Training rows as the backend wants them (made once per fit, not per chunk).
-
-        The Numba kernels run about a quarter faster on a copy whose rows are padded to
-        whole cache lines; a training set too large to copy lightly is used as it is.
-        """
-        if self.backend == "numba" and X.nbytes <= _MAX_PADDED_COPY_BYTES:
-            from .softmax import _numba
-
-            return _numba.padded_rows(X)
-        return X
+        """Training rows as the backend's ``sgd`` wants them (made once per fit, not
+        per chunk)."""
+        return get_backend(self.backend).training_input(X)
 
     def _run_updates(self, X, y, rng, count, batch_size, total):
         """Make ``count`` updates on ``X`` from :meth:`_kernel_input`; returns their
@@ -365,34 +356,9 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         indices, starts = plan_batches(rng, X.shape[0], batch_size, count, self.sampling)
         rates = self._learning_rates(self.n_iter_, count, total)
         l1, l2 = penalty_strengths(self.penalty, self.alpha, self.l1_ratio)
-        proximal = self.l1_method == "proximal"
-        velocity_coef, velocity_intercept = self._current_velocity()
-        if self.backend == "numba":
-            from .softmax import _numba
-
-            # X comes from _kernel_input: rows padded to whole cache lines; the weights
-            # get the same padding for the kernel (zero columns that stay zero)
-            n_classes, n_features = self.coef_.shape
-            coef = _numba.padded_rows(self.coef_, X.shape[1])
-            velocity = _numba.padded_rows(velocity_coef, X.shape[1])
-            losses = np.empty(count)
-            workspace = _numba.make_workspace(n_classes, X.shape[1], self.coef_.dtype,
-                                              batch_size=batch_size)
-            done = _numba.sgd(X, y, coef, self.intercept_, velocity, velocity_intercept,
-                              indices, starts, rates, l1, l2, proximal, float(self.momentum),
-                              *workspace, losses)
-            self.coef_[...] = coef[:, :n_features]
-            velocity_coef[...] = velocity[:, :n_features]
-            losses = losses[: min(done + 1, count)]
-        else:
-            from .softmax import _numpy
-
-            W = np.ascontiguousarray(self.coef_.T)
-            vW = np.ascontiguousarray(velocity_coef.T)
-            losses = _numpy.sgd(X, y, W, self.intercept_, vW, velocity_intercept, indices,
-                                starts, rates, l1, l2, proximal, float(self.momentum))
-            self.coef_[...] = W.T
-            velocity_coef[...] = vW.T
+        losses = get_backend(self.backend).sgd(
+            X, y, self.coef_, self.intercept_, *self._current_velocity(), indices, starts, rates,
+            l1, l2, self.l1_method == "proximal", float(self.momentum))
         if not np.isfinite(losses[-1]):
             raise TrainingDivergedError(
                 f"training diverged: the loss became {losses[-1]} at update "

@@ -45,7 +45,7 @@ def digits():
 def test_loss_at_zero_weights_is_log_n_classes():
     X = np.arange(12.0).reshape(4, 3)
     y = np.array([0, 1, 2, 4])
-    loss, dW, db = _numpy.loss_and_gradient(np.zeros((3, 5)), np.zeros(5), X, y)
+    loss, dW, db = loss_and_gradient(np.zeros((3, 5)), np.zeros(5), X, y)
     assert loss == pytest.approx(math.log(5))
     # p = 1/5 everywhere: dL/ds = 1/5 - onehot, averaged over 4 rows
     expected_ds = np.full((4, 5), 0.2)
@@ -57,7 +57,7 @@ def test_loss_at_zero_weights_is_log_n_classes():
 def test_reference_is_stable_for_huge_scores():
     X = np.array([[1000.0, -1000.0]])
     W = np.array([[1.0, 0.0], [0.0, 1.0]])
-    loss, dW, db = _numpy.loss_and_gradient(W, np.zeros(2), X, np.array([1]))
+    loss, dW, db = loss_and_gradient(W, np.zeros(2), X, np.array([1]))
     assert loss == pytest.approx(2000.0)
     assert np.all(np.isfinite(dW))
     for backend in ("numpy", "numba"):
@@ -182,9 +182,9 @@ def test_backends_agree_when_rows_need_padding(dtype, n_features):
 
 
 def test_training_set_too_large_to_copy_is_used_unpadded(monkeypatch):
-    import fastsoftmax.classifier as classifier_module
+    from fastsoftmax.softmax import _numba
 
-    monkeypatch.setattr(classifier_module, "_MAX_PADDED_COPY_BYTES", 0)
+    monkeypatch.setattr(_numba, "MAX_PADDED_COPY_BYTES", 0)
     rng = np.random.default_rng(5)
     X = rng.standard_normal((200, 37)).astype(np.float32)
     y = rng.integers(0, 3, 200)
@@ -443,3 +443,36 @@ def test_failed_save_leaves_no_file(tmp_path, digits, monkeypatch):
 @parametrize_with_checks([SoftmaxClassifier(random_state=0)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backends_share_one_sgd_contract(dtype):
+    """Both backends' ``sgd`` take the same arguments, in coef's (n_classes, n_features)
+    layout, update them in place and return the same losses; a divergent run stops at
+    the first non-finite loss in both."""
+    from fastsoftmax.softmax import get_backend
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((300, 37)).astype(dtype)
+    y = rng.integers(0, 4, 300)
+    indices, starts = plan_batches(rng, 300, 64, 30, "shuffle")
+    results = {}
+    for name in ("numpy", "numba"):
+        module = get_backend(name)
+        coef, intercept = np.zeros((4, 37), dtype), np.zeros(4, dtype)
+        velocity = (np.zeros_like(coef), np.zeros_like(intercept))
+        losses = module.sgd(module.training_input(X), y, coef, intercept, *velocity, indices,
+                            starts, np.full(30, 0.1), 1e-3, 1e-2, True, 0.5)
+        with np.errstate(over="ignore", invalid="ignore"):  # diverging on purpose
+            huge = module.sgd(module.training_input(X * 1e30), y, coef.copy(),
+                              intercept.copy(), np.zeros_like(coef), np.zeros_like(intercept),
+                              indices, starts, np.full(30, 1e30), 0.0, 0.0, True, 0.0)
+        results[name] = (coef, intercept, velocity[0], losses, huge)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for ref, got in zip(results["numpy"], results["numba"]):
+        if ref.shape and not np.all(np.isfinite(ref)):
+            assert len(got) == len(ref) < 30 and not np.isfinite(got[-1])
+        else:
+            np.testing.assert_allclose(got, ref, rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        get_backend("torch")

@@ -14,7 +14,8 @@ the issues' figures) and ``"tiny"`` (tests of this package).
   references (PyTorch, OpenCV: imported only when their case runs);
 - :mod:`.timing`: :class:`Case`, :class:`Pair`, :func:`measure`;
 - :mod:`.gate`: baseline files and the speed gate (:func:`check`);
-- :mod:`.table`: the text table.
+- :mod:`.table`: the text table;
+- :mod:`.first_run`: the first and second ``fastsoftmax train`` in fresh processes.
 
 Example
 -------
@@ -27,6 +28,7 @@ from .cases import CASES, case_names, get_case, run, select_cases
 from .gate import (DEFAULT_FRACTION, Failure, baseline_ratios, check, compare_to_baseline,
                    load_baseline, machine_description, make_baseline, not_compared,
                    write_json_atomic)
+from .first_run import first_run_timings, format_first_run
 from .inputs import CIFAR_DEV, find_cifar_dev, softmax_problem, synthetic_images
 from .table import format_table, format_time
 from .timing import (COOLDOWN_SECONDS, MIN_SAMPLE_SECONDS, SIZES, BenchSkip, Case, Pair,
@@ -35,7 +37,8 @@ from .timing import (COOLDOWN_SECONDS, MIN_SAMPLE_SECONDS, SIZES, BenchSkip, Cas
 __all__ = [
     "CASES", "CIFAR_DEV", "COOLDOWN_SECONDS", "DEFAULT_FRACTION", "MIN_SAMPLE_SECONDS", "SIZES",
     "BenchSkip", "Case", "Failure", "Pair", "baseline_ratios", "case_names", "check",
-    "compare_to_baseline", "find_cifar_dev", "format_table", "format_time", "get_case",
+    "compare_to_baseline", "find_cifar_dev", "first_run_timings", "format_first_run",
+    "format_table", "format_time", "get_case",
     "load_baseline", "machine_description", "make_baseline", "measure", "not_compared", "run",
     "run_cases", "select_cases", "softmax_problem", "synthetic_images", "write_json_atomic",
 ]

@@ -14,11 +14,14 @@ Several processes may share the folder: an entry that another one removed first 
 simply gone.  Listing, bounding and clearing the entries live in
 :mod:`fastsoftmax.data.cache_folder`; their names are importable from here too.
 """
+import functools
 import hashlib
 import json
 import logging
 import os
 import re
+import zipfile
+from pathlib import Path
 
 import numpy as np
 
@@ -66,8 +69,25 @@ def _json_default(value):
     raise TypeError(f"cache_key parameter of type {type(value).__name__} is not JSON-serializable")
 
 
+@functools.lru_cache(maxsize=None)
+def code_version():
+    """The package version and a sha256 of the feature code's sources.
+
+    Part of every :func:`cache_key`: features (and the PCA fitted on them) cached by
+    another version of the package or of its feature kernels are never loaded.
+    """
+    from .. import __version__
+
+    h = hashlib.sha256(__version__.encode())
+    for source in sorted((Path(__file__).resolve().parents[1] / "features").glob("*.py")):
+        h.update(source.name.encode() + b"\0" + source.read_bytes())
+    return f"{__version__}+{h.hexdigest()[:16]}"
+
+
 def cache_key(*arrays, **params):
     """A sha256 hex key over arrays (bytes, shape, dtype) and parameters.
+
+    The key also covers :func:`code_version`.
 
     Parameters
     ----------
@@ -89,7 +109,8 @@ def cache_key(*arrays, **params):
         A parameter is not JSON-serializable.
     """
     h = hashlib.sha256()
-    h.update(b"fastsoftmax-cache-v1\0")
+    h.update(b"fastsoftmax-cache-v2\0")
+    h.update(code_version().encode())
     for a in arrays:
         a = np.ascontiguousarray(a)
         if a.dtype.hasobject:

@@ -28,12 +28,12 @@ with scikit-image's own float64 formula, so the bin is the same as scikit-image'
 """
 import math
 
-import numba
 import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from fastsoftmax._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from fastsoftmax._config import JIT_OPTIONS, OVERLOAD_JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from fastsoftmax._jit import jit
 
 #: Integer codes of the block normalizations (strings stay in Python).
 BLOCK_NORM_CODES = {"L1": 0, "L1-sqrt": 1, "L2": 2, "L2-Hys": 3}
@@ -54,14 +54,14 @@ def _as_work(value):  # pragma: no cover - replaced by the overload below
     return value
 
 
-@overload(_as_work, jit_options={"cache": True})
+@overload(_as_work, jit_options=OVERLOAD_JIT_OPTIONS)
 def _as_work_overload(value):
     if isinstance(value, types.Integer):
         return lambda value: np.float64(value)
     return lambda value: value
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _exact_bin(g_row, g_col, edges):
     """scikit-image's bin of one gradient: ``rad2deg(arctan2) % 180`` then the edges.
 
@@ -76,7 +76,7 @@ def _exact_bin(g_row, g_col, edges):
     return -1
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _vote(g_row, g_col, edge_cos, edge_sin, edges, hist_cell):
     """Add the magnitude of one gradient to its orientation bin in ``hist_cell``.
 
@@ -116,7 +116,7 @@ def _vote(g_row, g_col, edge_cos, edge_sin, edges, hist_cell):
     return True
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _normalize_blocks(hist, b_row, b_col, norm_code, block, out_row):
     """Normalize every block of ``hist`` (cells, cells, bins) into ``out_row``."""
     n_cells_row, n_cells_col, n_bins = hist.shape
@@ -161,7 +161,7 @@ def _normalize_blocks(hist, b_row, b_col, norm_code, block, out_row):
             k += size
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _load(image, r, c, transform_sqrt):
     value = _as_work(image[r, c])
     if transform_sqrt:
@@ -169,7 +169,7 @@ def _load(image, r, c, transform_sqrt):
     return value
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _load3(image, r, c, ch, transform_sqrt):
     value = _as_work(image[r, c, ch])
     if transform_sqrt:
@@ -177,7 +177,7 @@ def _load3(image, r, c, ch, transform_sqrt):
     return value
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _histograms_gray_exact(image, c_row, c_col, transform_sqrt, edge_cos, edge_sin, edges, hist):
     """Cell sums of one grayscale image, pixel by pixel; False on a non-finite magnitude.
 
@@ -204,7 +204,7 @@ def _histograms_gray_exact(image, c_row, c_col, transform_sqrt, edge_cos, edge_s
     return ok
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _histograms_gray(image, c_row, c_col, transform_sqrt, edge_cos, edge_sin, edges, hist,
                      scratch, cell_of_pixel):
     """Cell sums of one grayscale image, in long vectorizable loops over its pixels.
@@ -280,7 +280,7 @@ def _histograms_gray(image, c_row, c_col, transform_sqrt, edge_cos, edge_sin, ed
     return math.isfinite(total)
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _histograms_color(image, c_row, c_col, transform_sqrt, edge_cos, edge_sin, edges, hist):
     """Cell histograms of one (rows, cols, channels) image, strongest channel per pixel."""
     n_rows, n_cols, n_channels = image.shape
@@ -317,7 +317,7 @@ def _histograms_color(image, c_row, c_col, transform_sqrt, edge_cos, edge_sin, e
     return ok
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _finish_image(hist, scale, b_row, b_col, norm_code, block, out_row):
     """Cell means from cell sums, then block normalization into ``out_row``."""
     n_cells_row, n_cells_col, n_bins = hist.shape
@@ -328,7 +328,7 @@ def _finish_image(hist, scale, b_row, b_col, norm_code, block, out_row):
     _normalize_blocks(hist, b_row, b_col, norm_code, block, out_row)
 
 
-@numba.njit(**PARALLEL_JIT_OPTIONS)
+@jit(PARALLEL_JIT_OPTIONS, notice="the HOG kernel for {dtype} images", compile_seconds=6)
 def hog_gray_batch(images, c_row, c_col, b_row, b_col, norm_code, transform_sqrt,
                    edge_cos, edge_sin, edges, out, status):
     """HOG of every image of ``images`` (N, H, W) into ``out`` (N, F).
@@ -363,7 +363,7 @@ def hog_gray_batch(images, c_row, c_col, b_row, b_col, norm_code, transform_sqrt
             _finish_image(hist, scale, b_row, b_col, norm_code, block, out[i])
 
 
-@numba.njit(**PARALLEL_JIT_OPTIONS)
+@jit(PARALLEL_JIT_OPTIONS, notice="the colour HOG kernel for {dtype} images", compile_seconds=6)
 def hog_color_batch(images, c_row, c_col, b_row, b_col, norm_code, transform_sqrt,
                     edge_cos, edge_sin, edges, out, status):
     """As :func:`hog_gray_batch` for ``images`` (N, H, W, C), strongest channel per pixel."""
@@ -383,7 +383,7 @@ def hog_color_batch(images, c_row, c_col, b_row, b_col, norm_code, transform_sqr
             _finish_image(hist, scale, b_row, b_col, norm_code, block, out[i])
 
 
-@numba.njit(**PARALLEL_JIT_OPTIONS)
+@jit(PARALLEL_JIT_OPTIONS, notice="the grayscale kernel for {dtype} images", compile_seconds=1)
 def rgb2gray_batch(rgb, coeffs, pixel_scale, out):
     """``out[k] = sum_j (rgb[k, j] * pixel_scale) * coeffs[j]`` for (M, 3) ``rgb``."""
     n = rgb.shape[0]
@@ -396,7 +396,7 @@ def rgb2gray_batch(rgb, coeffs, pixel_scale, out):
             out[k] = r * coeffs[0] + g * coeffs[1] + b * coeffs[2]
 
 
-@numba.njit(**PARALLEL_JIT_OPTIONS)
+@jit(PARALLEL_JIT_OPTIONS, notice="the scaling kernel for {dtype} images", compile_seconds=1)
 def affine_batch(values, offset, scale, out):
     """``out[k] = (values[k] - offset) * scale`` for flat arrays, in float64."""
     n = values.shape[0]

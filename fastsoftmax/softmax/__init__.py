@@ -1,7 +1,16 @@
 """Softmax loss and gradient: a plain NumPy reference and fused Numba kernels.
 
 ``_numpy`` is the yardstick (the study's math, vectorized); ``_numba`` holds the fast
-kernels.  Both share the penalty codes defined here.
+kernels.  Both backends offer the same contract, with weights ``coef`` of shape
+(n_classes, n_features):
+
+- ``training_input(X)``: ``X`` as the backend's ``sgd`` wants it (made once per fit);
+- ``sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
+  batch_starts, learning_rates, l1, l2, l1_proximal, momentum) -> losses``;
+- ``minibatch_loss_grad(coef, intercept, X, y, l1, l2) -> loss, grad_coef,
+  grad_intercept``.
+
+:func:`get_backend` returns the module of a backend by name.
 """
 PENALTY_CODES = {"none": 0, "l2": 1, "l1": 2, "elasticnet": 3}
 L1_METHOD_CODES = {"proximal": 0, "subgradient": 1}
@@ -31,6 +40,22 @@ def penalty_strengths(penalty, alpha, l1_ratio):
     )
 
 
+BACKENDS = ("numba", "numpy")
+
+
+def get_backend(name):
+    """The module (``_numba`` or ``_numpy``) implementing backend ``name``."""
+    if name == "numba":
+        from . import _numba
+
+        return _numba
+    if name == "numpy":
+        from . import _numpy
+
+        return _numpy
+    raise ValueError(f"backend must be one of {list(BACKENDS)}, got {name!r}")
+
+
 def loss_and_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, backend="numpy"):
     """Mean softmax cross-entropy over the batch plus the penalty, and its gradient.
 
@@ -56,20 +81,5 @@ def loss_and_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, back
         The L1 part contributes its subgradient ``sign(W)`` (0 at 0).
     """
     l1, l2 = penalty_strengths(penalty, alpha, l1_ratio)
-    if backend == "numpy":
-        from . import _numpy
-
-        return _numpy.loss_and_gradient(W, b, X, y, l1, l2)
-    if backend == "numba":
-        import numpy as np
-
-        from . import _numba
-
-        dtype = np.result_type(W.dtype, X.dtype)
-        coef = np.ascontiguousarray(np.asarray(W, dtype=dtype).T)
-        X = np.ascontiguousarray(X, dtype=dtype)
-        intercept = np.ascontiguousarray(b, dtype=dtype)
-        y = np.ascontiguousarray(y, dtype=np.int64)
-        loss, grad_coef, grad_intercept = _numba.loss_and_gradient(coef, intercept, X, y, l1, l2)
-        return loss, np.ascontiguousarray(grad_coef.T), grad_intercept
-    raise ValueError(f"backend must be 'numpy' or 'numba', got {backend!r}")
+    grad = get_backend(backend).minibatch_loss_grad(W.T, b, X, y, l1, l2)
+    return grad[0], grad[1].T, grad[2]

@@ -3,9 +3,14 @@
 The weights are kept as ``coef`` of shape (n_classes, n_features) (scikit-learn's
 ``coef_`` layout), so every inner loop runs along the contiguous feature axis and
 vectorizes.  A minibatch is never copied: rows are read in place through the batch's
-index array.  The batch is split into one contiguous chunk per thread; each thread
-accumulates into its own slice of a ``(n_threads, ...)`` buffer and the slices are summed
-serially in a fixed order (as STUMPY's ``_stump``), so results are the same run to run.
+index array.  The batch is split into parts of a fixed size (``_PART`` samples), each
+summed into its own slice of a ``(n_parts, ...)`` buffer, and the slices are summed
+serially in a fixed order (as STUMPY's ``_stump``), so results are the same run to run
+and the same bit for bit with any thread count.
+
+Entry points: :func:`sgd` and :func:`minibatch_loss_grad`, with the same contract as
+their NumPy references in ``_numpy`` (weights ``coef`` of shape (n_classes,
+n_features)); the padding and buffers the kernels want stay in this module.
 
 Register blocking is what makes the hand-written products beat BLAS on these skinny
 shapes: samples go in blocks of four and classes in blocks of five.  The forward pass
@@ -26,12 +31,14 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from .._config import EXACT_JIT_OPTIONS, JIT_OPTIONS, OVERLOAD_JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from .._jit import jit
+from ._layout import make_workspace, padded_rows, runs_parallel
 
 _BLOCK = 4  # samples per block: scored together, then folded into the gradient together
 _CLASS_BLOCK = 5  # classes per sweep, forward and backward (then one at a time)
+_PART = 128  # samples per part of a minibatch: each part sums into its own gradient slice
 _PREFETCH_AHEAD = 16  # rows between a row's prefetch and its use
-PARALLEL_MIN_WORK = 2_000_000  # multiply-adds per update below which one thread does it
 _TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnormal range)
 
 
@@ -57,7 +64,7 @@ def _prefetch(typingctx, array, row, col):
     return sig, codegen
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _prefetch_rows(X, rows, lo, hi):
     """Start loading the rows ``X[rows[lo:hi]]`` while the current ones are computed."""
     step = 64 // X.itemsize
@@ -67,7 +74,7 @@ def _prefetch_rows(X, rows, lo, hi):
             _prefetch(X, row, d)
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _dot5x4(coef, c, x0, x1, x2, x3, out):
     """``out[k, c:c+5] += coef[c:c+5] @ x_k`` for four samples in one sweep: twenty
     accumulators, nine loads a step."""
@@ -132,7 +139,7 @@ def _dot5x4(coef, c, x0, x1, x2, x3, out):
     out[3, c + 4] += f4
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _dot1x4(coef, c, x0, x1, x2, x3, out):
     """``out[k, c] += coef[c] @ x_k`` for four samples in one sweep."""
     w = coef[c]
@@ -149,7 +156,7 @@ def _dot1x4(coef, c, x0, x1, x2, x3, out):
     out[3, c] += f
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _scores4(coef, x0, x1, x2, x3, out):
     """``out[k] += coef @ x_k`` for four samples: five classes per sweep, then one."""
     n_classes = coef.shape[0]
@@ -162,7 +169,7 @@ def _scores4(coef, x0, x1, x2, x3, out):
         c += 1
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _axpy5x4(grad, c, dscores, x0, x1, x2, x3):
     """``grad[c:c+5] += dscores[:, c:c+5].T @ x`` in one sweep: each sample load feeds
     five rows, each row read-modify-write takes four multiply-adds."""
@@ -188,7 +195,7 @@ def _axpy5x4(grad, c, dscores, x0, x1, x2, x3):
         o4[d] += g0 * v0 + g1 * v1 + g2 * v2 + g3 * v3
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _axpy1x4(grad, c, dscores, x0, x1, x2, x3):
     """``grad[c] += dscores[:, c] @ x`` in one sweep."""
     out = grad[c]
@@ -197,7 +204,7 @@ def _axpy1x4(grad, c, dscores, x0, x1, x2, x3):
         out[d] += a * x0[d] + b * x1[d] + e * x2[d] + f * x3[d]
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _gradient4(grad, dscores, x0, x1, x2, x3):
     """``grad += dscores.T @ x`` for four samples: five rows per sweep, then one."""
     n_classes = grad.shape[0]
@@ -210,7 +217,7 @@ def _gradient4(grad, dscores, x0, x1, x2, x3):
         c += 1
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _axpy(out, a, x):
     """``out += a * x``."""
     for d in range(out.shape[0]):
@@ -236,7 +243,7 @@ def _exp_nonpositive(values, n, pow2_bits):
     values[:n] = np.exp(values[:n])
 
 
-@overload(_exp_nonpositive, jit_options=JIT_OPTIONS)
+@overload(_exp_nonpositive, jit_options=OVERLOAD_JIT_OPTIONS)
 def _exp_nonpositive_overload(values, n, pow2_bits):
     if values.dtype != types.float32:
         def exp_generic(values, n, pow2_bits):
@@ -265,7 +272,7 @@ def _exp_nonpositive_overload(values, n, pow2_bits):
     return exp_float32
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n_batch):
     """Loss sum and gradient of the mean batch loss over ``rows[lo:hi]``.
 
@@ -286,10 +293,13 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
     inv_n = 1.0 / n_batch
     loss = 0.0
     i = lo
-    _prefetch_rows(X, rows, lo, min(hi, lo + _PREFETCH_AHEAD))
+    # prefetching runs on into the next part, which this thread usually takes next
+    n_rows = rows.shape[0]
+    _prefetch_rows(X, rows, lo, min(n_rows, lo + _PREFETCH_AHEAD))
     while i < hi:
         block = min(_BLOCK, hi - i)
-        _prefetch_rows(X, rows, min(hi, i + _PREFETCH_AHEAD), min(hi, i + block + _PREFETCH_AHEAD))
+        _prefetch_rows(X, rows, min(n_rows, i + _PREFETCH_AHEAD),
+                       min(n_rows, i + block + _PREFETCH_AHEAD))
         # A short last block repeats its last row; the copies' scores are ignored and
         # their gradient weights are zero, so every block runs the same kernels.
         x0 = X[rows[i]]
@@ -336,50 +346,65 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
     return loss
 
 
-@numba.njit(**PARALLEL_JIT_OPTIONS)
-def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts):
-    """Split the batch into one chunk per buffer slice; fill each slice in parallel.
+@jit(PARALLEL_JIT_OPTIONS)
+def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts,
+                     parallel):
+    """Split the batch into ``_PART``-sample parts; fill one buffer slice per part.
 
-    With one slice the chunk runs on the calling thread: waking the pool for it would
-    cost more than it saves on small batches.
+    The parts depend on the batch size only, so the per-part sums and their serial
+    sum in :func:`_sum_parts` are the same whichever thread computes a part and however
+    many there are.  With ``parallel`` False the parts run on the calling thread:
+    waking the pool would cost more than it saves on small batches.  Returns the
+    number of parts.
     """
     n = rows.shape[0]
-    n_parts = grad_parts.shape[0]
-    if n_parts == 1:
-        loss_parts[0] = _rows_loss_grad(X, y, rows, 0, n, coef, intercept, grad_parts[0],
-                                        grad_intercept_parts[0], n)
-        return
-    chunk = (n + n_parts - 1) // n_parts
+    n_parts = max(1, (n + _PART - 1) // _PART)
+    if not parallel or n_parts == 1:
+        for t in range(n_parts):
+            lo = t * _PART
+            loss_parts[t] = _rows_loss_grad(X, y, rows, lo, min(n, lo + _PART), coef, intercept,
+                                            grad_parts[t], grad_intercept_parts[t], n)
+        return n_parts
     for t in numba.prange(n_parts):
-        lo = min(n, t * chunk)
-        hi = min(n, lo + chunk)
-        loss_parts[t] = _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad_parts[t],
-                                        grad_intercept_parts[t], n)
+        lo = t * _PART
+        loss_parts[t] = _rows_loss_grad(X, y, rows, lo, min(n, lo + _PART), coef, intercept,
+                                        grad_parts[t], grad_intercept_parts[t], n)
+    return n_parts
 
 
-@numba.njit(**JIT_OPTIONS)
-def _sum_small_parts(grad_intercept_parts, loss_parts):
-    """Sum the per-thread intercept gradients into slice 0 and return the summed loss,
+@jit(JIT_OPTIONS)
+def _sum_small_parts(grad_intercept_parts, loss_parts, n_parts):
+    """Sum the parts' intercept gradients into slice 0 and return the summed loss,
     serially in a fixed order."""
-    for t in range(1, grad_intercept_parts.shape[0]):
+    for t in range(1, n_parts):
         for c in range(grad_intercept_parts.shape[1]):
             grad_intercept_parts[0, c] += grad_intercept_parts[t, c]
     total = 0.0
-    for t in range(loss_parts.shape[0]):
+    for t in range(n_parts):
         total += loss_parts[t]
     return total
 
 
-@numba.njit(**JIT_OPTIONS)
-def _sum_parts(grad_parts, grad_intercept_parts, loss_parts):
-    """Sum the per-thread slices into slice 0, serially in a fixed order."""
-    for t in range(1, grad_parts.shape[0]):
+@jit(JIT_OPTIONS)
+def _sum_parts(grad_parts, grad_intercept_parts, loss_parts, n_parts):
+    """Sum the parts' slices into slice 0, serially in a fixed order."""
+    for t in range(1, n_parts):
         for c in range(grad_parts.shape[1]):
             _axpy(grad_parts[0, c], 1.0, grad_parts[t, c])
-    return _sum_small_parts(grad_intercept_parts, loss_parts)
+    return _sum_small_parts(grad_intercept_parts, loss_parts, n_parts)
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(EXACT_JIT_OPTIONS)
+def _is_finite(value):
+    """``np.isfinite`` compiled without fast-math flags.
+
+    Inside the fast-math kernels LLVM may fold ``isfinite`` (numba's ``x - x`` ordered
+    with itself) to True, and the divergence guard then never fires.
+    """
+    return np.isfinite(value)
+
+
+@jit(JIT_OPTIONS)
 def _row_norms(row):
     """``sum |w|`` and ``sum w**2`` of a weight row, in float64."""
     abs_sum = 0.0
@@ -391,7 +416,7 @@ def _row_norms(row):
     return abs_sum, sq_sum
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _penalty(coef, l1, l2):
     abs_sum = 0.0
     sq_sum = 0.0
@@ -402,7 +427,7 @@ def _penalty(coef, l1, l2):
     return l1 * abs_sum + 0.5 * l2 * sq_sum
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _update_row(w, velocity, g, lr, l1, l2, l1_proximal, momentum):
     """One SGD (+momentum) step on a weight row, then the L1 proximal step if asked."""
     threshold = lr * l1
@@ -420,64 +445,74 @@ def _update_row(w, velocity, g, lr, l1, l2, l1_proximal, momentum):
         w[d] = wd
 
 
-ALIGNMENT = 64  # bytes: one cache line
+MAX_PADDED_COPY_BYTES = 2 << 30  # larger training sets are trained on as they are
 
 
-def aligned_zeros(shape, dtype):
-    """Zero-filled C-contiguous array whose data starts on a cache line."""
-    dtype = np.dtype(dtype)
-    n_bytes = int(np.prod(shape)) * dtype.itemsize
-    buffer = np.zeros(n_bytes + ALIGNMENT, dtype=np.uint8)
-    offset = -buffer.ctypes.data % ALIGNMENT
-    return buffer[offset:offset + n_bytes].view(dtype).reshape(shape)
+def training_input(X):
+    """``X`` as :func:`sgd` trains on it: rows padded to whole cache lines.
 
-
-def padded_width(n_features, dtype):
-    """``n_features`` rounded up to a whole number of cache lines of ``dtype``."""
-    per_line = ALIGNMENT // np.dtype(dtype).itemsize
-    return -(-n_features // per_line) * per_line
-
-
-def padded_rows(array, width=None):
-    """``array`` (2-D) with each row zero-padded to ``width`` and starting on a cache line.
-
-    The kernels' vector loads are a quarter faster on rows that start on a cache line
-    (an unaligned 64-byte load touches two lines), and rows whose length is a whole
-    number of lines need no scalar tail.  Zero columns change no score, get a zero
-    gradient, and so stay zero under every update and penalty.  ``array`` itself is
-    returned when it already has that layout.
+    The kernels run about a quarter faster on such a copy (made once per fit); a
+    training set too large to copy lightly (over ``MAX_PADDED_COPY_BYTES``) is used
+    as it is.
     """
-    width = padded_width(array.shape[1], array.dtype) if width is None else width
-    if (array.shape[1] == width and array.flags.c_contiguous
-            and array.ctypes.data % ALIGNMENT == 0):
-        return array
-    out = aligned_zeros((array.shape[0], width), array.dtype)
-    out[:, :array.shape[1]] = array
-    return out
+    if X.nbytes <= MAX_PADDED_COPY_BYTES:
+        return padded_rows(X)
+    return X
 
 
-def make_workspace(n_classes, n_features, dtype, batch_size=None):
-    """Per-thread buffers for the kernels (allocated once per fit, not per step).
-
-    A minibatch smaller than ``PARALLEL_MIN_WORK`` multiply-adds gets a single part and
-    runs serially: waking and joining threads for every update would cost more than it
-    saves, and on a busy machine one descheduled thread stalls every step.  Gradient
-    rows start on cache lines when ``n_features`` is a :func:`padded_width`.
-    """
-    n_parts = numba.get_num_threads()
-    if batch_size is not None and 2 * batch_size * n_features * n_classes < PARALLEL_MIN_WORK:
-        n_parts = 1
-    return (
-        aligned_zeros((n_parts, n_classes, n_features), dtype),
-        np.zeros((n_parts, n_classes), dtype=dtype),
-        np.zeros(n_parts, dtype=np.float64),
-    )
-
-
-@numba.njit(**JIT_OPTIONS)
 def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices, batch_starts,
-        learning_rates, l1, l2, l1_proximal, momentum, grad_parts, grad_intercept_parts,
-        loss_parts, losses):
+        learning_rates, l1=0.0, l2=0.0, l1_proximal=True, momentum=0.0):
+    """Minibatch SGD through the fused kernels; the same contract as ``_numpy.sgd``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, width)
+        Training rows, best as :func:`training_input` returns them: ``width`` may
+        exceed ``n_features`` by zero columns.
+    y : ndarray of int64 of shape (n_samples,)
+    coef : ndarray of shape (n_classes, n_features)
+        Updated in place, as are ``intercept`` and both velocities.
+    intercept, velocity_coef, velocity_intercept : ndarray
+    batch_indices, batch_starts : ndarray of int64
+        Batch ``t`` is ``X[batch_indices[batch_starts[t]:batch_starts[t + 1]]]``.
+    learning_rates : ndarray of float64 of shape (n_batches,)
+    l1, l2 : float
+    l1_proximal : bool
+    momentum : float
+
+    Returns
+    -------
+    losses : ndarray of shape (n_done,)
+        Minibatch loss (data + penalty) before each update; stops at the first
+        non-finite one, which is included.
+    """
+    n_classes, n_features = coef.shape
+    width = X.shape[1]
+    count = batch_starts.shape[0] - 1
+    batch_size = int(np.diff(batch_starts).max()) if count > 0 else 1
+    # the weights get the rows' padding for the kernel: zero columns that stay zero
+    padded_coef = padded_rows(coef, width)
+    padded_velocity = padded_rows(velocity_coef, width)
+    # One slice per part of the largest batch: the parts are fixed by the batch, never
+    # by the thread count, so the weights are the same bit for bit with any
+    # NUMBA_NUM_THREADS.
+    workspace = make_workspace(n_classes, width, coef.dtype, max(1, -(-batch_size // _PART)))
+    losses = np.empty(count)
+    done = _sgd_kernel(X, y, padded_coef, intercept, padded_velocity, velocity_intercept,
+                       batch_indices, batch_starts, learning_rates, float(l1), float(l2),
+                       bool(l1_proximal), float(momentum), *workspace, losses,
+                       runs_parallel(batch_size, width, n_classes))
+    if padded_coef is not coef:
+        coef[...] = padded_coef[:, :n_features]
+    if padded_velocity is not velocity_coef:
+        velocity_coef[...] = padded_velocity[:, :n_features]
+    return losses[: min(done + 1, count)]
+
+
+@jit(JIT_OPTIONS, notice="the {dtype} training kernel", compile_seconds=15)
+def _sgd_kernel(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
+                batch_starts, learning_rates, l1, l2, l1_proximal, momentum, grad_parts,
+                grad_intercept_parts, loss_parts, losses, parallel):
     """Minibatch SGD, in place; same semantics as ``_numpy.sgd``.
 
     Writes the minibatch loss (data + penalty, before the update) of each step to
@@ -485,19 +520,18 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     is not finite (that step's loss is written, its update is not made).
     """
     n_batches = batch_starts.shape[0] - 1
-    n_parts = grad_parts.shape[0]
     has_penalty = l1 != 0.0 or l2 != 0.0
     penalty = _penalty(coef, l1, l2) if has_penalty else 0.0
     for t in range(n_batches):
         rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
-        _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts,
-                         loss_parts)
-        loss = _sum_small_parts(grad_intercept_parts, loss_parts) / rows.shape[0] + penalty
+        n_parts = _batch_loss_grad(X, y, rows, coef, intercept, grad_parts,
+                                   grad_intercept_parts, loss_parts, parallel)
+        loss = _sum_small_parts(grad_intercept_parts, loss_parts, n_parts) / rows.shape[0] + penalty
         losses[t] = loss
-        if not np.isfinite(loss):
+        if not _is_finite(loss):
             return t
         lr = learning_rates[t]
-        # One pass per weight row while it is in L1: sum the threads' gradients, step,
+        # One pass per weight row while it is in L1: sum the parts' gradients, step,
         # and take the new row's norms, which are the next step's penalty.
         abs_sum = 0.0
         sq_sum = 0.0
@@ -517,20 +551,45 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     return n_batches
 
 
-def loss_and_gradient(coef, intercept, X, y, l1, l2):
-    """Mean loss + penalty and its gradient for one batch (all rows), via the fused kernel.
+def minibatch_loss_grad(coef, intercept, X, y, l1=0.0, l2=0.0):
+    """Mean loss + penalty over all rows of ``X`` and its gradient, via the fused kernel.
 
-    Returns ``loss, grad_coef (n_classes, n_features), grad_intercept``; the L1 part
-    contributes ``l1 * sign(coef)``.
+    The same contract as ``_numpy.minibatch_loss_grad``: ``coef`` is
+    (n_classes, n_features); returns ``loss, grad_coef (n_classes, n_features),
+    grad_intercept``, the L1 part contributing ``l1 * sign(coef)``.  The inputs are
+    brought to one dtype (the wider of ``coef``'s and ``X``'s), C order and int64
+    labels first, so the kernel compiles one specialization per float type.
     """
-    grad_parts, grad_intercept_parts, loss_parts = make_workspace(
-        coef.shape[0], coef.shape[1], X.dtype
-    )
-    rows = np.arange(X.shape[0], dtype=np.int64)
-    _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts)
-    loss = _sum_parts(grad_parts, grad_intercept_parts, loss_parts) / X.shape[0]
+    dtype = np.result_type(coef.dtype, X.dtype)
+    coef = np.ascontiguousarray(coef, dtype=dtype)
+    intercept = np.ascontiguousarray(intercept, dtype=dtype)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    y = np.ascontiguousarray(y, dtype=np.int64)
+    n_samples, n_features = X.shape
+    loss, grad, grad_intercept = _minibatch_kernel(
+        X, y, coef, intercept, float(l1), float(l2),
+        runs_parallel(n_samples, n_features, coef.shape[0]))
+    return loss, grad, grad_intercept
+
+
+@jit(JIT_OPTIONS, notice="the {dtype} loss-and-gradient kernel", compile_seconds=10)
+def _minibatch_kernel(X, y, coef, intercept, l1, l2, parallel):
+    """:func:`minibatch_loss_grad` in one call from Python: buffers, parts, their sum
+    and the penalty, without a dispatch or a NumPy temporary per step."""
+    n_samples = X.shape[0]
+    n_classes, n_features = coef.shape
+    n_parts = max(1, (n_samples + _PART - 1) // _PART)
+    grad_parts = np.empty((n_parts, n_classes, n_features), dtype=coef.dtype)
+    grad_intercept_parts = np.empty((n_parts, n_classes), dtype=coef.dtype)
+    loss_parts = np.empty(n_parts, dtype=np.float64)
+    rows = np.arange(n_samples)
+    _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts,
+                     parallel)
+    loss = _sum_parts(grad_parts, grad_intercept_parts, loss_parts, n_parts) / n_samples
     grad = grad_parts[0]
-    if l1 or l2:
+    if l1 != 0.0 or l2 != 0.0:
         loss += _penalty(coef, l1, l2)
-        grad = grad + l2 * coef + l1 * np.sign(coef)
-    return float(loss), grad, grad_intercept_parts[0].copy()
+        for c in range(n_classes):
+            for d in range(n_features):
+                grad[c, d] += l2 * coef[c, d] + l1 * np.sign(coef[c, d])
+    return loss, grad, grad_intercept_parts[0].copy()

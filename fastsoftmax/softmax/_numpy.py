@@ -1,7 +1,11 @@
 """Plain NumPy reference for the softmax classifier: the study's math, vectorized.
 
 Obviously correct rather than fast; every Numba kernel in ``_numba`` is tested
-against these functions.
+against these functions.  The study's math (``loss``, ``data_loss_and_gradient``,
+``penalty_value``) takes weights ``W`` of shape (n_features, n_classes) as the study
+writes them; the backend contract shared with ``_numba`` (``training_input``,
+``sgd``, ``minibatch_loss_grad``) takes ``coef`` of shape (n_classes, n_features),
+scikit-learn's ``coef_``.
 """
 import numpy as np
 
@@ -49,15 +53,33 @@ def penalty_value(W, l1, l2):
     return value
 
 
-def loss_and_gradient(W, b, X, y, l1=0.0, l2=0.0):
-    """Data loss plus penalty, with the penalty's (sub)gradient ``l1 sign(W) + l2 W``."""
-    loss, dW, db = data_loss_and_gradient(W, b, X, y)
+def minibatch_loss_grad(coef, intercept, X, y, l1=0.0, l2=0.0):
+    """Mean loss + penalty over all rows of ``X``, and its gradient.
+
+    Parameters
+    ----------
+    coef : ndarray of shape (n_classes, n_features)
+    intercept : ndarray of shape (n_classes,)
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of int of shape (n_samples,)
+    l1, l2 : float
+        Penalty ``l1 * ||coef||_1 + l2 / 2 * ||coef||_2^2`` (the intercept is not penalized).
+
+    Returns
+    -------
+    loss : float
+    grad_coef : ndarray of shape (n_classes, n_features)
+        The L1 part contributes its subgradient ``l1 * sign(coef)`` (0 at 0).
+    grad_intercept : ndarray of shape (n_classes,)
+    """
+    W = coef.T
+    loss, dW, db = data_loss_and_gradient(W, intercept, X, y)
     loss += penalty_value(W, l1, l2)
     if l2:
         dW = dW + l2 * W
     if l1:
         dW = dW + l1 * np.sign(W)
-    return loss, dW, db
+    return loss, dW.T, db
 
 
 def soft_threshold(W, threshold):
@@ -65,26 +87,35 @@ def soft_threshold(W, threshold):
     return np.sign(W) * np.maximum(np.abs(W) - threshold, 0.0)
 
 
-def sgd(X, y, W, b, velocity_W, velocity_b, batch_indices, batch_starts, learning_rates,
-        l1=0.0, l2=0.0, l1_proximal=True, momentum=0.0):
-    """Minibatch SGD, one update per batch; updates ``W``, ``b`` and the velocities in place.
+def training_input(X):
+    """``X`` as :func:`sgd` trains on it: as it is (the Numba backend pads it)."""
+    return X
+
+
+def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices, batch_starts,
+        learning_rates, l1=0.0, l2=0.0, l1_proximal=True, momentum=0.0):
+    """Minibatch SGD, one update per batch; updates ``coef``, ``intercept`` and the
+    velocities in place.
 
     Batch ``t`` is ``X[batch_indices[batch_starts[t]:batch_starts[t + 1]]]``, taken with
     learning rate ``learning_rates[t]``.  An update is ``v = momentum * v - lr * grad``,
-    ``W += v``; the L1 part of the penalty is either in ``grad`` (subgradient) or applied
-    after the step as soft-thresholding by ``lr * l1`` (proximal gradient).
+    ``coef += v``; the L1 part of the penalty is either in ``grad`` (subgradient) or
+    applied after the step as soft-thresholding by ``lr * l1`` (proximal gradient).
+    ``coef`` and ``velocity_coef`` are (n_classes, n_features), as in ``_numba.sgd``.
 
     Returns
     -------
-    losses : ndarray of shape (n_batches,)
+    losses : ndarray of shape (n_done,)
         Minibatch loss (data + penalty) before each update; stops early at the first
         non-finite one, which is included.
     """
+    W = coef.T  # views: the study's (n_features, n_classes) math writes through
+    velocity_W = velocity_coef.T
     n_batches = len(batch_starts) - 1
     losses = np.empty(n_batches)
     for t in range(n_batches):
         rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
-        loss, dW, db = data_loss_and_gradient(W, b, X[rows], y[rows])
+        loss, dW, db = data_loss_and_gradient(W, intercept, X[rows], y[rows])
         loss += penalty_value(W, l1, l2)
         losses[t] = loss
         if not np.isfinite(loss):
@@ -96,10 +127,10 @@ def sgd(X, y, W, b, velocity_W, velocity_b, batch_indices, batch_starts, learnin
         lr = learning_rates[t]
         velocity_W *= momentum
         velocity_W -= lr * dW
-        velocity_b *= momentum
-        velocity_b -= lr * db
+        velocity_intercept *= momentum
+        velocity_intercept -= lr * db
         W += velocity_W
-        b += velocity_b
+        intercept += velocity_intercept
         if l1 and l1_proximal:
             W[...] = soft_threshold(W, lr * l1)
     return losses

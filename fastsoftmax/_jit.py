@@ -1,0 +1,161 @@
+"""How every kernel is compiled: one decorator, an on-disk cache kept apart by the
+flags, and a notice before a compile starts.
+
+``jit(options)`` is ``numba.njit(**options)`` with the options of
+:mod:`fastsoftmax._config`, and, when ``options["cache"]`` is set, an on-disk cache in
+``fastsoftmax/_kernel_cache/<CACHE_TAG>/<subpackage>/`` beside the installed modules
+(or under ``$NUMBA_CACHE_DIR/<CACHE_TAG>/`` when that is set).  Numba validates an
+entry by the sha256 of the kernel's source file, the Numba version and the CPU (name
+and features); the folder adds the fast-math and parallel flags, which Numba's key
+lacks.  Anything that does not match is a miss, and a miss compiles: never a wrong
+kernel.  A package folder that cannot be written falls back to Numba's user-wide
+cache folder (then nothing shipped with the package is used).
+
+The wheel build compiles the kernels that the commands use into that folder
+(:mod:`fastsoftmax._precompile`), so a fresh install on the machine that built it
+starts without compiling.  Where a compile cannot be avoided (another CPU, another
+Numba, other flags, a dtype not built ahead), a warning on the ``fastsoftmax`` logger
+says so before it starts.
+"""
+import logging
+import os
+
+import numba
+from numba import types
+from numba.core import caching, event
+
+from . import _config
+
+log = logging.getLogger("fastsoftmax")
+
+
+def _caching_class(name):
+    """A class of ``numba.core.caching`` (older Numba releases prefix the names with ``_``)."""
+    return getattr(caching, name, None) or getattr(caching, "_" + name)
+
+
+_InTree = _caching_class("InTreeCacheLocator")
+_UserProvided = _caching_class("UserProvidedCacheLocator")
+_UserWide = _caching_class("UserWideCacheLocator")
+
+PACKAGE_ROOT = os.path.dirname(os.path.abspath(__file__))
+CACHE_FOLDER = "_kernel_cache"
+
+
+def cache_root():
+    """The in-package cache folder for this process's flags."""
+    return os.path.join(PACKAGE_ROOT, CACHE_FOLDER, _config.CACHE_TAG)
+
+
+def _subpackage(py_file):
+    """``py_file``'s folder relative to the package root (``softmax``, ``features``)."""
+    return os.path.relpath(os.path.dirname(os.path.abspath(py_file)), PACKAGE_ROOT)
+
+
+class _InPackageLocator(_InTree):
+    """``fastsoftmax/_kernel_cache/<tag>/<subpackage>``: where the wheel ships its cache."""
+
+    def __init__(self, py_func, py_file):
+        super().__init__(py_func, py_file)
+        self._cache_path = os.path.normpath(os.path.join(cache_root(), _subpackage(py_file)))
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not os.path.abspath(py_file).startswith(PACKAGE_ROOT + os.sep):
+            return None
+        return super().from_function(py_func, py_file)  # None when it cannot be written
+
+
+class _UserDirLocator(_UserProvided):
+    """``$NUMBA_CACHE_DIR/<tag>/...`` when the user set ``NUMBA_CACHE_DIR``."""
+
+    def __init__(self, py_func, py_file):
+        super().__init__(py_func, py_file)
+        self._cache_path = os.path.join(numba.config.CACHE_DIR, _config.CACHE_TAG,
+                                        self.get_suitable_cache_subpath(py_file))
+
+
+class _UserWideLocator(_UserWide):
+    """Numba's user-wide cache folder, per tag: for a read-only installation."""
+
+    def __init__(self, py_func, py_file):
+        super().__init__(py_func, py_file)
+        self._cache_path = os.path.join(os.path.dirname(self._cache_path), _config.CACHE_TAG,
+                                        os.path.basename(self._cache_path))
+
+
+class _KernelCacheImpl(caching.CompileResultCacheImpl):
+    _locator_classes = [_UserDirLocator, _InPackageLocator, _UserWideLocator]
+
+
+class KernelCache(caching.FunctionCache):
+    """Numba's function cache, in the folder of the flags the kernel is compiled with."""
+
+    _impl_class = _KernelCacheImpl
+
+
+#: kernel's Python function -> (what it is, e.g. "the {dtype} training kernel", seconds)
+_NOTICES = {}
+
+
+def jit(options, notice=None, compile_seconds=None):
+    """Decorator: ``numba.njit(**options)`` with the package's on-disk cache.
+
+    Parameters
+    ----------
+    options : dict
+        One of the option sets of :mod:`fastsoftmax._config`.
+    notice : str, optional
+        For kernels called from Python: what the kernel is, for the warning logged
+        before it compiles (``{dtype}`` becomes the dtype of its first array argument).
+    compile_seconds : int, optional
+        About how long its compile takes on a 2-core machine (said in the warning).
+    """
+    options = dict(options)
+    cache = options.pop("cache", False)
+
+    def decorate(func):
+        dispatcher = numba.njit(**options)(func)
+        if cache:
+            # what Dispatcher.enable_caching does, with the package's cache folder
+            dispatcher._cache = KernelCache(dispatcher.py_func)
+        if notice is not None:
+            _NOTICES[dispatcher.py_func] = (notice, compile_seconds)
+        return dispatcher
+
+    return decorate
+
+
+class _CompileNotices(event.Listener):
+    """Logs a warning when a kernel called from Python starts compiling.
+
+    Numba fires ``numba:compile`` only after the in-memory and on-disk caches have
+    missed, so a loaded kernel says nothing.  Nested compiles (the kernel's callees)
+    are part of the announced one.
+    """
+
+    def __init__(self):
+        self._depth = 0
+
+    def on_start(self, ev):
+        self._depth += 1
+        if self._depth != 1:
+            return
+        dispatcher = ev.data.get("dispatcher")
+        notice = _NOTICES.get(getattr(dispatcher, "py_func", None))
+        if notice is None:
+            return
+        what, seconds = notice
+        dtype = next((str(a.dtype) for a in ev.data.get("args", ()) if isinstance(a, types.Array)),
+                     "")
+        about = f", about {seconds} s" if seconds else ""
+        later = ("later runs load it from the cache" if _config.CACHE
+                 else "FASTSOFTMAX_CACHE=0: every run compiles it")
+        log.warning("compiling %s once for this machine and settings%s (%s)",
+                    what.format(dtype=dtype), about, later)
+
+    def on_end(self, ev):
+        self._depth -= 1
+
+
+event.register("numba:compile", _CompileNotices())

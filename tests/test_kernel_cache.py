@@ -1,0 +1,101 @@
+"""The kernels' on-disk cache: a hit loads silently, anything that does not match the
+entry (flags, source, Numba version, CPU) compiles again and says so first; the
+feature cache's key covers the package version."""
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+_KERNEL = textwrap.dedent('''
+    from fastsoftmax._config import JIT_OPTIONS
+    from fastsoftmax._jit import jit
+
+
+    @jit(JIT_OPTIONS, notice="the {dtype} test kernel", compile_seconds=1)
+    def double_sum(x):
+        total = 0.0
+        for v in x:
+            total += 2.0 * v
+        return total
+''')
+
+_CALL = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy as np, kern; "
+         "print(kern.double_sum(np.arange(5.0)))")
+
+
+def _run(folder, **env):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(folder / "cache"), **env)
+    env.pop("FASTSOFTMAX_CACHE", None)
+    out = subprocess.run([sys.executable, "-c", _CALL, str(folder)], env=env, cwd=folder,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "20.0"  # 2 * (0 + 1 + 2 + 3 + 4)
+    return out.stderr
+
+
+def _index_files(folder, tag):
+    return sorted((folder / "cache" / tag).rglob("kern.double_sum-*.nbi"))
+
+
+@pytest.mark.slow
+def test_cache_hits_silently_and_recompiles_with_a_notice_on_any_mismatch(tmp_path):
+    from fastsoftmax import _config
+
+    (tmp_path / "kern.py").write_text(_KERNEL)
+    fastmath = int(bool(_config.FASTMATH))
+    other_tag = _config.CACHE_TAG.replace(f"fastmath{fastmath}", f"fastmath{1 - fastmath}")
+    notice = "compiling the float64 test kernel once for this machine and settings, about 1 s"
+
+    assert notice in _run(tmp_path)  # cold: compiles, and says so
+    [index] = _index_files(tmp_path, _config.CACHE_TAG)
+    assert "compiling" not in _run(tmp_path)  # warm: loaded from the cache
+
+    # other flags: their own folder, never the fast-math entry
+    assert notice in _run(tmp_path, FASTSOFTMAX_FASTMATH=str(1 - fastmath))
+    assert len(_index_files(tmp_path, other_tag)) == 1
+    assert "compiling" not in _run(tmp_path)
+
+    # another CPU (Numba's key holds the CPU name and features)
+    assert notice in _run(tmp_path, NUMBA_CPU_NAME="generic")
+
+    # an entry written by another Numba version
+    with open(index, "rb") as f:
+        pickle.load(f)
+        rest = f.read()
+    index.write_bytes(pickle.dumps("0.0.0") + rest)
+    assert notice in _run(tmp_path)
+    assert "compiling" not in _run(tmp_path)
+
+    # an edited source file (Numba stamps entries with the file's sha256)
+    (tmp_path / "kern.py").write_text(_KERNEL + "\n# edited\n")
+    assert notice in _run(tmp_path)
+
+
+def test_cache_folder_names_the_flags():
+    from fastsoftmax import _config, _jit
+    from fastsoftmax.softmax import _numba
+
+    assert _config.CACHE_TAG == (f"fastmath{int(bool(_config.FASTMATH))}"
+                                 f"-parallel{int(_config.PARALLEL)}")
+    if _config.CACHE:
+        assert _config.CACHE_TAG in _numba._sgd_kernel._cache.cache_path
+    assert _jit.cache_root().endswith(os.path.join("_kernel_cache", _config.CACHE_TAG))
+
+
+def test_feature_cache_key_covers_the_package_version(monkeypatch):
+    import fastsoftmax
+    from fastsoftmax.data import cache
+
+    images = np.arange(12, dtype=np.uint8).reshape(3, 2, 2)
+    key = cache.cache_key(images, kind="hog")
+    assert cache.code_version().startswith(fastsoftmax.__version__ + "+")
+    monkeypatch.setattr(fastsoftmax, "__version__", "999.0")
+    cache.code_version.cache_clear()
+    try:
+        assert cache.cache_key(images, kind="hog") != key
+    finally:
+        cache.code_version.cache_clear()
