@@ -57,6 +57,7 @@ class _Stage:
         self.info = {}
         self.start = time.perf_counter()
         self._first = None  # (time, done) of the first update after the start
+        self._end = self.start  # time of the last update
         self._last_line = self.start
         self._bar = None
         self._tty = stream.isatty()
@@ -91,6 +92,7 @@ class _Stage:
                     self._bar.total = max(total, 1)
                 else:
                     self._open_bar(self._bar.n)
+        self._end = now
         if self._first is None and done > 0:
             self._first = (now, done)
             if self._bar is not None and done < total:
@@ -114,6 +116,15 @@ class _Stage:
         rate = (done - self._first[1]) / max(now - self._first[0], 1e-9)
         return f", about {(self.total - done) / rate:.0f} s left"
 
+    def _first_chunk_excess(self):
+        """Seconds the first chunk took beyond the rate of the others: the first call of
+        a Numba kernel compiles it (or loads it from its cache), once per process."""
+        if self._first is None or self.done <= self._first[1]:
+            return 0.0
+        first_time, first_done = self._first
+        rate = (self.done - first_done) / max(self._end - first_time, 1e-9)
+        return (first_time - self.start) - first_done / rate
+
     def finish(self, line=True):
         """Close the bar; with ``line``, write the stage's line; return its seconds."""
         seconds = time.perf_counter() - self.start
@@ -127,9 +138,12 @@ class _Stage:
                 notes.append("from the cache")
             if "loss" in self.info:
                 notes.append(f"final loss {self.info['loss']:.4f}")
+            compiling = self._first_chunk_excess()
+            if compiling >= 1.0:
+                notes.append(f"about {compiling:.0f} s of it compiling")
             if "note" in self.info:
                 notes.append(str(self.info["note"]))
-            note = f" ({', '.join(notes)})" if notes else ""
+            note = f" ({'; '.join(notes)})" if notes else ""
             self.stream.write(f"{self.label}: {what}{seconds:.2f} s{note}\n")
             self.stream.flush()
         return seconds
