@@ -481,6 +481,7 @@ def _fit_transform_cached(step, images, y, cache, kind, progress=None):
     key = _step_key(images, y, kind, step) if cache else None
     if key is None:
         return step, np.asarray(_step_call(step.fit_transform, progress, images, y))
+    report(progress, "features", 0, len(images))  # reading a large entry takes seconds
     from ._untrusted import loads_json
     from .data.cache import discard_cached, load_cached
 

@@ -93,7 +93,8 @@ def test_pipeline_fit_reports_every_stage_in_order(tmp_path):
     again = Recorder()
     ImagePipeline(SoftmaxClassifier(n_iter=600, batch_size=64, random_state=0),
                   cache=True).fit(images, y, progress=again)
-    assert again.of("features") == [("features", len(y), len(y), {"cached": True})]
+    assert again.of("features") == [("features", 0, len(y), {}),
+                                    ("features", len(y), len(y), {"cached": True})]
     assert again.of("pca")[-1] == ("pca", 1, 1, {"cached": True})
 
 

@@ -3,7 +3,7 @@ import click
 
 from .options import (InputError, StageProgress, check_figure_output, check_new_output,
                       data_option, dpi_option, echo_json, handle_errors, is_quiet, json_option,
-                      load_pipeline, log, log_seconds, overwrite_option)
+                      load_pipeline, log, log_seconds, log_threads, overwrite_option)
 
 
 @click.command()
@@ -44,6 +44,7 @@ def evaluate(model_path, data, plot_path, dpi, force, as_json):
             dataset = load_test_set(data, names)
         log.info("data: %s test images from %s", dataset.name,
                  data or "scikit-learn's bundled digits")
+        log_threads()
         if tuple(dataset.image_shape[:2]) != tuple(pipe.image_shape_[:2]):
             raise InputError(
                 f"the data's images are {'x'.join(map(str, dataset.image_shape[:2]))} but the "

@@ -14,7 +14,8 @@ import contextlib
 import sys
 import time
 
-#: How stages are shown: stage -> (label, unit); other stages show as named.
+#: How stages are shown: stage -> (label, unit); another stage shows under its own name,
+#: counted in "steps" (a feature step may report e.g. "dictionary").
 STAGES = {
     "load": ("load", None),
     "features": ("features", "images"),
@@ -174,7 +175,7 @@ class StageProgress:
             return
         if stage != self._name:
             self._end()
-            label, unit = STAGES.get(stage, (stage, None))
+            label, unit = STAGES.get(stage, (stage, "steps"))
             self._name = stage
             self._stage = _Stage(label, unit, total, self.stream or sys.stderr)
         self._stage.update(done, total, info)
