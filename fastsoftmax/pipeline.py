@@ -24,6 +24,10 @@ transformer, ``TransformerMixin`` + ``BaseEstimator``, has the first four):
     Features of uint8 images of the fitted size (D fixed by the fitted step).
 ``fit_transform(images, y=None)``
     As ``fit(images, y).transform(images)`` (``TransformerMixin`` gives it).
+``transform(images, progress=None)``, ``fit_transform(images, y=None, progress=None)`` (optional)
+    A step whose methods take a ``progress`` keyword reports its work through it
+    (``progress(stage, done, total, **info)``, see :mod:`fastsoftmax._progress`);
+    the pipeline passes it only to steps that take it.
 ``get_params(deep=False) -> dict``
     JSON-serializable parameters (tuples allowed); they key the disk cache.  A step
     whose ``fit`` is random must take ``random_state``; with an integer seed its
@@ -58,6 +62,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
+from ._progress import relabel, report, takes_progress
 from .classifier import SoftmaxClassifier
 from .decomposition import VariancePCA
 
@@ -102,6 +107,14 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         Classifier inputs per image (after PCA).
     timings_ : dict
         Seconds per stage of the last ``fit`` (``features``, ``pca``, ``train``).
+
+    Progress
+    --------
+    ``fit``, ``fit_features`` and ``transform`` take ``progress``, a callable
+    ``progress(stage, done, total, **info)`` (:mod:`fastsoftmax._progress`), called
+    through the stages ``"features"`` (images; ``cached=True`` on a cache hit),
+    ``"pca"`` (one step) and ``"train"`` (updates, with ``loss``).  The library never
+    draws; the command line turns the calls into progress bars.
     train_accuracy_ : float
         Accuracy on the training images at the end of ``fit``.
     """
@@ -148,22 +161,30 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         return classifier
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, images, y, callback=None):
+    def fit(self, images, y, progress=None):
         """Fit the feature step, PCA and the classifier on training images.
 
         Parameters
         ----------
         images : ndarray of uint8, shape (N, H, W) or (N, H, W, 3)
         y : ndarray of int, shape (N,)
-        callback : callable, optional
-            Passed to :meth:`SoftmaxClassifier.fit` for progress.
+        progress : callable, optional
+            ``progress(stage, done, total, **info)`` through the stages
+            ``"features"``, ``"pca"`` and ``"train"`` (see the class docstring).
 
         Returns
         -------
         self
         """
         classifier = self._new_classifier()
-        X = self.fit_features(images, y)
+        X = self.fit_features(images, y, progress=progress)
+        callback = None
+        if progress is not None:
+            def callback(done, total, loss):
+                progress("train", done, total, loss=loss)
+
+            # the classifier's own callback only reports after its first kernel call
+            progress("train", 0, 1)
         start = time.perf_counter()
         self.classifier_ = classifier.fit(X, y, callback=callback)
         self.timings_["train"] = time.perf_counter() - start
@@ -173,7 +194,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         self.train_accuracy_ = float(self.classifier_.score(X, y))
         return self
 
-    def fit_features(self, images, y=None):
+    def fit_features(self, images, y=None, progress=None):
         """Fit the feature step and PCA on training images; return the classifier inputs.
 
         Sets ``image_shape_``, ``features_``, ``pca_``, ``n_image_features_``,
@@ -185,6 +206,9 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         images : ndarray of uint8, shape (N, H, W) or (N, H, W, 3)
         y : ndarray, optional
             Passed to the feature step's ``fit``.
+        progress : callable, optional
+            ``progress(stage, done, total, **info)`` through ``"features"`` and
+            ``"pca"`` (see the class docstring).
 
         Returns
         -------
@@ -198,15 +222,18 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         step = clone(self.features) if self.features is not None else _default_features(
             self.image_shape_)
         start = time.perf_counter()
-        self.features_, features = _fit_transform_cached(step, images, y, self.cache, "features")
+        self.features_, features = _fit_transform_cached(step, images, y, self.cache, "features",
+                                                         progress)
         self.timings_["features"] = time.perf_counter() - start
         self.n_image_features_ = int(features.shape[1])
         start = time.perf_counter()
         self.pca_ = None
         if self.pca_variance is not None:
-            self.pca_ = _fit_pca_cached(VariancePCA(self.pca_variance), features, images, y,
-                                        step, self.cache)
+            report(progress, "pca", 0, 1)
+            self.pca_, cached = _fit_pca_cached(VariancePCA(self.pca_variance), features, images,
+                                                y, step, self.cache)
             features = self.pca_.transform(features)
+            report(progress, "pca", 1, 1, **({"cached": True} if cached else {}))
         self.timings_["pca"] = time.perf_counter() - start
         self.n_features_ = int(features.shape[1])
         log.info("features: %d per image, %d after PCA (%.2f s features, %.2f s PCA)",
@@ -215,11 +242,15 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         return features
 
     # ------------------------------------------------------------------ prediction
-    def transform(self, images):
-        """Classifier inputs (features, then PCA) of uint8 images of the training size."""
+    def transform(self, images, progress=None):
+        """Classifier inputs (features, then PCA) of uint8 images of the training size.
+
+        ``progress``, optional: ``progress("features", done, total)`` over the images,
+        when the feature step reports progress (see the class docstring).
+        """
         check_is_fitted(self, "features_")
         images = self._check_images(images, fitted=True)
-        features = self.features_.transform(images)
+        features = _step_call(self.features_.transform, progress, images)
         return features if self.pca_ is None else self.pca_.transform(features)
 
     def predict_proba(self, images):
@@ -438,11 +469,19 @@ def _step_key(images, y, kind, step, **extra):
         return None
 
 
-def _fit_transform_cached(step, images, y, cache, kind):
+def _step_call(method, progress, *args):
+    """``method(*args)``, with ``progress=`` when the feature step's method takes it."""
+    if progress is not None and takes_progress(method):
+        return method(*args, progress=progress)
+    return method(*args)
+
+
+def _fit_transform_cached(step, images, y, cache, kind, progress=None):
     """``(fitted step, step.fit_transform(images, y))``, from the disk cache when on."""
     key = _step_key(images, y, kind, step) if cache else None
     if key is None:
-        return step, np.asarray(step.fit_transform(images, y))
+        return step, np.asarray(_step_call(step.fit_transform, progress, images, y))
+    report(progress, "features", 0, len(images))  # reading a large entry takes seconds
     from ._untrusted import loads_json
     from .data.cache import discard_cached, load_cached
 
@@ -453,11 +492,12 @@ def _fit_transform_cached(step, images, y, cache, kind):
             arrays = {k[6:]: v for k, v in hit.items() if k.startswith("state_")}
             fitted = type(step).from_arrays(metadata, arrays)
             log.info("%s: cache hit (%s)", kind, key[:12])
+            report(progress, "features", len(images), len(images), cached=True)
             return fitted, hit["features"]
         except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
             discard_cached(key, f"{kind}: {exc}")
     log.info("%s: cache miss (%s), computing", kind, key[:12])
-    features = np.asarray(step.fit_transform(images, y))
+    features = np.asarray(_step_call(step.fit_transform, progress, images, y))
     metadata, arrays = step.to_arrays()
     entry = {"features": features, "step_metadata": np.frombuffer(
         json.dumps(metadata).encode("utf-8"), dtype=np.uint8)}
@@ -467,11 +507,11 @@ def _fit_transform_cached(step, images, y, cache, kind):
 
 
 def _fit_pca_cached(pca, features, images, y, step, cache):
-    """``pca`` fitted on ``features`` (the ``step`` features of ``images``), from the
-    disk cache when ``cache``."""
+    """``(pca fitted on features, whether it came from the cache)``: ``features`` are the
+    ``step`` features of ``images``; the disk cache is used when ``cache``."""
     key = _step_key(images, y, "pca", step, variance=pca.variance) if cache else None
     if key is None:
-        return pca.fit(features)
+        return pca.fit(features), False
     from .data.cache import discard_cached, load_cached
 
     n_features = features.shape[1]
@@ -481,13 +521,13 @@ def _fit_pca_cached(pca, features, images, y, step, cache):
             fitted = VariancePCA.from_arrays({"params": pca.get_params(),
                                               "n_features_in_": n_features}, hit)
             log.info("pca: cache hit (%s)", key[:12])
-            return fitted
+            return fitted, True
         except (KeyError, TypeError, ValueError) as exc:
             discard_cached(key, f"pca: {exc}")
     log.info("pca: cache miss (%s), computing", key[:12])
     pca.fit(features)
     _try_save(key, pca.to_arrays()[1], "pca")
-    return pca
+    return pca, False
 
 
 def _cache_kind(step):
@@ -500,6 +540,8 @@ def _try_save(key, arrays, kind):
     from .data.cache import save_cached
 
     try:
-        save_cached(key, arrays, kind=kind)
+        path = save_cached(key, arrays, kind=kind)
+        if path is not None:
+            log.info("%s: stored in the cache as %s", kind, path)
     except OSError as exc:
         log.warning("could not write the feature cache: %s", exc)

@@ -379,10 +379,10 @@ def test_read_only_folder_is_refused_for_real(no_work, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["sweep", "learning_rate=0.1", "--out", "{d}/file"],
-     "Error: Invalid value for '--out': Directory '{d}/file' is a file."),
-    (["study", "--out", "{d}/file"], "Error: Invalid value for '--out': Directory '{d}/file' is a file."),
+     "Error: Invalid value for '-o' / '--out': Directory '{d}/file' is a file."),
+    (["study", "--out", "{d}/file"], "Error: Invalid value for '-o' / '--out': Directory '{d}/file' is a file."),
     (["sweep", "learning_rate=0.1", "--out", "{d}/file/sub"], "Error: --out: '{d}/file' is a file, not a folder"),
-    (["train", "--model", "{d}/folder"], "Error: Invalid value for '--model': File '{d}/folder' is a directory."),
+    (["train", "--model", "{d}/folder"], "Error: Invalid value for '-o' / '--model': File '{d}/folder' is a directory."),
     (["train", "--model", "{d}/missing/m.npz"], "Error: --model: folder '{d}/missing' does not exist"),
     (["train", "--plot", "{d}/p.gif"],
      "Error: cannot write a figure as '.gif' ('{d}/p.gif'); use one of .png, .pdf, .svg"),
@@ -421,8 +421,8 @@ def test_stale_temp_files_of_a_model_path_are_removed(tmp_path):
     (["study", "--pca-variance", "nan"], "Invalid value for '--pca-variance': 'nan' is not a finite number."),
     (["study", "--n-iter", "10000000000000"], "The 'n_iter' parameter of SoftmaxClassifier must be an int in the range [1, 4294967296]"),
     (["train", "--epochs", "4294967297"], "The 'epochs' parameter of SoftmaxClassifier must be an int in the range [1, 4294967296]"),
-    (["study", "--jobs", "0"], "Invalid value for '--jobs': 0 is not in the range 1<=x<=256."),
-    (["sweep", "learning_rate=0.1", "--jobs", "100000"], "Invalid value for '--jobs': 100000 is not in the range 1<=x<=256."),
+    (["study", "--jobs", "0"], "Invalid value for '-j' / '--jobs': 0 is not in the range 1<=x<=256."),
+    (["sweep", "learning_rate=0.1", "--jobs", "100000"], "Invalid value for '-j' / '--jobs': 100000 is not in the range 1<=x<=256."),
     (["sweep", "learning_rate=nan"], "The 'learning_rate' parameter of SoftmaxClassifier must be"),
     (["sweep", "learning_rate=0.1", "--seed", "-1"], "Invalid value for '--seed'"),
     (["sweep", "learning_rate=0.1", "--repeats", "3", "--seed", "4294967294"],
@@ -571,7 +571,7 @@ def test_report_on_a_study_with_a_corrupt_curves_file(features, tmp_path):
     out = tmp_path / "study"
     run_study(features, out, _tiny_plan(features), repeats=1, n_jobs=1, plots=False)
     (out / "l2" / "curves.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    result = _invoke("report", out)
+    result = _invoke("report", out, "--force")
     assert result.exit_code == 2
     assert _one_error_line(result.output).startswith(
         f"Error: {out / 'l2' / 'curves.npz'}: not a readable .npz archive")
@@ -587,7 +587,7 @@ def test_report_on_a_study_analysis_of_the_wrong_shape(features, tmp_path):
         row["alpha"] = 1.0
         del row["n_iter"]
     path.write_text(json.dumps(payload))
-    result = _invoke("report", out)
+    result = _invoke("report", out, "--force")
     assert result.exit_code == 2
     assert _one_error_line(result.output).startswith(
         f"Error: {path}: not the results of the study's 'n_iter' analysis (KeyError: 'n_iter')")

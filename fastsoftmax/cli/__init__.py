@@ -1,10 +1,9 @@
 """The ``fastsoftmax`` command line: one click group, one module per command.
 
 Heavy imports (numba, scikit-learn) happen inside the command bodies so that
-``fastsoftmax --help`` answers at once.
+``fastsoftmax --help`` answers at once.  ``-q`` and ``-v`` work before and after the
+command name (:func:`fastsoftmax.cli.options.verbosity_options`).
 """
-import logging
-
 import click
 
 from .. import __version__
@@ -35,8 +34,10 @@ class LazyGroup(click.Group):
             return None
         import importlib
 
+        from .options import verbosity_options
+
         module_name, attr = target.split(":")
-        return getattr(importlib.import_module(module_name), attr)
+        return verbosity_options(getattr(importlib.import_module(module_name), attr))
 
     def invoke(self, ctx):
         # Ctrl-C anywhere (also outside a command's own error handler): "Aborted.", exit 130.
@@ -50,20 +51,23 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="fastsoftmax")
-@click.option("-v", "--verbose", count=True, help="More log messages (repeat for debug).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or log messages; results only.")
+@click.option("-v", "--verbose", count=True, help="Log what happens: data and cache used, threads, "
+              "seconds per stage (-vv: more detail). Also accepted after the command.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or log messages; results "
+              "only. Also accepted after the command.")
 @click.pass_context
 def main(ctx, verbose, quiet):
     """Fast softmax-classifier experiments on images (HOG + PCA + minibatch SGD).
 
     Every command runs on scikit-learn's bundled digits images when no --data is
-    given, so it works with no download.
+    given, so it works with no download.  Progress goes to stderr (one line per
+    stage when stderr is not a terminal); results go to stdout.  An output file or
+    folder that already exists is refused unless --force.
     """
-    level = logging.ERROR if quiet else (logging.WARNING - 10 * verbose)
-    logging.basicConfig(level=max(level, logging.DEBUG), format="fastsoftmax: %(message)s")
-    ctx.ensure_object(dict)
-    ctx.obj["quiet"] = quiet
-    ctx.obj["verbose"] = verbose
+    from .options import set_verbosity
+
+    ctx.obj = {}
+    set_verbosity(ctx, quiet=quiet, verbose=verbose)
     from .options import install_sigint_handler
 
     install_sigint_handler(ctx)

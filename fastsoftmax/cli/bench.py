@@ -4,14 +4,16 @@ import time
 
 import click
 
-from .options import (FiniteFloatRange, InputError, check_output_path, echo_json, handle_errors,
-                      is_quiet, json_option)
+from .options import (FiniteFloatRange, InputError, check_new_output, check_output_path,
+                      echo_json, handle_errors, is_quiet, json_option, overwrite_option)
 
 
 @click.command("bench")
 @click.option("--full", is_flag=True,
-              help="The long benchmarks (the issues' sizes; the real CIFAR-10 pipeline when the "
-                   "development copy is present). Default: the quick ones (under a minute).")
+              help="Full-size benchmarks, about 10 minutes: 10,000 32x32 images for HOG, "
+                   "200 updates of batch 500 for SGD, and the whole CIFAR-10 pipeline when "
+                   "../shared/data/cifar10-dev is present; the target column is judged at "
+                   "these sizes. Default: smaller sizes, under a minute.")
 @click.option("--size", type=click.Choice(["tiny", "quick", "full"]), default=None, hidden=True,
               help="Problem sizes (tiny is for tests); --full is --size full.")
 @click.option("--only", "only", multiple=True, metavar="NAME",
@@ -23,13 +25,16 @@ from .options import (FiniteFloatRange, InputError, check_output_path, echo_json
 @click.option("--fraction", type=FiniteFloatRange(0, 1, min_open=True), default=0.6,
               show_default=True, help="With --check: the least share of the baseline speed-up.")
 @click.option("--update-baseline", "update_path", type=click.Path(dir_okay=False, path_type=str),
-              help="Write the measured speed-ups to this baseline file (atomically).")
+              help="Write the measured speed-ups to this baseline file (atomically; an "
+                   "existing file needs --force).")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --update-baseline: measure this many times; each kernel's baseline "
                    "is its slowest speed-up (robust to a noisy machine).")
+@overwrite_option
 @json_option
 @handle_errors
-def bench(full, size, only, list_cases, check_path, fraction, update_path, repeat, as_json):
+def bench(full, size, only, list_cases, check_path, fraction, update_path, repeat, force,
+          as_json):
     """Time each fast kernel beside its reference and print the speed-ups.
 
     Each row: the kernel, the median time of the fast path and of its reference (per
@@ -50,6 +55,7 @@ def bench(full, size, only, list_cases, check_path, fraction, update_path, repea
     for name in only:
         lib.get_case(name)  # unknown names fail before any work
     check_output_path(update_path, "--update-baseline")
+    check_new_output(update_path, "--update-baseline", force)
     baseline = lib.load_baseline(check_path) if check_path else None
     if baseline is not None and size is None:
         size = baseline.get("size", "quick")

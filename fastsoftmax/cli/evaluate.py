@@ -1,8 +1,9 @@
 """``fastsoftmax evaluate``: a saved pipeline on a data set's test split."""
 import click
 
-from .options import (InputError, check_figure_output, data_option, dpi_option, echo_json,
-                      handle_errors, is_quiet, json_option, load_pipeline)
+from .options import (InputError, StageProgress, check_figure_output, check_new_output,
+                      data_option, dpi_option, echo_json, handle_errors, is_quiet, json_option,
+                      load_pipeline, log, log_seconds, log_threads, overwrite_option)
 
 
 @click.command()
@@ -12,10 +13,11 @@ from .options import (InputError, check_figure_output, data_option, dpi_option, 
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=str),
               help="Write the confusion matrix here (.png, .pdf or .svg).")
 @dpi_option
+@overwrite_option
 @json_option
 @handle_errors
-def evaluate(model_path, data, plot_path, dpi, as_json):
-    """Accuracy, per-class accuracy and confusion matrix of a saved model.
+def evaluate(model_path, data, plot_path, dpi, force, as_json):
+    """Accuracy, precision, recall and F1 per class, and the confusion matrix of a saved model.
 
     Runs the model on the test images of --data: the held-out split of the built-in
     digits (the default) or of CIFAR-10, every image of an image folder
@@ -23,21 +25,36 @@ def evaluate(model_path, data, plot_path, dpi, as_json):
     root/test/<class>/ when root/train exists.  Classes are matched by folder name,
     not position: a folder may hold any subset of the model's classes, and a class
     the model does not know is an error.  Images must have the training size.
+
+    Precision: the share of the images predicted as a class that are of it;
+    recall: the share of a class's images predicted as it; F1: their harmonic mean
+    (as scikit-learn's classification_report).  "-" marks an undefined value (a
+    class with no images, or never predicted).
     """
+    from ..data import load_test_set
     from ..evaluation import evaluate_predictions
 
-    from ..data import load_test_set
-
     check_figure_output(plot_path, dpi)
+    check_new_output(plot_path, "--plot", force)
+    quiet = is_quiet() or as_json
     pipe = load_pipeline(model_path)
     names = list(pipe.class_names or [str(c) for c in pipe.classes_])
-    dataset = load_test_set(data, names)
-    if tuple(dataset.image_shape[:2]) != tuple(pipe.image_shape_[:2]):
-        raise InputError(
-            f"the data's images are {'x'.join(map(str, dataset.image_shape[:2]))} but the model "
-            f"was trained on {'x'.join(map(str, pipe.image_shape_[:2]))}"
-        )
-    scores = evaluate_predictions(dataset.y_test, pipe.predict(dataset.X_test), len(names))
+    with StageProgress(quiet) as progress:
+        with progress.stage("load"):
+            dataset = load_test_set(data, names)
+        log.info("data: %s test images from %s", dataset.name,
+                 data or "scikit-learn's bundled digits")
+        log_threads()
+        if tuple(dataset.image_shape[:2]) != tuple(pipe.image_shape_[:2]):
+            raise InputError(
+                f"the data's images are {'x'.join(map(str, dataset.image_shape[:2]))} but the "
+                f"model was trained on {'x'.join(map(str, pipe.image_shape_[:2]))}"
+            )
+        with progress.stage("evaluate", len(dataset.y_test)) as evaluation:
+            inputs = pipe.transform(dataset.X_test, progress=evaluation)
+            predicted = pipe.classifier_.predict(inputs)
+    log_seconds(progress.seconds)
+    scores = evaluate_predictions(dataset.y_test, predicted, len(names))
     matrix = scores.confusion_matrix
     if plot_path:
         from ..plots import plot_confusion_matrix
@@ -55,10 +72,8 @@ def evaluate(model_path, data, plot_path, dpi, as_json):
         echo_json(result)
         return
     click.echo(f"{dataset.name}: {result['n_images']} test images, accuracy {scores.accuracy:.4f}")
-    width = max(len(n) for n in names)
-    click.echo("per-class accuracy:")
-    for name, value, n in zip(names, scores.per_class_accuracy, scores.support):
-        click.echo(f"  {name:<{width}}  {value:.4f}  ({n} images)" if n else f"  {name:<{width}}  -")
+    width = max(len(n) for n in names + ["weighted avg"])
+    click.echo(_scores_table(names, scores, width))
     click.echo("confusion matrix (rows: true class, columns: predicted):")
     cell = max(len(str(matrix.max())), 3)
     click.echo(" " * (width + 2) + " ".join(f"{n[:cell]:>{cell}}" for n in names))
@@ -66,3 +81,19 @@ def evaluate(model_path, data, plot_path, dpi, as_json):
         click.echo(f"  {name:<{width}}" + " ".join(f"{v:>{cell}}" for v in row))
     if plot_path and not is_quiet():
         click.echo(f"confusion matrix written to {plot_path}")
+
+
+def _scores_table(names, scores, width):
+    """Precision, recall, F1 and images per class, then the averages, as text."""
+    def cell(value):
+        return f"{'-':>9}" if value is None or value != value else f"{value:>9.4f}"
+
+    lines = [f"  {'class':<{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'images':>7}"]
+    for name, p, r, f, n in zip(names, scores.precision, scores.recall, scores.f1,
+                                scores.support):
+        lines.append(f"  {name:<{width}} {cell(p)} {cell(r)} {cell(f)} {n:>7}")
+    total = int(scores.support.sum())
+    for label, avg in (("macro avg", scores.macro_avg), ("weighted avg", scores.weighted_avg)):
+        lines.append(f"  {label:<{width}} {cell(avg['precision'])} {cell(avg['recall'])} "
+                     f"{cell(avg['f1'])} {total:>7}")
+    return "\n".join(lines)

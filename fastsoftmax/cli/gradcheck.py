@@ -15,7 +15,7 @@ SHOW_ROWS, SHOW_COLS = 3, 4
 @click.option("--features", type=click.IntRange(min=1), default=None,
               help="Use the first N pixel columns of the flattened images. Default: all.")
 @click.option("--penalty", type=click.Choice(["none", "l2", "l1", "elasticnet"]),
-              default="none", show_default=True)
+              default="none", show_default=True, help="Weight penalty added to the loss.")
 @click.option("--alpha", type=FiniteFloatRange(0), default=0.01, show_default=True,
               help="Penalty strength (ignored with --penalty none).")
 @click.option("--l1-ratio", type=FiniteFloatRange(0, 1), default=0.15, show_default=True,
@@ -23,16 +23,15 @@ SHOW_ROWS, SHOW_COLS = 3, 4
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numba",
               show_default=True, help="Which implementation gives the analytic gradient.")
 @click.option("--h", "h", type=FiniteFloatRange(0, min_open=True), default=1e-5, show_default=True,
-              help="Finite-difference step.")
+              help="Step added to each weight for the numerical gradient.")
 @click.option("--method", type=click.Choice(["central", "forward"]), default="central",
               show_default=True,
               help="Central differences, or the study's forward differences (error O(h)).")
 @click.option("--threshold", type=FiniteFloatRange(0, min_open=True), default=1e-6, show_default=True,
               help="Fail (exit 1) when the maximum relative error is above this.")
-@click.option("--sparse", "n_sparse", type=click.IntRange(min=0), default=0,
-              show_default=True,
-              help="Also check K random coordinates alone (CS231n's grad_check_sparse; "
-                   "at most 100,000).")
+@click.option("--sparse", "n_sparse", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also check K weights chosen at random, one at a time (as CS231n's "
+                   "grad_check_sparse; at most 100,000).")
 @seed_option
 @json_option
 @click.pass_context

@@ -9,6 +9,8 @@ import threading
 
 import click
 
+from .progress import ProgressBar, StageProgress, write_line  # noqa: F401  (for the commands)
+
 log = logging.getLogger("fastsoftmax.cli")
 
 
@@ -171,10 +173,11 @@ json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object with the results instead of text."
 )
 seed_option = click.option(
-    "--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="Random seed (splits, minibatches, init)."
+    "--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
+    help="Random seed (validation split, minibatch order, initial weights)."
 )
 data_option = click.option(
-    "--data",
+    "-d", "--data",
     type=click.Path(path_type=str),
     default=None,
     help="Data set: a CIFAR-10 folder or archive, or an image folder. "
@@ -202,46 +205,78 @@ def _json_default(value):
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-class ProgressBar:
-    """A progress bar on stderr that respects ``--quiet``; used through a library callback."""
+# ---------------------------------------------------------------------- -q and -v
+class _EchoHandler(logging.Handler):
+    """Log records on the current stderr (click's, so CliRunner captures them)."""
 
-    def __init__(self, total, label, quiet=False):
-        self.total = total
-        self.quiet = quiet or not total
-        self._bar = None
-        self._done = 0
-        if not self.quiet:
-            self._bar = click.progressbar(
-                length=total, label=label, file=sys.stderr, show_eta=True, show_percent=True,
-                item_show_func=lambda item: item,
-            )
-            self._bar.__enter__()
+    def emit(self, record):
+        try:
+            write_line(self.format(record))
+        except Exception:  # noqa: BLE001  (logging must never fail the command)
+            self.handleError(record)
 
-    def set_total(self, total):
-        """Change the length of the bar (e.g. once the library knows the total)."""
-        self.total = total
-        if self._bar is not None:
-            self._bar.length = total
 
-    def update(self, done, info=None):
-        """Move to ``done`` of ``total``; ``info`` is shown beside the bar (e.g. the loss)."""
-        if self._bar is not None:
-            self._bar.update(done - self._done, info)
-            self._done = done
+def set_verbosity(ctx, quiet=False, verbose=0):
+    """Record ``-q``/``-v`` in the root context and set the level of fastsoftmax's logs.
 
-    def close(self):
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
+    Called by the group's options and by each command's (so ``fastsoftmax train -q``
+    equals ``fastsoftmax -q train``); given twice, ``-q`` wins and the ``-v`` add up.
+    Logs go to stderr: warnings by default, the facts of ``-v`` (data and cache used,
+    threads, seconds per stage), debug details with ``-vv``, errors only with ``-q``.
+    """
+    root = ctx.find_root()
+    root.ensure_object(dict)
+    quiet = root.obj["quiet"] = bool(root.obj.get("quiet")) or bool(quiet)
+    verbose = root.obj["verbose"] = int(root.obj.get("verbose") or 0) + int(verbose or 0)
+    logger = logging.getLogger("fastsoftmax")
+    if not any(isinstance(h, _EchoHandler) for h in logger.handlers):
+        handler = _EchoHandler()
+        handler.setFormatter(logging.Formatter("fastsoftmax: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.ERROR if quiet else max(logging.WARNING - 10 * verbose, logging.DEBUG))
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
+QUIET_HELP = "No progress bars or log messages; results only."
+VERBOSE_HELP = ("Log what happens: data and cache used, threads, seconds per stage "
+                "(-vv: more detail).")
+
+
+def _verbosity_callback(ctx, param, value):
+    if value:
+        set_verbosity(ctx, **{param.name: value})
+    return value
+
+
+def verbosity_options(command):
+    """Give ``command`` (and every subcommand of a group) the options ``-q``/``--quiet``
+    and ``-v``/``--verbose``, so that they work after the command name too."""
+    taken = {opt for param in command.params for opt in getattr(param, "opts", ())}
+    if "-q" not in taken and "--quiet" not in taken:
+        click.option("-q", "--quiet", is_flag=True, expose_value=False, help=QUIET_HELP,
+                     callback=_verbosity_callback)(command)
+    if "-v" not in taken and "--verbose" not in taken:
+        click.option("-v", "--verbose", count=True, expose_value=False, help=VERBOSE_HELP,
+                     callback=_verbosity_callback)(command)
+    for sub in getattr(command, "commands", {}).values():
+        verbosity_options(sub)
+    return command
 
 
 # ---------------------------------------------------------------------- output paths
+#: The one rule for every output (files and folders): an existing one is refused
+#: before any work unless --force.
+overwrite_option = click.option(
+    "--force", is_flag=True,
+    help="Overwrite output files that already exist (without it, an existing output is "
+         "refused before any work).")
+
+
+def check_new_output(path, option, force):
+    """Refuse an output file that already exists unless ``force``, before any work."""
+    if path and os.path.lexists(path) and not force:
+        raise InputError(f"{option}: {path!r} already exists; add --force to overwrite it")
+
+
 def check_output_path(path, option):
     """Refuse an output file path before any work: its folder must exist and take a new
     file (tried for real), and the path must not be a folder.  Temporary files that a
@@ -301,10 +336,11 @@ def load_data(data, quiet, download=False, progress=None):
     from ..data import load_dataset
 
     dataset = load_dataset(data, download=download, progress=progress)
-    log.info("data: %s (%s)", dataset.name, os.path.abspath(data) if data else "built in")
+    log.info("data: %s from %s", dataset.name,
+             os.path.abspath(data) if data else "scikit-learn's bundled digits (built in)")
     if not quiet:
-        click.echo(f"{dataset.name}: {len(dataset.y_train)} training and {len(dataset.y_test)} "
-                   f"test images of {'x'.join(map(str, dataset.image_shape))}", err=True)
+        write_line(f"{dataset.name}: {len(dataset.y_train)} training and {len(dataset.y_test)} "
+                   f"test images of {'x'.join(map(str, dataset.image_shape))}")
     return dataset
 
 
@@ -312,7 +348,29 @@ def log_threads():
     """Log how many threads the kernels use (``-v``)."""
     import numba
 
-    log.info("threads: %d (numba), %d CPUs", numba.get_num_threads(), os.cpu_count() or 1)
+    log.info("threads: %d (numba; NUMBA_NUM_THREADS sets it), %d CPUs", numba.get_num_threads(),
+             os.cpu_count() or 1)
+
+
+def log_cache(enabled):
+    """Log the cache folder, its size and limit, or that it is off (``-v``)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    if not enabled:
+        log.info("cache: off (--no-cache); features and PCA are computed")
+        return
+    from ..data.cache import cache_info, format_size
+
+    info = cache_info()
+    limit = info["limit_bytes"]
+    log.info("cache: %s (%d entries, %s; limit %s)", info["path"], info["entries"],
+             format_size(info["size_bytes"]),
+             "none" if limit is None else "0: off" if limit == 0 else format_size(limit))
+
+
+def log_seconds(seconds):
+    """Log the seconds of each stage (``-v``)."""
+    log.info("seconds: %s", ", ".join(f"{k} {v:.2f}" for k, v in seconds.items()))
 
 
 # ---------------------------------------------------------------------- classifier options
@@ -336,20 +394,28 @@ def classifier_options(func):
         click.option("--epochs", type=click.IntRange(min=1),
                      help="Passes over the training data. [default: 10, and at least 1,000 updates]"),
         click.option("--sampling", type=click.Choice(["shuffle", "replacement"]),
-                     help="shuffle: permuted epochs; replacement: the study's random draws. [default: shuffle]"),
+                     help="shuffle: each epoch uses every image once, in a new order; "
+                          "replacement: each batch is drawn at random (the study's). "
+                          "[default: shuffle]"),
         click.option("--penalty", type=click.Choice(["none", "l2", "l1", "elasticnet"]),
                      help="Weight penalty. [default: l2]"),
         click.option("--alpha", type=float, help="Penalty strength. [default: 0.0001]"),
         click.option("--l1-ratio", type=float, help="Elastic-net L1 share in [0, 1]. [default: 0.15]"),
         click.option("--l1-method", type=click.Choice(["proximal", "subgradient"]),
-                     help="L1 by soft-thresholding (exact zeros) or the sign subgradient. [default: proximal]"),
-        click.option("--momentum", type=float, help="Heavy-ball momentum in [0, 1). [default: 0.9]"),
+                     help="proximal: shrink the weights towards 0 after each update (gives "
+                          "exact zeros); subgradient: add alpha * sign(W) to the gradient "
+                          "(the study's). [default: proximal]"),
+        click.option("--momentum", type=float,
+                     help="Share of the previous update added to each update, in [0, 1). "
+                          "[default: 0.9]"),
         click.option("--early-stopping/--no-early-stopping", default=None,
                      help="Stop when a 10% validation split stops improving. [default: off]"),
         click.option("--backend", type=click.Choice(["numba", "numpy"]),
-                     help="Fused Numba kernels or the NumPy reference. [default: numba]"),
+                     help="numba: the fast compiled code; numpy: the plain NumPy version the "
+                          "tests compare it with (slower). [default: numba]"),
         click.option("--dtype", type=click.Choice(["float32", "float64"]),
-                     help="Training precision. [default: float32]"),
+                     help="Number precision of training (float64: slower, for checks). "
+                          "[default: float32]"),
     ]
     for option in reversed(options):
         func = option(func)
@@ -386,11 +452,14 @@ def build_classifier(options, preset, seed):
 
 # ---------------------------------------------------------------------- sweeps and the study
 force_option = click.option("--force", is_flag=True,
-                            help="Replace complete results already in the output folder.")
+                            help="Replace complete results already in the output folder "
+                                 "(without it, a folder holding results is refused before any "
+                                 "work).")
 #: Most fits at once (``--jobs``): each is a thread; more would only exhaust the machine.
 MAX_JOBS = 256
-jobs_option = click.option("--jobs", "n_jobs", type=click.IntRange(1, MAX_JOBS), default=2, show_default=True,
-                           help="Runs fitted at once (threads; the Numba kernels release the GIL).")
+jobs_option = click.option("-j", "--jobs", "n_jobs", type=click.IntRange(1, MAX_JOBS), default=2,
+                           show_default=True,
+                           help="How many runs train at once (threads of this process).")
 val_option = click.option("--val-fraction", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
                           default=0.15, show_default=True,
                           help="Stratified share of the training images held out for validation.")
@@ -405,10 +474,15 @@ def load_features(data, val_fraction, seed, pca_variance, no_cache, quiet):
     """Load a data set and compute its features once: ``(dataset, features, sizes)``."""
     from ..experiments.sweep import prepare_features
 
-    dataset = load_data(data, quiet)
-    log_threads()
-    features = prepare_features(dataset, val_fraction=val_fraction, seed=seed,
-                                pca_variance=pca_variance, cache=not no_cache)
+    with StageProgress(quiet) as progress:
+        with progress.stage("load"):
+            dataset = load_data(data, quiet)
+        log_threads()
+        log_cache(not no_cache)
+        features = prepare_features(dataset, val_fraction=val_fraction, seed=seed,
+                                    pca_variance=pca_variance, cache=not no_cache,
+                                    progress=progress)
+    log_seconds(progress.seconds)
     sizes = {"train": len(features["y_train"]), "val": len(features["y_val"]),
              "test": len(features["y_test"]), "features": int(features["X_train"].shape[1]),
              "hog_features": features["n_image_features"]}

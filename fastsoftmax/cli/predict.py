@@ -11,7 +11,8 @@ from .options import echo_json, handle_errors, json_option, load_pipeline
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many of the most probable classes to show per image.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
-              help="Refuse images with more pixels (possible decompression bombs). "
+              help="Refuse images with more pixels (a small file can decode to a huge "
+                   "image). "
                    "[default: 100,000,000]")
 @json_option
 @handle_errors

@@ -1,23 +1,28 @@
 """``fastsoftmax report``: Markdown and self-contained HTML report of a results folder."""
 import click
 
-from .options import echo_json, handle_errors, json_option
+from .options import check_new_output, echo_json, handle_errors, json_option, overwrite_option
 
 
 @click.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.option("--title", default=None, help="Report title. [default: from the sweep's parameters]")
 @click.option("--replot", is_flag=True, help="Redraw the PNG plots from the results first.")
+@overwrite_option
 @json_option
 @handle_errors
-def report(folder, title, replot, as_json):
+def report(folder, title, replot, force, as_json):
     """Write FOLDER/report.md and FOLDER/report.html for a sweep or study folder.
 
     The Markdown links the PNG plots beside it; the HTML embeds them (base64), so it
     is one self-contained file.  A study folder (written by `fastsoftmax study`) gets
-    the study's report, rebuilt from its sub-folders' results.
+    the study's report, rebuilt from its sub-folders' results (`study` writes one
+    already: rebuilding it needs --force).
     """
     import os
+
+    for name in ("report.md", "report.html"):
+        check_new_output(os.path.join(folder, name), name, force)
 
     if os.path.exists(os.path.join(folder, "study.json")):
         from ..experiments.study import write_study_report

@@ -11,7 +11,7 @@ from .options import (FiniteFloatRange, ProgressBar, cache_option, connect_sched
 
 @click.command()
 @data_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=str), default="study-results",
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=str), default="study-results",
               show_default=True, help="Output folder: one sub-folder per analysis, report.md/.html.")
 @force_option
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,

@@ -13,7 +13,7 @@ from .options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifi
 @click.command()
 @click.argument("grid", nargs=-1, required=True, metavar="PARAM=V1,V2,... [PARAM2=...]")
 @data_option
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=str), default="sweep-results",
+@click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=str), default="sweep-results",
               show_default=True,
               help="Output folder for results.csv/.json, curves.npz and the PNG plots.")
 @force_option

@@ -4,15 +4,18 @@ import time
 import click
 
 from ..study_setup import STUDY_TEST_ACCURACY
-from .options import (FiniteFloatRange, ProgressBar, build_classifier, check_figure_output, check_output_path,
-                      classifier_options, data_option, dpi_option, echo_json, handle_errors,
-                      is_quiet, json_option, load_data, log, log_threads, preset_option,
+from .options import (FiniteFloatRange, StageProgress, build_classifier, check_figure_output,
+                      check_new_output, check_output_path, classifier_options, data_option,
+                      dpi_option, echo_json, handle_errors, is_quiet, json_option, load_data,
+                      log_cache, log_seconds, log_threads, overwrite_option, preset_option,
                       seed_option)
 
 
 @click.command()
 @data_option
-@click.option("--download", is_flag=True, help="Download CIFAR-10 into the data cache first if it is missing.")
+@click.option("--download", is_flag=True,
+              help="Download CIFAR-10 (170 MB) into the data folder first if it is not there "
+                   "(see `fastsoftmax data info`).")
 @preset_option
 @classifier_options
 @click.option("--pca-variance", type=FiniteFloatRange(0, 1, min_open=True), default=0.95, show_default=True,
@@ -21,65 +24,67 @@ from .options import (FiniteFloatRange, ProgressBar, build_classifier, check_fig
               help="HOG cell size in pixels. [default: 4; 2 for images under 16 px, e.g. digits]")
 @click.option("--no-cache", is_flag=True, help="Recompute HOG features and PCA instead of using the disk cache.")
 @seed_option
-@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=str),
-              help="Save the fitted pipeline (features, PCA, classifier, class names) here.")
+@click.option("-o", "--model", "model_path", type=click.Path(dir_okay=False, path_type=str),
+              help="Save the fitted pipeline (features, PCA, classifier, class names) to this "
+                   "file, for `evaluate` and `predict`.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=str),
               help="Write the training loss curve here (.png, .pdf or .svg).")
 @dpi_option
+@overwrite_option
 @json_option
 @handle_errors
 def train(data, download, preset, pca_variance, pixels_per_cell, no_cache, seed, model_path,
-          plot_path, dpi, as_json, **options):
+          plot_path, dpi, force, as_json, **options):
     """Train the study's pipeline and report train and test accuracy.
 
     Images are scaled to 0..1, turned to grayscale, described by HOG (9 orientations,
     4x4-pixel cells, 2x2-cell blocks), reduced by PCA, and classified by a softmax
     trained with minibatch SGD.  Without --data it runs on scikit-learn's bundled
     digits (8x8 images, a fixed 75/25 split), with no download.
+
+    Each stage (load, features, PCA, training, evaluation) shows its progress on
+    stderr, then a line with its seconds.
     """
     quiet = is_quiet() or as_json
     classifier = build_classifier(options, preset, seed)
     check_output_path(model_path, "--model")
     check_figure_output(plot_path, dpi)
+    check_new_output(model_path, "--model", force)
+    check_new_output(plot_path, "--plot", force)
 
     from ..features import study_hog
     from ..pipeline import ImagePipeline
 
-    seconds = {}
-    start = time.perf_counter()
     from .data import DownloadProgress
 
     if not no_cache:
         from ..data.cache import cache_limit
 
         cache_limit()  # a bad $FASTSOFTMAX_CACHE_LIMIT fails before any work
-    with DownloadProgress(quiet) as download_progress:
-        dataset = load_data(data, quiet, download=download, progress=download_progress)
-    seconds["load"] = time.perf_counter() - start
-    log_threads()
+    seconds = {}
+    with StageProgress(quiet) as progress:
+        start = time.perf_counter()
+        with progress.stage("load"), DownloadProgress(quiet) as download_progress:
+            dataset = load_data(data, quiet, download=download, progress=download_progress)
+        seconds["load"] = time.perf_counter() - start
+        log_threads()
+        log_cache(not no_cache)
 
-    overrides = {} if pixels_per_cell is None else {"pixels_per_cell": (pixels_per_cell,) * 2}
-    pipe = ImagePipeline(classifier=classifier, features=study_hog(dataset.image_shape, **overrides),
-                         pca_variance=pca_variance, class_names=dataset.class_names,
-                         cache=not no_cache)
-    bar = ProgressBar(1, "training", quiet=quiet)
+        overrides = {} if pixels_per_cell is None else {"pixels_per_cell": (pixels_per_cell,) * 2}
+        pipe = ImagePipeline(classifier=classifier,
+                             features=study_hog(dataset.image_shape, **overrides),
+                             pca_variance=pca_variance, class_names=dataset.class_names,
+                             cache=not no_cache)
+        pipe.fit(dataset.X_train, dataset.y_train, progress=progress)
+        seconds.update(pipe.timings_)
 
-    def progress(done, total, loss):
-        if total != bar.total:
-            bar.set_total(total)
-        bar.update(done, f"loss {loss:.4f}")
-
-    try:
-        pipe.fit(dataset.X_train, dataset.y_train, callback=progress)
-    finally:
-        bar.close()
-    seconds.update(pipe.timings_)
-
-    start = time.perf_counter()
-    test_accuracy = pipe.score(dataset.X_test, dataset.y_test)
-    seconds["evaluate"] = time.perf_counter() - start
+        start = time.perf_counter()
+        with progress.stage("evaluate", len(dataset.y_test)) as evaluation:
+            inputs = pipe.transform(dataset.X_test, progress=evaluation)
+            test_accuracy = float(pipe.classifier_.score(inputs, dataset.y_test))
+        seconds["evaluate"] = time.perf_counter() - start
     seconds["total"] = sum(seconds.values())
-    log.info("seconds: %s", ", ".join(f"{k} {v:.2f}" for k, v in seconds.items()))
+    log_seconds(seconds)
 
     if model_path:
         pipe.save(model_path)

@@ -180,7 +180,7 @@ def check_seeds(seed, repeats):
 
 # ---------------------------------------------------------------------- features
 def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, features=None,
-                     cache=False):
+                     cache=False, progress=None):
     """Classifier inputs (feature step + PCA) of a data set, with a stratified validation split.
 
     ``val_fraction`` of the training images (stratified, ``random_state=seed``) are held
@@ -199,6 +199,10 @@ def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, feat
         Default: :func:`fastsoftmax.features.study_hog` of the image size.
     cache : bool, default=False
         Reuse the training features and PCA from the on-disk cache.
+    progress : callable, optional
+        ``progress(stage, done, total, **info)`` (:mod:`fastsoftmax._progress`)
+        through ``"features"`` and ``"pca"`` of the training part, then
+        ``"validation features"`` and ``"test features"``.
 
     Returns
     -------
@@ -208,6 +212,7 @@ def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, feat
     """
     from sklearn.model_selection import train_test_split
 
+    from .._progress import relabel
     from ..pipeline import ImagePipeline
 
     if not 0.0 < val_fraction < 1.0:
@@ -219,13 +224,16 @@ def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, feat
     val_idx.sort()
     pipe = ImagePipeline(features=features, pca_variance=pca_variance, cache=cache)
     X_train = pipe.fit_features(np.ascontiguousarray(dataset.X_train[train_idx]),
-                                dataset.y_train[train_idx])
+                                dataset.y_train[train_idx], progress=progress)
+    X_val = pipe.transform(dataset.X_train[val_idx],
+                           progress=relabel(progress, "validation features"))
+    X_test = pipe.transform(dataset.X_test, progress=relabel(progress, "test features"))
     return {
         "X_train": np.ascontiguousarray(X_train, dtype=np.float32),
         "y_train": dataset.y_train[train_idx],
-        "X_val": np.ascontiguousarray(pipe.transform(dataset.X_train[val_idx]), dtype=np.float32),
+        "X_val": np.ascontiguousarray(X_val, dtype=np.float32),
         "y_val": dataset.y_train[val_idx],
-        "X_test": np.ascontiguousarray(pipe.transform(dataset.X_test), dtype=np.float32),
+        "X_test": np.ascontiguousarray(X_test, dtype=np.float32),
         "y_test": dataset.y_test,
         "n_image_features": pipe.n_image_features_,
     }
