@@ -211,11 +211,11 @@ def test_padded_rows_are_aligned_zero_padded_copies():
 def test_float32_exp_kernel_matches_numpy():
     import numba
 
-    from fastsoftmax.softmax import _numba
+    from fastsoftmax.softmax import _kernels
 
     @numba.njit
     def exp_kernel(values):
-        _numba._exp_nonpositive(values, values.shape[0], np.empty(values.shape[0], np.int32))
+        _kernels._exp_nonpositive(values, values.shape[0], np.empty(values.shape[0], np.int32))
 
     values = np.concatenate([-np.linspace(0, 87, 200_001), [-0.0, -1e-8, -100.0, -1e4]])
     got = values.astype(np.float32)
