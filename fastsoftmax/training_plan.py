@@ -150,7 +150,8 @@ def validation_split(X, y, weights, fraction, rng):
 
 class NoImprovementStop:
     """scikit-learn SGD's stopping rule: stop after ``n_iter_no_change`` epochs in a row
-    in which the value did not beat the best one so far by ``tol``.
+    in which the value did not beat the best one so far by more than ``tol`` (scikit-learn
+    lets a tie at exactly ``tol`` count as an improvement; here a tie never does).
 
     Parameters
     ----------
@@ -170,10 +171,12 @@ class NoImprovementStop:
     def update(self, value):
         """Record one epoch's value; returns True when it is the best so far."""
         signed = self.sign * value
-        if signed < self.best + self.tol:
-            self.no_change += 1
-        else:
+        # an improvement must beat the best by more than tol: with tol 0 a flat
+        # (validation accuracy) plateau counts as no change and stops
+        if signed > self.best + self.tol:
             self.no_change = 0
+        else:
+            self.no_change += 1
         if signed > self.best:
             self.best = signed
             return True

@@ -418,3 +418,14 @@ def test_train_class_weight_balanced(tmp_path):
     refused = CliRunner().invoke(main, ["train", "--class-weight", "heavy"])
     assert refused.exit_code == 2
     assert "Invalid value for '--class-weight': 'heavy' is not 'balanced'" in refused.output
+
+
+def test_early_stopping_with_tol_none_stops_on_a_plateau():
+    """tol=None with early stopping means tol 0: an accuracy that stays the same is no
+    improvement (a separable problem reaches 1.0 and stays there)."""
+    X = np.r_[np.zeros((50, 2)), np.ones((50, 2))]
+    y = np.r_[np.zeros(50, int), np.ones(50, int)]
+    clf = SoftmaxClassifier(early_stopping=True, tol=None, n_iter_no_change=3, epochs=100,
+                            batch_size=10, random_state=0).fit(X, y)
+    assert clf.validation_scores_ == [1.0] * 4
+    assert clf.n_iter_ == 4 * 9
