@@ -22,7 +22,7 @@ import numpy as np
 
 def _training():
     """The SGD loop (``train``, ``sweep``, ``study``) and one-batch loss + gradient
-    (``gradcheck``), float32 and float64."""
+    (``gradcheck``), float32 and float64; the float32 loop with sample weights."""
     from .softmax import _numba
 
     rng = np.random.default_rng(0)
@@ -36,6 +36,10 @@ def _training():
                    np.zeros_like(intercept), indices, starts, np.full(2, 0.01), 0.0, 1e-3,
                    True, 0.9)
         _numba.minibatch_loss_grad(coef, intercept, X, y, 0.0, 1e-3)
+    # the weighted kernel of ``train --class-weight balanced`` (float32, its dtype)
+    _numba.sgd(_numba.training_input(X.astype(np.float32)), y, np.zeros((3, 20), np.float32),
+               np.zeros(3, np.float32), np.zeros((3, 20), np.float32), np.zeros(3, np.float32),
+               indices, starts, np.full(2, 0.01), 0.0, 1e-3, True, 0.9, np.linspace(0.5, 2, 64))
 
 
 def _features():

@@ -1,9 +1,10 @@
 """``SoftmaxClassifier``: multinomial logistic regression trained by minibatch SGD.
 
-The estimator validates and converts its inputs, plans the minibatches and learning
-rates in Python (so both backends see exactly the same ones), and hands the numbers to
-a backend's ``sgd`` (one contract, see :mod:`fastsoftmax.softmax`): the fused Numba loop
-(``backend="numba"``) or the plain NumPy reference (``backend="numpy"``).
+The estimator validates and converts its inputs, plans the minibatches, learning
+rates and sample weights in Python (:mod:`fastsoftmax.training_plan`, so both backends
+see exactly the same ones), and hands the numbers to a backend's ``sgd`` (one contract,
+see :mod:`fastsoftmax.softmax`): the fused Numba loop (``backend="numba"``) or the plain
+NumPy reference (``backend="numpy"``).
 """
 import math
 import time
@@ -11,22 +12,22 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .softmax import BACKENDS, L1_METHOD_CODES, PENALTY_CODES, get_backend, penalty_strengths
+from .training_plan import (MAX_UPDATES, MIN_CALL, NoImprovementStop, as_generator,
+                            learning_rates, plan_batches, total_updates, training_weights,
+                            validation_split)
+
+__all__ = ["MAX_UPDATES", "PARAMETER_CONSTRAINTS", "SoftmaxClassifier", "TrainingDivergedError",
+           "plan_batches"]
 
 LR_SCHEDULES = ("constant", "step", "invscaling")
 SAMPLING = ("shuffle", "replacement")
 DTYPES = ("float32", "float64")
-
-
-#: Most minibatch updates of one fit: its loss curve (8 bytes an update) is then at most
-#: 32 GiB; more is refused before any work rather than run until memory runs out.
-MAX_UPDATES = 2**32
 
 #: Every hyperparameter's rule, in scikit-learn's declarative form; checked by
 #: :meth:`SoftmaxClassifier.check_params` before any work.  Real-valued bounds end at
@@ -47,11 +48,13 @@ PARAMETER_CONSTRAINTS = {
     "early_stopping": ["boolean"],
     "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-    "tol": [Interval(Real, 0.0, np.inf, closed="left")],
+    "tol": [Interval(Real, 0.0, np.inf, closed="left"), None],
+    "class_weight": [dict, StrOptions({"balanced"}), None],
     "warm_start": ["boolean"],
     "backend": [StrOptions(set(BACKENDS))],
     "dtype": [StrOptions(set(DTYPES))],
     "random_state": ["random_state", np.random.Generator],
+    "verbose": ["verbose"],
 }
 
 
@@ -60,14 +63,7 @@ class TrainingDivergedError(ValueError):
     the features' scale)."""
 
 
-#: Fewest minibatch updates per kernel call when epochs are tiny.
-_MIN_CALL = 256
 _SCORE_CHUNK = 4096  # rows widened to float64 at a time when scoring float32 input
-
-#: Default training length when neither ``n_iter`` nor ``epochs`` is set: 10 passes
-#: over the data, but at least 1,000 updates (small data sets need more passes).
-DEFAULT_EPOCHS = 10
-DEFAULT_MIN_UPDATES = 1000
 
 
 class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
@@ -76,6 +72,10 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     Minimizes the mean cross-entropy of ``softmax(X @ coef_.T + intercept_)`` plus
     ``alpha * (l1_ratio * ||coef_||_1 + (1 - l1_ratio) / 2 * ||coef_||_2^2)`` (``"l2"``
     is ``l1_ratio=0``, ``"l1"`` is ``l1_ratio=1``; the intercept is not penalized).
+    With sample or class weights the mean is weighted: each minibatch's loss is
+    ``sum_i w_i * loss_i / sum_i w_i`` over its samples (only the weights' ratios
+    matter; a sample of weight 0 counts for nothing).  Over the whole training set that
+    is the objective of ``LogisticRegression(C=1 / (alpha * sum(w)))`` for ``"l2"``.
 
     Parameters
     ----------
@@ -107,11 +107,25 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     momentum : float, default=0.9
         Heavy-ball momentum in ``[0, 1)``.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data and stop when its accuracy
-        has not improved by ``tol`` for ``n_iter_no_change`` epochs (best weights kept).
+        Hold out ``validation_fraction`` of the training data (with its samples'
+        weights) and stop on its (weighted) accuracy instead of the training loss; the
+        weights of the epoch with the best accuracy are kept.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=5
-    tol : float, default=1e-4
+        Epochs in a row without improvement that stop training.
+    tol : float or None, default=None
+        Stop when for ``n_iter_no_change`` epochs in a row the epoch's mean minibatch
+        loss has not fallen below the best one by ``tol`` (with ``early_stopping``: the
+        validation accuracy has not risen above the best by ``tol``; ``None`` there
+        means 0), as scikit-learn's ``SGDClassifier``; ``n_iter``/``epochs`` are then
+        the most updates.  An epoch is ``ceil(n_samples / batch_size)`` updates for
+        both samplings.  ``None`` (unlike ``SGDClassifier``'s ``1e-3``): every
+        planned update is made, as the study's fixed budgets need (an epoch's mean
+        minibatch loss is noisy and stops short of the optimum).
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplying ``sample_weight``: ``{label: weight}``
+        (classes not named weigh 1), or ``"balanced"``:
+        ``n_samples / (n_classes * np.bincount(y))`` (not with ``partial_fit``).
     warm_start : bool, default=False
         Start ``fit`` from the previous solution.
     backend : {"numba", "numpy"}, default="numba"
@@ -121,6 +135,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Precision of the weights and of the copy of ``X`` used for training.
     random_state : int, RandomState, Generator or None, default=None
         Seeds minibatch sampling and the early-stopping split.
+    verbose : int, default=0
+        Above 0, print each epoch's mean loss (and validation accuracy) to stdout.
 
     Attributes
     ----------
@@ -128,7 +144,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     intercept_ : ndarray of shape (n_classes,)
     classes_ : ndarray of shape (n_classes,)
     n_iter_ : int
-        Minibatch updates made by the last ``fit`` (cumulative over ``partial_fit`` calls).
+        Minibatch updates made by the last ``fit``, fewer than planned when it stopped
+        early (cumulative over ``partial_fit`` calls).
     loss_curve_ : ndarray of shape (n_iter_,)
         Minibatch loss (data + penalty) before each update.
     validation_scores_ : list of float
@@ -157,11 +174,13 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
-        tol=1e-4,
+        tol=None,
         warm_start=False,
         backend="numba",
         dtype="float32",
         random_state=None,
+        class_weight=None,
+        verbose=0,
     ):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -183,6 +202,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.backend = backend
         self.dtype = dtype
         self.random_state = random_state
+        self.class_weight = class_weight
+        self.verbose = verbose
 
     # ------------------------------------------------------------------ validation
     def check_params(self):
@@ -208,19 +229,22 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         return X, y
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y, callback=None):
+    def fit(self, X, y, sample_weight=None, callback=None):
         """Train on ``X``, ``y``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Dense; a sparse matrix is refused (``X.toarray()`` densifies it).
         y : array-like of shape (n_samples,)
             Class labels (integers or strings); at least two classes.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights (times ``class_weight``); each minibatch's loss is
+            their weighted mean.  Weights of one value all train as no weights.
         callback : callable, optional
             Called as ``callback(n_done, n_total, loss)`` after each kernel call, for
-            progress display: every epoch with ``early_stopping``, otherwise every
-            whole number of epochs that makes at least 256 updates (``loss`` is the
-            chunk's mean minibatch loss).
+            progress display: every epoch with ``early_stopping``, otherwise after one
+            or more whole epochs (``loss`` is the chunk's mean minibatch loss).
 
         Returns
         -------
@@ -240,63 +264,82 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("warm_start: y has other classes than the previous fit")
         self.classes_ = encoder.classes_
         y_enc = encoder.transform(y).astype(np.int64)
-        rng = _as_generator(self.random_state)
-        X_val = y_val = None
+        weights = training_weights(sample_weight, self.class_weight, X, y_enc, self.classes_)
+        rng = as_generator(self.random_state)
+        X_val = y_val = weights_val = None
         if self.early_stopping:
-            X, X_val, y_enc, y_val = _validation_split(X, y_enc, self.validation_fraction, rng)
+            X, X_val, y_enc, y_val, weights, weights_val = validation_split(
+                X, y_enc, weights, self.validation_fraction, rng)
         if not warm:
             self._init_weights(X.shape[1], len(self.classes_))
         n_samples = X.shape[0]
         batch_size = min(self.batch_size, n_samples)
         per_epoch = math.ceil(n_samples / batch_size)
-        if self.n_iter is not None:
-            total = self.n_iter
-        elif self.epochs is not None:
-            total = self.epochs * per_epoch
-        else:
-            total = max(DEFAULT_EPOCHS * per_epoch, DEFAULT_MIN_UPDATES)
-        if total > MAX_UPDATES:
-            raise ValueError(f"{self.epochs} epochs of {per_epoch} updates are {total:,} updates, "
-                             f"more than the {MAX_UPDATES:,} one fit may run; give fewer epochs")
+        total = total_updates(self.n_iter, self.epochs, per_epoch)
         self.n_iter_ = 0
         losses = []
         self.validation_scores_ = []
-        best = (-np.inf, None)
-        no_change = 0
+        stop = None
+        if self.early_stopping or self.tol is not None:
+            stop = NoImprovementStop(self.tol or 0.0, self.n_iter_no_change, self.early_stopping)
+        best_weights = None
         start = time.perf_counter()
-        # Updates per kernel call: one epoch, or several small epochs at once so that
-        # the per-call Python overhead stays small (early stopping checks every epoch).
-        per_call = per_epoch if self.early_stopping else per_epoch * math.ceil(_MIN_CALL / per_epoch)
         X_kernel = self._kernel_input(X)
         while self.n_iter_ < total:
-            count = min(per_call, total - self.n_iter_)
-            chunk_losses = self._run_updates(X_kernel, y_enc, rng, count, batch_size, total)
+            # Updates per kernel call: whole epochs, enough that the per-call Python
+            # overhead stays small, but never past the first epoch at which the
+            # stopping rule could fire (early stopping checks every epoch).
+            epochs = 1 if self.early_stopping else math.ceil(MIN_CALL / per_epoch)
+            if stop is not None:
+                epochs = min(epochs, stop.epochs_before_stop)
+            count = min(epochs * per_epoch, total - self.n_iter_)
+            epoch, done = self.n_iter_ // per_epoch, self.n_iter_
+            chunk_losses = self._run_updates(X_kernel, y_enc, rng, count, batch_size, total,
+                                             weights)
             losses.append(chunk_losses)
             if callback is not None:
                 callback(self.n_iter_, total, float(chunk_losses.mean()))
+            for first in range(0, len(chunk_losses), per_epoch):
+                epoch += 1
+                mean_loss = float(chunk_losses[first:first + per_epoch].mean())
+                if stop is not None and not self.early_stopping:
+                    stop.update(mean_loss)
+                self._report_epoch(epoch, done + min(first + per_epoch, len(chunk_losses)),
+                                   mean_loss, start)
             if self.early_stopping:
-                score = float(np.mean(np.argmax(self._scores(X_val), axis=1) == y_val))
+                score = _accuracy(self._scores(X_val), y_val, weights_val)
                 self.validation_scores_.append(score)
-                if score > best[0] + self.tol:
-                    best = (score, (self.coef_.copy(), self.intercept_.copy()))
-                    no_change = 0
-                else:
-                    no_change += 1
-                    if no_change >= self.n_iter_no_change:
-                        break
-        if self.early_stopping and best[1] is not None:
-            self.coef_, self.intercept_ = best[1]
+                if self.verbose:
+                    print(f"Validation score: {score:.6f}", flush=True)
+                if score > max(self.validation_scores_[:-1], default=-np.inf):
+                    best_weights = (self.coef_.copy(), self.intercept_.copy())
+                if stop is not None:
+                    stop.update(score)
+            if stop is not None and stop.stopped:
+                if self.verbose:
+                    print(f"Convergence after {epoch} epochs took "
+                          f"{time.perf_counter() - start:.2f} seconds", flush=True)
+                break
+        if best_weights is not None:
+            self.coef_, self.intercept_ = best_weights
         self.fit_time_ = time.perf_counter() - start
         self.loss_curve_ = np.concatenate(losses) if losses else np.empty(0)
         self._rng = rng  # partial_fit continues this stream instead of replaying it
         return self
 
-    def partial_fit(self, X, y, classes=None):
+    def _report_epoch(self, epoch, updates, mean_loss, start):
+        """With ``verbose``, the epoch's lines, as scikit-learn's SGD prints them."""
+        if self.verbose:
+            print(f"-- Epoch {epoch}\nT: {updates}, Avg. loss: {mean_loss:.6f}\n"
+                  f"Total training time: {time.perf_counter() - start:.2f} seconds.", flush=True)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of updates over ``X``, ``y``, continuing from the current weights.
 
         After :meth:`fit` (or a model loaded from a file) it continues from the fitted
         weights and momentum; its minibatches continue fit's random stream (a loaded
-        model starts a fresh one from ``random_state``).
+        model starts a fresh one from ``random_state``).  ``tol`` does not apply: every
+        call makes its epoch.
 
         Parameters
         ----------
@@ -304,6 +347,9 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
         classes : array-like of shape (n_classes,), optional
             All classes that will ever appear; required on the first call.
+        sample_weight : array-like of shape (n_samples,), optional
+            As in :meth:`fit`; ``class_weight="balanced"`` needs the whole ``y`` and is
+            refused here (pass ``compute_class_weight``'s dict instead).
 
         Returns
         -------
@@ -319,24 +365,34 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError("classes must hold at least two classes")
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError("classes differ from those of the first partial_fit call")
+        if isinstance(self.class_weight, str):
+            raise ValueError(
+                "class_weight='balanced' needs all of y and is not supported by partial_fit; "
+                "pass sklearn.utils.class_weight.compute_class_weight('balanced', "
+                "classes=classes, y=y) as a dict {class: weight} instead")
         X, y = self._validate_training_data(X, y, reset=first)
+        known = self.classes_ if not first else classes
+        unknown = np.setdiff1d(y, known)
+        if unknown.size:
+            raise ValueError(f"labels {unknown.tolist()} are not in classes {known.tolist()}")
+        y_enc = np.searchsorted(known, y).astype(np.int64)
+        weights = training_weights(sample_weight, self.class_weight, X, y_enc, known)
         if first:
             self.classes_ = classes
             self._init_weights(X.shape[1], len(classes))
             self.n_iter_ = 0
             self.loss_curve_ = np.empty(0)
         if first or not hasattr(self, "_rng"):
-            self._rng = _as_generator(self.random_state)
-        unknown = np.setdiff1d(y, self.classes_)
-        if unknown.size:
-            raise ValueError(f"labels {unknown.tolist()} are not in classes {self.classes_.tolist()}")
-        y_enc = np.searchsorted(self.classes_, y).astype(np.int64)
+            self._rng = as_generator(self.random_state)
         batch_size = min(self.batch_size, X.shape[0])
         count = math.ceil(X.shape[0] / batch_size)
         total = self.n_iter_ + count
+        start = time.perf_counter()
         chunk_losses = self._run_updates(self._kernel_input(X), y_enc, self._rng, count,
-                                         batch_size, total)
+                                         batch_size, total, weights)
         self.loss_curve_ = np.concatenate([self.loss_curve_, chunk_losses])
+        self._report_epoch(math.ceil(self.n_iter_ / count), self.n_iter_,
+                           float(chunk_losses.mean()), start)
         return self
 
     def _init_weights(self, n_features, n_classes):
@@ -350,15 +406,15 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         per chunk)."""
         return get_backend(self.backend).training_input(X)
 
-    def _run_updates(self, X, y, rng, count, batch_size, total):
-        """Make ``count`` updates on ``X`` from :meth:`_kernel_input`; returns their
-        losses; raises on divergence."""
+    def _run_updates(self, X, y, rng, count, batch_size, total, weights=None):
+        """Make ``count`` updates on ``X`` from :meth:`_kernel_input` (``weights``: per
+        sample, or None); returns their losses; raises on divergence."""
         indices, starts = plan_batches(rng, X.shape[0], batch_size, count, self.sampling)
         rates = self._learning_rates(self.n_iter_, count, total)
         l1, l2 = penalty_strengths(self.penalty, self.alpha, self.l1_ratio)
         losses = get_backend(self.backend).sgd(
             X, y, self.coef_, self.intercept_, *self._current_velocity(), indices, starts, rates,
-            l1, l2, self.l1_method == "proximal", float(self.momentum))
+            l1, l2, self.l1_method == "proximal", float(self.momentum), weights)
         if not np.isfinite(losses[-1]):
             raise TrainingDivergedError(
                 f"training diverged: the loss became {losses[-1]} at update "
@@ -376,13 +432,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         return self._velocity
 
     def _learning_rates(self, start, count, total):
-        t = np.arange(start, start + count, dtype=np.float64)
-        decay = self.lr_decay_steps or max(1, total // 5)
-        if self.lr_schedule == "constant":
-            return np.full(count, float(self.learning_rate))
-        if self.lr_schedule == "step":
-            return self.learning_rate * 0.5 ** np.floor(t / decay)
-        return self.learning_rate / (1.0 + t / decay)
+        return learning_rates(self.lr_schedule, self.learning_rate, self.lr_decay_steps, start,
+                              count, total)
 
     # ------------------------------------------------------------------ prediction
     def _scores(self, X):
@@ -434,29 +485,16 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ persistence
     def to_arrays(self):
-        """The fitted model as plain data: ``(metadata, arrays)``.
+        """The fitted model as plain data: ``(metadata, arrays)``
+        (:func:`fastsoftmax.classifier_arrays.to_arrays`), for :meth:`from_arrays`."""
+        from .classifier_arrays import to_arrays
 
-        ``metadata`` (JSON-serializable) holds the parameters and fitted scalars,
-        ``arrays`` the weights, their momentum, the classes and the loss curve (no
-        ``object`` dtype), so that :meth:`from_arrays` rebuilds the model without pickle.
-        """
-        check_is_fitted(self)
-        classes = self.classes_
-        if classes.dtype == object:
-            classes = classes.astype(str)
-        velocity_coef, velocity_intercept = self._current_velocity()
-        arrays = {"coef_": self.coef_, "intercept_": self.intercept_, "classes_": classes,
-                  "loss_curve_": self.loss_curve_, "velocity_coef": velocity_coef,
-                  "velocity_intercept": velocity_intercept}
-        metadata = {"params": self.get_params(), "n_iter_": int(self.n_iter_),
-                    "n_features_in_": int(self.n_features_in_)}
-        if hasattr(self, "feature_names_in_"):
-            metadata["feature_names_in_"] = [str(n) for n in self.feature_names_in_]
-        return metadata, arrays
+        return to_arrays(self)
 
     @classmethod
     def from_arrays(cls, metadata, arrays):
-        """Rebuild a fitted model from :meth:`to_arrays`' output, checking it first.
+        """Rebuild a fitted model from :meth:`to_arrays`' output, checking it first
+        (:func:`fastsoftmax.classifier_arrays.from_arrays`).
 
         Raises
         ------
@@ -464,48 +502,9 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             An entry missing or of the wrong type, unknown or invalid parameters, fewer
             than two or repeated classes, shapes that disagree (the message says which).
         """
-        from ._contents import entry, positive_int, stored_array
+        from .classifier_arrays import from_arrays
 
-        params = entry(metadata, "params", dict)
-        unknown = set(params) - set(cls().get_params())
-        if unknown:
-            raise ValueError(f"unknown parameters {sorted(unknown)}")
-        model = cls(**params)
-        model.check_params()
-        n_features = positive_int(entry(metadata, "n_features_in_", int), "n_features_in_")
-        n_iter = entry(metadata, "n_iter_", int)
-        if n_iter < 0:
-            raise ValueError(f"n_iter_ is {n_iter}, expected >= 0")
-        if "feature_names_in_" in metadata:
-            names = entry(metadata, "feature_names_in_", list)
-            if len(names) != n_features or not all(isinstance(n, str) for n in names):
-                raise ValueError(f"feature_names_in_ is not {n_features} strings")
-            model.feature_names_in_ = np.asarray(names, dtype=object)
-        coef = stored_array(arrays, "coef_", 2, "f")
-        intercept = stored_array(arrays, "intercept_", 1, "f")
-        classes = stored_array(arrays, "classes_", 1, "biuU")
-        loss_curve = stored_array(arrays, "loss_curve_", 1, "f")
-        n_classes = len(classes)
-        if n_classes < 2:
-            raise ValueError(f"classes_ holds {n_classes} class(es), expected at least 2")
-        if len(np.unique(classes)) != n_classes:
-            raise ValueError("classes_ repeats a class")
-        if coef.shape != (n_classes, n_features):
-            raise ValueError(f"coef_ has shape {coef.shape} but {n_classes} classes and "
-                             f"{n_features} features need ({n_classes}, {n_features})")
-        if intercept.shape != (n_classes,):
-            raise ValueError(f"intercept_ has shape {intercept.shape}, expected ({n_classes},)")
-        if "velocity_coef" in arrays or "velocity_intercept" in arrays:
-            velocity = (stored_array(arrays, "velocity_coef", 2, "f"),
-                        stored_array(arrays, "velocity_intercept", 1, "f"))
-            if velocity[0].shape != coef.shape or velocity[1].shape != intercept.shape:
-                raise ValueError(f"the momentum arrays velocity_coef {velocity[0].shape} and "
-                                 f"velocity_intercept {velocity[1].shape} do not have the "
-                                 "weights' shapes")
-            model._velocity = velocity  # format 1 had none: it starts at zero
-        model.coef_, model.intercept_, model.classes_ = coef, intercept, classes
-        model.loss_curve_, model.n_iter_, model.n_features_in_ = loss_curve, n_iter, n_features
-        return model
+        return from_arrays(cls, metadata, arrays)
 
     def save(self, path):
         """Write the fitted model to ``path`` (``.npz`` + JSON metadata, atomically)."""
@@ -528,45 +527,9 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
 
 # ---------------------------------------------------------------------- helpers
-def _as_generator(random_state):
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-    return np.random.default_rng(random_state)
-
-
-def _validation_split(X, y, fraction, rng):
-    seed = int(rng.integers(np.iinfo(np.int32).max))
-    counts = np.bincount(y)
-    stratify = y if counts[counts > 0].min() >= 2 else None
-    try:
-        return train_test_split(X, y, test_size=fraction, random_state=seed, stratify=stratify)
-    except ValueError:
-        return train_test_split(X, y, test_size=fraction, random_state=seed)
-
-
-def plan_batches(rng, n_samples, batch_size, count, sampling):
-    """Row indices of ``count`` minibatches: flat ``indices`` and ``starts`` offsets.
-
-    Batch ``t`` is ``indices[starts[t]:starts[t + 1]]``.  ``"shuffle"`` walks fresh
-    permutations in consecutive batches (the last batch of an epoch may be smaller);
-    ``"replacement"`` draws every batch uniformly with replacement.
-    """
-    if sampling == "replacement":
-        indices = rng.integers(0, n_samples, size=count * batch_size, dtype=np.int64)
-        starts = np.arange(count + 1, dtype=np.int64) * batch_size
-        return indices, starts
-    sizes = []
-    perms = []
-    needed = count
-    while needed > 0:
-        perm = rng.permutation(n_samples).astype(np.int64)
-        n_batches = min(needed, math.ceil(n_samples / batch_size))
-        perms.append(perm[: min(n_samples, n_batches * batch_size)])
-        full, rest = divmod(len(perms[-1]), batch_size)
-        sizes.extend([batch_size] * full + ([rest] if rest else []))
-        needed -= n_batches
-    starts = np.zeros(len(sizes) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=starts[1:])
-    return np.concatenate(perms), starts
+def _accuracy(scores, y, weights):
+    """(Weighted) share of rows whose top score is the label's."""
+    correct = np.argmax(scores, axis=1) == y
+    if weights is None or not weights.any():
+        return float(np.mean(correct))
+    return float(np.average(correct, weights=weights))

@@ -211,11 +211,11 @@ def test_padded_rows_are_aligned_zero_padded_copies():
 def test_float32_exp_kernel_matches_numpy():
     import numba
 
-    from fastsoftmax.softmax import _numba
+    from fastsoftmax.softmax import _kernels
 
     @numba.njit
     def exp_kernel(values):
-        _numba._exp_nonpositive(values, values.shape[0], np.empty(values.shape[0], np.int32))
+        _kernels._exp_nonpositive(values, values.shape[0], np.empty(values.shape[0], np.int32))
 
     values = np.concatenate([-np.linspace(0, 87, 200_001), [-0.0, -1e-8, -100.0, -1e4]])
     got = values.astype(np.float32)
@@ -440,7 +440,17 @@ def test_failed_save_leaves_no_file(tmp_path, digits, monkeypatch):
 
 
 # ---------------------------------------------------------------- scikit-learn conformance
-@parametrize_with_checks([SoftmaxClassifier(random_state=0)])
+#: Checks this estimator fails by design, as scikit-learn marks them for SGDClassifier.
+EXPECTED_FAILED_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data":
+        "minibatch SGD: a repeated sample fills two batch slots where its weight-2 twin "
+        "fills one, so the batches (and the stochastic result) differ; the weighted "
+        "objective is the same (tests/test_parity.py checks it at the optimum)",
+}
+
+
+@parametrize_with_checks([SoftmaxClassifier(random_state=0)],
+                         expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 

@@ -416,6 +416,9 @@ def classifier_options(func):
         click.option("--dtype", type=click.Choice(["float32", "float64"]),
                      help="Number precision of training (float64: slower, for checks). "
                           "[default: float32]"),
+        click.option("--class-weight", type=click.Choice(["balanced"]),
+                     help="balanced: weigh each class by n_samples / (n_classes * its count), "
+                          "so rare classes count as much as common ones. [default: none]"),
     ]
     for option in reversed(options):
         func = option(func)
@@ -425,7 +428,7 @@ def classifier_options(func):
 #: The classifier parameters :func:`classifier_options` sets.
 CLASSIFIER_PARAMS = ("batch_size", "learning_rate", "lr_schedule", "lr_decay_steps", "n_iter",
                      "epochs", "sampling", "penalty", "alpha", "l1_ratio", "l1_method", "momentum",
-                     "early_stopping", "backend", "dtype")
+                     "early_stopping", "backend", "dtype", "class_weight")
 
 preset_option = click.option(
     "--preset", type=click.Choice(["default", "study"]), default="default", show_default=True,

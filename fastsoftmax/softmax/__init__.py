@@ -6,9 +6,14 @@ kernels.  Both backends offer the same contract, with weights ``coef`` of shape
 
 - ``training_input(X)``: ``X`` as the backend's ``sgd`` wants it (made once per fit);
 - ``sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
-  batch_starts, learning_rates, l1, l2, l1_proximal, momentum) -> losses``;
-- ``minibatch_loss_grad(coef, intercept, X, y, l1, l2) -> loss, grad_coef,
-  grad_intercept``.
+  batch_starts, learning_rates, l1, l2, l1_proximal, momentum, sample_weight=None)
+  -> losses``;
+- ``minibatch_loss_grad(coef, intercept, X, y, l1, l2, sample_weight=None) -> loss,
+  grad_coef, grad_intercept``.
+
+With ``sample_weight`` (float64, non-negative, one per row of ``X``) the data loss of a
+batch is its weighted mean ``sum_i w_i * loss_i / sum_i w_i`` (a batch of total weight
+0 has data loss and gradient 0); ``None`` is the plain mean, on the unweighted kernels.
 
 :func:`get_backend` returns the module of a backend by name.
 """
@@ -56,7 +61,8 @@ def get_backend(name):
     raise ValueError(f"backend must be one of {list(BACKENDS)}, got {name!r}")
 
 
-def loss_and_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, backend="numpy"):
+def loss_and_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, backend="numpy",
+                      sample_weight=None):
     """Mean softmax cross-entropy over the batch plus the penalty, and its gradient.
 
     Parameters
@@ -72,6 +78,8 @@ def loss_and_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, back
     l1_ratio : float
         Elastic-net mixing, used with ``penalty="elasticnet"``.
     backend : {"numpy", "numba"}
+    sample_weight : ndarray of shape (n_samples,), optional
+        Non-negative weights: the mean over the batch is then weighted.
 
     Returns
     -------
@@ -81,5 +89,5 @@ def loss_and_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, back
         The L1 part contributes its subgradient ``sign(W)`` (0 at 0).
     """
     l1, l2 = penalty_strengths(penalty, alpha, l1_ratio)
-    grad = get_backend(backend).minibatch_loss_grad(W.T, b, X, y, l1, l2)
+    grad = get_backend(backend).minibatch_loss_grad(W.T, b, X, y, l1, l2, sample_weight)
     return grad[0], grad[1].T, grad[2]

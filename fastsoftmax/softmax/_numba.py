@@ -1,448 +1,23 @@
-"""Fused Numba kernels for minibatch softmax SGD.
+"""The Numba backend: the contract of :mod:`fastsoftmax.softmax` over the fused kernels.
 
-The weights are kept as ``coef`` of shape (n_classes, n_features) (scikit-learn's
-``coef_`` layout), so every inner loop runs along the contiguous feature axis and
-vectorizes.  A minibatch is never copied: rows are read in place through the batch's
-index array.  The batch is split into parts of a fixed size (``_PART`` samples), each
-summed into its own slice of a ``(n_parts, ...)`` buffer, and the slices are summed
-serially in a fixed order (as STUMPY's ``_stump``), so results are the same run to run
-and the same bit for bit with any thread count.
-
-Entry points: :func:`sgd` and :func:`minibatch_loss_grad`, with the same contract as
-their NumPy references in ``_numpy`` (weights ``coef`` of shape (n_classes,
-n_features)); the padding and buffers the kernels want stay in this module.
-
-Register blocking is what makes the hand-written products beat BLAS on these skinny
-shapes: samples go in blocks of four and classes in blocks of five.  The forward pass
-scores five classes of four samples per sweep over the rows (twenty accumulators; one
-load of ``w[d]`` feeds four multiply-adds, one load of ``x[d]`` five); the backward pass
-folds the four samples into five gradient rows per sweep (one read-modify-write of
-``grad[c, d]`` per four multiply-adds).
-
-Two things matter as much as the arithmetic on a training set larger than the cache:
-the next minibatch rows are prefetched into L2 sixteen rows ahead (prefetching them
-into L1 overflows its miss buffers and hides far less), and float32 ``exp`` runs as a
-vectorized polynomial over a block of scores instead of one libm call per score.
+``training_input``, ``sgd`` and ``minibatch_loss_grad`` check nothing the classifier
+has checked; they bring the inputs to the kernels' layout (padded, aligned rows, one
+dtype, float64 weights) and call the compiled kernels of :mod:`._kernels`.
 """
-import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic, overload
 
-from .._config import EXACT_JIT_OPTIONS, JIT_OPTIONS, OVERLOAD_JIT_OPTIONS, PARALLEL_JIT_OPTIONS
-from .._jit import jit
+from ._kernels import _PART, _minibatch_kernel, _sgd_kernel
 from ._layout import make_workspace, padded_rows, runs_parallel
 
-_BLOCK = 4  # samples per block: scored together, then folded into the gradient together
-_CLASS_BLOCK = 5  # classes per sweep, forward and backward (then one at a time)
-_PART = 128  # samples per part of a minibatch: each part sums into its own gradient slice
-_PREFETCH_AHEAD = 16  # rows between a row's prefetch and its use
-_TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnormal range)
+__all__ = ["MAX_PADDED_COPY_BYTES", "minibatch_loss_grad", "padded_rows", "sgd",
+           "training_input"]
 
 
-@intrinsic
-def _prefetch(typingctx, array, row, col):
-    """Hint the CPU to load ``array[row, col]``'s cache line into L2 (``llvm.prefetch``)."""
-    sig = types.void(array, row, col)
-
-    def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        view = context.make_array(array_type)(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1], args[2]])
-        byte_pointer = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        function = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]),
-            "llvm.prefetch.p0i8",
-        )
-        # read access, locality 1 (prefetcht2: into L2, not L1), data cache
-        builder.call(function, [builder.bitcast(pointer, byte_pointer), i32(0), i32(1), i32(1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@jit(JIT_OPTIONS)
-def _prefetch_rows(X, rows, lo, hi):
-    """Start loading the rows ``X[rows[lo:hi]]`` while the current ones are computed."""
-    step = 64 // X.itemsize
-    for i in range(lo, hi):
-        row = rows[i]
-        for d in range(0, X.shape[1], step):
-            _prefetch(X, row, d)
-
-
-@jit(JIT_OPTIONS)
-def _dot5x4(coef, c, x0, x1, x2, x3, out):
-    """``out[k, c:c+5] += coef[c:c+5] @ x_k`` for four samples in one sweep: twenty
-    accumulators, nine loads a step."""
-    w0 = coef[c]
-    w1 = coef[c + 1]
-    w2 = coef[c + 2]
-    w3 = coef[c + 3]
-    w4 = coef[c + 4]
-    a0 = a1 = a2 = a3 = a4 = x0.dtype.type(0)
-    b0 = b1 = b2 = b3 = b4 = x0.dtype.type(0)
-    e0 = e1 = e2 = e3 = e4 = x0.dtype.type(0)
-    f0 = f1 = f2 = f3 = f4 = x0.dtype.type(0)
-    for d in range(x0.shape[0]):
-        v0 = x0[d]
-        v1 = x1[d]
-        v2 = x2[d]
-        v3 = x3[d]
-        u = w0[d]
-        a0 += u * v0
-        b0 += u * v1
-        e0 += u * v2
-        f0 += u * v3
-        u = w1[d]
-        a1 += u * v0
-        b1 += u * v1
-        e1 += u * v2
-        f1 += u * v3
-        u = w2[d]
-        a2 += u * v0
-        b2 += u * v1
-        e2 += u * v2
-        f2 += u * v3
-        u = w3[d]
-        a3 += u * v0
-        b3 += u * v1
-        e3 += u * v2
-        f3 += u * v3
-        u = w4[d]
-        a4 += u * v0
-        b4 += u * v1
-        e4 += u * v2
-        f4 += u * v3
-    out[0, c] += a0
-    out[0, c + 1] += a1
-    out[0, c + 2] += a2
-    out[0, c + 3] += a3
-    out[0, c + 4] += a4
-    out[1, c] += b0
-    out[1, c + 1] += b1
-    out[1, c + 2] += b2
-    out[1, c + 3] += b3
-    out[1, c + 4] += b4
-    out[2, c] += e0
-    out[2, c + 1] += e1
-    out[2, c + 2] += e2
-    out[2, c + 3] += e3
-    out[2, c + 4] += e4
-    out[3, c] += f0
-    out[3, c + 1] += f1
-    out[3, c + 2] += f2
-    out[3, c + 3] += f3
-    out[3, c + 4] += f4
-
-
-@jit(JIT_OPTIONS)
-def _dot1x4(coef, c, x0, x1, x2, x3, out):
-    """``out[k, c] += coef[c] @ x_k`` for four samples in one sweep."""
-    w = coef[c]
-    a = b = e = f = x0.dtype.type(0)
-    for d in range(x0.shape[0]):
-        u = w[d]
-        a += u * x0[d]
-        b += u * x1[d]
-        e += u * x2[d]
-        f += u * x3[d]
-    out[0, c] += a
-    out[1, c] += b
-    out[2, c] += e
-    out[3, c] += f
-
-
-@jit(JIT_OPTIONS)
-def _scores4(coef, x0, x1, x2, x3, out):
-    """``out[k] += coef @ x_k`` for four samples: five classes per sweep, then one."""
-    n_classes = coef.shape[0]
-    c = 0
-    while c + _CLASS_BLOCK <= n_classes:
-        _dot5x4(coef, c, x0, x1, x2, x3, out)
-        c += _CLASS_BLOCK
-    while c < n_classes:
-        _dot1x4(coef, c, x0, x1, x2, x3, out)
-        c += 1
-
-
-@jit(JIT_OPTIONS)
-def _axpy5x4(grad, c, dscores, x0, x1, x2, x3):
-    """``grad[c:c+5] += dscores[:, c:c+5].T @ x`` in one sweep: each sample load feeds
-    five rows, each row read-modify-write takes four multiply-adds."""
-    o0 = grad[c]
-    o1 = grad[c + 1]
-    o2 = grad[c + 2]
-    o3 = grad[c + 3]
-    o4 = grad[c + 4]
-    a0, a1, a2, a3 = dscores[0, c], dscores[1, c], dscores[2, c], dscores[3, c]
-    b0, b1, b2, b3 = dscores[0, c + 1], dscores[1, c + 1], dscores[2, c + 1], dscores[3, c + 1]
-    e0, e1, e2, e3 = dscores[0, c + 2], dscores[1, c + 2], dscores[2, c + 2], dscores[3, c + 2]
-    f0, f1, f2, f3 = dscores[0, c + 3], dscores[1, c + 3], dscores[2, c + 3], dscores[3, c + 3]
-    g0, g1, g2, g3 = dscores[0, c + 4], dscores[1, c + 4], dscores[2, c + 4], dscores[3, c + 4]
-    for d in range(o0.shape[0]):
-        v0 = x0[d]
-        v1 = x1[d]
-        v2 = x2[d]
-        v3 = x3[d]
-        o0[d] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
-        o1[d] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
-        o2[d] += e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3
-        o3[d] += f0 * v0 + f1 * v1 + f2 * v2 + f3 * v3
-        o4[d] += g0 * v0 + g1 * v1 + g2 * v2 + g3 * v3
-
-
-@jit(JIT_OPTIONS)
-def _axpy1x4(grad, c, dscores, x0, x1, x2, x3):
-    """``grad[c] += dscores[:, c] @ x`` in one sweep."""
-    out = grad[c]
-    a, b, e, f = dscores[0, c], dscores[1, c], dscores[2, c], dscores[3, c]
-    for d in range(out.shape[0]):
-        out[d] += a * x0[d] + b * x1[d] + e * x2[d] + f * x3[d]
-
-
-@jit(JIT_OPTIONS)
-def _gradient4(grad, dscores, x0, x1, x2, x3):
-    """``grad += dscores.T @ x`` for four samples: five rows per sweep, then one."""
-    n_classes = grad.shape[0]
-    c = 0
-    while c + _CLASS_BLOCK <= n_classes:
-        _axpy5x4(grad, c, dscores, x0, x1, x2, x3)
-        c += _CLASS_BLOCK
-    while c < n_classes:
-        _axpy1x4(grad, c, dscores, x0, x1, x2, x3)
-        c += 1
-
-
-@jit(JIT_OPTIONS)
-def _axpy(out, a, x):
-    """``out += a * x``."""
-    for d in range(out.shape[0]):
-        out[d] += a * x[d]
-
-
-# Cephes' expf: exp(x) = 2**k * exp(r), k = round(x / ln 2), ln 2 split in two parts so
-# that r = x - k ln 2 is exact, and a degree-6 polynomial for exp(r) on |r| <= ln(2)/2.
-_LOG2E = np.float32(1.44269504088896341)
-_LN2_HI = np.float32(0.693359375)
-_LN2_LO = np.float32(-2.12194440e-4)
-_EXP_MIN = np.float32(-87.0)  # exp(-87) ~ 1.6e-38, still a normal float32
-
-
-def _exp_nonpositive(values, n, pow2_bits):
-    """``values[:n] = exp(values[:n])`` for ``values <= 0`` (the max-shifted scores).
-
-    float32: Cephes' ``expf`` as one vectorizable loop (relative error below 3e-7, as
-    libm's ``expf``), with ``2**k`` assembled from its exponent bits in ``pow2_bits``
-    (int32 scratch of length >= n).  A call to libm per score cost about a tenth of a
-    training step.  Other dtypes: ``np.exp``.
-    """
-    values[:n] = np.exp(values[:n])
-
-
-@overload(_exp_nonpositive, jit_options=OVERLOAD_JIT_OPTIONS)
-def _exp_nonpositive_overload(values, n, pow2_bits):
-    if values.dtype != types.float32:
-        def exp_generic(values, n, pow2_bits):
-            for i in range(n):
-                values[i] = np.exp(values[i])
-
-        return exp_generic
-
-    def exp_float32(values, n, pow2_bits):
-        for i in range(n):
-            x = max(values[i], _EXP_MIN)
-            k = np.floor(x * _LOG2E + np.float32(0.5))
-            r = x - k * _LN2_HI - k * _LN2_LO
-            p = np.float32(1.9875691500e-4)
-            p = p * r + np.float32(1.3981999507e-3)
-            p = p * r + np.float32(8.3334519073e-3)
-            p = p * r + np.float32(4.1665795894e-2)
-            p = p * r + np.float32(1.6666665459e-1)
-            p = p * r + np.float32(5.0000001201e-1)
-            values[i] = p * (r * r) + r + np.float32(1.0)
-            pow2_bits[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
-        pow2 = pow2_bits.view(np.float32)
-        for i in range(n):
-            values[i] *= pow2[i]
-
-    return exp_float32
-
-
-@jit(JIT_OPTIONS)
-def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n_batch):
-    """Loss sum and gradient of the mean batch loss over ``rows[lo:hi]``.
-
-    ``grad``/``grad_intercept`` are overwritten with this chunk's share of the
-    gradient of the batch mean (each sample weighs ``1 / n_batch``).  Returns the
-    chunk's summed loss in float64.
-    """
-    n_classes = coef.shape[0]
-    grad[:, :] = 0
-    # Scratch written on every sample is allocated here, by the thread that uses it:
-    # slices of one shared array would sit in the same cache lines across threads
-    # (false sharing) and cost more than the arithmetic.
-    dscores = np.empty((_BLOCK, n_classes), dtype=coef.dtype)
-    shifted = np.empty(_BLOCK * n_classes, dtype=coef.dtype)  # flat, so exp runs in one loop
-    pow2_bits = np.empty(_BLOCK * n_classes, dtype=np.int32)
-    shifted_label = np.empty(_BLOCK, dtype=np.float64)
-    grad_b = np.zeros(n_classes, dtype=coef.dtype)
-    inv_n = 1.0 / n_batch
-    loss = 0.0
-    i = lo
-    # prefetching runs on into the next part, which this thread usually takes next
-    n_rows = rows.shape[0]
-    _prefetch_rows(X, rows, lo, min(n_rows, lo + _PREFETCH_AHEAD))
-    while i < hi:
-        block = min(_BLOCK, hi - i)
-        _prefetch_rows(X, rows, min(n_rows, i + _PREFETCH_AHEAD),
-                       min(n_rows, i + block + _PREFETCH_AHEAD))
-        # A short last block repeats its last row; the copies' scores are ignored and
-        # their gradient weights are zero, so every block runs the same kernels.
-        x0 = X[rows[i]]
-        x1 = X[rows[i + min(1, block - 1)]]
-        x2 = X[rows[i + min(2, block - 1)]]
-        x3 = X[rows[i + min(3, block - 1)]]
-        for k in range(_BLOCK):
-            for c in range(n_classes):
-                dscores[k, c] = intercept[c]
-        _scores4(coef, x0, x1, x2, x3, dscores)
-        for k in range(block):
-            s = dscores[k]
-            smax = s[0]
-            for c in range(1, n_classes):
-                smax = max(smax, s[c])
-            for c in range(n_classes):
-                shifted[k * n_classes + c] = s[c] - smax
-            shifted_label[k] = shifted[k * n_classes + y[rows[i + k]]]
-        _exp_nonpositive(shifted, block * n_classes, pow2_bits)
-        for k in range(block):
-            e = shifted[k * n_classes:(k + 1) * n_classes]
-            total = 0.0
-            for c in range(n_classes):
-                total += e[c]
-            # log-sum-exp form: finite even when the true class's probability underflows
-            loss += np.log(total) - shifted_label[k]
-            scale = inv_n / total
-            s = dscores[k]
-            for c in range(n_classes):
-                p = e[c] * scale
-                # Flush negligible probabilities to zero: stored as float32 they would be
-                # subnormal, and subnormal operands slow the gradient's multiply-adds by
-                # orders of magnitude once training makes the scores confident.
-                s[c] = p if p > _TINY else 0.0
-            s[y[rows[i + k]]] -= inv_n
-            for c in range(n_classes):
-                grad_b[c] += s[c]
-        for k in range(block, _BLOCK):
-            for c in range(n_classes):
-                dscores[k, c] = 0.0
-        _gradient4(grad, dscores, x0, x1, x2, x3)
-        i += block
-    grad_intercept[:] = grad_b
-    return loss
-
-
-@jit(PARALLEL_JIT_OPTIONS)
-def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts,
-                     parallel):
-    """Split the batch into ``_PART``-sample parts; fill one buffer slice per part.
-
-    The parts depend on the batch size only, so the per-part sums and their serial
-    sum in :func:`_sum_parts` are the same whichever thread computes a part and however
-    many there are.  With ``parallel`` False the parts run on the calling thread:
-    waking the pool would cost more than it saves on small batches.  Returns the
-    number of parts.
-    """
-    n = rows.shape[0]
-    n_parts = max(1, (n + _PART - 1) // _PART)
-    if not parallel or n_parts == 1:
-        for t in range(n_parts):
-            lo = t * _PART
-            loss_parts[t] = _rows_loss_grad(X, y, rows, lo, min(n, lo + _PART), coef, intercept,
-                                            grad_parts[t], grad_intercept_parts[t], n)
-        return n_parts
-    for t in numba.prange(n_parts):
-        lo = t * _PART
-        loss_parts[t] = _rows_loss_grad(X, y, rows, lo, min(n, lo + _PART), coef, intercept,
-                                        grad_parts[t], grad_intercept_parts[t], n)
-    return n_parts
-
-
-@jit(JIT_OPTIONS)
-def _sum_small_parts(grad_intercept_parts, loss_parts, n_parts):
-    """Sum the parts' intercept gradients into slice 0 and return the summed loss,
-    serially in a fixed order."""
-    for t in range(1, n_parts):
-        for c in range(grad_intercept_parts.shape[1]):
-            grad_intercept_parts[0, c] += grad_intercept_parts[t, c]
-    total = 0.0
-    for t in range(n_parts):
-        total += loss_parts[t]
-    return total
-
-
-@jit(JIT_OPTIONS)
-def _sum_parts(grad_parts, grad_intercept_parts, loss_parts, n_parts):
-    """Sum the parts' slices into slice 0, serially in a fixed order."""
-    for t in range(1, n_parts):
-        for c in range(grad_parts.shape[1]):
-            _axpy(grad_parts[0, c], 1.0, grad_parts[t, c])
-    return _sum_small_parts(grad_intercept_parts, loss_parts, n_parts)
-
-
-@jit(EXACT_JIT_OPTIONS)
-def _is_finite(value):
-    """``np.isfinite`` compiled without fast-math flags.
-
-    Inside the fast-math kernels LLVM may fold ``isfinite`` (numba's ``x - x`` ordered
-    with itself) to True, and the divergence guard then never fires.
-    """
-    return np.isfinite(value)
-
-
-@jit(JIT_OPTIONS)
-def _row_norms(row):
-    """``sum |w|`` and ``sum w**2`` of a weight row, in float64."""
-    abs_sum = 0.0
-    sq_sum = 0.0
-    for d in range(row.shape[0]):
-        w = np.float64(row[d])
-        abs_sum += abs(w)
-        sq_sum += w * w
-    return abs_sum, sq_sum
-
-
-@jit(JIT_OPTIONS)
-def _penalty(coef, l1, l2):
-    abs_sum = 0.0
-    sq_sum = 0.0
-    for c in range(coef.shape[0]):
-        a, s = _row_norms(coef[c])
-        abs_sum += a
-        sq_sum += s
-    return l1 * abs_sum + 0.5 * l2 * sq_sum
-
-
-@jit(JIT_OPTIONS)
-def _update_row(w, velocity, g, lr, l1, l2, l1_proximal, momentum):
-    """One SGD (+momentum) step on a weight row, then the L1 proximal step if asked."""
-    threshold = lr * l1
-    for d in range(w.shape[0]):
-        step = g[d] + l2 * w[d]
-        if l1 != 0.0 and not l1_proximal:
-            step += l1 * np.sign(w[d])
-        if momentum != 0.0:
-            velocity[d] = momentum * velocity[d] - lr * step
-            wd = w[d] + velocity[d]
-        else:
-            wd = w[d] - lr * step
-        if l1 != 0.0 and l1_proximal:
-            wd = np.sign(wd) * max(abs(wd) - threshold, 0.0)
-        w[d] = wd
+def _as_weights(sample_weight):
+    """``sample_weight`` as the kernels take it: ``None``, or contiguous float64."""
+    if sample_weight is None:
+        return None
+    return np.ascontiguousarray(sample_weight, dtype=np.float64)
 
 
 MAX_PADDED_COPY_BYTES = 2 << 30  # larger training sets are trained on as they are
@@ -461,7 +36,7 @@ def training_input(X):
 
 
 def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices, batch_starts,
-        learning_rates, l1=0.0, l2=0.0, l1_proximal=True, momentum=0.0):
+        learning_rates, l1=0.0, l2=0.0, l1_proximal=True, momentum=0.0, sample_weight=None):
     """Minibatch SGD through the fused kernels; the same contract as ``_numpy.sgd``.
 
     Parameters
@@ -479,6 +54,9 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     l1, l2 : float
     l1_proximal : bool
     momentum : float
+    sample_weight : ndarray of float64 of shape (n_samples,), optional
+        Non-negative; each batch's loss is then its weighted mean (``_numpy.sgd``).
+        ``None`` runs the unweighted kernel.
 
     Returns
     -------
@@ -501,7 +79,7 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     done = _sgd_kernel(X, y, padded_coef, intercept, padded_velocity, velocity_intercept,
                        batch_indices, batch_starts, learning_rates, float(l1), float(l2),
                        bool(l1_proximal), float(momentum), *workspace, losses,
-                       runs_parallel(batch_size, width, n_classes))
+                       runs_parallel(batch_size, width, n_classes), _as_weights(sample_weight))
     if padded_coef is not coef:
         coef[...] = padded_coef[:, :n_features]
     if padded_velocity is not velocity_coef:
@@ -509,56 +87,15 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     return losses[: min(done + 1, count)]
 
 
-@jit(JIT_OPTIONS, notice="the {dtype} training kernel", compile_seconds=15)
-def _sgd_kernel(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
-                batch_starts, learning_rates, l1, l2, l1_proximal, momentum, grad_parts,
-                grad_intercept_parts, loss_parts, losses, parallel):
-    """Minibatch SGD, in place; same semantics as ``_numpy.sgd``.
-
-    Writes the minibatch loss (data + penalty, before the update) of each step to
-    ``losses`` and returns the number of steps taken: fewer than planned when a loss
-    is not finite (that step's loss is written, its update is not made).
-    """
-    n_batches = batch_starts.shape[0] - 1
-    has_penalty = l1 != 0.0 or l2 != 0.0
-    penalty = _penalty(coef, l1, l2) if has_penalty else 0.0
-    for t in range(n_batches):
-        rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
-        n_parts = _batch_loss_grad(X, y, rows, coef, intercept, grad_parts,
-                                   grad_intercept_parts, loss_parts, parallel)
-        loss = _sum_small_parts(grad_intercept_parts, loss_parts, n_parts) / rows.shape[0] + penalty
-        losses[t] = loss
-        if not _is_finite(loss):
-            return t
-        lr = learning_rates[t]
-        # One pass per weight row while it is in L1: sum the parts' gradients, step,
-        # and take the new row's norms, which are the next step's penalty.
-        abs_sum = 0.0
-        sq_sum = 0.0
-        for c in range(coef.shape[0]):
-            for part in range(1, n_parts):
-                _axpy(grad_parts[0, c], 1.0, grad_parts[part, c])
-            _update_row(coef[c], velocity_coef[c], grad_parts[0, c], lr, l1, l2, l1_proximal,
-                        momentum)
-            if has_penalty:
-                a, s = _row_norms(coef[c])
-                abs_sum += a
-                sq_sum += s
-        penalty = l1 * abs_sum + 0.5 * l2 * sq_sum
-        # the bias is not penalized
-        _update_row(intercept, velocity_intercept, grad_intercept_parts[0], lr, 0.0, 0.0,
-                    l1_proximal, momentum)
-    return n_batches
-
-
-def minibatch_loss_grad(coef, intercept, X, y, l1=0.0, l2=0.0):
+def minibatch_loss_grad(coef, intercept, X, y, l1=0.0, l2=0.0, sample_weight=None):
     """Mean loss + penalty over all rows of ``X`` and its gradient, via the fused kernel.
 
     The same contract as ``_numpy.minibatch_loss_grad``: ``coef`` is
     (n_classes, n_features); returns ``loss, grad_coef (n_classes, n_features),
     grad_intercept``, the L1 part contributing ``l1 * sign(coef)``.  The inputs are
     brought to one dtype (the wider of ``coef``'s and ``X``'s), C order and int64
-    labels first, so the kernel compiles one specialization per float type.
+    labels first, so the kernel compiles one specialization per float type (and one
+    more per type with ``sample_weight``: the weighted mean, as ``_numpy``'s).
     """
     dtype = np.result_type(coef.dtype, X.dtype)
     coef = np.ascontiguousarray(coef, dtype=dtype)
@@ -568,28 +105,5 @@ def minibatch_loss_grad(coef, intercept, X, y, l1=0.0, l2=0.0):
     n_samples, n_features = X.shape
     loss, grad, grad_intercept = _minibatch_kernel(
         X, y, coef, intercept, float(l1), float(l2),
-        runs_parallel(n_samples, n_features, coef.shape[0]))
+        runs_parallel(n_samples, n_features, coef.shape[0]), _as_weights(sample_weight))
     return loss, grad, grad_intercept
-
-
-@jit(JIT_OPTIONS, notice="the {dtype} loss-and-gradient kernel", compile_seconds=10)
-def _minibatch_kernel(X, y, coef, intercept, l1, l2, parallel):
-    """:func:`minibatch_loss_grad` in one call from Python: buffers, parts, their sum
-    and the penalty, without a dispatch or a NumPy temporary per step."""
-    n_samples = X.shape[0]
-    n_classes, n_features = coef.shape
-    n_parts = max(1, (n_samples + _PART - 1) // _PART)
-    grad_parts = np.empty((n_parts, n_classes, n_features), dtype=coef.dtype)
-    grad_intercept_parts = np.empty((n_parts, n_classes), dtype=coef.dtype)
-    loss_parts = np.empty(n_parts, dtype=np.float64)
-    rows = np.arange(n_samples)
-    _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts,
-                     parallel)
-    loss = _sum_parts(grad_parts, grad_intercept_parts, loss_parts, n_parts) / n_samples
-    grad = grad_parts[0]
-    if l1 != 0.0 or l2 != 0.0:
-        loss += _penalty(coef, l1, l2)
-        for c in range(n_classes):
-            for d in range(n_features):
-                grad[c, d] += l2 * coef[c, d] + l1 * np.sign(coef[c, d])
-    return loss, grad, grad_intercept_parts[0].copy()

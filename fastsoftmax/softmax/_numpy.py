@@ -31,15 +31,28 @@ def loss(W, b, X, y, l1=0.0, l2=0.0):
     return float(data) + penalty_value(W, l1, l2)
 
 
-def data_loss_and_gradient(W, b, X, y):
-    """Mean cross-entropy ``-log softmax(XW + b)[y]`` and its gradient."""
+def data_loss_and_gradient(W, b, X, y, sample_weight=None):
+    """Mean cross-entropy ``-log softmax(XW + b)[y]`` and its gradient.
+
+    With ``sample_weight`` (non-negative, one per row) the mean is weighted:
+    ``sum_i w_i * loss_i / sum_i w_i``; rows of weight 0 then count for nothing, and
+    when all weights are 0 the loss and gradient are 0.
+    """
     n_samples = X.shape[0]
     shifted, log_norm = _shifted_scores(W, b, X)
     rows = np.arange(n_samples)
-    loss = np.mean(log_norm - shifted[rows, y], dtype=np.float64)
+    losses = log_norm - shifted[rows, y]
     dscores = np.exp(shifted - log_norm[:, None])  # probabilities
     dscores[rows, y] -= 1.0
-    dscores /= n_samples
+    if sample_weight is None:
+        loss = np.mean(losses, dtype=np.float64)
+        dscores /= n_samples
+    else:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        total = weights.sum()
+        shares = weights / total if total > 0 else np.zeros_like(weights)
+        loss = np.dot(shares, losses.astype(np.float64))
+        dscores *= shares[:, None].astype(dscores.dtype)
     return float(loss), X.T @ dscores, dscores.sum(axis=0)
 
 
@@ -53,7 +66,7 @@ def penalty_value(W, l1, l2):
     return value
 
 
-def minibatch_loss_grad(coef, intercept, X, y, l1=0.0, l2=0.0):
+def minibatch_loss_grad(coef, intercept, X, y, l1=0.0, l2=0.0, sample_weight=None):
     """Mean loss + penalty over all rows of ``X``, and its gradient.
 
     Parameters
@@ -64,6 +77,9 @@ def minibatch_loss_grad(coef, intercept, X, y, l1=0.0, l2=0.0):
     y : ndarray of int of shape (n_samples,)
     l1, l2 : float
         Penalty ``l1 * ||coef||_1 + l2 / 2 * ||coef||_2^2`` (the intercept is not penalized).
+    sample_weight : ndarray of shape (n_samples,), optional
+        Non-negative weights: the data loss is their weighted mean
+        (:func:`data_loss_and_gradient`).
 
     Returns
     -------
@@ -73,7 +89,7 @@ def minibatch_loss_grad(coef, intercept, X, y, l1=0.0, l2=0.0):
     grad_intercept : ndarray of shape (n_classes,)
     """
     W = coef.T
-    loss, dW, db = data_loss_and_gradient(W, intercept, X, y)
+    loss, dW, db = data_loss_and_gradient(W, intercept, X, y, sample_weight)
     loss += penalty_value(W, l1, l2)
     if l2:
         dW = dW + l2 * W
@@ -93,7 +109,7 @@ def training_input(X):
 
 
 def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices, batch_starts,
-        learning_rates, l1=0.0, l2=0.0, l1_proximal=True, momentum=0.0):
+        learning_rates, l1=0.0, l2=0.0, l1_proximal=True, momentum=0.0, sample_weight=None):
     """Minibatch SGD, one update per batch; updates ``coef``, ``intercept`` and the
     velocities in place.
 
@@ -102,6 +118,9 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     ``coef += v``; the L1 part of the penalty is either in ``grad`` (subgradient) or
     applied after the step as soft-thresholding by ``lr * l1`` (proximal gradient).
     ``coef`` and ``velocity_coef`` are (n_classes, n_features), as in ``_numba.sgd``.
+    With ``sample_weight`` (non-negative, one per row of ``X``) each batch's data loss
+    is its weighted mean, ``sum_i w_i * loss_i / sum_i w_i`` over the batch's rows (a
+    batch of zero total weight: loss and gradient 0, the penalty still acts).
 
     Returns
     -------
@@ -115,7 +134,8 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     losses = np.empty(n_batches)
     for t in range(n_batches):
         rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
-        loss, dW, db = data_loss_and_gradient(W, intercept, X[rows], y[rows])
+        weights = None if sample_weight is None else sample_weight[rows]
+        loss, dW, db = data_loss_and_gradient(W, intercept, X[rows], y[rows], weights)
         loss += penalty_value(W, l1, l2)
         losses[t] = loss
         if not np.isfinite(loss):
