@@ -174,6 +174,16 @@ def loads_json(raw, name, *, error=ValueError, max_depth=MAX_JSON_DEPTH):
     return value
 
 
+def read_json_file(path, *, max_bytes, error=ValueError):
+    """Read an untrusted JSON file: refused when larger than ``max_bytes``, then parsed by
+    :func:`loads_json` (errors name ``path``)."""
+    path = os.fspath(path)
+    if os.path.getsize(path) > max_bytes:
+        raise error(f"{path}: larger than {max_bytes >> 20} MiB")
+    with open(path, "rb") as handle:
+        return loads_json(handle.read(), path, error=error)
+
+
 def json_depth(value):
     """How deep lists and dicts nest in ``value`` (0 for a scalar); no recursion."""
     deepest = 0

@@ -26,15 +26,7 @@ SWEEP_ARGS = ["learning_rate=0.5,0.05", "penalty=l2,l1", "--repeats", "2", "--n-
               "--batch-size", "64", "--no-plots", "--json"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache(tmp_path_factory):
-    old = os.environ.get("FASTSOFTMAX_DATA")
-    os.environ["FASTSOFTMAX_DATA"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if old is None:
-        os.environ.pop("FASTSOFTMAX_DATA", None)
-    else:
-        os.environ["FASTSOFTMAX_DATA"] = old
+pytestmark = pytest.mark.usefixtures("private_data_folder")
 
 
 def _local_cluster(**kwargs):

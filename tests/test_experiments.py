@@ -21,15 +21,7 @@ from fastsoftmax.experiments.sweep import downsample_curve, final_loss
 BASE = {"n_iter": 60, "batch_size": 64, "momentum": 0.0, "lr_schedule": "constant"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache(tmp_path_factory):
-    old = os.environ.get("FASTSOFTMAX_DATA")
-    os.environ["FASTSOFTMAX_DATA"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if old is None:
-        os.environ.pop("FASTSOFTMAX_DATA", None)
-    else:
-        os.environ["FASTSOFTMAX_DATA"] = old
+pytestmark = pytest.mark.usefixtures("private_data_folder")
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ images, folders and downloads in ``test_hostile_inputs.py``.
 import io
 import pickle
 import struct
-import tracemalloc
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -22,17 +20,6 @@ from fastsoftmax.data import _unpickle
 
 MiB = 1 << 20
 
-
-@contextmanager
-def peak_memory(limit=8 * MiB):
-    """Fail when Python (and NumPy) allocated more than ``limit`` bytes inside the block."""
-    tracemalloc.start()
-    try:
-        yield
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        assert peak < limit, f"allocated {peak:,} bytes"
 
 
 # ============================================================================ pickles
@@ -97,7 +84,7 @@ def test_pickle_numpy2_and_protocol4_arrays_load():
         assert out[b"a"].dtype == reference[b"a"].dtype and out["b"] == [1, 2.5, None, True]
 
 
-def test_pickle_calling_ndarray_directly_is_refused():
+def test_pickle_calling_ndarray_directly_is_refused(peak_memory):
     # the 95-byte batch of the issue: numpy.ndarray((200000, 3072), "u1") -> 614 MB of zeros
     raw = (PROTO2 + b"}" + sbytes(b"data") + glob("numpy", "ndarray") + SHAPE_200000
            + ustr("u1") + b"\x86R" + b"s.")
@@ -108,7 +95,7 @@ def test_pickle_calling_ndarray_directly_is_refused():
         restricted_load(raw, "b95")
 
 
-def test_pickle_huge_declared_shape_with_few_bytes_is_refused():
+def test_pickle_huge_declared_shape_with_few_bytes_is_refused(peak_memory):
     raw = array_pickle(SHAPE_200000, sbytes(b"\x00" * 10))
     with peak_memory(), pytest.raises(
             CorruptDataError, match=r"^f: corrupted pickle \(ndarray declares shape "
@@ -122,7 +109,7 @@ def test_pickle_huge_declared_shape_with_few_bytes_is_refused():
     (binint(-5) + b"\x85", r"shape \(-5,\) is not a tuple"),
     (ustr("9") + b"\x85", r"shape \('9',\) is not a tuple"),
 ], ids=["ndim-6", "negative", "text-size"])
-def test_pickle_bad_array_shapes(shape_ops, match):
+def test_pickle_bad_array_shapes(shape_ops, match, peak_memory):
     with peak_memory(), pytest.raises(CorruptDataError, match=r"^f: corrupted pickle \(ndarray "
                                       + match):
         restricted_load(array_pickle(shape_ops, sbytes(b"\x00")), "f")
@@ -163,7 +150,7 @@ def test_pickle_os_system_is_not_executed(tmp_path):
     (b"(I1\nI2\nl.", "INT"),
     (PROTO2 + b"]2.", "DUP"),
 ], ids=lambda v: v if isinstance(v, str) else None)
-def test_pickle_opcodes_outside_the_allow_list_are_refused(raw, opcode):
+def test_pickle_opcodes_outside_the_allow_list_are_refused(raw, opcode, peak_memory):
     with peak_memory(), pytest.raises(
             UnsafePickleError,
             match=rf"^f: unsafe pickle: opcode {opcode} is not something a CIFAR-10 batch contains$"):
@@ -176,13 +163,13 @@ def test_pickle_opcodes_outside_the_allow_list_are_refused(raw, opcode):
     (b"\x80\x03B" + struct.pack("<I", 2**32 - 1) + b"abc.", "BINBYTES declares 4294967295"),
     (b"\x80\x04\x95" + struct.pack("<Q", 2**62) + b"N.", "FRAME declares 4611686018427387904"),
 ], ids=["BINSTRING", "BINUNICODE", "BINBYTES", "FRAME"])
-def test_pickle_declared_lengths_checked_before_reading(raw, what):
+def test_pickle_declared_lengths_checked_before_reading(raw, what, peak_memory):
     with peak_memory(), pytest.raises(CorruptDataError, match=rf"^f: truncated pickle \({what} "
                                       r"bytes where \d+ remain\)$"):
         restricted_load(raw, "f")
 
 
-def test_pickle_memo_index_of_four_billion_costs_nothing():
+def test_pickle_memo_index_of_four_billion_costs_nothing(peak_memory):
     # the C unpickler sizes its memo table by the index: 2 * 4e9 * 8 bytes
     raw = PROTO2 + b"]r" + struct.pack("<I", 0xFFFFFFF0) + b"h\x05."  # BINGET 5: missing
     with peak_memory(), pytest.raises(CorruptDataError, match=r"^f: corrupted pickle \("):

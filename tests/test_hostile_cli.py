@@ -35,15 +35,7 @@ BASE = {"n_iter": 40, "batch_size": 64, "momentum": 0.0, "lr_schedule": "constan
 INTERNAL = "; please report it; run with -v for the traceback"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache(tmp_path_factory):
-    old = os.environ.get("FASTSOFTMAX_DATA")
-    os.environ["FASTSOFTMAX_DATA"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if old is None:
-        os.environ.pop("FASTSOFTMAX_DATA", None)
-    else:
-        os.environ["FASTSOFTMAX_DATA"] = old
+pytestmark = pytest.mark.usefixtures("private_data_folder")
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,7 @@ import json
 import logging
 import re
 import struct
-import tracemalloc
 import zipfile
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -26,17 +24,6 @@ from fastsoftmax.persistence import ModelFileError, load_arrays, save_arrays
 
 MiB = 1 << 20
 
-
-@contextmanager
-def peak_memory(limit=8 * MiB):
-    """Fail when Python (and NumPy) allocated more than ``limit`` bytes inside the block."""
-    tracemalloc.start()
-    try:
-        yield
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        assert peak < limit, f"allocated {peak:,} bytes"
 
 
 # ============================================================================ model files
@@ -157,7 +144,7 @@ def test_load_arrays_knows_the_file_format_only(tmp_path, model_parts):
         load_model(path)
 
 
-def test_model_zip_bomb_member_refused_before_inflating(tmp_path, model_parts):
+def test_model_zip_bomb_member_refused_before_inflating(tmp_path, model_parts, peak_memory):
     # 64 MiB of zeros deflate to 64 KB; with a 16 MiB bound the member is refused unread
     path = tmp_path / "bomb.npz"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -175,7 +162,7 @@ def test_model_zip_bomb_member_refused_before_inflating(tmp_path, model_parts):
         load_arrays(path, max_bytes=16 * MiB)
 
 
-def test_model_member_declaring_more_than_deflate_can_give(tmp_path):
+def test_model_member_declaring_more_than_deflate_can_give(tmp_path, peak_memory):
     path = _zip(tmp_path / "lie.npz", {"__fastsoftmax__.npy": _meta_member(),
                                        "a.npy": _npy_bytes(np.zeros(10))}, zipfile.ZIP_DEFLATED)
     _patch_central_sizes(path, "a.npy", file_size=4_000_000_000)
@@ -185,7 +172,7 @@ def test_model_member_declaring_more_than_deflate_can_give(tmp_path):
         load_arrays(path)
 
 
-def test_model_npy_header_claiming_terabytes(tmp_path):
+def test_model_npy_header_claiming_terabytes(tmp_path, peak_memory):
     member = _npy_bytes(header={"descr": "<f8", "fortran_order": False, "shape": (10**12,)},
                         data=b"\x00" * 8)
     path = _zip(tmp_path / "tb.npz", {"__fastsoftmax__.npy": _meta_member(),
@@ -216,7 +203,7 @@ def test_model_stored_member_sizes_disagree(tmp_path):
     ({"a.npy": _npy_bytes(np.arange(3.0))[:-4]}, r"declares shape \(3,\) of float64 \(24 bytes\) "
                                                  r"but holds 20 bytes"),
 ], ids=["not-npy", "huge-header", "object", "not-magic", "short-data"])
-def test_model_bad_members(tmp_path, members, match):
+def test_model_bad_members(tmp_path, members, match, peak_memory):
     path = _zip(tmp_path / "m.npz", {"__fastsoftmax__.npy": _meta_member(), **members})
     with peak_memory(), pytest.raises(ModelFileError, match=match):
         load_arrays(path)
@@ -471,7 +458,7 @@ def _entry_path(key):
     (lambda p: _zip(p, {"features.npy": _npy_bytes(np.zeros((5, 2)))}, zipfile.ZIP_DEFLATED),
      r"uses an unsupported compression"),
 ], ids=["wrong-shape", "missing", "huge-header-shape", "huge-header", "garbage", "deflated"])
-def test_cache_bad_entry_is_a_miss_removed_with_warning(cache_home, caplog, write, reason):
+def test_cache_bad_entry_is_a_miss_removed_with_warning(cache_home, caplog, write, reason, peak_memory):
     key = "ab" * 32
     cache_home.mkdir(parents=True)
     write(_entry_path(key))

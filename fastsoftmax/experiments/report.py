@@ -48,15 +48,12 @@ def read_sweep_results(folder):
         The file is too large, not JSON, nested too deep, or of the wrong shape; the
         message names the file and what is wrong.
     """
-    from .._untrusted import loads_json
+    from .._untrusted import read_json_file
 
     path = os.path.join(folder, "results.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{str(folder)!r} holds no sweep results (results.json)")
-    if os.path.getsize(path) > MAX_RESULTS_BYTES:
-        raise ResultsFileError(f"{path}: larger than {MAX_RESULTS_BYTES >> 20} MiB")
-    with open(path, "rb") as handle:
-        payload = loads_json(handle.read(), path, error=ResultsFileError)
+    payload = read_json_file(path, max_bytes=MAX_RESULTS_BYTES, error=ResultsFileError)
     _check_results(payload, path)
     for row in payload["rows"]:
         for key in _METRICS:

@@ -473,16 +473,13 @@ def read_study_json(folder):
     fastsoftmax.experiments.report.ResultsFileError
         Too large, not JSON, or of the wrong shape; the message names the file.
     """
-    from .._untrusted import loads_json
+    from .._untrusted import read_json_file
     from .report import ResultsFileError
 
     path = os.path.join(folder, "study.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{str(folder)!r} holds no study (study.json)")
-    if os.path.getsize(path) > MAX_STUDY_BYTES:
-        raise ResultsFileError(f"{path}: larger than {MAX_STUDY_BYTES >> 20} MiB")
-    with open(path, "rb") as handle:
-        study = loads_json(handle.read(), path, error=ResultsFileError)
+    study = read_json_file(path, max_bytes=MAX_STUDY_BYTES, error=ResultsFileError)
 
     def fail(message):
         raise ResultsFileError(f"{path}: {message}")
