@@ -36,6 +36,10 @@ from fastsoftmax._config import PARALLEL_JIT_OPTIONS
 
 #: Patch positions per tile: 128 x 1,600 float32 dot products are 800 KB, in L2.
 DEFAULT_TILE = 128
+#: Squared distances under ``NEAR * (||w||^2 + ||c||^2)`` are recomputed as
+#: ``sum((w - c)**2)``: in the expansion, float32 rounding of ~1e-7 relative would
+#: leave them (and their square root, the activation) with few correct digits.
+NEAR = 1e-2
 #: Images per parallel task (scratch buffers are allocated once per task).
 _CHUNK = 4
 
@@ -65,6 +69,7 @@ def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matri
     inv_k = 1.0 / k
     two = np.float32(2.0)
     zero = np.float32(0.0)
+    near = np.float32(NEAR)
     n_chunks = (n_images + _CHUNK - 1) // _CHUNK
     for chunk in prange(n_chunks):
         raw = np.empty((tile, dim), dtype=np.float32)
@@ -117,11 +122,24 @@ def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matri
                 for t in range(m):
                     xx = sqnorm[t]
                     total_z = 0.0
+                    margin = np.float32(np.inf)
                     for kk in range(k):
                         d2 = xx + centroid_sqnorms[kk] - two * dots[t, kk]
                         z = np.sqrt(max(d2, zero))
                         dots[t, kk] = z
                         total_z += z
+                        margin = min(margin, d2 - near * (xx + centroid_sqnorms[kk]))
+                    if margin < zero:
+                        # a centroid this close loses its digits to the cancellation in
+                        # the expansion (sqrt of a rounding error): recompute it directly
+                        for kk in range(k):
+                            if dots[t, kk] ** 2 < near * (xx + centroid_sqnorms[kk]):
+                                exact = 0.0
+                                for j in range(dim):
+                                    diff = np.float64(white[t, j]) - centroids_t[j, kk]
+                                    exact += diff * diff
+                                total_z += np.sqrt(exact) - dots[t, kk]
+                                dots[t, kk] = np.float32(np.sqrt(exact))
                     mean_z = np.float32(total_z * inv_k)
                     q = quadrant[t]
                     for kk in range(k):
