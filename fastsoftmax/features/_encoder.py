@@ -32,7 +32,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from fastsoftmax._config import PARALLEL_JIT_OPTIONS
+from fastsoftmax._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
 
 #: Patch positions per tile: 128 x 1,600 float32 dot products are 800 KB, in L2.
 DEFAULT_TILE = 128
@@ -47,6 +47,50 @@ _CHUNK = 4
 def grid_shape(height, width, patch_size, stride):
     """Rows and columns of patch positions in an image."""
     return (height - patch_size) // stride + 1, (width - patch_size) // stride + 1
+
+
+# The row helpers take 1-D rows and float32 constants, so that LLVM vectorizes them
+# (a float64 literal would widen the loop; a running min() or a 2-D index kept them
+# scalar).
+_TWO = np.float32(2.0)
+_ZERO = np.float32(0.0)
+_NEAR = np.float32(NEAR)
+
+
+@numba.njit(**JIT_OPTIONS)
+def _distances(row, centroid_sqnorms, sqnorm):
+    """``row``: dot products in, distances out; returns (sum of distances, number too close)."""
+    total = 0.0
+    n_close = 0
+    for kk in range(row.shape[0]):
+        d2 = sqnorm + centroid_sqnorms[kk] - _TWO * row[kk]
+        z = np.sqrt(max(d2, _ZERO))
+        row[kk] = z
+        total += z
+        n_close += d2 < _NEAR * (sqnorm + centroid_sqnorms[kk])
+    return total, n_close
+
+
+@numba.njit(**JIT_OPTIONS)
+def _recompute_close(row, white, centroids_t, centroid_sqnorms, sqnorm, total):
+    """Distances too close for the expansion, recomputed as ``sqrt(sum((w - c)**2))``."""
+    for kk in range(row.shape[0]):
+        if row[kk] * row[kk] < _NEAR * (sqnorm + centroid_sqnorms[kk]):
+            exact = 0.0
+            for j in range(white.shape[0]):
+                diff = np.float64(white[j]) - centroids_t[j, kk]
+                exact += diff * diff
+            exact = np.sqrt(exact)
+            total += exact - row[kk]
+            row[kk] = np.float32(exact)
+    return total
+
+
+@numba.njit(**JIT_OPTIONS)
+def _pool(pooled_row, row, mean_z):
+    """``pooled_row += max(mean_z - row, 0)``."""
+    for kk in range(row.shape[0]):
+        pooled_row[kk] += max(mean_z - row[kk], _ZERO)
 
 
 @numba.njit(**PARALLEL_JIT_OPTIONS)
@@ -67,9 +111,6 @@ def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matri
     half_r = (n_rows + 1) // 2
     half_c = (n_cols + 1) // 2
     inv_k = 1.0 / k
-    two = np.float32(2.0)
-    zero = np.float32(0.0)
-    near = np.float32(NEAR)
     n_chunks = (n_images + _CHUNK - 1) // _CHUNK
     for chunk in prange(n_chunks):
         raw = np.empty((tile, dim), dtype=np.float32)
@@ -118,32 +159,13 @@ def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matri
                     sqnorm[t] = acc
                 np.dot(white[:m], centroids_t, dots[:m])
                 # -- triangle activation, pooled into the patch's quadrant
-                # (float32 constants: a float64 literal would widen the whole loop)
                 for t in range(m):
-                    xx = sqnorm[t]
-                    total_z = 0.0
-                    margin = np.float32(np.inf)
-                    for kk in range(k):
-                        d2 = xx + centroid_sqnorms[kk] - two * dots[t, kk]
-                        z = np.sqrt(max(d2, zero))
-                        dots[t, kk] = z
-                        total_z += z
-                        margin = min(margin, d2 - near * (xx + centroid_sqnorms[kk]))
-                    if margin < zero:
-                        # a centroid this close loses its digits to the cancellation in
-                        # the expansion (sqrt of a rounding error): recompute it directly
-                        for kk in range(k):
-                            if dots[t, kk] ** 2 < near * (xx + centroid_sqnorms[kk]):
-                                exact = 0.0
-                                for j in range(dim):
-                                    diff = np.float64(white[t, j]) - centroids_t[j, kk]
-                                    exact += diff * diff
-                                total_z += np.sqrt(exact) - dots[t, kk]
-                                dots[t, kk] = np.float32(np.sqrt(exact))
-                    mean_z = np.float32(total_z * inv_k)
-                    q = quadrant[t]
-                    for kk in range(k):
-                        pooled[q, kk] += max(mean_z - dots[t, kk], zero)
+                    row = dots[t]
+                    total_z, n_close = _distances(row, centroid_sqnorms, sqnorm[t])
+                    if n_close:
+                        total_z = _recompute_close(row, white[t], centroids_t,
+                                                   centroid_sqnorms, sqnorm[t], total_z)
+                    _pool(pooled[quadrant[t]], row, np.float32(total_z * inv_k))
             for q in range(4):
                 for kk in range(k):
                     out[i, q * k + kk] = pooled[q, kk]
