@@ -44,6 +44,10 @@ def parse_args(argv=None):
     p.add_argument("--patch-size", type=int, default=6)
     p.add_argument("--flip", action="store_true",
                    help="add horizontally flipped copies of the training images")
+    p.add_argument("--tta", action="store_true",
+                   help="also classify the flipped validation images; average the probabilities")
+    p.add_argument("--sqrt", action="store_true",
+                   help="square root of the pooled features before standardizing")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=_ints, default=[256])
     p.add_argument("--learning-rate", type=_floats, default=[0.01])
@@ -51,7 +55,8 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=_ints, default=[20])
     p.add_argument("--momentum", type=_floats, default=[0.9])
     p.add_argument("--features-cache", default=None,
-                   help="npz file: encoded features are loaded from it, or saved to it")
+                   help="npz file: the dictionary and encoded features are loaded from it "
+                        "(what is missing is encoded and the file rewritten)")
     p.add_argument("--json", default=None, help="write the results to this file")
     return p.parse_args(argv)
 
@@ -91,43 +96,63 @@ def main(argv=None):
     model = KMeansFeatures(patch_size=args.patch_size, n_centroids=args.n_centroids,
                            stride=args.stride, n_patches=args.n_patches,
                            max_iter=args.max_iter, random_state=args.seed)
+    cached = {}
     if args.features_cache and os.path.exists(args.features_cache):
         t = time.perf_counter()
-        with np.load(args.features_cache, allow_pickle=False) as cached:
-            f_train, f_val = cached["train"], cached["val"]
-            y_train = cached["y_train"]
+        with np.load(args.features_cache, allow_pickle=False) as npz:
+            cached = {name: npz[name] for name in npz.files}
         stage("load cached features", t)
+        model = KMeansFeatures.from_arrays(json.loads(cached.pop("model_meta").tobytes()),
+                                           {k[6:]: cached.pop(k) for k in list(cached)
+                                            if k.startswith("model_")})
     else:
         t = time.perf_counter()
         model.fit(x_train)
         stage("dictionary (fit)", t)
-        result["kmeans_n_iter"] = model.n_iter_
-        result["kmeans_inertia"] = model.inertia_
-        t = time.perf_counter()
-        f_train = model.transform(x_train)
-        if args.flip:
-            f_train = np.concatenate([f_train, model.transform(x_train[:, :, ::-1])])
-            y_train = np.concatenate([y_train, y_train])
-        stage("encode train", t)
-        n_encoded = len(f_train)
-        t = time.perf_counter()
-        f_val = model.transform(x_val)
-        stage("encode validation", t)
-        n_encoded += len(f_val)
-        seconds = stages["encode train"] + stages["encode validation"]
+    result["kmeans_n_iter"] = model.n_iter_
+    result["kmeans_inertia"] = model.inertia_
+    wanted = {"train": x_train, "val": x_val}
+    if args.flip:
+        wanted["train_flip"] = x_train[:, :, ::-1]
+    if args.tta:
+        wanted["val_flip"] = x_val[:, :, ::-1]
+    encoded = 0
+    t_encode = 0.0
+    for name, images in wanted.items():
+        if name not in cached:
+            t = time.perf_counter()
+            cached[name] = model.transform(images)
+            stage(f"encode {name}", t)
+            encoded += len(images)
+            t_encode += stages[f"encode {name}"]
+    if encoded:
         positions = ((32 - args.patch_size) // args.stride + 1) ** 2
         dim = args.patch_size ** 2 * 3
-        flops = 2.0 * n_encoded * positions * dim * args.n_centroids  # the issue's count
-        result["encoder_gflops"] = round(flops / seconds / 1e9, 1)
-        print(f"{'encoder':>22}: {result['encoder_gflops']} GFLOP/s "
-              f"({n_encoded} images)", flush=True)
+        flops = 2.0 * encoded * positions * dim * args.n_centroids  # the issue's count
+        result["encoder_gflops"] = round(flops / t_encode / 1e9, 1)
+        print(f"{'encoder':>22}: {result['encoder_gflops']} GFLOP/s ({encoded} images)",
+              flush=True)
         if args.features_cache:
-            np.savez(args.features_cache, train=f_train, val=f_val, y_train=y_train)
+            meta, arrays = model.to_arrays()
+            np.savez(args.features_cache, **cached, **{f"model_{k}": v for k, v in arrays.items()},
+                     model_meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    f_train, f_val = cached["train"], cached["val"]
+    if args.flip:
+        f_train = np.concatenate([f_train, cached["train_flip"]])
+        y_train = np.concatenate([y_train, y_train])
+    f_val_flip = cached.get("val_flip") if args.tta else None
+    del cached
+    if args.sqrt:
+        for f in (f_train, f_val, f_val_flip):
+            if f is not None:
+                np.sqrt(f, out=f)
 
     t = time.perf_counter()
     scaler = StandardScaler(copy=False)
     f_train = scaler.fit_transform(f_train)
     f_val = scaler.transform(f_val)
+    if f_val_flip is not None:
+        f_val_flip = scaler.transform(f_val_flip)
     stage("standardize", t)
 
     runs = []
@@ -141,7 +166,11 @@ def main(argv=None):
         train_s = time.perf_counter() - t
         t = time.perf_counter()
         train_acc = float(clf.score(f_train[:10_000], y_train[:10_000]))
-        val_acc = float(clf.score(f_val, y_val))
+        if f_val_flip is None:
+            val_acc = float(clf.score(f_val, y_val))
+        else:  # test-time flip: mean of the two images' class probabilities
+            proba = clf.predict_proba(f_val) + clf.predict_proba(f_val_flip)
+            val_acc = float(np.mean(clf.classes_[proba.argmax(axis=1)] == y_val))
         run = {"batch_size": batch_size, "learning_rate": lr, "alpha": alpha, "epochs": epochs,
                "momentum": momentum, "train_s": round(train_s, 2),
                "evaluate_s": round(time.perf_counter() - t, 2),
