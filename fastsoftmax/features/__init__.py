@@ -5,6 +5,8 @@ image by image to :func:`skimage.feature.hog` with the same arguments, computed
 by a parallel Numba kernel.  ``rgb2gray`` equals :func:`skimage.color.rgb2gray`
 on a stack; ``min_max_scale`` maps a known value range (0..255 by default) to 0..1.
 :class:`HOGTransformer` wraps them for scikit-learn pipelines.
+:class:`KMeansFeatures` learns single-layer features instead (Coates, Lee & Ng 2011:
+a k-means dictionary of whitened patches, triangle encoding, quadrant pooling).
 
 Every public function validates all its parameters before any work and hands the
 kernels one layout (C-contiguous) and a few dtypes (uint8, float32, float64), so
@@ -14,8 +16,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["hog", "hog_n_features", "rgb2gray", "min_max_scale", "HOGTransformer", "study_hog",
-           "FEATURE_STEPS", "feature_step_class"]
+__all__ = ["hog", "hog_n_features", "rgb2gray", "min_max_scale", "HOGTransformer",
+           "KMeansFeatures", "study_hog", "FEATURE_STEPS", "feature_step_class"]
 
 BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
 
@@ -24,6 +26,7 @@ BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
 #: extractor adds its line here.
 FEATURE_STEPS = {
     "HOGTransformer": "fastsoftmax.features.transformer",
+    "KMeansFeatures": "fastsoftmax.features.kmeans",
 }
 _KERNEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
 _OUT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
