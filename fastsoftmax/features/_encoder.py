@@ -28,11 +28,11 @@ see :func:`fastsoftmax.features.kmeans.encode`).
 :func:`encode_reference` is the plain NumPy version that materializes each image's
 distance array (float64 by default: an accurate oracle for the tests).
 """
-import numba
 import numpy as np
 from numba import prange
 
 from fastsoftmax._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from fastsoftmax._jit import jit
 
 #: Patch positions per tile: 128 x 1,600 float32 dot products are 800 KB, in L2.
 DEFAULT_TILE = 128
@@ -57,7 +57,7 @@ _ZERO = np.float32(0.0)
 _NEAR = np.float32(NEAR)
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _distances(row, centroid_sqnorms, sqnorm):
     """``row``: dot products in, distances out; returns (sum of distances, number too close)."""
     total = 0.0
@@ -71,7 +71,7 @@ def _distances(row, centroid_sqnorms, sqnorm):
     return total, n_close
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _recompute_close(row, white, centroids_t, centroid_sqnorms, sqnorm, total):
     """Distances too close for the expansion, recomputed as ``sqrt(sum((w - c)**2))``."""
     for kk in range(row.shape[0]):
@@ -86,14 +86,14 @@ def _recompute_close(row, white, centroids_t, centroid_sqnorms, sqnorm, total):
     return total
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def _pool(pooled_row, row, mean_z):
     """``pooled_row += max(mean_z - row, 0)``."""
     for kk in range(row.shape[0]):
         pooled_row[kk] += max(mean_z - row[kk], _ZERO)
 
 
-@numba.njit(**PARALLEL_JIT_OPTIONS)
+@jit(PARALLEL_JIT_OPTIONS, notice="the k-means encoder kernel", compile_seconds=25)
 def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix,
                  centroids_t, centroid_sqnorms, tile, out):
     """Fill ``out`` (N, 4K) float32 with the pooled triangle features of ``images``.

@@ -12,11 +12,11 @@ results do not depend on the number of threads.  Measured against scikit-learn's
 Empty clusters take the points farthest from their centroid (as scikit-learn does),
 so the dictionary never holds dead or NaN centroids.
 """
-import numba
 import numpy as np
 from numba import prange
 
 from fastsoftmax._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from fastsoftmax._jit import jit
 
 from ._blas import limit_blas_threads
 
@@ -24,7 +24,7 @@ from ._blas import limit_blas_threads
 CHUNK = 512
 
 
-@numba.njit(**PARALLEL_JIT_OPTIONS)
+@jit(PARALLEL_JIT_OPTIONS, notice="the k-means assignment kernel", compile_seconds=10)
 def assign(points, centers_t, center_sqnorms, labels, sqdist):
     """Nearest centroid of every point (first on ties) and its squared distance.
 
@@ -57,7 +57,7 @@ def assign(points, centers_t, center_sqnorms, labels, sqdist):
             sqdist[start + t] = max(norm + best, 0.0)
 
 
-@numba.njit(**JIT_OPTIONS)
+@jit(JIT_OPTIONS)
 def accumulate(points, labels, sums, counts):
     """``sums[k]`` (float64) and ``counts[k]`` of the points of each cluster, in point order."""
     sums[:] = 0.0
