@@ -182,6 +182,9 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     (top-left, top-right, bottom-left, bottom-right) of the patch positions.
     """
 
+    #: Label of this step's feature-cache entries (``data info`` lists it).
+    cache_kind = "kmeans"
+
     def __init__(self, patch_size=6, n_centroids=1600, stride=1, n_patches=400_000,
                  whiten_eps=0.1, norm_eps=10.0, max_iter=50, random_state=None):
         self.patch_size = patch_size
