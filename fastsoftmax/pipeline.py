@@ -228,9 +228,10 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             features = self.pca_.transform(features)
         self.timings_["pca"] = time.perf_counter() - start
         self.n_features_ = int(features.shape[1])
-        log.info("features: %d per image, %d after PCA (%.2f s features, %.2f s PCA)",
-                 self.n_image_features_, self.n_features_, self.timings_["features"],
-                 self.timings_["pca"])
+        log.info("features: %d per image%s%s (%.2f s features, %.2f s standardize, %.2f s PCA)",
+                 self.n_image_features_, ", standardized" if self.standardize else "",
+                 "" if self.pca_ is None else f", {self.n_features_} after PCA",
+                 self.timings_["features"], self.timings_["standardize"], self.timings_["pca"])
         return features
 
     # ------------------------------------------------------------------ prediction
