@@ -60,6 +60,19 @@ def test_standardized_features_equal_scikit_learns_scaler(digits, fitted):
     assert fitted.pca_ is None and set(fitted.timings_) >= {"features", "standardize", "train"}
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_feature_scaler_equals_scikit_learns(dtype):
+    rng = np.random.default_rng(3)
+    X = (rng.random((5000, 40)) * rng.uniform(0.1, 100, 40) + rng.uniform(-50, 500, 40))
+    X[:, 7] = 3.5  # constant: scale 1
+    X = X.astype(dtype)
+    ours, reference = FeatureScaler().fit(X), StandardScaler().fit(X.astype(np.float64))
+    np.testing.assert_allclose(ours.mean_, reference.mean_, rtol=1e-6)
+    np.testing.assert_allclose(ours.scale_, reference.scale_, rtol=1e-6)
+    np.testing.assert_allclose(ours.transform(X), reference.transform(X), rtol=1e-4, atol=1e-4)
+    assert ours.scale_[7] == 1.0 and ours.transform(X).dtype == np.float32
+
+
 def test_feature_scaler_keeps_constant_features_and_works_in_place():
     X = np.array([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]], dtype=np.float32)
     scaler = FeatureScaler().fit(X)
