@@ -150,6 +150,13 @@ KMEANS_CASES = {
         r"the scaler takes 32 features but the feature step gives 24 for 8x8 images"),
     "image-shape": (_set("image_shape", [16, 16]),
                     r"image_shape \[16, 16\] is not the feature step's image_shape_ \[8, 8, 1\]"),
+    "n-iter-str": (_set("features.n_iter", "5"),
+                   r"features: KMeansFeatures arrays: n_iter is '5', expected an integer >= 0"),
+    "inertia-negative": (_set("features.inertia", -1.0),
+                         r"features: KMeansFeatures arrays: inertia is -1.0, expected a finite "
+                         r"number >= 0"),
+    "params-list": (_set("features.params", [["n_centroids", 8]]),
+                    r"features: KMeansFeatures arrays: params is not a mapping"),
     "scaler-missing": (_set("scaler", None),
                        r"standardize is True but the file has no scaler step"),
     "standardize-false": (_set("standardize", False),
@@ -282,4 +289,16 @@ def test_sweep_with_kmeans_features(tmp_path):
     assert all(row["val_accuracy"] > 0.8 for row in payload["rows"])
     report = _run("report", out)
     assert report.exit_code == 0, report.output
+    assert "32 standardized kmeans features" in (out / "report.md").read_text()
+
+
+def test_study_with_kmeans_features(tmp_path):
+    out = tmp_path / "study"
+    result = _run("study", *SMALL_ARGS, "--n-iter", "40", "--repeats", "1", "--out", out,
+                  "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["sizes"]["feature_step"] == "kmeans"
+    assert payload["sizes"]["features"] == 32 and not payload["sizes"]["pca"]
+    assert set(payload["findings"]) == {"batch_size", "learning_rate", "n_iter", "l2", "l1"}
     assert "32 standardized kmeans features" in (out / "report.md").read_text()

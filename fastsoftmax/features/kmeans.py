@@ -337,6 +337,15 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
             n_iter, inertia = metadata["n_iter"], metadata["inertia"]
         except (KeyError, TypeError) as exc:
             raise ValueError(f"KMeansFeatures arrays: malformed metadata ({exc})") from None
+        if not isinstance(metadata["params"], dict):
+            raise ValueError("KMeansFeatures arrays: params is not a mapping")
+        if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter < 0:
+            raise ValueError(f"KMeansFeatures arrays: n_iter is {n_iter!r}, expected an "
+                             "integer >= 0")
+        if (isinstance(inertia, bool) or not isinstance(inertia, numbers.Real)
+                or not np.isfinite(inertia) or inertia < 0):
+            raise ValueError(f"KMeansFeatures arrays: inertia is {inertia!r}, expected a "
+                             "finite number >= 0")
         unknown = set(params) - set(cls().get_params())
         if unknown:
             raise ValueError(f"KMeansFeatures arrays: unknown parameters {sorted(unknown)}")
