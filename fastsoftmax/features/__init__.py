@@ -16,6 +16,8 @@ import numbers
 
 import numpy as np
 
+from ..study_setup import FEATURE_SETUPS
+
 __all__ = ["hog", "hog_n_features", "rgb2gray", "min_max_scale", "HOGTransformer",
            "KMeansFeatures", "study_hog", "FEATURE_STEPS", "feature_step_class",
            "FEATURE_KINDS", "make_feature_step"]
@@ -56,7 +58,7 @@ def feature_step_class(name):
 
 
 #: The feature steps the command line offers (``--features``); the first is the default.
-FEATURE_KINDS = ("hog", "kmeans")
+FEATURE_KINDS = tuple(FEATURE_SETUPS)
 
 
 def make_feature_step(kind, image_shape, random_state=0, **params):
