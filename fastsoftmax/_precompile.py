@@ -9,7 +9,8 @@ Run by the wheel build (``setup.py``'s ``build_py``) with the built package firs
 
 Each group calls the kernels through the same Python entry points as the commands,
 on tiny inputs, so the compiled signatures are exactly the ones a run asks for.  Only
-``numpy`` and ``numba`` are needed (the build requirements).  The groups compile in
+``numpy``, ``numba`` and ``scipy`` (whose BLAS Numba's ``np.dot`` calls) are needed (the
+build requirements).  The groups compile in
 parallel processes: they share no kernel.
 """
 import logging
@@ -55,7 +56,32 @@ def _features():
     rgb2gray(colour[:1], dtype=np.float64)
 
 
-GROUPS = {"training": _training, "features": _features}
+def _kmeans():
+    """Learned features (``--features kmeans``): the k-means assignment and update of
+    ``fit``, and the encoder of ``transform`` on uint8 (N, H, W, C) images, with the
+    arguments :func:`fastsoftmax.features.kmeans.encode` passes (BLAS threads are not
+    limited here: the inputs are tiny)."""
+    from .features import _encoder, _kmeans
+
+    rng = np.random.default_rng(0)
+    points = rng.standard_normal((40, 12)).astype(np.float32)
+    centers = points[:4]
+    labels, sqdist = np.empty(40, np.int64), np.empty(40, np.float64)
+    _kmeans.assign(points, np.ascontiguousarray(centers.T),
+                   np.einsum("kd,kd->k", centers, centers), labels, sqdist)
+    _kmeans.accumulate(points, labels, np.empty((4, 12)), np.empty(4, np.int64))
+    images = rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    dim = 2 * 2 * 3
+    whiten = np.eye(dim, dtype=np.float32)
+    centroids = rng.standard_normal((4, dim)).astype(np.float32)
+    out = np.empty((2, 16), np.float32)
+    _encoder.encode_batch(images[0:2], 2, 1, 10.0, np.zeros(dim, np.float32), whiten,
+                          np.ascontiguousarray(centroids.T),
+                          np.einsum("kd,kd->k", centroids, centroids), _encoder.DEFAULT_TILE,
+                          out[0:2])
+
+
+GROUPS = {"training": _training, "features": _features, "kmeans": _kmeans}
 
 
 def main(argv):

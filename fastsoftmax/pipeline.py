@@ -1,16 +1,19 @@
 """The study's whole model on raw images: a feature step, PCA, the softmax classifier.
 
 ``ImagePipeline`` takes uint8 images (N, H, W) or (N, H, W, 3) as the data loaders
-return them, and is built from three public scikit-learn-style steps:
+return them, and is built from public scikit-learn-style steps:
 
 1. a **feature step** (default: :func:`fastsoftmax.features.study_hog` of the image
-   size: 0..255 -> 0..1, grayscale, HOG),
-2. :class:`~fastsoftmax.decomposition.VariancePCA` (``pca_variance``; ``None`` skips it),
-3. :class:`~fastsoftmax.SoftmaxClassifier`.
+   size: 0..255 -> 0..1, grayscale, HOG; or
+   :class:`~fastsoftmax.features.KMeansFeatures`, learned features),
+2. :class:`~fastsoftmax.preprocessing.FeatureScaler` (``standardize=True``; off by
+   default): the training features' mean and standard deviation,
+3. :class:`~fastsoftmax.decomposition.VariancePCA` (``pca_variance``; ``None`` skips it),
+4. :class:`~fastsoftmax.SoftmaxClassifier`.
 
-``fit`` clones each step and keeps the fitted ones as ``features_``, ``pca_`` and
-``classifier_``; one model file holds them all, so that it answers ``evaluate`` and
-``predict``.  Sweeps and benchmarks use the same public methods: :meth:`fit_features`
+``fit`` clones each step and keeps the fitted ones as ``features_``, ``scaler_``,
+``pca_`` and ``classifier_``; one model file holds them all, so that it answers
+``evaluate`` and ``predict``.  Sweeps and benchmarks use the same public methods: :meth:`fit_features`
 (fit the feature step and PCA, return the classifier inputs) and :meth:`transform`.
 
 The feature-step contract
@@ -65,6 +68,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._progress import relabel, report, takes_progress
 from .classifier import SoftmaxClassifier
 from .decomposition import VariancePCA
+from .preprocessing import FeatureScaler
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +78,7 @@ FEATURE_STEP_METHODS = ("fit", "transform", "fit_transform", "get_params", "to_a
 
 
 class ImagePipeline(ClassifierMixin, BaseEstimator):
-    """Feature step, PCA, :class:`SoftmaxClassifier`, on uint8 images.
+    """Feature step, standardization, PCA, :class:`SoftmaxClassifier`, on uint8 images.
 
     Parameters
     ----------
@@ -90,6 +94,10 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         Reuse the fitted feature step, its training features and the fitted PCA from
         the on-disk cache (:mod:`fastsoftmax.data.cache`), keyed by the training images
         and the steps' parameters.
+    standardize : bool, default=False
+        Standardize the features (before PCA) with the training features' mean and
+        standard deviation (:class:`~fastsoftmax.preprocessing.FeatureScaler`), as
+        learned features need before a linear classifier.
 
     Attributes
     ----------
@@ -98,6 +106,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         height and width (:meth:`resize` fits one image to it).
     features_ : feature step
         The fitted feature step.
+    scaler_ : FeatureScaler or None
     pca_ : VariancePCA or None
     classifier_ : SoftmaxClassifier
     classes_ : ndarray
@@ -106,7 +115,10 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     n_features_ : int
         Classifier inputs per image (after PCA).
     timings_ : dict
-        Seconds per stage of the last ``fit`` (``features``, ``pca``, ``train``).
+        Seconds per stage of the last ``fit`` (``features``, ``standardize`` when
+        standardizing, ``pca``, ``train``).
+    train_accuracy_ : float
+        Accuracy on the training images at the end of ``fit``.
 
     Progress
     --------
@@ -115,8 +127,6 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     through the stages ``"features"`` (images; ``cached=True`` on a cache hit),
     ``"pca"`` (one step) and ``"train"`` (updates, with ``loss``).  The library never
     draws; the command line turns the calls into progress bars.
-    train_accuracy_ : float
-        Accuracy on the training images at the end of ``fit``.
     """
 
     _parameter_constraints = {
@@ -125,15 +135,17 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         "pca_variance": [Interval(Real, 0.0, 1.0, closed="right"), None],
         "class_names": ["array-like", None],
         "cache": ["boolean"],
+        "standardize": ["boolean"],
     }
 
     def __init__(self, classifier=None, features=None, pca_variance=0.95, class_names=None,
-                 cache=False):
+                 cache=False, standardize=False):
         self.classifier = classifier
         self.features = features
         self.pca_variance = pca_variance
         self.class_names = class_names
         self.cache = cache
+        self.standardize = standardize
 
     # ------------------------------------------------------------------ checks
     def _check_images(self, images, fitted):
@@ -197,9 +209,9 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     def fit_features(self, images, y=None, progress=None):
         """Fit the feature step and PCA on training images; return the classifier inputs.
 
-        Sets ``image_shape_``, ``features_``, ``pca_``, ``n_image_features_``,
-        ``n_features_`` and the ``features``/``pca`` entries of ``timings_``; the
-        classifier is not touched.
+        Sets ``image_shape_``, ``features_``, ``scaler_``, ``pca_``,
+        ``n_image_features_``, ``n_features_`` and the ``features``/``standardize``/``pca``
+        entries of ``timings_``; the classifier is not touched.
 
         Parameters
         ----------
@@ -226,19 +238,27 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
                                                          progress)
         self.timings_["features"] = time.perf_counter() - start
         self.n_image_features_ = int(features.shape[1])
+        self.scaler_ = None
+        if self.standardize:
+            start = time.perf_counter()
+            # in place: the features are ours (just computed, or read from the cache)
+            self.scaler_ = FeatureScaler().fit(features)
+            features = self.scaler_.transform(features, copy=False)
+            self.timings_["standardize"] = time.perf_counter() - start
         start = time.perf_counter()
         self.pca_ = None
         if self.pca_variance is not None:
             report(progress, "pca", 0, 1)
             self.pca_, cached = _fit_pca_cached(VariancePCA(self.pca_variance), features, images,
-                                                y, step, self.cache)
+                                                y, step, self.cache, self.standardize)
             features = self.pca_.transform(features)
             report(progress, "pca", 1, 1, **({"cached": True} if cached else {}))
         self.timings_["pca"] = time.perf_counter() - start
         self.n_features_ = int(features.shape[1])
-        log.info("features: %d per image, %d after PCA (%.2f s features, %.2f s PCA)",
-                 self.n_image_features_, self.n_features_, self.timings_["features"],
-                 self.timings_["pca"])
+        log.info("features: %d per image%s%s (%s)", self.n_image_features_,
+                 ", standardized" if self.standardize else "",
+                 "" if self.pca_ is None else f", {self.n_features_} after PCA",
+                 ", ".join(f"{seconds:.2f} s {stage}" for stage, seconds in self.timings_.items()))
         return features
 
     # ------------------------------------------------------------------ prediction
@@ -251,6 +271,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "features_")
         images = self._check_images(images, fitted=True)
         features = _step_call(self.features_.transform, progress, images)
+        if getattr(self, "scaler_", None) is not None:
+            features = self.scaler_.transform(features, copy=False)
         return features if self.pca_ is None else self.pca_.transform(features)
 
     def predict_proba(self, images):
@@ -295,19 +317,22 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     def to_arrays(self):
         """The fitted pipeline as plain data: ``(metadata, arrays)``.
 
-        Each step's ``to_arrays`` goes under its name: metadata ``features``, ``pca``
-        and ``classifier``, arrays ``features__*``, ``pca__*`` and ``classifier__*``;
-        ``feature_step`` names the feature step's class.
+        Each step's ``to_arrays`` goes under its name: metadata ``features``,
+        ``scaler``, ``pca`` and ``classifier``, arrays ``features__*``, ``scaler__*``,
+        ``pca__*`` and ``classifier__*`` (a step left out: metadata ``None``, no
+        arrays); ``feature_step`` names the feature step's class.
         """
         check_is_fitted(self, "classifier_")
         metadata = {"feature_step": type(self.features_).__name__,
                     "image_shape": list(self.image_shape_),
                     "n_image_features": self.n_image_features_,
                     "pca_variance": self.pca_variance,
+                    "standardize": bool(self.standardize),
                     "class_names": (list(self.class_names) if self.class_names is not None
                                     else None)}
         arrays = {}
-        for name, step in (("features", self.features_), ("pca", self.pca_),
+        for name, step in (("features", self.features_),
+                           ("scaler", getattr(self, "scaler_", None)), ("pca", self.pca_),
                            ("classifier", self.classifier_)):
             if step is None:
                 metadata[name] = None
@@ -321,7 +346,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         """Rebuild a fitted pipeline from :meth:`to_arrays`' output, checking it first.
 
         A format-1 file's content is first converted to the format-2 layout, so both
-        pass the same checks: each step's ``from_arrays`` checks the step (its errors
+        pass the same checks (a file without ``standardize`` and ``scaler``, written
+        before the scaling step existed, has none): each step's ``from_arrays`` checks the step (its errors
         say which step), then this checks that the steps fit together.
 
         Raises
@@ -337,15 +363,19 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         if metadata.get("format_version") == 1:
             metadata, arrays = _upgrade_format_1(metadata, arrays)
         shape = image_shape(entry(metadata, "image_shape", list))
+        metadata = {"standardize": False, "scaler": None, **metadata}
         pipe = cls(pca_variance=entry(metadata, "pca_variance", (int, float, type(None))),
-                   class_names=entry(metadata, "class_names", (list, type(None))))
+                   class_names=entry(metadata, "class_names", (list, type(None))),
+                   standardize=entry(metadata, "standardize", bool))
         pipe._validate_params()  # scikit-learn's check of _parameter_constraints
         step_class = feature_step_class(entry(metadata, "feature_step", str))
         steps = {}
         for name, build in (("features", step_class.from_arrays),
+                            ("scaler", FeatureScaler.from_arrays),
                             ("pca", VariancePCA.from_arrays),
                             ("classifier", SoftmaxClassifier.from_arrays)):
-            step_meta = entry(metadata, name, (dict, type(None)) if name == "pca" else dict)
+            optional = name in ("scaler", "pca")
+            step_meta = entry(metadata, name, (dict, type(None)) if optional else dict)
             if step_meta is None:
                 steps[name] = None
                 continue
@@ -358,11 +388,12 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
                 raise prefixed(exc, f"{name}: ") from None
         n_image_features = positive_int(entry(metadata, "n_image_features", int),
                                         "n_image_features")
-        _check_steps_fit(shape, n_image_features, pipe.pca_variance, pipe.class_names, **steps)
+        _check_steps_fit(shape, n_image_features, pipe.pca_variance, pipe.standardize,
+                         pipe.class_names, **steps)
         pipe.classifier, pipe.features = clone(steps["classifier"]), clone(steps["features"])
         pipe.image_shape_, pipe.n_image_features_ = shape, n_image_features
-        pipe.features_, pipe.pca_, pipe.classifier_ = (steps["features"], steps["pca"],
-                                                       steps["classifier"])
+        pipe.features_, pipe.scaler_, pipe.pca_, pipe.classifier_ = (
+            steps["features"], steps["scaler"], steps["pca"], steps["classifier"])
         pipe.n_features_ = int(pipe.classifier_.n_features_in_)
         pipe.classes_ = pipe.classifier_.classes_
         return pipe
@@ -388,15 +419,27 @@ def _default_features(image_shape):
     return study_hog(image_shape)
 
 
-def _check_steps_fit(image_shape, n_image_features, pca_variance, class_names, features,
-                     pca, classifier):
+def _with_channels(shape):
+    """(H, W) as (H, W, 1): a grayscale shape either way."""
+    shape = tuple(shape)
+    return shape + (1,) if len(shape) == 2 else shape
+
+
+def _check_steps_fit(image_shape, n_image_features, pca_variance, standardize, class_names,
+                     features, scaler, pca, classifier):
     """Raise ``ValueError`` unless the fitted steps fit together and the image shape."""
     size = "x".join(map(str, image_shape))
     fitted_shape = getattr(features, "image_shape_", None)
-    if fitted_shape is not None and tuple(fitted_shape) != image_shape:
+    if fitted_shape is not None and _with_channels(fitted_shape) != _with_channels(image_shape):
         raise ValueError(f"image_shape {list(image_shape)} is not the feature step's "
                          f"image_shape_ {list(fitted_shape)}")
     n_out = getattr(features, "n_features_out_", n_image_features)
+    if (scaler is None) == bool(standardize):
+        raise ValueError(f"standardize is {bool(standardize)} but the file "
+                         f"{'has no' if scaler is None else 'has a'} scaler step")
+    if scaler is not None and scaler.n_features_in_ != n_out:
+        raise ValueError(f"the scaler takes {scaler.n_features_in_} features but the feature "
+                         f"step gives {n_out} for {size} images")
     if pca is not None and pca.n_features_in_ != n_out:
         raise ValueError(f"the PCA takes {pca.n_features_in_} features but the feature step "
                          f"gives {n_out} for {size} images")
@@ -506,10 +549,12 @@ def _fit_transform_cached(step, images, y, cache, kind, progress=None):
     return step, features
 
 
-def _fit_pca_cached(pca, features, images, y, step, cache):
+def _fit_pca_cached(pca, features, images, y, step, cache, standardized=False):
     """``(pca fitted on features, whether it came from the cache)``: ``features`` are the
-    ``step`` features of ``images``; the disk cache is used when ``cache``."""
-    key = _step_key(images, y, "pca", step, variance=pca.variance) if cache else None
+    ``step`` features of ``images``, standardized when ``standardized``; the disk cache is
+    used when ``cache``."""
+    extra = {"standardized": True} if standardized else {}
+    key = _step_key(images, y, "pca", step, variance=pca.variance, **extra) if cache else None
     if key is None:
         return pca.fit(features), False
     from .data.cache import discard_cached, load_cached

@@ -40,7 +40,7 @@ README = ROOT / "README.md"
 
 #: (pattern in the command, reason): the first match skips the command.
 SKIPS = [
-    (r"path/to/|cifar\.npz", "needs CIFAR-10 (not in the tests)"),
+    (r"path/to/|cifar\.npz|kmeans\.npz", "needs CIFAR-10 (not in the tests)"),
     (r"\bdata download\b", "needs the network"),
     (r"--scheduler|FASTSOFTMAX_SCHEDULER", "needs a Dask cluster"),
     (r"\bbench\b.*--full", "takes about 10 minutes"),

@@ -8,8 +8,8 @@ import time
 import numpy as np
 
 from ..study_setup import STUDY_ALPHA, STUDY_LEARNING_RATE, STUDY_PRESET
-from .inputs import (find_cifar_dev, require, skimage_hog_loop, softmax_problem,
-                     synthetic_images)
+from .inputs import (encoder_problem, find_cifar_dev, require, skimage_hog_loop,
+                     softmax_problem, synthetic_images)
 from .timing import Case, Pair, run_cases
 
 _SOFTMAX_SHAPES = {"tiny": (50, 32, 10), "quick": (500, 512, 10), "full": (500, 512, 10)}
@@ -165,6 +165,65 @@ def _setup_hog_opencv(size):
     return Pair(lambda: hog(gray), reference, reference_label="opencv loop", unit="image",
                 fast_units=len(gray), reference_units=len(gray),
                 info={"shape": f"{len(gray)} images 32x32 (uint8 for OpenCV)"})
+
+
+#: Learned-feature encoder: images encoded, images of the NumPy reference, centroids.
+_ENCODER_SIZES = {"tiny": (4, 2, 64), "quick": (32, 8, 1600), "full": (512, 32, 1600)}
+_PATCH = 6
+
+
+def _encoder_flops(n_images, n_centroids):
+    """2 x the multiply-adds of the dictionary products (issue 17's count; the
+    whitening adds D/K of it): 27 x 27 positions of 6x6x3 patches per 32x32 image."""
+    positions = (32 - _PATCH + 1) ** 2
+    return 2.0 * n_images * positions * _PATCH * _PATCH * 3 * n_centroids
+
+
+def _encoder_fast(size):
+    from ..features.kmeans import encode
+
+    n, _, k = _ENCODER_SIZES[size]
+    images, mean, matrix, centroids = encoder_problem(n, k, _PATCH)
+    flops = _encoder_flops(n, k)
+    info = {"shape": f"{n} images 32x32x3, K={k}, 6x6 patches, stride 1",
+            "gflop": round(flops / 1e9, 2)}
+    return (lambda: encode(images, _PATCH, 1, 10.0, mean, matrix, centroids)), info
+
+
+def _setup_kmeans_encoder(size):
+    from ..features._encoder import encode_reference
+
+    fast, info = _encoder_fast(size)
+    n, n_ref, k = _ENCODER_SIZES[size]
+    images, mean, matrix, centroids = encoder_problem(n, k, _PATCH)
+    ref_images = images[:n_ref]
+
+    def reference():
+        return encode_reference(ref_images, _PATCH, 1, 10.0, mean, matrix, centroids,
+                                dtype=np.float32)
+
+    return Pair(fast, reference, reference_label="numpy float32", unit="image",
+                fast_units=n, reference_units=n_ref, info=info)
+
+
+def _setup_kmeans_encoder_gemm(size):
+    """The encoder against a square float32 matmul of the same FLOP count on all BLAS
+    threads: the speed-up is the encoder's share of the GEMM peak."""
+    fast, info = _encoder_fast(size)
+    n, _, k = _ENCODER_SIZES[size]
+    flops = _encoder_flops(n, k)
+    side = max(8, round((flops / 2.0) ** (1.0 / 3.0)))
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((side, side), dtype=np.float32)
+    b = rng.standard_normal((side, side), dtype=np.float32)
+    gemm_flops = 2.0 * side ** 3
+
+    def summarize(fast_out, reference_out):
+        return {"gemm_side": side, "flop_ratio": round(gemm_flops / flops, 4)}
+
+    return Pair(fast, lambda: a @ b, reference_label=f"sgemm {side}^3",
+                info={**info, "speed-up": "share of the float32 GEMM peak"},
+                summarize=summarize)
 
 
 def _setup_pca(size):
@@ -378,6 +437,14 @@ CASES = [
     Case("hog_opencv", "hog", "batch HOG: Numba kernel vs OpenCV 4.x HOGDescriptor loop",
          _setup_hog_opencv, {"tiny": 3, "quick": 5, "full": 5}, target=2.5,
          shares_fast_with="hog"),
+    Case("kmeans_encoder", "kmeans_encoder",
+         "learned-feature encoder (K=1600, stride 1): fused Numba + sgemm tiles vs NumPy "
+         "float32, image by image", _setup_kmeans_encoder, {"tiny": 3, "quick": 5, "full": 5},
+         target=4.0),
+    Case("kmeans_encoder_gemm", "kmeans_encoder",
+         "learned-feature encoder vs a float32 GEMM of the same FLOPs: its share of the peak",
+         _setup_kmeans_encoder_gemm, {"tiny": 3, "quick": 5, "full": 5}, target=0.5,
+         shares_fast_with="kmeans_encoder"),
     Case("pca", "pca", "PCA 95% fit + transform: the pipeline's vs scikit-learn's default PCA",
          _setup_pca, {"tiny": 3, "quick": 3, "full": 3}),
     Case("gradcheck", "gradcheck",

@@ -77,3 +77,16 @@ def require(module):
         raise BenchSkip(f"{module} is not installed") from None
 
 
+
+
+def encoder_problem(n_images, n_centroids, patch_size=6, seed=0):
+    """CIFAR-sized random colour images and a plausible whitening and dictionary for the
+    learned-feature encoder: ``(images, whiten_mean, whiten_matrix, centroids)``."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n_images, 32, 32, 3), dtype=np.uint8)
+    dim = patch_size * patch_size * 3
+    a = rng.standard_normal((dim, dim))
+    matrix = (a @ a.T / dim + np.eye(dim)).astype(np.float32)
+    mean = (0.01 * rng.standard_normal(dim)).astype(np.float32)
+    centroids = (0.8 * rng.standard_normal((n_centroids, dim))).astype(np.float32)
+    return images, mean, matrix, centroids

@@ -129,6 +129,11 @@ def _entry_lines(entries, prefix="  "):
                f"used {_age(e['age_seconds']):<13} {e['file']}")
 
 
+#: Bytes of a CIFAR-10 feature-cache entry (50,000 training images, float32 features):
+#: HOG 1,764 per image, kmeans 4 x 1,600 per image (its default dictionary).
+CIFAR10_FEATURE_ENTRY_BYTES = {"hog": 50_000 * 1764 * 4, "kmeans": 50_000 * 6400 * 4}
+
+
 @data.command("info")
 @json_option
 @handle_errors
@@ -138,7 +143,9 @@ def info(as_json):
     The data folder is $FASTSOFTMAX_DATA when set, else `fastsoftmax` in the user
     cache folder (~/.cache on Linux, ~/Library/Caches on macOS, %LOCALAPPDATA% on
     Windows).  The cache keeps at most $FASTSOFTMAX_CACHE_LIMIT (default 2GB),
-    dropping the least recently used entries first.
+    dropping the least recently used entries first.  The training features of
+    CIFAR-10's 50,000 images take about 0.35 GB with HOG (1,764 float32 per image)
+    and 1.3 GB with --features kmeans (6,400 float32 per image).
     """
     from ..data.cache import cache_info, format_size, stray_temp_files
     from ..data.download import (cifar10_archive_path, data_home, data_home_source,
@@ -155,6 +162,7 @@ def info(as_json):
         "cache_limit_bytes": cache["limit_bytes"],
         "cache_limit_source": cache["limit_source"],
         "cache_entry_list": cache["entry_list"],
+        "cifar10_feature_entry_bytes": CIFAR10_FEATURE_ENTRY_BYTES,
         "cifar10_archive": str(archive),
         "cifar10_downloaded": archive.is_file(),
         "stray_temp_files": [str(p) for p in stray_partial_downloads() + stray_temp_files()],
@@ -172,6 +180,9 @@ def info(as_json):
         click.echo("  least recently used first (removed first when over the limit):")
         for line in _entry_lines(cache["entry_list"], prefix="    "):
             click.echo(line)
+    click.echo("  CIFAR-10's training features take "
+               + " and ".join(f"{format_size(size)} with --features {kind}"
+                              for kind, size in CIFAR10_FEATURE_ENTRY_BYTES.items()))
     state = "downloaded" if payload["cifar10_downloaded"] else (
         "not downloaded; run `fastsoftmax data download`"
     )

@@ -436,12 +436,13 @@ preset_option = click.option(
          "L2 alpha = 1.2/500 (its 1.2 was against the summed batch loss).")
 
 
-def build_classifier(options, preset, seed):
-    """The classifier of the options given over the preset's; checked before any data is read."""
+def build_classifier(options, preset, seed, defaults=None):
+    """The classifier of the options given over the preset's (``defaults``, e.g. those of
+    ``--features kmeans``, without a preset); checked before any data is read."""
     from ..classifier import SoftmaxClassifier
     from ..study_setup import STUDY_PRESET
 
-    params = dict(STUDY_PRESET) if preset == "study" else {}
+    params = dict(STUDY_PRESET) if preset == "study" else dict(defaults or {})
     given = {name: options[name] for name in CLASSIFIER_PARAMS if options.get(name) is not None}
     if "epochs" in given:
         params.pop("n_iter", None)
@@ -451,6 +452,78 @@ def build_classifier(options, preset, seed):
     classifier = SoftmaxClassifier(random_state=seed, **params)
     classifier.check_params()
     return classifier
+
+
+# ---------------------------------------------------------------------- feature steps
+#: ``--features kmeans`` parameters: option name -> KMeansFeatures parameter.
+KMEANS_OPTIONS = {"n_centroids": "--n-centroids", "patch_size": "--patch-size",
+                  "stride": "--stride", "n_patches": "--n-patches"}
+
+
+def feature_options(func):
+    """``--features`` and the learned features' parameters (train, sweep, study)."""
+    from ..study_setup import FEATURE_SETUPS, KMEANS_FEATURES
+
+    options = [
+        click.option("--features", "features_kind", type=click.Choice(list(FEATURE_SETUPS)),
+                     default="hog", show_default=True,
+                     help="hog: the study's HOG, then PCA. kmeans: learned features (Coates et "
+                          "al. 2011: a k-means dictionary of image patches, 4 x --n-centroids "
+                          "features), standardized, no PCA, and classifier defaults for them "
+                          "(learning rate 0.01, alpha 0.001, 30 epochs) unless set."),
+        click.option("--n-centroids", type=click.IntRange(min=1),
+                     help=f"kmeans: dictionary size. [default: {KMEANS_FEATURES['n_centroids']}]"),
+        click.option("--patch-size", type=click.IntRange(min=2),
+                     help=f"kmeans: patch side in pixels. [default: {KMEANS_FEATURES['patch_size']}]"),
+        click.option("--stride", type=click.IntRange(min=1),
+                     help=f"kmeans: step between encoded patches. [default: {KMEANS_FEATURES['stride']}]"),
+        click.option("--n-patches", type=click.IntRange(min=1),
+                     help="kmeans: random training patches for the whitening and the "
+                          f"dictionary. [default: {KMEANS_FEATURES['n_patches']:,}]"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def feature_setup(kind, options, pca_variance, hog_params=None):
+    """What ``--features kind`` sets up, checked before any data is read.
+
+    Returns a dict: ``kind``, ``params`` (the feature step's parameters given),
+    ``pca_variance`` (the option's, else the kind's default: 0.95 for HOG, none for
+    kmeans), ``standardize`` and ``classifier`` (classifier defaults).  ``options``
+    holds the :func:`feature_options` values (they are removed from it).
+    """
+    from ..study_setup import FEATURE_SETUPS
+
+    params = {name: options.pop(name) for name in KMEANS_OPTIONS if name in options}
+    params = {name: value for name, value in params.items() if value is not None}
+    hog_params = {name: value for name, value in (hog_params or {}).items() if value is not None}
+    if kind != "kmeans" and params:
+        raise InputError(f"{KMEANS_OPTIONS[next(iter(params))]} is for --features kmeans")
+    if kind != "hog" and hog_params:
+        raise InputError(f"--{next(iter(hog_params)).replace('_', '-')} is for --features hog")
+    setup = FEATURE_SETUPS[kind]
+    if kind == "kmeans":
+        from ..features import make_feature_step
+
+        try:
+            make_feature_step(kind, None, **params)
+        except (TypeError, ValueError) as exc:
+            raise InputError(str(exc)) from None
+    else:
+        params = {name: (value,) * 2 if name == "pixels_per_cell" else value
+                  for name, value in hog_params.items()}
+    return {"kind": kind, "params": params, "standardize": setup["standardize"],
+            "pca_variance": setup["pca_variance"] if pca_variance is None else pca_variance,
+            "classifier": setup["classifier"]}
+
+
+def build_features(setup, image_shape, seed):
+    """The unfitted feature step of a :func:`feature_setup` for images of ``image_shape``."""
+    from ..features import make_feature_step
+
+    return make_feature_step(setup["kind"], image_shape, random_state=seed, **setup["params"])
 
 
 # ---------------------------------------------------------------------- sweeps and the study
@@ -466,15 +539,16 @@ jobs_option = click.option("-j", "--jobs", "n_jobs", type=click.IntRange(1, MAX_
 val_option = click.option("--val-fraction", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
                           default=0.15, show_default=True,
                           help="Stratified share of the training images held out for validation.")
-pca_option = click.option("--pca-variance", type=FiniteFloatRange(0, 1, min_open=True), default=0.95,
-                          show_default=True, help="Fraction of the features' variance PCA keeps "
-                          "(1 keeps all components).")
+pca_option = click.option("--pca-variance", type=FiniteFloatRange(0, 1, min_open=True), default=None,
+                          help="Fraction of the features' variance PCA keeps (1 keeps all "
+                          "components). [default: 0.95 with --features hog; no PCA with kmeans]")
 cache_option = click.option("--no-cache", is_flag=True,
                             help="Recompute features and PCA instead of using the disk cache.")
 
 
-def load_features(data, val_fraction, seed, pca_variance, no_cache, quiet):
-    """Load a data set and compute its features once: ``(dataset, features, sizes)``."""
+def load_features(data, val_fraction, seed, setup, no_cache, quiet):
+    """Load a data set and compute its features once (the :func:`feature_setup`'s step,
+    standardization and PCA): ``(dataset, features, sizes)``."""
     from ..experiments.sweep import prepare_features
 
     with StageProgress(quiet) as progress:
@@ -483,12 +557,17 @@ def load_features(data, val_fraction, seed, pca_variance, no_cache, quiet):
         log_threads()
         log_cache(not no_cache)
         features = prepare_features(dataset, val_fraction=val_fraction, seed=seed,
-                                    pca_variance=pca_variance, cache=not no_cache,
+                                    pca_variance=setup["pca_variance"],
+                                    features=build_features(setup, dataset.image_shape, seed),
+                                    standardize=setup["standardize"], cache=not no_cache,
                                     progress=progress)
     log_seconds(progress.seconds)
     sizes = {"train": len(features["y_train"]), "val": len(features["y_val"]),
              "test": len(features["y_test"]), "features": int(features["X_train"].shape[1]),
-             "hog_features": features["n_image_features"]}
+             "feature_step": setup["kind"], "image_features": features["n_image_features"],
+             "standardized": setup["standardize"], "pca": setup["pca_variance"] is not None}
+    if setup["kind"] == "hog":
+        sizes["hog_features"] = features["n_image_features"]
     return dataset, features, sizes
 
 

@@ -4,7 +4,7 @@ import time
 import click
 
 from .options import (FiniteFloatRange, ProgressBar, cache_option, connect_scheduler, data_option, echo_json,
-                      force_option, handle_errors, is_quiet, jobs_option, json_option,
+                      feature_options, feature_setup, force_option, handle_errors, is_quiet, jobs_option, json_option,
                       load_features, pca_option, scheduler_option, seed_option, sweep_progress,
                       val_option)
 
@@ -27,13 +27,14 @@ from .options import (FiniteFloatRange, ProgressBar, cache_option, connect_sched
               default=None, help="Base learning rate of the other analyses. [default: the best "
               "constant rate of the learning-rate analysis]")
 @val_option
+@feature_options
 @pca_option
 @cache_option
 @seed_option
 @json_option
 @handle_errors
-def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, learning_rate, val_fraction, pca_variance, no_cache,
-          seed, as_json):
+def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, learning_rate, val_fraction,
+          pca_variance, no_cache, seed, as_json, features_kind, **feature_params):
     """Run the study's analyses and write one report of what they measured.
 
     \b
@@ -48,7 +49,8 @@ def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, lear
     min(500, n_train/4) and the updates keep the study's ~556 passes over the data.
     The learning-rate analysis runs first; the others use its best constant rate
     (the study's 0.01 was tuned to its own features) unless --learning-rate is given.
-    The report's sentences are generated from the measured numbers.
+    The report's sentences are generated from the measured numbers.  --features kmeans
+    runs the same analyses on learned features (standardized, no PCA by default).
     """
     from ..experiments.study import ANALYSES, check_study_folder, run_study, study_plan
     from ..experiments.sweep import check_seeds
@@ -57,11 +59,12 @@ def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, lear
 
     quiet = is_quiet() or as_json
     check_seeds(seed, repeats)
+    setup = feature_setup(features_kind, feature_params, pca_variance)
     given = {"n_iter": n_iter, "batch_size": batch_size, "learning_rate": learning_rate}
     SoftmaxClassifier(**{k: v for k, v in given.items() if v is not None}).check_params()
     check_study_folder(out, force)
     cluster = click.get_current_context().with_resource(connect_scheduler(scheduler))
-    dataset, features, sizes = load_features(data, val_fraction, seed, pca_variance, no_cache, quiet)
+    dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache, quiet)
     plan = study_plan(sizes["train"], n_iter=n_iter, batch_size=batch_size,
                       learning_rate=learning_rate)
     if not quiet:
@@ -74,7 +77,9 @@ def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, lear
         result = run_study(features, out, plan, repeats=repeats, n_jobs=n_jobs, seed=seed,
                            callback=sweep_progress(bar), force=force, scheduler=cluster,
                            meta={"data": dataset.name, "sizes": sizes, "val_fraction": val_fraction,
-                                 "pca_variance": pca_variance})
+                                 "features": setup["kind"], "feature_params": setup["params"],
+                                 "standardize": setup["standardize"],
+                                 "pca_variance": setup["pca_variance"]})
     finally:
         bar.close()
     seconds = time.perf_counter() - start

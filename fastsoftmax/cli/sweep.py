@@ -5,8 +5,8 @@ import click
 
 from .options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifier, check_interrupt,
                       cache_option, classifier_options, connect_scheduler, data_option,
-                      echo_json, force_option, handle_errors, is_quiet, jobs_option, json_option,
-                      load_features, pca_option, preset_option, scheduler_option, seed_option,
+                      echo_json, feature_options, feature_setup, force_option, handle_errors,
+                      is_quiet, jobs_option, json_option, load_features, pca_option, preset_option, scheduler_option, seed_option,
                       sweep_progress, val_option)
 
 
@@ -22,6 +22,7 @@ from .options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifi
 @jobs_option
 @scheduler_option
 @val_option
+@feature_options
 @pca_option
 @cache_option
 @preset_option
@@ -30,8 +31,8 @@ from .options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifi
 @click.option("--no-plots", is_flag=True, help="Write the results but no PNG plots.")
 @json_option
 @handle_errors
-def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, pca_variance, no_cache, preset, seed,
-          no_plots, as_json, **options):
+def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, features_kind,
+          pca_variance, no_cache, preset, seed, no_plots, as_json, **options):
     """Fit every combination of the given hyperparameter values and compare them.
 
     Each PARAM=V1,V2,... names a SoftmaxClassifier parameter (batch_size,
@@ -39,7 +40,8 @@ def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, pca_
     momentum, sampling, ...; dashes work too) and its values.  Two parameters give a
     grid.  Other hyperparameters come from the options below.
 
-    HOG + PCA features are computed once; a stratified --val-fraction of the training
+    The features (HOG + PCA, or with --features kmeans learned features, standardized)
+    are computed once; a stratified --val-fraction of the training
     images is held out for validation and the data set's test split is the test set.
     A run whose loss becomes non-finite is recorded as diverged.  The output folder
     gets results.csv and results.json (one row per run), curves.npz (loss curves) and
@@ -58,14 +60,15 @@ def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, pca_
     if both:
         raise InputError(f"{both[0]} is both swept and set by --{both[0].replace('_', '-')}; "
                          "give it once")
-    base = build_classifier(options, preset, seed).get_params()
+    setup = feature_setup(features_kind, options, pca_variance)
+    base = build_classifier(options, preset, seed, defaults=setup["classifier"]).get_params()
     base.pop("random_state")
     check_grid(parsed, base)
     check_seeds(seed, repeats)
     check_output_folder(out, force)
     with connect_scheduler(scheduler) as cluster:
         result = _run_and_write(parsed, base, data, out, repeats, n_jobs, val_fraction,
-                                pca_variance, no_cache, seed, not no_plots, quiet,
+                                setup, no_cache, seed, not no_plots, quiet,
                                 scheduler=cluster, force=force)
     if as_json:
         echo_json(result)
@@ -91,7 +94,7 @@ def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, pca_
                f"`fastsoftmax report {out}` writes the report")
 
 
-def _run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, pca_variance, no_cache,
+def _run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, setup, no_cache,
                    seed, plots, quiet, scheduler=None, force=False):
     """Run one sweep and publish it at ``out`` as a whole (results, curves, plots: built
     in a hidden folder beside it, renamed into place at the end); returns the JSON summary."""
@@ -100,8 +103,8 @@ def _run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, pca_var
     from ..experiments.sweep import expand_grid, run_sweep, summarize
 
     with publishing(out, force) as stage:
-        dataset, features, sizes = load_features(data, val_fraction, seed, pca_variance,
-                                                 no_cache, quiet)
+        dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache,
+                                                 quiet)
         total = len(expand_grid(grid)) * repeats
         bar = ProgressBar(total, f"sweep {' x '.join(grid)}", quiet=quiet)
         start = time.perf_counter()
@@ -115,7 +118,9 @@ def _run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, pca_var
         seconds = time.perf_counter() - start
         meta = {"title": None, "data": dataset.name, "sizes": sizes, "base_params": base,
                 "repeats": repeats, "seed": seed, "n_jobs": n_jobs, "val_fraction": val_fraction,
-                "pca_variance": pca_variance, "seconds": seconds}
+                "features": setup["kind"], "feature_params": setup["params"],
+                "standardize": setup["standardize"], "pca_variance": setup["pca_variance"],
+                "seconds": seconds}
         if scheduler is not None:
             meta["scheduler"] = scheduler.address
         files = write_results(rows, stage, grid, meta)

@@ -4,10 +4,11 @@ import time
 import click
 
 from ..study_setup import STUDY_TEST_ACCURACY
-from .options import (FiniteFloatRange, StageProgress, build_classifier, check_figure_output,
-                      check_new_output, check_output_path, classifier_options, data_option,
-                      dpi_option, echo_json, handle_errors, is_quiet, json_option, load_data,
-                      log_cache, log_seconds, log_threads, overwrite_option, preset_option,
+from .options import (StageProgress, build_classifier, build_features, cache_option,
+                      check_figure_output, check_new_output, check_output_path,
+                      classifier_options, data_option, dpi_option, echo_json, feature_options,
+                      feature_setup, handle_errors, is_quiet, json_option, load_data, log_cache,
+                      log_seconds, log_threads, overwrite_option, pca_option, preset_option,
                       seed_option)
 
 
@@ -18,11 +19,11 @@ from .options import (FiniteFloatRange, StageProgress, build_classifier, check_f
                    "(see `fastsoftmax data info`).")
 @preset_option
 @classifier_options
-@click.option("--pca-variance", type=FiniteFloatRange(0, 1, min_open=True), default=0.95, show_default=True,
-              help="Fraction of the HOG features' variance PCA keeps (1 keeps all components).")
+@feature_options
+@pca_option
 @click.option("--pixels-per-cell", type=click.IntRange(min=1), default=None,
-              help="HOG cell size in pixels. [default: 4; 2 for images under 16 px, e.g. digits]")
-@click.option("--no-cache", is_flag=True, help="Recompute HOG features and PCA instead of using the disk cache.")
+              help="hog: cell size in pixels. [default: 4; 2 for images under 16 px, e.g. digits]")
+@cache_option
 @seed_option
 @click.option("-o", "--model", "model_path", type=click.Path(dir_okay=False, path_type=str),
               help="Save the fitted pipeline (features, PCA, classifier, class names) to this "
@@ -33,26 +34,29 @@ from .options import (FiniteFloatRange, StageProgress, build_classifier, check_f
 @overwrite_option
 @json_option
 @handle_errors
-def train(data, download, preset, pca_variance, pixels_per_cell, no_cache, seed, model_path,
-          plot_path, dpi, force, as_json, **options):
+def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, no_cache, seed,
+          model_path, plot_path, dpi, force, as_json, **options):
     """Train the study's pipeline and report train and test accuracy.
 
     Images are scaled to 0..1, turned to grayscale, described by HOG (9 orientations,
     4x4-pixel cells, 2x2-cell blocks), reduced by PCA, and classified by a softmax
-    trained with minibatch SGD.  Without --data it runs on scikit-learn's bundled
-    digits (8x8 images, a fixed 75/25 split), with no download.
+    trained with minibatch SGD.  With --features kmeans, learned features replace HOG
+    (a k-means dictionary of whitened colour patches, every patch encoded, pooled over
+    the four quadrants), standardized, without PCA.  Without --data it runs on
+    scikit-learn's bundled digits (8x8 images, a fixed 75/25 split), with no download.
 
     Each stage (load, features, PCA, training, evaluation) shows its progress on
     stderr, then a line with its seconds.
     """
     quiet = is_quiet() or as_json
-    classifier = build_classifier(options, preset, seed)
+    setup = feature_setup(features_kind, options, pca_variance,
+                          hog_params={"pixels_per_cell": pixels_per_cell})
+    classifier = build_classifier(options, preset, seed, defaults=setup["classifier"])
     check_output_path(model_path, "--model")
     check_figure_output(plot_path, dpi)
     check_new_output(model_path, "--model", force)
     check_new_output(plot_path, "--plot", force)
 
-    from ..features import study_hog
     from ..pipeline import ImagePipeline
 
     from .data import DownloadProgress
@@ -70,11 +74,11 @@ def train(data, download, preset, pca_variance, pixels_per_cell, no_cache, seed,
         log_threads()
         log_cache(not no_cache)
 
-        overrides = {} if pixels_per_cell is None else {"pixels_per_cell": (pixels_per_cell,) * 2}
         pipe = ImagePipeline(classifier=classifier,
-                             features=study_hog(dataset.image_shape, **overrides),
-                             pca_variance=pca_variance, class_names=dataset.class_names,
-                             cache=not no_cache)
+                             features=build_features(setup, dataset.image_shape, seed),
+                             pca_variance=setup["pca_variance"],
+                             standardize=setup["standardize"],
+                             class_names=dataset.class_names, cache=not no_cache)
         pipe.fit(dataset.X_train, dataset.y_train, progress=progress)
         seconds.update(pipe.timings_)
 
@@ -100,14 +104,18 @@ def train(data, download, preset, pca_variance, pixels_per_cell, no_cache, seed,
         "train_accuracy": pipe.train_accuracy_,
         "test_accuracy": test_accuracy,
         "n_iter": int(pipe.classifier_.n_iter_),
+        "features": features_kind,
         "n_features": pipe.n_features_,
-        "n_hog_features": pipe.n_image_features_,
+        "n_image_features": pipe.n_image_features_,
         "final_loss": float(pipe.classifier_.loss_curve_[-1]),
         "seconds": {k: round(v, 4) for k, v in seconds.items()},
+        "feature_params": pipe.features_.get_params(),
         "params": {k: v for k, v in pipe.classifier_.get_params().items() if k != "random_state"},
         "seed": seed,
         "model": model_path,
     }
+    if features_kind == "hog":
+        result["n_hog_features"] = pipe.n_image_features_  # the name before --features
     if preset == "study":
         result["study_test_accuracy"] = STUDY_TEST_ACCURACY
     if as_json:
@@ -118,10 +126,20 @@ def train(data, download, preset, pca_variance, pixels_per_cell, no_cache, seed,
     if preset == "study":
         line += f"   (the study reported {STUDY_TEST_ACCURACY:.4f})"
     click.echo(line)
-    click.echo(f"features: {result['n_hog_features']} HOG -> {result['n_features']} after PCA; "
-               f"{result['n_iter']} updates")
+    click.echo(f"features: {_describe_features(pipe, features_kind)}; {result['n_iter']} updates")
     click.echo("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in seconds.items()))
     if model_path:
         click.echo(f"model saved to {model_path}")
     if plot_path:
         click.echo(f"loss curve written to {plot_path}")
+
+
+def _describe_features(pipe, kind):
+    """``1764 HOG -> 98 after PCA`` or ``6400 kmeans, standardized``."""
+    name = "HOG" if kind == "hog" else kind
+    text = f"{pipe.n_image_features_} {name}"
+    if pipe.standardize:
+        text += ", standardized"
+    if pipe.pca_ is not None:
+        text += f" -> {pipe.n_features_} after PCA"
+    return text

@@ -248,6 +248,18 @@ def describe(entry, names):
     return ", ".join(f"`{n}={fmt_value(entry[n])}`" for n in names)
 
 
+def features_phrase(sizes):
+    """``98 PCA features of 1764 HOG features`` or ``6400 standardized kmeans features``
+    (a sweep's or study's ``sizes``; files written before ``--features`` name HOG)."""
+    kind = sizes.get("feature_step", "hog")
+    name = "HOG" if kind == "hog" else str(kind)
+    n_image = sizes.get("image_features", sizes.get("hog_features", "?"))
+    image = f"{n_image} {'standardized ' if sizes.get('standardized') else ''}{name} features"
+    if sizes.get("pca", True):
+        return f"{sizes.get('features', '?')} PCA features of {image}"
+    return image
+
+
 def setup_bullets(payload):
     """The setup of a sweep as report bullet points."""
     items = []
@@ -255,8 +267,7 @@ def setup_bullets(payload):
         sizes = payload.get("sizes", {})
         items.append(f"data: `{payload['data']}`" + (
             f" ({sizes.get('train', '?')} training, {sizes.get('val', '?')} validation, "
-            f"{sizes.get('test', '?')} test samples; {sizes.get('features', '?')} PCA features "
-            f"of {sizes.get('hog_features', '?')} HOG)" if sizes else ""))
+            f"{sizes.get('test', '?')} test samples; {features_phrase(sizes)})" if sizes else ""))
     if payload.get("grid"):
         items.append("grid: " + "; ".join(f"`{k}` = {', '.join(fmt_value(v) for v in vals)}"
                                           for k, vals in payload["grid"].items()))

@@ -23,7 +23,8 @@ import numpy as np
 
 from ..study_setup import (STUDY_ALPHA, STUDY_BATCH, STUDY_L2, STUDY_LEARNING_RATE,
                            STUDY_PASSES, STUDY_UPDATES)
-from .report import Document, describe, fmt_value, grid_edge_sentences, summary_table, write_document
+from .report import (Document, describe, features_phrase, fmt_value, grid_edge_sentences, summary_table,
+                     write_document)
 from .stats import NOISE_RULE, clearly_better, clearly_differs
 from .results import (atomic_write, check_output_folder, holds_complete_sweep, load_results,
                       moved, publishing, write_results)
@@ -523,8 +524,7 @@ def study_document(folder, replot=False):
     doc.paragraph(
         f"Data `{study.get('data')}`: {sizes.get('train', '?')} training, {sizes.get('val', '?')} "
         f"validation (held out of the training images, stratified) and {sizes.get('test', '?')} "
-        f"test samples; {sizes.get('features', '?')} PCA features of {sizes.get('hog_features', '?')} "
-        f"HOG features. Every analysis varies one or two hyperparameters around the base setup "
+        f"test samples; {features_phrase(sizes)}. Every analysis varies one or two hyperparameters around the base setup "
         f"and fits {study['repeats']} seed(s) per configuration; accuracies are means over seeds.")
     doc.bullets(["base setup (the study's, scaled to the data): "
                  + ", ".join(f"`{k}={fmt_value(v)}`" for k, v in base.items()),

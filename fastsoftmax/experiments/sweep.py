@@ -180,11 +180,12 @@ def check_seeds(seed, repeats):
 
 # ---------------------------------------------------------------------- features
 def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, features=None,
-                     cache=False, progress=None):
-    """Classifier inputs (feature step + PCA) of a data set, with a stratified validation split.
+                     cache=False, standardize=False, progress=None):
+    """Classifier inputs (feature step, standardization, PCA) of a data set, with a
+    stratified validation split.
 
     ``val_fraction`` of the training images (stratified, ``random_state=seed``) are held
-    out for validation; the feature step and PCA are fitted on the remaining training
+    out for validation; the feature step, scaler and PCA are fitted on the remaining training
     part only (:meth:`ImagePipeline.fit_features`); the test set is the data set's test
     split.
 
@@ -199,6 +200,8 @@ def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, feat
         Default: :func:`fastsoftmax.features.study_hog` of the image size.
     cache : bool, default=False
         Reuse the training features and PCA from the on-disk cache.
+    standardize : bool, default=False
+        Standardize the features with the training part's mean and standard deviation.
     progress : callable, optional
         ``progress(stage, done, total, **info)`` (:mod:`fastsoftmax._progress`)
         through ``"features"`` and ``"pca"`` of the training part, then
@@ -222,7 +225,8 @@ def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, feat
                                           stratify=dataset.y_train)
     train_idx.sort()
     val_idx.sort()
-    pipe = ImagePipeline(features=features, pca_variance=pca_variance, cache=cache)
+    pipe = ImagePipeline(features=features, pca_variance=pca_variance, cache=cache,
+                         standardize=standardize)
     X_train = pipe.fit_features(np.ascontiguousarray(dataset.X_train[train_idx]),
                                 dataset.y_train[train_idx], progress=progress)
     X_val = pipe.transform(dataset.X_train[val_idx],

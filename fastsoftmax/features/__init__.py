@@ -5,6 +5,8 @@ image by image to :func:`skimage.feature.hog` with the same arguments, computed
 by a parallel Numba kernel.  ``rgb2gray`` equals :func:`skimage.color.rgb2gray`
 on a stack; ``min_max_scale`` maps a known value range (0..255 by default) to 0..1.
 :class:`HOGTransformer` wraps them for scikit-learn pipelines.
+:class:`KMeansFeatures` learns single-layer features instead (Coates, Lee & Ng 2011:
+a k-means dictionary of whitened patches, triangle encoding, quadrant pooling).
 
 Every public function validates all its parameters before any work and hands the
 kernels one layout (C-contiguous) and a few dtypes (uint8, float32, float64), so
@@ -14,8 +16,11 @@ import numbers
 
 import numpy as np
 
-__all__ = ["hog", "hog_n_features", "rgb2gray", "min_max_scale", "HOGTransformer", "study_hog",
-           "FEATURE_STEPS", "feature_step_class"]
+from ..study_setup import FEATURE_SETUPS
+
+__all__ = ["hog", "hog_n_features", "rgb2gray", "min_max_scale", "HOGTransformer",
+           "KMeansFeatures", "study_hog", "FEATURE_STEPS", "feature_step_class",
+           "FEATURE_KINDS", "make_feature_step"]
 
 BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
 
@@ -24,6 +29,7 @@ BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
 #: extractor adds its line here.
 FEATURE_STEPS = {
     "HOGTransformer": "fastsoftmax.features.transformer",
+    "KMeansFeatures": "fastsoftmax.features.kmeans",
 }
 _KERNEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
 _OUT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -49,6 +55,39 @@ def feature_step_class(name):
     if not isinstance(name, str) or name not in FEATURE_STEPS:
         raise ValueError(f"unknown feature step {name!r}; known: {', '.join(FEATURE_STEPS)}")
     return __getattr__(name)
+
+
+#: The feature steps the command line offers (``--features``); the first is the default.
+FEATURE_KINDS = tuple(FEATURE_SETUPS)
+
+
+def make_feature_step(kind, image_shape, random_state=0, **params):
+    """The unfitted feature step ``kind`` of :data:`FEATURE_KINDS` for images of
+    ``image_shape``.
+
+    ``hog``: :func:`study_hog` (``params`` override its HOG parameters); ``kmeans``:
+    :class:`KMeansFeatures` with :data:`fastsoftmax.study_setup.KMEANS_FEATURES`
+    overridden by ``params`` and seeded with ``random_state``; its parameters are
+    checked here, before any work (with ``image_shape`` None: only the parameters).
+
+    Raises
+    ------
+    ValueError or TypeError
+        An unknown ``kind``, or parameters the step refuses.
+    """
+    from ..study_setup import KMEANS_FEATURES
+
+    if kind == "hog":
+        return __getattr__("study_hog")(image_shape, **params)
+    if kind != "kmeans":
+        raise ValueError(f"unknown features {kind!r}; known: {', '.join(FEATURE_KINDS)}")
+    step = __getattr__("KMeansFeatures")(**{**KMEANS_FEATURES, **params},
+                                         random_state=random_state)
+    patch_size = step._validated_params()["patch_size"]
+    if image_shape is not None and min(image_shape[:2]) < patch_size:
+        raise ValueError(f"patch_size {patch_size} is larger than the "
+                         f"{image_shape[0]}x{image_shape[1]} images")
+    return step
 
 
 def _positive_int(value, name):

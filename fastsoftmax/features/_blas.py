@@ -1,0 +1,18 @@
+"""BLAS threads around the Numba kernels that call sgemm from every thread."""
+from fastsoftmax._config import PARALLEL
+
+
+def limit_blas_threads():
+    """A context in which BLAS runs single-threaded (when the kernels run in parallel).
+
+    Each ``prange`` thread calls sgemm on its own tile; a multi-threaded BLAS inside
+    them would oversubscribe the cores.  Numba calls SciPy's BLAS, which is loaded
+    here first so that the limit reaches it.
+    """
+    from threadpoolctl import threadpool_limits
+
+    if not PARALLEL:
+        return threadpool_limits(limits=None)
+    import scipy.linalg.cython_blas  # noqa: F401
+
+    return threadpool_limits(limits=1, user_api="blas")

@@ -1,0 +1,243 @@
+"""Learned-feature encoder (Coates, Lee & Ng 2011): Numba kernel and its NumPy reference.
+
+Every ``patch_size`` x ``patch_size`` patch of an image, taken at ``stride``, is
+
+1. normalized: its mean subtracted, divided by ``sqrt(var + norm_eps)`` (``var`` with
+   ``n - 1`` in the denominator, as MATLAB's ``var`` in the paper's code);
+2. whitened: ``w = (x - whiten_mean) @ whiten_matrix`` (ZCA);
+3. encoded by the "triangle" activation ``f_k = max(0, mean_j z_j - z_k)`` with
+   ``z_k = ||w - c_k||``, over the K centroids ``c_k``;
+
+and the activations are summed over the four quadrants of the grid of patch
+positions: feature ``q * K + k`` is the sum of ``f_k`` over quadrant ``q`` (0 top-left,
+1 top-right, 2 bottom-left, 3 bottom-right; the first half of an odd number of rows
+or columns is the larger, as MATLAB's ``round(n / 2)`` in the paper's code).
+
+A patch's values are ordered (row, column, channel), row-major.
+
+The kernel (:func:`encode_batch`) never forms the (positions x K) distance array of
+an image: it works on tiles of ``tile`` positions, whitens the tile and computes its
+dot products with all centroids with two BLAS sgemm calls into cache-sized buffers,
+then applies the triangle and adds into the pooled sums while the tile is hot.
+Distances use ``||w||^2 - 2 w.c + ||c||^2`` clamped at 0 in float32 (the dot
+products are float32 GEMM); the mean over the centroids and the pooled sums are
+accumulated in float64.  The images of a batch are shared among the threads
+(``prange``); each thread must call a single-threaded BLAS (the caller limits it,
+see :func:`fastsoftmax.features.kmeans.encode`).
+
+:func:`encode_reference` is the plain NumPy version that materializes each image's
+distance array (float64 by default: an accurate oracle for the tests).
+"""
+import numpy as np
+from numba import prange
+
+from fastsoftmax._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from fastsoftmax._jit import jit
+
+#: Patch positions per tile: 128 x 1,600 float32 dot products are 800 KB, in L2.
+DEFAULT_TILE = 128
+#: Squared distances under ``NEAR * (||w||^2 + ||c||^2)`` are recomputed as
+#: ``sum((w - c)**2)``: in the expansion, float32 rounding of ~1e-7 relative would
+#: leave them (and their square root, the activation) with few correct digits.
+NEAR = 1e-2
+#: Images per parallel task (scratch buffers are allocated once per task).
+_CHUNK = 4
+
+
+def grid_shape(height, width, patch_size, stride):
+    """Rows and columns of patch positions in an image."""
+    return (height - patch_size) // stride + 1, (width - patch_size) // stride + 1
+
+
+# The row helpers take 1-D rows and float32 constants, so that LLVM vectorizes them
+# (a float64 literal would widen the loop; a running min() or a 2-D index kept them
+# scalar).
+_TWO = np.float32(2.0)
+_ZERO = np.float32(0.0)
+_NEAR = np.float32(NEAR)
+
+
+@jit(JIT_OPTIONS)
+def _distances(row, centroid_sqnorms, sqnorm):
+    """``row``: dot products in, distances out; returns (sum of distances, number too close)."""
+    total = 0.0
+    n_close = 0
+    for kk in range(row.shape[0]):
+        d2 = sqnorm + centroid_sqnorms[kk] - _TWO * row[kk]
+        z = np.sqrt(max(d2, _ZERO))
+        row[kk] = z
+        total += z
+        n_close += d2 < _NEAR * (sqnorm + centroid_sqnorms[kk])
+    return total, n_close
+
+
+@jit(JIT_OPTIONS)
+def _recompute_close(row, white, centroids_t, centroid_sqnorms, sqnorm, total):
+    """Distances too close for the expansion, recomputed as ``sqrt(sum((w - c)**2))``."""
+    for kk in range(row.shape[0]):
+        if row[kk] * row[kk] < _NEAR * (sqnorm + centroid_sqnorms[kk]):
+            exact = 0.0
+            for j in range(white.shape[0]):
+                diff = np.float64(white[j]) - centroids_t[j, kk]
+                exact += diff * diff
+            exact = np.sqrt(exact)
+            total += exact - row[kk]
+            row[kk] = np.float32(exact)
+    return total
+
+
+@jit(JIT_OPTIONS)
+def _pool(pooled_row, row, mean_z):
+    """``pooled_row += max(mean_z - row, 0)``."""
+    for kk in range(row.shape[0]):
+        pooled_row[kk] += max(mean_z - row[kk], _ZERO)
+
+
+@jit(PARALLEL_JIT_OPTIONS, notice="the k-means encoder kernel", compile_seconds=25)
+def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix,
+                 centroids_t, centroid_sqnorms, tile, out):
+    """Fill ``out`` (N, 4K) float32 with the pooled triangle features of ``images``.
+
+    ``images`` (N, H, W, C) uint8; ``whiten_mean`` (D,), ``whiten_matrix`` (D, D),
+    ``centroids_t`` (D, K) (the centroids as columns), ``centroid_sqnorms`` (K,),
+    all float32 C-contiguous, ``D = patch_size**2 * C``.
+    """
+    n_images, height, width, channels = images.shape
+    dim = patch_size * patch_size * channels
+    k = centroids_t.shape[1]
+    n_rows = (height - patch_size) // stride + 1
+    n_cols = (width - patch_size) // stride + 1
+    n_pos = n_rows * n_cols
+    half_r = (n_rows + 1) // 2
+    half_c = (n_cols + 1) // 2
+    inv_k = 1.0 / k
+    n_chunks = (n_images + _CHUNK - 1) // _CHUNK
+    for chunk in prange(n_chunks):
+        raw = np.empty((tile, dim), dtype=np.float32)
+        white = np.empty((tile, dim), dtype=np.float32)
+        dots = np.empty((tile, k), dtype=np.float32)
+        sqnorm = np.empty(tile, dtype=np.float32)
+        quadrant = np.empty(tile, dtype=np.int64)
+        pooled = np.empty((4, k), dtype=np.float64)
+        for i in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_images)):
+            pooled[:] = 0.0
+            for start in range(0, n_pos, tile):
+                m = min(tile, n_pos - start)
+                # -- normalized patches of the tile, whitening mean subtracted
+                for t in range(m):
+                    pos = start + t
+                    r = pos // n_cols
+                    c = pos - r * n_cols
+                    quadrant[t] = 2 * (r >= half_r) + (c >= half_c)
+                    y0 = r * stride
+                    x0 = c * stride
+                    total = 0  # integer sums are exact
+                    total_sq = 0
+                    for dy in range(patch_size):
+                        for dx in range(patch_size):
+                            for ch in range(channels):
+                                v = np.int64(images[i, y0 + dy, x0 + dx, ch])
+                                total += v
+                                total_sq += v * v
+                    mean = total / dim
+                    var = (total_sq - total * mean) / (dim - 1)
+                    scale = 1.0 / np.sqrt(var + norm_eps)
+                    idx = 0
+                    for dy in range(patch_size):
+                        for dx in range(patch_size):
+                            for ch in range(channels):
+                                raw[t, idx] = np.float32(
+                                    (images[i, y0 + dy, x0 + dx, ch] - mean) * scale
+                                    - whiten_mean[idx])
+                                idx += 1
+                # -- whiten, then dot products with every centroid (BLAS)
+                np.dot(raw[:m], whiten_matrix, white[:m])
+                for t in range(m):
+                    acc = np.float32(0.0)
+                    for j in range(dim):
+                        acc += white[t, j] * white[t, j]
+                    sqnorm[t] = acc
+                np.dot(white[:m], centroids_t, dots[:m])
+                # -- triangle activation, pooled into the patch's quadrant
+                for t in range(m):
+                    row = dots[t]
+                    total_z, n_close = _distances(row, centroid_sqnorms, sqnorm[t])
+                    if n_close:
+                        total_z = _recompute_close(row, white[t], centroids_t,
+                                                   centroid_sqnorms, sqnorm[t], total_z)
+                    _pool(pooled[quadrant[t]], row, np.float32(total_z * inv_k))
+            for q in range(4):
+                for kk in range(k):
+                    out[i, q * k + kk] = pooled[q, kk]
+
+
+def normalize_patches(patches, norm_eps, dtype=np.float64):
+    """Per-patch normalization: ``(x - mean) / sqrt(var + norm_eps)`` (``var`` with n - 1).
+
+    Parameters
+    ----------
+    patches : (n, D) array_like
+        Raw pixel values (0..255).
+    norm_eps : float
+    dtype : float32 or float64
+        Output dtype; the statistics are computed in float64.
+
+    Returns
+    -------
+    (n, D) ndarray of ``dtype``
+    """
+    patches = np.asarray(patches, dtype=np.float64)
+    mean = patches.mean(axis=1, keepdims=True)
+    var = patches.var(axis=1, ddof=1, keepdims=True)
+    return ((patches - mean) / np.sqrt(var + norm_eps)).astype(dtype, copy=False)
+
+
+def image_patches(image, patch_size, stride):
+    """All patches of one (H, W, C) image at ``stride``: (n_rows * n_cols, D), row-major."""
+    windows = np.lib.stride_tricks.sliding_window_view(image, (patch_size, patch_size), axis=(0, 1))
+    windows = windows[::stride, ::stride]  # (n_rows, n_cols, C, p, p)
+    n_rows, n_cols = windows.shape[:2]
+    return windows.transpose(0, 1, 3, 4, 2).reshape(n_rows * n_cols, -1)
+
+
+def encode_reference(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix,
+                     centroids, dtype=np.float64):
+    """Plain NumPy encoder: image by image, the whole (positions x K) distance array.
+
+    Parameters
+    ----------
+    images : (N, H, W, C) uint8 ndarray
+    patch_size, stride : int
+    norm_eps : float
+    whiten_mean : (D,) ndarray
+    whiten_matrix : (D, D) ndarray
+    centroids : (K, D) ndarray
+    dtype : float32 or float64
+        Arithmetic precision (float64: the tests' oracle; float32: the fair speed
+        comparison).
+
+    Returns
+    -------
+    (N, 4K) float32 ndarray
+    """
+    n_images, height, width, _ = images.shape
+    n_rows, n_cols = grid_shape(height, width, patch_size, stride)
+    half_r, half_c = (n_rows + 1) // 2, (n_cols + 1) // 2
+    whiten_mean = np.asarray(whiten_mean, dtype=dtype)
+    whiten_matrix = np.asarray(whiten_matrix, dtype=dtype)
+    centroids = np.asarray(centroids, dtype=dtype)
+    centroid_sqnorms = np.einsum("kd,kd->k", centroids, centroids)
+    k = centroids.shape[0]
+    out = np.empty((n_images, 4 * k), dtype=np.float32)
+    for i in range(n_images):
+        patches = normalize_patches(image_patches(images[i], patch_size, stride), norm_eps, dtype)
+        white = (patches - whiten_mean) @ whiten_matrix
+        d2 = (np.einsum("pd,pd->p", white, white)[:, None] - 2.0 * (white @ centroids.T)
+              + centroid_sqnorms)
+        z = np.sqrt(np.maximum(d2, 0.0))
+        f = np.maximum(z.mean(axis=1, keepdims=True) - z, 0.0).reshape(n_rows, n_cols, k)
+        out[i] = np.concatenate([
+            f[:half_r, :half_c].sum(axis=(0, 1)), f[:half_r, half_c:].sum(axis=(0, 1)),
+            f[half_r:, :half_c].sum(axis=(0, 1)), f[half_r:, half_c:].sum(axis=(0, 1)),
+        ])
+    return out

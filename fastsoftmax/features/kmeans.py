@@ -1,0 +1,383 @@
+"""Learned single-layer features (Coates, Lee & Ng, AISTATS 2011) as a scikit-learn transformer.
+
+``KMeansFeatures().fit(images)`` samples random patches, normalizes and ZCA-whitens
+them and learns a k-means dictionary; ``transform`` encodes every patch with the
+triangle activation and sum-pools over the four quadrants (see
+:mod:`fastsoftmax.features._encoder`).  Standardize the features afterwards (for
+example with scikit-learn's ``StandardScaler``) before a linear classifier.
+"""
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from . import _encoder, _kmeans
+from ._blas import limit_blas_threads
+
+__all__ = ["KMeansFeatures", "encode"]
+
+#: Images handed to the kernel per call (bounds the time between interrupts).
+_BATCH = 1024
+#: Patches normalized at a time during ``fit`` (bounds the float64 scratch memory).
+_SAMPLE_CHUNK = 50_000
+#: Version of the arrays written by :meth:`KMeansFeatures.to_arrays`.
+_ARRAYS_VERSION = 1
+
+_INT_PARAMS = ("patch_size", "n_centroids", "stride", "n_patches", "max_iter")
+_FLOAT_PARAMS = ("whiten_eps", "norm_eps")
+
+
+def _check_int(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_float(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _check_images(images, patch_size=None):
+    """``images`` as a C-contiguous (N, H, W, C) uint8 array."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise TypeError(
+            f"images must be uint8 (pixel values 0..255), got dtype {images.dtype}; "
+            "convert with np.clip(images, 0, 255).astype(np.uint8)"
+        )
+    if images.ndim == 3:
+        images = images[..., None]
+    elif images.ndim != 4:
+        raise ValueError(f"images must have shape (N, H, W) or (N, H, W, C), got {images.shape}")
+    if images.shape[3] < 1:
+        raise ValueError("images must have at least one channel")
+    if patch_size is not None and min(images.shape[1:3]) < patch_size:
+        raise ValueError(
+            f"images of {images.shape[1]}x{images.shape[2]} pixels are smaller than "
+            f"patch_size={patch_size}"
+        )
+    return np.ascontiguousarray(images)
+
+
+def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, centroids,
+           tile=_encoder.DEFAULT_TILE):
+    """Pooled triangle features of uint8 images (the fast kernel; inputs already checked).
+
+    Parameters
+    ----------
+    images : (N, H, W, C) uint8 ndarray
+    patch_size, stride : int
+    norm_eps : float
+    whiten_mean : (D,) ndarray
+    whiten_matrix : (D, D) ndarray
+    centroids : (K, D) ndarray
+    tile : int
+        Patch positions per tile.
+
+    Returns
+    -------
+    (N, 4K) float32 ndarray
+    """
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    whiten_mean = np.ascontiguousarray(whiten_mean, dtype=np.float32)
+    whiten_matrix = np.ascontiguousarray(whiten_matrix, dtype=np.float32)
+    centroids = np.asarray(centroids, dtype=np.float32)
+    centroids_t = np.ascontiguousarray(centroids.T)
+    sqnorms = np.einsum("kd,kd->k", centroids, centroids, dtype=np.float64).astype(np.float32)
+    out = np.empty((images.shape[0], 4 * centroids.shape[0]), dtype=np.float32)
+    with limit_blas_threads():
+        for start in range(0, images.shape[0], _BATCH):
+            stop = min(start + _BATCH, images.shape[0])
+            _encoder.encode_batch(images[start:stop], patch_size, stride, float(norm_eps),
+                                  whiten_mean, whiten_matrix, centroids_t, sqnorms, tile,
+                                  out[start:stop])
+    return out
+
+
+def sample_patches(images, n_patches, patch_size, random_state):
+    """``n_patches`` patches at uniform random images and positions: (n, D) uint8."""
+    rng = check_random_state(random_state)
+    n, height, width, _ = images.shape
+    which = rng.randint(n, size=n_patches)
+    rows = rng.randint(height - patch_size + 1, size=n_patches)
+    cols = rng.randint(width - patch_size + 1, size=n_patches)
+    offsets = np.arange(patch_size)
+    out = np.empty((n_patches, patch_size * patch_size * images.shape[3]), dtype=np.uint8)
+    for start in range(0, n_patches, _SAMPLE_CHUNK):
+        s = slice(start, start + _SAMPLE_CHUNK)
+        r = rows[s, None, None] + offsets[None, :, None]
+        c = cols[s, None, None] + offsets[None, None, :]
+        out[s] = images[which[s, None, None], r, c].reshape(r.shape[0], -1)
+    return out
+
+
+def zca_whitening(patches, eps):
+    """ZCA whitening of normalized patches: ``mean`` (D,) and ``matrix`` (D, D), float64.
+
+    ``matrix = V diag(1 / sqrt(lambda + eps)) V^T`` from the covariance (n - 1) of
+    the patches, as in the paper's code.
+    """
+    mean = patches.mean(axis=0)
+    centered = patches - mean
+    cov = centered.T @ centered / max(patches.shape[0] - 1, 1)
+    eigvals, eigvecs = np.linalg.eigh(cov)
+    eigvals = np.maximum(eigvals, 0.0)  # rounding can make the smallest ones negative
+    matrix = (eigvecs / np.sqrt(eigvals + eps)) @ eigvecs.T
+    return mean, matrix
+
+
+class KMeansFeatures(TransformerMixin, BaseEstimator):
+    """Coates-Lee-Ng learned features: patch k-means dictionary + triangle encoding.
+
+    Parameters
+    ----------
+    patch_size : int, default=6
+        Side of the square patches, in pixels.
+    n_centroids : int, default=1600
+        Dictionary size K; the transform gives ``4 * K`` features.
+    stride : int, default=1
+        Step between the encoded patch positions.
+    n_patches : int, default=400_000
+        Random patches sampled from the training images for the whitening and the
+        dictionary (at least ``n_centroids``).
+    whiten_eps : float, default=0.1
+        ZCA regularization, added to the covariance eigenvalues.
+    norm_eps : float, default=10.0
+        Added to each patch's variance before dividing (pixel scale 0..255).
+    max_iter : int, default=50
+        k-means (Lloyd) iterations; fewer when the assignments stop changing.
+    random_state : int, RandomState or None, default=None
+        Seeds the patch sample and the k-means initialization.
+
+    Attributes
+    ----------
+    whiten_mean_ : ndarray of shape (D,), float32
+        Mean of the normalized patches, ``D = patch_size**2 * channels``.
+    whiten_matrix_ : ndarray of shape (D, D), float32
+        ZCA whitening matrix (symmetric).
+    cluster_centers_ : ndarray of shape (n_centroids, D), float32
+        The dictionary, in whitened patch space.
+    n_iter_ : int
+        k-means iterations run.
+    inertia_ : float
+        Mean squared distance of the sampled patches to their centroid.
+    image_shape_ : tuple of int
+        ``(H, W, C)`` of the training images.
+    n_features_in_ : int
+        ``H * W * C``.
+    n_features_out_ : int
+        ``4 * n_centroids``.
+
+    Notes
+    -----
+    Feature ``q * K + k`` is centroid ``k``'s activation summed over quadrant ``q``
+    (top-left, top-right, bottom-left, bottom-right) of the patch positions.
+    """
+
+    #: Label of this step's feature-cache entries (``data info`` lists it).
+    cache_kind = "kmeans"
+
+    def __init__(self, patch_size=6, n_centroids=1600, stride=1, n_patches=400_000,
+                 whiten_eps=0.1, norm_eps=10.0, max_iter=50, random_state=None):
+        self.patch_size = patch_size
+        self.n_centroids = n_centroids
+        self.stride = stride
+        self.n_patches = n_patches
+        self.whiten_eps = whiten_eps
+        self.norm_eps = norm_eps
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    # ---- validation -------------------------------------------------------------
+    def _validated_params(self):
+        params = {name: _check_int(getattr(self, name), name) for name in _INT_PARAMS}
+        params.update({name: _check_float(getattr(self, name), name) for name in _FLOAT_PARAMS})
+        if params["n_patches"] < params["n_centroids"]:
+            raise ValueError(
+                f"n_patches ({params['n_patches']}) must be at least n_centroids "
+                f"({params['n_centroids']})"
+            )
+        rs = self.random_state
+        if not (rs is None or isinstance(rs, np.random.RandomState) or (
+                isinstance(rs, numbers.Integral) and not isinstance(rs, (bool, np.bool_)))):
+            raise TypeError(f"random_state must be None, an int or a RandomState, got {rs!r}")
+        return params
+
+    # ---- scikit-learn API -------------------------------------------------------
+    def fit(self, X, y=None):
+        """Learn the whitening and the k-means dictionary from random patches of ``X``.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, H, W) or (N, H, W, C), uint8
+            Training images (pixel values 0..255).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        params = self._validated_params()
+        images = _check_images(X, params["patch_size"])
+        if images.shape[0] == 0:
+            raise ValueError("fit needs at least one image")
+        rng = check_random_state(self.random_state)
+        raw = sample_patches(images, params["n_patches"], params["patch_size"], rng)
+        patches = np.empty(raw.shape, dtype=np.float64)
+        for start in range(0, raw.shape[0], _SAMPLE_CHUNK):
+            s = slice(start, start + _SAMPLE_CHUNK)
+            patches[s] = _encoder.normalize_patches(raw[s], params["norm_eps"])
+        del raw
+        mean, matrix = zca_whitening(patches, params["whiten_eps"])
+        white = np.empty(patches.shape, dtype=np.float32)
+        for start in range(0, patches.shape[0], _SAMPLE_CHUNK):
+            s = slice(start, start + _SAMPLE_CHUNK)
+            white[s] = (patches[s] - mean) @ matrix
+        del patches
+        centers, n_iter, inertia = _kmeans.kmeans(white, params["n_centroids"],
+                                                  params["max_iter"], rng)
+        self.whiten_mean_ = mean.astype(np.float32)
+        self.whiten_matrix_ = matrix.astype(np.float32)
+        self.cluster_centers_ = centers
+        self.n_iter_ = int(n_iter)
+        self.inertia_ = float(inertia)
+        self._set_shape(images.shape[1:])
+        return self
+
+    def _set_shape(self, image_shape):
+        self.image_shape_ = tuple(int(v) for v in image_shape)
+        self.n_features_in_ = int(np.prod(self.image_shape_))
+        self.n_features_out_ = 4 * int(self.cluster_centers_.shape[0])
+
+    def transform(self, X):
+        """Pooled triangle features of every image of ``X``.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, H, W) or (N, H, W, C), uint8
+            Images of the fitted shape.
+
+        Returns
+        -------
+        features : ndarray of shape (N, 4 * n_centroids), float32
+        """
+        check_is_fitted(self, "cluster_centers_")
+        params = self._validated_params()
+        images = _check_images(X, params["patch_size"])
+        if images.shape[1:] != self.image_shape_:
+            raise ValueError(
+                f"X has images of shape {images.shape[1:]}; this transformer was fitted on "
+                f"{self.image_shape_}"
+            )
+        return encode(images, params["patch_size"], params["stride"], params["norm_eps"],
+                      self.whiten_mean_, self.whiten_matrix_, self.cluster_centers_)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names ``kmeans_q{quadrant}_c{centroid}``, in feature order."""
+        check_is_fitted(self, "n_features_out_")
+        k = self.n_features_out_ // 4
+        return np.asarray([f"kmeans_q{q}_c{c}" for q in range(4) for c in range(k)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+    # ---- model files ------------------------------------------------------------
+    def to_arrays(self):
+        """The fitted state as JSON-able metadata and plain arrays (no pickle).
+
+        Returns
+        -------
+        metadata : dict
+            ``{"version", "params", "image_shape", "n_iter", "inertia"}``; ``params``
+            are :meth:`get_params` with ``random_state`` kept only when it is an int
+            or None.
+        arrays : dict of str to ndarray
+            ``whiten_mean`` (D,), ``whiten_matrix`` (D, D) and ``cluster_centers``
+            (K, D), float32.
+        """
+        check_is_fitted(self, "cluster_centers_")
+        params = self.get_params()
+        if not (params["random_state"] is None or isinstance(params["random_state"], numbers.Integral)):
+            params["random_state"] = None
+        params = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
+        metadata = {"version": _ARRAYS_VERSION, "params": params,
+                    "image_shape": list(self.image_shape_), "n_iter": self.n_iter_,
+                    "inertia": self.inertia_}
+        arrays = {"whiten_mean": self.whiten_mean_, "whiten_matrix": self.whiten_matrix_,
+                  "cluster_centers": self.cluster_centers_}
+        return metadata, arrays
+
+    @classmethod
+    def from_arrays(cls, metadata, arrays):
+        """A fitted transformer from :meth:`to_arrays` output, checked before use.
+
+        Raises
+        ------
+        ValueError
+            If the metadata or an array is missing, of the wrong shape or dtype, or
+            not finite.
+        """
+        if not isinstance(metadata, dict) or metadata.get("version") != _ARRAYS_VERSION:
+            raise ValueError(f"KMeansFeatures arrays: unsupported metadata {metadata!r:.200}")
+        try:
+            params = dict(metadata["params"])
+            image_shape = tuple(metadata["image_shape"])
+            n_iter, inertia = metadata["n_iter"], metadata["inertia"]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"KMeansFeatures arrays: malformed metadata ({exc})") from None
+        if not isinstance(metadata["params"], dict):
+            raise ValueError("KMeansFeatures arrays: params is not a mapping")
+        if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter < 0:
+            raise ValueError(f"KMeansFeatures arrays: n_iter is {n_iter!r}, expected an "
+                             "integer >= 0")
+        if (isinstance(inertia, bool) or not isinstance(inertia, numbers.Real)
+                or not np.isfinite(inertia) or inertia < 0):
+            raise ValueError(f"KMeansFeatures arrays: inertia is {inertia!r}, expected a "
+                             "finite number >= 0")
+        unknown = set(params) - set(cls().get_params())
+        if unknown:
+            raise ValueError(f"KMeansFeatures arrays: unknown parameters {sorted(unknown)}")
+        model = cls(**params)
+        try:
+            checked = model._validated_params()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"KMeansFeatures arrays: bad parameter ({exc})") from None
+        if len(image_shape) != 3 or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= checked["patch_size"]
+                for v in image_shape[:2]) or not (isinstance(image_shape[2], int) and image_shape[2] >= 1):
+            raise ValueError(f"KMeansFeatures arrays: bad image_shape {image_shape!r}")
+        dim = checked["patch_size"] ** 2 * image_shape[2]
+        expected = {"whiten_mean": (dim,), "whiten_matrix": (dim, dim),
+                    "cluster_centers": (checked["n_centroids"], dim)}
+        state = {}
+        for name, shape in expected.items():
+            if name not in arrays:
+                raise ValueError(f"KMeansFeatures arrays: {name!r} is missing")
+            value = np.asarray(arrays[name])
+            if value.dtype != np.float32 or value.shape != shape:
+                raise ValueError(
+                    f"KMeansFeatures arrays: {name!r} must be float32 of shape {shape}, got "
+                    f"{value.dtype} {value.shape}"
+                )
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"KMeansFeatures arrays: {name!r} holds non-finite values")
+            state[name] = np.array(value, copy=True)
+        model.whiten_mean_ = state["whiten_mean"]
+        model.whiten_matrix_ = state["whiten_matrix"]
+        model.cluster_centers_ = state["cluster_centers"]
+        model.n_iter_ = int(n_iter)
+        model.inertia_ = float(inertia)
+        model._set_shape(image_shape)
+        return model

@@ -1,0 +1,304 @@
+"""Learned features in the pipeline and on the command line (issue 17): standardization,
+model files, ``train/evaluate/predict/sweep --features kmeans`` on the digits."""
+import json
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.preprocessing import StandardScaler
+
+from fastsoftmax import SoftmaxClassifier
+from fastsoftmax.cli import main
+from fastsoftmax.data import load_digits_images
+from fastsoftmax.features import KMeansFeatures
+from fastsoftmax.persistence import ModelFileError, load_arrays, save_arrays
+from fastsoftmax.pipeline import ImagePipeline
+from fastsoftmax.preprocessing import FeatureScaler
+from fastsoftmax.study_setup import KMEANS_CLASSIFIER
+
+#: Small learned features for the 8x8 digits: 3x3 patches, 8 centroids (32 features).
+SMALL = {"patch_size": 3, "n_centroids": 8, "n_patches": 3000}
+SMALL_ARGS = ["--features", "kmeans", "--patch-size", "3", "--n-centroids", "8",
+              "--n-patches", "3000"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTSOFTMAX_DATA", str(tmp_path / "fsdata"))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits_images()
+
+
+def _run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _pipeline(digits, seed=0):
+    """What ``train --features kmeans`` with :data:`SMALL_ARGS` builds, in process."""
+    return ImagePipeline(SoftmaxClassifier(**KMEANS_CLASSIFIER, random_state=seed),
+                         features=KMeansFeatures(**SMALL, random_state=seed),
+                         pca_variance=None, standardize=True, class_names=digits.class_names)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    return _pipeline(digits).fit(digits.X_train, digits.y_train)
+
+
+# ---------------------------------------------------------------- the pipeline
+def test_standardized_features_equal_scikit_learns_scaler(digits, fitted):
+    raw_train = KMeansFeatures(**SMALL, random_state=0).fit_transform(digits.X_train)
+    raw_test = fitted.features_.transform(digits.X_test)
+    scaler = StandardScaler().fit(raw_train.astype(np.float64))
+    np.testing.assert_allclose(fitted.transform(digits.X_test), scaler.transform(raw_test),
+                               rtol=1e-4, atol=1e-4)
+    assert fitted.n_image_features_ == fitted.n_features_ == 4 * SMALL["n_centroids"]
+    assert fitted.pca_ is None and set(fitted.timings_) >= {"features", "standardize", "train"}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_feature_scaler_equals_scikit_learns(dtype):
+    rng = np.random.default_rng(3)
+    X = (rng.random((5000, 40)) * rng.uniform(0.1, 100, 40) + rng.uniform(-50, 500, 40))
+    X[:, 7] = 3.5  # constant: scale 1
+    X = X.astype(dtype)
+    ours, reference = FeatureScaler().fit(X), StandardScaler().fit(X.astype(np.float64))
+    np.testing.assert_allclose(ours.mean_, reference.mean_, rtol=1e-6)
+    np.testing.assert_allclose(ours.scale_, reference.scale_, rtol=1e-6)
+    np.testing.assert_allclose(ours.transform(X), reference.transform(X), rtol=1e-4, atol=1e-4)
+    assert ours.scale_[7] == 1.0 and ours.transform(X).dtype == np.float32
+
+
+def test_feature_scaler_keeps_constant_features_and_works_in_place():
+    X = np.array([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]], dtype=np.float32)
+    scaler = FeatureScaler().fit(X)
+    np.testing.assert_allclose(scaler.scale_, [np.sqrt(8 / 3), 1.0], rtol=1e-6)
+    out = scaler.transform(X, copy=False)
+    assert out is X
+    np.testing.assert_allclose(X[:, 0], np.array([-2, 0, 2]) / np.sqrt(8 / 3), rtol=1e-6)
+    np.testing.assert_array_equal(X[:, 1], 0.0)
+
+
+def test_kmeans_pipeline_round_trip(tmp_path, digits, fitted):
+    path = tmp_path / "kmeans.npz"
+    fitted.save(path)
+    loaded = ImagePipeline.load(path)
+    for name in ("whiten_mean_", "whiten_matrix_", "cluster_centers_"):
+        np.testing.assert_array_equal(getattr(loaded.features_, name),
+                                      getattr(fitted.features_, name))
+    np.testing.assert_array_equal(loaded.scaler_.mean_, fitted.scaler_.mean_)
+    np.testing.assert_array_equal(loaded.scaler_.scale_, fitted.scaler_.scale_)
+    np.testing.assert_array_equal(loaded.predict_proba(digits.X_test),
+                                  fitted.predict_proba(digits.X_test))
+    assert loaded.standardize and loaded.pca_ is None
+    assert loaded.features_.get_params() == fitted.features_.get_params()
+
+
+# ---------------------------------------------------------------- model-file checks
+@pytest.fixture(scope="module")
+def kmeans_parts(tmp_path_factory, fitted):
+    path = tmp_path_factory.mktemp("model") / "good.npz"
+    fitted.save(path)
+    metadata, arrays = load_arrays(path)
+    for key in ("format_version", "format", "kind"):
+        metadata.pop(key, None)
+    return metadata, arrays
+
+
+def _load_changed(tmp_path, parts, change):
+    metadata, arrays = json.loads(json.dumps(parts[0])), dict(parts[1])
+    change(metadata, arrays)
+    path = tmp_path / "m.npz"
+    save_arrays(path, "ImagePipeline", metadata, arrays)
+    return path
+
+
+def _set(key, value):
+    def change(metadata, arrays):
+        *parents, last = key.split(".")
+        for parent in parents:
+            metadata = metadata[parent]
+        metadata[last] = value
+    return change
+
+
+def _array(name, value):
+    def change(metadata, arrays):
+        if value is None:
+            arrays.pop(name)
+        else:
+            arrays[name] = value(arrays)
+    return change
+
+
+KMEANS_CASES = {
+    "dictionary-shape": (
+        _array("features__cluster_centers", lambda a: a["features__cluster_centers"][:, :5]),
+        r"features: KMeansFeatures arrays: 'cluster_centers' must be float32 of shape "
+        r"\(8, 9\), got float32 \(8, 5\)"),
+    "dictionary-rows": (
+        _array("features__cluster_centers", lambda a: a["features__cluster_centers"][:6]),
+        r"features: KMeansFeatures arrays: 'cluster_centers' must be float32 of shape "
+        r"\(8, 9\), got float32 \(6, 9\)"),
+    "n-centroids-vs-classifier": (
+        lambda m, a: (m["features"]["params"].update(n_centroids=6),
+                      a.update(features__cluster_centers=a["features__cluster_centers"][:6])),
+        r"the scaler takes 32 features but the feature step gives 24 for 8x8 images"),
+    "image-shape": (_set("image_shape", [16, 16]),
+                    r"image_shape \[16, 16\] is not the feature step's image_shape_ \[8, 8, 1\]"),
+    "n-iter-str": (_set("features.n_iter", "5"),
+                   r"features: KMeansFeatures arrays: n_iter is '5', expected an integer >= 0"),
+    "inertia-negative": (_set("features.inertia", -1.0),
+                         r"features: KMeansFeatures arrays: inertia is -1.0, expected a finite "
+                         r"number >= 0"),
+    "params-list": (_set("features.params", [["n_centroids", 8]]),
+                    r"features: KMeansFeatures arrays: params is not a mapping"),
+    "scaler-missing": (_set("scaler", None),
+                       r"standardize is True but the file has no scaler step"),
+    "standardize-false": (_set("standardize", False),
+                          r"standardize is False but the file has a scaler step"),
+    "standardize-str": (_set("standardize", "yes"), r"'standardize' is a str, expected bool"),
+    "scaler-shape": (_array("scaler__scale_", lambda a: a["scaler__scale_"][:5]),
+                     r"scaler: scale_ has shape \(5,\), expected \(32,\)"),
+    "scaler-zero": (_array("scaler__scale_", lambda a: np.zeros_like(a["scaler__scale_"])),
+                    r"scaler: scale_ holds values <= 0"),
+    "scaler-nan": (_array("scaler__mean_", lambda a: np.full_like(a["scaler__mean_"], np.nan)),
+                   r"scaler: mean_ holds non-finite values"),
+    "scaler-mean-missing": (_array("scaler__mean_", None),
+                            r"scaler: array 'mean_' is missing"),
+    "scaler-n-features": (_set("scaler.n_features_in_", "32"),
+                          r"scaler: 'n_features_in_' is a str, expected int"),
+}
+
+
+@pytest.mark.parametrize("change, match", KMEANS_CASES.values(), ids=KMEANS_CASES.keys())
+def test_kmeans_model_contents_are_checked(tmp_path, kmeans_parts, change, match):
+    path = _load_changed(tmp_path, kmeans_parts, change)
+    with pytest.raises(ModelFileError, match=rf"^'{re.escape(str(path))}': {match}$"):
+        ImagePipeline.load(path)
+
+
+def test_model_without_scaler_entries_loads_as_unstandardized(tmp_path, digits):
+    """A model file written before the scaling step (no ``standardize``/``scaler``)."""
+    pipe = ImagePipeline(SoftmaxClassifier(n_iter=20, random_state=0)).fit(
+        digits.X_train, digits.y_train)
+    path = tmp_path / "old.npz"
+    pipe.save(path)
+    metadata, arrays = load_arrays(path)
+    for key in ("format", "kind", "standardize", "scaler"):
+        metadata.pop(key)
+    save_arrays(path, "ImagePipeline", metadata, arrays)
+    loaded = ImagePipeline.load(path)
+    assert loaded.scaler_ is None and not loaded.standardize
+    np.testing.assert_array_equal(loaded.predict(digits.X_test), pipe.predict(digits.X_test))
+
+
+# ---------------------------------------------------------------- command line
+def test_train_kmeans_then_evaluate_and_predict_match_the_pipeline(tmp_path, digits, fitted):
+    import skimage.io
+
+    model = tmp_path / "kmeans.npz"
+    result = _run("train", *SMALL_ARGS, "--model", model, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["features"] == "kmeans"
+    assert report["n_image_features"] == report["n_features"] == 32
+    assert "n_hog_features" not in report
+    assert {k: report["params"][k] for k in KMEANS_CLASSIFIER} == KMEANS_CLASSIFIER
+    assert report["feature_params"]["n_centroids"] == 8
+    assert set(report["seconds"]) >= {"features", "standardize", "train", "evaluate"}
+    # the CLI's model is the in-process pipeline: same seed, same steps, same answers
+    loaded = ImagePipeline.load(model)
+    np.testing.assert_array_equal(loaded.features_.cluster_centers_,
+                                  fitted.features_.cluster_centers_)
+    np.testing.assert_array_equal(loaded.predict(digits.X_test), fitted.predict(digits.X_test))
+    assert report["test_accuracy"] == pytest.approx(fitted.score(digits.X_test, digits.y_test))
+    evaluated = json.loads(_run("evaluate", "--model", model, "--json").stdout)
+    assert evaluated["accuracy"] == pytest.approx(report["test_accuracy"])
+    images = []
+    for i in range(3):
+        images.append(tmp_path / f"digit{i}.png")
+        skimage.io.imsave(images[-1], digits.X_test[i], check_contrast=False)
+    predicted = _run("predict", "--model", model, "--json", *images)
+    assert predicted.exit_code == 0, predicted.output
+    answers = [p["top"][0]["class"] for p in json.loads(predicted.stdout)["predictions"]]
+    expected = fitted.predict(digits.X_test[:3])
+    assert answers == [digits.class_names[k] for k in expected]
+
+
+def test_train_kmeans_text_output_and_user_settings_win():
+    result = _run("train", *SMALL_ARGS, "--learning-rate", "0.05", "--epochs", "3",
+                  "--pca-variance", "0.9", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["params"]["learning_rate"] == 0.05 and report["params"]["epochs"] == 3
+    assert report["params"]["alpha"] == KMEANS_CLASSIFIER["alpha"]
+    assert report["n_features"] < report["n_image_features"] == 32  # PCA on when asked
+    text = _run("train", *SMALL_ARGS).stdout
+    assert "features: 32 kmeans, standardized; " in text
+
+
+def test_kmeans_features_are_cached_under_their_kind(digits, monkeypatch):
+    first = json.loads(_run("train", *SMALL_ARGS, "--json").stdout)
+    info = json.loads(_run("data", "info", "--json").stdout)
+    kinds = sorted(entry["kind"] for entry in info["cache_entry_list"])
+    assert kinds == ["kmeans"]  # no PCA entry: kmeans runs without PCA
+    # a second fit reads the dictionary and the training features from the cache
+    def refuse(*args, **kwargs):
+        raise AssertionError("the features were computed again")
+
+    monkeypatch.setattr(KMeansFeatures, "fit_transform", refuse)
+    second = json.loads(_run("train", *SMALL_ARGS, "--json").stdout)
+    assert second["test_accuracy"] == first["test_accuracy"]
+    assert second["train_accuracy"] == first["train_accuracy"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--n-centroids", "4"], "Error: --n-centroids is for --features kmeans"),
+    (["--features", "kmeans", "--pixels-per-cell", "2"],
+     "Error: --pixels-per-cell is for --features hog"),
+    (["--features", "kmeans", "--n-centroids", "50", "--n-patches", "10"],
+     "Error: n_patches (10) must be at least n_centroids (50)"),
+    (["--features", "kmeans", "--patch-size", "9"],
+     "Error: patch_size 9 is larger than the 8x8 images"),
+])
+def test_train_refuses_bad_feature_options(args, message):
+    result = _run("train", *args)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == message
+
+
+def test_sweep_with_kmeans_features(tmp_path):
+    out = tmp_path / "sweep"
+    result = _run("sweep", "learning_rate=0.01,0.03", *SMALL_ARGS, "--out", out, "--no-plots",
+                  "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["runs"] == 2 and payload["failed_runs"] == payload["diverged_runs"] == 0
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["sizes"]["feature_step"] == "kmeans"
+    assert saved["sizes"]["features"] == saved["sizes"]["image_features"] == 32
+    assert saved["base_params"]["alpha"] == KMEANS_CLASSIFIER["alpha"]
+    assert saved["base_params"]["epochs"] == KMEANS_CLASSIFIER["epochs"]
+    assert {row["config"]["learning_rate"] if "config" in row else row["learning_rate"]
+            for row in payload["rows"]} == {0.01, 0.03}
+    assert all(row["val_accuracy"] > 0.8 for row in payload["rows"])
+    report = _run("report", out)
+    assert report.exit_code == 0, report.output
+    assert "32 standardized kmeans features" in (out / "report.md").read_text()
+
+
+def test_study_with_kmeans_features(tmp_path):
+    out = tmp_path / "study"
+    result = _run("study", *SMALL_ARGS, "--n-iter", "40", "--repeats", "1", "--out", out,
+                  "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["sizes"]["feature_step"] == "kmeans"
+    assert payload["sizes"]["features"] == 32 and not payload["sizes"]["pca"]
+    assert set(payload["findings"]) == {"batch_size", "learning_rate", "n_iter", "l2", "l1"}
+    assert "32 standardized kmeans features" in (out / "report.md").read_text()
