@@ -17,6 +17,7 @@ starts without compiling.  Where a compile cannot be avoided (another CPU, anoth
 Numba, other flags, a dtype not built ahead), a warning on the ``fastsoftmax`` logger
 says so before it starts.
 """
+import contextlib
 import logging
 import os
 
@@ -89,9 +90,46 @@ class _KernelCacheImpl(caching.CompileResultCacheImpl):
 
 
 class KernelCache(caching.FunctionCache):
-    """Numba's function cache, in the folder of the flags the kernel is compiled with."""
+    """Numba's function cache, in the folder of the flags the kernel is compiled with;
+    saves are serialized between processes (:func:`save_lock`)."""
 
     _impl_class = _KernelCacheImpl
+
+    def save_overload(self, sig, data):
+        # Numba numbers a new data file from the index it has just read: two processes
+        # saving two signatures of one kernel at once could both take number 1, leaving
+        # an index entry that points at the other signature's machine code.
+        with save_lock(self._cache_path, self._cache_file._index_name):
+            super().save_overload(sig, data)
+
+
+@contextlib.contextmanager
+def save_lock(folder, name):
+    """Hold an exclusive lock on ``folder/name.lock`` (POSIX ``flock``) for the block.
+
+    Where locks are not available (no ``fcntl``, a folder that cannot be written) the
+    block runs unlocked: the save then fails or succeeds as Numba's own would.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    handle = None
+    if fcntl is not None:
+        try:
+            os.makedirs(folder, exist_ok=True)
+            handle = open(os.path.join(folder, name + ".lock"), "a")
+        except OSError:
+            handle = None
+    if handle is None:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 #: kernel's Python function -> (what it is, e.g. "the {dtype} training kernel", seconds)

@@ -99,3 +99,62 @@ def test_feature_cache_key_covers_the_package_version(monkeypatch):
         assert cache.cache_key(images, kind="hog") != key
     finally:
         cache.code_version.cache_clear()
+
+
+def test_saves_of_one_kernel_are_serialized_between_writers(tmp_path):
+    """While one writer holds a kernel's save lock, another waits for it (Numba numbers a
+    new data file from the index it read, so two unserialized saves could both take
+    number 1 and leave an entry pointing at the other signature's code)."""
+    import threading
+
+    from fastsoftmax._jit import save_lock
+
+    held, entered, release = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with save_lock(tmp_path, "kernel.nbi"):
+            held.set()
+            release.wait(10)
+
+    def second():
+        held.wait(10)
+        with save_lock(tmp_path, "kernel.nbi"):
+            entered.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    assert held.wait(10)
+    assert not entered.wait(0.3)  # the second writer is still waiting
+    release.set()
+    assert entered.wait(10)
+    for thread in threads:
+        thread.join(10)
+    assert (tmp_path / "kernel.nbi.lock").is_file()
+
+
+def test_kernel_cache_saves_through_the_lock(tmp_path, monkeypatch):
+    """A compiled kernel's cache entry is written while its save lock is held."""
+    import contextlib
+
+    import numba
+
+    from fastsoftmax import _jit
+
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+    locked = []
+
+    @contextlib.contextmanager
+    def recording_lock(folder, name):
+        locked.append(name)
+        yield
+
+    monkeypatch.setattr(_jit, "save_lock", recording_lock)
+
+    def twice(x):
+        return 2 * x
+
+    kernel = _jit.jit({"cache": True, "nogil": True})(twice)
+    assert kernel(3.0) == 6.0
+    assert locked and locked[0].endswith(".nbi")
+    assert list(tmp_path.rglob(locked[0]))  # the index was written
