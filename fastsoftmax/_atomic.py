@@ -15,7 +15,9 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
+from pathlib import Path
 
 _STAGE_RE = r"\.(?:partial|replaced)-(\d+)-[0-9a-f]+"
 _TEMP_RE = r"\.(\d+)-[^.]*\.tmp"
@@ -103,6 +105,24 @@ def remove_stale(path):
         except OSError:
             pass
     return removed
+
+
+def untouched_files(folder, patterns, older_than=0):
+    """Files in ``folder`` matching any glob of ``patterns`` and not modified for
+    ``older_than`` seconds, sorted (a file that vanishes meanwhile is left out)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now = time.time()
+    found = set()
+    for pattern in patterns:
+        for path in folder.glob(pattern):
+            try:
+                if now - path.stat().st_mtime >= older_than:
+                    found.add(path)
+            except OSError:
+                pass
+    return sorted(found)
 
 
 def check_writable_folder(folder, what):

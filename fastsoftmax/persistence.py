@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_open
+from ._atomic import atomic_open, remove_stale
 
 FORMAT_VERSION = 2
 _META_KEY = "__fastsoftmax__"
@@ -53,26 +53,10 @@ def save_arrays(path, kind, metadata, arrays):
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot save the model: folder {str(folder)!r} does not exist")
-    _remove_stale_temp_files(path)
+    remove_stale(path)  # what killed saves of this path left beside it
     with atomic_open(path, "wb") as handle:
         np.savez(handle, **payload)
 
-
-#: A temporary model file untouched this long was left by a killed save.
-STALE_SECONDS = 600
-
-
-def _remove_stale_temp_files(path):
-    """Remove what a killed save of ``path`` left (``atomic_open``'s ``.<name>.*.tmp``)."""
-    import time
-
-    now = time.time()
-    for stray in path.parent.glob(f".{path.name}.*.tmp"):
-        try:
-            if now - stray.stat().st_mtime >= STALE_SECONDS:
-                stray.unlink()
-        except OSError:
-            pass
 
 
 #: A model file whose arrays declare more bytes than this is refused (override with

@@ -21,6 +21,7 @@ from fastsoftmax.data import cache
 from fastsoftmax.experiments.report import ResultsFileError, read_sweep_results
 from fastsoftmax.models import load_model
 from fastsoftmax.persistence import ModelFileError, load_arrays, save_arrays
+from model_file_edits import set_array, set_metadata
 
 MiB = 1 << 20
 
@@ -233,117 +234,99 @@ def _mutated(metadata, arrays, change):
     return metadata, arrays
 
 
-def _m(key, value):
-    """A change that sets metadata ``key`` (a path of keys) to ``value``."""
-    def change(metadata, arrays):
-        *parents, last = key.split(".")
-        for parent in parents:
-            metadata = metadata[parent]
-        metadata[last] = value
-    return change
-
-
-def _a(name, value):
-    """A change that sets array ``name`` to ``value(arrays)`` (``None`` removes it)."""
-    def change(metadata, arrays):
-        if value is None:
-            arrays.pop(name)
-        else:
-            arrays[name] = value(arrays)
-    return change
 
 
 #: Format 2 (what ``save`` writes): one change each, and the exact message after the file.
 FORMAT_2_CASES = {
     "names-short": (lambda m, a: m.update(class_names=m["class_names"][:9]),
                     r"class_names lists 9 names for 10 classes"),
-    "names-repeat": (_m("class_names", ["a"] * 10), r"class_names repeats a name"),
-    "names-int": (_m("class_names", [1] * 10), r"class_names is not a list of strings"),
-    "names-str": (_m("class_names", "0123456789"), r"'class_names' is a str, expected list or "
+    "names-repeat": (set_metadata("class_names", ["a"] * 10), r"class_names repeats a name"),
+    "names-int": (set_metadata("class_names", [1] * 10), r"class_names is not a list of strings"),
+    "names-str": (set_metadata("class_names", "0123456789"), r"'class_names' is a str, expected list or "
                                                    r"NoneType"),
-    "classes-range": (_a("classifier__classes_", lambda a: np.arange(10) + 5),
+    "classes-range": (set_array("classifier__classes_", lambda a: np.arange(10) + 5),
                       r"the classifier's classes_ \[5, 6, 7, 8, 9, 10, 11, 12, 13, 14\] are not "
                       r"indices into the 10 class_names"),
-    "classes-repeat": (_a("classifier__classes_", lambda a: np.zeros(10, np.int64)),
+    "classes-repeat": (set_array("classifier__classes_", lambda a: np.zeros(10, np.int64)),
                        r"classifier: classes_ repeats a class"),
-    "classes-one": (_a("classifier__classes_", lambda a: np.zeros(1, np.int64)),
+    "classes-one": (set_array("classifier__classes_", lambda a: np.zeros(1, np.int64)),
                     r"classifier: classes_ holds 1 class\(es\), expected at least 2"),
-    "shape-zero": (_m("image_shape", [0, 8]), r"image_shape \[0, 8\] is not \[height, width\] "
+    "shape-zero": (set_metadata("image_shape", [0, 8]), r"image_shape \[0, 8\] is not \[height, width\] "
                                               r"or \[height, width, 3\] of positive integers"),
-    "shape-negative": (_m("image_shape", [-8, 8]), r"image_shape \[-8, 8\] is not \[height"),
-    "shape-4ch": (_m("image_shape", [8, 8, 4]), r"image_shape \[8, 8, 4\] is not \[height"),
-    "shape-bool": (_m("image_shape", [8, True]), r"image_shape \[8, True\] is not \[height"),
-    "shape-str": (_m("image_shape", "8x8"), r"'image_shape' is a str, expected list"),
-    "shape-vs-step": (_m("image_shape", [16, 16]),
+    "shape-negative": (set_metadata("image_shape", [-8, 8]), r"image_shape \[-8, 8\] is not \[height"),
+    "shape-4ch": (set_metadata("image_shape", [8, 8, 4]), r"image_shape \[8, 8, 4\] is not \[height"),
+    "shape-bool": (set_metadata("image_shape", [8, True]), r"image_shape \[8, True\] is not \[height"),
+    "shape-str": (set_metadata("image_shape", "8x8"), r"'image_shape' is a str, expected list"),
+    "shape-vs-step": (set_metadata("image_shape", [16, 16]),
                       r"image_shape \[16, 16\] is not the feature step's image_shape_ \[8, 8\]"),
-    "shape-vs-pca": (lambda m, a: (_m("image_shape", [16, 16])(m, a),
-                                   _m("features.image_shape_", [16, 16])(m, a)),
+    "shape-vs-pca": (lambda m, a: (set_metadata("image_shape", [16, 16])(m, a),
+                                   set_metadata("features.image_shape_", [16, 16])(m, a)),
                      r"the PCA takes 324 features but the feature step gives 1764 for 16x16 "
                      r"images"),
-    "n-image-features": (_m("n_image_features", 100),
+    "n-image-features": (set_metadata("n_image_features", 100),
                          r"n_image_features is 100 but the feature step gives 324 for 8x8 images"),
-    "n-image-features-0": (_m("n_image_features", 0),
+    "n-image-features-0": (set_metadata("n_image_features", 0),
                            r"n_image_features is 0, expected a positive integer"),
-    "step-unknown": (_m("feature_step", "os.system"),
+    "step-unknown": (set_metadata("feature_step", "os.system"),
                      r"unknown feature step 'os.system'; known: HOGTransformer"),
     "step-missing": (lambda m, a: m.pop("feature_step"), r"'feature_step' is missing"),
-    "features-list": (_m("features", []), r"'features' is a list, expected dict"),
-    "ppc-zero": (_m("features.params.pixels_per_cell", [0, 2]),
+    "features-list": (set_metadata("features", []), r"'features' is a list, expected dict"),
+    "ppc-zero": (set_metadata("features.params.pixels_per_cell", [0, 2]),
                  r"features: pixels_per_cell must be two positive integers, got \(0, 2\)"),
-    "ppc-three": (_m("features.params.cells_per_block", [2, 2, 2]),
+    "ppc-three": (set_metadata("features.params.cells_per_block", [2, 2, 2]),
                   r"features: cells_per_block must be two positive integers, got \(2, 2, 2\)"),
-    "ppc-too-big": (_m("features.params.pixels_per_cell", [8, 8]),
+    "ppc-too-big": (set_metadata("features.params.pixels_per_cell", [8, 8]),
                     r"features: image_shape_ \[8, 8\] does not fit the HOG parameters \(The "
                     r"input image is too small"),
-    "hog-norm": (_m("features.params.block_norm", "L3"),
+    "hog-norm": (set_metadata("features.params.block_norm", "L3"),
                  r"features: The 'block_norm' parameter of HOGTransformer must be a str among"),
-    "hog-range": (_m("features.params.data_range", [255, 0]),
+    "hog-range": (set_metadata("features.params.data_range", [255, 0]),
                   r"features: data_range must be two finite numbers low < high, got "
                   r"\(255, 0\)"),
-    "hog-unknown": (_m("features.params.hook", "os.system"),
+    "hog-unknown": (set_metadata("features.params.hook", "os.system"),
                     r"features: unknown parameters \['hook'\]"),
     "hog-shape-missing": (lambda m, a: m["features"].pop("image_shape_"),
                           r"features: 'image_shape_' is missing"),
-    "pca-mean": (_a("pca__mean_", lambda a: np.zeros(5, np.float32)),
+    "pca-mean": (set_array("pca__mean_", lambda a: np.zeros(5, np.float32)),
                  r"pca: mean_ has shape \(5,\), expected \(324,\)"),
-    "pca-cols": (_a("pca__components_", lambda a: a["pca__components_"][:, :7]),
+    "pca-cols": (set_array("pca__components_", lambda a: a["pca__components_"][:, :7]),
                  r"pca: components_ has shape \(\d+, 7\) but n_features_in_ is 324: expected "
                  r"\(n_components >= 1, 324\)"),
-    "pca-int": (_a("pca__components_", lambda a: a["pca__components_"].astype(np.int64)),
+    "pca-int": (set_array("pca__components_", lambda a: a["pca__components_"].astype(np.int64)),
                 r"pca: array 'components_' has shape \(\d+, 324\) and dtype int64, expected 2 "
                 r"dimension\(s\) of kind 'f'"),
-    "pca-vs-classifier": (_a("pca__components_", lambda a: a["pca__components_"][:5]),
+    "pca-vs-classifier": (set_array("pca__components_", lambda a: a["pca__components_"][:5]),
                           r"the classifier takes \d+ features but the PCA gives 5"),
     "pca-missing": (lambda m, a: m.pop("pca"), r"'pca' is missing"),
-    "pca-params": (_m("pca.params.variance", 2),
+    "pca-params": (set_metadata("pca.params.variance", 2),
                    r"pca: The 'variance' parameter of VariancePCA must be a float in the range "
                    r"\(0.0, 1.0\]. Got 2 instead."),
-    "pca-variance": (_m("pca_variance", 7),
+    "pca-variance": (set_metadata("pca_variance", 7),
                      r"The 'pca_variance' parameter of ImagePipeline must be a float in the "
                      r"range \(0.0, 1.0\] or None. Got 7 instead."),
-    "pca-variance-null": (_m("pca_variance", None),
+    "pca-variance-null": (set_metadata("pca_variance", None),
                           r"pca_variance is None but the file has a PCA step"),
-    "coef-rows": (_a("classifier__coef_", lambda a: a["classifier__coef_"][:9]),
+    "coef-rows": (set_array("classifier__coef_", lambda a: a["classifier__coef_"][:9]),
                   r"classifier: coef_ has shape \(9, \d+\) but 10 classes and \d+ features "
                   r"need \(10, \d+\)"),
-    "intercept": (_a("classifier__intercept_", lambda a: np.zeros(3, np.float32)),
+    "intercept": (set_array("classifier__intercept_", lambda a: np.zeros(3, np.float32)),
                   r"classifier: intercept_ has shape \(3,\), expected \(10,\)"),
-    "velocity": (_a("classifier__velocity_coef", lambda a: np.zeros((2, 2), np.float32)),
+    "velocity": (set_array("classifier__velocity_coef", lambda a: np.zeros((2, 2), np.float32)),
                  r"classifier: the momentum arrays velocity_coef \(2, 2\) and "
                  r"velocity_intercept \(10,\) do not have the weights' shapes"),
-    "coef-missing": (_a("classifier__coef_", None), r"classifier: array 'coef_' is missing"),
-    "coef-3d": (_a("classifier__coef_", lambda a: np.zeros((10, 3, 2))),
+    "coef-missing": (set_array("classifier__coef_", None), r"classifier: array 'coef_' is missing"),
+    "coef-3d": (set_array("classifier__coef_", lambda a: np.zeros((10, 3, 2))),
                 r"classifier: array 'coef_' has shape \(10, 3, 2\) and dtype float64, "
                 r"expected 2 dimension\(s\) of kind 'f'"),
-    "n-features-0": (_m("classifier.n_features_in_", 0),
+    "n-features-0": (set_metadata("classifier.n_features_in_", 0),
                      r"classifier: n_features_in_ is 0, expected a positive integer"),
-    "n-features-str": (_m("classifier.n_features_in_", "84"),
+    "n-features-str": (set_metadata("classifier.n_features_in_", "84"),
                        r"classifier: 'n_features_in_' is a str, expected int"),
-    "n-iter-negative": (_m("classifier.n_iter_", -1), r"classifier: n_iter_ is -1, expected >= 0"),
-    "classifier-list": (_m("classifier", [1]), r"'classifier' is a list, expected dict"),
-    "classifier-unknown": (_m("classifier.params.evil", 1),
+    "n-iter-negative": (set_metadata("classifier.n_iter_", -1), r"classifier: n_iter_ is -1, expected >= 0"),
+    "classifier-list": (set_metadata("classifier", [1]), r"'classifier' is a list, expected dict"),
+    "classifier-unknown": (set_metadata("classifier.params.evil", 1),
                            r"classifier: unknown parameters \['evil'\]"),
-    "classifier-param": (_m("classifier.params.batch_size", 0),
+    "classifier-param": (set_metadata("classifier.params.batch_size", 0),
                          r"classifier: The 'batch_size' parameter of SoftmaxClassifier must be"),
 }
 
@@ -360,32 +343,32 @@ def test_model_inconsistent_contents(tmp_path, model_parts, change, match):
 FORMAT_1_CASES = {
     "names-short": (lambda m, a: m.update(class_names=m["class_names"][:9]),
                     r"class_names lists 9 names for 10 classes"),
-    "classes-range": (_a("clf_classes_", lambda a: np.arange(10) + 5),
+    "classes-range": (set_array("clf_classes_", lambda a: np.arange(10) + 5),
                       r"the classifier's classes_ \[5, 6, .*\] are not indices into the 10 "
                       r"class_names"),
-    "coef-rows": (_a("clf_coef_", lambda a: a["clf_coef_"][:9]),
+    "coef-rows": (set_array("clf_coef_", lambda a: a["clf_coef_"][:9]),
                   r"classifier: coef_ has shape \(9, \d+\) but 10 classes and \d+ features "
                   r"need"),
-    "coef-missing": (_a("clf_coef_", None), r"classifier: array 'coef_' is missing"),
-    "shape-vs-pca": (_m("image_shape", [16, 16]),
+    "coef-missing": (set_array("clf_coef_", None), r"classifier: array 'coef_' is missing"),
+    "shape-vs-pca": (set_metadata("image_shape", [16, 16]),
                      r"the PCA takes 324 features but the feature step gives 1764 for 16x16 "
                      r"images"),
-    "shape-str": (_m("image_shape", "8x8"), r"'image_shape' is a str, expected list"),
-    "pca-mean": (_a("pca_mean_", lambda a: np.zeros(5, np.float32)),
+    "shape-str": (set_metadata("image_shape", "8x8"), r"'image_shape' is a str, expected list"),
+    "pca-mean": (set_array("pca_mean_", lambda a: np.zeros(5, np.float32)),
                  r"pca: mean_ has shape \(5,\), expected \(324,\)"),
-    "pca-3d": (_a("pca_components_", lambda a: np.zeros((2, 3, 4), np.float32)),
+    "pca-3d": (set_array("pca_components_", lambda a: np.zeros((2, 3, 4), np.float32)),
                r"array 'pca_components_' has shape \(2, 3, 4\) and dtype float32, expected 2 "
                r"dimension"),
-    "pca-missing-mean": (_a("pca_mean_", None), r"array 'pca_mean_' is missing"),
-    "hog-list": (_m("hog_params", [9]), r"'hog_params' is a list, expected dict"),
-    "ppc-zero": (_m("hog_params.pixels_per_cell", [0, 2]),
+    "pca-missing-mean": (set_array("pca_mean_", None), r"array 'pca_mean_' is missing"),
+    "hog-list": (set_metadata("hog_params", [9]), r"'hog_params' is a list, expected dict"),
+    "ppc-zero": (set_metadata("hog_params.pixels_per_cell", [0, 2]),
                  r"features: pixels_per_cell must be two positive integers, got \(0, 2\)"),
-    "ppc-too-big": (_m("hog_params.pixels_per_cell", [8, 8]),
+    "ppc-too-big": (set_metadata("hog_params.pixels_per_cell", [8, 8]),
                     r"features: image_shape_ \[8, 8\] does not fit the HOG parameters"),
-    "pca-variance": (_m("pca_variance", 7),
+    "pca-variance": (set_metadata("pca_variance", 7),
                      r"The 'pca_variance' parameter of ImagePipeline must be a float in the "
                      r"range \(0.0, 1.0\] or None. Got 7 instead."),
-    "classifier-list": (_m("classifier", [1]), r"'classifier' is a list, expected dict"),
+    "classifier-list": (set_metadata("classifier", [1]), r"'classifier' is a list, expected dict"),
 }
 
 

@@ -16,6 +16,7 @@ from fastsoftmax.persistence import ModelFileError, load_arrays, save_arrays
 from fastsoftmax.pipeline import ImagePipeline
 from fastsoftmax.preprocessing import FeatureScaler
 from fastsoftmax.study_setup import KMEANS_CLASSIFIER
+from model_file_edits import set_array, set_metadata
 
 #: Small learned features for the 8x8 digits: 3x3 patches, 8 centroids (32 features).
 SMALL = {"patch_size": 3, "n_centroids": 8, "n_patches": 3000}
@@ -117,60 +118,44 @@ def _load_changed(tmp_path, parts, change):
     return path
 
 
-def _set(key, value):
-    def change(metadata, arrays):
-        *parents, last = key.split(".")
-        for parent in parents:
-            metadata = metadata[parent]
-        metadata[last] = value
-    return change
-
-
-def _array(name, value):
-    def change(metadata, arrays):
-        if value is None:
-            arrays.pop(name)
-        else:
-            arrays[name] = value(arrays)
-    return change
 
 
 KMEANS_CASES = {
     "dictionary-shape": (
-        _array("features__cluster_centers", lambda a: a["features__cluster_centers"][:, :5]),
+        set_array("features__cluster_centers", lambda a: a["features__cluster_centers"][:, :5]),
         r"features: KMeansFeatures arrays: 'cluster_centers' must be float32 of shape "
         r"\(8, 9\), got float32 \(8, 5\)"),
     "dictionary-rows": (
-        _array("features__cluster_centers", lambda a: a["features__cluster_centers"][:6]),
+        set_array("features__cluster_centers", lambda a: a["features__cluster_centers"][:6]),
         r"features: KMeansFeatures arrays: 'cluster_centers' must be float32 of shape "
         r"\(8, 9\), got float32 \(6, 9\)"),
     "n-centroids-vs-classifier": (
         lambda m, a: (m["features"]["params"].update(n_centroids=6),
                       a.update(features__cluster_centers=a["features__cluster_centers"][:6])),
         r"the scaler takes 32 features but the feature step gives 24 for 8x8 images"),
-    "image-shape": (_set("image_shape", [16, 16]),
+    "image-shape": (set_metadata("image_shape", [16, 16]),
                     r"image_shape \[16, 16\] is not the feature step's image_shape_ \[8, 8, 1\]"),
-    "n-iter-str": (_set("features.n_iter", "5"),
+    "n-iter-str": (set_metadata("features.n_iter", "5"),
                    r"features: KMeansFeatures arrays: n_iter is '5', expected an integer >= 0"),
-    "inertia-negative": (_set("features.inertia", -1.0),
+    "inertia-negative": (set_metadata("features.inertia", -1.0),
                          r"features: KMeansFeatures arrays: inertia is -1.0, expected a finite "
                          r"number >= 0"),
-    "params-list": (_set("features.params", [["n_centroids", 8]]),
+    "params-list": (set_metadata("features.params", [["n_centroids", 8]]),
                     r"features: KMeansFeatures arrays: params is not a mapping"),
-    "scaler-missing": (_set("scaler", None),
+    "scaler-missing": (set_metadata("scaler", None),
                        r"standardize is True but the file has no scaler step"),
-    "standardize-false": (_set("standardize", False),
+    "standardize-false": (set_metadata("standardize", False),
                           r"standardize is False but the file has a scaler step"),
-    "standardize-str": (_set("standardize", "yes"), r"'standardize' is a str, expected bool"),
-    "scaler-shape": (_array("scaler__scale_", lambda a: a["scaler__scale_"][:5]),
+    "standardize-str": (set_metadata("standardize", "yes"), r"'standardize' is a str, expected bool"),
+    "scaler-shape": (set_array("scaler__scale_", lambda a: a["scaler__scale_"][:5]),
                      r"scaler: scale_ has shape \(5,\), expected \(32,\)"),
-    "scaler-zero": (_array("scaler__scale_", lambda a: np.zeros_like(a["scaler__scale_"])),
+    "scaler-zero": (set_array("scaler__scale_", lambda a: np.zeros_like(a["scaler__scale_"])),
                     r"scaler: scale_ holds values <= 0"),
-    "scaler-nan": (_array("scaler__mean_", lambda a: np.full_like(a["scaler__mean_"], np.nan)),
+    "scaler-nan": (set_array("scaler__mean_", lambda a: np.full_like(a["scaler__mean_"], np.nan)),
                    r"scaler: mean_ holds non-finite values"),
-    "scaler-mean-missing": (_array("scaler__mean_", None),
+    "scaler-mean-missing": (set_array("scaler__mean_", None),
                             r"scaler: array 'mean_' is missing"),
-    "scaler-n-features": (_set("scaler.n_features_in_", "32"),
+    "scaler-n-features": (set_metadata("scaler.n_features_in_", "32"),
                           r"scaler: 'n_features_in_' is a str, expected int"),
 }
 

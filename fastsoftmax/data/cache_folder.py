@@ -170,18 +170,9 @@ def stray_temp_files(older_than=0):
     -------
     list of pathlib.Path
     """
-    folder = cache_dir()
-    if not folder.is_dir():
-        return []
-    now = time.time()
-    out = []
-    for p in folder.glob(".*.npz.*.tmp"):
-        try:
-            if now - p.stat().st_mtime >= older_than:
-                out.append(p)
-        except OSError:
-            pass
-    return sorted(out)
+    from .._atomic import untouched_files
+
+    return untouched_files(cache_dir(), [".*.npz.*.tmp"], older_than)
 
 
 def _remove_stale_temp_files():

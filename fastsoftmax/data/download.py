@@ -7,7 +7,6 @@ import hashlib
 import http.client
 import os
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -231,18 +230,10 @@ def stray_partial_downloads(dest=None, older_than=0):
     -------
     list of pathlib.Path
     """
-    folder = cifar10_archive_path(dest).parent
-    if not folder.is_dir():
-        return []
-    now = time.time()
-    out = []
-    for p in list(folder.glob(f".{ARCHIVE_NAME}.*.part")) + list(folder.glob(f"{ARCHIVE_NAME}.part")):
-        try:
-            if now - p.stat().st_mtime >= older_than:
-                out.append(p)
-        except OSError:
-            pass
-    return sorted(out)
+    from .._atomic import untouched_files
+
+    return untouched_files(cifar10_archive_path(dest).parent,
+                           [f".{ARCHIVE_NAME}.*.part", f"{ARCHIVE_NAME}.part"], older_than)
 
 
 def _remove_stale_parts(final):

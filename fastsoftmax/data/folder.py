@@ -183,6 +183,16 @@ def _stack(images, labels):
     return X, np.asarray(labels, dtype=np.int64)
 
 
+def _check_root(root):
+    """``root`` as a Path; an error unless it is an existing folder."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a folder of class folders (root/<class name>/*.png)")
+    return root
+
+
 def load_image_folder(root, *, image_size=None, return_class_names=False):
     """Load images arranged as ``root/<class name>/<image>``.
 
@@ -215,11 +225,7 @@ def load_image_folder(root, *, image_size=None, return_class_names=False):
     """
     from sklearn.model_selection import train_test_split
 
-    root = Path(root)
-    if not root.exists():
-        raise FileNotFoundError(f"{root}: no such folder")
-    if not root.is_dir():
-        raise ValueError(f"{root}: not a folder of class folders (root/<class name>/*.png)")
+    root = _check_root(root)
     size = _parse_size(image_size)
     shape = [None]
     split_dirs = (root / "train").is_dir() and (root / "test").is_dir()
@@ -338,11 +344,7 @@ def load_test_images(root, class_names, *, image_size=None):
         No class folders with images, a class the model does not know, an unreadable
         image or images of different sizes.
     """
-    root = Path(root)
-    if not root.exists():
-        raise FileNotFoundError(f"{root}: no such folder")
-    if not root.is_dir():
-        raise ValueError(f"{root}: not a folder of class folders (root/<class name>/*.png)")
+    root = _check_root(root)
     size = _parse_size(image_size)
     folder = root / "test" if (root / "train").is_dir() and (root / "test").is_dir() else root
     scanned = _scan(folder)
