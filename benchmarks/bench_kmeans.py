@@ -40,14 +40,9 @@ _medians = {}
 
 def encoder_case(n_images, k=K, seed=0):
     """Random CIFAR-sized images and a plausible whitening and dictionary."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (n_images, 32, 32, 3), dtype=np.uint8)
-    dim = PATCH * PATCH * 3
-    a = rng.standard_normal((dim, dim))
-    matrix = (a @ a.T / dim + np.eye(dim)).astype(np.float32)
-    mean = (0.01 * rng.standard_normal(dim)).astype(np.float32)
-    centers = (0.8 * rng.standard_normal((k, dim))).astype(np.float32)
-    return images, mean, matrix, centers
+    from fastsoftmax.bench.inputs import encoder_problem
+
+    return encoder_problem(n_images, k, patch_size=PATCH, seed=seed)
 
 
 def encoder_flops(n_images, k=K):
