@@ -55,7 +55,6 @@ reuses the fitted feature step with its training features, and the fitted PCA, f
 :mod:`fastsoftmax.data.cache`, keyed by the training images and the steps' parameters.
 The command line turns it on (``--no-cache`` turns it off).
 """
-import json
 import logging
 import time
 from numbers import Real
@@ -65,7 +64,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._progress import relabel, report, takes_progress
+from ._pipeline_cache import (fit_pca_cached, fit_transform_cached, mirror_images,
+                              mirrored_features_cached, step_call)
+from ._progress import relabel, report
 from .classifier import SoftmaxClassifier
 from .decomposition import VariancePCA
 from .preprocessing import FeatureScaler
@@ -98,6 +99,14 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         Standardize the features (before PCA) with the training features' mean and
         standard deviation (:class:`~fastsoftmax.preprocessing.FeatureScaler`), as
         learned features need before a linear classifier.
+    flip_train : bool, default=False
+        Also train the classifier on the mirror images of the training images
+        (flipped left to right; the feature step, scaler and PCA are fitted on the
+        originals): twice the training rows, about 2 points more CIFAR-10 accuracy
+        with learned features.
+    flip_predict : bool, default=False
+        Predict from the mean of the class probabilities of each image and its
+        mirror image (twice the feature work at prediction).
 
     Attributes
     ----------
@@ -118,7 +127,9 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         Seconds per stage of the last ``fit`` (``features``, ``standardize`` when
         standardizing, ``pca``, ``train``).
     train_accuracy_ : float
-        Accuracy on the training images at the end of ``fit``.
+        Accuracy on the training images at the end of ``fit`` (the originals, not
+        their mirror images; with ``flip_predict``, from the classifier inputs of
+        the originals only).
 
     Progress
     --------
@@ -136,16 +147,20 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         "class_names": ["array-like", None],
         "cache": ["boolean"],
         "standardize": ["boolean"],
+        "flip_train": ["boolean"],
+        "flip_predict": ["boolean"],
     }
 
     def __init__(self, classifier=None, features=None, pca_variance=0.95, class_names=None,
-                 cache=False, standardize=False):
+                 cache=False, standardize=False, flip_train=False, flip_predict=False):
         self.classifier = classifier
         self.features = features
         self.pca_variance = pca_variance
         self.class_names = class_names
         self.cache = cache
         self.standardize = standardize
+        self.flip_train = flip_train
+        self.flip_predict = flip_predict
 
     # ------------------------------------------------------------------ checks
     def _check_images(self, images, fitted):
@@ -182,7 +197,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         y : ndarray of int, shape (N,)
         progress : callable, optional
             ``progress(stage, done, total, **info)`` through the stages
-            ``"features"``, ``"pca"`` and ``"train"`` (see the class docstring).
+            ``"features"``, ``"pca"``, ``"mirrored features"`` (with ``flip_train``)
+            and ``"train"`` (see the class docstring).
 
         Returns
         -------
@@ -190,6 +206,15 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         """
         classifier = self._new_classifier()
         X = self.fit_features(images, y, progress=progress)
+        n_images = len(X)
+        if self.flip_train:
+            start = time.perf_counter()
+            rows = np.empty((2 * n_images, X.shape[1]), dtype=X.dtype)
+            rows[:n_images] = X
+            del X  # the mirror images' features are computed beside one copy, not two
+            rows[n_images:] = self._mirrored_inputs(images, y, progress)
+            X, y = rows, np.concatenate([np.asarray(y), np.asarray(y)])
+            self.timings_["mirrored features"] = time.perf_counter() - start
         callback = None
         if progress is not None:
             def callback(done, total, loss):
@@ -203,8 +228,19 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         log.info("classifier: %d updates in %.2f s", self.classifier_.n_iter_,
                  self.timings_["train"])
         self.classes_ = self.classifier_.classes_
-        self.train_accuracy_ = float(self.classifier_.score(X, y))
+        self.train_accuracy_ = float(self.classifier_.score(X[:n_images], y[:n_images]))
         return self
+
+    def _mirrored_inputs(self, images, y, progress):
+        """Classifier inputs of the mirror images of the training ``images``."""
+        step = clone(self.features) if self.features is not None else _default_features(
+            self.image_shape_)
+        features = mirrored_features_cached(self.features_, step, images, y,
+                                            self.n_image_features_, self.cache,
+                                            relabel(progress, "mirrored features"))
+        if self.scaler_ is not None:
+            features = self.scaler_.transform(features, copy=False)
+        return features if self.pca_ is None else self.pca_.transform(features)
 
     def fit_features(self, images, y=None, progress=None):
         """Fit the feature step and PCA on training images; return the classifier inputs.
@@ -234,7 +270,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         step = clone(self.features) if self.features is not None else _default_features(
             self.image_shape_)
         start = time.perf_counter()
-        self.features_, features = _fit_transform_cached(step, images, y, self.cache, "features",
+        self.features_, features = fit_transform_cached(step, images, y, self.cache, "features",
                                                          progress)
         self.timings_["features"] = time.perf_counter() - start
         self.n_image_features_ = int(features.shape[1])
@@ -249,7 +285,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         self.pca_ = None
         if self.pca_variance is not None:
             report(progress, "pca", 0, 1)
-            self.pca_, cached = _fit_pca_cached(VariancePCA(self.pca_variance), features, images,
+            self.pca_, cached = fit_pca_cached(VariancePCA(self.pca_variance), features, images,
                                                 y, step, self.cache, self.standardize)
             features = self.pca_.transform(features)
             report(progress, "pca", 1, 1, **({"cached": True} if cached else {}))
@@ -270,20 +306,36 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "features_")
         images = self._check_images(images, fitted=True)
-        features = _step_call(self.features_.transform, progress, images)
+        features = step_call(self.features_.transform, progress, images)
         if getattr(self, "scaler_", None) is not None:
             features = self.scaler_.transform(features, copy=False)
         return features if self.pca_ is None else self.pca_.transform(features)
 
-    def predict_proba(self, images):
-        """Class probabilities, shape (N, n_classes)."""
-        check_is_fitted(self, "classifier_")
-        return self.classifier_.predict_proba(self.transform(images))
+    def predict_proba(self, images, progress=None):
+        """Class probabilities, shape (N, n_classes).
 
-    def predict(self, images):
-        """Most probable class of each image."""
+        With ``flip_predict``, the mean of those of the images and of their mirror
+        images.  ``progress``, optional: ``progress("features", done, total)`` over the
+        images (twice as many with ``flip_predict``).
+        """
         check_is_fitted(self, "classifier_")
-        return self.classifier_.predict(self.transform(images))
+        images = self._check_images(images, fitted=True)
+        if not self.flip_predict:
+            return self.classifier_.predict_proba(self.transform(images, progress=progress))
+        n = len(images)
+        proba = self.classifier_.predict_proba(
+            self.transform(images, progress=_counted(progress, 0, 2 * n)))
+        proba += self.classifier_.predict_proba(
+            self.transform(mirror_images(images), progress=_counted(progress, n, 2 * n)))
+        proba *= 0.5
+        return proba
+
+    def predict(self, images, progress=None):
+        """Most probable class of each image (see :meth:`predict_proba` for ``progress``)."""
+        check_is_fitted(self, "classifier_")
+        if not self.flip_predict:
+            return self.classifier_.predict(self.transform(images, progress=progress))
+        return self.classes_[np.argmax(self.predict_proba(images, progress=progress), axis=1)]
 
     def score(self, images, y, sample_weight=None):
         """Accuracy on ``images`` (weighted with ``sample_weight``)."""
@@ -328,6 +380,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
                     "n_image_features": self.n_image_features_,
                     "pca_variance": self.pca_variance,
                     "standardize": bool(self.standardize),
+                    "flip_train": bool(self.flip_train),
+                    "flip_predict": bool(self.flip_predict),
                     "class_names": (list(self.class_names) if self.class_names is not None
                                     else None)}
         arrays = {}
@@ -363,10 +417,14 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         if metadata.get("format_version") == 1:
             metadata, arrays = _upgrade_format_1(metadata, arrays)
         shape = image_shape(entry(metadata, "image_shape", list))
-        metadata = {"standardize": False, "scaler": None, **metadata}
+        # files written before these entries existed: no scaler, no flips
+        metadata = {"standardize": False, "scaler": None, "flip_train": False,
+                    "flip_predict": False, **metadata}
         pipe = cls(pca_variance=entry(metadata, "pca_variance", (int, float, type(None))),
                    class_names=entry(metadata, "class_names", (list, type(None))),
-                   standardize=entry(metadata, "standardize", bool))
+                   standardize=entry(metadata, "standardize", bool),
+                   flip_train=entry(metadata, "flip_train", bool),
+                   flip_predict=entry(metadata, "flip_predict", bool))
         pipe._validate_params()  # scikit-learn's check of _parameter_constraints
         step_class = feature_step_class(entry(metadata, "feature_step", str))
         steps = {}
@@ -411,6 +469,18 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         from .persistence import load_model_file
 
         return load_model_file(path, "ImagePipeline", cls.from_arrays)
+
+
+def _counted(progress, offset, total):
+    """``progress`` with ``offset`` added to ``done`` and ``total`` as the total: two
+    passes over the images reported as one."""
+    if progress is None:
+        return None
+
+    def shifted(stage, done, _total, **info):
+        progress(stage, offset + done, total, **info)
+
+    return shifted
 
 
 def _default_features(image_shape):
@@ -492,101 +562,3 @@ def _upgrade_format_1(metadata, arrays):
                     features={"params": params, "image_shape_": metadata.get("image_shape")},
                     pca=pca, classifier=classifier)
     return upgraded, new_arrays
-
-
-# ---------------------------------------------------------------------- disk cache
-def _step_key(images, y, kind, step, **extra):
-    """The cache key of ``step`` fitted on ``images`` (and ``y``), or None when the step
-    must not be cached (a random ``fit`` without an integer seed, or parameters that are
-    not JSON)."""
-    from .data.cache import cache_key
-
-    params = step.get_params(deep=False)
-    seed = params.get("random_state", 0)
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        return None
-    try:
-        data = (images,) if y is None else (images, np.asarray(y))
-        return cache_key(*data, kind=kind, step=type(step).__name__, **params, **extra)
-    except TypeError:
-        return None
-
-
-def _step_call(method, progress, *args):
-    """``method(*args)``, with ``progress=`` when the feature step's method takes it."""
-    if progress is not None and takes_progress(method):
-        return method(*args, progress=progress)
-    return method(*args)
-
-
-def _fit_transform_cached(step, images, y, cache, kind, progress=None):
-    """``(fitted step, step.fit_transform(images, y))``, from the disk cache when on."""
-    key = _step_key(images, y, kind, step) if cache else None
-    if key is None:
-        return step, np.asarray(_step_call(step.fit_transform, progress, images, y))
-    report(progress, "features", 0, len(images))  # reading a large entry takes seconds
-    from ._untrusted import loads_json
-    from .data.cache import discard_cached, load_cached
-
-    hit = load_cached(key, expect={"features": (len(images), None), "step_metadata": (None,)})
-    if hit is not None:
-        try:
-            metadata = loads_json(hit["step_metadata"].tobytes(), "step_metadata")
-            arrays = {k[6:]: v for k, v in hit.items() if k.startswith("state_")}
-            fitted = type(step).from_arrays(metadata, arrays)
-            log.info("%s: cache hit (%s)", kind, key[:12])
-            report(progress, "features", len(images), len(images), cached=True)
-            return fitted, hit["features"]
-        except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
-            discard_cached(key, f"{kind}: {exc}")
-    log.info("%s: cache miss (%s), computing", kind, key[:12])
-    features = np.asarray(_step_call(step.fit_transform, progress, images, y))
-    metadata, arrays = step.to_arrays()
-    entry = {"features": features, "step_metadata": np.frombuffer(
-        json.dumps(metadata).encode("utf-8"), dtype=np.uint8)}
-    entry.update({f"state_{k}": v for k, v in arrays.items()})
-    _try_save(key, entry, _cache_kind(step))
-    return step, features
-
-
-def _fit_pca_cached(pca, features, images, y, step, cache, standardized=False):
-    """``(pca fitted on features, whether it came from the cache)``: ``features`` are the
-    ``step`` features of ``images``, standardized when ``standardized``; the disk cache is
-    used when ``cache``."""
-    extra = {"standardized": True} if standardized else {}
-    key = _step_key(images, y, "pca", step, variance=pca.variance, **extra) if cache else None
-    if key is None:
-        return pca.fit(features), False
-    from .data.cache import discard_cached, load_cached
-
-    n_features = features.shape[1]
-    hit = load_cached(key, expect={"mean_": (n_features,), "components_": (None, n_features)})
-    if hit is not None:
-        try:
-            fitted = VariancePCA.from_arrays({"params": pca.get_params(),
-                                              "n_features_in_": n_features}, hit)
-            log.info("pca: cache hit (%s)", key[:12])
-            return fitted, True
-        except (KeyError, TypeError, ValueError) as exc:
-            discard_cached(key, f"pca: {exc}")
-    log.info("pca: cache miss (%s), computing", key[:12])
-    pca.fit(features)
-    _try_save(key, pca.to_arrays()[1], "pca")
-    return pca, False
-
-
-def _cache_kind(step):
-    """The label of a feature step's cache entries (``data info`` lists it)."""
-    return getattr(step, "cache_kind", type(step).__name__.lower())
-
-
-def _try_save(key, arrays, kind):
-    """A cache write that fails (read-only or full disk) must not fail training."""
-    from .data.cache import save_cached
-
-    try:
-        path = save_cached(key, arrays, kind=kind)
-        if path is not None:
-            log.info("%s: stored in the cache as %s", kind, path)
-    except OSError as exc:
-        log.warning("could not write the feature cache: %s", exc)

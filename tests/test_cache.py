@@ -74,7 +74,7 @@ def test_format_size_reads_back():
 
 def test_cache_limit_from_environment(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
-    assert cache.cache_limit() == cache.DEFAULT_CACHE_LIMIT == 2_000_000_000
+    assert cache.cache_limit() == cache.DEFAULT_CACHE_LIMIT == 4_000_000_000
     for value, expected in [("", 2_000_000_000), ("500MB", 500_000_000), ("0", 0),
                             ("unlimited", None), ("None", None), ("12345", 12345)]:
         monkeypatch.setenv(ENV, value)

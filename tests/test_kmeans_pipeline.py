@@ -15,7 +15,7 @@ from fastsoftmax.features import KMeansFeatures
 from fastsoftmax.persistence import ModelFileError, load_arrays, save_arrays
 from fastsoftmax.pipeline import ImagePipeline
 from fastsoftmax.preprocessing import FeatureScaler
-from fastsoftmax.study_setup import KMEANS_CLASSIFIER
+from fastsoftmax.study_setup import FEATURE_SETUPS, KMEANS_CLASSIFIER, KMEANS_FEATURES
 from model_file_edits import set_array, set_metadata
 
 #: Small learned features for the 8x8 digits: 3x3 patches, 8 centroids (32 features).
@@ -40,9 +40,12 @@ def _run(*args):
 
 def _pipeline(digits, seed=0):
     """What ``train --features kmeans`` with :data:`SMALL_ARGS` builds, in process."""
+    setup = FEATURE_SETUPS["kmeans"]
     return ImagePipeline(SoftmaxClassifier(**KMEANS_CLASSIFIER, random_state=seed),
-                         features=KMeansFeatures(**SMALL, random_state=seed),
-                         pca_variance=None, standardize=True, class_names=digits.class_names)
+                         features=KMeansFeatures(**SMALL, power=KMEANS_FEATURES["power"],
+                                                 random_state=seed),
+                         pca_variance=None, standardize=True, class_names=digits.class_names,
+                         flip_train=setup["flip_train"], flip_predict=setup["flip_predict"])
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,7 @@ def fitted(digits):
 
 # ---------------------------------------------------------------- the pipeline
 def test_standardized_features_equal_scikit_learns_scaler(digits, fitted):
-    raw_train = KMeansFeatures(**SMALL, random_state=0).fit_transform(digits.X_train)
+    raw_train = KMeansFeatures(**SMALL, power=KMEANS_FEATURES["power"], random_state=0).fit_transform(digits.X_train)
     raw_test = fitted.features_.transform(digits.X_test)
     scaler = StandardScaler().fit(raw_train.astype(np.float64))
     np.testing.assert_allclose(fitted.transform(digits.X_test), scaler.transform(raw_test),
@@ -157,6 +160,15 @@ KMEANS_CASES = {
                             r"scaler: array 'mean_' is missing"),
     "scaler-n-features": (set_metadata("scaler.n_features_in_", "32"),
                           r"scaler: 'n_features_in_' is a str, expected int"),
+    "flip-predict-str": (set_metadata("flip_predict", "yes"),
+                         r"'flip_predict' is a str, expected bool"),
+    "flip-train-int": (set_metadata("flip_train", 1), r"'flip_train' is a int, expected bool"),
+    "power-zero": (set_metadata("features.params.power", 0.0),
+                   r"features: KMeansFeatures arrays: bad parameter \(power must be a positive "
+                   r"finite number, got 0.0\)"),
+    "power-str": (set_metadata("features.params.power", "0.5"),
+                  r"features: KMeansFeatures arrays: bad parameter \(power must be a positive "
+                  r"number, got '0.5'\)"),
 }
 
 
@@ -231,13 +243,16 @@ def test_kmeans_features_are_cached_under_their_kind(digits, monkeypatch):
     first = json.loads(_run("train", *SMALL_ARGS, "--json").stdout)
     info = json.loads(_run("data", "info", "--json").stdout)
     kinds = sorted(entry["kind"] for entry in info["cache_entry_list"])
-    assert kinds == ["kmeans"]  # no PCA entry: kmeans runs without PCA
-    # a second fit reads the dictionary and the training features from the cache
+    # the training images' and their mirror images' features; no PCA entry
+    assert kinds == ["kmeans", "kmeans"]
+    # a second fit reads the dictionary and both sets of training features from the cache
     def refuse(*args, **kwargs):
         raise AssertionError("the features were computed again")
 
     monkeypatch.setattr(KMeansFeatures, "fit_transform", refuse)
-    second = json.loads(_run("train", *SMALL_ARGS, "--json").stdout)
+    second = _run("-v", "train", *SMALL_ARGS, "--json")
+    assert "mirrored features: cache hit" in second.stderr
+    second = json.loads(second.stdout)
     assert second["test_accuracy"] == first["test_accuracy"]
     assert second["train_accuracy"] == first["train_accuracy"]
 

@@ -142,10 +142,11 @@ def info(as_json):
 
     The data folder is $FASTSOFTMAX_DATA when set, else `fastsoftmax` in the user
     cache folder (~/.cache on Linux, ~/Library/Caches on macOS, %LOCALAPPDATA% on
-    Windows).  The cache keeps at most $FASTSOFTMAX_CACHE_LIMIT (default 2GB),
+    Windows).  The cache keeps at most $FASTSOFTMAX_CACHE_LIMIT (default 4GB),
     dropping the least recently used entries first.  The training features of
     CIFAR-10's 50,000 images take about 0.35 GB with HOG (1,764 float32 per image)
-    and 1.3 GB with --features kmeans (6,400 float32 per image).
+    and 1.3 GB with --features kmeans (6,400 float32 per image), as much again
+    for their mirror images (--flip, on by default with kmeans).
     """
     from ..data.cache import cache_info, format_size, stray_temp_files
     from ..data.download import (cifar10_archive_path, data_home, data_home_source,

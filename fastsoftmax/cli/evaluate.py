@@ -51,8 +51,7 @@ def evaluate(model_path, data, plot_path, dpi, force, as_json):
                 f"model was trained on {'x'.join(map(str, pipe.image_shape_[:2]))}"
             )
         with progress.stage("evaluate", len(dataset.y_test)) as evaluation:
-            inputs = pipe.transform(dataset.X_test, progress=evaluation)
-            predicted = pipe.classifier_.predict(inputs)
+            predicted = pipe.predict(dataset.X_test, progress=evaluation)
     log_seconds(progress.seconds)
     scores = evaluate_predictions(dataset.y_test, predicted, len(names))
     matrix = scores.confusion_matrix

@@ -457,7 +457,7 @@ def build_classifier(options, preset, seed, defaults=None):
 # ---------------------------------------------------------------------- feature steps
 #: ``--features kmeans`` parameters: option name -> KMeansFeatures parameter.
 KMEANS_OPTIONS = {"n_centroids": "--n-centroids", "patch_size": "--patch-size",
-                  "stride": "--stride", "n_patches": "--n-patches"}
+                  "stride": "--stride", "n_patches": "--n-patches", "power": "--power"}
 
 
 def feature_options(func):
@@ -480,6 +480,10 @@ def feature_options(func):
         click.option("--n-patches", type=click.IntRange(min=1),
                      help="kmeans: random training patches for the whitening and the "
                           f"dictionary. [default: {KMEANS_FEATURES['n_patches']:,}]"),
+        click.option("--power", type=FiniteFloatRange(0, 1, min_open=True),
+                     help="kmeans: the pooled sums are raised to this power; 1 keeps the "
+                          "paper's sums, 0.5 (square roots) scores higher. "
+                          f"[default: {KMEANS_FEATURES['power']}]"),
     ]
     for option in reversed(options):
         func = option(func)
@@ -516,6 +520,7 @@ def feature_setup(kind, options, pca_variance, hog_params=None):
                   for name, value in hog_params.items()}
     return {"kind": kind, "params": params, "standardize": setup["standardize"],
             "pca_variance": setup["pca_variance"] if pca_variance is None else pca_variance,
+            "flip_train": setup["flip_train"], "flip_predict": setup["flip_predict"],
             "classifier": setup["classifier"]}
 
 

@@ -19,6 +19,8 @@ import time
 STAGES = {
     "load": ("load", None),
     "features": ("features", "images"),
+    "dictionary": ("dictionary", "iterations"),
+    "mirrored features": ("mirrored features", "images"),
     "validation features": ("validation features", "images"),
     "test features": ("test features", "images"),
     "pca": ("PCA", None),

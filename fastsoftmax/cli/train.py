@@ -23,6 +23,15 @@ from .options import (StageProgress, build_classifier, build_features, cache_opt
 @pca_option
 @click.option("--pixels-per-cell", type=click.IntRange(min=1), default=None,
               help="hog: cell size in pixels. [default: 4; 2 for images under 16 px, e.g. digits]")
+@click.option("--flip/--no-flip", "flip_train", default=None,
+              help="Also train on the mirror image (flipped left to right) of every training "
+                   "image: twice the training rows and feature work, about 2 points more "
+                   "accuracy with kmeans. [default: on with --features kmeans, off with hog]")
+@click.option("--flip-predict/--no-flip-predict", "flip_predict", default=None,
+              help="Predict from the mean of the class probabilities of each image and its "
+                   "mirror image (the model file keeps it for evaluate and predict): twice the "
+                   "feature work when predicting. [default: on with --features kmeans, off "
+                   "with hog]")
 @cache_option
 @seed_option
 @click.option("-o", "--model", "model_path", type=click.Path(dir_okay=False, path_type=str),
@@ -34,15 +43,16 @@ from .options import (StageProgress, build_classifier, build_features, cache_opt
 @overwrite_option
 @json_option
 @handle_errors
-def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, no_cache, seed,
-          model_path, plot_path, dpi, force, as_json, **options):
+def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, flip_train,
+          flip_predict, no_cache, seed, model_path, plot_path, dpi, force, as_json, **options):
     """Train the study's pipeline and report train and test accuracy.
 
     Images are scaled to 0..1, turned to grayscale, described by HOG (9 orientations,
     4x4-pixel cells, 2x2-cell blocks), reduced by PCA, and classified by a softmax
     trained with minibatch SGD.  With --features kmeans, learned features replace HOG
     (a k-means dictionary of whitened colour patches, every patch encoded, pooled over
-    the four quadrants), standardized, without PCA.  Without --data it runs on
+    the four quadrants), standardized, without PCA, trained on the mirror images too
+    and predicting from both (--flip, --flip-predict).  Without --data it runs on
     scikit-learn's bundled digits (8x8 images, a fixed 75/25 split), with no download.
 
     Each stage (load, features, PCA, training, evaluation) shows its progress on
@@ -78,14 +88,17 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
                              features=build_features(setup, dataset.image_shape, seed),
                              pca_variance=setup["pca_variance"],
                              standardize=setup["standardize"],
+                             flip_train=setup["flip_train"] if flip_train is None else flip_train,
+                             flip_predict=(setup["flip_predict"] if flip_predict is None
+                                           else flip_predict),
                              class_names=dataset.class_names, cache=not no_cache)
         pipe.fit(dataset.X_train, dataset.y_train, progress=progress)
         seconds.update(pipe.timings_)
 
         start = time.perf_counter()
         with progress.stage("evaluate", len(dataset.y_test)) as evaluation:
-            inputs = pipe.transform(dataset.X_test, progress=evaluation)
-            test_accuracy = float(pipe.classifier_.score(inputs, dataset.y_test))
+            predicted = pipe.predict(dataset.X_test, progress=evaluation)
+            test_accuracy = float((predicted == dataset.y_test).mean())
         seconds["evaluate"] = time.perf_counter() - start
     seconds["total"] = sum(seconds.values())
     log_seconds(seconds)
@@ -112,6 +125,8 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
         "feature_params": pipe.features_.get_params(),
         "params": {k: v for k, v in pipe.classifier_.get_params().items() if k != "random_state"},
         "seed": seed,
+        "flip_train": pipe.flip_train,
+        "flip_predict": pipe.flip_predict,
         "model": model_path,
     }
     if features_kind == "hog":
@@ -142,4 +157,8 @@ def _describe_features(pipe, kind):
         text += ", standardized"
     if pipe.pca_ is not None:
         text += f" -> {pipe.n_features_} after PCA"
+    if pipe.flip_train:
+        text += "; trained on the mirror images too"
+    if pipe.flip_predict:
+        text += "; predicts from each image and its mirror"
     return text

@@ -6,7 +6,7 @@ place, and read back with ``allow_pickle=False``.  A corrupt entry counts as a m
 is removed.
 
 The cache is bounded: ``$FASTSOFTMAX_CACHE_LIMIT`` (default :data:`DEFAULT_CACHE_LIMIT`,
-2 GB) caps the total size of the entries.  After each write the least recently used
+4 GB) caps the total size of the entries.  After each write the least recently used
 entries are removed until the total fits; an entry larger than the whole limit is not
 stored.  "Used" is the last read or write: a read touches the entry's modification
 time, so the order does not depend on the file system recording access times.

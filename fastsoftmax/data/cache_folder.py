@@ -2,7 +2,7 @@
 
 :mod:`fastsoftmax.data.cache` reads and writes the entries; this module lists, bounds
 and removes them.  ``$FASTSOFTMAX_CACHE_LIMIT`` (default :data:`DEFAULT_CACHE_LIMIT`,
-2 GB) caps the entries' total size; "used" is an entry's modification time, which a
+4 GB) caps the entries' total size; "used" is an entry's modification time, which a
 read touches.  Several processes may share the folder: a file that another one removed
 first is simply gone.
 """
@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 _FILE_RE = re.compile(r"^(?:([a-z][a-z0-9_]{0,31})-)?([0-9a-f]{16,128})\.npz$")
 #: The environment variable that sets the cache's size limit.
 CACHE_LIMIT_ENV = "FASTSOFTMAX_CACHE_LIMIT"
-#: The cache's size limit when ``$FASTSOFTMAX_CACHE_LIMIT`` is unset: 2 GB.
-DEFAULT_CACHE_LIMIT = 2_000_000_000
+#: The cache's size limit when ``$FASTSOFTMAX_CACHE_LIMIT`` is unset: 4 GB.
+DEFAULT_CACHE_LIMIT = 4_000_000_000
 #: A temporary file untouched this long was left by a killed run.
 STALE_SECONDS = 600
 
@@ -56,7 +56,7 @@ def cache_dir():
 def cache_limit():
     """The cache's size limit, from ``$FASTSOFTMAX_CACHE_LIMIT``.
 
-    Unset or empty: :data:`DEFAULT_CACHE_LIMIT` (2 GB).  A size as :func:`parse_size`
+    Unset or empty: :data:`DEFAULT_CACHE_LIMIT` (4 GB).  A size as :func:`parse_size`
     reads it; ``0`` turns the cache off (nothing is read or stored; entries already
     there stay until ``fastsoftmax data clear``); ``unlimited`` removes the bound.
 

@@ -89,7 +89,7 @@ def _new_centers(points, sums, counts, sqdist):
     return centers.astype(np.float32)
 
 
-def kmeans(points, n_clusters, max_iter, rng, assign_fn=None):
+def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, callback=None):
     """Lloyd's k-means from ``n_clusters`` distinct random points.
 
     Parameters
@@ -103,6 +103,8 @@ def kmeans(points, n_clusters, max_iter, rng, assign_fn=None):
     assign_fn : callable, optional
         ``(points, centers) -> (labels, sqdist)``; the Numba kernel by default
         (:func:`assign_reference` for the reference).
+    callback : callable, optional
+        ``callback(n_iter)`` after each update step.
 
     Returns
     -------
@@ -130,6 +132,8 @@ def kmeans(points, n_clusters, max_iter, rng, assign_fn=None):
         centers = _new_centers(points, sums, counts, sqdist)
         previous = labels
         n_iter += 1
+        if callback is not None:
+            callback(n_iter)
     return centers, n_iter, float(np.mean(sqdist))
 
 

@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _encoder, _kmeans
+from .._progress import report
 from ._blas import limit_blas_threads
 
 __all__ = ["KMeansFeatures", "encode"]
@@ -26,7 +27,7 @@ _SAMPLE_CHUNK = 50_000
 _ARRAYS_VERSION = 1
 
 _INT_PARAMS = ("patch_size", "n_centroids", "stride", "n_patches", "max_iter")
-_FLOAT_PARAMS = ("whiten_eps", "norm_eps")
+_FLOAT_PARAMS = ("whiten_eps", "norm_eps", "power")
 
 
 def _check_int(value, name):
@@ -68,7 +69,7 @@ def _check_images(images, patch_size=None):
 
 
 def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, centroids,
-           tile=_encoder.DEFAULT_TILE):
+           tile=_encoder.DEFAULT_TILE, progress=None):
     """Pooled triangle features of uint8 images (the fast kernel; inputs already checked).
 
     Parameters
@@ -81,6 +82,8 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
     centroids : (K, D) ndarray
     tile : int
         Patch positions per tile.
+    progress : callable, optional
+        ``progress("features", done, total)`` after each batch of images.
 
     Returns
     -------
@@ -93,12 +96,14 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
     centroids_t = np.ascontiguousarray(centroids.T)
     sqnorms = np.einsum("kd,kd->k", centroids, centroids, dtype=np.float64).astype(np.float32)
     out = np.empty((images.shape[0], 4 * centroids.shape[0]), dtype=np.float32)
+    report(progress, "features", 0, images.shape[0])
     with limit_blas_threads():
         for start in range(0, images.shape[0], _BATCH):
             stop = min(start + _BATCH, images.shape[0])
             _encoder.encode_batch(images[start:stop], patch_size, stride, float(norm_eps),
                                   whiten_mean, whiten_matrix, centroids_t, sqnorms, tile,
                                   out[start:stop])
+            report(progress, "features", stop, images.shape[0])
     return out
 
 
@@ -154,6 +159,11 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         Added to each patch's variance before dividing (pixel scale 0..255).
     max_iter : int, default=50
         k-means (Lloyd) iterations; fewer when the assignments stop changing.
+    power : float, default=1.0
+        The pooled sums are raised to this power (power normalization, as for
+        bag-of-words and Fisher vectors).  1 keeps the paper's sums; 0.5 (square
+        roots) damps the features of frequent patterns and adds about 0.7 points of
+        CIFAR-10 accuracy (measured on the dev copy; the command line's default).
     random_state : int, RandomState or None, default=None
         Seeds the patch sample and the k-means initialization.
 
@@ -186,7 +196,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     cache_kind = "kmeans"
 
     def __init__(self, patch_size=6, n_centroids=1600, stride=1, n_patches=400_000,
-                 whiten_eps=0.1, norm_eps=10.0, max_iter=50, random_state=None):
+                 whiten_eps=0.1, norm_eps=10.0, max_iter=50, power=1.0, random_state=None):
         self.patch_size = patch_size
         self.n_centroids = n_centroids
         self.stride = stride
@@ -194,6 +204,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         self.whiten_eps = whiten_eps
         self.norm_eps = norm_eps
         self.max_iter = max_iter
+        self.power = power
         self.random_state = random_state
 
     # ---- validation -------------------------------------------------------------
@@ -212,7 +223,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         return params
 
     # ---- scikit-learn API -------------------------------------------------------
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, progress=None):
         """Learn the whitening and the k-means dictionary from random patches of ``X``.
 
         Parameters
@@ -220,6 +231,9 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         X : array_like of shape (N, H, W) or (N, H, W, C), uint8
             Training images (pixel values 0..255).
         y : ignored
+        progress : callable, optional
+            ``progress("dictionary", done, max_iter)`` after each k-means iteration
+            (see :mod:`fastsoftmax._progress`).
 
         Returns
         -------
@@ -242,8 +256,14 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
             s = slice(start, start + _SAMPLE_CHUNK)
             white[s] = (patches[s] - mean) @ matrix
         del patches
+        report(progress, "dictionary", 0, params["max_iter"])
+
+        def iteration_done(done):
+            report(progress, "dictionary", done, params["max_iter"])
+
         centers, n_iter, inertia = _kmeans.kmeans(white, params["n_centroids"],
-                                                  params["max_iter"], rng)
+                                                  params["max_iter"], rng,
+                                                  callback=iteration_done)
         self.whiten_mean_ = mean.astype(np.float32)
         self.whiten_matrix_ = matrix.astype(np.float32)
         self.cluster_centers_ = centers
@@ -257,13 +277,15 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         self.n_features_in_ = int(np.prod(self.image_shape_))
         self.n_features_out_ = 4 * int(self.cluster_centers_.shape[0])
 
-    def transform(self, X):
+    def transform(self, X, progress=None):
         """Pooled triangle features of every image of ``X``.
 
         Parameters
         ----------
         X : array_like of shape (N, H, W) or (N, H, W, C), uint8
             Images of the fitted shape.
+        progress : callable, optional
+            ``progress("features", done, N)`` after each batch of images.
 
         Returns
         -------
@@ -277,8 +299,18 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
                 f"X has images of shape {images.shape[1:]}; this transformer was fitted on "
                 f"{self.image_shape_}"
             )
-        return encode(images, params["patch_size"], params["stride"], params["norm_eps"],
-                      self.whiten_mean_, self.whiten_matrix_, self.cluster_centers_)
+        features = encode(images, params["patch_size"], params["stride"], params["norm_eps"],
+                          self.whiten_mean_, self.whiten_matrix_, self.cluster_centers_,
+                          progress=progress)
+        if params["power"] == 0.5:
+            np.sqrt(features, out=features)  # the sums are >= 0
+        elif params["power"] != 1.0:
+            np.power(features, np.float32(params["power"]), out=features)
+        return features
+
+    def fit_transform(self, X, y=None, progress=None):
+        """``fit(X).transform(X)``, reporting both through ``progress``."""
+        return self.fit(X, y, progress=progress).transform(X, progress=progress)
 
     def get_feature_names_out(self, input_features=None):
         """Names ``kmeans_q{quadrant}_c{centroid}``, in feature order."""

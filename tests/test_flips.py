@@ -1,0 +1,183 @@
+"""Mirror images (``flip_train``, ``flip_predict``) and power-normalized learned features."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fastsoftmax import SoftmaxClassifier
+from fastsoftmax.cli import main
+from fastsoftmax.data import load_digits_images
+from fastsoftmax.features import KMeansFeatures
+from fastsoftmax.persistence import load_arrays, save_arrays
+from fastsoftmax.pipeline import ImagePipeline
+
+SMALL = {"patch_size": 3, "n_centroids": 8, "n_patches": 3000}
+SMALL_ARGS = ["--features", "kmeans", "--patch-size", "3", "--n-centroids", "8",
+              "--n-patches", "3000"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTSOFTMAX_DATA", str(tmp_path / "fsdata"))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits_images()
+
+
+@pytest.fixture(scope="module")
+def dictionary(digits):
+    return KMeansFeatures(**SMALL, random_state=0).fit(digits.X_train)
+
+
+def _classifier():
+    return SoftmaxClassifier(n_iter=150, batch_size=64, learning_rate=0.05, random_state=3)
+
+
+# ---------------------------------------------------------------- power
+@pytest.mark.parametrize("power", [0.5, 0.25, 2.0])
+def test_power_raises_the_pooled_sums(digits, dictionary, power):
+    sums = dictionary.set_params(power=1.0).transform(digits.X_test)
+    powered = dictionary.set_params(power=power).transform(digits.X_test)
+    assert sums.min() >= 0
+    np.testing.assert_allclose(powered, sums.astype(np.float64) ** power, rtol=2e-6, atol=1e-6)
+
+
+def test_kmeans_arrays_without_power_load_as_plain_sums(digits, dictionary):
+    """Files written before ``power`` existed hold the paper's sums."""
+    metadata, arrays = dictionary.set_params(power=0.5).to_arrays()
+    assert metadata["params"]["power"] == 0.5
+    del metadata["params"]["power"]
+    loaded = KMeansFeatures.from_arrays(metadata, arrays)
+    assert loaded.power == 1.0
+    np.testing.assert_array_equal(loaded.transform(digits.X_test[:20]),
+                                  dictionary.set_params(power=1.0).transform(digits.X_test[:20]))
+
+
+# ---------------------------------------------------------------- flip_train
+def test_flip_train_fits_the_classifier_on_images_then_mirror_images(digits):
+    pipe = ImagePipeline(_classifier(), features=KMeansFeatures(**SMALL, random_state=0),
+                         pca_variance=None, standardize=True, flip_train=True)
+    pipe.fit(digits.X_train, digits.y_train)
+    # by hand: the dictionary and scaler of the originals, the rows of both
+    step = KMeansFeatures(**SMALL, random_state=0).fit(digits.X_train)
+    np.testing.assert_array_equal(step.cluster_centers_, pipe.features_.cluster_centers_)
+    mirrored = np.ascontiguousarray(np.flip(digits.X_train, axis=2))
+    rows = np.concatenate([step.transform(digits.X_train), step.transform(mirrored)])
+    rows = pipe.scaler_.transform(rows)
+    expected = _classifier().fit(rows, np.concatenate([digits.y_train, digits.y_train]))
+    np.testing.assert_array_equal(pipe.classifier_.coef_, expected.coef_)
+    assert expected.n_iter_ == pipe.classifier_.n_iter_
+    # the scaler is the originals' (not the mirror images')
+    raw = step.transform(digits.X_train).astype(np.float64)
+    np.testing.assert_allclose(pipe.scaler_.mean_, raw.mean(axis=0), rtol=1e-5, atol=1e-5)
+    assert pipe.train_accuracy_ == pytest.approx(
+        np.mean(expected.predict(rows[:len(digits.y_train)]) == digits.y_train))
+
+
+def test_flip_train_with_hog_and_pca(digits):
+    pipe = ImagePipeline(_classifier(), flip_train=True).fit(digits.X_train, digits.y_train)
+    plain = ImagePipeline(_classifier()).fit(digits.X_train, digits.y_train)
+    np.testing.assert_array_equal(pipe.pca_.components_, plain.pca_.components_)
+    mirrored = np.ascontiguousarray(digits.X_train[:, :, ::-1])
+    rows = np.concatenate([plain.transform(digits.X_train), plain.transform(mirrored)])
+    expected = _classifier().fit(rows, np.concatenate([digits.y_train, digits.y_train]))
+    np.testing.assert_array_equal(pipe.classifier_.coef_, expected.coef_)
+
+
+# ---------------------------------------------------------------- flip_predict
+def test_flip_predict_averages_image_and_mirror_probabilities(digits):
+    pipe = ImagePipeline(_classifier(), features=KMeansFeatures(**SMALL, random_state=0),
+                         pca_variance=None, standardize=True, flip_predict=True)
+    pipe.fit(digits.X_train, digits.y_train)
+    clf = pipe.classifier_
+    images = digits.X_test
+    expected = 0.5 * (clf.predict_proba(pipe.transform(images))
+                      + clf.predict_proba(pipe.transform(np.ascontiguousarray(images[:, :, ::-1]))))
+    np.testing.assert_allclose(pipe.predict_proba(images), expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(pipe.predict(images), clf.classes_[expected.argmax(axis=1)])
+    assert pipe.score(images, digits.y_test) == pytest.approx(
+        np.mean(clf.classes_[expected.argmax(axis=1)] == digits.y_test))
+    # without it: the originals only
+    pipe.set_params(flip_predict=False)
+    np.testing.assert_allclose(pipe.predict_proba(images), clf.predict_proba(pipe.transform(images)))
+
+
+def test_flip_predict_reports_both_passes_as_one(digits):
+    pipe = ImagePipeline(_classifier(), features=KMeansFeatures(**SMALL, random_state=0),
+                         pca_variance=None, standardize=True, flip_predict=True)
+    pipe.fit(digits.X_train, digits.y_train)
+    calls = []
+    pipe.predict(digits.X_test, progress=lambda stage, done, total, **info: calls.append(
+        (done, total)))
+    n = len(digits.X_test)
+    assert calls[0] == (0, 2 * n) and calls[-1] == (2 * n, 2 * n)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+# ---------------------------------------------------------------- model files
+def test_model_file_keeps_the_flips(tmp_path, digits):
+    pipe = ImagePipeline(_classifier(), features=KMeansFeatures(**SMALL, random_state=0),
+                         pca_variance=None, standardize=True, flip_train=True,
+                         flip_predict=True).fit(digits.X_train, digits.y_train)
+    path = tmp_path / "model.npz"
+    pipe.save(path)
+    loaded = ImagePipeline.load(path)
+    assert loaded.flip_train and loaded.flip_predict
+    np.testing.assert_array_equal(loaded.predict_proba(digits.X_test),
+                                  pipe.predict_proba(digits.X_test))
+    # a file written before the flips existed predicts from the images alone
+    metadata, arrays = load_arrays(path)
+    for key in ("format", "kind", "flip_train", "flip_predict"):
+        metadata.pop(key)
+    save_arrays(path, "ImagePipeline", metadata, arrays)
+    old = ImagePipeline.load(path)
+    assert not old.flip_train and not old.flip_predict
+    np.testing.assert_array_equal(
+        old.predict_proba(digits.X_test),
+        pipe.classifier_.predict_proba(pipe.transform(digits.X_test)))
+
+
+# ---------------------------------------------------------------- command line
+def _run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_kmeans_command_line_flips_by_default_and_evaluate_agrees(tmp_path, digits):
+    model = tmp_path / "m.npz"
+    report = json.loads(_run("train", *SMALL_ARGS, "--model", model, "--json").stdout)
+    assert report["flip_train"] is True and report["flip_predict"] is True
+    assert report["feature_params"]["power"] == 0.5
+    pipe = ImagePipeline.load(model)
+    assert report["test_accuracy"] == pytest.approx(pipe.score(digits.X_test, digits.y_test))
+    evaluated = json.loads(_run("evaluate", "--model", model, "--json").stdout)
+    assert evaluated["accuracy"] == pytest.approx(report["test_accuracy"])
+    off = json.loads(_run("train", *SMALL_ARGS, "--no-flip", "--no-flip-predict", "--power", "1",
+                          "--json").stdout)
+    assert off["flip_train"] is False and off["flip_predict"] is False
+    assert off["feature_params"]["power"] == 1.0
+    text = _run("train", *SMALL_ARGS).stdout
+    assert ("trained on the mirror images too; predicts from each image and its mirror"
+            in text)
+
+
+def test_hog_command_line_takes_flip(digits):
+    report = json.loads(_run("train", "--flip", "--json").stdout)
+    assert report["flip_train"] is True and report["flip_predict"] is False
+    plain = json.loads(_run("train", "--json").stdout)
+    assert plain["flip_train"] is False
+    assert report["test_accuracy"] != plain["test_accuracy"] or (
+        report["train_accuracy"] != plain["train_accuracy"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--power", "0"], "Error: Invalid value for '--power': 0.0 is not in the range 0<x<=1."),
+    (["--power", "nan"], "Error: Invalid value for '--power': 'nan' is not a finite number."),
+    (["--power", "0.5"], "Error: --power is for --features kmeans"),
+])
+def test_power_option_is_checked(args, message):
+    result = _run("train", *(args if "0.5" in args else SMALL_ARGS + args))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == message
