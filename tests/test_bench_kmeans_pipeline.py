@@ -76,3 +76,22 @@ def test_blas_probe_picks_the_faster_setting():
     assert limit in (1, None)
     assert set(ms) == {"1", "default"}
     assert ms["1" if limit == 1 else "default"] == min(ms.values())
+
+
+def test_one_call_pairs_run_the_fast_side_once_a_round():
+    calls = {"fast": 0, "reference": 0, "warmup": 0}
+
+    def count(name):
+        def call():
+            calls[name] += 1
+        return call
+
+    def setup(size):
+        return bench.Pair(count("fast"), count("reference"), warmup=count("warmup"),
+                          one_call=True)
+
+    case = bench.Case("counted", "counted", "counts its calls", setup,
+                      {size: 2 for size in bench.SIZES})
+    result = bench.measure(case, "tiny")
+    assert result["fast_number"] == result["reference_number"] == 1
+    assert calls == {"fast": 2, "reference": 2, "warmup": 1}

@@ -223,7 +223,7 @@ def setup_kmeans_pipeline(size):
                 lambda: reference_pipeline(X, y, X_test, y_test, params, alpha,
                                            blas_threads=blas_threads),
                 reference_label="sklearn KMeans + numpy encoder + LogisticRegression",
-                warmup=warmup, summarize=summarize,
+                warmup=warmup, one_call=True, summarize=summarize,
                 info={"data": description,
                       "shape": f"K={k}, {n_patches:,} patches, {max_iter} k-means iterations, "
                                "6x6 patches, stride 1",
