@@ -40,6 +40,7 @@ def test_both_sides_agree_on_accuracy():
     assert min(ours, theirs) > 0.5, extra  # 10 classes: chance is 0.1
     assert abs(ours - theirs) <= ACCURACY_TOLERANCE, extra
     assert extra["accuracy_difference"] == pytest.approx(ours - theirs)
+    assert extra["sgd_n_iter"] == 30 * 3  # the kmeans defaults: 30 epochs of batch 256, 600 rows
     # the same whitened patches, K and iterations: the two dictionaries fit as well
     inertia = extra["kmeans_inertia"]
     assert inertia["fast"] == pytest.approx(inertia["sklearn"], rel=0.01)

@@ -90,7 +90,8 @@ def fast_pipeline(X, y, X_test, y_test, params, seed=SEED):
     accuracy = float(pipe.score(X_test, y_test))
     seconds["evaluate"] = time.perf_counter() - start
     return {"accuracy": accuracy, "seconds": seconds, "kmeans_n_iter": pipe.features_.n_iter_,
-            "kmeans_inertia": pipe.features_.inertia_, "n_features": int(pipe.n_features_)}
+            "kmeans_inertia": pipe.features_.inertia_, "n_features": int(pipe.n_features_),
+            "sgd_n_iter": int(pipe.classifier_.n_iter_)}
 
 
 def reference_whitened_patches(X, params, rng):
@@ -189,7 +190,9 @@ def _reference_pipeline(X, y, X_test, y_test, params, alpha, seed):
 
 
 def summarize(fast_out, reference_out):
-    """Both accuracies, their difference, the seconds per stage of each side."""
+    """Both accuracies, their difference, the seconds per stage of each side, the
+    iterations of both k-means, their mean squared distance, SGD updates and lbfgs
+    iterations."""
     def rounded(stages):
         return {k: round(v, 3) for k, v in stages.items()}
 
@@ -202,14 +205,14 @@ def summarize(fast_out, reference_out):
                               "sklearn": reference_out["kmeans_n_iter"]},
             "kmeans_inertia": {"fast": round(fast_out["kmeans_inertia"], 4),
                                "sklearn": round(reference_out["kmeans_inertia"], 4)},
-            "lbfgs_n_iter": reference_out["lbfgs_n_iter"]}
+            "sgd_n_iter": fast_out["sgd_n_iter"], "lbfgs_n_iter": reference_out["lbfgs_n_iter"]}
 
 
 def setup_kmeans_pipeline(size):
     """The ``kmeans_pipeline`` case: a :class:`~fastsoftmax.bench.Pair` for ``size``."""
     from ..study_setup import KMEANS_CLASSIFIER
 
-    n_train, n_test, k, n_patches, max_iter = SIZES[size]
+    k, n_patches, max_iter = SIZES[size][2:]
     X, y, X_test, y_test, description = _data(size)
     params = feature_params(k, n_patches, max_iter)
     alpha = KMEANS_CLASSIFIER["alpha"]
@@ -225,8 +228,9 @@ def setup_kmeans_pipeline(size):
                 reference_label="sklearn KMeans + numpy encoder + LogisticRegression",
                 warmup=warmup, one_call=True, summarize=summarize,
                 info={"data": description,
-                      "shape": f"K={k}, {n_patches:,} patches, {max_iter} k-means iterations, "
-                               "6x6 patches, stride 1",
+                      "shape": f"{len(y):,} training images, K={k}, {n_patches:,} patches, "
+                               f"{max_iter} k-means iterations, {params['patch_size']}x"
+                               f"{params['patch_size']} patches, stride {params['stride']}",
                       "fast": "ImagePipeline(KMeansFeatures, standardize, SoftmaxClassifier "
                               "with the --features kmeans defaults)",
                       "reference": f"LogisticRegression(lbfgs, C=1/(alpha n)), alpha={alpha:g}",
