@@ -10,6 +10,7 @@ import numpy as np
 from ..study_setup import STUDY_ALPHA, STUDY_LEARNING_RATE, STUDY_PRESET
 from .inputs import (encoder_problem, find_cifar_dev, require, skimage_hog_loop,
                      softmax_problem, synthetic_images)
+from .learned import setup_kmeans_pipeline
 from .timing import Case, Pair, run_cases
 
 _SOFTMAX_SHAPES = {"tiny": (50, 32, 10), "quick": (500, 512, 10), "full": (500, 512, 10)}
@@ -453,6 +454,10 @@ CASES = [
     Case("pipeline", "pipeline",
          "end to end (load, features, PCA, study SGD, evaluation) vs skimage + sklearn PCA + "
          "numpy SGD", _setup_pipeline, {"tiny": 1, "quick": 2, "full": 3}, target=6.0),
+    Case("kmeans_pipeline", "kmeans_pipeline",
+         "learned features end to end (ImagePipeline, --features kmeans defaults) vs sklearn "
+         "KMeans + NumPy encoder + LogisticRegression", setup_kmeans_pipeline,
+         {"tiny": 1, "quick": 3, "full": 1}),
 ]
 _BY_NAME = {case.name: case for case in CASES}
 

@@ -27,6 +27,8 @@ class Pair:
     images); the speed-up compares times per unit, so the two may differ.
     ``warmup`` (optional) is a cheap call that compiles the fast path; when given, the
     reference (expensive, nothing to compile) is not warmed up and runs once a sample.
+    ``one_call`` (with ``warmup``): the fast side too runs once a sample, without the
+    untimed call that sizes its samples (for cases that take minutes a call).
     ``summarize(fast_output, reference_output)`` returns extra figures (accuracies,
     stage timings) from the last outputs.
     """
@@ -39,6 +41,7 @@ class Pair:
     fast_units: int = 1
     reference_units: int = 1
     warmup: Optional[Callable] = None
+    one_call: bool = False
     summarize: Optional[Callable] = None
     info: dict = field(default_factory=dict)
 
@@ -110,7 +113,8 @@ def measure(case, size="quick", rounds=None, progress=None):
     say(f"{case.name}: warming up")
     if pair.warmup is not None:
         pair.warmup()
-        fast_number, reference_number = _autorange(pair.fast, min_time), 1
+        fast_number = 1 if pair.one_call else _autorange(pair.fast, min_time)
+        reference_number = 1
     else:
         pair.fast()  # compiles
         start = time.perf_counter()
