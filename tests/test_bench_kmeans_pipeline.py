@@ -65,6 +65,7 @@ def test_reference_encoder_matches_ours_on_the_same_dictionary(tiny, fitted):
     theirs = encode_reference(images, params["patch_size"], params["stride"], params["norm_eps"],
                               fitted.whiten_mean_, fitted.whiten_matrix_,
                               fitted.cluster_centers_, dtype=np.float32)
+    theirs = theirs ** np.float32(params["power"])  # the pooled sums' power (0.5: roots)
     assert ours.shape == theirs.shape == (20, 4 * params["n_centroids"])
     assert np.count_nonzero(theirs) > theirs.size // 4  # a dictionary that lights features
     # float32 on both sides: 1e-6 of the largest feature measured

@@ -20,9 +20,11 @@ thread or with BLAS's default, whichever encodes a few images faster at setup
 (:func:`reference_blas_threads`): on a busy 2-core machine OpenBLAS's two threads made
 the per-image products of the NumPy encoder 2-4x slower than one thread.
 
-The two sides differ in the k-means initialization (each draws its own random
-centroids) and in the optimizer (SGD for 30 epochs against lbfgs to convergence), so
-their accuracies agree to a point or two, not exactly.
+Both sides start k-means from the same centroids (``init="normal"``, the command
+line's: the same seeded draws; with ``init="points"`` scikit-learn draws its own) and
+raise the pooled sums to the same ``power``; they differ in the optimizer (SGD for 30
+epochs against lbfgs to convergence), so their accuracies agree to a point or two, not
+exactly.  Neither side uses mirror images (``train``'s ``--flip``).
 """
 import time
 import warnings
@@ -156,16 +158,21 @@ def _reference_pipeline(X, y, X_test, y_test, params, alpha, seed):
     seconds = {}
     start = time.perf_counter()
     # the transformer's order of draws: the patches first, from the seeded RandomState
-    white, mean, matrix = reference_whitened_patches(X, params, check_random_state(seed))
-    kmeans = KMeans(n_clusters=params["n_centroids"], init="random", n_init=1,
+    rng = check_random_state(seed)
+    white, mean, matrix = reference_whitened_patches(X, params, rng)
+    init = "random"
+    if params["init"] == "normal":  # the transformer's start: 0.1 x N(0, 1), next draws
+        init = rng.standard_normal((params["n_centroids"], white.shape[1])) * 0.1
+    kmeans = KMeans(n_clusters=params["n_centroids"], init=init, n_init=1,
                     max_iter=params["max_iter"], tol=0.0, algorithm="lloyd",
                     random_state=seed).fit(white)
     seconds["dictionary"] = time.perf_counter() - start
 
     def encode(images):
-        return encode_reference(images, params["patch_size"], params["stride"],
-                                params["norm_eps"], mean, matrix, kmeans.cluster_centers_,
-                                dtype=np.float32)
+        features = encode_reference(images, params["patch_size"], params["stride"],
+                                    params["norm_eps"], mean, matrix, kmeans.cluster_centers_,
+                                    dtype=np.float32)
+        return features ** np.float32(params["power"])  # the transformer's power
 
     start = time.perf_counter()
     train_features = encode(X)
