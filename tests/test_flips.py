@@ -181,3 +181,27 @@ def test_power_option_is_checked(args, message):
     result = _run("train", *(args if "0.5" in args else SMALL_ARGS + args))
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == message
+
+
+def test_a_bad_mirrored_cache_entry_is_a_miss(tmp_path, digits):
+    """The mirror images' features come from the cache like the others: an entry of the
+    wrong width is removed with a warning and computed again, with the same answers."""
+    first = json.loads(_run("train", *SMALL_ARGS, "--json").stdout)
+    cache_dir = tmp_path / "fsdata" / "cache"
+    mirrored = []
+    for path in cache_dir.glob("kmeans-*.npz"):
+        with np.load(path) as entry:
+            if set(entry.files) == {"features"}:
+                mirrored.append((path, entry["features"]))
+    assert len(mirrored) == 1
+    path, features = mirrored[0]
+    assert features.shape == (len(digits.y_train), 32)
+    np.savez(path, features=features[:, :5])
+    again = _run("-v", "train", *SMALL_ARGS, "--json")
+    assert again.exit_code == 0, again.output
+    assert (f"ignoring corrupt cache entry {path.name} (array 'features' has shape "
+            f"({len(digits.y_train)}, 5), expected ({len(digits.y_train)}, 32)); removed"
+            in again.stderr)
+    assert not path.exists() or np.load(path)["features"].shape[1] == 32
+    assert "mirrored features: cache miss" in again.stderr
+    assert json.loads(again.stdout)["test_accuracy"] == first["test_accuracy"]
