@@ -113,28 +113,58 @@ def try_save(key, arrays, kind):
         log.warning("could not write the feature cache: %s", exc)
 
 
-def mirrored_features_cached(fitted, step, images, y, n_features, cache, progress=None):
+#: Images whose mirror images are encoded at a time when the features go into ``out``.
+MIRROR_CHUNK = 2048
+
+
+def mirrored_features_cached(fitted, step, images, y, n_features, cache, progress=None,
+                             out=None):
     """Features (N, ``n_features``) of the mirror images of ``images`` (flipped left to
     right) from the feature step ``fitted`` on ``images``, from the disk cache when on.
 
     ``step`` is the unfitted step (its parameters, with ``images`` and ``y``, key the
-    entry: they determine ``fitted``).
+    entry: they determine ``fitted``).  With ``out`` (a C-contiguous (N, n_features)
+    array) the features are written into it, computed a chunk of images at a time, so
+    that no second (N, n_features) array is made; ``out`` is returned.
     """
+    n = len(images)
     key = step_key(images, y, "mirrored", step) if cache else None
     if key is not None:
         from .data.cache import load_cached
 
-        report(progress, "features", 0, len(images))
-        hit = load_cached(key, expect={"features": (len(images), n_features)})
+        report(progress, "features", 0, n)
+        hit = load_cached(key, expect={"features": (n, n_features)})
         if hit is not None:
             log.info("mirrored features: cache hit (%s)", key[:12])
-            report(progress, "features", len(images), len(images), cached=True)
-            return hit["features"]
+            report(progress, "features", n, n, cached=True)
+            if out is None:
+                return hit["features"]
+            out[...] = hit["features"]
+            return out
         log.info("mirrored features: cache miss (%s), computing", key[:12])
-    features = np.asarray(step_call(fitted.transform, progress, mirror_images(images)))
+    if out is None:
+        features = np.asarray(step_call(fitted.transform, progress, mirror_images(images)))
+    else:
+        features = out
+        for start in range(0, n, MIRROR_CHUNK):
+            stop = min(start + MIRROR_CHUNK, n)
+            features[start:stop] = step_call(fitted.transform, shifted_progress(progress, start, n),
+                                             mirror_images(images[start:stop]))
+        report(progress, "features", n, n)
     if key is not None:
         try_save(key, {"features": features}, cache_kind(step))
     return features
+
+
+def shifted_progress(progress, offset, total):
+    """``progress`` with ``offset`` added to ``done`` and ``total`` as the total."""
+    if progress is None:
+        return None
+
+    def shifted(stage, done, _total, **info):
+        progress(stage, offset + done, total, **info)
+
+    return shifted
 
 
 def mirror_images(images):

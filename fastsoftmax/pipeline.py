@@ -65,7 +65,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._pipeline_cache import (fit_pca_cached, fit_transform_cached, mirror_images,
-                              mirrored_features_cached, step_call)
+                              mirrored_features_cached, shifted_progress, step_call)
 from ._progress import relabel, report
 from .classifier import SoftmaxClassifier
 from .decomposition import VariancePCA
@@ -211,8 +211,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             start = time.perf_counter()
             rows = np.empty((2 * n_images, X.shape[1]), dtype=X.dtype)
             rows[:n_images] = X
-            del X  # the mirror images' features are computed beside one copy, not two
-            rows[n_images:] = self._mirrored_inputs(images, y, progress)
+            del X  # the mirror images' features go into ``rows``: no third copy
+            self._mirrored_inputs(images, y, progress, out=rows[n_images:])
             X, y = rows, np.concatenate([np.asarray(y), np.asarray(y)])
             self.timings_["mirrored features"] = time.perf_counter() - start
         callback = None
@@ -231,16 +231,25 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         self.train_accuracy_ = float(self.classifier_.score(X[:n_images], y[:n_images]))
         return self
 
-    def _mirrored_inputs(self, images, y, progress):
-        """Classifier inputs of the mirror images of the training ``images``."""
+    def _mirrored_inputs(self, images, y, progress, out):
+        """Write the classifier inputs of the mirror images of the training ``images``
+        into ``out`` (C-contiguous, writable)."""
         step = clone(self.features) if self.features is not None else _default_features(
             self.image_shape_)
-        features = mirrored_features_cached(self.features_, step, images, y,
-                                            self.n_image_features_, self.cache,
-                                            relabel(progress, "mirrored features"))
+        progress = relabel(progress, "mirrored features")
+        if self.pca_ is not None:  # PCA changes the width: the features are made apart
+            features = mirrored_features_cached(self.features_, step, images, y,
+                                                self.n_image_features_, self.cache, progress)
+            if self.scaler_ is not None:
+                features = self.scaler_.transform(features, copy=False)
+            out[...] = self.pca_.transform(features)
+            return
+        mirrored_features_cached(self.features_, step, images, y, self.n_image_features_,
+                                 self.cache, progress, out=out)
         if self.scaler_ is not None:
-            features = self.scaler_.transform(features, copy=False)
-        return features if self.pca_ is None else self.pca_.transform(features)
+            scaled = self.scaler_.transform(out, copy=False)
+            if scaled is not out:
+                out[...] = scaled
 
     def fit_features(self, images, y=None, progress=None):
         """Fit the feature step and PCA on training images; return the classifier inputs.
@@ -324,9 +333,9 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             return self.classifier_.predict_proba(self.transform(images, progress=progress))
         n = len(images)
         proba = self.classifier_.predict_proba(
-            self.transform(images, progress=_counted(progress, 0, 2 * n)))
+            self.transform(images, progress=shifted_progress(progress, 0, 2 * n)))
         proba += self.classifier_.predict_proba(
-            self.transform(mirror_images(images), progress=_counted(progress, n, 2 * n)))
+            self.transform(mirror_images(images), progress=shifted_progress(progress, n, 2 * n)))
         proba *= 0.5
         return proba
 
@@ -469,18 +478,6 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         from .persistence import load_model_file
 
         return load_model_file(path, "ImagePipeline", cls.from_arrays)
-
-
-def _counted(progress, offset, total):
-    """``progress`` with ``offset`` added to ``done`` and ``total`` as the total: two
-    passes over the images reported as one."""
-    if progress is None:
-        return None
-
-    def shifted(stage, done, _total, **info):
-        progress(stage, offset + done, total, **info)
-
-    return shifted
 
 
 def _default_features(image_shape):

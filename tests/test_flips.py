@@ -57,7 +57,12 @@ def test_kmeans_arrays_without_power_load_as_plain_sums(digits, dictionary):
 
 
 # ---------------------------------------------------------------- flip_train
-def test_flip_train_fits_the_classifier_on_images_then_mirror_images(digits):
+@pytest.mark.parametrize("chunk", [100, 2048])  # mirror images encoded in chunks into place
+def test_flip_train_fits_the_classifier_on_images_then_mirror_images(digits, chunk,
+                                                                      monkeypatch):
+    from fastsoftmax import _pipeline_cache
+
+    monkeypatch.setattr(_pipeline_cache, "MIRROR_CHUNK", chunk)
     pipe = ImagePipeline(_classifier(), features=KMeansFeatures(**SMALL, random_state=0),
                          pca_variance=None, standardize=True, flip_train=True)
     pipe.fit(digits.X_train, digits.y_train)
