@@ -8,8 +8,10 @@ flags, and a notice before a compile starts.
 entry by the sha256 of the kernel's source file, the Numba version and the CPU (name
 and features); the folder adds the fast-math and parallel flags, which Numba's key
 lacks.  Anything that does not match is a miss, and a miss compiles: never a wrong
-kernel.  A package folder that cannot be written falls back to Numba's user-wide
-cache folder (then nothing shipped with the package is used).
+kernel.  With parallel kernels on, an entry loads only after Numba's threading layer
+has started, since a kernel holds the code of the parallel kernels it calls
+(``_KernelCacheImpl.rebuild``).  A package folder that cannot be written falls back to
+Numba's user-wide cache folder (then nothing shipped with the package is used).
 
 The wheel build compiles the kernels that the commands use into that folder
 (:mod:`fastsoftmax._precompile`), so a fresh install on the machine that built it
@@ -85,8 +87,35 @@ class _UserWideLocator(_UserWide):
                                         os.path.basename(self._cache_path))
 
 
+def _launch_parallel_runtime():
+    """Start Numba's threading layer, which registers the symbols parallel code calls
+    (``numba_parallel_for``, ``get_num_threads``, ...) with the JIT linker."""
+    from numba.np.ufunc.parallel import _launch_threads
+
+    _launch_threads()
+
+
 class _KernelCacheImpl(caching.CompileResultCacheImpl):
     _locator_classes = [_UserDirLocator, _InPackageLocator, _UserWideLocator]
+
+    def rebuild(self, target_context, payload):
+        # A cached kernel's machine code holds the code of every kernel it calls.  When one
+        # of them is parallel, the JIT linker must know the threading layer's symbols
+        # before the entry is loaded: one missing symbol leaves *every* external call of
+        # the entry unlinked (address 0), and the first call kills the interpreter.
+        # Numba starts the layer from the entry's ``reload_init``, but a library loaded
+        # from the cache starts with an empty list, so a serial kernel compiled over a
+        # cached parallel one was saved without it (numba#8578, numba#9950).  Hence the
+        # layer is started before any entry loads, whatever its list says (entries saved
+        # without it stay safe), and a loaded library gets its entry's list back, so that
+        # a kernel compiled over it inherits the list and saves it, as over a fresh one.
+        if _config.PARALLEL:
+            _launch_parallel_runtime()
+        result = super().rebuild(target_context, payload)
+        reload_init = getattr(result.library, "_reload_init", None)
+        if reload_init is not None:
+            reload_init.update(result.reload_init)
+        return result
 
 
 class KernelCache(caching.FunctionCache):

@@ -158,3 +158,124 @@ def test_kernel_cache_saves_through_the_lock(tmp_path, monkeypatch):
     assert kernel(3.0) == 6.0
     assert locked and locked[0].endswith(".nbi")
     assert list(tmp_path.rglob(locked[0]))  # the index was written
+
+
+# A serial kernel over a parallel one, as ``_sgd_kernel`` and ``_minibatch_kernel`` call
+# ``_batch_loss_grad``: the parallel kernel's code is linked into each caller's entry.
+_CALLERS = textwrap.dedent('''
+    import numba
+
+    from fastsoftmax._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+    from fastsoftmax._jit import jit
+
+
+    @jit(PARALLEL_JIT_OPTIONS)
+    def parallel_sum(x):
+        total = 0.0
+        for i in numba.prange(x.shape[0]):
+            total += x[i]
+        return total
+
+
+    @jit(JIT_OPTIONS)
+    def first(x):
+        return parallel_sum(x)
+
+
+    @jit(JIT_OPTIONS)
+    def second(x):
+        return 3.0 * parallel_sum(x)
+''')
+
+
+# process 2 as a fastsoftmax without the fix ran it: Numba's own loading
+_NUMBA_REBUILD = ("import fastsoftmax._jit as j, numba.core.caching as c; "
+                  "j._KernelCacheImpl.rebuild = c.CompileResultCacheImpl.rebuild; ")
+
+
+def _run_caller(folder, name, prelude=""):
+    """Call ``kern.<name>(arange(100))`` in a fresh interpreter; its exit code and output."""
+    call = (f"import sys; sys.path.insert(0, sys.argv[1]); {prelude}import numpy as np, kern; "
+            f"print(kern.{name}(np.arange(100.0)))")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(folder / "cache"), FASTSOFTMAX_PARALLEL="1")
+    env.pop("FASTSOFTMAX_CACHE", None)
+    out = subprocess.run([sys.executable, "-c", call, str(folder)], env=env, cwd=folder,
+                         capture_output=True, text=True, timeout=300)
+    return out.returncode, out.stdout.strip()
+
+
+def _names_in_entry(folder, name):
+    """The strings of a cache entry's pickled payload, read without unpickling it (that
+    would import the kernel's module)."""
+    import pickletools
+
+    [data] = (folder / "cache").rglob(f"kern.{name}-*.1.nbc")
+    return {arg for _, arg, _ in pickletools.genops(data.read_bytes()) if isinstance(arg, str)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("old_entry", [False, True], ids=["fixed-entry", "old-entry"])
+def test_a_kernel_compiled_over_a_cached_parallel_kernel_loads_in_a_fresh_process(tmp_path,
+                                                                                  old_entry):
+    """Process 1 compiles and caches ``first`` with the parallel kernel it calls; process
+    2 compiles ``second`` over that kernel loaded from process 1's entry; process 3 loads
+    ``second`` from the cache.  Numba saved process 2's entry without the start of the
+    threading layer, and process 3 died of a segfault on its first call (numba#8578).
+    Now the entry is saved whole, and an entry saved without it (old-entry: process 2
+    loads as Numba does) loads safely too."""
+    (tmp_path / "kern.py").write_text(_CALLERS)
+    total = sum(range(100))
+    assert _run_caller(tmp_path, "first") == (0, f"{float(total)}")
+    assert "_reload_parfors" in _names_in_entry(tmp_path, "first")
+    assert _run_caller(tmp_path, "second", _NUMBA_REBUILD if old_entry else "") == (
+        0, f"{3.0 * total}")
+    # whole: the entry starts the threading layer on its own, as process 1's does
+    assert ("_reload_parfors" in _names_in_entry(tmp_path, "second")) is not old_entry
+    assert _run_caller(tmp_path, "second") == (0, f"{3.0 * total}")
+
+
+_FIT = ("import numpy as np; from fastsoftmax.classifier import SoftmaxClassifier; "
+        "rng = np.random.default_rng(0); "
+        "SoftmaxClassifier().fit(rng.standard_normal((64, 10)), rng.integers(0, 3, 64))")
+_LOSS_AND_GRADIENT = (
+    "import json, numpy as np; from fastsoftmax.softmax import loss_and_gradient; "
+    "rng = np.random.default_rng(1); f32 = np.float32; "
+    "X = rng.standard_normal((50, 10)).astype(f32); y = rng.integers(0, 3, 50); "
+    "W = rng.standard_normal((10, 3)).astype(f32); "
+    "loss, dW, db = loss_and_gradient(W, np.zeros(3, f32), X, y, 'l2', 0.1, backend='numba'); "
+    "print(json.dumps([float(loss), dW.tolist(), db.tolist()]))")
+
+
+@pytest.mark.slow
+def test_fit_then_loss_and_gradient_twice_in_three_processes(tmp_path):
+    """The reported order, with the package's kernels in a cache of the test's own:
+    ``fit`` caches the training kernel and the parallel kernel it calls;
+    ``loss_and_gradient`` compiles its kernel over that cached kernel; the next
+    ``loss_and_gradient`` loads it from the cache (it died of a segfault) and agrees
+    with the NumPy backend."""
+    import json
+
+    from fastsoftmax.softmax import loss_and_gradient
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), FASTSOFTMAX_PARALLEL="1")
+    env.pop("FASTSOFTMAX_CACHE", None)
+
+    def run(code):
+        return subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+
+    assert run(_FIT).returncode == 0
+    assert run(_LOSS_AND_GRADIENT).returncode == 0
+    third = run(_LOSS_AND_GRADIENT)
+    assert third.returncode == 0, third.stderr
+    assert "compiling" not in third.stderr  # loaded from the cache
+    loss, dW, db = json.loads(third.stdout)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((50, 10)).astype(np.float32)
+    y = rng.integers(0, 3, 50)
+    W = rng.standard_normal((10, 3)).astype(np.float32)
+    ref_loss, ref_dW, ref_db = loss_and_gradient(W, np.zeros(3, np.float32), X, y, "l2", 0.1,
+                                                 backend="numpy")
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+    np.testing.assert_allclose(dW, ref_dW, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(db, ref_db, rtol=1e-4, atol=1e-6)
