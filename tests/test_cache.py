@@ -75,7 +75,7 @@ def test_format_size_reads_back():
 def test_cache_limit_from_environment(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
     assert cache.cache_limit() == cache.DEFAULT_CACHE_LIMIT == 4_000_000_000
-    for value, expected in [("", 2_000_000_000), ("500MB", 500_000_000), ("0", 0),
+    for value, expected in [("", 4_000_000_000), ("500MB", 500_000_000), ("0", 0),
                             ("unlimited", None), ("None", None), ("12345", 12345)]:
         monkeypatch.setenv(ENV, value)
         assert cache.cache_limit() == expected, value
@@ -229,10 +229,10 @@ def test_data_info_json_lists_entries_with_sizes_and_ages(home, monkeypatch):
 
 def test_data_info_default_limit_and_location(home):
     info = json.loads(_invoke("data", "info", "--json").stdout)
-    assert info["cache_limit_bytes"] == 2_000_000_000 and info["cache_limit_source"] == "default"
+    assert info["cache_limit_bytes"] == 4_000_000_000 and info["cache_limit_source"] == "default"
     assert info["cache_entry_list"] == [] and info["data_home_source"] == "$FASTSOFTMAX_DATA"
     text = _invoke("data", "info").stdout
-    assert "limit 2.0 GB (default; set $FASTSOFTMAX_CACHE_LIMIT" in text
+    assert "limit 4.0 GB (default; set $FASTSOFTMAX_CACHE_LIMIT" in text
     assert "from $FASTSOFTMAX_DATA" in text
 
 
