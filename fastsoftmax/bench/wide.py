@@ -14,6 +14,7 @@ import numpy as np
 
 from ..study_setup import KMEANS_CLASSIFIER, KMEANS_FEATURES
 from .inputs import require, softmax_problem
+from .timing import Pair
 
 #: The width of the learned features: four pooled quadrants per centroid.
 WIDE_FEATURES = 4 * KMEANS_FEATURES["n_centroids"]
@@ -108,8 +109,6 @@ def _description(settings):
 
 def setup_sgd_wide(size):
     """``sgd_wide``: ``_numba.sgd`` against ``_numpy.sgd`` on the same batches."""
-    from .timing import Pair
-
     X, y, coef0, b0, indices, starts, rates, settings = wide_problem(size)
     fast = backend_training("numba", X, y, coef0, b0, indices, starts, rates, settings)
     reference = backend_training("numpy", X, y, coef0, b0, indices, starts, rates, settings)
@@ -120,9 +119,7 @@ def setup_sgd_wide(size):
 
 def setup_sgd_wide_torch(size):
     """``sgd_wide_torch``: ``_numba.sgd`` against PyTorch on the same batches."""
-    from .timing import Pair
-
-    require("torch")
+    require("torch")  # skips before the 1.3 GB problem is made
     X, y, coef0, b0, indices, starts, rates, settings = wide_problem(size)
     fast = backend_training("numba", X, y, coef0, b0, indices, starts, rates, settings)
     reference, threads = torch_training(X, y, coef0, b0, indices, starts, settings)
