@@ -24,6 +24,7 @@ import os
 import numba
 from numba import types
 from numba.core import caching, event
+from numba.np.ufunc.parallel import _launch_threads
 
 from . import _config
 
@@ -87,6 +88,16 @@ class _UserWideLocator(_UserWide):
 
 class _KernelCacheImpl(caching.CompileResultCacheImpl):
     _locator_classes = [_UserDirLocator, _InPackageLocator, _UserWideLocator]
+
+    def rebuild(self, target_context, payload):
+        # Numba starts its thread pool before loading an entry with parallel loops in
+        # it, but a kernel that calls a parallel kernel inherits that step only from a
+        # callee compiled in the same process: compiled beside a callee loaded from the
+        # cache, the caller's entry lacks it, and a fresh process that loads that entry
+        # first calls null pointers (a segfault of the loss-and-gradient kernel).
+        if _config.PARALLEL:
+            _launch_threads()
+        return super().rebuild(target_context, payload)
 
 
 class KernelCache(caching.FunctionCache):

@@ -158,3 +158,54 @@ def test_kernel_cache_saves_through_the_lock(tmp_path, monkeypatch):
     assert kernel(3.0) == 6.0
     assert locked and locked[0].endswith(".nbi")
     assert list(tmp_path.rglob(locked[0]))  # the index was written
+
+
+_PARALLEL_KERNELS = textwrap.dedent('''
+    import numba
+    import numpy as np
+
+    from fastsoftmax._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+    from fastsoftmax._jit import jit
+
+
+    @jit(PARALLEL_JIT_OPTIONS)
+    def parallel_sum(x):
+        total = 0.0
+        for i in numba.prange(x.shape[0]):
+            total += x[i]
+        return total
+
+
+    @jit(JIT_OPTIONS)
+    def serial_caller(x):
+        return 2.0 * parallel_sum(x)
+''')
+
+
+def _call_in_fresh_process(folder, expression):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(folder / "cache"))
+    env.pop("FASTSOFTMAX_CACHE", None)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy as np, pkern; "
+            f"print({expression})")
+    return subprocess.run([sys.executable, "-c", code, str(folder)], env=env, cwd=folder,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_serial_kernel_calling_a_cached_parallel_kernel_loads_in_a_fresh_process(tmp_path):
+    # Numba gives a kernel that calls a parallel one the callee's hook "start the
+    # threads on load" only when the callee was compiled in the same process; compiled
+    # beside a callee loaded from the cache, the caller's entry lacks it, and a fresh
+    # process that loads that entry first called a null pointer (segfault).
+    from fastsoftmax import _config
+
+    if not _config.PARALLEL:
+        pytest.skip("FASTSOFTMAX_PARALLEL=0: no parallel kernels")
+    (tmp_path / "pkern.py").write_text(_PARALLEL_KERNELS)
+    steps = ["pkern.parallel_sum(np.arange(100.0))",  # caches the parallel kernel
+             "pkern.serial_caller(np.arange(100.0))",  # the callee loaded, the caller compiled
+             "pkern.serial_caller(np.arange(100.0))"]  # both loaded, the caller first
+    outputs = [_call_in_fresh_process(tmp_path, step) for step in steps]
+    for out in outputs:
+        assert out.returncode == 0, out.stderr[-2000:]
+    assert [out.stdout.strip() for out in outputs] == ["4950.0", "9900.0", "9900.0"]
