@@ -12,6 +12,7 @@ from .inputs import (encoder_problem, find_cifar_dev, require, skimage_hog_loop,
                      softmax_problem, synthetic_images)
 from .learned import setup_kmeans_pipeline
 from .timing import Case, Pair, run_cases
+from .wide import setup_sgd_wide, setup_sgd_wide_torch
 
 _SOFTMAX_SHAPES = {"tiny": (50, 32, 10), "quick": (500, 512, 10), "full": (500, 512, 10)}
 
@@ -430,6 +431,12 @@ CASES = [
          "training loop, same batches: _numba.sgd vs PyTorch nn.Linear + cross-entropy + SGD",
          _setup_sgd_loop_torch, {"tiny": 3, "quick": 5, "full": 7}, target=3.0,
          shares_fast_with="sgd_loop"),
+    Case("sgd_wide", "sgd_wide", "training loop at 6,400 learned features (kmeans classifier "
+         "settings): _numba.sgd vs _numpy.sgd", setup_sgd_wide,
+         {"tiny": 3, "quick": 5, "full": 7}, target=3.0),
+    Case("sgd_wide_torch", "sgd_wide", "training loop at 6,400 features, same batches: "
+         "_numba.sgd vs PyTorch nn.Linear + cross-entropy + SGD", setup_sgd_wide_torch,
+         {"tiny": 3, "quick": 5, "full": 7}, target=3.0, shares_fast_with="sgd_wide"),
     Case("fit_vs_lbfgs", "fit_vs_lbfgs",
          "time to accuracy: SoftmaxClassifier().fit vs multinomial LogisticRegression (lbfgs)",
          _setup_fit_vs_lbfgs, {"tiny": 3, "quick": 5, "full": 3}, target=5.0),
