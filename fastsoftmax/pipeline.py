@@ -68,6 +68,7 @@ from ._pipeline_cache import (fit_pca_cached, fit_transform_cached, mirror_image
                               mirrored_features_cached, shifted_progress, step_call)
 from ._progress import relabel, report
 from .classifier import SoftmaxClassifier
+from .softmax._layout import aligned_empty
 from .decomposition import VariancePCA
 from .preprocessing import FeatureScaler
 
@@ -209,7 +210,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         n_images = len(X)
         if self.flip_train:
             start = time.perf_counter()
-            rows = np.empty((2 * n_images, X.shape[1]), dtype=X.dtype)
+            rows = aligned_empty((2 * n_images, X.shape[1]), X.dtype)  # trained on as is
             rows[:n_images] = X
             del X  # the mirror images' features go into ``rows``: no third copy
             self._mirrored_inputs(images, y, progress, out=rows[n_images:])

@@ -210,3 +210,24 @@ def test_a_bad_mirrored_cache_entry_is_a_miss(tmp_path, digits):
     assert not path.exists() or np.load(path)["features"].shape[1] == 32
     assert "mirrored features: cache miss" in again.stderr
     assert json.loads(again.stdout)["test_accuracy"] == first["test_accuracy"]
+
+
+def test_learned_features_train_without_a_padded_copy(digits, monkeypatch):
+    """Features and the mirror-image rows start on a cache line, so the classifier
+    trains on them as they are (a 2 GB copy on CIFAR-10 otherwise)."""
+    from fastsoftmax.softmax import _layout, _numba
+
+    features = KMeansFeatures(patch_size=3, n_centroids=16, n_patches=3000,
+                              random_state=0).fit(digits.X_train)
+    out = features.transform(digits.X_test)
+    assert out.ctypes.data % _layout.ALIGNMENT == 0 and _numba.training_input(out) is out
+    seen = []
+    original = _numba.training_input
+    monkeypatch.setattr(_numba, "training_input",
+                        lambda X: seen.append((X, original(X))) or seen[-1][1])
+    pipe = ImagePipeline(_classifier(), features=KMeansFeatures(
+        patch_size=3, n_centroids=16, n_patches=3000, random_state=0), pca_variance=None,
+        standardize=True, flip_train=True)
+    pipe.fit(digits.X_train, digits.y_train)
+    given, used = seen[-1]
+    assert given.shape == (2 * len(digits.y_train), 64) and used is given

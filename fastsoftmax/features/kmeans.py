@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _encoder, _kmeans
 from .._progress import report
+from ..softmax._layout import aligned_empty
 from ._blas import limit_blas_threads
 
 __all__ = ["KMeansFeatures", "encode"]
@@ -95,7 +96,8 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
     centroids = np.asarray(centroids, dtype=np.float32)
     centroids_t = np.ascontiguousarray(centroids.T)
     sqnorms = np.einsum("kd,kd->k", centroids, centroids, dtype=np.float64).astype(np.float32)
-    out = np.empty((images.shape[0], 4 * centroids.shape[0]), dtype=np.float32)
+    # on a cache line, the classifier trains on the features without a padded copy
+    out = aligned_empty((images.shape[0], 4 * centroids.shape[0]), np.float32)
     report(progress, "features", 0, images.shape[0])
     with limit_blas_threads():
         for start in range(0, images.shape[0], _BATCH):
