@@ -145,7 +145,7 @@ def test_worker_killed_mid_sweep_costs_only_its_fits(cluster, features):
     from fastsoftmax.experiments.distributed import connect
 
     grid = {"learning_rate": [0.5, 0.2, 0.05, 0.02], "alpha": [1e-4, 1e-2]}
-    params = {**BASE, "n_iter": 3000}
+    params = {**BASE, "n_iter": 6000}  # long enough that a fit is running at the first row
     killed = {}
     with connect(cluster.scheduler_address) as dask_cluster:
         def callback(done, total, row):
