@@ -11,8 +11,8 @@ from ..study_setup import STUDY_ALPHA, STUDY_LEARNING_RATE, STUDY_PRESET
 from .inputs import (encoder_problem, find_cifar_dev, require, skimage_hog_loop,
                      softmax_problem, synthetic_images)
 from .learned import setup_kmeans_pipeline
-from .timing import Case, Pair, run_cases
-from .wide import setup_sgd_wide, setup_sgd_wide_torch
+from .timing import BenchSkip, Case, Pair, run_cases
+from .wide import setup_sgd_wide, setup_sgd_wide_torch, torch_sgd
 
 _SOFTMAX_SHAPES = {"tiny": (50, 32, 10), "quick": (500, 512, 10), "full": (500, 512, 10)}
 
@@ -110,19 +110,8 @@ def _setup_sgd_loop_torch(size):
     batches = [torch.from_numpy(indices[starts[t]:starts[t + 1]]) for t in range(count)]
 
     def reference():
-        model = torch.nn.Linear(d, c)
-        with torch.no_grad():
-            model.weight.copy_(torch.from_numpy(coef0))
-            model.bias.zero_()
-        optimizer = torch.optim.SGD([{"params": [model.weight], "weight_decay": STUDY_ALPHA},
-                                     {"params": [model.bias], "weight_decay": 0.0}], lr=STUDY_LEARNING_RATE)
-        for rows in batches:
-            optimizer.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(model(Xt.index_select(0, rows)),
-                                                     yt.index_select(0, rows))
-            loss.backward()
-            optimizer.step()
-        return model
+        return torch_sgd(torch, Xt, yt, batches, coef0, np.zeros(c, dtype=coef0.dtype),
+                         STUDY_ALPHA, STUDY_LEARNING_RATE)
 
     info = dict(pair.info, torch_threads=torch.get_num_threads())
     return Pair(pair.fast, reference, reference_label="torch", unit="update",

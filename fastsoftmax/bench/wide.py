@@ -78,26 +78,33 @@ def torch_training(X, y, coef0, intercept0, indices, starts, settings):
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     batches = [torch.from_numpy(indices[starts[t]:starts[t + 1]])
                for t in range(len(starts) - 1)]
-    d, c = settings["n_features"], settings["n_classes"]
 
     def train():
-        model = torch.nn.Linear(d, c)
-        with torch.no_grad():
-            model.weight.copy_(torch.from_numpy(coef0))
-            model.bias.copy_(torch.from_numpy(intercept0))
-        optimizer = torch.optim.SGD(
-            [{"params": [model.weight], "weight_decay": settings["alpha"]},
-             {"params": [model.bias], "weight_decay": 0.0}],
-            lr=settings["learning_rate"], momentum=settings["momentum"])
-        for rows in batches:
-            optimizer.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(model(Xt.index_select(0, rows)),
-                                                     yt.index_select(0, rows))
-            loss.backward()
-            optimizer.step()
+        model = torch_sgd(torch, Xt, yt, batches, coef0, intercept0, settings["alpha"],
+                          settings["learning_rate"], settings["momentum"])
         return model.weight.detach().numpy(), model.bias.detach().numpy()
 
     return train, torch.get_num_threads()
+
+
+def torch_sgd(torch, Xt, yt, batches, coef0, intercept0, alpha, learning_rate, momentum=0.0):
+    """PyTorch's version of our SGD: ``nn.Linear`` from ``coef0`` (C, D) and
+    ``intercept0``, ``cross_entropy``, ``optim.SGD`` with L2 ``weight_decay`` ``alpha`` on
+    the weights only, one step per tensor of row indices in ``batches``; the model."""
+    model = torch.nn.Linear(coef0.shape[1], coef0.shape[0])
+    with torch.no_grad():
+        model.weight.copy_(torch.from_numpy(coef0))
+        model.bias.copy_(torch.from_numpy(intercept0))
+    optimizer = torch.optim.SGD([{"params": [model.weight], "weight_decay": alpha},
+                                 {"params": [model.bias], "weight_decay": 0.0}],
+                                lr=learning_rate, momentum=momentum)
+    for rows in batches:
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(Xt.index_select(0, rows)),
+                                                 yt.index_select(0, rows))
+        loss.backward()
+        optimizer.step()
+    return model
 
 
 def _description(settings):
