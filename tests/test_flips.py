@@ -11,10 +11,8 @@ from fastsoftmax.data import load_digits_images
 from fastsoftmax.features import KMeansFeatures
 from fastsoftmax.persistence import load_arrays, save_arrays
 from fastsoftmax.pipeline import ImagePipeline
+from small_kmeans import SMALL, SMALL_ARGS
 
-SMALL = {"patch_size": 3, "n_centroids": 8, "n_patches": 3000}
-SMALL_ARGS = ["--features", "kmeans", "--patch-size", "3", "--n-centroids", "8",
-              "--n-patches", "3000"]
 
 
 @pytest.fixture(autouse=True)

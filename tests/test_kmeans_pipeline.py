@@ -17,11 +17,8 @@ from fastsoftmax.pipeline import ImagePipeline
 from fastsoftmax.preprocessing import FeatureScaler
 from fastsoftmax.study_setup import FEATURE_SETUPS, KMEANS_CLASSIFIER, KMEANS_FEATURES
 from model_file_edits import set_array, set_metadata
+from small_kmeans import SMALL, SMALL_ARGS
 
-#: Small learned features for the 8x8 digits: 3x3 patches, 8 centroids (32 features).
-SMALL = {"patch_size": 3, "n_centroids": 8, "n_patches": 3000}
-SMALL_ARGS = ["--features", "kmeans", "--patch-size", "3", "--n-centroids", "8",
-              "--n-patches", "3000"]
 
 
 @pytest.fixture(autouse=True)
