@@ -10,7 +10,7 @@ import logging
 
 import numpy as np
 
-from ._progress import report, takes_progress
+from ._progress import report, shifted, takes_progress
 from .decomposition import VariancePCA
 
 log = logging.getLogger("fastsoftmax.pipeline")
@@ -148,23 +148,12 @@ def mirrored_features_cached(fitted, step, images, y, n_features, cache, progres
         features = out
         for start in range(0, n, MIRROR_CHUNK):
             stop = min(start + MIRROR_CHUNK, n)
-            features[start:stop] = step_call(fitted.transform, shifted_progress(progress, start, n),
+            features[start:stop] = step_call(fitted.transform, shifted(progress, start, n),
                                              mirror_images(images[start:stop]))
         report(progress, "features", n, n)
     if key is not None:
         try_save(key, {"features": features}, cache_kind(step))
     return features
-
-
-def shifted_progress(progress, offset, total):
-    """``progress`` with ``offset`` added to ``done`` and ``total`` as the total."""
-    if progress is None:
-        return None
-
-    def shifted(stage, done, _total, **info):
-        progress(stage, offset + done, total, **info)
-
-    return shifted
 
 
 def mirror_images(images):

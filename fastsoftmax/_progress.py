@@ -19,7 +19,7 @@ images, one kernel call), so their cost is negligible next to the work.
 """
 import inspect
 
-__all__ = ["report", "relabel", "takes_progress"]
+__all__ = ["report", "relabel", "shifted", "takes_progress"]
 
 
 def report(progress, stage, done, total, **info):
@@ -38,6 +38,19 @@ def relabel(progress, stage):
         progress(stage, done, total, **info)
 
     return relabelled
+
+
+def shifted(progress, offset, total):
+    """A callback that forwards every call of ``progress`` with ``offset`` added to
+    ``done`` and ``total`` as the total: several passes (chunks of images, or the images
+    and then their mirror images) reported as one stage."""
+    if progress is None:
+        return None
+
+    def forwarded(stage, done, _total, **info):
+        progress(stage, offset + done, total, **info)
+
+    return forwarded
 
 
 def takes_progress(method):

@@ -65,8 +65,8 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._pipeline_cache import (fit_pca_cached, fit_transform_cached, mirror_images,
-                              mirrored_features_cached, shifted_progress, step_call)
-from ._progress import relabel, report
+                              mirrored_features_cached, step_call)
+from ._progress import relabel, report, shifted
 from .classifier import SoftmaxClassifier
 from .softmax._layout import aligned_empty
 from .decomposition import VariancePCA
@@ -181,6 +181,12 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             )
         return images
 
+    def _unfitted_features(self):
+        """A clone of the ``features`` step, or the default HOG of the training size."""
+        if self.features is not None:
+            return clone(self.features)
+        return _default_features(self.image_shape_)
+
     def _new_classifier(self):
         self._validate_params()
         classifier = clone(self.classifier) if self.classifier is not None else SoftmaxClassifier()
@@ -235,8 +241,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     def _mirrored_inputs(self, images, y, progress, out):
         """Write the classifier inputs of the mirror images of the training ``images``
         into ``out`` (C-contiguous, writable)."""
-        step = clone(self.features) if self.features is not None else _default_features(
-            self.image_shape_)
+        step = self._unfitted_features()
         progress = relabel(progress, "mirrored features")
         if self.pca_ is not None:  # PCA changes the width: the features are made apart
             features = mirrored_features_cached(self.features_, step, images, y,
@@ -277,8 +282,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         images = self._check_images(images, fitted=False)
         self.image_shape_ = tuple(images.shape[1:])
         self.timings_ = {}
-        step = clone(self.features) if self.features is not None else _default_features(
-            self.image_shape_)
+        step = self._unfitted_features()
         start = time.perf_counter()
         self.features_, features = fit_transform_cached(step, images, y, self.cache, "features",
                                                          progress)
@@ -334,9 +338,9 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             return self.classifier_.predict_proba(self.transform(images, progress=progress))
         n = len(images)
         proba = self.classifier_.predict_proba(
-            self.transform(images, progress=shifted_progress(progress, 0, 2 * n)))
+            self.transform(images, progress=shifted(progress, 0, 2 * n)))
         proba += self.classifier_.predict_proba(
-            self.transform(mirror_images(images), progress=shifted_progress(progress, n, 2 * n)))
+            self.transform(mirror_images(images), progress=shifted(progress, n, 2 * n)))
         proba *= 0.5
         return proba
 
