@@ -95,6 +95,13 @@ INITS = ("normal", "points")
 NORMAL_INIT_SCALE = 0.1
 
 
+def check_init(init):
+    """``init`` if it is one of :data:`INITS`, else ``ValueError``."""
+    if not isinstance(init, str) or init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}; got {init!r}")
+    return init
+
+
 def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, callback=None, init="points"):
     """Lloyd's k-means.
 
@@ -129,13 +136,11 @@ def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, callback=None, ini
         assignment step.
     """
     points = np.ascontiguousarray(points, dtype=np.float32)
-    if init == "normal":
+    if check_init(init) == "normal":
         centers = (rng.standard_normal((n_clusters, points.shape[1]))
                    * NORMAL_INIT_SCALE).astype(np.float32)
-    elif init == "points":
-        centers = points[np.sort(rng.choice(points.shape[0], n_clusters, replace=False))]
     else:
-        raise ValueError(f"init must be one of {', '.join(INITS)}; got {init!r}")
+        centers = points[np.sort(rng.choice(points.shape[0], n_clusters, replace=False))]
     sums = np.empty((n_clusters, points.shape[1]), dtype=np.float64)
     counts = np.empty(n_clusters, dtype=np.int64)
     previous = None

@@ -223,9 +223,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
                 f"n_patches ({params['n_patches']}) must be at least n_centroids "
                 f"({params['n_centroids']})"
             )
-        if not isinstance(self.init, str) or self.init not in _kmeans.INITS:
-            raise ValueError(f"init must be one of {', '.join(_kmeans.INITS)}; got {self.init!r}")
-        params["init"] = self.init
+        params["init"] = _kmeans.check_init(self.init)
         rs = self.random_state
         if not (rs is None or isinstance(rs, np.random.RandomState) or (
                 isinstance(rs, numbers.Integral) and not isinstance(rs, (bool, np.bool_)))):
