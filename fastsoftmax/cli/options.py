@@ -470,7 +470,7 @@ def feature_options(func):
                      help="hog: the study's HOG, then PCA. kmeans: learned features (Coates et "
                           "al. 2011: a k-means dictionary of image patches, 4 x --n-centroids "
                           "features, square-rooted), standardized, no PCA, and classifier "
-                          "defaults for them (learning rate 0.01, alpha 0.001, 30 epochs) unless "
+                          "defaults for them (learning rate 0.01, alpha 0.001, 100 epochs) unless "
                           "set; train also uses the mirror images (--flip, --flip-predict)."),
         click.option("--n-centroids", type=click.IntRange(min=1),
                      help=f"kmeans: dictionary size. [default: {KMEANS_FEATURES['n_centroids']}]"),
