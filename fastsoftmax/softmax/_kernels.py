@@ -43,6 +43,10 @@ _CLASS_BLOCK = 5  # classes per sweep, forward and backward (then one at a time)
 _PART = 128  # samples per part of a minibatch: each part sums into its own gradient slice
 _PREFETCH_BYTES = 32 * 1024  # how far ahead rows are prefetched: 16 rows of 512 float32
 _PREFETCH_MAX_ROWS = 16
+_AHEAD_BLOCKS = 1
+_SEGMENT = 256  # features of a gradient sweep between two prefetch points
+_STEP_SLICES = 8  # column slices of the weight update (one per thread at most)
+_PARALLEL_STEP_MIN = 1 << 15  # weights below which one thread steps them all
 _TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnormal range)
 
 
@@ -174,19 +178,28 @@ def _scores4(coef, x0, x1, x2, x3, out):
 
 
 @jit(JIT_OPTIONS)
-def _axpy5x4(grad, c, dscores, x0, x1, x2, x3):
-    """``grad[c:c+5] += dscores[:, c:c+5].T @ x`` in one sweep: each sample load feeds
-    five rows, each row read-modify-write takes four multiply-adds."""
-    o0 = grad[c]
-    o1 = grad[c + 1]
-    o2 = grad[c + 2]
-    o3 = grad[c + 3]
-    o4 = grad[c + 4]
-    a0, a1, a2, a3 = dscores[0, c], dscores[1, c], dscores[2, c], dscores[3, c]
-    b0, b1, b2, b3 = dscores[0, c + 1], dscores[1, c + 1], dscores[2, c + 1], dscores[3, c + 1]
-    e0, e1, e2, e3 = dscores[0, c + 2], dscores[1, c + 2], dscores[2, c + 2], dscores[3, c + 2]
-    f0, f1, f2, f3 = dscores[0, c + 3], dscores[1, c + 3], dscores[2, c + 3], dscores[3, c + 3]
-    g0, g1, g2, g3 = dscores[0, c + 4], dscores[1, c + 4], dscores[2, c + 4], dscores[3, c + 4]
+def _prefetch_block(X, r0, r1, r2, r3, line, count):
+    """Prefetch the cache lines ``line:line + count`` of each of the rows ``X[r0..r3]``
+    (clipped to the row), so that the starts of all four rows arrive first; returns
+    the next line."""
+    step = 64 // X.itemsize
+    end = min(line + count, (X.shape[1] + step - 1) // step)
+    for j in range(line, end):
+        _prefetch(X, r0, j * step)
+    for j in range(line, end):
+        _prefetch(X, r1, j * step)
+    for j in range(line, end):
+        _prefetch(X, r2, j * step)
+    for j in range(line, end):
+        _prefetch(X, r3, j * step)
+    return max(line, end)
+
+
+@jit(JIT_OPTIONS)
+def _fold5x4(o0, o1, o2, o3, o4, x0, x1, x2, x3, a0, a1, a2, a3, b0, b1, b2, b3,
+             e0, e1, e2, e3, f0, f1, f2, f3, g0, g1, g2, g3):
+    """``o_j += (j-th coefficients) . (x0, x1, x2, x3)`` element-wise: the body of
+    :func:`_axpy5x4` over one segment."""
     for d in range(o0.shape[0]):
         v0 = x0[d]
         v1 = x1[d]
@@ -200,6 +213,32 @@ def _axpy5x4(grad, c, dscores, x0, x1, x2, x3):
 
 
 @jit(JIT_OPTIONS)
+def _axpy5x4(grad, c, dscores, x0, x1, x2, x3, X, r0, r1, r2, r3, line, per_segment):
+    """``grad[c:c+5] += dscores[:, c:c+5].T @ x`` in one sweep: each sample load feeds
+    five rows, each row read-modify-write takes four multiply-adds.  After each
+    ``_SEGMENT`` features, ``per_segment`` lines of the next block's rows ``X[r0..r3]``
+    are prefetched (:func:`_prefetch_block` from ``line``); returns the next line."""
+    o0 = grad[c]
+    o1 = grad[c + 1]
+    o2 = grad[c + 2]
+    o3 = grad[c + 3]
+    o4 = grad[c + 4]
+    a0, a1, a2, a3 = dscores[0, c], dscores[1, c], dscores[2, c], dscores[3, c]
+    b0, b1, b2, b3 = dscores[0, c + 1], dscores[1, c + 1], dscores[2, c + 1], dscores[3, c + 1]
+    e0, e1, e2, e3 = dscores[0, c + 2], dscores[1, c + 2], dscores[2, c + 2], dscores[3, c + 2]
+    f0, f1, f2, f3 = dscores[0, c + 3], dscores[1, c + 3], dscores[2, c + 3], dscores[3, c + 3]
+    g0, g1, g2, g3 = dscores[0, c + 4], dscores[1, c + 4], dscores[2, c + 4], dscores[3, c + 4]
+    n = o0.shape[0]
+    for lo in range(0, n, _SEGMENT):
+        hi = min(n, lo + _SEGMENT)
+        _fold5x4(o0[lo:hi], o1[lo:hi], o2[lo:hi], o3[lo:hi], o4[lo:hi], x0[lo:hi], x1[lo:hi],
+                 x2[lo:hi], x3[lo:hi], a0, a1, a2, a3, b0, b1, b2, b3, e0, e1, e2, e3,
+                 f0, f1, f2, f3, g0, g1, g2, g3)
+        line = _prefetch_block(X, r0, r1, r2, r3, line, per_segment)
+    return line
+
+
+@jit(JIT_OPTIONS)
 def _axpy1x4(grad, c, dscores, x0, x1, x2, x3):
     """``grad[c] += dscores[:, c] @ x`` in one sweep."""
     out = grad[c]
@@ -209,16 +248,26 @@ def _axpy1x4(grad, c, dscores, x0, x1, x2, x3):
 
 
 @jit(JIT_OPTIONS)
-def _gradient4(grad, dscores, x0, x1, x2, x3):
-    """``grad += dscores.T @ x`` for four samples: five rows per sweep, then one."""
+def _gradient4(grad, dscores, x0, x1, x2, x3, X, r0, r1, r2, r3, prefetch):
+    """``grad += dscores.T @ x`` for four samples: five rows per sweep, then one.  With
+    ``prefetch``, the rows ``X[r0..r3]`` of the next block are prefetched, spread over
+    the five-row sweeps (the rest, if any, at the end)."""
     n_classes = grad.shape[0]
+    n_features = grad.shape[1]
+    step = 64 // X.itemsize
+    n_lines = (X.shape[1] + step - 1) // step if prefetch else 0  # per row
+    n_points = (n_classes // _CLASS_BLOCK) * ((n_features + _SEGMENT - 1) // _SEGMENT)
+    per_segment = (n_lines + n_points - 1) // max(1, n_points)
+    line = 0
     c = 0
     while c + _CLASS_BLOCK <= n_classes:
-        _axpy5x4(grad, c, dscores, x0, x1, x2, x3)
+        line = _axpy5x4(grad, c, dscores, x0, x1, x2, x3, X, r0, r1, r2, r3, line,
+                        per_segment)
         c += _CLASS_BLOCK
     while c < n_classes:
         _axpy1x4(grad, c, dscores, x0, x1, x2, x3)
         c += 1
+    _prefetch_block(X, r0, r1, r2, r3, line, n_lines)
 
 
 @jit(JIT_OPTIONS)
@@ -307,10 +356,14 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
     # more time per update than one row ahead or none).
     n_rows = rows.shape[0]
     ahead = min(_PREFETCH_MAX_ROWS, _PREFETCH_BYTES // (X.shape[1] * X.itemsize))
+    spread = ahead < _BLOCK
+    if spread:
+        ahead = _BLOCK * _AHEAD_BLOCKS
     _prefetch_rows(X, rows, lo, min(n_rows, lo + ahead))
     while i < hi:
         block = min(_BLOCK, hi - i)
-        _prefetch_rows(X, rows, min(n_rows, i + ahead), min(n_rows, i + block + ahead))
+        if not spread:
+            _prefetch_rows(X, rows, min(n_rows, i + ahead), min(n_rows, i + block + ahead))
         # A short last block repeats its last row; the copies' scores are ignored and
         # their gradient weights are zero, so every block runs the same kernels.
         x0 = X[rows[i]]
@@ -357,7 +410,10 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
         for k in range(block, _BLOCK):
             for c in range(n_classes):
                 dscores[k, c] = 0.0
-        _gradient4(grad, dscores, x0, x1, x2, x3)
+        nxt = i + block + (_AHEAD_BLOCKS - 1) * _BLOCK
+        _gradient4(grad, dscores, x0, x1, x2, x3, X, rows[min(n_rows - 1, nxt)],
+                   rows[min(n_rows - 1, nxt + 1)], rows[min(n_rows - 1, nxt + 2)],
+                   rows[min(n_rows - 1, nxt + 3)], spread and nxt < n_rows)
         i += block
     grad_intercept[:] = grad_b
     return loss
@@ -479,6 +535,63 @@ def _update_row(w, velocity, g, lr, l1, l2, l1_proximal, momentum):
         w[d] = wd
 
 
+@jit(JIT_OPTIONS)
+def _step_slice(coef, velocity_coef, grad_parts, n_parts, lo, hi, lr, l1, l2, l1_proximal,
+                momentum, has_penalty):
+    """The update of the feature columns ``lo:hi``, one pass per weight row while it is
+    in L1: sum the parts' gradients into part 0, step, and take the new row's norms
+    (the next step's penalty), returned as ``sum |w|, sum w**2``."""
+    abs_sum = 0.0
+    sq_sum = 0.0
+    for c in range(coef.shape[0]):
+        g = grad_parts[0, c, lo:hi]
+        for part in range(1, n_parts):
+            _axpy(g, 1.0, grad_parts[part, c, lo:hi])
+        w = coef[c, lo:hi]
+        _update_row(w, velocity_coef[c, lo:hi], g, lr, l1, l2, l1_proximal, momentum)
+        if has_penalty:
+            a, q = _row_norms(w)
+            abs_sum += a
+            sq_sum += q
+    return abs_sum, sq_sum
+
+
+@jit(PARALLEL_JIT_OPTIONS)
+def _step_weights(coef, velocity_coef, grad_parts, n_parts, lr, l1, l2, l1_proximal, momentum,
+                  has_penalty, norm_parts, parallel):
+    """Sum the parts' gradients, step the weights and return the new penalty, in
+    ``norm_parts.shape[0]`` slices of the feature columns (whole cache lines each), in
+    parallel when ``parallel``.
+
+    Every slice is summed and stepped element by element, and its norms go to its own
+    row of ``norm_parts``, summed afterwards in slice order: the slices depend on the
+    width alone, so the result is the same bit for bit with any thread count.
+    """
+    n_slices = norm_parts.shape[0]
+    width = coef.shape[1]
+    line = 64 // coef.itemsize
+    size = -(-width // n_slices)
+    size = -(-size // line) * line
+    if parallel:
+        for s in numba.prange(n_slices):
+            lo = min(width, s * size)
+            norm_parts[s, 0], norm_parts[s, 1] = _step_slice(
+                coef, velocity_coef, grad_parts, n_parts, lo, min(width, lo + size), lr, l1,
+                l2, l1_proximal, momentum, has_penalty)
+    else:
+        for s in range(n_slices):
+            lo = min(width, s * size)
+            norm_parts[s, 0], norm_parts[s, 1] = _step_slice(
+                coef, velocity_coef, grad_parts, n_parts, lo, min(width, lo + size), lr, l1,
+                l2, l1_proximal, momentum, has_penalty)
+    abs_sum = 0.0
+    sq_sum = 0.0
+    for s in range(n_slices):
+        abs_sum += norm_parts[s, 0]
+        sq_sum += norm_parts[s, 1]
+    return l1 * abs_sum + 0.5 * l2 * sq_sum
+
+
 @jit(JIT_OPTIONS, notice="the {dtype} training kernel", compile_seconds=15)
 def _sgd_kernel(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
                 batch_starts, learning_rates, l1, l2, l1_proximal, momentum, grad_parts,
@@ -492,6 +605,7 @@ def _sgd_kernel(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_
     n_batches = batch_starts.shape[0] - 1
     has_penalty = l1 != 0.0 or l2 != 0.0
     penalty = _penalty(coef, l1, l2) if has_penalty else 0.0
+    norm_parts = np.empty((_STEP_SLICES, 2), dtype=np.float64)
     for t in range(n_batches):
         rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
         n_batch = _batch_weight(rows, weights)
@@ -501,24 +615,12 @@ def _sgd_kernel(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_
         losses[t] = loss
         if not _is_finite(loss):
             return t
-        lr = learning_rates[t]
-        # One pass per weight row while it is in L1: sum the parts' gradients, step,
-        # and take the new row's norms, which are the next step's penalty.
-        abs_sum = 0.0
-        sq_sum = 0.0
-        for c in range(coef.shape[0]):
-            for part in range(1, n_parts):
-                _axpy(grad_parts[0, c], 1.0, grad_parts[part, c])
-            _update_row(coef[c], velocity_coef[c], grad_parts[0, c], lr, l1, l2, l1_proximal,
-                        momentum)
-            if has_penalty:
-                a, s = _row_norms(coef[c])
-                abs_sum += a
-                sq_sum += s
-        penalty = l1 * abs_sum + 0.5 * l2 * sq_sum
+        penalty = _step_weights(coef, velocity_coef, grad_parts, n_parts, learning_rates[t], l1,
+                                l2, l1_proximal, momentum, has_penalty, norm_parts,
+                                parallel and coef.size >= _PARALLEL_STEP_MIN)
         # the bias is not penalized
-        _update_row(intercept, velocity_intercept, grad_intercept_parts[0], lr, 0.0, 0.0,
-                    l1_proximal, momentum)
+        _update_row(intercept, velocity_intercept, grad_intercept_parts[0], learning_rates[t],
+                    0.0, 0.0, l1_proximal, momentum)
     return n_batches
 
 
