@@ -47,8 +47,8 @@ _PART = 128  # samples per part of a minibatch: each part sums into its own grad
 _PREFETCH_BYTES = 32 * 1024  # how far ahead rows are prefetched: 16 rows of 512 float32
 _PREFETCH_MAX_ROWS = 16
 _SEGMENT = 256  # features of a gradient sweep between two prefetch points
-_STEP_SLICES = 8  # column slices of the weight update (one per thread at most)
-_PARALLEL_STEP_MIN = 1 << 15  # weights below which one thread steps them all
+_STEP_SLICES = 8  # column slices of a large weight update (one per thread at most)
+_PARALLEL_STEP_MIN = 1 << 15  # weights below which one thread steps whole rows
 _TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnormal range)
 
 
@@ -554,6 +554,7 @@ def _sgd_kernel(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_
     n_batches = batch_starts.shape[0] - 1
     has_penalty = l1 != 0.0 or l2 != 0.0
     penalty = _penalty(coef, l1, l2) if has_penalty else 0.0
+    n_slices = _STEP_SLICES if coef.size >= _PARALLEL_STEP_MIN else 1  # whole rows: small
     norm_parts = np.empty((_STEP_SLICES, 2), dtype=np.float64)
     for t in range(n_batches):
         rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
@@ -565,8 +566,8 @@ def _sgd_kernel(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_
         if not _is_finite(loss):
             return t
         penalty = _step_weights(coef, velocity_coef, grad_parts, n_parts, learning_rates[t], l1,
-                                l2, l1_proximal, momentum, has_penalty, norm_parts,
-                                parallel and coef.size >= _PARALLEL_STEP_MIN)
+                                l2, l1_proximal, momentum, has_penalty, norm_parts[:n_slices],
+                                parallel and n_slices > 1)
         # the bias is not penalized
         _update_row(intercept, velocity_intercept, grad_intercept_parts[0], learning_rates[t],
                     0.0, 0.0, l1_proximal, momentum)
