@@ -24,10 +24,10 @@ miss buffers).  Rows over 8 KiB (the 6,400 learned features) get the next block'
 rows prefetched during the gradient sweeps, 8 lines of each after every 256 features
 (:func:`_gradient4`): bursts of 400 prefetches a row stall the kernel's own loads, and the
 hardware prefetcher stops at every 4 KiB page.  At D=6,400, 50,000 rows, batch 256 (the
-2-core development machine) that took an update from 0.63-0.65 ms to 0.58-0.60 against
+2-core development machine) that took an update from 0.65-0.68 ms to 0.55-0.61 against
 one row ahead in bursts; spreading over the forward sweeps too, two blocks ahead, every
 other line, or 128 or 512 features a segment measured slower (a segment costs about
-140 ns: slicing and the loop's alias checks).  The weight update runs over column
+50 ns: the loop's alias checks and prefetches).  The weight update runs over column
 slices fixed by the width, in parallel (:func:`_step_weights`): 0.02-0.03 ms less of
 the 0.045 ms it took serially.
 """
@@ -185,15 +185,16 @@ def _prefetch_block(X, r0, r1, r2, r3, line, count):
 
 
 @jit(JIT_OPTIONS)
-def _fold5x4(o0, o1, o2, o3, o4, dscores, c, x0, x1, x2, x3):
-    """``o_j += dscores[:, c + j] @ (x0, x1, x2, x3)`` element-wise, ``j`` = 0..4: each
-    sample load feeds five rows, each row read-modify-write takes four multiply-adds."""
+def _fold5x4(o0, o1, o2, o3, o4, dscores, c, x0, x1, x2, x3, lo, hi):
+    """``o_j[lo:hi] += dscores[:, c + j] @ x[:, lo:hi]`` (``j`` = 0..4, x = x0..x3).  Unsigned
+    indices, not slices: a slice's reference count is an atomic the threads share
+    (about 90 ns a segment); unsigned, the loop vectorizes (no negative-index check)."""
     a0, a1, a2, a3 = dscores[0, c], dscores[1, c], dscores[2, c], dscores[3, c]
     b0, b1, b2, b3 = dscores[0, c + 1], dscores[1, c + 1], dscores[2, c + 1], dscores[3, c + 1]
     e0, e1, e2, e3 = dscores[0, c + 2], dscores[1, c + 2], dscores[2, c + 2], dscores[3, c + 2]
     f0, f1, f2, f3 = dscores[0, c + 3], dscores[1, c + 3], dscores[2, c + 3], dscores[3, c + 3]
     g0, g1, g2, g3 = dscores[0, c + 4], dscores[1, c + 4], dscores[2, c + 4], dscores[3, c + 4]
-    for d in range(o0.shape[0]):
+    for d in range(np.uint64(lo), np.uint64(hi)):
         v0 = x0[d]
         v1 = x1[d]
         v2 = x2[d]
@@ -228,11 +229,10 @@ def _gradient4(grad, dscores, x0, x1, x2, x3, X, r0, r1, r2, r3, prefetch):
     line = 0
     c = 0
     while c + _CLASS_BLOCK <= n_classes:
+        o0, o1, o2, o3, o4 = grad[c], grad[c + 1], grad[c + 2], grad[c + 3], grad[c + 4]
         for lo in range(0, n_features, segment):
-            hi = min(n_features, lo + segment)
-            _fold5x4(grad[c, lo:hi], grad[c + 1, lo:hi], grad[c + 2, lo:hi],
-                     grad[c + 3, lo:hi], grad[c + 4, lo:hi], dscores, c, x0[lo:hi],
-                     x1[lo:hi], x2[lo:hi], x3[lo:hi])
+            _fold5x4(o0, o1, o2, o3, o4, dscores, c, x0, x1, x2, x3, lo,
+                     min(n_features, lo + segment))
             line = _prefetch_block(X, r0, r1, r2, r3, line, per_segment)
         c += _CLASS_BLOCK
     while c < n_classes:
