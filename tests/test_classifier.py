@@ -181,6 +181,36 @@ def test_backends_agree_when_rows_need_padding(dtype, n_features):
     np.testing.assert_allclose(fast.coef_, ref.coef_, atol=tol * np.abs(ref.coef_).max())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backends_agree_on_wide_rows(dtype):
+    """Rows wider than 8 KiB take the Numba kernel's other path (the next block's rows
+    prefetched during the gradient sweeps; the update in parallel column slices): both
+    backends' sgd still make the same steps, with 12 classes (a five-class sweep's
+    remainder), elastic net, momentum and a last batch of unequal parts."""
+    from fastsoftmax.softmax import _layout, get_backend
+
+    rng = np.random.default_rng(12)
+    n, d, c = 400, 4100, 12
+    X = rng.standard_normal((n, d)).astype(dtype)
+    y = rng.integers(0, c, n)
+    indices, starts = plan_batches(rng, n, 256, 6, "shuffle")
+    assert np.diff(starts).min() < 256  # a batch of 144 rows: parts of 128 and 16
+    assert _layout.runs_parallel(256, _layout.padded_width(d, dtype), c)
+    coef0 = (0.01 * rng.standard_normal((c, d))).astype(dtype)
+    results = {}
+    for name in ("numpy", "numba"):
+        module = get_backend(name)
+        coef, intercept = coef0.copy(), np.zeros(c, dtype)
+        velocity = (np.zeros_like(coef), np.zeros_like(intercept))
+        losses = module.sgd(module.training_input(X), y, coef, intercept, *velocity, indices,
+                            starts, np.full(6, 0.05), 1e-4, 1e-2, True, 0.9)
+        results[name] = (losses, coef, intercept, velocity[0])
+    tol = 2e-4 if dtype == np.float32 else 1e-10
+    for ref, got in zip(results["numpy"], results["numba"]):
+        np.testing.assert_allclose(got, ref, rtol=0, atol=tol * max(1.0, np.abs(ref).max()))
+    assert np.abs(results["numpy"][1] - coef0).max() > 1e-3  # the weights moved
+
+
 def test_training_set_too_large_to_copy_is_used_unpadded(monkeypatch):
     from fastsoftmax.softmax import _numba
 

@@ -7,8 +7,9 @@ import pytest
 
 # Trains in a fresh process (the thread count is fixed when Numba starts) and prints a
 # hash of the weights' bytes per configuration: the parallel path (2 * batch * D * C
-# multiply-adds above the kernel's threshold), float64, momentum and elastic net, and
-# a batch split into parts of unequal size.
+# multiply-adds above the kernel's threshold), float64, momentum and elastic net, a
+# batch split into parts of unequal size, and wide rows (the learned features' path:
+# rows prefetched during the gradient sweeps, the update in parallel column slices).
 _SCRIPT = """
 import hashlib, sys
 import numpy as np
@@ -25,10 +26,18 @@ configs = [
     dict(batch_size=450, n_iter=40, dtype="float32", sampling="replacement"),
     dict(batch_size=64, n_iter=40, dtype="float32"),
 ]
+# rows wider than the prefetch of whole rows ahead (8 KiB), and weights enough for the
+# update's column slices to run in parallel
+X_wide = rng.standard_normal((700, 3300)).astype(np.float32)
+y_wide = rng.integers(0, 10, 700)
+configs.append(dict(batch_size=300, n_iter=12, dtype="float32", momentum=0.9,
+                    penalty="elasticnet", alpha=1e-3, data=(X_wide, y_wide)))
 for params in configs:
-    batch, width = params["batch_size"], _layout.padded_width(250, params["dtype"])
+    data_X, data_y = params.pop("data", (X, y))
+    batch = params["batch_size"]
+    width = _layout.padded_width(data_X.shape[1], params["dtype"])
     parallel = _layout.runs_parallel(batch, width, 10)
-    clf = SoftmaxClassifier(learning_rate=0.05, random_state=3, **params).fit(X, y)
+    clf = SoftmaxClassifier(learning_rate=0.05, random_state=3, **params).fit(data_X, data_y)
     digest = hashlib.sha256(clf.coef_.tobytes() + clf.intercept_.tobytes()).hexdigest()
     print(parallel, digest)
 """
@@ -51,6 +60,6 @@ def test_weights_are_bit_identical_with_one_two_and_three_threads(tmp_path):
     # first run fills the cache and the compared runs all load from it.
     _weights_digests(2, tmp_path)
     one = _weights_digests(1, tmp_path)
-    assert [line.split()[0] for line in one if line] == ["True", "True", "True", "False"]
+    assert [line.split()[0] for line in one if line] == ["True", "True", "True", "False", "True"]
     assert _weights_digests(2, tmp_path) == one
     assert _weights_digests(3, tmp_path) == one

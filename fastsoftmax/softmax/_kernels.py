@@ -3,30 +3,33 @@
 The weights are kept as ``coef`` of shape (n_classes, n_features) (scikit-learn's
 ``coef_`` layout), so every inner loop runs along the contiguous feature axis and
 vectorizes.  A minibatch is never copied: rows are read in place through the batch's
-index array.  The batch is split into parts of a fixed size (``_PART`` samples), each
-summed into its own slice of a ``(n_parts, ...)`` buffer, and the slices are summed
-serially in a fixed order (as STUMPY's ``_stump``), so results are the same run to run
-and the same bit for bit with any thread count.
+index array.  The batch is split into parts of ``_PART`` samples, each summed into its
+own slice of a ``(n_parts, ...)`` buffer; the slices are summed in a fixed order (as
+STUMPY's ``_stump``), so results are the same bit for bit with any thread count.
 
-Entry points: :func:`_sgd_kernel` and :func:`_minibatch_kernel`, called by the backend
-module ``_numba`` (its ``sgd`` and ``minibatch_loss_grad`` bring the inputs to the
-kernels' layout).  Every compiled function stays in this one file: Numba checks a
-cached kernel against its own source file only, so a callee in another file could
-change without its callers being recompiled.
+Entry points: :func:`_sgd_kernel` and :func:`_minibatch_kernel`, called by ``_numba``.
+Every compiled function stays in this one file: Numba checks a cached kernel against
+its own source file only, so a callee elsewhere could change unnoticed.
 
 Register blocking is what makes the hand-written products beat BLAS on these skinny
-shapes: samples go in blocks of four and classes in blocks of five.  The forward pass
-scores five classes of four samples per sweep over the rows (twenty accumulators; one
-load of ``w[d]`` feeds four multiply-adds, one load of ``x[d]`` five); the backward pass
-folds the four samples into five gradient rows per sweep (one read-modify-write of
-``grad[c, d]`` per four multiply-adds).
+shapes: samples go in blocks of four, classes in blocks of five.  The forward pass
+scores five classes of four samples per sweep (twenty accumulators; one load of
+``w[d]`` feeds four multiply-adds, one of ``x[d]`` five); the backward pass folds the
+four samples into five gradient rows per sweep (a read-modify-write of ``grad[c, d]``
+per four multiply-adds).  float32 ``exp`` is a vectorized polynomial.
 
-Two things matter as much as the arithmetic on a training set larger than the cache:
-the next minibatch rows are prefetched into L2 32 KiB ahead, sixteen rows of the study's
-512 features (prefetching them into L1 overflows its miss buffers and hides far less;
-rows of 25 KiB, the learned features, go one row ahead: the hardware prefetcher
-streams such long rows well), and float32 ``exp`` runs as a vectorized polynomial over
-a block of scores instead of one libm call per score.
+On a training set larger than the cache the next rows are prefetched into L2.  Rows of
+the study's 512 features go 16 rows ahead before each block (into L1, they overflow its
+miss buffers).  Rows over 8 KiB (the 6,400 learned features) get the next block's four
+rows prefetched during the gradient sweeps, 8 lines of each after every 256 features
+(:func:`_gradient4`): bursts of 400 prefetches a row stall the kernel's own loads, and the
+hardware prefetcher stops at every 4 KiB page.  At D=6,400, 50,000 rows, batch 256 (the
+2-core development machine) that took an update from 0.65-0.68 ms to 0.55-0.61 against
+one row ahead in bursts; spreading over the forward sweeps too, two blocks ahead, every
+other line, or 128 or 512 features a segment measured slower (a segment costs about
+50 ns: the loop's alias checks and prefetches).  The weight update runs over column
+slices fixed by the width, in parallel (:func:`_step_weights`): 0.02-0.03 ms less of
+the 0.045 ms it took serially.
 """
 import numba
 import numpy as np
@@ -43,6 +46,9 @@ _CLASS_BLOCK = 5  # classes per sweep, forward and backward (then one at a time)
 _PART = 128  # samples per part of a minibatch: each part sums into its own gradient slice
 _PREFETCH_BYTES = 32 * 1024  # how far ahead rows are prefetched: 16 rows of 512 float32
 _PREFETCH_MAX_ROWS = 16
+_SEGMENT = 256  # features of a gradient sweep between two prefetch points
+_STEP_SLICES = 8  # column slices of a large weight update (one per thread at most)
+_PARALLEL_STEP_MIN = 1 << 15  # weights below which one thread steps whole rows
 _TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnormal range)
 
 
@@ -76,6 +82,16 @@ def _prefetch_rows(X, rows, lo, hi):
         row = rows[i]
         for d in range(0, X.shape[1], step):
             _prefetch(X, row, d)
+
+
+@jit(JIT_OPTIONS)
+def _add5(row, c, p0, p1, p2, p3, p4):
+    """``row[c:c+5] += (p0, ..., p4)``."""
+    row[c] += p0
+    row[c + 1] += p1
+    row[c + 2] += p2
+    row[c + 3] += p3
+    row[c + 4] += p4
 
 
 @jit(JIT_OPTIONS)
@@ -121,26 +137,10 @@ def _dot5x4(coef, c, x0, x1, x2, x3, out):
         b4 += u * v1
         e4 += u * v2
         f4 += u * v3
-    out[0, c] += a0
-    out[0, c + 1] += a1
-    out[0, c + 2] += a2
-    out[0, c + 3] += a3
-    out[0, c + 4] += a4
-    out[1, c] += b0
-    out[1, c + 1] += b1
-    out[1, c + 2] += b2
-    out[1, c + 3] += b3
-    out[1, c + 4] += b4
-    out[2, c] += e0
-    out[2, c + 1] += e1
-    out[2, c + 2] += e2
-    out[2, c + 3] += e3
-    out[2, c + 4] += e4
-    out[3, c] += f0
-    out[3, c + 1] += f1
-    out[3, c + 2] += f2
-    out[3, c + 3] += f3
-    out[3, c + 4] += f4
+    _add5(out[0], c, a0, a1, a2, a3, a4)
+    _add5(out[1], c, b0, b1, b2, b3, b4)
+    _add5(out[2], c, e0, e1, e2, e3, e4)
+    _add5(out[3], c, f0, f1, f2, f3, f4)
 
 
 @jit(JIT_OPTIONS)
@@ -174,20 +174,27 @@ def _scores4(coef, x0, x1, x2, x3, out):
 
 
 @jit(JIT_OPTIONS)
-def _axpy5x4(grad, c, dscores, x0, x1, x2, x3):
-    """``grad[c:c+5] += dscores[:, c:c+5].T @ x`` in one sweep: each sample load feeds
-    five rows, each row read-modify-write takes four multiply-adds."""
-    o0 = grad[c]
-    o1 = grad[c + 1]
-    o2 = grad[c + 2]
-    o3 = grad[c + 3]
-    o4 = grad[c + 4]
+def _prefetch_block(X, r0, r1, r2, r3, line, count):
+    """Prefetch lines ``line:line + count`` of the rows ``X[r0..r3]``; the next line."""
+    step = 64 // X.itemsize
+    end = min(line + count, (X.shape[1] + step - 1) // step)
+    for row in (r0, r1, r2, r3):
+        for j in range(line, end):
+            _prefetch(X, row, j * step)
+    return max(line, end)
+
+
+@jit(JIT_OPTIONS)
+def _fold5x4(o0, o1, o2, o3, o4, dscores, c, x0, x1, x2, x3, lo, hi):
+    """``o_j[lo:hi] += dscores[:, c + j] @ x[:, lo:hi]`` (``j`` = 0..4, x = x0..x3).  Unsigned
+    indices, not slices: a slice's reference count is an atomic the threads share
+    (about 90 ns a segment); unsigned, the loop vectorizes (no negative-index check)."""
     a0, a1, a2, a3 = dscores[0, c], dscores[1, c], dscores[2, c], dscores[3, c]
     b0, b1, b2, b3 = dscores[0, c + 1], dscores[1, c + 1], dscores[2, c + 1], dscores[3, c + 1]
     e0, e1, e2, e3 = dscores[0, c + 2], dscores[1, c + 2], dscores[2, c + 2], dscores[3, c + 2]
     f0, f1, f2, f3 = dscores[0, c + 3], dscores[1, c + 3], dscores[2, c + 3], dscores[3, c + 3]
     g0, g1, g2, g3 = dscores[0, c + 4], dscores[1, c + 4], dscores[2, c + 4], dscores[3, c + 4]
-    for d in range(o0.shape[0]):
+    for d in range(np.uint64(lo), np.uint64(hi)):
         v0 = x0[d]
         v1 = x1[d]
         v2 = x2[d]
@@ -209,16 +216,29 @@ def _axpy1x4(grad, c, dscores, x0, x1, x2, x3):
 
 
 @jit(JIT_OPTIONS)
-def _gradient4(grad, dscores, x0, x1, x2, x3):
-    """``grad += dscores.T @ x`` for four samples: five rows per sweep, then one."""
-    n_classes = grad.shape[0]
+def _gradient4(grad, dscores, x0, x1, x2, x3, X, r0, r1, r2, r3, prefetch):
+    """``grad += dscores.T @ x`` for four samples: five rows per sweep, then one; with
+    ``prefetch``, the next block's rows ``X[r0..r3]`` are prefetched a few lines after
+    each ``_SEGMENT`` features of the five-row sweeps (the rest at the end)."""
+    n_classes, n_features = grad.shape
+    step = 64 // X.itemsize
+    n_lines = (X.shape[1] + step - 1) // step if prefetch else 0  # per row
+    segment = _SEGMENT if prefetch else max(1, n_features)
+    n_points = (n_classes // _CLASS_BLOCK) * ((n_features + segment - 1) // segment)
+    per_segment = (n_lines + n_points - 1) // max(1, n_points)
+    line = 0
     c = 0
     while c + _CLASS_BLOCK <= n_classes:
-        _axpy5x4(grad, c, dscores, x0, x1, x2, x3)
+        o0, o1, o2, o3, o4 = grad[c], grad[c + 1], grad[c + 2], grad[c + 3], grad[c + 4]
+        for lo in range(0, n_features, segment):
+            _fold5x4(o0, o1, o2, o3, o4, dscores, c, x0, x1, x2, x3, lo,
+                     min(n_features, lo + segment))
+            line = _prefetch_block(X, r0, r1, r2, r3, line, per_segment)
         c += _CLASS_BLOCK
     while c < n_classes:
         _axpy1x4(grad, c, dscores, x0, x1, x2, x3)
         c += 1
+    _prefetch_block(X, r0, r1, r2, r3, line, n_lines)
 
 
 @jit(JIT_OPTIONS)
@@ -300,17 +320,18 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
     inv_n = 1.0 / n_batch
     loss = 0.0
     i = lo
-    # Prefetching runs on into the next part, which this thread usually takes next.  The
-    # distance is in bytes: on wide rows (the 6,400 learned features: one row ahead) the
-    # hardware prefetcher streams each long row well, and prefetching 16 rows ahead there
-    # issued thousands of prefetches in bursts that delayed the kernel's own loads (14%
-    # more time per update than one row ahead or none).
+    # Prefetching runs on into the next part, which this thread usually takes next;
+    # rows over 8 KiB (``spread``): see the module's docstring.
     n_rows = rows.shape[0]
     ahead = min(_PREFETCH_MAX_ROWS, _PREFETCH_BYTES // (X.shape[1] * X.itemsize))
+    spread = ahead < _BLOCK
+    if spread:
+        ahead = _BLOCK
     _prefetch_rows(X, rows, lo, min(n_rows, lo + ahead))
     while i < hi:
         block = min(_BLOCK, hi - i)
-        _prefetch_rows(X, rows, min(n_rows, i + ahead), min(n_rows, i + block + ahead))
+        if not spread:
+            _prefetch_rows(X, rows, min(n_rows, i + ahead), min(n_rows, i + block + ahead))
         # A short last block repeats its last row; the copies' scores are ignored and
         # their gradient weights are zero, so every block runs the same kernels.
         x0 = X[rows[i]]
@@ -357,7 +378,10 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
         for k in range(block, _BLOCK):
             for c in range(n_classes):
                 dscores[k, c] = 0.0
-        _gradient4(grad, dscores, x0, x1, x2, x3)
+        nxt = i + block
+        _gradient4(grad, dscores, x0, x1, x2, x3, X, rows[min(n_rows - 1, nxt)],
+                   rows[min(n_rows - 1, nxt + 1)], rows[min(n_rows - 1, nxt + 2)],
+                   rows[min(n_rows - 1, nxt + 3)], spread and nxt < n_rows)
         i += block
     grad_intercept[:] = grad_b
     return loss
@@ -369,7 +393,7 @@ def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_par
     """Split the batch into ``_PART``-sample parts; fill one buffer slice per part.
 
     The parts depend on the batch size only, so the per-part sums and their serial
-    sum in :func:`_sum_parts` are the same whichever thread computes a part and however
+    sums in :func:`_step_weights` are the same whichever thread computes a part and however
     many there are.  With ``parallel`` False the parts run on the calling thread:
     waking the pool would cost more than it saves on small batches.  Returns the
     number of parts.  ``n_batch`` is :func:`_batch_weight`'s divisor.
@@ -417,15 +441,6 @@ def _sum_small_parts(grad_intercept_parts, loss_parts, n_parts):
     for t in range(n_parts):
         total += loss_parts[t]
     return total
-
-
-@jit(JIT_OPTIONS)
-def _sum_parts(grad_parts, grad_intercept_parts, loss_parts, n_parts):
-    """Sum the parts' slices into slice 0, serially in a fixed order."""
-    for t in range(1, n_parts):
-        for c in range(grad_parts.shape[1]):
-            _axpy(grad_parts[0, c], 1.0, grad_parts[t, c])
-    return _sum_small_parts(grad_intercept_parts, loss_parts, n_parts)
 
 
 @jit(EXACT_JIT_OPTIONS)
@@ -479,6 +494,53 @@ def _update_row(w, velocity, g, lr, l1, l2, l1_proximal, momentum):
         w[d] = wd
 
 
+@jit(JIT_OPTIONS)
+def _step_slice(coef, velocity_coef, grad_parts, n_parts, s, size, lr, l1, l2, l1_proximal,
+                momentum, has_penalty, norm_parts):
+    """Update the columns of slice ``s`` (``size`` wide), one pass per weight row while
+    it is in L1: sum the parts' gradients into part 0, step, and put the new rows'
+    ``sum |w|, sum w**2`` (the next step's penalty) in ``norm_parts[s]``."""
+    lo = min(coef.shape[1], s * size)
+    hi = min(coef.shape[1], lo + size)
+    norm_parts[s, :] = 0.0
+    for c in range(coef.shape[0]):
+        g = grad_parts[0, c, lo:hi]
+        for part in range(1, n_parts):
+            _axpy(g, 1.0, grad_parts[part, c, lo:hi])
+        _update_row(coef[c, lo:hi], velocity_coef[c, lo:hi], g, lr, l1, l2, l1_proximal,
+                    momentum)
+        if has_penalty:
+            a, q = _row_norms(coef[c, lo:hi])
+            norm_parts[s, 0] += a
+            norm_parts[s, 1] += q
+
+
+@jit(PARALLEL_JIT_OPTIONS)
+def _step_weights(coef, velocity_coef, grad_parts, n_parts, lr, l1, l2, l1_proximal, momentum,
+                  has_penalty, norm_parts, parallel):
+    """Sum the parts' gradients, step the weights and return the new penalty, over
+    ``norm_parts.shape[0]`` column slices of whole cache lines, in parallel when
+    ``parallel``.  The slices depend on the width alone and their norms are summed in
+    slice order, so the result is the same bit for bit with any thread count."""
+    n_slices = norm_parts.shape[0]
+    line = 64 // coef.itemsize
+    size = -(-(-(-coef.shape[1] // n_slices)) // line) * line
+    if parallel:
+        for s in numba.prange(n_slices):
+            _step_slice(coef, velocity_coef, grad_parts, n_parts, s, size, lr, l1, l2,
+                        l1_proximal, momentum, has_penalty, norm_parts)
+    else:
+        for s in range(n_slices):
+            _step_slice(coef, velocity_coef, grad_parts, n_parts, s, size, lr, l1, l2,
+                        l1_proximal, momentum, has_penalty, norm_parts)
+    abs_sum = 0.0
+    sq_sum = 0.0
+    for s in range(n_slices):
+        abs_sum += norm_parts[s, 0]
+        sq_sum += norm_parts[s, 1]
+    return l1 * abs_sum + 0.5 * l2 * sq_sum
+
+
 @jit(JIT_OPTIONS, notice="the {dtype} training kernel", compile_seconds=15)
 def _sgd_kernel(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
                 batch_starts, learning_rates, l1, l2, l1_proximal, momentum, grad_parts,
@@ -492,6 +554,8 @@ def _sgd_kernel(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_
     n_batches = batch_starts.shape[0] - 1
     has_penalty = l1 != 0.0 or l2 != 0.0
     penalty = _penalty(coef, l1, l2) if has_penalty else 0.0
+    n_slices = _STEP_SLICES if coef.size >= _PARALLEL_STEP_MIN else 1  # whole rows: small
+    norm_parts = np.empty((_STEP_SLICES, 2), dtype=np.float64)
     for t in range(n_batches):
         rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
         n_batch = _batch_weight(rows, weights)
@@ -501,24 +565,12 @@ def _sgd_kernel(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_
         losses[t] = loss
         if not _is_finite(loss):
             return t
-        lr = learning_rates[t]
-        # One pass per weight row while it is in L1: sum the parts' gradients, step,
-        # and take the new row's norms, which are the next step's penalty.
-        abs_sum = 0.0
-        sq_sum = 0.0
-        for c in range(coef.shape[0]):
-            for part in range(1, n_parts):
-                _axpy(grad_parts[0, c], 1.0, grad_parts[part, c])
-            _update_row(coef[c], velocity_coef[c], grad_parts[0, c], lr, l1, l2, l1_proximal,
-                        momentum)
-            if has_penalty:
-                a, s = _row_norms(coef[c])
-                abs_sum += a
-                sq_sum += s
-        penalty = l1 * abs_sum + 0.5 * l2 * sq_sum
+        penalty = _step_weights(coef, velocity_coef, grad_parts, n_parts, learning_rates[t], l1,
+                                l2, l1_proximal, momentum, has_penalty, norm_parts[:n_slices],
+                                parallel and n_slices > 1)
         # the bias is not penalized
-        _update_row(intercept, velocity_intercept, grad_intercept_parts[0], lr, 0.0, 0.0,
-                    l1_proximal, momentum)
+        _update_row(intercept, velocity_intercept, grad_intercept_parts[0], learning_rates[t],
+                    0.0, 0.0, l1_proximal, momentum)
     return n_batches
 
 
@@ -536,7 +588,9 @@ def _minibatch_kernel(X, y, coef, intercept, l1, l2, parallel, weights):
     n_batch = _batch_weight(rows, weights)
     _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts,
                      parallel, weights, n_batch)
-    loss = _sum_parts(grad_parts, grad_intercept_parts, loss_parts, n_parts) / n_batch
+    for t in range(1, n_parts):  # in a fixed order
+        grad_parts[0] += grad_parts[t]
+    loss = _sum_small_parts(grad_intercept_parts, loss_parts, n_parts) / n_batch
     grad = grad_parts[0]
     if l1 != 0.0 or l2 != 0.0:
         loss += _penalty(coef, l1, l2)
