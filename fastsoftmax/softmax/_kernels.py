@@ -524,7 +524,7 @@ def _step_weights(coef, velocity_coef, grad_parts, n_parts, lr, l1, l2, l1_proxi
     slice order, so the result is the same bit for bit with any thread count."""
     n_slices = norm_parts.shape[0]
     line = 64 // coef.itemsize
-    size = -(-(-(-coef.shape[1] // n_slices)) // line) * line
+    size = ((coef.shape[1] + n_slices - 1) // n_slices + line - 1) // line * line  # in lines
     if parallel:
         for s in numba.prange(n_slices):
             _step_slice(coef, velocity_coef, grad_parts, n_parts, s, size, lr, l1, l2,
