@@ -5,8 +5,8 @@ flags, and a notice before a compile starts.
 :mod:`fastsoftmax._config`, and, when ``options["cache"]`` is set, an on-disk cache in
 ``fastsoftmax/_kernel_cache/<CACHE_TAG>/<subpackage>/`` beside the installed modules
 (or under ``$NUMBA_CACHE_DIR/<CACHE_TAG>/`` when that is set).  Numba validates an
-entry by the sha256 of the kernel's source file, the Numba version and the CPU (name
-and features); the folder adds the fast-math and parallel flags, which Numba's key
+entry by the sha256 of the kernel's source file (and of the files it declares with
+:func:`compiled_from`), the Numba version and the CPU (name and features); the folder adds the fast-math and parallel flags, which Numba's key
 lacks.  Anything that does not match is a miss, and a miss compiles: never a wrong
 kernel.  With parallel kernels on, an entry loads only after Numba's threading layer
 has started, since a kernel holds the code of the parallel kernels it calls
@@ -20,6 +20,7 @@ Numba, other flags, a dtype not built ahead), a warning on the ``fastsoftmax`` l
 says so before it starts.
 """
 import contextlib
+import hashlib
 import logging
 import os
 
@@ -55,7 +56,37 @@ def _subpackage(py_file):
     return os.path.relpath(os.path.dirname(os.path.abspath(py_file)), PACKAGE_ROOT)
 
 
-class _InPackageLocator(_InTree):
+#: kernel source file -> the other source files whose code its kernels compile in
+_COMPILED_FROM = {}
+
+
+def compiled_from(py_file, *others):
+    """Declare that the kernels of ``py_file`` compile in code defined in ``others``
+    (``@intrinsic`` code generators, say), so that an edit to any of them is a cache miss.
+
+    Numba stamps an entry with its own source file only; a callee in another file could
+    change under a cached kernel unnoticed.  Call this before the first kernel of
+    ``py_file`` is decorated.
+    """
+    _COMPILED_FROM[os.path.abspath(py_file)] = tuple(os.path.abspath(o) for o in others)
+
+
+class _StampsDependencies:
+    """A locator mixin: the source stamp covers the files declared by :func:`compiled_from`."""
+
+    def get_source_stamp(self):
+        stamp = super().get_source_stamp()
+        others = _COMPILED_FROM.get(os.path.abspath(self._py_file), ())
+        if not others:
+            return stamp
+        digest = hashlib.sha256()
+        for path in others:
+            with open(path, "rb") as f:
+                digest.update(f.read())
+        return stamp, digest.hexdigest()
+
+
+class _InPackageLocator(_StampsDependencies, _InTree):
     """``fastsoftmax/_kernel_cache/<tag>/<subpackage>``: where the wheel ships its cache."""
 
     def __init__(self, py_func, py_file):
@@ -69,7 +100,7 @@ class _InPackageLocator(_InTree):
         return super().from_function(py_func, py_file)  # None when it cannot be written
 
 
-class _UserDirLocator(_UserProvided):
+class _UserDirLocator(_StampsDependencies, _UserProvided):
     """``$NUMBA_CACHE_DIR/<tag>/...`` when the user set ``NUMBA_CACHE_DIR``."""
 
     def __init__(self, py_func, py_file):
@@ -78,7 +109,7 @@ class _UserDirLocator(_UserProvided):
                                         self.get_suitable_cache_subpath(py_file))
 
 
-class _UserWideLocator(_UserWide):
+class _UserWideLocator(_StampsDependencies, _UserWide):
     """Numba's user-wide cache folder, per tag: for a read-only installation."""
 
     def __init__(self, py_func, py_file):

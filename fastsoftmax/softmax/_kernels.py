@@ -8,8 +8,9 @@ own slice of a ``(n_parts, ...)`` buffer; the slices are summed in a fixed order
 STUMPY's ``_stump``), so results are the same bit for bit with any thread count.
 
 Entry points: :func:`_sgd_kernel` and :func:`_minibatch_kernel`, called by ``_numba``.
-Every compiled function stays in this one file: Numba checks a cached kernel against
-its own source file only, so a callee elsewhere could change unnoticed.
+Every compiled function stays in this file or in :mod:`._vector` (the inner loops, as
+LLVM IR), which the cache entries are stamped with too: Numba checks a cached kernel
+against its own source file only, so a callee elsewhere could change unnoticed.
 
 Register blocking is what makes the hand-written products beat BLAS on these skinny
 shapes: samples go in blocks of four, classes in blocks of five.  The forward pass
@@ -18,60 +19,41 @@ scores five classes of four samples per sweep (twenty accumulators; one load of
 four samples into five gradient rows per sweep (a read-modify-write of ``grad[c, d]``
 per four multiply-adds).  float32 ``exp`` is a vectorized polynomial.
 
-On a training set larger than the cache the next rows are prefetched into L2.  Rows of
-the study's 512 features go 16 rows ahead before each block (into L1, they overflow its
-miss buffers).  Rows over 8 KiB (the 6,400 learned features) get the next block's four
-rows prefetched during the gradient sweeps, 8 lines of each after every 256 features
-(:func:`_gradient4`): bursts of 400 prefetches a row stall the kernel's own loads, and the
-hardware prefetcher stops at every 4 KiB page.  At D=6,400, 50,000 rows, batch 256 (the
-2-core development machine) that took an update from 0.65-0.68 ms to 0.55-0.61 against
-one row ahead in bursts; spreading over the forward sweeps too, two blocks ahead, every
-other line, or 128 or 512 features a segment measured slower (a segment costs about
-50 ns: the loop's alias checks and prefetches).  The weight update runs over column
-slices fixed by the width, in parallel (:func:`_step_weights`): 0.02-0.03 ms less of
-the 0.045 ms it took serially.
+A part is worked through in groups of four blocks, and each group in tiles of
+``_TILE`` features: a tile's weight (or gradient) rows stay in L1 while the group's
+blocks sweep them, the group's rows stay in L2 from the scores to the gradient, and
+each sweep prefetches one cache line of a row of the next group per step (the next
+batch's rows after a part's last group), so that rows stream in from memory at the pace
+of the arithmetic.  At D=6,400, 50,000 rows, batch 256 (the 2-core development
+machine), against the former kernel (whole-row sweeps left to Numba's vectorizer, the
+next block prefetched in bursts between 256-feature segments of the gradient sweeps)
+in the same runs: 0.42-0.44 ms an update against 0.52-0.53 with every row in cache,
+0.55-0.57 against 0.58-0.60 with rows from memory, where each core's 16 line-fill
+buffers bound what is in flight.  Prefetching two groups ahead, or every other line
+(leaving the rest to the hardware prefetcher), measured slower.  The weight update runs
+over column slices fixed by the width, in parallel (:func:`_step_weights`): 0.02-0.03 ms
+less of the 0.045 ms it took serially.
 """
 import numba
 import numpy as np
-from llvmlite import ir
 from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic, overload
+from numba.extending import overload
 
 from .._config import EXACT_JIT_OPTIONS, JIT_OPTIONS, OVERLOAD_JIT_OPTIONS, PARALLEL_JIT_OPTIONS
-from .._jit import jit
+from .._jit import compiled_from, jit
+from . import _vector
+from ._vector import prefetch, tile_fold1, tile_fold5, tile_scores1, tile_scores5
+
+compiled_from(__file__, _vector.__file__)
 
 _BLOCK = 4  # samples per block: scored together, then folded into the gradient together
 _CLASS_BLOCK = 5  # classes per sweep, forward and backward (then one at a time)
+_GROUP_BLOCKS = 2  # blocks of a group: its rows stay in L2 from the scores to the gradient
+_TILE = 256  # features of a tile: its weight (or gradient) rows stay in L1 across a group
 _PART = 128  # samples per part of a minibatch: each part sums into its own gradient slice
-_PREFETCH_BYTES = 32 * 1024  # how far ahead rows are prefetched: 16 rows of 512 float32
-_PREFETCH_MAX_ROWS = 16
-_SEGMENT = 256  # features of a gradient sweep between two prefetch points
 _STEP_SLICES = 8  # column slices of a large weight update (one per thread at most)
 _PARALLEL_STEP_MIN = 1 << 15  # weights below which one thread steps whole rows
 _TINY = 1e-30  # probabilities below this count as 0 (far above float32's subnormal range)
-
-
-@intrinsic
-def _prefetch(typingctx, array, row, col):
-    """Hint the CPU to load ``array[row, col]``'s cache line into L2 (``llvm.prefetch``)."""
-    sig = types.void(array, row, col)
-
-    def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        view = context.make_array(array_type)(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1], args[2]])
-        byte_pointer = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        function = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]),
-            "llvm.prefetch.p0i8",
-        )
-        # read access, locality 1 (prefetcht2: into L2, not L1), data cache
-        builder.call(function, [builder.bitcast(pointer, byte_pointer), i32(0), i32(1), i32(1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 @jit(JIT_OPTIONS)
@@ -81,171 +63,74 @@ def _prefetch_rows(X, rows, lo, hi):
     for i in range(lo, hi):
         row = rows[i]
         for d in range(0, X.shape[1], step):
-            _prefetch(X, row, d)
+            prefetch(X, row, d)
 
 
 @jit(JIT_OPTIONS)
-def _add5(row, c, p0, p1, p2, p3, p4):
-    """``row[c:c+5] += (p0, ..., p4)``."""
-    row[c] += p0
-    row[c + 1] += p1
-    row[c + 2] += p2
-    row[c + 3] += p3
-    row[c + 4] += p4
+def _ahead(targets, k, p, r0):
+    """The row that sweep ``p`` of the block at ``k`` prefetches: the scores' sweeps are
+    ``p = 0, 2, ...``, the gradient's ``1, 3, ...``; each of the block's first four
+    sweeps takes one of the four next rows ``targets[k:k + 4]``, later ones ``r0`` (in
+    cache: a no-op)."""
+    return targets[k + p] if p < _BLOCK else r0
 
 
 @jit(JIT_OPTIONS)
-def _dot5x4(coef, c, x0, x1, x2, x3, out):
-    """``out[k, c:c+5] += coef[c:c+5] @ x_k`` for four samples in one sweep: twenty
-    accumulators, nine loads a step."""
-    w0 = coef[c]
-    w1 = coef[c + 1]
-    w2 = coef[c + 2]
-    w3 = coef[c + 3]
-    w4 = coef[c + 4]
-    a0 = a1 = a2 = a3 = a4 = x0.dtype.type(0)
-    b0 = b1 = b2 = b3 = b4 = x0.dtype.type(0)
-    e0 = e1 = e2 = e3 = e4 = x0.dtype.type(0)
-    f0 = f1 = f2 = f3 = f4 = x0.dtype.type(0)
-    for d in range(x0.shape[0]):
-        v0 = x0[d]
-        v1 = x1[d]
-        v2 = x2[d]
-        v3 = x3[d]
-        u = w0[d]
-        a0 += u * v0
-        b0 += u * v1
-        e0 += u * v2
-        f0 += u * v3
-        u = w1[d]
-        a1 += u * v0
-        b1 += u * v1
-        e1 += u * v2
-        f1 += u * v3
-        u = w2[d]
-        a2 += u * v0
-        b2 += u * v1
-        e2 += u * v2
-        f2 += u * v3
-        u = w3[d]
-        a3 += u * v0
-        b3 += u * v1
-        e3 += u * v2
-        f3 += u * v3
-        u = w4[d]
-        a4 += u * v0
-        b4 += u * v1
-        e4 += u * v2
-        f4 += u * v3
-    _add5(out[0], c, a0, a1, a2, a3, a4)
-    _add5(out[1], c, b0, b1, b2, b3, b4)
-    _add5(out[2], c, e0, e1, e2, e3, e4)
-    _add5(out[3], c, f0, f1, f2, f3, f4)
-
-
-@jit(JIT_OPTIONS)
-def _dot1x4(coef, c, x0, x1, x2, x3, out):
-    """``out[k, c] += coef[c] @ x_k`` for four samples in one sweep."""
-    w = coef[c]
-    a = b = e = f = x0.dtype.type(0)
-    for d in range(x0.shape[0]):
-        u = w[d]
-        a += u * x0[d]
-        b += u * x1[d]
-        e += u * x2[d]
-        f += u * x3[d]
-    out[0, c] += a
-    out[1, c] += b
-    out[2, c] += e
-    out[3, c] += f
-
-
-@jit(JIT_OPTIONS)
-def _scores4(coef, x0, x1, x2, x3, out):
-    """``out[k] += coef @ x_k`` for four samples: five classes per sweep, then one."""
+def _group_scores(coef, X, group, n_blocks, sums, lo, hi, targets):
+    """``sums[k, c, :] +=`` the lane sums of ``coef[c, lo:hi] * X[group[k], lo:hi]`` for
+    the first ``n_blocks`` blocks of the group (one tile)."""
     n_classes = coef.shape[0]
-    c = 0
-    while c + _CLASS_BLOCK <= n_classes:
-        _dot5x4(coef, c, x0, x1, x2, x3, out)
-        c += _CLASS_BLOCK
-    while c < n_classes:
-        _dot1x4(coef, c, x0, x1, x2, x3, out)
-        c += 1
+    for k in range(0, n_blocks * _BLOCK, _BLOCK):
+        r0, r1, r2, r3 = group[k], group[k + 1], group[k + 2], group[k + 3]
+        c = 0
+        p = 0
+        while c + _CLASS_BLOCK <= n_classes:
+            tile_scores5(coef, c, X, r0, r1, r2, r3, sums, k, lo, hi, _ahead(targets, k, p, r0))
+            c += _CLASS_BLOCK
+            p += 2
+        while c < n_classes:
+            tile_scores1(coef, c, X, r0, r1, r2, r3, sums, k, lo, hi, _ahead(targets, k, p, r0))
+            c += 1
+            p += 2
 
 
 @jit(JIT_OPTIONS)
-def _prefetch_block(X, r0, r1, r2, r3, line, count):
-    """Prefetch lines ``line:line + count`` of the rows ``X[r0..r3]``; the next line."""
-    step = 64 // X.itemsize
-    end = min(line + count, (X.shape[1] + step - 1) // step)
-    for row in (r0, r1, r2, r3):
-        for j in range(line, end):
-            _prefetch(X, row, j * step)
-    return max(line, end)
+def _group_gradient(grad, dscores, X, group, n_blocks, lo, hi, targets):
+    """``grad[:, lo:hi] += dscores[k].T @ X[group[k], lo:hi]`` over the first ``n_blocks``
+    blocks of the group (one tile)."""
+    n_classes = grad.shape[0]
+    for k in range(0, n_blocks * _BLOCK, _BLOCK):
+        r0, r1, r2, r3 = group[k], group[k + 1], group[k + 2], group[k + 3]
+        c = 0
+        p = 1
+        while c + _CLASS_BLOCK <= n_classes:
+            tile_fold5(grad, c, dscores, k, X, r0, r1, r2, r3, lo, hi, _ahead(targets, k, p, r0))
+            c += _CLASS_BLOCK
+            p += 2
+        while c < n_classes:
+            tile_fold1(grad, c, dscores, k, X, r0, r1, r2, r3, lo, hi, _ahead(targets, k, p, r0))
+            c += 1
+            p += 2
 
 
 @jit(JIT_OPTIONS)
-def _fold5x4(o0, o1, o2, o3, o4, dscores, c, x0, x1, x2, x3, lo, hi):
-    """``o_j[lo:hi] += dscores[:, c + j] @ x[:, lo:hi]`` (``j`` = 0..4, x = x0..x3).  Unsigned
-    indices, not slices: a slice's reference count is an atomic the threads share
-    (about 90 ns a segment); unsigned, the loop vectorizes (no negative-index check)."""
-    a0, a1, a2, a3 = dscores[0, c], dscores[1, c], dscores[2, c], dscores[3, c]
-    b0, b1, b2, b3 = dscores[0, c + 1], dscores[1, c + 1], dscores[2, c + 1], dscores[3, c + 1]
-    e0, e1, e2, e3 = dscores[0, c + 2], dscores[1, c + 2], dscores[2, c + 2], dscores[3, c + 2]
-    f0, f1, f2, f3 = dscores[0, c + 3], dscores[1, c + 3], dscores[2, c + 3], dscores[3, c + 3]
-    g0, g1, g2, g3 = dscores[0, c + 4], dscores[1, c + 4], dscores[2, c + 4], dscores[3, c + 4]
-    for d in range(np.uint64(lo), np.uint64(hi)):
-        v0 = x0[d]
-        v1 = x1[d]
-        v2 = x2[d]
-        v3 = x3[d]
-        o0[d] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
-        o1[d] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
-        o2[d] += e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3
-        o3[d] += f0 * v0 + f1 * v1 + f2 * v2 + f3 * v3
-        o4[d] += g0 * v0 + g1 * v1 + g2 * v2 + g3 * v3
-
-
-@jit(JIT_OPTIONS)
-def _axpy1x4(grad, c, dscores, x0, x1, x2, x3):
-    """``grad[c] += dscores[:, c] @ x`` in one sweep."""
-    out = grad[c]
-    a, b, e, f = dscores[0, c], dscores[1, c], dscores[2, c], dscores[3, c]
-    for d in range(out.shape[0]):
-        out[d] += a * x0[d] + b * x1[d] + e * x2[d] + f * x3[d]
-
-
-@jit(JIT_OPTIONS)
-def _gradient4(grad, dscores, x0, x1, x2, x3, X, r0, r1, r2, r3, prefetch):
-    """``grad += dscores.T @ x`` for four samples: five rows per sweep, then one; with
-    ``prefetch``, the next block's rows ``X[r0..r3]`` are prefetched a few lines after
-    each ``_SEGMENT`` features of the five-row sweeps (the rest at the end)."""
-    n_classes, n_features = grad.shape
-    step = 64 // X.itemsize
-    n_lines = (X.shape[1] + step - 1) // step if prefetch else 0  # per row
-    segment = _SEGMENT if prefetch else max(1, n_features)
-    n_points = (n_classes // _CLASS_BLOCK) * ((n_features + segment - 1) // segment)
-    per_segment = (n_lines + n_points - 1) // max(1, n_points)
-    line = 0
-    c = 0
-    while c + _CLASS_BLOCK <= n_classes:
-        o0, o1, o2, o3, o4 = grad[c], grad[c + 1], grad[c + 2], grad[c + 3], grad[c + 4]
-        for lo in range(0, n_features, segment):
-            _fold5x4(o0, o1, o2, o3, o4, dscores, c, x0, x1, x2, x3, lo,
-                     min(n_features, lo + segment))
-            line = _prefetch_block(X, r0, r1, r2, r3, line, per_segment)
-        c += _CLASS_BLOCK
-    while c < n_classes:
-        _axpy1x4(grad, c, dscores, x0, x1, x2, x3)
-        c += 1
-    _prefetch_block(X, r0, r1, r2, r3, line, n_lines)
-
-
-@jit(JIT_OPTIONS)
-def _axpy(out, a, x):
-    """``out += a * x``."""
-    for d in range(out.shape[0]):
-        out[d] += a * x[d]
+def _next_rows(X, rows, following, g0, hi, group, n_blocks, n_classes, targets):
+    """Fill ``targets`` with the rows after the group (``rows[g0 + size:hi]``, then
+    ``following``; ``group[0]`` past both) and prefetch at once those that no sweep
+    will: a block has ``2 * (n_classes // 5 + n_classes % 5)`` sweeps (two for five
+    classes), and blocks past ``n_blocks`` have none."""
+    size = group.shape[0]
+    sweeps = 2 * (n_classes // _CLASS_BLOCK + n_classes % _CLASS_BLOCK)
+    for k in range(size):
+        j = g0 + size + k
+        if j < hi:
+            targets[k] = rows[j]
+        elif j - hi < following.shape[0]:
+            targets[k] = following[j - hi]
+        else:
+            targets[k] = group[0]
+        if k % _BLOCK >= sweeps or k >= n_blocks * _BLOCK:
+            _prefetch_rows(X, targets, k, k + 1)
 
 
 # Cephes' expf: exp(x) = 2**k * exp(r), k = round(x / ln 2), ln 2 split in two parts so
@@ -298,60 +183,67 @@ def _exp_nonpositive_overload(values, n, pow2_bits):
 
 @jit(JIT_OPTIONS)
 def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n_batch,
-                    weights):
+                    weights, following, prime):
     """Loss sum and gradient of the mean batch loss over ``rows[lo:hi]``.
 
     ``grad``/``grad_intercept`` are overwritten with this chunk's share of the
     gradient of the batch mean (each sample weighs ``1 / n_batch``, or
     ``weights[row] / n_batch`` where ``n_batch`` is then the batch's weight sum).
     Returns the chunk's summed (weighted) loss in float64.  ``weights=None`` compiles
-    a specialization of its own, with the weighted lines pruned.
+    a specialization of its own, with the weighted lines pruned.  ``following`` are the
+    rows this thread is expected to take next (the next batch's), prefetched during the
+    last group; ``prime`` prefetches the first group before starting.
     """
     n_classes = coef.shape[0]
+    width = X.shape[1]
+    main = width - width % (2 * _vector.VECTOR_BYTES // X.itemsize)  # whole cache lines
     grad[:, :] = 0
     # Scratch written on every sample is allocated here, by the thread that uses it:
     # slices of one shared array would sit in the same cache lines across threads
     # (false sharing) and cost more than the arithmetic.
-    dscores = np.empty((_BLOCK, n_classes), dtype=coef.dtype)
-    shifted = np.empty(_BLOCK * n_classes, dtype=coef.dtype)  # flat, so exp runs in one loop
-    pow2_bits = np.empty(_BLOCK * n_classes, dtype=np.int32)
-    shifted_label = np.empty(_BLOCK, dtype=np.float64)
+    size = _GROUP_BLOCKS * _BLOCK
+    sums = np.empty((size, n_classes, _vector.VECTOR_BYTES // X.itemsize), dtype=coef.dtype)
+    dscores = np.empty((size, n_classes), dtype=coef.dtype)
+    shifted = np.empty(size * n_classes, dtype=coef.dtype)  # flat, so exp runs in one loop
+    pow2_bits = np.empty(size * n_classes, dtype=np.int32)
+    shifted_label = np.empty(size, dtype=np.float64)
+    group = np.empty(size, dtype=np.int64)
+    targets = np.empty(size, dtype=np.int64)
     grad_b = np.zeros(n_classes, dtype=coef.dtype)
     inv_n = 1.0 / n_batch
     loss = 0.0
-    i = lo
-    # Prefetching runs on into the next part, which this thread usually takes next;
-    # rows over 8 KiB (``spread``): see the module's docstring.
-    n_rows = rows.shape[0]
-    ahead = min(_PREFETCH_MAX_ROWS, _PREFETCH_BYTES // (X.shape[1] * X.itemsize))
-    spread = ahead < _BLOCK
-    if spread:
-        ahead = _BLOCK
-    _prefetch_rows(X, rows, lo, min(n_rows, lo + ahead))
-    while i < hi:
-        block = min(_BLOCK, hi - i)
-        if not spread:
-            _prefetch_rows(X, rows, min(n_rows, i + ahead), min(n_rows, i + block + ahead))
-        # A short last block repeats its last row; the copies' scores are ignored and
-        # their gradient weights are zero, so every block runs the same kernels.
-        x0 = X[rows[i]]
-        x1 = X[rows[i + min(1, block - 1)]]
-        x2 = X[rows[i + min(2, block - 1)]]
-        x3 = X[rows[i + min(3, block - 1)]]
-        for k in range(_BLOCK):
+    if prime:
+        _prefetch_rows(X, rows, lo, min(hi, lo + size))
+    for g0 in range(lo, hi, size):
+        n_group = min(size, hi - g0)
+        n_blocks = (n_group + _BLOCK - 1) // _BLOCK
+        # A short group repeats its last row; the copies' scores are ignored and their
+        # gradient weights are zero, so every block runs the same kernels.
+        for k in range(size):
+            group[k] = rows[g0 + min(k, n_group - 1)]
+        _next_rows(X, rows, following, g0, hi, group, n_blocks, n_classes, targets)
+        sums[:, :, :] = 0
+        for t in range(0, main, _TILE):
+            _group_scores(coef, X, group, n_blocks, sums, t, min(main, t + _TILE), targets)
+        for k in range(n_group):
+            row = group[k]
             for c in range(n_classes):
-                dscores[k, c] = intercept[c]
-        _scores4(coef, x0, x1, x2, x3, dscores)
-        for k in range(block):
+                score = intercept[c]
+                for lane in range(sums.shape[2]):
+                    score += sums[k, c, lane]
+                for d in range(main, width):  # rows not padded to whole cache lines
+                    score += coef[c, d] * X[row, d]
+                dscores[k, c] = score
+        for k in range(n_group):
             s = dscores[k]
             smax = s[0]
             for c in range(1, n_classes):
                 smax = max(smax, s[c])
             for c in range(n_classes):
                 shifted[k * n_classes + c] = s[c] - smax
-            shifted_label[k] = shifted[k * n_classes + y[rows[i + k]]]
-        _exp_nonpositive(shifted, block * n_classes, pow2_bits)
-        for k in range(block):
+            shifted_label[k] = shifted[k * n_classes + y[group[k]]]
+        _exp_nonpositive(shifted, n_group * n_classes, pow2_bits)
+        for k in range(n_group):
             e = shifted[k * n_classes:(k + 1) * n_classes]
             total = 0.0
             for c in range(n_classes):
@@ -361,7 +253,7 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
                 loss += np.log(total) - shifted_label[k]
                 share = inv_n
             else:
-                weight = np.float64(weights[rows[i + k]])
+                weight = np.float64(weights[group[k]])
                 loss += weight * (np.log(total) - shifted_label[k])
                 share = weight * inv_n
             scale = share / total
@@ -372,46 +264,48 @@ def _rows_loss_grad(X, y, rows, lo, hi, coef, intercept, grad, grad_intercept, n
                 # subnormal, and subnormal operands slow the gradient's multiply-adds by
                 # orders of magnitude once training makes the scores confident.
                 s[c] = p if p > _TINY else 0.0
-            s[y[rows[i + k]]] -= share
+            s[y[group[k]]] -= share
             for c in range(n_classes):
                 grad_b[c] += s[c]
-        for k in range(block, _BLOCK):
-            for c in range(n_classes):
-                dscores[k, c] = 0.0
-        nxt = i + block
-        _gradient4(grad, dscores, x0, x1, x2, x3, X, rows[min(n_rows - 1, nxt)],
-                   rows[min(n_rows - 1, nxt + 1)], rows[min(n_rows - 1, nxt + 2)],
-                   rows[min(n_rows - 1, nxt + 3)], spread and nxt < n_rows)
-        i += block
+        dscores[n_group:, :] = 0.0
+        for t in range(0, main, _TILE):
+            _group_gradient(grad, dscores, X, group, n_blocks, t, min(main, t + _TILE), targets)
+        for d in range(main, width):
+            for k in range(n_group):
+                value = X[group[k], d]
+                for c in range(n_classes):
+                    grad[c, d] += dscores[k, c] * value
     grad_intercept[:] = grad_b
     return loss
 
 
 @jit(PARALLEL_JIT_OPTIONS)
 def _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts,
-                     parallel, weights, n_batch):
+                     parallel, weights, n_batch, next_rows, prime):
     """Split the batch into ``_PART``-sample parts; fill one buffer slice per part.
 
     The parts depend on the batch size only, so the per-part sums and their serial
     sums in :func:`_step_weights` are the same whichever thread computes a part and however
     many there are.  With ``parallel`` False the parts run on the calling thread:
     waking the pool would cost more than it saves on small batches.  Returns the
-    number of parts.  ``n_batch`` is :func:`_batch_weight`'s divisor.
+    number of parts.  ``n_batch`` is :func:`_batch_weight`'s divisor; part ``t``
+    prefetches part ``t`` of ``next_rows`` (the next batch) at its end, the rows its
+    thread takes next where the pool's threads take one part each.
     """
     n = rows.shape[0]
     n_parts = max(1, (n + _PART - 1) // _PART)
     if not parallel or n_parts == 1:
         for t in range(n_parts):
             lo = t * _PART
-            loss_parts[t] = _rows_loss_grad(X, y, rows, lo, min(n, lo + _PART), coef, intercept,
-                                            grad_parts[t], grad_intercept_parts[t], n_batch,
-                                            weights)
+            loss_parts[t] = _rows_loss_grad(
+                X, y, rows, lo, min(n, lo + _PART), coef, intercept, grad_parts[t],
+                grad_intercept_parts[t], n_batch, weights, next_rows[lo:lo + _PART], prime)
         return n_parts
     for t in numba.prange(n_parts):
         lo = t * _PART
-        loss_parts[t] = _rows_loss_grad(X, y, rows, lo, min(n, lo + _PART), coef, intercept,
-                                        grad_parts[t], grad_intercept_parts[t], n_batch,
-                                        weights)
+        loss_parts[t] = _rows_loss_grad(
+            X, y, rows, lo, min(n, lo + _PART), coef, intercept, grad_parts[t],
+            grad_intercept_parts[t], n_batch, weights, next_rows[lo:lo + _PART], prime)
     return n_parts
 
 
@@ -477,47 +371,57 @@ def _penalty(coef, l1, l2):
 
 
 @jit(JIT_OPTIONS)
-def _update_row(w, velocity, g, lr, l1, l2, l1_proximal, momentum):
-    """One SGD (+momentum) step on a weight row, then the L1 proximal step if asked."""
+def _update_row(w, velocity, g, c, lo, hi, lr, l1, l2, l1_proximal, momentum):
+    """One SGD (+momentum) step on ``w[c, lo:hi]`` with gradient ``g[c, lo:hi]``, then the
+    L1 proximal step if asked; returns the new ``sum |w|, sum w**2`` there, in float64.
+
+    The 2-D arrays are indexed in place: a slice's reference count is an atomic that
+    the threads share, and slices cost the parallel update about half its time.
+    """
     threshold = lr * l1
-    for d in range(w.shape[0]):
-        step = g[d] + l2 * w[d]
+    abs_sum = 0.0
+    sq_sum = 0.0
+    for d in range(np.uint64(lo), np.uint64(hi)):
+        step = g[c, d] + l2 * w[c, d]
         if l1 != 0.0 and not l1_proximal:
-            step += l1 * np.sign(w[d])
+            step += l1 * np.sign(w[c, d])
         if momentum != 0.0:
-            velocity[d] = momentum * velocity[d] - lr * step
-            wd = w[d] + velocity[d]
+            velocity[c, d] = momentum * velocity[c, d] - lr * step
+            wd = w[c, d] + velocity[c, d]
         else:
-            wd = w[d] - lr * step
+            wd = w[c, d] - lr * step
         if l1 != 0.0 and l1_proximal:
             wd = np.sign(wd) * max(abs(wd) - threshold, 0.0)
-        w[d] = wd
+        w[c, d] = wd
+        stored = np.float64(w[c, d])
+        abs_sum += abs(stored)
+        sq_sum += stored * stored
+    return abs_sum, sq_sum
 
 
 @jit(JIT_OPTIONS)
 def _step_slice(coef, velocity_coef, grad_parts, n_parts, s, size, lr, l1, l2, l1_proximal,
-                momentum, has_penalty, norm_parts):
-    """Update the columns of slice ``s`` (``size`` wide), one pass per weight row while
+                momentum, norm_parts):
+    """Update the columns of slice ``s`` (``size`` wide), one weight row at a time while
     it is in L1: sum the parts' gradients into part 0, step, and put the new rows'
     ``sum |w|, sum w**2`` (the next step's penalty) in ``norm_parts[s]``."""
     lo = min(coef.shape[1], s * size)
     hi = min(coef.shape[1], lo + size)
     norm_parts[s, :] = 0.0
+    grad = grad_parts[0]
     for c in range(coef.shape[0]):
-        g = grad_parts[0, c, lo:hi]
         for part in range(1, n_parts):
-            _axpy(g, 1.0, grad_parts[part, c, lo:hi])
-        _update_row(coef[c, lo:hi], velocity_coef[c, lo:hi], g, lr, l1, l2, l1_proximal,
-                    momentum)
-        if has_penalty:
-            a, q = _row_norms(coef[c, lo:hi])
-            norm_parts[s, 0] += a
-            norm_parts[s, 1] += q
+            for d in range(np.uint64(lo), np.uint64(hi)):
+                grad[c, d] += grad_parts[part, c, d]
+        a, q = _update_row(coef, velocity_coef, grad, c, lo, hi, lr, l1, l2, l1_proximal,
+                           momentum)
+        norm_parts[s, 0] += a
+        norm_parts[s, 1] += q
 
 
 @jit(PARALLEL_JIT_OPTIONS)
 def _step_weights(coef, velocity_coef, grad_parts, n_parts, lr, l1, l2, l1_proximal, momentum,
-                  has_penalty, norm_parts, parallel):
+                  norm_parts, parallel):
     """Sum the parts' gradients, step the weights and return the new penalty, over
     ``norm_parts.shape[0]`` column slices of whole cache lines, in parallel when
     ``parallel``.  The slices depend on the width alone and their norms are summed in
@@ -528,11 +432,13 @@ def _step_weights(coef, velocity_coef, grad_parts, n_parts, lr, l1, l2, l1_proxi
     if parallel:
         for s in numba.prange(n_slices):
             _step_slice(coef, velocity_coef, grad_parts, n_parts, s, size, lr, l1, l2,
-                        l1_proximal, momentum, has_penalty, norm_parts)
+                        l1_proximal, momentum, norm_parts)
     else:
         for s in range(n_slices):
             _step_slice(coef, velocity_coef, grad_parts, n_parts, s, size, lr, l1, l2,
-                        l1_proximal, momentum, has_penalty, norm_parts)
+                        l1_proximal, momentum, norm_parts)
+    if l1 == 0.0 and l2 == 0.0:
+        return 0.0
     abs_sum = 0.0
     sq_sum = 0.0
     for s in range(n_slices):
@@ -552,25 +458,29 @@ def _sgd_kernel(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_
     is not finite (that step's loss is written, its update is not made).
     """
     n_batches = batch_starts.shape[0] - 1
-    has_penalty = l1 != 0.0 or l2 != 0.0
-    penalty = _penalty(coef, l1, l2) if has_penalty else 0.0
+    penalty = _penalty(coef, l1, l2) if l1 != 0.0 or l2 != 0.0 else 0.0
     n_slices = _STEP_SLICES if coef.size >= _PARALLEL_STEP_MIN else 1  # whole rows: small
     norm_parts = np.empty((_STEP_SLICES, 2), dtype=np.float64)
     for t in range(n_batches):
         rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
         n_batch = _batch_weight(rows, weights)
+        next_rows = batch_indices[batch_starts[min(t + 1, n_batches)]:
+                                  batch_starts[min(t + 2, n_batches)]]
         n_parts = _batch_loss_grad(X, y, rows, coef, intercept, grad_parts,
-                                   grad_intercept_parts, loss_parts, parallel, weights, n_batch)
+                                   grad_intercept_parts, loss_parts, parallel, weights, n_batch,
+                                   next_rows, t == 0)
         loss = _sum_small_parts(grad_intercept_parts, loss_parts, n_parts) / n_batch + penalty
         losses[t] = loss
         if not _is_finite(loss):
             return t
         penalty = _step_weights(coef, velocity_coef, grad_parts, n_parts, learning_rates[t], l1,
-                                l2, l1_proximal, momentum, has_penalty, norm_parts[:n_slices],
+                                l2, l1_proximal, momentum, norm_parts[:n_slices],
                                 parallel and n_slices > 1)
         # the bias is not penalized
-        _update_row(intercept, velocity_intercept, grad_intercept_parts[0], learning_rates[t],
-                    0.0, 0.0, l1_proximal, momentum)
+        n_classes = intercept.shape[0]
+        _update_row(intercept.reshape((1, n_classes)), velocity_intercept.reshape((1, n_classes)),
+                    grad_intercept_parts, 0, 0, n_classes, learning_rates[t], 0.0, 0.0,
+                    l1_proximal, momentum)
     return n_batches
 
 
@@ -587,7 +497,7 @@ def _minibatch_kernel(X, y, coef, intercept, l1, l2, parallel, weights):
     rows = np.arange(n_samples)
     n_batch = _batch_weight(rows, weights)
     _batch_loss_grad(X, y, rows, coef, intercept, grad_parts, grad_intercept_parts, loss_parts,
-                     parallel, weights, n_batch)
+                     parallel, weights, n_batch, rows[:0], True)
     for t in range(1, n_parts):  # in a fixed order
         grad_parts[0] += grad_parts[t]
     loss = _sum_small_parts(grad_intercept_parts, loss_parts, n_parts) / n_batch

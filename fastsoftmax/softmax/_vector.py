@@ -1,0 +1,231 @@
+"""The inner loops of the training kernel, written as LLVM IR with explicit vectors.
+
+Each loop sweeps one tile of columns ``lo:hi`` (a whole number of cache lines) for a
+block of four samples and five (or one) classes, two 32-byte vectors per step: one
+cache line of each row.  Written out here rather than left to Numba's loop vectorizer,
+the loop has no runtime alias checks before it (the vectorizer cannot prove that the
+gradient rows do not overlap the sample rows, and checks every pair on each call), no
+scalar remainder, and one software prefetch per step: one cache line of a row that a
+later block reads, so that the next rows stream in from memory at the pace of the
+arithmetic instead of in bursts that stall it.
+
+- :func:`tile_scores5` / :func:`tile_scores1`: ``acc[k + m, c + j, :] +=`` the lane sums
+  of ``coef[c + j, lo:hi] * X[r_m, lo:hi]``.  The partial sums stay in vector lanes
+  across tiles (``acc``), so a tile costs no horizontal sums; the caller adds the lanes
+  once per row.
+- :func:`tile_fold5` / :func:`tile_fold1`: ``grad[c + j, lo:hi] += sum_m
+  ds[k + m, c + j] * X[r_m, lo:hi]``, four fused multiply-adds per gradient vector.
+- :func:`prefetch`: one cache line into L2, from Numba code.
+
+NumPy references: ``_numpy`` (the whole loss and gradient) and the tests, which
+compare each loop with ``X @ coef.T`` and ``ds.T @ X``.  These are compiled into the
+kernels of :mod:`._kernels`, whose cache entries are stamped with this file too
+(``_jit.compiled_from``).
+"""
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+VECTOR_BYTES = 32  # one AVX register: 8 float32 or 4 float64 lanes; two make a cache line
+_I32 = ir.IntType(32)
+
+
+def _check_arrays(*arrays):
+    """Whether the arrays are C-contiguous and of one float dtype (the loops' contract)."""
+    dtype = arrays[0].dtype
+    return all(isinstance(a, types.Array) and a.layout == "C" and a.dtype == dtype
+               for a in arrays) and dtype in (types.float32, types.float64)
+
+
+def _pointer(context, builder, array_type, array, indices):
+    view = context.make_array(array_type)(context, builder, array)
+    return cgutils.get_item_pointer(context, builder, array_type, view, indices)
+
+
+def _load(builder, pointer, offset, vector, align):
+    address = builder.bitcast(builder.gep(pointer, [offset]), vector.as_pointer())
+    return builder.load(address, align=align)
+
+
+def _store(builder, value, pointer, offset, vector, align):
+    address = builder.bitcast(builder.gep(pointer, [offset]), vector.as_pointer())
+    builder.store(value, address, align=align)
+
+
+def _splat(builder, scalar, vector):
+    undefined = ir.Constant(vector, ir.Undefined)
+    first = builder.insert_element(undefined, scalar, _I32(0))
+    zeros = ir.Constant(ir.VectorType(_I32, vector.count), [0] * vector.count)
+    return builder.shuffle_vector(first, undefined, zeros)
+
+
+def _fma(builder, a, b, c):
+    """``a * b + c`` in one rounding, lane by lane (``llvm.fma``)."""
+    suffix = "f32" if isinstance(a.type.element, ir.FloatType) else "f64"
+    function = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(a.type, [a.type] * 3), f"llvm.fma.v{a.type.count}{suffix}")
+    return builder.call(function, [a, b, c])
+
+
+def _prefetch_line(builder, pointer):
+    byte_pointer = ir.IntType(8).as_pointer()
+    function = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, _I32, _I32, _I32]),
+        "llvm.prefetch.p0i8")
+    # read access, locality 1 (prefetcht2: into L2, not L1), data cache
+    builder.call(function, [builder.bitcast(pointer, byte_pointer), _I32(0), _I32(1), _I32(1)])
+
+
+def _counted_loop(builder, intp, count, carried, body):
+    """``for i in range(count): carried = body(i, carried)``; returns the final values."""
+    before = builder.block
+    loop = builder.append_basic_block("tile_loop")
+    after = builder.append_basic_block("tile_done")
+    builder.cbranch(builder.icmp_signed(">", count, intp(0)), loop, after)
+    builder.position_at_end(loop)
+    i = builder.phi(intp)
+    i.add_incoming(intp(0), before)
+    phis = []
+    for value in carried:
+        phi = builder.phi(value.type)
+        phi.add_incoming(value, before)
+        phis.append(phi)
+    updated = body(i, phis)
+    i_next = builder.add(i, intp(1))
+    end = builder.block
+    i.add_incoming(i_next, end)
+    for phi, value in zip(phis, updated):
+        phi.add_incoming(value, end)
+    builder.cbranch(builder.icmp_signed("<", i_next, count), loop, after)
+    builder.position_at_end(after)
+    results = []
+    for value, value_updated in zip(carried, updated):
+        phi = builder.phi(value.type)
+        phi.add_incoming(value, before)
+        phi.add_incoming(value_updated, end)
+        results.append(phi)
+    return results
+
+
+class _Tile:
+    """What both loops set up: the vector type, the four sample rows and the prefetched
+    row at column ``lo``, and the number of one-line steps."""
+
+    def __init__(self, context, builder, X_type, X, rows, lo, hi, prefetch_row):
+        self.intp = context.get_value_type(types.intp)
+        element = context.get_value_type(X_type.dtype)
+        self.itemsize = context.get_abi_sizeof(element)
+        self.lanes = VECTOR_BYTES // self.itemsize
+        self.vector = ir.VectorType(element, self.lanes)
+        self.x = [_pointer(context, builder, X_type, X, [row, lo]) for row in rows]
+        self.ahead = _pointer(context, builder, X_type, X, [prefetch_row, lo])
+        self.count = builder.sdiv(builder.sub(hi, lo), self.intp(2 * self.lanes))
+
+    def step(self, builder, i):
+        """The offsets of the two vectors of step ``i``, after prefetching its line."""
+        line = builder.mul(i, self.intp(2 * self.lanes))
+        _prefetch_line(builder, builder.gep(self.ahead, [line]))
+        return line, builder.add(line, self.intp(self.lanes))
+
+    def load_x(self, builder, offset):
+        return [_load(builder, p, offset, self.vector, self.itemsize) for p in self.x]
+
+
+def _tile_scores(n_classes):
+    @intrinsic
+    def tile_scores(typingctx, coef, c, X, r0, r1, r2, r3, acc, k, lo, hi, prefetch_row):
+        if not (_check_arrays(coef, X, acc) and coef.ndim == X.ndim == 2 and acc.ndim == 3):
+            return None
+        sig = types.void(coef, c, X, r0, r1, r2, r3, acc, k, lo, hi, prefetch_row)
+
+        def codegen(context, builder, signature, args):
+            coef_type, _, X_type, _, _, _, _, acc_type = signature.args[:8]
+            coef, c, X, r0, r1, r2, r3, acc, k, lo, hi, prefetch_row = args
+            tile = _Tile(context, builder, X_type, X, (r0, r1, r2, r3), lo, hi, prefetch_row)
+            intp, vector, align = tile.intp, tile.vector, tile.itemsize
+            w = [_pointer(context, builder, coef_type, coef, [builder.add(c, intp(j)), lo])
+                 for j in range(n_classes)]
+            sums = [_pointer(context, builder, acc_type, acc,
+                             [builder.add(k, intp(m)), builder.add(c, intp(j)), intp(0)])
+                    for j in range(n_classes) for m in range(4)]
+            start = [_load(builder, p, intp(0), vector, align) for p in sums]
+
+            def body(i, partial):
+                partial = list(partial)
+                for offset in tile.step(builder, i):
+                    x = tile.load_x(builder, offset)
+                    for j in range(n_classes):
+                        weights = _load(builder, w[j], offset, vector, align)
+                        for m in range(4):
+                            partial[4 * j + m] = _fma(builder, weights, x[m], partial[4 * j + m])
+                return partial
+
+            final = _counted_loop(builder, intp, tile.count, start, body)
+            for pointer, value in zip(sums, final):
+                _store(builder, value, pointer, intp(0), vector, align)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    tile_scores.__doc__ = (
+        f"``acc[k + m, c + j, :] +=`` lane sums of ``coef[c + j, lo:hi] * X[r_m, lo:hi]`` "
+        f"(m = 0..3, j < {n_classes}); prefetches ``X[prefetch_row, lo:hi]``.")
+    return tile_scores
+
+
+def _tile_fold(n_classes):
+    @intrinsic
+    def tile_fold(typingctx, grad, c, ds, k, X, r0, r1, r2, r3, lo, hi, prefetch_row):
+        if not (_check_arrays(grad, ds, X) and grad.ndim == ds.ndim == X.ndim == 2):
+            return None
+        sig = types.void(grad, c, ds, k, X, r0, r1, r2, r3, lo, hi, prefetch_row)
+
+        def codegen(context, builder, signature, args):
+            grad_type, _, ds_type, _, X_type = signature.args[:5]
+            grad, c, ds, k, X, r0, r1, r2, r3, lo, hi, prefetch_row = args
+            tile = _Tile(context, builder, X_type, X, (r0, r1, r2, r3), lo, hi, prefetch_row)
+            intp, vector, align = tile.intp, tile.vector, tile.itemsize
+            g = [_pointer(context, builder, grad_type, grad, [builder.add(c, intp(j)), lo])
+                 for j in range(n_classes)]
+            factors = [[_splat(builder, builder.load(_pointer(
+                context, builder, ds_type, ds, [builder.add(k, intp(m)), builder.add(c, intp(j))])),
+                vector) for m in range(4)] for j in range(n_classes)]
+
+            def body(i, _):
+                for offset in tile.step(builder, i):
+                    x = tile.load_x(builder, offset)
+                    for j in range(n_classes):
+                        total = _load(builder, g[j], offset, vector, align)
+                        for m in range(4):
+                            total = _fma(builder, factors[j][m], x[m], total)
+                        _store(builder, total, g[j], offset, vector, align)
+                return []
+
+            _counted_loop(builder, intp, tile.count, [], body)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    tile_fold.__doc__ = (
+        f"``grad[c + j, lo:hi] += sum_m ds[k + m, c + j] * X[r_m, lo:hi]`` (m = 0..3, "
+        f"j < {n_classes}); prefetches ``X[prefetch_row, lo:hi]``.")
+    return tile_fold
+
+
+tile_scores5 = _tile_scores(5)
+tile_scores1 = _tile_scores(1)
+tile_fold5 = _tile_fold(5)
+tile_fold1 = _tile_fold(1)
+
+
+@intrinsic
+def prefetch(typingctx, array, row, col):
+    """Hint the CPU to load ``array[row, col]``'s cache line into L2 (``llvm.prefetch``)."""
+    sig = types.void(array, row, col)
+
+    def codegen(context, builder, signature, args):
+        _prefetch_line(builder, _pointer(context, builder, signature.args[0], args[0], args[1:]))
+        return context.get_dummy_value()
+
+    return sig, codegen
