@@ -6,12 +6,13 @@ flags, and a notice before a compile starts.
 ``fastsoftmax/_kernel_cache/<CACHE_TAG>/<subpackage>/`` beside the installed modules
 (or under ``$NUMBA_CACHE_DIR/<CACHE_TAG>/`` when that is set).  Numba validates an
 entry by the sha256 of the kernel's source file (and of the files it declares with
-:func:`compiled_from`), the Numba version and the CPU (name and features); the folder adds the fast-math and parallel flags, which Numba's key
-lacks.  Anything that does not match is a miss, and a miss compiles: never a wrong
-kernel.  With parallel kernels on, an entry loads only after Numba's threading layer
-has started, since a kernel holds the code of the parallel kernels it calls
-(``_KernelCacheImpl.rebuild``).  A package folder that cannot be written falls back to
-Numba's user-wide cache folder (then nothing shipped with the package is used).
+:func:`compiled_from`), the Numba version and the CPU (name and features); the folder
+adds the fast-math and parallel flags, which Numba's key lacks.  Anything that does not
+match is a miss, and a miss compiles: never a wrong kernel.  With parallel kernels on,
+an entry loads only after Numba's threading layer has started, since a kernel holds the
+code of the parallel kernels it calls (``_KernelCacheImpl.rebuild``).  A package folder
+that cannot be written falls back to Numba's user-wide cache folder (then nothing
+shipped with the package is used).
 
 The wheel build compiles the kernels that the commands use into that folder
 (:mod:`fastsoftmax._precompile`), so a fresh install on the machine that built it

@@ -183,10 +183,10 @@ def test_backends_agree_when_rows_need_padding(dtype, n_features):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_backends_agree_on_wide_rows(dtype):
-    """Rows wider than 8 KiB take the Numba kernel's other path (the next block's rows
-    prefetched during the gradient sweeps; the update in parallel column slices): both
-    backends' sgd still make the same steps, with 12 classes (a five-class sweep's
-    remainder), elastic net, momentum and a last batch of unequal parts."""
+    """Rows of many feature tiles (and weights enough for the update's parallel column
+    slices): both backends' sgd still make the same steps, with 12 classes (a
+    five-class sweep's remainder), elastic net, momentum and a last batch of unequal
+    parts."""
     from fastsoftmax.softmax import _layout, get_backend
 
     rng = np.random.default_rng(12)

@@ -75,6 +75,50 @@ def test_cache_hits_silently_and_recompiles_with_a_notice_on_any_mismatch(tmp_pa
     assert notice in _run(tmp_path)
 
 
+_DEPENDENT_KERNEL = textwrap.dedent('''
+    import os
+
+    import helper
+    from fastsoftmax._config import JIT_OPTIONS
+    from fastsoftmax._jit import compiled_from, jit
+
+    compiled_from(__file__, helper.__file__)
+
+
+    @jit(JIT_OPTIONS, notice="the {dtype} dependent kernel", compile_seconds=1)
+    def scaled_sum(x):
+        total = 0.0
+        for v in x:
+            total += helper.FACTOR * v
+        return total
+''')
+
+
+@pytest.mark.slow
+def test_cache_entry_is_stale_when_a_declared_file_changes(tmp_path):
+    """A kernel compiles in code from another file (here a constant; in the package the
+    IR loops of ``softmax/_vector.py``): declared with ``compiled_from``, an edit there
+    is a miss, where Numba's own stamp (the kernel's file) would load the old code."""
+    (tmp_path / "kern.py").write_text(_DEPENDENT_KERNEL)
+    (tmp_path / "helper.py").write_text("FACTOR = 2.0\n")
+    call = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy as np, kern; "
+            "print(kern.scaled_sum(np.arange(5.0)))")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("FASTSOFTMAX_CACHE", None)
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", call, str(tmp_path)], env=env,
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip(), "compiling the float64 dependent kernel" in out.stderr
+
+    assert run() == ("20.0", True)
+    assert run() == ("20.0", False)  # loaded from the cache
+    (tmp_path / "helper.py").write_text("FACTOR = 3.0\n")
+    assert run() == ("30.0", True)  # the helper changed: compiled again, not the old code
+    assert run() == ("30.0", False)
+
+
 def test_cache_folder_names_the_flags():
     from fastsoftmax import _config, _jit
     from fastsoftmax.softmax import _numba

@@ -9,7 +9,7 @@ import pytest
 # hash of the weights' bytes per configuration: the parallel path (2 * batch * D * C
 # multiply-adds above the kernel's threshold), float64, momentum and elastic net, a
 # batch split into parts of unequal size, and wide rows (the learned features' path:
-# rows prefetched during the gradient sweeps, the update in parallel column slices).
+# many feature tiles a group, the update in parallel column slices).
 _SCRIPT = """
 import hashlib, sys
 import numpy as np
@@ -26,8 +26,8 @@ configs = [
     dict(batch_size=450, n_iter=40, dtype="float32", sampling="replacement"),
     dict(batch_size=64, n_iter=40, dtype="float32"),
 ]
-# rows wider than the prefetch of whole rows ahead (8 KiB), and weights enough for the
-# update's column slices to run in parallel
+# rows of many feature tiles, and weights enough for the update's column slices to run
+# in parallel
 X_wide = rng.standard_normal((700, 3300)).astype(np.float32)
 y_wide = rng.integers(0, 10, 700)
 configs.append(dict(batch_size=300, n_iter=12, dtype="float32", momentum=0.9,

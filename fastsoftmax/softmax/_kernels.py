@@ -19,20 +19,22 @@ scores five classes of four samples per sweep (twenty accumulators; one load of
 four samples into five gradient rows per sweep (a read-modify-write of ``grad[c, d]``
 per four multiply-adds).  float32 ``exp`` is a vectorized polynomial.
 
-A part is worked through in groups of four blocks, and each group in tiles of
-``_TILE`` features: a tile's weight (or gradient) rows stay in L1 while the group's
+A part is worked through in groups of two blocks (eight rows), and each group in tiles
+of ``_TILE`` features: a tile's weight (or gradient) rows stay in L1 while the group's
 blocks sweep them, the group's rows stay in L2 from the scores to the gradient, and
-each sweep prefetches one cache line of a row of the next group per step (the next
-batch's rows after a part's last group), so that rows stream in from memory at the pace
-of the arithmetic.  At D=6,400, 50,000 rows, batch 256 (the 2-core development
-machine), against the former kernel (whole-row sweeps left to Numba's vectorizer, the
-next block prefetched in bursts between 256-feature segments of the gradient sweeps)
-in the same runs: 0.42-0.44 ms an update against 0.52-0.53 with every row in cache,
-0.55-0.57 against 0.58-0.60 with rows from memory, where each core's 16 line-fill
-buffers bound what is in flight.  Prefetching two groups ahead, or every other line
-(leaving the rest to the hardware prefetcher), measured slower.  The weight update runs
-over column slices fixed by the width, in parallel (:func:`_step_weights`): 0.02-0.03 ms
-less of the 0.045 ms it took serially.
+every step of every sweep prefetches one cache line of a row of the next group (of the
+next batch after a part's last group), so rows stream in from memory at the pace of the
+arithmetic, not in bursts that stall it.  At D=6,400, 50,000 rows, batch 256 on the
+2-core development machine, against the former kernel (whole-row sweeps left to Numba's
+vectorizer, the next block prefetched between 256-feature segments of the gradient
+sweeps), 21 interleaved rounds: 0.44 ms an update against 0.54 with the rows in cache,
+0.52-0.54 against 0.62 with rows from memory.  The rest is the wait on memory (a
+plain read of the batch's rows takes 0.27 ms an update on the two cores) and the update
+(0.05 ms).  Groups of one or four blocks, prefetching two groups ahead, or every other
+line (the rest left to the hardware) measured slower; tiles of 128 to 512 features the
+same within the noise.
+The weight update runs over column slices fixed by the width, in parallel
+(:func:`_step_weights`).
 """
 import numba
 import numpy as np

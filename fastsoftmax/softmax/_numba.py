@@ -43,7 +43,8 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
     ----------
     X : ndarray of shape (n_samples, width)
         Training rows, best as :func:`training_input` returns them: ``width`` may
-        exceed ``n_features`` by zero columns.
+        exceed ``n_features`` by zero columns.  Of ``coef``'s dtype (float32 or
+        float64): the inner loops take one.
     y : ndarray of int64 of shape (n_samples,)
     coef : ndarray of shape (n_classes, n_features)
         Updated in place, as are ``intercept`` and both velocities.
