@@ -117,14 +117,15 @@ def _group_gradient(grad, dscores, X, group, n_blocks, lo, hi, targets):
 
 @jit(JIT_OPTIONS)
 def _next_rows(X, rows, following, g0, hi, group, n_blocks, n_classes, targets):
-    """Fill ``targets`` with the rows after the group (``rows[g0 + size:hi]``, then
+    """Fill ``targets`` with the rows after the group's (``rows[g0 + size:hi]``, then
     ``following``; ``group[0]`` past both) and prefetch at once those that no sweep
     will: a block has ``2 * (n_classes // 5 + n_classes % 5)`` sweeps (two for five
     classes), and blocks past ``n_blocks`` have none."""
     size = group.shape[0]
     sweeps = 2 * (n_classes // _CLASS_BLOCK + n_classes % _CLASS_BLOCK)
+    after = min(hi, g0 + size)  # a part's last group may be short
     for k in range(size):
-        j = g0 + size + k
+        j = after + k
         if j < hi:
             targets[k] = rows[j]
         elif j - hi < following.shape[0]:
