@@ -61,10 +61,12 @@ def _splat(builder, scalar, vector):
 
 
 def _fma(builder, a, b, c):
-    """``a * b + c`` in one rounding, lane by lane (``llvm.fma``)."""
+    """``a * b + c`` lane by lane, fused where the CPU has FMA (``llvm.fmuladd``: a
+    multiply and an add elsewhere, never a call per lane)."""
     suffix = "f32" if isinstance(a.type.element, ir.FloatType) else "f64"
+    name = f"llvm.fmuladd.v{a.type.count}{suffix}"
     function = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(a.type, [a.type] * 3), f"llvm.fma.v{a.type.count}{suffix}")
+        builder.module, ir.FunctionType(a.type, [a.type] * 3), name)
     return builder.call(function, [a, b, c])
 
 
