@@ -42,6 +42,8 @@ def parse_args(argv=None):
     p.add_argument("--max-iter", type=int, default=50)
     p.add_argument("--stride", type=int, default=1)
     p.add_argument("--patch-size", type=int, default=6)
+    p.add_argument("--whiten-eps", type=float, default=0.1,
+                   help="ZCA regularization (the paper's 0.1; the command line uses 1)")
     p.add_argument("--flip", action="store_true",
                    help="add horizontally flipped copies of the training images")
     p.add_argument("--tta", action="store_true",
@@ -95,7 +97,8 @@ def main(argv=None):
 
     model = KMeansFeatures(patch_size=args.patch_size, n_centroids=args.n_centroids,
                            stride=args.stride, n_patches=args.n_patches,
-                           max_iter=args.max_iter, random_state=args.seed)
+                           max_iter=args.max_iter, whiten_eps=args.whiten_eps,
+                           random_state=args.seed)
     cached = {}
     if args.features_cache and os.path.exists(args.features_cache):
         t = time.perf_counter()

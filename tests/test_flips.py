@@ -153,14 +153,16 @@ def test_kmeans_command_line_flips_by_default_and_evaluate_agrees(tmp_path, digi
     report = json.loads(_run("train", *SMALL_ARGS, "--model", model, "--json").stdout)
     assert report["flip_train"] is True and report["flip_predict"] is True
     assert report["feature_params"]["power"] == 0.5
+    assert report["feature_params"]["whiten_eps"] == 1.0
     pipe = ImagePipeline.load(model)
     assert report["test_accuracy"] == pytest.approx(pipe.score(digits.X_test, digits.y_test))
     evaluated = json.loads(_run("evaluate", "--model", model, "--json").stdout)
     assert evaluated["accuracy"] == pytest.approx(report["test_accuracy"])
     off = json.loads(_run("train", *SMALL_ARGS, "--no-flip", "--no-flip-predict", "--power", "1",
-                          "--json").stdout)
+                          "--whiten-eps", "0.1", "--json").stdout)
     assert off["flip_train"] is False and off["flip_predict"] is False
     assert off["feature_params"]["power"] == 1.0
+    assert off["feature_params"]["whiten_eps"] == 0.1
     text = _run("train", *SMALL_ARGS).stdout
     assert ("trained on the mirror images too; predicts from each image and its mirror"
             in text)
@@ -175,13 +177,20 @@ def test_hog_command_line_takes_flip(digits):
         report["train_accuracy"] != plain["train_accuracy"])
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--power", "0"], "Error: Invalid value for '--power': 0.0 is not in the range 0<x<=1."),
-    (["--power", "nan"], "Error: Invalid value for '--power': 'nan' is not a finite number."),
-    (["--power", "0.5"], "Error: --power is for --features kmeans"),
+@pytest.mark.parametrize("features, args, message", [
+    (SMALL_ARGS, ["--power", "0"],
+     "Error: Invalid value for '--power': 0.0 is not in the range 0<x<=1."),
+    (SMALL_ARGS, ["--power", "nan"],
+     "Error: Invalid value for '--power': 'nan' is not a finite number."),
+    ([], ["--power", "0.5"], "Error: --power is for --features kmeans"),
+    (SMALL_ARGS, ["--whiten-eps", "0"],
+     "Error: Invalid value for '--whiten-eps': 0.0 is not in the range x>0."),
+    (SMALL_ARGS, ["--whiten-eps", "inf"],
+     "Error: Invalid value for '--whiten-eps': 'inf' is not a finite number."),
+    ([], ["--whiten-eps", "1"], "Error: --whiten-eps is for --features kmeans"),
 ])
-def test_power_option_is_checked(args, message):
-    result = _run("train", *(args if "0.5" in args else SMALL_ARGS + args))
+def test_power_and_whitening_options_are_checked(features, args, message):
+    result = _run("train", *features, *args)
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == message
 

@@ -40,6 +40,7 @@ def _pipeline(digits, seed=0):
     setup = FEATURE_SETUPS["kmeans"]
     return ImagePipeline(SoftmaxClassifier(**KMEANS_CLASSIFIER, random_state=seed),
                          features=KMeansFeatures(**SMALL, power=KMEANS_FEATURES["power"],
+                                                 whiten_eps=KMEANS_FEATURES["whiten_eps"],
                                                  random_state=seed),
                          pca_variance=None, standardize=True, class_names=digits.class_names,
                          flip_train=setup["flip_train"], flip_predict=setup["flip_predict"])
@@ -52,7 +53,9 @@ def fitted(digits):
 
 # ---------------------------------------------------------------- the pipeline
 def test_standardized_features_equal_scikit_learns_scaler(digits, fitted):
-    raw_train = KMeansFeatures(**SMALL, power=KMEANS_FEATURES["power"], random_state=0).fit_transform(digits.X_train)
+    raw_train = KMeansFeatures(**SMALL, power=KMEANS_FEATURES["power"],
+                               whiten_eps=KMEANS_FEATURES["whiten_eps"],
+                               random_state=0).fit_transform(digits.X_train)
     raw_test = fitted.features_.transform(digits.X_test)
     scaler = StandardScaler().fit(raw_train.astype(np.float64))
     np.testing.assert_allclose(fitted.transform(digits.X_test), scaler.transform(raw_test),

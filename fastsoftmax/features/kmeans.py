@@ -156,7 +156,10 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         Random patches sampled from the training images for the whitening and the
         dictionary (at least ``n_centroids``).
     whiten_eps : float, default=0.1
-        ZCA regularization, added to the covariance eigenvalues.
+        ZCA regularization, added to the covariance eigenvalues (the paper's 0.1).
+        Larger values amplify the directions of small variance (the finest detail)
+        less: on our CIFAR-10 dev copy, decoded from JPEG, 1 adds 1.6 points of
+        accuracy (0.3: 1.0, 3: -0.3; the command line's default is 1).
     norm_eps : float, default=10.0
         Added to each patch's variance before dividing (pixel scale 0..255).
     max_iter : int, default=50
