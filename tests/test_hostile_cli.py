@@ -665,9 +665,10 @@ def test_sigint_is_exit_130_and_leaves_nothing(tmp_path, delay):
     time.sleep(delay)  # in the features, in Numba's compiler (a ctypes callback), in a fit
     os.kill(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert stderr.strip().splitlines()[-1] == "Aborted." and "Traceback" not in stderr
-    assert os.listdir(tmp_path) == []  # no results, no stage
+    seen = f"rc {proc.returncode}; stderr: {stderr!r}; folder: {os.listdir(tmp_path)}"
+    assert proc.returncode == 130, seen
+    assert stderr.strip().splitlines()[-1] == "Aborted." and "Traceback" not in stderr, seen
+    assert os.listdir(tmp_path) == [], seen  # no results, no stage
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")

@@ -76,33 +76,49 @@ def not_compared(results, baseline):
     return sorted(set(ratios) - measured), sorted(measured - set(ratios))
 
 
+#: Measurements of a kernel below the gate before it fails (the best counts).
+GATE_ATTEMPTS = 3
+#: Seconds waited before each further measurement.  This machine's second core is
+#: taken by other work for stretches of a few seconds at a time (a 2-thread kernel then
+#: runs at 1-thread speed: measured 1.0x-1.4x parallel scaling in such stretches, 1.8x
+#: outside them); a later measurement should not fall into the same stretch.
+GATE_PAUSE_SECONDS = 10.0
+
+
 def check(baseline, size=None, fraction=DEFAULT_FRACTION, only=None, cases=None, progress=None,
-          retry=True):
-    """The regression gate: measure, compare, re-measure each failing kernel once.
+          attempts=GATE_ATTEMPTS, pause=GATE_PAUSE_SECONDS):
+    """The regression gate: measure, compare, measure each failing kernel again.
 
-    A kernel fails only when both measurements are below ``fraction`` of its baseline
-    (the better of the two counts), so one noisy round does not fail CI.
+    A kernel fails only when all of its ``attempts`` measurements are below ``fraction``
+    of its baseline (the best of them counts; the next is taken ``pause`` seconds after
+    the last, and only while it is still below), so a stretch of noise does not fail CI.
 
-    Returns ``(results, failures)``.
+    Returns ``(results, failures)``; a re-measured kernel's result has
+    ``earlier_speedups`` (the measurements it replaced or that did no better).
     """
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1; got {attempts!r}")
     ratios = baseline_ratios(baseline)
     size = size or (baseline.get("size") if isinstance(baseline, dict) else None) or "quick"
     if cases is None:
         cases = [case for case in select_cases(only) if case.name in ratios]
     results = run(size, cases=cases, progress=progress)
     failures = compare_to_baseline(results, baseline, fraction)
-    if failures and retry:
-        by_name = {case.name: case for case in cases}
+    by_name = {case.name: case for case in cases}
+    say = progress or (lambda message: None)
+    for attempt in range(2, attempts + 1):
+        if not failures:
+            break
+        time.sleep(pause)
         for failure in failures:
-            say = progress or (lambda message: None)
-            say(f"{failure.name}: below the gate, measuring again")
+            say(f"{failure.name}: below the gate, measuring again ({attempt}/{attempts})")
             again = measure(by_name[failure.name], size, progress=progress)
-            first = results[failure.name]
-            if again.get("speedup", 0) > first.get("speedup", 0):
-                again["first_speedup"] = first["speedup"]
+            best = results[failure.name]
+            if again.get("speedup", 0) > best.get("speedup", 0):
+                again["earlier_speedups"] = best.pop("earlier_speedups", []) + [best["speedup"]]
                 results[failure.name] = again
             else:
-                first["second_speedup"] = again.get("speedup")
+                best.setdefault("earlier_speedups", []).append(again.get("speedup"))
         failures = compare_to_baseline(results, baseline, fraction)
     return results, failures
 

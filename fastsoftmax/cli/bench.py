@@ -22,7 +22,8 @@ from .options import (FiniteFloatRange, InputError, check_new_output, check_outp
 @click.option("--list", "list_cases", is_flag=True, help="List the benchmarks and exit.")
 @click.option("--check", "check_path", type=click.Path(dir_okay=False, path_type=str),
               help="Compare each speed-up with this baseline file; exit 1 naming every kernel "
-                   "below --fraction of its baseline (a failing kernel is measured twice).")
+                   "below --fraction of its baseline (a failing kernel is measured up to "
+                   "three times, 10 s apart; the best counts).")
 @click.option("--fraction", type=FiniteFloatRange(0, 1, min_open=True), default=0.6,
               show_default=True, help="With --check: the least share of the baseline speed-up.")
 @click.option("--update-baseline", "update_path", type=click.Path(dir_okay=False, path_type=str),
