@@ -183,6 +183,23 @@ def test_fit_learns_whitening_and_dictionary():
     assert model.transform(images).shape == (20, 40)
 
 
+@pytest.mark.parametrize("whiten_eps", [0.1, 1.0])
+def test_whitening_matrix_is_the_papers_formula(whiten_eps):
+    """``V diag(1 / sqrt(lambda + eps)) V^T`` of the sampled patches' covariance, computed
+    here from NumPy's eigendecomposition; a larger eps shrinks the small-variance
+    directions' gains toward ``1 / sqrt(eps)``."""
+    rng = np.random.default_rng(9)
+    images = rng.integers(0, 256, (20, 12, 12, 3), dtype=np.uint8)
+    model = KMeansFeatures(patch_size=3, n_centroids=6, n_patches=4000, whiten_eps=whiten_eps,
+                           random_state=0).fit(images)
+    patches = _encoder.normalize_patches(
+        sample_patches(images, 4000, 3, np.random.RandomState(0)), 10.0)
+    eigvals, eigvecs = np.linalg.eigh(np.cov(patches, rowvar=False))
+    expected = (eigvecs / np.sqrt(eigvals + whiten_eps)) @ eigvecs.T
+    np.testing.assert_allclose(model.whiten_matrix_, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.whiten_mean_, patches.mean(axis=0), atol=1e-6)
+
+
 def test_deterministic_for_a_seed():
     rng = np.random.default_rng(6)
     images = rng.integers(0, 256, (15, 10, 10), dtype=np.uint8)  # grayscale (N, H, W)
