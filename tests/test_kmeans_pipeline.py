@@ -35,13 +35,16 @@ def _run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
+#: The feature step ``train`` builds with :data:`SMALL_ARGS`: the command line's
+#: defaults (power, whitening) with the small sizes.
+CLI_SMALL = {**KMEANS_FEATURES, **SMALL}
+
+
 def _pipeline(digits, seed=0):
     """What ``train --features kmeans`` with :data:`SMALL_ARGS` builds, in process."""
     setup = FEATURE_SETUPS["kmeans"]
     return ImagePipeline(SoftmaxClassifier(**KMEANS_CLASSIFIER, random_state=seed),
-                         features=KMeansFeatures(**SMALL, power=KMEANS_FEATURES["power"],
-                                                 whiten_eps=KMEANS_FEATURES["whiten_eps"],
-                                                 random_state=seed),
+                         features=KMeansFeatures(**CLI_SMALL, random_state=seed),
                          pca_variance=None, standardize=True, class_names=digits.class_names,
                          flip_train=setup["flip_train"], flip_predict=setup["flip_predict"])
 
@@ -53,9 +56,7 @@ def fitted(digits):
 
 # ---------------------------------------------------------------- the pipeline
 def test_standardized_features_equal_scikit_learns_scaler(digits, fitted):
-    raw_train = KMeansFeatures(**SMALL, power=KMEANS_FEATURES["power"],
-                               whiten_eps=KMEANS_FEATURES["whiten_eps"],
-                               random_state=0).fit_transform(digits.X_train)
+    raw_train = KMeansFeatures(**CLI_SMALL, random_state=0).fit_transform(digits.X_train)
     raw_test = fitted.features_.transform(digits.X_test)
     scaler = StandardScaler().fit(raw_train.astype(np.float64))
     np.testing.assert_allclose(fitted.transform(digits.X_test), scaler.transform(raw_test),
