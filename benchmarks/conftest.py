@@ -16,12 +16,20 @@ an issue claims, from this run's medians.  The CI gate against
 ``benchmarks/baseline.json`` is ``fastsoftmax bench --check`` (same cases).
 """
 import os
+from pathlib import Path
 
 import pytest
 
 from fastsoftmax import bench
 
 SIZE = os.environ.get("FASTSOFTMAX_BENCH_SIZE", "quick")
+
+#: The development CIFAR-10 copy beside the checkout: the full sizes run on it when
+#: present and $FASTSOFTMAX_BENCH_CIFAR names no other (the package assumes no location).
+CIFAR_DEV = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-dev"
+             / "cifar-10-batches-py")
+if not os.environ.get("FASTSOFTMAX_BENCH_CIFAR") and (CIFAR_DEV / "test_batch").exists():
+    os.environ["FASTSOFTMAX_BENCH_CIFAR"] = str(CIFAR_DEV)
 if SIZE not in bench.SIZES:
     raise pytest.UsageError(f"FASTSOFTMAX_BENCH_SIZE must be one of {bench.SIZES}; got {SIZE!r}")
 

@@ -259,3 +259,18 @@ def test_targets_are_judged_at_full_size_only():
     assert "(>= 6x at --full)" in quick and "MISSED" not in quick
     assert ">= 6x MISSED" in bench.format_table({"pipeline": result("full", 3.0)})
     assert ">= 6x met" in bench.format_table({"pipeline": result("full", 6.5)})
+
+
+def test_cifar_for_full_sizes_comes_only_from_the_variable(tmp_path, monkeypatch):
+    # the package assumes no location: the caller (CI, benchmarks/) names the folder
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(bench.CIFAR_ENV, raising=False)
+    assert bench.find_cifar_dev() is None
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    monkeypatch.setenv(bench.CIFAR_ENV, str(folder))
+    assert bench.find_cifar_dev() is None  # no test_batch: synthetic images instead
+    (folder / "test_batch").write_bytes(b"")
+    assert bench.find_cifar_dev() == folder
+    monkeypatch.setenv(bench.CIFAR_ENV, "")
+    assert bench.find_cifar_dev() is None

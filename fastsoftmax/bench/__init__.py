@@ -7,10 +7,10 @@ compares speed-ups, never absolute times: fast and reference are measured in the
 run on the same machine, so the machine's speed cancels out.
 
 Sizes: ``"quick"`` (the CI gate and ``fastsoftmax bench``), ``"full"`` (``--full``,
-the issues' figures) and ``"tiny"`` (tests of this package).
+the sizes the speed-up targets are judged at) and ``"tiny"`` (tests of this package).
 
 - :mod:`.cases`: the one list of cases (:data:`CASES`), their setups, :func:`run`;
-- :mod:`.inputs`: synthetic problems and images, the CIFAR-10 dev copy, optional
+- :mod:`.inputs`: synthetic problems and images, CIFAR-10 (``$FASTSOFTMAX_BENCH_CIFAR``), optional
   references (PyTorch, OpenCV: imported only when their case runs);
 - :mod:`.timing`: :class:`Case`, :class:`Pair`, :func:`measure`;
 - :mod:`.gate`: baseline files and the speed gate (:func:`check`);
@@ -29,13 +29,13 @@ from .gate import (DEFAULT_FRACTION, Failure, baseline_ratios, check, compare_to
                    load_baseline, machine_description, make_baseline, not_compared,
                    write_json_atomic)
 from .first_run import first_run_timings, format_first_run
-from .inputs import CIFAR_DEV, find_cifar_dev, softmax_problem, synthetic_images
+from .inputs import CIFAR_ENV, find_cifar_dev, softmax_problem, synthetic_images
 from .table import format_table, format_time
 from .timing import (COOLDOWN_SECONDS, MIN_SAMPLE_SECONDS, SIZES, BenchSkip, Case, Pair,
                      measure, run_cases)
 
 __all__ = [
-    "CASES", "CIFAR_DEV", "COOLDOWN_SECONDS", "DEFAULT_FRACTION", "MIN_SAMPLE_SECONDS", "SIZES",
+    "CASES", "CIFAR_ENV", "COOLDOWN_SECONDS", "DEFAULT_FRACTION", "MIN_SAMPLE_SECONDS", "SIZES",
     "BenchSkip", "Case", "Failure", "Pair", "baseline_ratios", "case_names", "check",
     "compare_to_baseline", "find_cifar_dev", "first_run_timings", "format_first_run",
     "format_table", "format_time", "get_case",

@@ -1,7 +1,7 @@
 """The benchmark cases: each pairs a fast path with its reference on the same inputs.
 
 One list, :data:`CASES`, feeds ``fastsoftmax bench``, the CI gate and ``benchmarks/``.
-Shapes of the issues: batch 500, D 512, C 10, 32x32 images.
+The softmax cases: batch 500, D 512, C 10; the image cases: 32x32 images.
 """
 import time
 
@@ -164,8 +164,8 @@ _PATCH = 6
 
 
 def _encoder_flops(n_images, n_centroids):
-    """2 x the multiply-adds of the dictionary products (issue 17's count; the
-    whitening adds D/K of it): 27 x 27 positions of 6x6x3 patches per 32x32 image."""
+    """2 x the multiply-adds of the dictionary products (the whitening adds D/K
+    of it, not counted): 27 x 27 positions of 6x6x3 patches per 32x32 image."""
     positions = (32 - _PATCH + 1) ** 2
     return 2.0 * n_images * positions * _PATCH * _PATCH * 3 * n_centroids
 
@@ -238,7 +238,7 @@ def _setup_pca(size):
                 info={"shape": f"{n}x{features.shape[1]} HOG features, 95% variance"})
 
 
-# quick: D=128 (the reference costs O(N D^2 C^2)); full: the issue's D=512
+# quick: D=128 (the reference costs O(N D^2 C^2)); full: D=512
 _GRADCHECK_SHAPES = {"tiny": (50, 16, 4), "quick": (500, 128, 10), "full": (500, 512, 10)}
 
 
@@ -263,7 +263,7 @@ def _fit_features(size):
         X, y = X[:20_000], y[:20_000]
         pipe = ImagePipeline(pca_variance=0.95)  # the study's HOG of 32x32 images
         return (pipe.fit_features(X), y, pipe.transform(X_test), y_test,
-                "CIFAR-10 dev copy: first 20,000 training images, HOG + PCA 95%; "
+                "CIFAR-10: first 20,000 training images, HOG + PCA 95%; "
                 "accuracy on its 10,000 test_batch images")
     from ..features import hog, rgb2gray
     from sklearn.decomposition import PCA
@@ -325,7 +325,7 @@ def _pipeline_data(size):
             (X, y), (X_test, y_test) = load_cifar10(path)
             return X, y, X_test, y_test
 
-        return load, f"CIFAR-10 dev copy ({path}), all images", 50_000
+        return load, f"CIFAR-10 ({path}), all images", 50_000
     n_train, n_test, updates = {"tiny": (300, 100, 50), "quick": (1_000, 250, 1_000),
                                 "full": (10_000, 2_500, 50_000)}[size]
     images, labels = synthetic_images(n_train + n_test, seed=5)

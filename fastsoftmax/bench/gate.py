@@ -78,10 +78,9 @@ def not_compared(results, baseline):
 
 #: Measurements of a kernel below the gate before it fails (the best counts).
 GATE_ATTEMPTS = 3
-#: Seconds waited before each further measurement.  This machine's second core is
-#: taken by other work for stretches of a few seconds at a time (a 2-thread kernel then
-#: runs at 1-thread speed: measured 1.0x-1.4x parallel scaling in such stretches, 1.8x
-#: outside them); a later measurement should not fall into the same stretch.
+#: Seconds waited before each further measurement.  On a shared machine other work can
+#: take a core for stretches of a few seconds (a parallel kernel then runs at the speed
+#: of fewer threads); a later measurement should not fall into the same stretch.
 GATE_PAUSE_SECONDS = 10.0
 
 

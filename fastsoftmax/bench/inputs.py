@@ -1,5 +1,6 @@
-"""Inputs of the benchmark cases: synthetic problems and images, the CIFAR-10 dev copy,
-and the optional references (imported only when their case runs)."""
+"""Inputs of the benchmark cases: synthetic problems and images, CIFAR-10 when
+``$FASTSOFTMAX_BENCH_CIFAR`` names a copy, and the optional references (imported only
+when their case runs)."""
 import os
 from pathlib import Path
 
@@ -7,8 +8,8 @@ import numpy as np
 
 from .timing import BenchSkip
 
-#: The development CIFAR-10 copy (beside the checkout), used by ``full`` when present.
-CIFAR_DEV = Path("..") / "shared" / "data" / "cifar10-dev" / "cifar-10-batches-py"
+#: The variable naming the ``cifar-10-batches-py`` folder that ``full`` sizes use.
+CIFAR_ENV = "FASTSOFTMAX_BENCH_CIFAR"
 
 
 def softmax_problem(n, d, c, seed=0, dtype=np.float32):
@@ -44,15 +45,15 @@ def synthetic_images(n, n_classes=10, seed=0, size=32, color=True):
 
 
 def find_cifar_dev():
-    """The development CIFAR-10 copy, or None: ``$FASTSOFTMAX_BENCH_CIFAR``, then
-    ``../shared/data/cifar10-dev/cifar-10-batches-py`` from the working folder and from
-    the source checkout."""
-    env = os.environ.get("FASTSOFTMAX_BENCH_CIFAR")
-    candidates = [Path(env)] if env else []
-    candidates += [Path.cwd() / CIFAR_DEV, Path(__file__).resolve().parents[2] / CIFAR_DEV]
-    for path in candidates:
-        if (path / "test_batch").exists():
-            return path
+    """The CIFAR-10 folder named by ``$FASTSOFTMAX_BENCH_CIFAR``, or None.
+
+    None also when the variable is unset or empty, or when the folder it names holds no
+    ``test_batch``: the ``full`` cases then run on synthetic images.  The caller (a
+    benchmark script, CI) says where its copy is; the package assumes no location.
+    """
+    env = os.environ.get(CIFAR_ENV)
+    if env and (Path(env) / "test_batch").exists():
+        return Path(env)
     return None
 
 

@@ -1,4 +1,4 @@
-"""The learned-feature pipeline benchmark (issue 17): ours end to end against the same
+"""The learned-feature pipeline benchmark: ours end to end against the same
 recipe assembled from scikit-learn and NumPy.
 
 Fast side: what ``fastsoftmax train --features kmeans`` builds, an
@@ -17,8 +17,8 @@ encoder :func:`~fastsoftmax.features._encoder.encode_reference` in float32,
 ``StandardScaler`` and multinomial ``LogisticRegression`` (lbfgs) with
 ``C = 1 / (alpha n)``, our classifier's objective.  The reference runs with one BLAS
 thread or with BLAS's default, whichever encodes a few images faster at setup
-(:func:`reference_blas_threads`): on a busy 2-core machine OpenBLAS's two threads made
-the per-image products of the NumPy encoder 2-4x slower than one thread.
+(:func:`reference_blas_threads`): on a machine whose cores are busy, BLAS threads can
+make the NumPy encoder's many small per-image products slower than one thread does.
 
 Both sides start k-means from the same centroids (``init="normal"``, the command
 line's: the same seeded draws; with ``init="points"`` scikit-learn draws its own) and
@@ -54,8 +54,8 @@ def _data(size):
         path = find_cifar_dev()
         (X, y), (X_test, y_test) = load_cifar10(path)
         return (X[:n_train], y[:n_train], X_test[:n_test], y_test[:n_test],
-                f"CIFAR-10 dev copy: first {n_train:,} training images; accuracy on the "
-                f"first {n_test:,} test_batch images")
+                f"CIFAR-10 ({path}): first {n_train:,} training images; accuracy on "
+                f"the first {n_test:,} test_batch images")
     images, labels = synthetic_images(n_train + n_test, seed=11)
     return (images[:n_train], labels[:n_train], images[n_train:], labels[n_train:],
             f"synthetic stripe images: {n_train:,} train / {n_test:,} held out")

@@ -28,7 +28,7 @@ def format_table(results, baseline=None, fraction=DEFAULT_FRACTION):
         target = ""
         if r.get("target") and r.get("size", "full") == "full":
             target = f">= {r['target']:g}x " + ("met" if r["speedup"] >= r["target"] else "MISSED")
-        elif r.get("target"):  # the issues' targets are for their (full) sizes
+        elif r.get("target"):  # targets are judged at full sizes
             target = f"(>= {r['target']:g}x at --full)"
         row = [name, fast, ref, f"{r['speedup']:.2f}x", target]
         if ratios:

@@ -55,7 +55,7 @@ class Case:
     description: str
     setup: Callable
     rounds: dict
-    target: Optional[float] = None  # speed-up claimed by an issue (reported, not gated)
+    target: Optional[float] = None  # speed-up aimed at, at full sizes (reported, not gated)
     shares_fast_with: Optional[str] = None  # another case with the same fast path
 
     def __repr__(self):

@@ -1,4 +1,4 @@
-"""Benchmark cases of the training kernel at the learned features' width (issue 17).
+"""Benchmark cases of the training kernel at the learned features' width.
 
 ``fastsoftmax train --features kmeans`` trains on 4 x 1,600 = 6,400 standardized
 features with :data:`fastsoftmax.study_setup.KMEANS_CLASSIFIER` (batch 256, learning
@@ -19,8 +19,8 @@ from .timing import Pair
 #: The width of the learned features: four pooled quadrants per centroid.
 WIDE_FEATURES = 4 * KMEANS_FEATURES["n_centroids"]
 
-#: n_samples, n_features, n_classes, updates per timed call.  ``full`` is issue 17's
-#: training set (50,000 rows of 6,400 float32 features: 1.3 GB, larger than any cache);
+#: n_samples, n_features, n_classes, updates per timed call.  ``full`` is the size of
+#: CIFAR-10's training set (50,000 rows of 6,400 float32 features: 1.3 GB, larger than any cache);
 #: ``quick`` keeps the width with fewer rows (the CI gate); ``tiny`` is for the tests.
 WIDE_SIZES = {
     "tiny": (600, 640, 10, 5),

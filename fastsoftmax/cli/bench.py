@@ -11,10 +11,11 @@ from .options import (FiniteFloatRange, InputError, check_new_output, check_outp
 @click.command("bench")
 @click.option("--full", is_flag=True,
               help="Full-size benchmarks, about 20 minutes: 10,000 32x32 images for HOG, "
-                   "200 updates of batch 500 for SGD, and the whole CIFAR-10 pipeline and "
-                   "the learned-feature pipeline (5,000 images, K 1,600) when "
-                   "../shared/data/cifar10-dev is present; the target column is judged at "
-                   "these sizes. Default: smaller sizes, under a minute.")
+                   "200 updates of batch 500 for SGD, the whole pipeline and the "
+                   "learned-feature pipeline (5,000 images, K 1,600), on the CIFAR-10 "
+                   "folder that $FASTSOFTMAX_BENCH_CIFAR names (synthetic images without "
+                   "it); the target column is judged at these sizes. Default: smaller "
+                   "sizes, under a minute.")
 @click.option("--size", type=click.Choice(["tiny", "quick", "full"]), default=None, hidden=True,
               help="Problem sizes (tiny is for tests); --full is --size full.")
 @click.option("--only", "only", multiple=True, metavar="NAME",
