@@ -208,7 +208,7 @@ def jit(options, notice=None, compile_seconds=None):
         For kernels called from Python: what the kernel is, for the warning logged
         before it compiles (``{dtype}`` becomes the dtype of its first array argument).
     compile_seconds : int, optional
-        About how long its compile takes on a 2-core machine (said in the warning).
+        Rough compile time in seconds, said in the warning.
     """
     options = dict(options)
     cache = options.pop("cache", False)

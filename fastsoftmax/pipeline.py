@@ -103,8 +103,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     flip_train : bool, default=False
         Also train the classifier on the mirror images of the training images
         (flipped left to right; the feature step, scaler and PCA are fitted on the
-        originals): twice the training rows, about 2 points more CIFAR-10 accuracy
-        with learned features.
+        originals): twice the training rows, for higher CIFAR-10 accuracy with
+        learned features.
     flip_predict : bool, default=False
         Predict from the mean of the class probabilities of each image and its
         mirror image (twice the feature work at prediction).

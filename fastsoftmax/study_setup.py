@@ -51,16 +51,14 @@ def default_hog_params(image_shape):
 
 #: Learned features (``--features kmeans``): Coates, Lee & Ng (2011)'s dictionary of
 #: 1,600 centroids of 6x6 patches, every position encoded (stride 1), the square roots
-#: of the pooled sums (+0.7 points on the CIFAR-10 dev copy) and a stronger whitening
-#: regularization, ``whiten_eps`` 1 instead of the paper's 0.1 (+1.6 points on the dev
-#: copy, whose images are decoded from JPEG).
+#: of the pooled sums and a stronger whitening regularization, ``whiten_eps`` 1 instead
+#: of the paper's 0.1: both score higher on CIFAR-10 (docs/learned-features.md).
 KMEANS_FEATURES = {"patch_size": 6, "n_centroids": 1600, "stride": 1, "n_patches": 400_000,
                    "power": 0.5, "whiten_eps": 1.0}
 #: The classifier settings that work on 6,400 standardized learned features (found on
-#: the CIFAR-10 dev copy with benchmarks/kmeans_cifar.py): a smaller learning rate and
-#: a stronger L2 penalty than the classifier's defaults, and 100 passes: 30 stopped short
-#: of the optimum (with the mirror images, 100 passes added 0.7 points at 1,600 centroids
-#: and 1.2 at 4,000; 200 added nothing more).
+#: CIFAR-10 with benchmarks/kmeans_cifar.py): a smaller learning rate and a stronger L2
+#: penalty than the classifier's defaults, and 100 passes: 30 stopped short of the
+#: optimum and 200 added nothing (docs/learned-features.md).
 KMEANS_CLASSIFIER = {"batch_size": 256, "learning_rate": 0.01, "alpha": 1e-3, "epochs": 100,
                      "momentum": 0.9}
 

@@ -25,7 +25,7 @@ from .options import (StageProgress, build_classifier, build_features, cache_opt
               help="hog: cell size in pixels. [default: 4; 2 for images under 16 px, e.g. digits]")
 @click.option("--flip/--no-flip", "flip_train", default=None,
               help="Also train on the mirror image (flipped left to right) of every training "
-                   "image: twice the training rows and feature work, about 2 points more "
+                   "image: twice the training rows and feature work, for higher "
                    "accuracy with kmeans. [default: on with --features kmeans, off with hog]")
 @click.option("--flip-predict/--no-flip-predict", "flip_predict", default=None,
               help="Predict from the mean of the class probabilities of each image and its "

@@ -158,20 +158,20 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     whiten_eps : float, default=0.1
         ZCA regularization, added to the covariance eigenvalues (the paper's 0.1).
         Larger values amplify the directions of small variance (the finest detail)
-        less: on our CIFAR-10 dev copy, decoded from JPEG, 1 adds 1.6 points of
-        accuracy (0.3: 1.0, 3: -0.3; the command line's default is 1).
+        less, which helps on images whose finest detail is mostly noise (e.g.
+        decoded from JPEG); the command line's default is 1.
     norm_eps : float, default=10.0
         Added to each patch's variance before dividing (pixel scale 0..255).
     max_iter : int, default=50
         k-means (Lloyd) iterations; fewer when the assignments stop changing.
     init : {"normal", "points"}, default="normal"
-        How k-means starts: small random normal vectors (the paper's code; 0.8
-        points better on CIFAR-10) or distinct random patches.
+        How k-means starts: small random normal vectors (the paper's code; better
+        features on CIFAR-10) or distinct random patches.
     power : float, default=1.0
         The pooled sums are raised to this power (power normalization, as for
         bag-of-words and Fisher vectors).  1 keeps the paper's sums; 0.5 (square
-        roots) damps the features of frequent patterns and adds about 0.7 points of
-        CIFAR-10 accuracy (measured on the dev copy; the command line's default).
+        roots) damps the features of frequent patterns and raises CIFAR-10 accuracy
+        (the command line's default).
     random_state : int, RandomState or None, default=None
         Seeds the patch sample and the k-means initialization.
 

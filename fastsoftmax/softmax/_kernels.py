@@ -24,15 +24,10 @@ of ``_TILE`` features: a tile's weight (or gradient) rows stay in L1 while the g
 blocks sweep them, the group's rows stay in L2 from the scores to the gradient, and
 every step of every sweep prefetches one cache line of a row of the next group (of the
 next batch after a part's last group), so rows stream in from memory at the pace of the
-arithmetic, not in bursts that stall it.  At D=6,400, 50,000 rows, batch 256 on the
-2-core development machine, against the former kernel (whole-row sweeps left to Numba's
-vectorizer, the next block prefetched between 256-feature segments of the gradient
-sweeps), 21 interleaved rounds: 0.44 ms an update against 0.54 with the rows in cache,
-0.52-0.54 against 0.62 with rows from memory.  The rest is the wait on memory (a
-plain read of the batch's rows takes 0.27 ms an update on the two cores) and the update
-(0.05 ms).  Groups of one or four blocks, prefetching two groups ahead, or every other
-line (the rest left to the hardware) measured slower; tiles of 128 to 512 features the
-same within the noise.
+arithmetic, not in bursts that stall it.  The group size, the prefetch distance (one
+group ahead, every line) and the tile width were chosen by timing the alternatives at
+the learned features' width; with rows from memory, what is left is mostly the wait
+on memory.
 The weight update runs over column slices fixed by the width, in parallel
 (:func:`_step_weights`).
 """
@@ -379,8 +374,8 @@ def _update_row(w, velocity, g, c, lo, hi, lr, l1, l2, l1_proximal, momentum):
     L1 proximal step if asked; returns the new ``sum |w|, sum w**2`` there, in float64.
 
     The 2-D arrays are indexed in place, not sliced (a slice's reference count is an
-    atomic that the threads share); at D=6,400 that measured the same as slices, within
-    the noise, and it folds the norms' pass into the step's.
+    atomic that the threads share), which is no slower than slices and folds the
+    norms' pass into the step's.
     """
     threshold = lr * l1
     abs_sum = 0.0

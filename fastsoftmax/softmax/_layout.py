@@ -37,7 +37,7 @@ def padded_width(n_features, dtype):
 def padded_rows(array, width=None):
     """``array`` (2-D) with each row zero-padded to ``width`` and starting on a cache line.
 
-    The kernels' vector loads are a quarter faster on rows that start on a cache line
+    The kernels' vector loads are faster on rows that start on a cache line
     (an unaligned 64-byte load touches two lines), and rows whose length is a whole
     number of lines need no scalar tail.  Zero columns change no score, get a zero
     gradient, and so stay zero under every update and penalty.  ``array`` itself is

@@ -26,7 +26,7 @@ MAX_PADDED_COPY_BYTES = 2 << 30  # larger training sets are trained on as they a
 def training_input(X):
     """``X`` as :func:`sgd` trains on it: rows padded to whole cache lines.
 
-    The kernels run about a quarter faster on such a copy (made once per fit); a
+    The kernels run faster on such a copy (made once per fit); a
     training set too large to copy lightly (over ``MAX_PADDED_COPY_BYTES``) is used
     as it is.
     """
