@@ -111,7 +111,7 @@ def test_numba_weights_of_one_train_as_no_weights(dtype):
     """The weighted kernel with weights 1 makes the unweighted kernel's updates: bit for
     bit in float32; in float64 to the last bit or two, because the two are separate
     fast-math compilations (one may come from the shipped cache, the other be compiled
-    in this process; README "what is bit-reproducible")."""
+    in this process; docs/development.md "Reproducibility")."""
     module = get_backend("numba")
     rng = np.random.default_rng(6)
     X = module.training_input(rng.standard_normal((400, 29)).astype(dtype))

@@ -1,7 +1,8 @@
-"""Every ``fastsoftmax`` command shown in README.md runs, so the README cannot drift.
+"""Every ``fastsoftmax`` command shown in README.md and docs/*.md runs, so the
+documentation cannot drift; every relative link in them resolves.
 
-Two sequences, each in document order, in a fresh working folder with a fresh data
-folder (``$FASTSOFTMAX_DATA``):
+Two sequences, each in document order (the pages in the order of ``PAGES``), in a fresh
+working folder with a fresh data folder (``$FASTSOFTMAX_DATA``):
 
 - ``bash`` blocks: every ``fastsoftmax ...`` command (also after ``&&``, and the shell
   completion line) runs with click's CliRunner and must exit with code 0;
@@ -11,7 +12,7 @@ folder (``$FASTSOFTMAX_DATA``):
   ``seconds:`` line match any time, and the "about N s of it compiling" note may be
   there or not (it is there on a machine's first run only).
 
-The documented mapping from README commands to what runs here:
+The documented mapping from the pages' commands to what runs here:
 
 - SKIPS: commands that need CIFAR-10 (``path/to/...``, the ``cifar.npz`` model trained
   on it), the network (``data download``), a Dask cluster (``--scheduler``,
@@ -20,7 +21,7 @@ The documented mapping from README commands to what runs here:
 - SUBSTITUTIONS: sweeps and the study run with few updates and one seed, benchmarks
   with the tiny sizes and only the gradient-check case (options appended below);
 - FILES: image files a command names (``digit.png``) are made from a digits test
-  image; ``benchmarks/baseline.json`` is a copy of the repository's, so the README's
+  image; ``benchmarks/baseline.json`` is a copy of the repository's, so the documented
   ``--update-baseline`` must say ``--force`` to replace it.
 """
 import os
@@ -37,6 +38,12 @@ from fastsoftmax.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+#: The pages whose commands run, in this order: the README first (its tour writes the
+#: files that later pages use, e.g. ``digits.npz``), then the docs pages.
+PAGES = [README] + [DOCS / name for name in (
+    "cli.md", "data.md", "experiments.md", "python-api.md", "learned-features.md",
+    "hostile-inputs.md", "benchmarks.md", "benchmarks-2026-12-06.md", "development.md")]
 
 #: (pattern in the command, reason): the first match skips the command.
 SKIPS = [
@@ -56,9 +63,10 @@ SUBSTITUTIONS = [
 
 
 def _blocks(kind):
-    """The contents of every ```kind block of the README, in order."""
-    return re.findall(rf"^```{kind}\n(.*?)^```", README.read_text(encoding="utf-8"),
-                      re.M | re.S)
+    """The contents of every ```kind block of the pages, in order."""
+    return [block for page in PAGES
+            for block in re.findall(rf"^```{kind}\n(.*?)^```", page.read_text(encoding="utf-8"),
+                                    re.M | re.S)]
 
 
 def _commands(line):
@@ -194,3 +202,65 @@ def test_the_readme_mapping_finds_the_commands_it_is_about():
     assert _substituted(["bench", "--list"]) == ["bench", "--list"]
     assert _normalized("training: 1,000 updates in 11.24 s (final loss 0.1850; about 11 s "
                        "of it compiling)") == "training: 1,000 updates in <t> s (final loss 0.1850)"
+
+
+# --------------------------------------------------------------------------- links
+
+#: ``[text](target)`` and ``![alt](target)``; the target ends at a space or ``)``.
+_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)[^)]*\)")
+
+
+def _slug(heading):
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(text):
+    """Every heading anchor of a Markdown text (outside code blocks), with GitHub's
+    ``-1``, ``-2`` suffixes for repeated headings."""
+    seen, anchors = {}, set()
+    for line in re.sub(r"^```.*?^```", "", text, flags=re.M | re.S).splitlines():
+        match = re.match(r"#{1,6} (.*)", line)
+        if match:
+            slug = _slug(match.group(1))
+            anchors.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+            seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+def _broken_links(page):
+    """``(target, why)`` of every relative link of ``page`` that does not resolve."""
+    text = page.read_text(encoding="utf-8")
+    broken = []
+    for target in _LINK.findall(re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https:, mailto:: not ours to check
+            continue
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.is_file():
+            broken.append((target, "no such file"))
+        elif anchor and file.suffix == ".md" and anchor not in _anchors(
+                file.read_text(encoding="utf-8")):
+            broken.append((target, "no such heading"))
+    return broken
+
+
+def test_every_docs_page_is_read_for_commands_and_links():
+    assert sorted(DOCS.glob("*.md")) == sorted(PAGES[1:])
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_relative_links_resolve(page):
+    assert _broken_links(page) == []
+
+
+def test_the_link_check_finds_broken_links(tmp_path):
+    (tmp_path / "other.md").write_text("# A `code` heading: here\n\n## Twice\n\n## Twice\n")
+    page = tmp_path / "page.md"
+    page.write_text("[ok](other.md#a-code-heading-here) [ok](other.md#twice-1) "
+                    "![ok](other.md) [web](https://example.org/x) [self](#top)\n"
+                    "[gone](missing.md) [bad anchor](other.md#nowhere)\n"
+                    "```\n[in code](ignored.md)\n```\n# Top\n")
+    assert _broken_links(page) == [("missing.md", "no such file"),
+                                   ("other.md#nowhere", "no such heading")]
+    assert len(_LINK.findall(README.read_text(encoding="utf-8"))) >= 10

@@ -56,7 +56,7 @@ def _weights_digests(n_threads, folder):
 @pytest.mark.slow
 def test_weights_are_bit_identical_with_one_two_and_three_threads(tmp_path):
     # A kernel compiled in this process and the same kernel loaded from the disk cache
-    # may round float64 fast-math sums differently (README: "Reproducibility"), so the
+    # may round float64 fast-math sums differently (docs/development.md: "Reproducibility"), so the
     # first run fills the cache and the compared runs all load from it.
     _weights_digests(2, tmp_path)
     one = _weights_digests(1, tmp_path)
