@@ -7,7 +7,8 @@ from .options import (InputError, StageProgress, check_figure_output, check_new_
 
 
 @click.command()
-@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False, path_type=str),
+@click.option("-m", "--model", "model_path", required=True,
+              type=click.Path(dir_okay=False, path_type=str),
               help="A model file written by `fastsoftmax train --model`.")
 @data_option
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=str),
