@@ -273,8 +273,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
 
         Sets ``image_shape_``, ``features_``, ``scaler_``, ``pca_``,
         ``n_image_features_``, ``n_features_`` and the ``features``/``standardize``/``pca``
-        entries of ``timings_``; the classifier is not touched, ``training_files_`` is
-        forgotten.
+        entries of ``timings_``; the classifier is not touched (:meth:`save` refuses a
+        classifier that no longer fits these steps), ``training_files_`` is forgotten.
 
         Parameters
         ----------
@@ -425,7 +425,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         return metadata, arrays
 
     @classmethod
-    def from_arrays(cls, metadata, arrays):
+    def from_arrays(cls, metadata, arrays, *, feature_step=None):
         """Rebuild a fitted pipeline from :meth:`to_arrays`' output, checking it first.
 
         A format-1 file's content is first converted to the format-2 layout, so both
@@ -433,6 +433,9 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         before the scaling step existed, has none; one without ``training_files`` has
         no record of them): each step's ``from_arrays`` checks the step (its errors
         say which step), then this checks that the steps fit together.
+        ``feature_step``, a class, rebuilds the feature step instead of the class
+        registered under ``metadata["feature_step"]`` (:meth:`save` checks an
+        unregistered step so).
 
         Raises
         ------
@@ -458,7 +461,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
                    flip_train=entry(metadata, "flip_train", bool),
                    flip_predict=entry(metadata, "flip_predict", bool))
         pipe._validate_params()  # scikit-learn's check of _parameter_constraints
-        step_class = feature_step_class(entry(metadata, "feature_step", str))
+        step_name = entry(metadata, "feature_step", str)
+        step_class = feature_step or feature_step_class(step_name)
         steps = {}
         for name, build in (("features", step_class.from_arrays),
                             ("scaler", FeatureScaler.from_arrays),
@@ -490,12 +494,35 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         pipe.classes_ = pipe.classifier_.classes_
         return pipe
 
-    def save(self, path):
-        """Write the whole fitted pipeline to one model file (atomically, no pickle)."""
+    def save(self, path, *, overwrite=False):
+        """Write the whole fitted pipeline to one model file (atomically, no pickle).
+
+        The file's content is first checked as :meth:`load` checks it (the steps must
+        fit together: after :meth:`fit_features` the classifier must be fitted again);
+        nothing is written when it would not load back.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        overwrite : bool, default False
+            Replace a file already at ``path``.
+
+        Raises
+        ------
+        ValueError
+            The fitted steps do not fit together (the message says how).
+        FileExistsError
+            ``path`` exists and not ``overwrite``.
+        """
         from .persistence import save_arrays
 
         metadata, arrays = self.to_arrays()
-        save_arrays(path, "ImagePipeline", metadata, arrays)
+        step = type(self.features_)  # registered or not: which classes load is the reader's
+
+        def check(metadata, arrays):
+            return type(self).from_arrays(metadata, arrays, feature_step=step)
+
+        save_arrays(path, "ImagePipeline", metadata, arrays, overwrite=overwrite, check=check)
 
     @classmethod
     def load(cls, path):

@@ -4,7 +4,7 @@ import time
 import click
 
 from ..study_setup import STUDY_TEST_ACCURACY
-from .options import (StageProgress, build_classifier, build_features, cache_option,
+from .options import (InputError, StageProgress, build_classifier, build_features, cache_option,
                       check_figure_output, check_new_output, check_output_path,
                       classifier_options, data_option, dpi_option, echo_json, feature_options,
                       feature_setup, handle_errors, is_quiet, json_option, load_data, log_cache,
@@ -114,7 +114,11 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
     log_seconds(seconds)
 
     if model_path:
-        pipe.save(model_path)
+        try:
+            pipe.save(model_path, overwrite=force)
+        except FileExistsError:  # written by someone else since the check before the work
+            raise InputError(f"--model: {model_path!r} already exists; add --force to "
+                             "overwrite it") from None
     if plot_path:
         from ..plots import plot_loss_curve
 
