@@ -32,7 +32,7 @@ class ImageSize(click.ParamType):
 
 
 image_size_option = click.option(
-    "--image-size", type=ImageSize(), default=None,
+    "--image-size", type=ImageSize(), default=None, metavar="WxH",
     help="Image folders: resize every image to WIDTHxHEIGHT pixels (anti-aliased), e.g. "
          "32x32. [default: no resizing; all images must then have one size]")
 
