@@ -24,7 +24,7 @@ _TEMP_RE = r"\.(\d+)-[^.]*\.tmp"
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode="wb"):
+def atomic_open(path, mode="wb", replace=True):
     """Open a temporary file beside ``path``; rename it onto ``path`` when the block ends.
 
     If the block raises, the temporary file is removed and ``path`` is left untouched.
@@ -36,6 +36,10 @@ def atomic_open(path, mode="wb"):
     path : str or os.PathLike
         The folder must exist.
     mode : {"wb", "w"}
+    replace : bool, default True
+        Replace a file at ``path``.  Without it the new file is published only where
+        nothing is (a hard link, which fails on an existing name, where the file system
+        has them), and ``FileExistsError`` is raised otherwise.
 
     Yields
     ------
@@ -53,11 +57,31 @@ def atomic_open(path, mode="wb"):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _publish_new(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _publish_new(tmp, path):
+    """Put the file ``tmp`` at ``path`` unless something is there already."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path!r} already exists (written meanwhile?); nothing was "
+                              "replaced") from None
+    except OSError as exc:  # no hard links here (e.g. FAT, some network file systems)
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV):
+            raise
+        if os.path.lexists(path):
+            raise FileExistsError(f"{path!r} already exists; nothing was replaced") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def process_alive(pid):

@@ -506,12 +506,18 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
         return from_arrays(cls, metadata, arrays)
 
-    def save(self, path):
-        """Write the fitted model to ``path`` (``.npz`` + JSON metadata, atomically)."""
+    def save(self, path, *, overwrite=False):
+        """Write the fitted model to ``path`` (``.npz`` + JSON metadata, atomically).
+
+        The content is checked as :meth:`load` checks it before anything is written.
+        An existing file is replaced only with ``overwrite=True`` (else
+        ``FileExistsError``).
+        """
         from .persistence import save_arrays
 
         metadata, arrays = self.to_arrays()
-        save_arrays(path, "SoftmaxClassifier", metadata, arrays)
+        save_arrays(path, "SoftmaxClassifier", metadata, arrays, overwrite=overwrite,
+                    check=type(self).from_arrays)
 
     @classmethod
     def load(cls, path):

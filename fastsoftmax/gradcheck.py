@@ -460,7 +460,7 @@ class GradcheckProblem:
     rng: np.random.Generator
 
 
-def gradcheck_problem(data=None, batch_size=50, n_features=None, seed=0):
+def gradcheck_problem(data=None, batch_size=50, n_features=None, seed=0, image_size=None):
     """A random batch of ``batch_size`` images, their first ``n_features`` pixel columns
     in 0..1, and random weights, drawn with ``seed``.
 
@@ -473,6 +473,9 @@ def gradcheck_problem(data=None, batch_size=50, n_features=None, seed=0):
     n_features : int, optional
         Default: every pixel column.
     seed : int, default=0
+    image_size : int or (int, int), optional
+        For an image folder: resize its images (see
+        :func:`fastsoftmax.data.load_image_folder`).
 
     Returns
     -------
@@ -486,12 +489,15 @@ def gradcheck_problem(data=None, batch_size=50, n_features=None, seed=0):
     if data is None:
         from sklearn.datasets import load_digits
 
+        from .data.datasets import refuse_folder_params
+
+        refuse_folder_params("the digits data set", image_size=image_size)
         digits = load_digits()
         X_all, y_all, n_classes, name, scale = digits.data, digits.target, 10, "digits", 16.0
     else:
         from .data import load_dataset
 
-        dataset = load_dataset(data)
+        dataset = load_dataset(data, image_size=image_size)
         X_all = np.asarray(dataset.X_train)
         X_all = X_all.reshape(X_all.shape[0], -1)
         y_all = np.asarray(dataset.y_train)

@@ -14,6 +14,7 @@ itself), 2 (the pipeline stores each fitted step with its ``to_arrays``; classif
 also store their momentum).  Version 1 files are still read.
 """
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,11 @@ class ModelFileError(ValueError):
     """The file is not a (readable) fastsoftmax model."""
 
 
-def save_arrays(path, kind, metadata, arrays):
+#: What a model class's ``from_arrays`` raises on content that does not fit together.
+LOAD_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError)
+
+
+def save_arrays(path, kind, metadata, arrays, *, overwrite=True, check=None):
     """Write ``arrays`` and ``metadata`` atomically to ``path``.
 
     Parameters
@@ -40,23 +45,67 @@ def save_arrays(path, kind, metadata, arrays):
         JSON-serializable.
     arrays : dict of str to ndarray
         Arrays of plain dtypes (no ``object``).
+    overwrite : bool, default True
+        Replace a file already at ``path``; without it such a file is left as it is
+        (also one that appears while this writes).
+    check : callable, optional
+        The model class's ``from_arrays``: called, before anything is written, on the
+        content as :func:`load_model_file` will read it back (the metadata through
+        JSON), so that a file is written only if it loads.
+
+    Raises
+    ------
+    ValueError
+        ``check`` refuses the content (the message says what does not fit), or the
+        file would exceed a bound :func:`load_arrays` sets (arrays, members, metadata).
+    FileExistsError
+        ``path`` exists and not ``overwrite``.
+    FileNotFoundError
+        The folder of ``path`` does not exist.
     """
     path = Path(path)
     header = {"format": "fastsoftmax", "format_version": FORMAT_VERSION, "kind": kind,
               **metadata}
-    payload = {_META_KEY: np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
+    text = json.dumps(header)
+    payload = {_META_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     for name, value in arrays.items():
         value = np.asarray(value)
         if value.dtype == object:
             raise TypeError(f"array {name!r} has dtype object, which cannot be saved without pickle")
         payload[name] = value
+    _check_readable_sizes(path, len(payload[_META_KEY]), payload)
+    if check is not None:
+        try:
+            check(json.loads(text), {k: v for k, v in payload.items() if k != _META_KEY})
+        except LOAD_ERRORS as exc:
+            raise ValueError(f"cannot save {str(path)!r}: it would not load back: "
+                             f"{_reason(exc)}") from None
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True to replace it")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot save the model: folder {str(folder)!r} does not exist")
     remove_stale(path)  # what killed saves of this path left beside it
-    with atomic_open(path, "wb") as handle:
+    with atomic_open(path, "wb", replace=overwrite) as handle:
         np.savez(handle, **payload)
 
+
+def _check_readable_sizes(path, metadata_bytes, payload):
+    """Refuse to write what :func:`load_arrays` would refuse for its size."""
+    from ._untrusted import MAX_HEADER_BYTES, MAX_MEMBERS
+
+    # each member also holds a .npy header, of at most MAX_HEADER_BYTES
+    total = sum(value.nbytes for value in payload.values()) + MAX_HEADER_BYTES * len(payload)
+    if metadata_bytes > MAX_METADATA_BYTES:
+        problem = (f"its metadata is {metadata_bytes:,} bytes of JSON, more than "
+                   f"{MAX_METADATA_BYTES:,}")
+    elif len(payload) > MAX_MEMBERS:
+        problem = f"it holds {len(payload)} arrays, more than {MAX_MEMBERS}"
+    elif total > MAX_MODEL_BYTES:
+        problem = f"its arrays hold about {total:,} bytes, more than {MAX_MODEL_BYTES:,}"
+    else:
+        return
+    raise ValueError(f"cannot save {str(path)!r}: {problem}; the file would not load back")
 
 
 #: A model file whose arrays declare more bytes than this is refused (override with
@@ -160,7 +209,7 @@ def load_model_file(path, kind, from_arrays, metadata=None, arrays=None):
         return from_arrays(metadata, arrays)
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+    except LOAD_ERRORS as exc:
         raise ModelFileError(f"{str(path)!r}: {_reason(exc)}") from None
 
 

@@ -131,6 +131,10 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         Accuracy on the training images at the end of ``fit`` (the originals, not
         their mirror images; with ``flip_predict``, from the classifier inputs of
         the originals only).
+    training_files_ : TrainingFiles or None
+        The files of the training images (``fit(..., training_files=...)``), saved
+        with the model so that scoring it on a folder leaves them out; ``None`` when
+        not given.
 
     Progress
     --------
@@ -195,7 +199,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         return classifier
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, images, y, progress=None):
+    def fit(self, images, y, progress=None, training_files=None):
         """Fit the feature step, PCA and the classifier on training images.
 
         Parameters
@@ -206,11 +210,17 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             ``progress(stage, done, total, **info)`` through the stages
             ``"features"``, ``"pca"``, ``"mirrored features"`` (with ``flip_train``)
             and ``"train"`` (see the class docstring).
+        training_files : TrainingFiles, optional
+            The files ``images`` were read from (``Dataset.train_files``), kept as
+            ``training_files_``.
 
         Returns
         -------
         self
         """
+        if training_files is not None and len(training_files) != len(images):
+            raise ValueError(f"training_files records {len(training_files)} files for "
+                             f"{len(images)} images")
         classifier = self._new_classifier()
         X = self.fit_features(images, y, progress=progress)
         n_images = len(X)
@@ -236,6 +246,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
                  self.timings_["train"])
         self.classes_ = self.classifier_.classes_
         self.train_accuracy_ = float(self.classifier_.score(X[:n_images], y[:n_images]))
+        self.training_files_ = training_files
         return self
 
     def _mirrored_inputs(self, images, y, progress, out):
@@ -262,7 +273,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
 
         Sets ``image_shape_``, ``features_``, ``scaler_``, ``pca_``,
         ``n_image_features_``, ``n_features_`` and the ``features``/``standardize``/``pca``
-        entries of ``timings_``; the classifier is not touched.
+        entries of ``timings_``; the classifier is not touched (:meth:`save` refuses a
+        classifier that no longer fits these steps), ``training_files_`` is forgotten.
 
         Parameters
         ----------
@@ -282,6 +294,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         images = self._check_images(images, fitted=False)
         self.image_shape_ = tuple(images.shape[1:])
         self.timings_ = {}
+        self.training_files_ = None
         step = self._unfitted_features()
         start = time.perf_counter()
         self.features_, features = fit_transform_cached(step, images, y, self.cache, "features",
@@ -384,9 +397,10 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         """The fitted pipeline as plain data: ``(metadata, arrays)``.
 
         Each step's ``to_arrays`` goes under its name: metadata ``features``,
-        ``scaler``, ``pca`` and ``classifier``, arrays ``features__*``, ``scaler__*``,
-        ``pca__*`` and ``classifier__*`` (a step left out: metadata ``None``, no
-        arrays); ``feature_step`` names the feature step's class.
+        ``scaler``, ``pca``, ``classifier`` and ``training_files``, arrays
+        ``features__*``, ``scaler__*``, ``pca__*``, ``classifier__*`` and
+        ``training_files__*`` (a step left out: metadata ``None``, no arrays);
+        ``feature_step`` names the feature step's class.
         """
         check_is_fitted(self, "classifier_")
         metadata = {"feature_step": type(self.features_).__name__,
@@ -401,7 +415,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         arrays = {}
         for name, step in (("features", self.features_),
                            ("scaler", getattr(self, "scaler_", None)), ("pca", self.pca_),
-                           ("classifier", self.classifier_)):
+                           ("classifier", self.classifier_),
+                           ("training_files", getattr(self, "training_files_", None))):
             if step is None:
                 metadata[name] = None
                 continue
@@ -410,13 +425,17 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         return metadata, arrays
 
     @classmethod
-    def from_arrays(cls, metadata, arrays):
+    def from_arrays(cls, metadata, arrays, *, feature_step=None):
         """Rebuild a fitted pipeline from :meth:`to_arrays`' output, checking it first.
 
         A format-1 file's content is first converted to the format-2 layout, so both
         pass the same checks (a file without ``standardize`` and ``scaler``, written
-        before the scaling step existed, has none): each step's ``from_arrays`` checks the step (its errors
+        before the scaling step existed, has none; one without ``training_files`` has
+        no record of them): each step's ``from_arrays`` checks the step (its errors
         say which step), then this checks that the steps fit together.
+        ``feature_step``, a class, rebuilds the feature step instead of the class
+        registered under ``metadata["feature_step"]`` (:meth:`save` checks an
+        unregistered step so).
 
         Raises
         ------
@@ -426,27 +445,31 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             name the classifier's classes.
         """
         from ._contents import entry, image_shape, positive_int, prefixed
+        from ._pipeline_format1 import upgrade_format_1
+        from .data.training_files import TrainingFiles
         from .features import feature_step_class
 
         if metadata.get("format_version") == 1:
-            metadata, arrays = _upgrade_format_1(metadata, arrays)
+            metadata, arrays = upgrade_format_1(metadata, arrays)
         shape = image_shape(entry(metadata, "image_shape", list))
         # files written before these entries existed: no scaler, no flips
         metadata = {"standardize": False, "scaler": None, "flip_train": False,
-                    "flip_predict": False, **metadata}
+                    "flip_predict": False, "training_files": None, **metadata}
         pipe = cls(pca_variance=entry(metadata, "pca_variance", (int, float, type(None))),
                    class_names=entry(metadata, "class_names", (list, type(None))),
                    standardize=entry(metadata, "standardize", bool),
                    flip_train=entry(metadata, "flip_train", bool),
                    flip_predict=entry(metadata, "flip_predict", bool))
         pipe._validate_params()  # scikit-learn's check of _parameter_constraints
-        step_class = feature_step_class(entry(metadata, "feature_step", str))
+        step_name = entry(metadata, "feature_step", str)
+        step_class = feature_step or feature_step_class(step_name)
         steps = {}
         for name, build in (("features", step_class.from_arrays),
                             ("scaler", FeatureScaler.from_arrays),
                             ("pca", VariancePCA.from_arrays),
-                            ("classifier", SoftmaxClassifier.from_arrays)):
-            optional = name in ("scaler", "pca")
+                            ("classifier", SoftmaxClassifier.from_arrays),
+                            ("training_files", TrainingFiles.from_arrays)):
+            optional = name in ("scaler", "pca", "training_files")
             step_meta = entry(metadata, name, (dict, type(None)) if optional else dict)
             if step_meta is None:
                 steps[name] = None
@@ -460,6 +483,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
                 raise prefixed(exc, f"{name}: ") from None
         n_image_features = positive_int(entry(metadata, "n_image_features", int),
                                         "n_image_features")
+        pipe.training_files_ = steps.pop("training_files")
         _check_steps_fit(shape, n_image_features, pipe.pca_variance, pipe.standardize,
                          pipe.class_names, **steps)
         pipe.classifier, pipe.features = clone(steps["classifier"]), clone(steps["features"])
@@ -470,12 +494,35 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         pipe.classes_ = pipe.classifier_.classes_
         return pipe
 
-    def save(self, path):
-        """Write the whole fitted pipeline to one model file (atomically, no pickle)."""
+    def save(self, path, *, overwrite=False):
+        """Write the whole fitted pipeline to one model file (atomically, no pickle).
+
+        The file's content is first checked as :meth:`load` checks it (the steps must
+        fit together: after :meth:`fit_features` the classifier must be fitted again);
+        nothing is written when it would not load back.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        overwrite : bool, default False
+            Replace a file already at ``path``.
+
+        Raises
+        ------
+        ValueError
+            The fitted steps do not fit together (the message says how).
+        FileExistsError
+            ``path`` exists and not ``overwrite``.
+        """
         from .persistence import save_arrays
 
         metadata, arrays = self.to_arrays()
-        save_arrays(path, "ImagePipeline", metadata, arrays)
+        step = type(self.features_)  # registered or not: which classes load is the reader's
+
+        def check(metadata, arrays):
+            return type(self).from_arrays(metadata, arrays, feature_step=step)
+
+        save_arrays(path, "ImagePipeline", metadata, arrays, overwrite=overwrite, check=check)
 
     @classmethod
     def load(cls, path):
@@ -538,29 +585,3 @@ def _check_steps_fit(image_shape, n_image_features, pca_variance, standardize, c
     if classes.dtype.kind not in "iu" or classes.min() < 0 or classes.max() >= len(class_names):
         raise ValueError(f"the classifier's classes_ {classes.tolist()[:10]} are not indices "
                          f"into the {len(class_names)} class_names")
-
-
-def _upgrade_format_1(metadata, arrays):
-    """A format-1 pipeline file's content (HOG parameters and PCA stored by the pipeline,
-    arrays ``clf_*`` and ``pca_*``) in format 2's layout; checked by ``from_arrays``."""
-    from ._contents import entry, stored_array
-
-    params = {**entry(metadata, "hog_params", dict), "data_range": [0, 255]}
-    classifier = entry(metadata, "classifier", dict)
-    new_arrays = {f"classifier__{key[4:]}": value for key, value in arrays.items()
-                  if key.startswith("clf_")}
-    pca = None
-    n_image_features = classifier.get("n_features_in_")
-    if "pca_components_" in arrays or "pca_mean_" in arrays:
-        components = stored_array(arrays, "pca_components_", 2, "f")
-        n_image_features = components.shape[1]
-        pca = {"params": {"variance": metadata.get("pca_variance")},
-               "n_features_in_": n_image_features}
-        new_arrays.update(pca__mean_=stored_array(arrays, "pca_mean_", 1, "f"),
-                          pca__components_=components)
-    upgraded = {key: metadata[key] for key in ("image_shape", "pca_variance", "class_names")
-                if key in metadata}
-    upgraded.update(feature_step="HOGTransformer", n_image_features=n_image_features,
-                    features={"params": params, "image_shape_": metadata.get("image_shape")},
-                    pca=pca, classifier=classifier)
-    return upgraded, new_arrays

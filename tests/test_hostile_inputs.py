@@ -20,8 +20,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from fastsoftmax.cli import main
-from fastsoftmax.data import (DownloadError, download_cifar10, labels_by_name, load_image_folder,
-                              load_test_images, load_test_set, read_image)
+from fastsoftmax.data import (DownloadError, download_cifar10, labels_by_name, load_dataset,
+                              load_image_folder, load_test_images, load_test_set, read_image)
 from fastsoftmax.data import download as download_module
 
 MiB = 1 << 20
@@ -177,10 +177,13 @@ def colour_model(tmp_path_factory):
     from fastsoftmax.pipeline import ImagePipeline
 
     root = _folder(tmp_path_factory.mktemp("colours") / "train", {c: 12 for c in PATTERNS})
-    (X, y), _, names = load_image_folder(root, return_class_names=True)
-    assert names == ["blue", "green", "red"]
+    dataset = load_dataset(root)
+    assert dataset.class_names == ["blue", "green", "red"]
+    names = dataset.class_names
+    # the training files recorded: the folders scored below hold none of them
     pipe = ImagePipeline(SoftmaxClassifier(n_iter=60, random_state=0), pca_variance=None,
-                         class_names=names).fit(X, y)
+                         class_names=names).fit(dataset.X_train, dataset.y_train,
+                                                training_files=dataset.train_files)
     path = root.parent / "colours.npz"
     pipe.save(path)
     return path, pipe

@@ -339,6 +339,19 @@ def test_model_inconsistent_contents(tmp_path, model_parts, change, match):
         load_model(path)
 
 
+@pytest.mark.parametrize("change, match", FORMAT_2_CASES.values(), ids=FORMAT_2_CASES.keys())
+def test_save_refuses_what_load_refuses_and_writes_nothing(tmp_path, model_parts, change, match):
+    from fastsoftmax.pipeline import ImagePipeline
+
+    _, metadata, arrays, _, _ = model_parts
+    path = tmp_path / "m.npz"
+    with pytest.raises(ValueError, match=(rf"^cannot save '{re.escape(str(path))}': it would "
+                                          rf"not load back: {match}")):
+        save_arrays(path, "ImagePipeline", *_mutated(metadata, arrays, change),
+                    check=ImagePipeline.from_arrays)
+    assert list(tmp_path.iterdir()) == []
+
+
 #: Format 1 (fastsoftmax 0.1.0's layout), converted to format 2 before the same checks.
 FORMAT_1_CASES = {
     "names-short": (lambda m, a: m.update(class_names=m["class_names"][:9]),

@@ -22,7 +22,26 @@ COMMANDS = {
 }
 
 
-class LazyGroup(click.Group):
+class SuggestingGroup(click.Group):
+    """A group that answers an unknown command with one line and the nearest name."""
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else ""
+        if (isinstance(name, str) and name and not name.startswith("-")
+                and not ctx.resilient_parsing and self.get_command(ctx, name) is None):
+            import difflib
+
+            from .options import InputError
+
+            names = self.list_commands(ctx)
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = (f"did you mean {close[0]!r}?" if close
+                    else f"the commands are {', '.join(names)}")
+            raise InputError(f"no such command {name!r}; {hint}")
+        return super().resolve_command(ctx, args)
+
+
+class LazyGroup(SuggestingGroup):
     """A group whose subcommands are imported on first use."""
 
     def list_commands(self, ctx):

@@ -3,10 +3,11 @@ import sys
 
 import click
 
+from . import SuggestingGroup
 from .options import echo_json, handle_errors, is_quiet, json_option
 
 
-@click.group("data")
+@click.group("data", cls=SuggestingGroup)
 def data():
     """Download data sets, inspect the data and cache folders, clear the cache."""
 

@@ -3,6 +3,7 @@ import click
 
 from .options import (FiniteFloatRange, InputError, data_option, echo_json, handle_errors,
                       json_option, seed_option)
+from .folders import image_size_option
 
 #: Slice of dW printed in text mode (the study showed a 3x4 weight matrix).
 SHOW_ROWS, SHOW_COLS = 3, 4
@@ -10,6 +11,7 @@ SHOW_ROWS, SHOW_COLS = 3, 4
 
 @click.command("gradcheck")
 @data_option
+@image_size_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True,
               help="Number of images in the batch (drawn at random with --seed).")
 @click.option("--features", type=click.IntRange(min=1), default=None,
@@ -36,7 +38,7 @@ SHOW_ROWS, SHOW_COLS = 3, 4
 @json_option
 @click.pass_context
 @handle_errors
-def gradcheck(ctx, data, batch_size, features, penalty, alpha, l1_ratio, backend, h, method,
+def gradcheck(ctx, data, image_size, batch_size, features, penalty, alpha, l1_ratio, backend, h, method,
               threshold, n_sparse, seed, as_json):
     """Check the analytic softmax gradient against a finite-difference one.
 
@@ -57,7 +59,7 @@ def gradcheck(ctx, data, batch_size, features, penalty, alpha, l1_ratio, backend
         raise InputError(f"--sparse {n_sparse} is more than {MAX_SPARSE:,} coordinates; the "
                          "full check already covers every entry")
 
-    problem = gradcheck_problem(data, batch_size, features, seed)
+    problem = gradcheck_problem(data, batch_size, features, seed, image_size=image_size)
     X, y, W, b = problem.X, problem.y, problem.W, problem.b
     result = check_gradient(W, b, X, y, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                             h=h, backend=backend, method=method)

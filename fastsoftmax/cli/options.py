@@ -131,7 +131,9 @@ def handle_errors(func):
         except MemoryError:
             raise InputError("out of memory: the input is too large for this machine") from None
         except USER_ERRORS as exc:
-            raise InputError(first_line(exc)) from None
+            # a library error that names its parameters may say it with our options
+            wording = getattr(exc, "cli_message", None)
+            raise InputError(first_line(wording() if callable(wording) else exc)) from None
         except Exception as exc:  # noqa: BLE001 - a bug: say so, never as a user error
             raise internal_error(exc) from None
 
@@ -331,11 +333,12 @@ def load_pipeline(model_path):
     return model
 
 
-def load_data(data, quiet, download=False, progress=None):
-    """Load a data set, say what it is on stderr, and log where it came from."""
+def load_data(data, quiet, download=False, progress=None, **folder):
+    """Load a data set (``folder``: the image-folder parameters of ``load_dataset``), say
+    what it is on stderr, and log where it came from."""
     from ..data import load_dataset
 
-    dataset = load_dataset(data, download=download, progress=progress)
+    dataset = load_dataset(data, download=download, progress=progress, **folder)
     log.info("data: %s from %s", dataset.name,
              os.path.abspath(data) if data else "scikit-learn's bundled digits (built in)")
     if not quiet:
@@ -558,14 +561,14 @@ cache_option = click.option("--no-cache", is_flag=True,
                             help="Recompute features and PCA instead of using the disk cache.")
 
 
-def load_features(data, val_fraction, seed, setup, no_cache, quiet):
+def load_features(data, val_fraction, seed, setup, no_cache, quiet, image_size=None):
     """Load a data set and compute its features once (the :func:`feature_setup`'s step,
     standardization and PCA): ``(dataset, features, sizes)``."""
     from ..experiments.sweep import prepare_features
 
     with StageProgress(quiet) as progress:
         with progress.stage("load"):
-            dataset = load_data(data, quiet)
+            dataset = load_data(data, quiet, image_size=image_size)
         log_threads()
         log_cache(not no_cache)
         features = prepare_features(dataset, val_fraction=val_fraction, seed=seed,

@@ -5,7 +5,8 @@ from .options import echo_json, handle_errors, json_option, load_pipeline
 
 
 @click.command()
-@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False, path_type=str),
+@click.option("-m", "--model", "model_path", required=True,
+              type=click.Path(dir_okay=False, path_type=str),
               help="A model file written by `fastsoftmax train --model`.")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True,

@@ -7,10 +7,12 @@ from .options import (FiniteFloatRange, ProgressBar, cache_option, connect_sched
                       feature_options, feature_setup, force_option, handle_errors, is_quiet, jobs_option, json_option,
                       load_features, pca_option, scheduler_option, seed_option, sweep_progress,
                       val_option)
+from .folders import image_size_option
 
 
 @click.command()
 @data_option
+@image_size_option
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=str), default="study-results",
               show_default=True, help="Output folder: one sub-folder per analysis, report.md/.html.")
 @force_option
@@ -33,7 +35,7 @@ from .options import (FiniteFloatRange, ProgressBar, cache_option, connect_sched
 @seed_option
 @json_option
 @handle_errors
-def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, learning_rate, val_fraction,
+def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, learning_rate, val_fraction,
           pca_variance, no_cache, seed, as_json, features_kind, **feature_params):
     """Run the study's analyses and write one report of what they measured.
 
@@ -64,7 +66,8 @@ def study(data, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, lear
     SoftmaxClassifier(**{k: v for k, v in given.items() if v is not None}).check_params()
     check_study_folder(out, force)
     cluster = click.get_current_context().with_resource(connect_scheduler(scheduler))
-    dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache, quiet)
+    dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache, quiet,
+                                             image_size=image_size)
     plan = study_plan(sizes["train"], n_iter=n_iter, batch_size=batch_size,
                       learning_rate=learning_rate)
     if not quiet:

@@ -8,11 +8,13 @@ from .options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifi
                       echo_json, feature_options, feature_setup, force_option, handle_errors,
                       is_quiet, jobs_option, json_option, load_features, pca_option, preset_option, scheduler_option, seed_option,
                       sweep_progress, val_option)
+from .folders import image_size_option
 
 
 @click.command()
 @click.argument("grid", nargs=-1, required=True, metavar="PARAM=V1,V2,... [PARAM2=...]")
 @data_option
+@image_size_option
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=str), default="sweep-results",
               show_default=True,
               help="Output folder for results.csv/.json, curves.npz and the PNG plots.")
@@ -31,7 +33,7 @@ from .options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifi
 @click.option("--no-plots", is_flag=True, help="Write the results but no PNG plots.")
 @json_option
 @handle_errors
-def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, features_kind,
+def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fraction, features_kind,
           pca_variance, no_cache, preset, seed, no_plots, as_json, **options):
     """Fit every combination of the given hyperparameter values and compare them.
 
@@ -69,7 +71,7 @@ def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, feat
     with connect_scheduler(scheduler) as cluster:
         result = _run_and_write(parsed, base, data, out, repeats, n_jobs, val_fraction,
                                 setup, no_cache, seed, not no_plots, quiet,
-                                scheduler=cluster, force=force)
+                                scheduler=cluster, force=force, image_size=image_size)
     if as_json:
         echo_json(result)
         return
@@ -95,7 +97,7 @@ def sweep(grid, data, out, force, repeats, n_jobs, scheduler, val_fraction, feat
 
 
 def _run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, setup, no_cache,
-                   seed, plots, quiet, scheduler=None, force=False):
+                   seed, plots, quiet, scheduler=None, force=False, image_size=None):
     """Run one sweep and publish it at ``out`` as a whole (results, curves, plots: built
     in a hidden folder beside it, renamed into place at the end); returns the JSON summary."""
     from ..experiments.report import best_entry
@@ -104,7 +106,7 @@ def _run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, setup, 
 
     with publishing(out, force) as stage:
         dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache,
-                                                 quiet)
+                                                 quiet, image_size=image_size)
         total = len(expand_grid(grid)) * repeats
         bar = ProgressBar(total, f"sweep {' x '.join(grid)}", quiet=quiet)
         start = time.perf_counter()

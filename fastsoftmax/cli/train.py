@@ -4,12 +4,13 @@ import time
 import click
 
 from ..study_setup import STUDY_TEST_ACCURACY
-from .options import (StageProgress, build_classifier, build_features, cache_option,
+from .options import (InputError, StageProgress, build_classifier, build_features, cache_option,
                       check_figure_output, check_new_output, check_output_path,
                       classifier_options, data_option, dpi_option, echo_json, feature_options,
                       feature_setup, handle_errors, is_quiet, json_option, load_data, log_cache,
                       log_seconds, log_threads, overwrite_option, pca_option, preset_option,
                       seed_option)
+from .folders import image_size_option, split_options
 
 
 @click.command()
@@ -34,6 +35,8 @@ from .options import (StageProgress, build_classifier, build_features, cache_opt
                    "with hog]")
 @cache_option
 @seed_option
+@split_options
+@image_size_option
 @click.option("-o", "--model", "model_path", type=click.Path(dir_okay=False, path_type=str),
               help="Save the fitted pipeline (features, PCA, classifier, class names) to this "
                    "file, for `evaluate` and `predict`.")
@@ -44,7 +47,8 @@ from .options import (StageProgress, build_classifier, build_features, cache_opt
 @json_option
 @handle_errors
 def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, flip_train,
-          flip_predict, no_cache, seed, model_path, plot_path, dpi, force, as_json, **options):
+          flip_predict, no_cache, seed, test_fraction, split_seed, image_size, model_path,
+          plot_path, dpi, force, as_json, **options):
     """Train the study's pipeline and report train and test accuracy.
 
     Images are scaled to 0..1, turned to grayscale, described by HOG (9 orientations,
@@ -54,6 +58,9 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
     the four quadrants), standardized, without PCA, trained on the mirror images too
     and predicting from both (--flip, --flip-predict).  Without --data it runs on
     scikit-learn's bundled digits (8x8 images, a fixed 75/25 split), with no download.
+    An image folder root/<class>/ is split at random (--test-fraction, --split-seed);
+    the model file records the training images (path and SHA-256 of each file), so
+    that `evaluate` on a folder leaves them out.
 
     Each stage (load, features, PCA, training, evaluation) shows its progress on
     stderr, then a line with its seconds.
@@ -79,7 +86,9 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
     with StageProgress(quiet) as progress:
         start = time.perf_counter()
         with progress.stage("load"), DownloadProgress(quiet) as download_progress:
-            dataset = load_data(data, quiet, download=download, progress=download_progress)
+            dataset = load_data(data, quiet, download=download, progress=download_progress,
+                                image_size=image_size, test_fraction=test_fraction,
+                                split_seed=split_seed)
         seconds["load"] = time.perf_counter() - start
         log_threads()
         log_cache(not no_cache)
@@ -92,7 +101,8 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
                              flip_predict=(setup["flip_predict"] if flip_predict is None
                                            else flip_predict),
                              class_names=dataset.class_names, cache=not no_cache)
-        pipe.fit(dataset.X_train, dataset.y_train, progress=progress)
+        pipe.fit(dataset.X_train, dataset.y_train, progress=progress,
+                 training_files=dataset.train_files)
         seconds.update(pipe.timings_)
 
         start = time.perf_counter()
@@ -104,13 +114,18 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
     log_seconds(seconds)
 
     if model_path:
-        pipe.save(model_path)
+        try:
+            pipe.save(model_path, overwrite=force)
+        except FileExistsError:  # written by someone else since the check before the work
+            raise InputError(f"--model: {model_path!r} already exists; add --force to "
+                             "overwrite it") from None
     if plot_path:
         from ..plots import plot_loss_curve
 
         plot_loss_curve(pipe.classifier_.loss_curve_, plot_path,
                         title=f"{dataset.name}: training loss", dpi=dpi)
 
+    files = dataset.train_files
     result = {
         "data": dataset.name,
         "preset": preset,
@@ -125,6 +140,9 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
         "feature_params": pipe.features_.get_params(),
         "params": {k: v for k, v in pipe.classifier_.get_params().items() if k != "random_state"},
         "seed": seed,
+        "split_seed": files.split_seed if files is not None else None,
+        "test_fraction": files.test_fraction if files is not None else None,
+        "n_training_files": len(files) if files is not None else None,
         "flip_train": pipe.flip_train,
         "flip_predict": pipe.flip_predict,
         "model": model_path,

@@ -15,7 +15,8 @@ from .download import (
     data_home,
     download_cifar10,
 )
-from .folder import labels_by_name, load_image_folder, load_test_images, read_image
+from .folder import FolderError, labels_by_name, load_image_folder, load_test_images, read_image
+from .training_files import TrainingFiles
 
 __all__ = [
     "CIFAR10_MD5",
@@ -24,6 +25,8 @@ __all__ = [
     "Dataset",
     "DatasetNotFoundError",
     "DownloadError",
+    "FolderError",
+    "TrainingFiles",
     "UnsafePickleError",
     "cache_dir",
     "cache_info",

@@ -8,7 +8,7 @@ import numpy as np
 
 from .cifar import HOW_TO_GET_CIFAR10, DatasetNotFoundError, is_cifar10, load_cifar10
 from . import download as _download
-from .folder import labels_by_name, load_image_folder, load_test_images
+from .folder import FolderError, labels_by_name, load_folder_split, load_test_files
 
 __all__ = ["Dataset", "load_dataset", "load_digits_images", "load_test_set"]
 
@@ -28,6 +28,15 @@ class Dataset:
     class_names : list of str
     name : str
         ``"digits"``, ``"cifar10"`` or ``"folder:<name>"``.
+    train_files : TrainingFiles or None
+        For an image folder: the files of the training images, in their order (give
+        them to :meth:`fastsoftmax.pipeline.ImagePipeline.fit` so that the model
+        records them); ``None`` for digits and CIFAR-10.
+    n_trained_on : int or None
+        For a test set of an image folder (:func:`load_test_set`): how many of the
+        folder's images the model was trained on (same bytes as one of its training
+        files), left out of ``X_test`` unless they were included on request; ``None``
+        when the model records no training files; 0 for digits and CIFAR-10.
     """
 
     X_train: np.ndarray = field(repr=False)
@@ -36,6 +45,8 @@ class Dataset:
     y_test: np.ndarray = field(repr=False)
     class_names: list
     name: str
+    train_files: object = field(default=None, repr=False)
+    n_trained_on: object = 0
 
     @property
     def n_classes(self):
@@ -82,7 +93,24 @@ def _looks_like_cifar(path):
     return "cifar" in Path(path).name.lower()
 
 
-def load_dataset(path=None, *, download=False, progress=None):
+#: What the command line calls each image-folder parameter.
+_FOLDER_OPTIONS = {"image_size": "--image-size", "test_fraction": "--test-fraction",
+                   "split_seed": "--split-seed"}
+
+
+def refuse_folder_params(what, **params):
+    """A :class:`FolderError` when image-folder parameters are given for ``what``."""
+    given = [name for name, value in params.items() if value is not None]
+    if given:
+        verb = "is" if len(given) == 1 else "are"
+        raise FolderError(f"{what} is not an image folder",
+                          f"{' and '.join(given)} {verb} for image folders only",
+                          f"{' and '.join(_FOLDER_OPTIONS[n] for n in given)} {verb} for "
+                          "image folders only")
+
+
+def load_dataset(path=None, *, download=False, progress=None, image_size=None,
+                 test_fraction=None, split_seed=None):
     """Load a data set by path.
 
     Parameters
@@ -98,20 +126,30 @@ def load_dataset(path=None, *, download=False, progress=None):
     progress : callable, optional
         Passed to :func:`~fastsoftmax.data.download_cifar10`: called as
         ``progress(bytes_done, bytes_total)`` while downloading.
+    image_size, test_fraction, split_seed : optional
+        For an image folder: see :func:`~fastsoftmax.data.load_image_folder`.  An
+        error for digits and CIFAR-10 (one image size, a fixed split).
 
     Returns
     -------
     Dataset
+        For an image folder, ``train_files`` records the training images' files.
 
     Raises
     ------
     DatasetNotFoundError
         ``path`` does not exist; the message says how to get CIFAR-10.
     ValueError
-        The data are malformed (see the loaders).
+        The data are malformed (see the loaders), or image-folder parameters are
+        given for digits or CIFAR-10.
     """
+    folder_params = {"image_size": image_size, "test_fraction": test_fraction,
+                     "split_seed": split_seed}
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str, os.PathLike or None, got {type(path).__name__}")
+    if path is None or (download and _looks_like_cifar(path) and not Path(path).exists()):
+        refuse_folder_params("CIFAR-10" if download else "the digits data set",
+                              **folder_params)
     if path is None and not download:
         return load_digits_images()
     if path is not None:
@@ -130,6 +168,7 @@ def load_dataset(path=None, *, download=False, progress=None):
                 else "check the path")
         raise DatasetNotFoundError(f"{path}: no such file or folder; {hint}")
     if is_cifar10(path):
+        refuse_folder_params(f"{path} (CIFAR-10)", **folder_params)
         (X_tr, y_tr), (X_te, y_te), names = load_cifar10(path, return_class_names=True)
         return Dataset(X_tr, y_tr, X_te, y_te, names, "cifar10")
     if path.is_file():
@@ -137,11 +176,12 @@ def load_dataset(path=None, *, download=False, progress=None):
             f"{path}: not a CIFAR-10 archive (cifar-10-python.tar.gz or "
             "cifar-10-binary.tar.gz) or an image folder"
         )
-    (X_tr, y_tr), (X_te, y_te), names = load_image_folder(path, return_class_names=True)
-    return Dataset(X_tr, y_tr, X_te, y_te, names, f"folder:{path.name}")
+    (X_tr, y_tr), (X_te, y_te), names, files = load_folder_split(path, **folder_params)
+    return Dataset(X_tr, y_tr, X_te, y_te, names, f"folder:{path.name}", train_files=files)
 
 
-def load_test_set(path, class_names):
+def load_test_set(path, class_names, *, image_size=None, training_files=None,
+                  include_training=False):
     """The images to score a model on, labelled by class name onto the model's classes.
 
     Parameters
@@ -149,26 +189,37 @@ def load_test_set(path, class_names):
     path : str or os.PathLike or None
         ``None``: the digits' held-out split.  CIFAR-10: its ``test_batch``.  An image
         folder: every image of ``root/<class>/`` (a folder given to score a model is a
-        test set, not split), or of ``root/test/<class>/`` when ``root/train`` exists.
+        test set, not split), or of ``root/test/<class>/`` when ``root/train`` exists,
+        less the images the model was trained on (``training_files``).
     class_names : list of str
         The model's class names (label ``k`` is ``class_names[k]``).  The data may
         hold any subset of them; labels are matched by name, never by position.
+    image_size : int or (int, int), optional
+        For an image folder: see :func:`~fastsoftmax.data.load_image_folder`.
+    training_files : TrainingFiles, optional
+        The model's training files (``ImagePipeline.training_files_``): a folder's
+        images with the same bytes as one of them are left out.
+    include_training : bool, default False
+        Keep them (they are still counted in ``n_trained_on``).
 
     Returns
     -------
     Dataset
         The images in ``X_test``/``y_test`` (labels into ``class_names``), an empty
-        training part, and ``class_names`` as given.
+        training part, ``class_names`` as given, and ``n_trained_on``.
 
     Raises
     ------
     DatasetNotFoundError
         ``path`` does not exist.
     ValueError
-        The data hold a class the model does not know (named), or are malformed.
+        The data hold a class the model does not know (named), are malformed, or
+        every image of the folder is a training image (and not ``include_training``).
     """
     class_names = [str(n) for n in class_names]
+    n_trained_on = 0
     if path is None:
+        refuse_folder_params("the digits data set", image_size=image_size)
         digits = load_digits_images()
         X, y, found, name = digits.X_test, digits.y_test, digits.class_names, "digits"
         y = labels_by_name(found, class_names, name)[y]
@@ -179,12 +230,14 @@ def load_test_set(path, class_names):
         if not path.exists():
             raise DatasetNotFoundError(f"{path}: no such file or folder; check the path")
         if is_cifar10(path):
+            refuse_folder_params(f"{path} (CIFAR-10)", image_size=image_size)
             _, (X, y), found = load_cifar10(path, return_class_names=True)
             y = labels_by_name(found, class_names, str(path))[y]
             name = "cifar10"
         elif path.is_file():
             raise ValueError(f"{path}: not a CIFAR-10 archive or an image folder")
         else:
-            X, y = load_test_images(path, class_names)
+            X, y, n_trained_on = load_test_files(path, class_names, image_size, training_files,
+                                                 keep_excluded=include_training)
             name = f"folder:{path.name}"
-    return Dataset(X[:0], y[:0], X, y, class_names, name)
+    return Dataset(X[:0], y[:0], X, y, class_names, name, n_trained_on=n_trained_on)

@@ -3,10 +3,30 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "read_image", "load_image_folder", "load_test_images",
-           "labels_by_name"]
+from .training_files import TrainingFiles, file_sha256
+
+__all__ = ["IMAGE_EXTENSIONS", "FolderError", "read_image", "load_image_folder",
+           "load_test_images", "labels_by_name", "check_split"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+#: The share of each class of a folder that is held out for testing by default.
+TEST_FRACTION = 0.2
+
+
+class FolderError(ValueError):
+    """Data that cannot be used as asked, and what to do about it.
+
+    ``str()`` gives the advice in the library's terms (its parameters);
+    :meth:`cli_message` in the command line's (its options).
+    """
+
+    def __init__(self, problem, advice, cli_advice):
+        super().__init__(f"{problem}; {advice}")
+        self.problem, self.cli_advice = problem, cli_advice
+
+    def cli_message(self):
+        """The message with the command line's advice."""
+        return f"{self.problem}; {self.cli_advice}"
 
 
 #: Images with more pixels than this are refused (a 236 KB PNG can declare 9000x9000);
@@ -169,11 +189,12 @@ def _read_all(files, size, expected_shape):
         elif expected_shape[0] is None:
             expected_shape[0] = (img.shape, f)
         elif img.shape != expected_shape[0][0]:
-            first_shape, first = expected_shape[0]
-            raise ValueError(
-                f"{f}: image is {img.shape[0]}x{img.shape[1]} but {first} is "
-                f"{first_shape[0]}x{first_shape[1]}; pass image_size to resize them all"
-            )
+            (height, width, _), first = expected_shape[0]
+            raise FolderError(
+                f"{f}: image is {img.shape[0]}x{img.shape[1]} but {first} is {height}x{width}",
+                "pass image_size to resize them all",
+                f"add --image-size WxH to resize them all, e.g. --image-size {width}x{height} "
+                f"for the first one's width {width} and height {height}")
         images.append(img)
     return images
 
@@ -193,21 +214,26 @@ def _check_root(root):
     return root
 
 
-def load_image_folder(root, *, image_size=None, return_class_names=False):
+def load_image_folder(root, *, image_size=None, return_class_names=False, test_fraction=None,
+                      split_seed=None):
     """Load images arranged as ``root/<class name>/<image>``.
 
     Parameters
     ----------
     root : str or os.PathLike
-        Either ``root/<class>/*.png|*.jpg|*.jpeg`` (split 80/20, stratified, with
-        ``train_test_split(random_state=0)``), or ``root/train/<class>/...`` and
-        ``root/test/<class>/...`` giving the split.  Class names are the folder names,
-        sorted; label ``k`` is the ``k``-th name.
+        Either ``root/<class>/*.png|*.jpg|*.jpeg`` (split at random, stratified, by
+        ``train_test_split(test_size=test_fraction, random_state=split_seed)``), or
+        ``root/train/<class>/...`` and ``root/test/<class>/...`` giving the split.
+        Class names are the folder names, sorted; label ``k`` is the ``k``-th name.
     image_size : int or (int, int), optional
         Resize every image to this (height, width) with anti-aliasing.  Without it all
         images must share one size.
     return_class_names : bool, default False
         Also return the list of class names.
+    test_fraction : float, optional
+        The share of each class held out for testing, in (0, 1).  Default: 0.2.
+    split_seed : int, optional
+        The seed of that split, 0 .. 2**32 - 1.  Default: 0.
 
     Returns
     -------
@@ -220,62 +246,103 @@ def load_image_folder(root, *, image_size=None, return_class_names=False):
         ``root`` does not exist.
     ValueError
         ``root`` is not a folder, holds no class folders with images, an image is
-        unreadable or of a different size, a test class is unknown, or a class has too
-        few images to split.
+        unreadable or of a different size, a test class is unknown, a class has too
+        few images to split, or ``test_fraction``/``split_seed`` are given for a folder
+        that gives its split or are out of range.
+    """
+    train, test, class_names, _ = load_folder_split(root, image_size, test_fraction,
+                                                    split_seed)
+    if return_class_names:
+        return train, test, class_names
+    return train, test
+
+
+def check_split(test_fraction, split_seed):
+    """``(test_fraction, split_seed)`` checked, defaults (0.2 and 0) for ``None``."""
+    fraction = TEST_FRACTION if test_fraction is None else test_fraction
+    seed = 0 if split_seed is None else split_seed
+    if (not isinstance(fraction, (float, int, np.floating, np.integer))
+            or isinstance(fraction, bool) or not 0 < fraction < 1):
+        raise ValueError(f"test_fraction must be a number between 0 and 1, got {fraction!r}")
+    if (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
+            or not 0 <= seed < 2**32):
+        raise ValueError(f"split_seed must be an integer from 0 to 2**32 - 1, got {seed!r}")
+    return float(fraction), int(seed)
+
+
+def _percent(fraction):
+    return f"{round(100 * fraction, 2):g}"
+
+
+def load_folder_split(root, image_size=None, test_fraction=None, split_seed=None):
+    """:func:`load_image_folder`'s split with the record of its training files.
+
+    Returns
+    -------
+    (X_train, y_train), (X_test, y_test), class_names, TrainingFiles
     """
     from sklearn.model_selection import train_test_split
 
     root = _check_root(root)
     size = _parse_size(image_size)
     shape = [None]
-    split_dirs = (root / "train").is_dir() and (root / "test").is_dir()
-    if split_dirs:
-        train, test = _scan(root / "train"), _scan(root / "test")
-        if not train:
-            raise ValueError(f"{root / 'train'}: no class folders with .png/.jpg images")
-        if not test:
-            raise ValueError(f"{root / 'test'}: no class folders with .png/.jpg images")
-        class_names = sorted(train)
-        unknown = sorted(set(test) - set(train))
-        if unknown:
-            raise ValueError(f"{root / 'test'}: classes {unknown} have no training images")
-        index = {c: i for i, c in enumerate(class_names)}
-        parts = []
-        for scanned in (train, test):
-            files = [f for c in sorted(scanned) for f in scanned[c]]
-            labels = [index[c] for c in sorted(scanned) for _ in scanned[c]]
-            parts.append(_stack(_read_all(files, size, shape), labels))
-        result = parts[0], parts[1], class_names
-    else:
-        scanned = _scan(root)
-        if not scanned:
-            raise ValueError(
-                f"{root}: no class folders with .png/.jpg images "
-                "(expected root/<class name>/*.png)"
-            )
-        class_names = sorted(scanned)
-        if len(class_names) < 2:
-            raise ValueError(f"{root}: found one class ({class_names[0]}); need at least two")
-        files = [f for c in class_names for f in scanned[c]]
-        labels = np.array([i for i, c in enumerate(class_names) for _ in scanned[c]], np.int64)
-        few = [c for c in class_names if len(scanned[c]) < 2]
-        if few:
-            raise ValueError(
-                f"{root}: classes {few} have fewer than 2 images; cannot split 80/20 "
-                "(use root/train/<class> and root/test/<class> folders)"
-            )
-        X, y = _stack(_read_all(files, size, shape), labels)
-        try:
-            X_tr, X_te, y_tr, y_te = train_test_split(
-                X, y, test_size=0.2, stratify=y, random_state=0
-            )
-        except ValueError as exc:
-            raise ValueError(f"{root}: cannot split 80/20 stratified ({exc})") from None
-        result = ((np.ascontiguousarray(X_tr), y_tr), (np.ascontiguousarray(X_te), y_te),
-                  class_names)
-    if return_class_names:
-        return result
-    return result[0], result[1]
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        given = [name for name, value in (("test_fraction", test_fraction),
+                                          ("split_seed", split_seed)) if value is not None]
+        if given:
+            raise FolderError(f"{root} holds train/ and test/ folders, which give the split",
+                              f"drop {' and '.join(given)}",
+                              f"drop {' and '.join('--' + n.replace('_', '-') for n in given)}")
+        return _load_split_dirs(root, size, shape)
+    fraction, seed = check_split(test_fraction, split_seed)
+    split = f"{_percent(1 - fraction)}/{_percent(fraction)}"
+    scanned = _scan(root)
+    if not scanned:
+        raise ValueError(
+            f"{root}: no class folders with .png/.jpg images "
+            "(expected root/<class name>/*.png)"
+        )
+    class_names = sorted(scanned)
+    if len(class_names) < 2:
+        raise ValueError(f"{root}: found one class ({class_names[0]}); need at least two")
+    files = [f for c in class_names for f in scanned[c]]
+    labels = np.array([i for i, c in enumerate(class_names) for _ in scanned[c]], np.int64)
+    few = [c for c in class_names if len(scanned[c]) < 2]
+    if few:
+        raise ValueError(
+            f"{root}: classes {few} have fewer than 2 images; cannot split {split} "
+            "(use root/train/<class> and root/test/<class> folders)"
+        )
+    try:  # the file indices are split before any image is read
+        train, test = train_test_split(np.arange(len(files)), test_size=fraction,
+                                       stratify=labels, random_state=seed)
+    except ValueError as exc:
+        raise ValueError(f"{root}: cannot split {split} stratified ({exc})") from None
+    X, y = _stack(_read_all(files, size, shape), labels)
+    record = TrainingFiles.from_files(root, [files[i] for i in train], split_seed=seed,
+                                      test_fraction=fraction)
+    return ((np.ascontiguousarray(X[train]), y[train]),
+            (np.ascontiguousarray(X[test]), y[test]), class_names, record)
+
+
+def _load_split_dirs(root, size, shape):
+    """:func:`load_folder_split` of ``root/train`` and ``root/test``."""
+    train, test = _scan(root / "train"), _scan(root / "test")
+    if not train:
+        raise ValueError(f"{root / 'train'}: no class folders with .png/.jpg images")
+    if not test:
+        raise ValueError(f"{root / 'test'}: no class folders with .png/.jpg images")
+    class_names = sorted(train)
+    unknown = sorted(set(test) - set(train))
+    if unknown:
+        raise ValueError(f"{root / 'test'}: classes {unknown} have no training images")
+    index = {c: i for i, c in enumerate(class_names)}
+    parts = []
+    for scanned in (train, test):
+        files = [f for c in sorted(scanned) for f in scanned[c]]
+        labels = [index[c] for c in sorted(scanned) for _ in scanned[c]]
+        parts.append((files, _stack(_read_all(files, size, shape), labels)))
+    return parts[0][1], parts[1][1], class_names, TrainingFiles.from_files(root, parts[0][0])
 
 
 def labels_by_name(found, known, where):
@@ -315,12 +382,13 @@ def labels_by_name(found, known, where):
     return np.array([index[name] for name in found], dtype=np.int64)
 
 
-def load_test_images(root, class_names, *, image_size=None):
+def load_test_images(root, class_names, *, image_size=None, exclude=None):
     """Every test image of a folder, labelled by class name onto ``class_names``.
 
     A folder given to score a model is a test set: with ``root/train`` and
     ``root/test`` the images of ``root/test/<class>/``, otherwise every image of
-    ``root/<class>/`` (no split).  It may hold any subset of ``class_names``.
+    ``root/<class>/`` (no split), less those of ``exclude``.  It may hold any subset of
+    ``class_names``.
 
     Parameters
     ----------
@@ -329,6 +397,9 @@ def load_test_images(root, class_names, *, image_size=None):
         The model's class names; label ``k`` is ``class_names[k]``.
     image_size : int or (int, int), optional
         As in :func:`load_image_folder`.
+    exclude : TrainingFiles, optional
+        Leave out the images whose bytes are those of these files (the images a
+        model was trained on, its ``training_files_``).
 
     Returns
     -------
@@ -342,7 +413,23 @@ def load_test_images(root, class_names, *, image_size=None):
         ``root`` does not exist.
     ValueError
         No class folders with images, a class the model does not know, an unreadable
-        image or images of different sizes.
+        image, images of different sizes, or no image left after ``exclude``.
+    """
+    X, y, _ = load_test_files(root, class_names, image_size, exclude, keep_excluded=False)
+    return X, y
+
+
+def load_test_files(root, class_names, image_size, training_files, keep_excluded):
+    """:func:`load_test_images`, also counting the images of ``training_files``.
+
+    Returns
+    -------
+    X, y
+        As :func:`load_test_images`; with ``keep_excluded`` the images of
+        ``training_files`` are kept.
+    n_trained_on : int or None
+        How many of the folder's images are images of ``training_files`` (``None``
+        without ``training_files``).
     """
     root = _check_root(root)
     size = _parse_size(image_size)
@@ -355,4 +442,18 @@ def load_test_images(root, class_names, *, image_size=None):
     lut = labels_by_name(found, list(class_names), str(folder))
     files = [f for c in found for f in scanned[c]]
     labels = [int(lut[i]) for i, c in enumerate(found) for _ in scanned[c]]
-    return _stack(_read_all(files, size, [None]), labels)
+    n_trained_on = None
+    if training_files is not None:
+        trained_on = training_files.contains([file_sha256(f) for f in files])
+        n_trained_on = int(trained_on.sum())
+        if n_trained_on == len(files) and not keep_excluded:
+            raise FolderError(
+                f"{folder}: all {len(files)} images are images the model was trained on, "
+                "so none is left to score",
+                "score another folder, or include the training images (include_training=True)",
+                "score another folder, or add --include-training-images to score them anyway")
+        if not keep_excluded:
+            files = [f for f, t in zip(files, trained_on) if not t]
+            labels = [label for label, t in zip(labels, trained_on) if not t]
+    X, y = _stack(_read_all(files, size, [None]), labels)
+    return X, y, n_trained_on
