@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_open, remove_stale
+from ._paths import resolve_output
 
 FORMAT_VERSION = 2
 _META_KEY = "__fastsoftmax__"
@@ -34,6 +35,8 @@ def save_arrays(path, kind, metadata, arrays):
     Parameters
     ----------
     path : str or Path
+        Resolved first (:func:`fastsoftmax._paths.resolve_output`); only a regular
+        file is replaced.
     kind : str
         What the file holds (``"SoftmaxClassifier"``, ``"ImagePipeline"``...).
     metadata : dict
@@ -41,7 +44,7 @@ def save_arrays(path, kind, metadata, arrays):
     arrays : dict of str to ndarray
         Arrays of plain dtypes (no ``object``).
     """
-    path = Path(path)
+    path = Path(resolve_output(path, "cannot save the model"))
     header = {"format": "fastsoftmax", "format_version": FORMAT_VERSION, "kind": kind,
               **metadata}
     payload = {_META_KEY: np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
@@ -50,7 +53,7 @@ def save_arrays(path, kind, metadata, arrays):
         if value.dtype == object:
             raise TypeError(f"array {name!r} has dtype object, which cannot be saved without pickle")
         payload[name] = value
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot save the model: folder {str(folder)!r} does not exist")
     remove_stale(path)  # what killed saves of this path left beside it
@@ -100,7 +103,7 @@ def load_arrays(path, kind=None, *, max_bytes=MAX_MODEL_BYTES):
     from ._untrusted import loads_json, read_npz
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():  # anything but a regular file is refused by read_npz
         raise FileNotFoundError(f"model file {str(path)!r} does not exist")
     label = repr(str(path))
     try:
