@@ -7,7 +7,12 @@
 Temporary names carry the writer's process id (``.<name>.<pid>-<random>.tmp`` and
 ``.<name>.partial-<pid>-<random>``), so what a killed run left is recognised and
 removed by the next run that writes the same target (:func:`remove_stale`), while a
-run still working is left alone.
+run still working is left alone.  For a name too long to take those suffixes within
+the file system's name limit, ``<name>`` is shortened (:func:`fastsoftmax._paths.temp_stem`).
+
+Targets are resolved first (:func:`fastsoftmax._paths.resolve_output`), and only a
+regular file is ever replaced by a file.  An error while writing (a full disk) names
+the file being written.
 """
 import contextlib
 import errno
@@ -18,6 +23,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from ._paths import check_replaceable, resolve_output, temp_stem
 
 _STAGE_RE = r"\.(?:partial|replaced)-(\d+)-[0-9a-f]+"
 _TEMP_RE = r"\.(\d+)-[^.]*\.tmp"
@@ -34,7 +41,7 @@ def atomic_open(path, mode="wb", replace=True):
     Parameters
     ----------
     path : str or os.PathLike
-        The folder must exist.
+        Resolved first (symbolic links, ``..``); the folder must exist.
     mode : {"wb", "w"}
     replace : bool, default True
         Replace a file at ``path``.  Without it the new file is published only where
@@ -44,10 +51,21 @@ def atomic_open(path, mode="wb", replace=True):
     Yields
     ------
     file object
+
+    Raises
+    ------
+    ValueError
+        ``path`` is empty.
+    FileExistsError
+        ``path`` exists and is not a regular file (a folder, a FIFO, a device...);
+        checked before writing and again before the rename.
+    OSError
+        Writing failed (e.g. a full disk); the message names ``path``.
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}-",
+    path = resolve_output(path, "output")
+    check_replaceable(path)
+    folder, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{temp_stem(name, folder)}.{os.getpid()}-",
                                suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, mode) as handle:
@@ -58,12 +76,15 @@ def atomic_open(path, mode="wb", replace=True):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         if replace:
+            check_replaceable(path)
             os.replace(tmp, path)
         else:
             _publish_new(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None and exc.strerror is not None:
+            exc.filename = path  # "[Errno 28] No space left on device" alone names nothing
         raise
 
 
@@ -106,7 +127,7 @@ def remove_stale(path):
     """
     path = os.path.abspath(os.fspath(path))
     folder, name = os.path.split(path)
-    pattern = re.compile(re.escape(f".{name}") + f"(?:{_STAGE_RE}|{_TEMP_RE})$")
+    pattern = re.compile(re.escape(f".{temp_stem(name, folder)}") + f"(?:{_STAGE_RE}|{_TEMP_RE})$")
     removed = []
     try:
         entries = os.listdir(folder)
@@ -209,18 +230,29 @@ def staged_folder(path, replace=False):
         ``path`` is not empty (or is a file) and not ``replace``; checked again when
         publishing, in case another run published there meanwhile.
     """
-    path = os.path.realpath(os.fspath(path))
+    path = resolve_output(path, "output")
     parent, name = os.path.split(path)
     os.makedirs(parent, exist_ok=True)
     remove_stale(path)
-    stage = os.path.join(parent, f".{name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    stage = os.path.join(parent, f".{temp_stem(name, parent)}.partial-{os.getpid()}-"
+                                 f"{uuid.uuid4().hex[:8]}")
     os.mkdir(stage)
     try:
         yield stage
         _publish(stage, path, replace)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(exc, OSError):
+            _name_published(exc, stage, path)
         raise
+
+
+def _name_published(exc, stage, path):
+    """Name the file an error was about by its published path, not the hidden stage's."""
+    for attr in ("filename", "filename2"):
+        value = getattr(exc, attr)
+        if isinstance(value, str) and (value == stage or value.startswith(stage + os.sep)):
+            setattr(exc, attr, path + value[len(stage):])
 
 
 def _publish(stage, path, replace):
@@ -244,7 +276,8 @@ def _replace_folder(stage, path):
     if _exchange(stage, path):
         shutil.rmtree(stage, ignore_errors=True)  # now holds the old contents
         return
-    aside = os.path.join(parent, f".{name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    aside = os.path.join(parent, f".{temp_stem(name, parent)}.replaced-{os.getpid()}-"
+                                 f"{uuid.uuid4().hex[:8]}")
     os.rename(path, aside)
     try:
         os.rename(stage, path)

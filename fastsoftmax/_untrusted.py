@@ -6,6 +6,9 @@ may declare gigabytes that a few kilobytes of deflate expand to (a zip bomb), or
 header may claim a terabyte-sized shape.  :func:`read_npz` checks every declared size
 against the others and against a bound before it reads a member's data, and reads
 headers with :mod:`numpy.lib.format` (never ``allow_pickle``).
+
+Only regular files are opened (:func:`fastsoftmax._paths.open_regular`): a FIFO or a
+device named like one of our files is refused, never read until it ends.
 """
 import json
 import os
@@ -13,6 +16,8 @@ import zipfile
 
 import numpy as np
 from numpy.lib import format as npy_format
+
+from ._paths import open_regular
 
 #: A ``.npy`` header longer than this is refused (numpy's own default limit).
 MAX_HEADER_BYTES = 10_000
@@ -50,19 +55,22 @@ def read_npz(path, *, max_bytes, error=ValueError, compressed=True):
     FileNotFoundError
         No such file.
     error
-        Not a zip, a member that is not a plain ``.npy`` array, declared sizes that
-        disagree or exceed ``max_bytes``, an object dtype, a truncated or corrupted
-        member.
+        Not a regular file, not a zip, a member that is not a plain ``.npy`` array,
+        declared sizes that disagree or exceed ``max_bytes``, an object dtype, a
+        truncated or corrupted member.
     """
     path = os.fspath(path)
+    handle = open_regular(path, error)
     try:
-        disk_size = os.path.getsize(path)
-        archive = zipfile.ZipFile(path)
-    except FileNotFoundError:
+        disk_size = os.fstat(handle.fileno()).st_size
+        archive = zipfile.ZipFile(handle)
+    except BaseException as exc:
+        handle.close()
+        if isinstance(exc, (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError,
+                            EOFError)):
+            raise error(f"{path}: not a readable .npz archive ({exc})") from None
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise error(f"{path}: not a readable .npz archive ({exc})") from None
-    with archive:
+    with handle, archive:
         infos = archive.infolist()
         _check_directory(path, infos, disk_size, max_bytes, error, compressed)
         arrays = {}
@@ -178,10 +186,12 @@ def read_json_file(path, *, max_bytes, error=ValueError):
     """Read an untrusted JSON file: refused when larger than ``max_bytes``, then parsed by
     :func:`loads_json` (errors name ``path``)."""
     path = os.fspath(path)
-    if os.path.getsize(path) > max_bytes:
+    with open_regular(path, error) as handle:
+        too_large = os.fstat(handle.fileno()).st_size > max_bytes
+        raw = b"" if too_large else handle.read(max_bytes + 1)
+    if too_large or len(raw) > max_bytes:
         raise error(f"{path}: larger than {max_bytes >> 20} MiB")
-    with open(path, "rb") as handle:
-        return loads_json(handle.read(), path, error=error)
+    return loads_json(raw, path, error=error)
 
 
 def json_depth(value):

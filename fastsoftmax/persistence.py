@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_open, remove_stale
+from ._paths import resolve_output
 
 FORMAT_VERSION = 2
 _META_KEY = "__fastsoftmax__"
@@ -39,6 +40,8 @@ def save_arrays(path, kind, metadata, arrays, *, overwrite=True, check=None):
     Parameters
     ----------
     path : str or Path
+        Resolved first (:func:`fastsoftmax._paths.resolve_output`); only a regular
+        file is replaced.
     kind : str
         What the file holds (``"SoftmaxClassifier"``, ``"ImagePipeline"``...).
     metadata : dict
@@ -63,7 +66,8 @@ def save_arrays(path, kind, metadata, arrays, *, overwrite=True, check=None):
     FileNotFoundError
         The folder of ``path`` does not exist.
     """
-    path = Path(path)
+    given = path
+    path = Path(resolve_output(path, "cannot save the model"))
     header = {"format": "fastsoftmax", "format_version": FORMAT_VERSION, "kind": kind,
               **metadata}
     text = json.dumps(header)
@@ -80,9 +84,9 @@ def save_arrays(path, kind, metadata, arrays, *, overwrite=True, check=None):
         except LOAD_ERRORS as exc:
             raise ValueError(f"cannot save {str(path)!r}: it would not load back: "
                              f"{_reason(exc)}") from None
-    if not overwrite and os.path.lexists(path):
+    if not overwrite and (os.path.lexists(path) or os.path.lexists(given)):  # a dangling link too
         raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True to replace it")
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot save the model: folder {str(folder)!r} does not exist")
     remove_stale(path)  # what killed saves of this path left beside it
@@ -149,7 +153,7 @@ def load_arrays(path, kind=None, *, max_bytes=MAX_MODEL_BYTES):
     from ._untrusted import loads_json, read_npz
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():  # anything but a regular file is refused by read_npz
         raise FileNotFoundError(f"model file {str(path)!r} does not exist")
     label = repr(str(path))
     try:

@@ -390,13 +390,13 @@ def test_bad_output_paths_are_refused_before_work(no_work, tmp_path, args, messa
 
 
 def test_stale_temp_files_of_a_model_path_are_removed(tmp_path):
-    from fastsoftmax.cli.options import check_output_path
+    from fastsoftmax.cli.options import output_file
 
     dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True, check=True).stdout)
     stray = tmp_path / f".m.npz.{dead}-abc123.tmp"
     stray.write_bytes(b"half a model")
-    check_output_path(str(tmp_path / "m.npz"), "--model")
+    output_file(str(tmp_path / "m.npz"), "--model", force=False)
     assert os.listdir(tmp_path) == []
 
 
@@ -653,7 +653,7 @@ def test_sigkill_during_a_forced_rerun_keeps_the_old_results(tmp_path, features)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     assert _snapshot(out) == before
-    assert check_output_folder(out, force=True) is None  # and a forced rerun is not blocked
+    assert check_output_folder(out, force=True) == str(out)  # and a forced rerun is not blocked
     assert _leftovers(out) == []  # the check removed the dead run's stage
 
 

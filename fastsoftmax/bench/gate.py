@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._paths import open_regular
 from .cases import run, select_cases
 from .timing import measure
 
@@ -182,7 +183,7 @@ def write_json_atomic(path, payload):
 def load_baseline(path):
     path = Path(path)
     try:
-        with open(path) as handle:
+        with open_regular(path, ValueError) as handle:
             content = json.load(handle)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not a JSON baseline file ({exc})") from None

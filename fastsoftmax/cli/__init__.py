@@ -59,13 +59,14 @@ class LazyGroup(SuggestingGroup):
         return verbosity_options(getattr(importlib.import_module(module_name), attr))
 
     def invoke(self, ctx):
-        # Ctrl-C anywhere (also outside a command's own error handler): "Aborted.", exit 130.
+        # Ctrl-C anywhere (also outside a command's own error handler): "Aborted.", exit
+        # 130 (SIGTERM and SIGHUP: 128 + their number).
         try:
             return super().invoke(ctx)
-        except KeyboardInterrupt:
-            from .options import Interrupted
+        except KeyboardInterrupt as exc:
+            from .signals import Interrupted, signal_of
 
-            raise Interrupted() from None
+            raise Interrupted(signal_of(exc)) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,6 +88,6 @@ def main(ctx, verbose, quiet):
 
     ctx.obj = {}
     set_verbosity(ctx, quiet=quiet, verbose=verbose)
-    from .options import install_sigint_handler
+    from .signals import install_signal_handlers
 
-    install_sigint_handler(ctx)
+    install_signal_handlers(ctx)

@@ -4,8 +4,8 @@ import time
 
 import click
 
-from .options import (FiniteFloatRange, InputError, check_new_output, check_output_path,
-                      echo_json, handle_errors, is_quiet, json_option, overwrite_option)
+from .options import (FiniteFloatRange, InputError, echo_json, handle_errors, is_quiet,
+                      json_option, output_file, overwrite_option)
 
 
 @click.command("bench")
@@ -57,8 +57,7 @@ def bench(full, size, only, list_cases, check_path, fraction, update_path, repea
     quiet = is_quiet() or as_json
     for name in only:
         lib.get_case(name)  # unknown names fail before any work
-    check_output_path(update_path, "--update-baseline")
-    check_new_output(update_path, "--update-baseline", force)
+    update_file = output_file(update_path, "--update-baseline", force)
     baseline = lib.load_baseline(check_path) if check_path else None
     if baseline is not None and size is None:
         size = baseline.get("size", "quick")
@@ -76,12 +75,12 @@ def bench(full, size, only, list_cases, check_path, fraction, update_path, repea
     else:
         results, failures, missing, new = lib.run(size, only=only, progress=progress), [], [], []
     seconds = time.perf_counter() - start
-    if update_path:
+    if update_file:
         runs = [results]
         for k in range(1, repeat):
             progress(f"baseline run {k + 1}/{repeat}")
             runs.append(lib.run(size, only=only, progress=progress))
-        lib.write_json_atomic(update_path, lib.make_baseline(runs, size))
+        lib.write_json_atomic(update_file, lib.make_baseline(runs, size))
         seconds = time.perf_counter() - start
 
     if as_json:

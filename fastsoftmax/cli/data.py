@@ -77,9 +77,11 @@ def download(dest, url, as_json):
     """
     from ..data import download as dl
 
-    if dest:  # a folder nobody can write in fails now, not after a 170 MB download
+    if dest is not None:  # a folder nobody can write in fails now, not after a 170 MB download
         from .._atomic import check_writable_folder, existing_ancestor
+        from .._paths import resolve_output
 
+        dest = resolve_output(dest, "--dest")
         check_writable_folder(existing_ancestor(dest), "--dest")
     with DownloadProgress(is_quiet()) as progress:
         path = dl.download_cifar10(

@@ -1,9 +1,9 @@
 """``fastsoftmax evaluate``: a saved pipeline on a data set's test split."""
 import click
 
-from .options import (InputError, StageProgress, check_figure_output, check_new_output,
-                      data_option, dpi_option, echo_json, handle_errors, is_quiet, json_option,
-                      load_pipeline, log, log_seconds, log_threads, overwrite_option, write_line)
+from .options import (InputError, StageProgress, data_option, dpi_option, echo_json,
+                      handle_errors, is_quiet, json_option, load_pipeline, log, log_seconds,
+                      log_threads, output_file, overwrite_option, write_line)
 from .folders import image_size_option, include_training_option
 
 
@@ -45,8 +45,7 @@ def evaluate(model_path, data, image_size, include_training, plot_path, dpi, for
     from ..data import load_test_set
     from ..evaluation import evaluate_predictions
 
-    check_figure_output(plot_path, dpi)
-    check_new_output(plot_path, "--plot", force)
+    plot_file = output_file(plot_path, "--plot", force, dpi=dpi)
     quiet = is_quiet() or as_json
     pipe = load_pipeline(model_path)
     names = list(pipe.class_names or [str(c) for c in pipe.classes_])
@@ -72,10 +71,10 @@ def evaluate(model_path, data, image_size, include_training, plot_path, dpi, for
     trained_on = _say_training_images(dataset, pipe, include_training, model_path)
     scores = evaluate_predictions(dataset.y_test, predicted, len(names))
     matrix = scores.confusion_matrix
-    if plot_path:
+    if plot_file:
         from ..plots import plot_confusion_matrix
 
-        plot_confusion_matrix(matrix, names, plot_path,
+        plot_confusion_matrix(matrix, names, plot_file,
                               title=f"{dataset.name}, test split: accuracy {scores.accuracy:.4f}", dpi=dpi)
     result = {
         "data": dataset.name,

@@ -3,13 +3,12 @@ import functools
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 
 import click
 
 from .progress import ProgressBar, StageProgress, write_line  # noqa: F401  (for the commands)
+from .signals import Interrupted, check_interrupt, signal_of  # noqa: F401  (for the commands)
 
 log = logging.getLogger("fastsoftmax.cli")
 
@@ -38,64 +37,6 @@ class InternalError(click.ClickException):
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
-class Interrupted(click.ClickException):
-    """Ctrl-C: ``Aborted.`` on stderr and exit code 130 (128 + SIGINT), as shells expect."""
-
-    exit_code = 130
-
-    def __init__(self):
-        super().__init__("Aborted.")
-
-    def show(self, file=None):
-        click.echo("Aborted.", err=True)
-
-
-#: Set by the CLI's SIGINT handler: a Ctrl-C that a C callback swallowed (Numba's
-#: compiler calls back into Python through ctypes, which only prints what it raises)
-#: is raised again at the next check, so it never ends in published results and exit 0.
-INTERRUPT = threading.Event()
-
-
-def _on_sigint(signum, frame):
-    INTERRUPT.set()
-    raise KeyboardInterrupt
-
-
-def install_sigint_handler(ctx):
-    """Route Ctrl-C through :data:`INTERRUPT` for this command (restored when it ends).
-
-    A ``KeyboardInterrupt`` that a C callback could only report as "Exception ignored"
-    is not printed (it is raised again at the next :func:`check_interrupt`).
-    """
-    INTERRUPT.clear()
-    if threading.current_thread() is not threading.main_thread():
-        return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:
-        return  # ignored, or someone else's handler: leave it
-    previous_hook = sys.unraisablehook
-
-    def hook(unraisable):
-        if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            INTERRUPT.set()
-            return
-        previous_hook(unraisable)
-
-    def restore():
-        signal.signal(signal.SIGINT, previous)
-        sys.unraisablehook = previous_hook
-
-    signal.signal(signal.SIGINT, _on_sigint)
-    sys.unraisablehook = hook
-    ctx.call_on_close(restore)
-
-
-def check_interrupt():
-    """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed (even if something swallowed it)."""
-    if INTERRUPT.is_set():
-        raise KeyboardInterrupt
-
-
 def first_line(exc):
     """The first non-empty line of ``str(exc)`` (the exception's type name when empty)."""
     text = str(exc).strip()
@@ -108,8 +49,9 @@ def handle_errors(func):
     - user errors (:class:`InputError`, and ``ValueError``/``OSError``/... from the
       library: :data:`USER_ERRORS`): ``Error: <message>``, exit 2;
     - ``MemoryError``: ``Error: out of memory: ...``, exit 2;
-    - ``KeyboardInterrupt`` (Ctrl-C): ``Aborted.``, exit 130 (what was being written is
-      removed on the way out by the atomic writers' cleanup);
+    - ``KeyboardInterrupt`` (Ctrl-C; SIGTERM and SIGHUP raise one too): ``Aborted.``,
+      exit 130 (``Aborted (SIGTERM).``, 143; ``Aborted (SIGHUP).``, 129); what was being
+      written is removed on the way out by the atomic writers' cleanup;
     - anything else (``KeyError``, ``TypeError``, ``AttributeError``...: a bug):
       ``Error: internal error: <type>: <message>; please report it; run with -v for the
       traceback``, exit 1; with ``-v`` the traceback is printed first.
@@ -126,8 +68,8 @@ def handle_errors(func):
             # signal module advise, instead of reporting an error nobody will read.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(1) from None
-        except KeyboardInterrupt:
-            raise Interrupted() from None
+        except KeyboardInterrupt as exc:
+            raise Interrupted(signal_of(exc)) from None
         except MemoryError:
             raise InputError("out of memory: the input is too large for this machine") from None
         except USER_ERRORS as exc:
@@ -273,49 +215,64 @@ overwrite_option = click.option(
          "refused before any work).")
 
 
-def check_new_output(path, option, force):
-    """Refuse an output file that already exists unless ``force``, before any work."""
-    if path and os.path.lexists(path) and not force:
-        raise InputError(f"{option}: {path!r} already exists; add --force to overwrite it")
+def output_file(path, option, force, dpi=None):
+    """The checked, resolved path of an output-file option (``None`` when not given).
 
+    The one check of every file the commands write, before any work: the path is
+    resolved as the file system will see it (:func:`fastsoftmax._paths.resolve_output`:
+    an empty path is refused), and what is checked is what the command then writes.
+    Its folder must exist and take a new file (tried for real); its name must fit the
+    file system (temporary names beside it are shortened to fit); an existing one must
+    be a regular file (a folder, FIFO, device or socket is refused, ``force`` or not)
+    and is refused without ``force``.  With ``dpi``, the path is a figure (png, pdf,
+    svg).  Temporary files that killed earlier writes of it left are removed.
 
-def check_output_path(path, option):
-    """Refuse an output file path before any work: its folder must exist and take a new
-    file (tried for real), and the path must not be a folder.  Temporary files that a
-    killed earlier write of the same path left are removed."""
-    if not path:
-        return
+    Parameters
+    ----------
+    path : str or None
+        The option's value.
+    option : str
+        The option, named in the messages (``"--model"``).
+    force : bool
+        Whether an existing regular file may be replaced.
+    dpi : float, optional
+        Check the path as a figure of this resolution.
+
+    Returns
+    -------
+    str or None
+        The absolute, resolved path to write.
+    """
+    if path is None:
+        return None
     from .._atomic import check_writable_folder, remove_stale
+    from .._paths import check_name_fits, check_replaceable, resolve_output
 
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError(f"{option}: folder {os.path.dirname(path) or '.'!r} does not exist")
-    if os.path.isdir(path):
-        raise InputError(f"{option}: {path!r} is a folder")
     try:
+        resolved = resolve_output(path, option)
+        folder = os.path.dirname(resolved)
+        if not os.path.isdir(folder):
+            raise InputError(f"{option}: folder {folder!r} does not exist")
+        check_name_fits(resolved, option)
+        if os.path.isdir(resolved):
+            raise InputError(f"{option}: {resolved!r} is a folder")
+        check_replaceable(resolved, option)
+        if dpi is not None:
+            from ..plots import check_figure_path
+
+            check_figure_path(resolved, dpi)
         check_writable_folder(folder, option)
-    except PermissionError as exc:
+        if os.path.lexists(resolved) and not force:
+            raise InputError(f"{option}: {path!r} already exists; add --force to overwrite it")
+    except (ValueError, OSError) as exc:
         raise InputError(str(exc)) from None
-    remove_stale(path)
+    remove_stale(resolved)
+    return resolved
 
 
 dpi_option = click.option(
     "--dpi", type=FiniteFloatRange(min=1, max=2400), default=120, show_default=True,
     help="Resolution of the figure (pixels per inch; for PDF/SVG only their raster parts).")
-
-
-def check_figure_output(path, dpi, option="--plot"):
-    """Refuse a figure path whose folder is missing or whose extension is not a figure
-    format (png, pdf, svg), before any work."""
-    if not path:
-        return
-    from ..plots import check_figure_path
-
-    check_output_path(path, option)
-    try:
-        check_figure_path(path, dpi)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------- models and data

@@ -1,7 +1,7 @@
 """``fastsoftmax report``: Markdown and self-contained HTML report of a results folder."""
 import click
 
-from .options import check_new_output, echo_json, handle_errors, json_option, overwrite_option
+from .options import echo_json, handle_errors, json_option, output_file, overwrite_option
 
 
 @click.command()
@@ -22,7 +22,7 @@ def report(folder, title, replot, force, as_json):
     import os
 
     for name in ("report.md", "report.html"):
-        check_new_output(os.path.join(folder, name), name, force)
+        output_file(os.path.join(folder, name), name, force)
 
     if os.path.exists(os.path.join(folder, "study.json")):
         from ..experiments.study import write_study_report

@@ -64,7 +64,7 @@ def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batc
     setup = feature_setup(features_kind, feature_params, pca_variance)
     given = {"n_iter": n_iter, "batch_size": batch_size, "learning_rate": learning_rate}
     SoftmaxClassifier(**{k: v for k, v in given.items() if v is not None}).check_params()
-    check_study_folder(out, force)
+    folder = check_study_folder(out, force)
     cluster = click.get_current_context().with_resource(connect_scheduler(scheduler))
     dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache, quiet,
                                              image_size=image_size)
@@ -77,7 +77,7 @@ def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batc
     bar = ProgressBar(1, "study", quiet=quiet)
     start = time.perf_counter()
     try:
-        result = run_study(features, out, plan, repeats=repeats, n_jobs=n_jobs, seed=seed,
+        result = run_study(features, folder, plan, repeats=repeats, n_jobs=n_jobs, seed=seed,
                            callback=sweep_progress(bar), force=force, scheduler=cluster,
                            meta={"data": dataset.name, "sizes": sizes, "val_fraction": val_fraction,
                                  "features": setup["kind"], "feature_params": setup["params"],

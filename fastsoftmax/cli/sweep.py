@@ -67,9 +67,9 @@ def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fr
     base.pop("random_state")
     check_grid(parsed, base)
     check_seeds(seed, repeats)
-    check_output_folder(out, force)
+    folder = check_output_folder(out, force)
     with connect_scheduler(scheduler) as cluster:
-        result = _run_and_write(parsed, base, data, out, repeats, n_jobs, val_fraction,
+        result = _run_and_write(parsed, base, data, out, folder, repeats, n_jobs, val_fraction,
                                 setup, no_cache, seed, not no_plots, quiet,
                                 scheduler=cluster, force=force, image_size=image_size)
     if as_json:
@@ -96,15 +96,16 @@ def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fr
                f"`fastsoftmax report {out}` writes the report")
 
 
-def _run_and_write(grid, base, data, out, repeats, n_jobs, val_fraction, setup, no_cache,
-                   seed, plots, quiet, scheduler=None, force=False, image_size=None):
-    """Run one sweep and publish it at ``out`` as a whole (results, curves, plots: built
-    in a hidden folder beside it, renamed into place at the end); returns the JSON summary."""
+def _run_and_write(grid, base, data, out, folder, repeats, n_jobs, val_fraction, setup,
+                   no_cache, seed, plots, quiet, scheduler=None, force=False, image_size=None):
+    """Run one sweep and publish it at ``folder`` (``out`` as checked and resolved) as a
+    whole (results, curves, plots: built in a hidden folder beside it, renamed into
+    place at the end); returns the JSON summary, which names ``out`` as given."""
     from ..experiments.report import best_entry
     from ..experiments.results import moved, publishing, write_results
     from ..experiments.sweep import expand_grid, run_sweep, summarize
 
-    with publishing(out, force) as stage:
+    with publishing(folder, force) as stage:
         dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache,
                                                  quiet, image_size=image_size)
         total = len(expand_grid(grid)) * repeats

@@ -5,11 +5,10 @@ import click
 
 from ..study_setup import STUDY_TEST_ACCURACY
 from .options import (InputError, StageProgress, build_classifier, build_features, cache_option,
-                      check_figure_output, check_new_output, check_output_path,
                       classifier_options, data_option, dpi_option, echo_json, feature_options,
                       feature_setup, handle_errors, is_quiet, json_option, load_data, log_cache,
-                      log_seconds, log_threads, overwrite_option, pca_option, preset_option,
-                      seed_option)
+                      log_seconds, log_threads, output_file, overwrite_option, pca_option,
+                      preset_option, seed_option)
 from .folders import image_size_option, split_options
 
 
@@ -69,10 +68,8 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
     setup = feature_setup(features_kind, options, pca_variance,
                           hog_params={"pixels_per_cell": pixels_per_cell})
     classifier = build_classifier(options, preset, seed, defaults=setup["classifier"])
-    check_output_path(model_path, "--model")
-    check_figure_output(plot_path, dpi)
-    check_new_output(model_path, "--model", force)
-    check_new_output(plot_path, "--plot", force)
+    model_file = output_file(model_path, "--model", force)
+    plot_file = output_file(plot_path, "--plot", force, dpi=dpi)
 
     from ..pipeline import ImagePipeline
 
@@ -113,16 +110,16 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
     seconds["total"] = sum(seconds.values())
     log_seconds(seconds)
 
-    if model_path:
+    if model_file:
         try:
-            pipe.save(model_path, overwrite=force)
+            pipe.save(model_file, overwrite=force)
         except FileExistsError:  # written by someone else since the check before the work
             raise InputError(f"--model: {model_path!r} already exists; add --force to "
                              "overwrite it") from None
-    if plot_path:
+    if plot_file:
         from ..plots import plot_loss_curve
 
-        plot_loss_curve(pipe.classifier_.loss_curve_, plot_path,
+        plot_loss_curve(pipe.classifier_.loss_curve_, plot_file,
                         title=f"{dataset.name}: training loss", dpi=dpi)
 
     files = dataset.train_files

@@ -10,6 +10,7 @@ import math
 import os
 import re
 
+from .._paths import open_regular
 from .stats import NOISE_RULE, clearly_better, grid_edges
 from .sweep import atomic_write, summarize
 
@@ -51,7 +52,7 @@ def read_sweep_results(folder):
     from .._untrusted import read_json_file
 
     path = os.path.join(folder, "results.json")
-    if not os.path.isfile(path):
+    if not os.path.exists(path):  # anything but a regular file is refused by the reader
         raise FileNotFoundError(f"{str(folder)!r} holds no sweep results (results.json)")
     payload = read_json_file(path, max_bytes=MAX_RESULTS_BYTES, error=ResultsFileError)
     _check_results(payload, path)
@@ -172,7 +173,7 @@ class Document:
                                + "</tr>" for row in block[2])
                 parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
             elif kind == "image":
-                with open(block[1], "rb") as handle:
+                with open_regular(block[1]) as handle:
                     data = base64.b64encode(handle.read()).decode("ascii")
                 parts.append(f'<figure><img alt="{html.escape(block[2])}" '
                              f'src="data:image/png;base64,{data}"><figcaption>'

@@ -14,6 +14,8 @@ import io
 import json
 import math
 import os
+import re
+import stat
 
 import numpy as np
 
@@ -32,10 +34,14 @@ ROW_EXTRAS = ("run", "params", "curve")
 def check_output_folder(folder, force=False, option="--out", complete=None):
     """Check, before any work, that a sweep can be published at ``folder``.
 
-    The folder is not created: :func:`~fastsoftmax._atomic.staged_folder` builds the
-    results beside it and renames them into place as a whole.  A missing or empty
-    folder, or one holding only an incomplete set of result files (what an older
-    version left when killed), is fine.  Leftovers of killed runs beside it are removed.
+    ``folder`` is resolved first as the file system will see it
+    (:func:`fastsoftmax._paths.resolve_output`: symbolic links, ``.`` and ``..``; an
+    empty path is refused), and the resolved path is checked and returned: publish
+    there, nowhere else.  The folder is not created:
+    :func:`~fastsoftmax._atomic.staged_folder` builds the results beside it and renames
+    them into place as a whole.  A missing or empty folder, or one holding only an
+    incomplete set of result files (what an older version left when killed), is fine.
+    Leftovers of killed runs beside it are removed.
 
     Parameters
     ----------
@@ -47,29 +53,42 @@ def check_output_folder(folder, force=False, option="--out", complete=None):
     complete : callable, optional
         ``complete(folder) -> bool``; default :func:`holds_complete_sweep`.
 
+    Returns
+    -------
+    str
+        The resolved folder.
+
     Raises
     ------
+    ValueError
+        ``folder`` is empty, or its name is too long for the file system.
     FileExistsError
-        ``folder`` is a file; holds complete results and not ``force``; or holds files
-        that are not results (never removed, even with ``force``).
+        ``folder`` is a file; is the current folder or holds it; holds complete results
+        and not ``force``; or holds files that are not results (never removed, even
+        with ``force``).
     PermissionError
         No file can be created where the folder is to be published.
     """
     from .._atomic import check_writable_folder, existing_ancestor, remove_stale
+    from .._paths import check_name_fits, file_kind, resolve_output
 
-    folder = os.fspath(folder)
+    folder = resolve_output(folder, option)
+    check_name_fits(folder, option)
     if os.path.lexists(folder) and not os.path.isdir(folder):
-        raise FileExistsError(f"{option}: {folder!r} is a file, not a folder")
-    parent = os.path.dirname(os.path.abspath(folder))
+        kind = file_kind(os.lstat(folder).st_mode)
+        raise FileExistsError(f"{option}: {folder!r} is "
+                              f"{'a file' if kind == 'a regular file' else kind}, not a folder")
+    _check_not_around_cwd(folder, option)
+    parent = os.path.dirname(folder)
     base = existing_ancestor(parent)
     if not os.path.isdir(base):
         raise FileExistsError(f"{option}: {base!r} is a file, not a folder")
     check_writable_folder(base, option)
-    remove_stale(os.path.realpath(folder))
+    remove_stale(folder)
     if not os.path.isdir(folder):
-        return
+        return folder
     entries = sorted(os.listdir(folder))
-    foreign = [e for e in entries if not is_result_name(e)]
+    foreign = foreign_entries(folder)
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise FileExistsError(
@@ -79,19 +98,59 @@ def check_output_folder(folder, force=False, option="--out", complete=None):
         raise FileExistsError(
             f"{option}: folder {folder!r} already holds results; use --force to replace them "
             "or choose another folder")
+    return folder
+
+
+def _check_not_around_cwd(folder, option):
+    """Refuse the current folder or one above it: replacing it would pull the ground
+    from under the shell that runs us (and ``-o .`` never means "here, replaced")."""
+    try:
+        cwd = os.path.realpath(os.getcwd())
+    except OSError:
+        return
+    if cwd == folder or cwd.startswith(folder.rstrip(os.sep) + os.sep):
+        where = "the current folder" if cwd == folder else "a folder above the current one"
+        raise FileExistsError(f"{option}: {folder!r} is {where}; results replace the whole "
+                              f"folder, so name a folder inside it (e.g. {option} results)")
 
 
 #: Names a result folder may hold (besides the plots): what a sweep, a study and
 #: ``fastsoftmax report`` write.
 RESULT_NAMES = (*RESULT_FILES, "report.md", "report.html", "study.json")
+#: The plots :func:`fastsoftmax.experiments.plots.make_plots` draws.
+PLOT_NAME_RE = re.compile(r"(?:loss_curves|accuracy|heatmap|zero_fraction|accuracy_\w+)\.png")
 
 
 def is_result_name(name):
     """Whether ``name`` is something a sweep, a study or a report writes into a folder."""
     from .study import ANALYSES
 
-    return (name in RESULT_NAMES or name in ANALYSES
-            or os.path.splitext(name)[1].lower() in (".png", ".pdf", ".svg"))
+    return name in RESULT_NAMES or name in ANALYSES or bool(PLOT_NAME_RE.fullmatch(name))
+
+
+def foreign_entries(folder):
+    """What in ``folder`` no sweep, study or report writes, sorted (``sub/name`` inside
+    an analysis folder): the files :func:`check_output_folder` never lets be replaced.
+
+    Our files are regular files with our names; an analysis's folder holds our files.
+    """
+    from .study import ANALYSES
+
+    def ours(path, name, sub_ok):
+        mode = os.lstat(path).st_mode
+        if sub_ok and name in ANALYSES:
+            return stat.S_ISDIR(mode)
+        return stat.S_ISREG(mode) and is_result_name(name) and name not in ANALYSES
+
+    foreign = []
+    for entry in sorted(os.listdir(folder)):
+        path = os.path.join(folder, entry)
+        if not ours(path, entry, True):
+            foreign.append(entry)
+        elif entry in ANALYSES:
+            foreign += [f"{entry}/{e}" for e in sorted(os.listdir(path))
+                        if not ours(os.path.join(path, e), e, False)]
+    return foreign
 
 
 def holds_complete_sweep(folder):
@@ -273,15 +332,20 @@ def publishing(folder, force=False, complete=None, option="--out"):
     """Check ``folder`` (:func:`check_output_folder`), yield a hidden sibling folder to
     write into, check again and rename it onto ``folder`` when the block ends.
 
-    If the block raises (a failed fit, a full disk, Ctrl-C), the sibling is removed
-    and ``folder`` is untouched; if the process is killed, the next run removes it.
+    ``folder`` is resolved once, by the first check; the same resolved path is checked
+    again and published (a symbolic link or ``..`` that changes meanwhile cannot move
+    the results onto a folder that was never checked).  If the block raises (a failed
+    fit, a full disk, Ctrl-C), the sibling is removed and ``folder`` is untouched; if
+    the process is killed, the next run removes it.
     """
     from .._atomic import staged_folder
 
-    check_output_folder(folder, force, option, complete)
-    with staged_folder(folder, replace=True) as stage:
+    resolved = check_output_folder(folder, force, option, complete)
+    with staged_folder(resolved, replace=True) as stage:
         yield stage
-        check_output_folder(folder, force, option, complete)
+        if check_output_folder(resolved, force, option, complete) != resolved:
+            raise FileExistsError(f"{option}: {resolved!r} became a link meanwhile; "
+                                  "nothing was replaced")
 
 
 def moved(paths, old, new):

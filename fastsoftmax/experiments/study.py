@@ -123,7 +123,7 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
     (:func:`~fastsoftmax.experiments.results.publishing`): ``folder`` holds a complete
     study or none.
     """
-    folder = os.fspath(folder)
+    folder = check_study_folder(folder, force)
     with publishing(folder, force, complete=holds_complete_study) as stage:
         result = _run_study_into(features, stage, plan, repeats, n_jobs, seed, callback, meta,
                                  plots, scheduler)
@@ -183,15 +183,22 @@ def check_study_folder(folder, force=False):
     (:func:`~fastsoftmax.experiments.results.check_output_folder` with
     :func:`holds_complete_study`); nothing is created.
 
+    Returns
+    -------
+    str
+        The folder, resolved (publish there).
+
     Raises
     ------
+    ValueError
+        ``folder`` is empty, or its name is too long.
     FileExistsError
         ``folder`` holds a complete study and not ``force``, holds files that are not
-        results, or is a file.
+        results, is a file, or is the current folder or above it.
     PermissionError
         Nothing can be written where the folder is to be published.
     """
-    check_output_folder(folder, force, complete=holds_complete_study)
+    return check_output_folder(folder, force, complete=holds_complete_study)
 
 
 def holds_complete_study(folder):
