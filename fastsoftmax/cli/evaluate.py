@@ -4,6 +4,7 @@ import click
 from .options import (InputError, StageProgress, check_figure_output, check_new_output,
                       data_option, dpi_option, echo_json, handle_errors, is_quiet, json_option,
                       load_pipeline, log, log_seconds, log_threads, overwrite_option)
+from .output import echo, echo_lines, printable
 
 
 @click.command()
@@ -70,16 +71,17 @@ def evaluate(model_path, data, plot_path, dpi, force, as_json):
     if as_json:
         echo_json(result)
         return
-    click.echo(f"{dataset.name}: {result['n_images']} test images, accuracy {scores.accuracy:.4f}")
+    echo(f"{dataset.name}: {result['n_images']} test images, accuracy {scores.accuracy:.4f}")
+    names = [printable(n) for n in names]  # escaped first: the widths are those printed
     width = max(len(n) for n in names + ["weighted avg"])
-    click.echo(_scores_table(names, scores, width))
-    click.echo("confusion matrix (rows: true class, columns: predicted):")
+    echo_lines(_scores_table(names, scores, width))
+    echo("confusion matrix (rows: true class, columns: predicted):")
     cell = max(len(str(matrix.max())), 3)
-    click.echo(" " * (width + 2) + " ".join(f"{n[:cell]:>{cell}}" for n in names))
+    echo(" " * (width + 2) + " ".join(f"{n[:cell]:>{cell}}" for n in names))
     for name, row in zip(names, matrix):
-        click.echo(f"  {name:<{width}}" + " ".join(f"{v:>{cell}}" for v in row))
+        echo(f"  {name:<{width}}" + " ".join(f"{v:>{cell}}" for v in row))
     if plot_path and not is_quiet():
-        click.echo(f"confusion matrix written to {plot_path}")
+        echo(f"confusion matrix written to {plot_path}")
 
 
 def _scores_table(names, scores, width):

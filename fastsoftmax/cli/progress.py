@@ -14,6 +14,8 @@ import contextlib
 import sys
 import time
 
+from .output import printable
+
 #: How stages are shown: stage -> (label, unit); another stage shows under its own name,
 #: counted in "steps" (a feature step may report e.g. "dictionary").
 STAGES = {
@@ -38,8 +40,10 @@ def _count(n):
 
 def write_line(text, stream=None):
     """Write one line on stderr without breaking a progress bar drawn there (tqdm's
-    bars are cleared, the line written, the bars drawn again)."""
+    bars are cleared, the line written, the bars drawn again); ``text`` goes through
+    :func:`~fastsoftmax.cli.output.printable` (a line break in it is written ``\\n``)."""
     stream = stream or sys.stderr
+    text = printable(text)
     if "tqdm" in sys.modules:
         from tqdm import tqdm
 

@@ -10,6 +10,7 @@ from .options import (StageProgress, build_classifier, build_features, cache_opt
                       feature_setup, handle_errors, is_quiet, json_option, load_data, log_cache,
                       log_seconds, log_threads, overwrite_option, pca_option, preset_option,
                       seed_option)
+from .output import echo
 
 
 @click.command()
@@ -136,17 +137,17 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
     if as_json:
         echo_json(result)
         return
-    click.echo(f"train accuracy: {pipe.train_accuracy_:.4f}")
+    echo(f"train accuracy: {pipe.train_accuracy_:.4f}")
     line = f"test accuracy:  {test_accuracy:.4f}"
     if preset == "study":
         line += f"   (the study reported {STUDY_TEST_ACCURACY:.4f})"
-    click.echo(line)
-    click.echo(f"features: {_describe_features(pipe, features_kind)}; {result['n_iter']} updates")
-    click.echo("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in seconds.items()))
+    echo(line)
+    echo(f"features: {_describe_features(pipe, features_kind)}; {result['n_iter']} updates")
+    echo("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in seconds.items()))
     if model_path:
-        click.echo(f"model saved to {model_path}")
+        echo(f"model saved to {model_path}")
     if plot_path:
-        click.echo(f"loss curve written to {plot_path}")
+        echo(f"loss curve written to {plot_path}")
 
 
 def _describe_features(pipe, kind):
