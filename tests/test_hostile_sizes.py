@@ -344,3 +344,16 @@ def test_bad_cache_limit_is_refused_before_any_work(tmp_path, no_work):
                                  "use e.g. 2GB, 500MB or 1.5GiB, a number of bytes, 0 to turn "
                                  "the cache off, or 'unlimited'\n")
     assert _listing(tmp_path) == []
+
+
+def test_bad_bench_cifar_folder_is_refused_before_any_work(tmp_path, monkeypatch):
+    from fastsoftmax import bench
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("work started before the input was checked")
+
+    monkeypatch.setattr(bench, "run", forbidden)
+    result = _invoke("bench", "--full", env={"FASTSOFTMAX_BENCH_CIFAR": str(tmp_path)})
+    assert result.exit_code == 2
+    assert result.output == (f"Error: $FASTSOFTMAX_BENCH_CIFAR={str(tmp_path)!r} is not a "
+                             "cifar-10-batches-py folder (no test_batch file in it)\n")

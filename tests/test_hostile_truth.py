@@ -333,3 +333,19 @@ def test_a_package_of_a_dependency_is_exit_1_and_fastsoftmax_own_is_a_bug(monkey
         result = _invoke("train", "--n-iter", 5)
         assert result.exit_code == 1
         assert result.stderr == line + "\n"
+
+
+def test_a_too_old_package_names_the_version_installed_and_needed(monkeypatch):
+    def too_old(*args, **kwargs):
+        raise ImportError("cannot import name 'new_thing' from 'numpy'", name="numpy")
+
+    real_version = metadata.version
+    monkeypatch.setattr("fastsoftmax.cli.train.load_data", too_old)
+    monkeypatch.setattr(metadata, "version",
+                        lambda name: "1.21.0" if name == "numpy" else real_version(name))
+    result = _invoke("train", "--n-iter", 5)
+    assert result.exit_code == 1
+    spec = _needs("numpy")
+    assert result.stderr == (f"Error: cannot import name 'new_thing' from 'numpy'; fastsoftmax "
+                             f"needs {spec} (1.21.0 is installed); install it with: pip install "
+                             f'"{spec}"\n')

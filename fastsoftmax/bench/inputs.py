@@ -46,8 +46,18 @@ def synthetic_images(n, n_classes=10, seed=0, size=32, color=True):
 def find_cifar_dev():
     """The development CIFAR-10 copy, or None: ``$FASTSOFTMAX_BENCH_CIFAR``, then
     ``../shared/data/cifar10-dev/cifar-10-batches-py`` from the working folder and from
-    the source checkout."""
+    the source checkout.
+
+    Raises
+    ------
+    ValueError
+        ``$FASTSOFTMAX_BENCH_CIFAR`` is set but holds no ``test_batch`` (it is never
+        passed over silently for another copy or synthetic images).
+    """
     env = os.environ.get("FASTSOFTMAX_BENCH_CIFAR")
+    if env and not (Path(env) / "test_batch").is_file():
+        raise ValueError(f"$FASTSOFTMAX_BENCH_CIFAR={env!r} is not a cifar-10-batches-py "
+                         "folder (no test_batch file in it)")
     candidates = [Path(env)] if env else []
     candidates += [Path.cwd() / CIFAR_DEV, Path(__file__).resolve().parents[2] / CIFAR_DEV]
     for path in candidates:

@@ -63,6 +63,8 @@ def bench(full, size, only, list_cases, check_path, fraction, update_path, repea
     if baseline is not None and size is None:
         size = baseline.get("size", "quick")
     size = size or "quick"
+    if size == "full":
+        lib.find_cifar_dev()  # a wrong $FASTSOFTMAX_BENCH_CIFAR fails before any work
 
     def progress(message):
         if not quiet:

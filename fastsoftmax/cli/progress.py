@@ -112,8 +112,9 @@ class _Stage:
             self._bar.update(done - self._bar.n)
         elif self.unit and now - self._last_line >= LOG_INTERVAL and done < total:
             self._last_line = now
-            self.stream.write(f"{self.label}: {_count(done)}/{_count(total)} {self.unit}, "
-                              f"{now - self.start:.0f} s{self._left(now, done)}\n")
+            self.stream.write(printable(f"{self.label}: {_count(done)}/{_count(total)} "
+                                        f"{self.unit}, {now - self.start:.0f} s"
+                                        f"{self._left(now, done)}") + "\n")
             self.stream.flush()
         self.done = done
 
@@ -151,7 +152,7 @@ class _Stage:
             if "note" in self.info:
                 notes.append(str(self.info["note"]))
             note = f" ({'; '.join(notes)})" if notes else ""
-            self.stream.write(f"{self.label}: {what}{seconds:.2f} s{note}\n")
+            self.stream.write(printable(f"{self.label}: {what}{seconds:.2f} s{note}") + "\n")
             self.stream.flush()
         return seconds
 
