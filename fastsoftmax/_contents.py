@@ -8,8 +8,15 @@ it with the file's name.  A leaf module: it imports nothing of fastsoftmax.
 """
 import numpy as np
 
-__all__ = ["MissingEntryError", "entry", "positive_int", "stored_array", "image_shape",
-           "prefixed"]
+__all__ = ["MAX_MODEL_PIXELS", "MissingEntryError", "entry", "positive_int", "stored_array",
+           "image_shape", "check_pixels", "prefixed"]
+
+#: The most pixels (height x width) of the images a model takes.  ``predict`` and
+#: ``evaluate`` resize every image to the model's shape and compute its features in
+#: floats, tens of bytes per pixel: a small file declaring 20000x20000 would need gigabytes
+#: per image.  4096x4096 keeps one image to a few hundred MB and is far above the images
+#: these pipelines are trained on (CIFAR-10: 32x32).
+MAX_MODEL_PIXELS = 4096 * 4096
 
 
 class MissingEntryError(KeyError):
@@ -71,15 +78,25 @@ def stored_array(arrays, name, ndim, kinds):
 
 def image_shape(value, what="image_shape", any_channels=False):
     """``value`` as a tuple when it is ``[height, width]`` or ``[height, width, 3]`` of
-    positive integers (any number of channels with ``any_channels``); ``ValueError``
-    naming ``what`` otherwise."""
+    positive integers (any number of channels with ``any_channels``) with at most
+    :data:`MAX_MODEL_PIXELS` pixels; ``ValueError`` naming ``what`` otherwise."""
     if (not isinstance(value, (list, tuple)) or len(value) not in (2, 3)
             or any(not _is_int(v) or v < 1 for v in value)
             or (len(value) == 3 and value[2] != 3 and not any_channels)):
         channels = "channels" if any_channels else "3"
         raise ValueError(f"{what} {value!r} is not [height, width] or [height, width, "
                          f"{channels}] of positive integers")
+    check_pixels(value[0], value[1], what)
     return tuple(int(v) for v in value)
+
+
+def check_pixels(height, width, what):
+    """``ValueError`` naming ``what`` when ``height x width`` is more than
+    :data:`MAX_MODEL_PIXELS` pixels."""
+    if int(height) * int(width) > MAX_MODEL_PIXELS:
+        raise ValueError(f"{what} {int(height)}x{int(width)}: {int(height) * int(width):,} "
+                         f"pixels, more than the {MAX_MODEL_PIXELS:,} (4096x4096) a model "
+                         "takes")
 
 
 def prefixed(exc, prefix):

@@ -64,6 +64,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
+from ._contents import check_pixels
 from ._pipeline_cache import (fit_pca_cached, fit_transform_cached, mirror_images,
                               mirrored_features_cached, step_call)
 from ._progress import relabel, report, shifted
@@ -178,6 +179,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             raise ValueError("no images given (empty array)")
         if images.dtype != np.uint8:
             raise ValueError(f"images must be uint8 (0..255); got dtype {images.dtype}")
+        if not fitted:  # what the model file will declare: refused at load if too large
+            check_pixels(images.shape[1], images.shape[2], "images")
         if fitted and images.shape[1:3] != tuple(self.image_shape_[:2]):
             raise ValueError(
                 f"images are {images.shape[1]}x{images.shape[2]} but the model was trained "
@@ -579,8 +582,8 @@ def _check_steps_fit(image_shape, n_image_features, pca_variance, standardize, c
         raise ValueError("class_names is not a list of strings")
     if len(set(class_names)) != len(class_names):
         raise ValueError("class_names repeats a name")
-    if len(class_names) < len(classes):
-        raise ValueError(f"class_names lists {len(class_names)} names for {len(classes)} "
+    if len(class_names) != len(classes):  # one name per class: no more, no fewer
+        raise ValueError(f"class_names lists {len(class_names):,} names for {len(classes):,} "
                          "classes")
     if classes.dtype.kind not in "iu" or classes.min() < 0 or classes.max() >= len(class_names):
         raise ValueError(f"the classifier's classes_ {classes.tolist()[:10]} are not indices "

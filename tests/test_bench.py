@@ -269,7 +269,8 @@ def test_cifar_for_full_sizes_comes_only_from_the_variable(tmp_path, monkeypatch
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     monkeypatch.setenv(bench.CIFAR_ENV, str(folder))
-    assert bench.find_cifar_dev() is None  # no test_batch: synthetic images instead
+    with pytest.raises(ValueError, match="no test_batch"):  # never passed over silently
+        bench.find_cifar_dev()
     (folder / "test_batch").write_bytes(b"")
     assert bench.find_cifar_dev() == folder
     monkeypatch.setenv(bench.CIFAR_ENV, "")

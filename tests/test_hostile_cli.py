@@ -499,7 +499,6 @@ def test_verbose_shows_the_traceback_of_a_bug(monkeypatch, tmp_path):
     (FileExistsError("already there"), "Error: already there"),
     (PermissionError(errno.EACCES, "Permission denied", "x"), "Error: [Errno 13] Permission denied: 'x'"),
     (ConnectionError("cannot reach the Dask scheduler"), "Error: cannot reach the Dask scheduler"),
-    (ImportError("install fastsoftmax[distributed]"), "Error: install fastsoftmax[distributed]"),
     (MemoryError(), "Error: out of memory: the input is too large for this machine"),
     (ValueError("first line\nsecond line"), "Error: first line"),
 ])

@@ -45,14 +45,22 @@ def synthetic_images(n, n_classes=10, seed=0, size=32, color=True):
 
 
 def find_cifar_dev():
-    """The CIFAR-10 folder named by ``$FASTSOFTMAX_BENCH_CIFAR``, or None.
+    """The CIFAR-10 folder named by ``$FASTSOFTMAX_BENCH_CIFAR``, or None when the
+    variable is unset or empty: the ``full`` cases then run on synthetic images.  The
+    caller (a benchmark script, CI) says where its copy is; the package assumes no
+    location.
 
-    None also when the variable is unset or empty, or when the folder it names holds no
-    ``test_batch``: the ``full`` cases then run on synthetic images.  The caller (a
-    benchmark script, CI) says where its copy is; the package assumes no location.
+    Raises
+    ------
+    ValueError
+        ``$FASTSOFTMAX_BENCH_CIFAR`` is set but holds no ``test_batch`` (it is never
+        passed over silently for synthetic images).
     """
     env = os.environ.get(CIFAR_ENV)
-    if env and (Path(env) / "test_batch").exists():
+    if env and not (Path(env) / "test_batch").is_file():
+        raise ValueError(f"${CIFAR_ENV}={env!r} is not a cifar-10-batches-py "
+                         "folder (no test_batch file in it)")
+    if env:
         return Path(env)
     return None
 

@@ -84,10 +84,16 @@ def main(ctx, verbose, quiet):
     stage when stderr is not a terminal); results go to stdout.  An output file or
     folder that already exists is refused unless --force.
     """
-    from .options import set_verbosity
+    from .options import InputError, set_verbosity
 
     ctx.obj = {}
     set_verbosity(ctx, quiet=quiet, verbose=verbose)
+    try:  # before any command imports Numba, which reads NUMBA_NUM_THREADS once
+        from .._config import check_environment
+
+        check_environment()
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     from .signals import install_signal_handlers
 
     install_signal_handlers(ctx)

@@ -6,6 +6,7 @@ import click
 
 from .options import (FiniteFloatRange, InputError, echo_json, handle_errors, is_quiet,
                       json_option, output_file, overwrite_option)
+from .output import echo, echo_lines
 
 
 @click.command("bench")
@@ -49,7 +50,7 @@ def bench(full, size, only, list_cases, check_path, fraction, update_path, repea
 
     if list_cases:
         for case in lib.CASES:
-            click.echo(f"{case.name:24s} {case.description}")
+            echo(f"{case.name:24s} {case.description}")
         return
     if full and size not in (None, "full"):
         raise InputError("give --full or --size, not both")
@@ -62,10 +63,12 @@ def bench(full, size, only, list_cases, check_path, fraction, update_path, repea
     if baseline is not None and size is None:
         size = baseline.get("size", "quick")
     size = size or "quick"
+    if size == "full":
+        lib.find_cifar_dev()  # a wrong $FASTSOFTMAX_BENCH_CIFAR fails before any work
 
     def progress(message):
         if not quiet:
-            click.echo(f"bench: {message}", err=True)
+            echo(f"bench: {message}", err=True)
 
     start = time.perf_counter()
     if baseline is not None:
@@ -94,18 +97,18 @@ def bench(full, size, only, list_cases, check_path, fraction, update_path, repea
             payload["baseline_written"] = update_path
         echo_json(payload)
     else:
-        click.echo(lib.format_table(results, baseline, fraction))
-        click.echo(f"({size} sizes, {seconds:.1f} s; speed-up = reference time / fast time)")
+        echo_lines(lib.format_table(results, baseline, fraction))
+        echo(f"({size} sizes, {seconds:.1f} s; speed-up = reference time / fast time)")
         if update_path:
-            click.echo(f"baseline written to {update_path}")
+            echo(f"baseline written to {update_path}")
         if baseline is not None:
             if missing:
-                click.echo(f"not measured here (skipped): {', '.join(missing)}")
+                echo(f"not measured here (skipped): {', '.join(missing)}")
             if new:
-                click.echo(f"not in the baseline (not gated): {', '.join(new)}")
+                echo(f"not in the baseline (not gated): {', '.join(new)}")
             if not failures:
-                click.echo(f"gate passed: every speed-up is at least {fraction:.0%} of its baseline")
+                echo(f"gate passed: every speed-up is at least {fraction:.0%} of its baseline")
     if failures:
         for failure in failures:
-            click.echo(f"Error: speed gate: {failure.message}", err=True)
+            echo(f"Error: speed gate: {failure.message}", err=True)
         sys.exit(1)

@@ -5,6 +5,7 @@ import click
 
 from . import SuggestingGroup
 from .options import echo_json, handle_errors, is_quiet, json_option
+from .output import echo
 
 
 @click.group("data", cls=SuggestingGroup)
@@ -96,9 +97,9 @@ def download(dest, url, as_json):
     if as_json:
         echo_json(payload)
     elif progress.called:
-        click.echo(f"Downloaded CIFAR-10 to {path} (md5 checked)")
+        echo(f"Downloaded CIFAR-10 to {path} (md5 checked)")
     else:
-        click.echo(f"CIFAR-10 is already at {path} (md5 checked)")
+        echo(f"CIFAR-10 is already at {path} (md5 checked)")
 
 
 def _age(seconds):
@@ -176,23 +177,23 @@ def info(as_json):
         return
     source = ("from $FASTSOFTMAX_DATA" if payload["data_home_source"] != "platform"
               else "the user cache folder; set $FASTSOFTMAX_DATA to move it")
-    click.echo(f"data folder: {payload['data_home']} ({source})")
-    click.echo(f"cache:       {payload['cache_dir']}")
-    click.echo(f"  {cache['entries']} entries, {format_size(cache['size_bytes'])}; "
+    echo(f"data folder: {payload['data_home']} ({source})")
+    echo(f"cache:       {payload['cache_dir']}")
+    echo(f"  {cache['entries']} entries, {format_size(cache['size_bytes'])}; "
                f"{_limit_text(cache['limit_bytes'], cache['limit_source'])}")
     if cache["entry_list"]:
-        click.echo("  least recently used first (removed first when over the limit):")
+        echo("  least recently used first (removed first when over the limit):")
         for line in _entry_lines(cache["entry_list"], prefix="    "):
-            click.echo(line)
-    click.echo("  CIFAR-10's training features take "
+            echo(line)
+    echo("  CIFAR-10's training features take "
                + " and ".join(f"{format_size(size)} with --features {kind}"
                               for kind, size in CIFAR10_FEATURE_ENTRY_BYTES.items()))
     state = "downloaded" if payload["cifar10_downloaded"] else (
         "not downloaded; run `fastsoftmax data download`"
     )
-    click.echo(f"CIFAR-10:    {archive} ({state})")
+    echo(f"CIFAR-10:    {archive} ({state})")
     for path in payload["stray_temp_files"]:
-        click.echo(f"stray:       {path} (left by an interrupted run; the next download or "
+        echo(f"stray:       {path} (left by an interrupted run; the next download or "
                    "cache write removes it after 10 minutes, `fastsoftmax data` never needs it)")
 
 
@@ -205,6 +206,8 @@ def clear(dry_run, as_json):
     """Remove every cache entry (HOG features, PCA), with temporary files of unfinished writes.
 
     Downloads (the CIFAR-10 archive) are kept.  Entries are made again when needed.
+    Files that cannot be removed (a read-only cache folder) are named in one line on
+    stderr, the others are still removed, and the exit code is then 2.
     """
     import time
 
@@ -220,16 +223,30 @@ def clear(dry_run, as_json):
             "entries": entries,
             "temp_files": [{"path": str(p), "size_bytes": n} for p, n in result.temp_files],
             "size_bytes": result.size_bytes,
+            "failed": [{"path": str(p), "error": reason} for p, reason in result.failed],
         })
-        return
+    else:
+        _print_cleared(result, entries, dry_run, cache_dir(), format_size)
+    if result.failed:
+        names = [path.name for path, _ in result.failed]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        reasons = "; ".join(sorted({reason for _, reason in result.failed}))
+        echo(f"Error: cannot remove {len(names)} file(s) of the cache {cache_dir()} "
+             f"({reasons}): {shown}", err=True)
+        raise SystemExit(2)
+
+
+def _print_cleared(result, entries, dry_run, folder, format_size):
+    """What ``data clear`` removed (or would remove), as text."""
     verb = "would remove" if dry_run else "removed"
     if not entries and not result.temp_files:
-        click.echo(f"The cache is empty ({cache_dir()}); nothing {verb}.")
+        if not result.failed:
+            echo(f"The cache is empty ({folder}); nothing {verb}.")
         return
     for line in _entry_lines(entries, prefix=f"{verb} "):
-        click.echo(line)
+        echo(line)
     for path, size in result.temp_files:
-        click.echo(f"{verb} temp   {format_size(size):>9}  {path.name} (an unfinished write)")
-    click.echo(f"{'Would free' if dry_run else 'Freed'} {format_size(result.size_bytes)} in "
-               f"{cache_dir()} ({len(entries)} entries"
-               + (f", {len(result.temp_files)} temporary files)" if result.temp_files else ")"))
+        echo(f"{verb} temp   {format_size(size):>9}  {path.name} (an unfinished write)")
+    echo(f"{'Would free' if dry_run else 'Freed'} {format_size(result.size_bytes)} in "
+         f"{folder} ({len(entries)} entries"
+         + (f", {len(result.temp_files)} temporary files)" if result.temp_files else ")"))

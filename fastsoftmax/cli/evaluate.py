@@ -5,6 +5,7 @@ from .options import (InputError, StageProgress, data_option, dpi_option, echo_j
                       handle_errors, is_quiet, json_option, load_pipeline, log, log_seconds,
                       log_threads, output_file, overwrite_option, write_line)
 from .folders import image_size_option, include_training_option
+from .output import echo, echo_lines, printable
 
 
 @click.command()
@@ -93,16 +94,17 @@ def evaluate(model_path, data, image_size, include_training, plot_path, dpi, for
     elif trained_on["n_training_images_scored"]:
         images += (f" ({trained_on['n_training_images_scored']} of them the model was "
                    "trained on)")
-    click.echo(f"{dataset.name}: {images}, accuracy {scores.accuracy:.4f}")
+    echo(f"{dataset.name}: {images}, accuracy {scores.accuracy:.4f}")
+    names = [printable(n) for n in names]  # escaped first: the widths are those printed
     width = max(len(n) for n in names + ["weighted avg"])
-    click.echo(_scores_table(names, scores, width))
-    click.echo("confusion matrix (rows: true class, columns: predicted):")
+    echo_lines(_scores_table(names, scores, width))
+    echo("confusion matrix (rows: true class, columns: predicted):")
     cell = max(len(str(matrix.max())), 3)
-    click.echo(" " * (width + 2) + " ".join(f"{n[:cell]:>{cell}}" for n in names))
+    echo(" " * (width + 2) + " ".join(f"{n[:cell]:>{cell}}" for n in names))
     for name, row in zip(names, matrix):
-        click.echo(f"  {name:<{width}}" + " ".join(f"{v:>{cell}}" for v in row))
+        echo(f"  {name:<{width}}" + " ".join(f"{v:>{cell}}" for v in row))
     if plot_path and not is_quiet():
-        click.echo(f"confusion matrix written to {plot_path}")
+        echo(f"confusion matrix written to {plot_path}")
 
 
 def _say_training_images(dataset, pipe, include_training, model_path):

@@ -4,6 +4,7 @@ import click
 from .options import (FiniteFloatRange, InputError, data_option, echo_json, handle_errors,
                       json_option, seed_option)
 from .folders import image_size_option
+from .output import echo, echo_lines
 
 #: Slice of dW printed in text mode (the study showed a 3x4 weight matrix).
 SHOW_ROWS, SHOW_COLS = 3, 4
@@ -110,9 +111,9 @@ def gradcheck(ctx, data, image_size, batch_size, features, penalty, alpha, l1_ra
     else:
         _print_text(result, sparse, payload)
         for reason in failed:
-            click.echo(f"FAIL: {reason}")
+            echo(f"FAIL: {reason}")
         if not failed:
-            click.echo("PASS")
+            echo("PASS")
     if failed:
         ctx.exit(1)
 
@@ -121,21 +122,21 @@ def _print_text(result, sparse, p):
     import numpy as np
 
     alpha = f", alpha {p['alpha']:g}" if p["penalty"] != "none" else ""
-    click.echo(f"Gradient check on {p['data']}: {p['n_samples']} samples x {p['n_features']} "
+    echo(f"Gradient check on {p['data']}: {p['n_samples']} samples x {p['n_features']} "
                f"features, {p['n_classes']} classes; penalty {p['penalty']}{alpha}; "
                f"analytic: {p['backend']}; {p['method']} differences, h = {p['h']:g}")
     with np.printoptions(precision=8, suppress=False, linewidth=100):
         r, c = p["analytic_W_slice"].shape
-        click.echo(f"analytic dW[:{r}, :{c}]:\n{p['analytic_W_slice']}")
-        click.echo(f"numerical dW[:{r}, :{c}]:\n{p['numerical_W_slice']}")
+        echo_lines(f"analytic dW[:{r}, :{c}]:\n{p['analytic_W_slice']}")
+        echo_lines(f"numerical dW[:{r}, :{c}]:\n{p['numerical_W_slice']}")
     kink = (f"; {result.n_kink} entries within h of the L1 kink left out"
             if result.n_kink else "")
     worst = p["worst"]
-    click.echo(f"max relative error:    {result.max_relative_error:.3e}  "
+    echo(f"max relative error:    {result.max_relative_error:.3e}  "
                f"(over {result.n_checked} entries of W and b, worst {worst['param']}"
                f"{worst['index']}{kink})")
-    click.echo(f"summed abs difference: {result.sum_abs_difference:.3e}")
+    echo(f"summed abs difference: {result.sum_abs_difference:.3e}")
     if sparse is not None:
-        click.echo(f"sparse check ({len(sparse.rows)} random coordinates): max relative error "
+        echo(f"sparse check ({len(sparse.rows)} random coordinates): max relative error "
                    f"{sparse.max_relative_error:.3e}, summed abs difference "
                    f"{sparse.sum_abs_difference:.3e}")

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from .output import dependency_message, echo, message_of, printable, printable_json
 from .progress import ProgressBar, StageProgress, write_line  # noqa: F401  (for the commands)
 from .signals import Interrupted, check_interrupt, signal_of  # noqa: F401  (for the commands)
 
@@ -19,13 +20,14 @@ class InputError(click.ClickException):
     exit_code = 2
 
     def show(self, file=None):
-        click.echo(f"Error: {self.format_message()}", err=True)
+        echo(f"Error: {self.format_message()}", err=True)
 
 
-#: Exceptions that mean bad input (a path, a file, a value, a cluster address, a missing
-#: optional package, an input too large for memory): one line, exit 2.  Anything else
-#: escaping a command is a bug: exit 1 with an "internal error" line.
-USER_ERRORS = (ValueError, OSError, ImportError, MemoryError, RecursionError)
+#: Exceptions that mean bad input (a path, a file, a value, a cluster address, an input
+#: too large for memory): one line, exit 2.  A missing or too old package is not bad
+#: input (:func:`dependency_message`, exit 1); anything else escaping a command is a bug:
+#: exit 1 with an "internal error" line.
+USER_ERRORS = (ValueError, OSError, MemoryError, RecursionError)
 
 
 class InternalError(click.ClickException):
@@ -34,7 +36,7 @@ class InternalError(click.ClickException):
     exit_code = 1
 
     def show(self, file=None):
-        click.echo(f"Error: {self.format_message()}", err=True)
+        echo(f"Error: {self.format_message()}", err=True)
 
 
 def first_line(exc):
@@ -47,7 +49,8 @@ def handle_errors(func):
     """Turn what escapes a command into one line on stderr and an exit code.
 
     - user errors (:class:`InputError`, and ``ValueError``/``OSError``/... from the
-      library: :data:`USER_ERRORS`): ``Error: <message>``, exit 2;
+      library: :data:`USER_ERRORS`): ``Error: <message>`` (:func:`message_of`), exit 2;
+    - ``ImportError``: a package missing or too old (:func:`dependency_message`), exit 1;
     - ``MemoryError``: ``Error: out of memory: ...``, exit 2;
     - ``KeyboardInterrupt`` (Ctrl-C; SIGTERM and SIGHUP raise one too): ``Aborted.``,
       exit 130 (``Aborted (SIGTERM).``, 143; ``Aborted (SIGHUP).``, 129); what was being
@@ -72,10 +75,13 @@ def handle_errors(func):
             raise Interrupted(signal_of(exc)) from None
         except MemoryError:
             raise InputError("out of memory: the input is too large for this machine") from None
+        except ImportError as exc:  # a package missing or too old: not bad input, not a bug
+            text = dependency_message(exc)
+            raise (InternalError(text) if text else internal_error(exc)) from None
         except USER_ERRORS as exc:
             # a library error that names its parameters may say it with our options
             wording = getattr(exc, "cli_message", None)
-            raise InputError(first_line(wording() if callable(wording) else exc)) from None
+            raise InputError(printable(wording()) if callable(wording) else message_of(exc)) from None
         except Exception as exc:  # noqa: BLE001 - a bug: say so, never as a user error
             raise internal_error(exc) from None
 
@@ -136,7 +142,9 @@ def is_quiet(ctx=None):
 
 
 def echo_json(payload):
-    click.echo(json.dumps(payload, indent=2, sort_keys=False, default=_json_default))
+    """Print ``payload`` as JSON, every string in it through :func:`printable_json`."""
+    click.echo(json.dumps(printable_json(payload), indent=2, sort_keys=False,
+                          default=_json_default))
 
 
 def _json_default(value):
@@ -145,7 +153,7 @@ def _json_default(value):
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return printable_json(value.tolist())
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
@@ -518,6 +526,14 @@ cache_option = click.option("--no-cache", is_flag=True,
                             help="Recompute features and PCA instead of using the disk cache.")
 
 
+def check_cache_limit(no_cache):
+    """Read ``$FASTSOFTMAX_CACHE_LIMIT`` before any work, so a bad one fails at once."""
+    if not no_cache:
+        from ..data.cache import cache_limit
+
+        cache_limit()
+
+
 def load_features(data, val_fraction, seed, setup, no_cache, quiet, image_size=None):
     """Load a data set and compute its features once (the :func:`feature_setup`'s step,
     standardization and PCA): ``(dataset, features, sizes)``."""
@@ -579,5 +595,5 @@ def connect_scheduler(address):
 
     try:
         return connect(address)
-    except (ImportError, ValueError, OSError) as exc:
+    except (ValueError, OSError) as exc:
         raise InputError(str(exc)) from None

@@ -2,6 +2,7 @@
 import click
 
 from .options import echo_json, handle_errors, json_option, load_pipeline
+from .output import echo, message_of
 
 
 @click.command()
@@ -41,7 +42,7 @@ def predict(model_path, images, top_k, max_pixels, as_json):
                                                 shrink_to=pipe.image_shape_[:2])))
             ok_paths.append(path)
         except (ValueError, OSError) as exc:
-            failures.append({"image": path, "error": str(exc).splitlines()[0]})
+            failures.append({"image": path, "error": message_of(exc)})
     results = []
     if batch:
         proba = pipe.predict_proba(np.stack(batch))
@@ -55,8 +56,8 @@ def predict(model_path, images, top_k, max_pixels, as_json):
     else:
         for item in results:
             best = ", ".join(f"{t['class']} {t['probability']:.3f}" for t in item["top"])
-            click.echo(f"{item['image']}: {best}")
+            echo(f"{item['image']}: {best}")
     for failure in failures:
-        click.echo(f"Error: {failure['error']}", err=True)
+        echo(f"Error: {failure['error']}", err=True)
     if failures:
         raise SystemExit(2)

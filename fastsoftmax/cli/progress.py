@@ -14,6 +14,8 @@ import contextlib
 import sys
 import time
 
+from .output import printable
+
 #: How stages are shown: stage -> (label, unit); another stage shows under its own name,
 #: counted in "steps" (a feature step may report e.g. "dictionary").
 STAGES = {
@@ -38,8 +40,10 @@ def _count(n):
 
 def write_line(text, stream=None):
     """Write one line on stderr without breaking a progress bar drawn there (tqdm's
-    bars are cleared, the line written, the bars drawn again)."""
+    bars are cleared, the line written, the bars drawn again); ``text`` goes through
+    :func:`~fastsoftmax.cli.output.printable` (a line break in it is written ``\\n``)."""
     stream = stream or sys.stderr
+    text = printable(text)
     if "tqdm" in sys.modules:
         from tqdm import tqdm
 
@@ -108,8 +112,9 @@ class _Stage:
             self._bar.update(done - self._bar.n)
         elif self.unit and now - self._last_line >= LOG_INTERVAL and done < total:
             self._last_line = now
-            self.stream.write(f"{self.label}: {_count(done)}/{_count(total)} {self.unit}, "
-                              f"{now - self.start:.0f} s{self._left(now, done)}\n")
+            self.stream.write(printable(f"{self.label}: {_count(done)}/{_count(total)} "
+                                        f"{self.unit}, {now - self.start:.0f} s"
+                                        f"{self._left(now, done)}") + "\n")
             self.stream.flush()
         self.done = done
 
@@ -147,7 +152,7 @@ class _Stage:
             if "note" in self.info:
                 notes.append(str(self.info["note"]))
             note = f" ({'; '.join(notes)})" if notes else ""
-            self.stream.write(f"{self.label}: {what}{seconds:.2f} s{note}\n")
+            self.stream.write(printable(f"{self.label}: {what}{seconds:.2f} s{note}") + "\n")
             self.stream.flush()
         return seconds
 

@@ -2,6 +2,7 @@
 import click
 
 from .options import echo_json, handle_errors, json_option, output_file, overwrite_option
+from .output import echo
 
 
 @click.command()
@@ -39,4 +40,4 @@ def report(folder, title, replot, force, as_json):
     if as_json:
         echo_json(paths)
         return
-    click.echo(f"report written to {paths['markdown']} and {paths['html']}")
+    echo(f"report written to {paths['markdown']} and {paths['html']}")

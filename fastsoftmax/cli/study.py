@@ -3,11 +3,12 @@ import time
 
 import click
 
-from .options import (FiniteFloatRange, ProgressBar, cache_option, connect_scheduler, data_option, echo_json,
+from .options import (FiniteFloatRange, InputError, ProgressBar, cache_option, check_cache_limit, connect_scheduler, data_option, echo_json,
                       feature_options, feature_setup, force_option, handle_errors, is_quiet, jobs_option, json_option,
                       load_features, pca_option, scheduler_option, seed_option, sweep_progress,
                       val_option)
 from .folders import image_size_option
+from .output import echo
 
 
 @click.command()
@@ -55,7 +56,7 @@ def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batc
     runs the same analyses on learned features (standardized, no PCA by default).
     """
     from ..experiments.study import ANALYSES, check_study_folder, run_study, study_plan
-    from ..experiments.sweep import check_seeds
+    from ..experiments.sweep import check_run_count, check_seeds
 
     from ..classifier import SoftmaxClassifier
 
@@ -64,6 +65,13 @@ def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batc
     setup = feature_setup(features_kind, feature_params, pca_variance)
     given = {"n_iter": n_iter, "batch_size": batch_size, "learning_rate": learning_rate}
     SoftmaxClassifier(**{k: v for k, v in given.items() if v is not None}).check_params()
+    # each analysis is a sweep; its grid is largest for a large training set
+    for name, analysis in study_plan(2**31, **given)["analyses"].items():
+        try:
+            check_run_count(analysis["grid"], repeats)
+        except ValueError as exc:
+            raise InputError(f"the {name} analysis: {exc}") from None
+    check_cache_limit(no_cache)
     folder = check_study_folder(out, force)
     cluster = click.get_current_context().with_resource(connect_scheduler(scheduler))
     dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache, quiet,
@@ -71,7 +79,7 @@ def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batc
     plan = study_plan(sizes["train"], n_iter=n_iter, batch_size=batch_size,
                       learning_rate=learning_rate)
     if not quiet:
-        click.echo(f"base: batch {plan['base']['batch_size']}, {plan['base']['n_iter']} updates, "
+        echo(f"base: batch {plan['base']['batch_size']}, {plan['base']['n_iter']} updates, "
                    f"learning rate {plan['base']['learning_rate'] or 'from the learning-rate analysis'}; "
                    f"{repeats} seed(s) per configuration", err=True)
     bar = ProgressBar(1, "study", quiet=quiet)
@@ -93,7 +101,7 @@ def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batc
         return
     for name in ANALYSES:
         if name in result["findings"]:
-            click.echo(f"{plan['analyses'][name]['title']}: " + " ".join(result["findings"][name]["text"]))
-            click.echo("")
-    click.echo(f"study done in {seconds:.1f} s; report: {result['report']['markdown']} and "
+            echo(f"{plan['analyses'][name]['title']}: " + " ".join(result["findings"][name]["text"]))
+            echo("")
+    echo(f"study done in {seconds:.1f} s; report: {result['report']['markdown']} and "
                f"{result['report']['html']}")

@@ -4,11 +4,12 @@ import time
 import click
 
 from .options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifier, check_interrupt,
-                      cache_option, classifier_options, connect_scheduler, data_option,
+                      cache_option, check_cache_limit, classifier_options, connect_scheduler, data_option,
                       echo_json, feature_options, feature_setup, force_option, handle_errors,
                       is_quiet, jobs_option, json_option, load_features, pca_option, preset_option, scheduler_option, seed_option,
                       sweep_progress, val_option)
 from .folders import image_size_option
+from .output import echo
 
 
 @click.command()
@@ -54,10 +55,11 @@ def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fr
       fastsoftmax sweep learning_rate=1,0.1,0.01 lr_schedule=constant,step --repeats 3
     """
     from ..experiments.results import check_output_folder
-    from ..experiments.sweep import check_grid, check_seeds, parse_grid
+    from ..experiments.sweep import check_grid, check_run_count, check_seeds, parse_grid
 
     quiet = is_quiet() or as_json
     parsed = parse_grid(grid)
+    check_run_count(parsed, repeats)
     both = [name for name in parsed if name in CLASSIFIER_PARAMS and options.get(name) is not None]
     if both:
         raise InputError(f"{both[0]} is both swept and set by --{both[0].replace('_', '-')}; "
@@ -67,6 +69,7 @@ def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fr
     base.pop("random_state")
     check_grid(parsed, base)
     check_seeds(seed, repeats)
+    check_cache_limit(no_cache)
     folder = check_output_folder(out, force)
     with connect_scheduler(scheduler) as cluster:
         result = _run_and_write(parsed, base, data, out, folder, repeats, n_jobs, val_fraction,
@@ -77,21 +80,21 @@ def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fr
         return
     best = result["best"]
     if best:
-        click.echo("best: " + ", ".join(f"{k}={v}" for k, v in best["config"].items())
+        echo("best: " + ", ".join(f"{k}={v}" for k, v in best["config"].items())
                    + f"  validation accuracy {best['val_accuracy']:.4f}, "
                    f"test accuracy {best['test_accuracy']:.4f}")
         from ..experiments.report import grid_edge_sentences
 
         for sentence in grid_edge_sentences(best["config"], parsed):
-            click.echo(sentence.replace("`", ""))
+            echo(sentence.replace("`", ""))
     if result["diverged_runs"]:
-        click.echo(f"diverged: {result['diverged_runs']} of {result['runs']} runs")
+        echo(f"diverged: {result['diverged_runs']} of {result['runs']} runs")
     if result["failed_runs"]:
         first = next(r for r in result["rows"] if r["error"] and not r["diverged"])
-        click.echo(f"failed: {result['failed_runs']} of {result['runs']} runs "
+        echo(f"failed: {result['failed_runs']} of {result['runs']} runs "
                    f"(run {first['run']}: {first['error']})")
     plots = f"{', '.join(sorted(result['plots']))} plots" if result["plots"] else "no plots"
-    click.echo(f"{result['runs']} runs in {result['seconds']:.1f} s; results in {out}/ "
+    echo(f"{result['runs']} runs in {result['seconds']:.1f} s; results in {out}/ "
                f"({plots}); "
                f"`fastsoftmax report {out}` writes the report")
 
@@ -103,12 +106,12 @@ def _run_and_write(grid, base, data, out, folder, repeats, n_jobs, val_fraction,
     place at the end); returns the JSON summary, which names ``out`` as given."""
     from ..experiments.report import best_entry
     from ..experiments.results import moved, publishing, write_results
-    from ..experiments.sweep import expand_grid, run_sweep, summarize
+    from ..experiments.sweep import count_runs, run_sweep, summarize
 
     with publishing(folder, force) as stage:
         dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache,
                                                  quiet, image_size=image_size)
-        total = len(expand_grid(grid)) * repeats
+        total = count_runs(grid, repeats)
         bar = ProgressBar(total, f"sweep {' x '.join(grid)}", quiet=quiet)
         start = time.perf_counter()
         try:

@@ -10,6 +10,7 @@ from .options import (InputError, StageProgress, build_classifier, build_feature
                       log_seconds, log_threads, output_file, overwrite_option, pca_option,
                       preset_option, seed_option)
 from .folders import image_size_option, split_options
+from .output import echo
 
 
 @click.command()
@@ -151,17 +152,17 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
     if as_json:
         echo_json(result)
         return
-    click.echo(f"train accuracy: {pipe.train_accuracy_:.4f}")
+    echo(f"train accuracy: {pipe.train_accuracy_:.4f}")
     line = f"test accuracy:  {test_accuracy:.4f}"
     if preset == "study":
         line += f"   (the study reported {STUDY_TEST_ACCURACY:.4f})"
-    click.echo(line)
-    click.echo(f"features: {_describe_features(pipe, features_kind)}; {result['n_iter']} updates")
-    click.echo("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in seconds.items()))
+    echo(line)
+    echo(f"features: {_describe_features(pipe, features_kind)}; {result['n_iter']} updates")
+    echo("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in seconds.items()))
     if model_path:
-        click.echo(f"model saved to {model_path}")
+        echo(f"model saved to {model_path}")
     if plot_path:
-        click.echo(f"loss curve written to {plot_path}")
+        echo(f"loss curve written to {plot_path}")
 
 
 def _describe_features(pipe, kind):

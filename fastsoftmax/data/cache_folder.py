@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -279,11 +279,15 @@ class ClearResult:
     temp_files : list of (pathlib.Path, int)
         Temporary files of unfinished writes, with their sizes.
     dry_run : bool
+    failed : list of (pathlib.Path, str)
+        Entries and temporary files still there because removing them failed (a
+        read-only cache folder), with the reason.
     """
 
     entries: list
     temp_files: list
     dry_run: bool
+    failed: list = field(default_factory=list)
 
     @property
     def size_bytes(self):
@@ -305,7 +309,8 @@ def clear_cache_entries(*, dry_run=False):
     Returns
     -------
     ClearResult
-        What was removed: an entry that another process removed first is not listed.
+        What was removed, and what could not be (``failed``): an entry that another
+        process removed first is in neither list.
     """
     entries = cache_entries()
     temps = []
@@ -316,21 +321,26 @@ def clear_cache_entries(*, dry_run=False):
             pass
     if dry_run:
         return ClearResult(entries, temps, True)
-    gone_entries, gone_temps = [], []
+    gone_entries, gone_temps, failed = [], [], []
     for entry in entries:
-        if _remove(entry.path):
+        if _remove(entry.path, failed):
             gone_entries.append(entry)
     for p, size in temps:
-        if _remove(p):
+        if _remove(p, failed):
             gone_temps.append((p, size))
-    return ClearResult(gone_entries, gone_temps, False)
+    return ClearResult(gone_entries, gone_temps, False, failed)
 
 
-def _remove(path):
+def _remove(path, failed):
+    """Remove ``path``: True when done, False when it was gone already or removing it
+    failed (then ``(path, reason)`` is appended to ``failed``)."""
     try:
         path.unlink()
         return True
-    except OSError:
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        failed.append((path, exc.strerror or str(exc)))
         return False
 
 

@@ -1,10 +1,13 @@
 """Load CIFAR-10 from the official python or binary layouts, folders or archives.
 
 Archives (``cifar-10-python.tar.gz``, ``cifar-10-binary.tar.gz``) are read member by
-member in memory; nothing is ever extracted to disk.
+member in memory; nothing is ever extracted to disk.  A batch or metadata file must be
+a regular file: in a folder a symbolic link counts as the file it points to, in an
+archive a link member is refused (its target could be anything).
 """
 import os
 import re
+import stat
 import tarfile
 import zlib
 from pathlib import Path
@@ -63,19 +66,51 @@ def _batch_numbers(names, pattern):
     return [found[k] for k in sorted(found)]
 
 
+def _mode_kind(mode):
+    """What a file of ``st_mode`` is, or None for a regular file."""
+    for test, kind in ((stat.S_ISREG, None), (stat.S_ISDIR, "a folder"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return kind
+    return "not a file"
+
+
 class _FolderSource:
+    """The files of a folder; a symbolic link counts as the file it points to."""
+
     def __init__(self, root):
         self.root = Path(root)
         self.label = str(self.root)
 
     def names(self):
-        return [p.name for p in self.root.iterdir() if p.is_file()]
+        return [p.name for p in self.root.iterdir()]
+
+    def kind(self, name):
+        """None for a regular file, else what ``name`` is (a folder, a FIFO...)."""
+        path = self.root / name
+        try:
+            return _mode_kind(os.stat(path).st_mode)
+        except FileNotFoundError:
+            if os.path.islink(path):
+                return f"a broken symbolic link to {os.readlink(path)!r}"
+            return "gone"
+        except OSError as exc:
+            return f"unreadable ({exc.strerror})"
 
     def read(self, name):
-        return (self.root / name).read_bytes()
+        with self.open(name) as f:
+            return f.read()
 
     def open(self, name):
-        return open(self.root / name, "rb")
+        # O_NONBLOCK: a FIFO put in place after the check must not block the open
+        fd = os.open(self.root / name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_BINARY", 0))
+        kind = _mode_kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            os.close(fd)
+            raise CorruptDataError(f"{self.display(name)}: {kind}, not a regular file")
+        return os.fdopen(fd, "rb")
 
     def display(self, name):
         return os.path.join(str(self.root), name)
@@ -88,11 +123,26 @@ class _TarSource:
         self.label = label
         self.members = {}
         for m in tar.getmembers():
-            if m.isfile() and m.name.rstrip("/").startswith(prefix + "/"):
-                self.members[m.name[len(prefix) + 1:]] = m
+            if m.name.rstrip("/").startswith(prefix + "/"):
+                self.members[m.name.rstrip("/")[len(prefix) + 1:]] = m
 
     def names(self):
         return list(self.members)
+
+    def kind(self, name):
+        """None for a regular file member, else what ``name`` is (a symbolic link...)."""
+        m = self.members[name]
+        if m.isreg():
+            return None
+        if m.issym():
+            return f"a symbolic link to {m.linkname!r}"
+        if m.islnk():
+            return f"a hard link to {m.linkname!r}"
+        for test, kind in ((m.isdir, "a folder"), (m.isfifo, "a FIFO"), (m.ischr, "a device"),
+                           (m.isblk, "a device")):
+            if test():
+                return kind
+        return "not a file"
 
     def open(self, name):
         f = self.tar.extractfile(self.members[name])
@@ -110,7 +160,9 @@ class _TarSource:
 
 def _train_batch_names(src, pattern, first, required, layout):
     """Names of the training batches in ``src``, in order; a clear error naming every
-    missing file (``first`` stands for the training batches when there are none)."""
+    missing file (``first`` stands for the training batches when there are none), or
+    the first batch or metadata file that is not a regular file (a folder, a FIFO, a
+    symbolic link in an archive): it is never skipped."""
     names = set(src.names())
     train = _batch_numbers(names, pattern)
     missing = [n for n in required if n not in names]
@@ -120,6 +172,10 @@ def _train_batch_names(src, pattern, first, required, layout):
         raise CorruptDataError(
             f"{src.label}: CIFAR-10 {layout} files missing: {', '.join(missing)}"
         )
+    for name in [*train, *required]:  # never skipped: a batch left out is a wrong answer
+        kind = src.kind(name)
+        if kind is not None:
+            raise CorruptDataError(f"{src.display(name)}: {kind}, not a regular file")
     return train
 
 

@@ -144,7 +144,13 @@ def _decode(image, shrink_to):
 
 
 def _is_image(p):
-    return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    """Whether ``p`` is an image of the folder; an image name that is not a regular file
+    (a folder, a FIFO, a broken link) is an error, never an image silently left out."""
+    if p.suffix.lower() not in IMAGE_EXTENSIONS or p.name.startswith("."):
+        return False
+    if not p.is_file():
+        raise ValueError(f"{p}: not a regular file, so not an image (remove it or rename it)")
+    return True
 
 
 def _class_dirs(root):

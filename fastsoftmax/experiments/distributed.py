@@ -27,8 +27,9 @@ def _import_distributed():
     try:
         import distributed
     except ImportError as exc:
-        raise ImportError(f"--scheduler needs Dask's distributed package, which is not installed "
-                          f"({exc}); install it with: {INSTALL_HINT}") from None
+        raise ImportError(f"--scheduler needs Dask's distributed package, which cannot be "
+                          f"imported ({exc}); install it with: {INSTALL_HINT}",
+                          name="distributed") from None
     return distributed
 
 

@@ -222,13 +222,8 @@ def write_results(rows, folder, grid=None, meta=None):
         writer.writerow(["" if row.get(c) is None else _csv_value(row.get(c)) for c in columns])
     paths = {"csv": os.path.join(folder, "results.csv"), "json": os.path.join(folder, "results.json"),
              "curves": os.path.join(folder, "curves.npz")}
-    curves = {}
-    for row in rows:
-        updates, losses = row.get("curve", (np.empty(0), np.empty(0)))
-        curves[f"run{row['run']}_updates"] = np.asarray(updates, dtype=np.int64)
-        curves[f"run{row['run']}_loss"] = np.asarray(losses, dtype=np.float64)
     npz = io.BytesIO()
-    np.savez_compressed(npz, **curves)
+    np.savez_compressed(npz, **stack_curves(rows))
     payload = dict(meta or {})
     payload["grid"] = {k: [_plain(v) for v in vals] for k, vals in (grid or {}).items()}
     payload["columns"] = columns
@@ -241,6 +236,52 @@ def write_results(rows, folder, grid=None, meta=None):
     atomic_write(paths["json"], json.dumps(payload, indent=2, default=_plain, allow_nan=False))
     atomic_write(paths["csv"], buffer.getvalue())
     return paths
+
+
+#: The members of ``curves.npz``: every run's curve in four arrays, however many runs.
+CURVE_MEMBERS = ("run", "length", "updates", "loss")
+
+
+def stack_curves(rows):
+    """The loss curves of ``rows`` as the four arrays of ``curves.npz``.
+
+    ``run`` and ``length`` (int64, one per row) give each run's number and the length of
+    its curve; ``updates`` (int64) and ``loss`` (float64) hold the curves one after the
+    other, in row order.  Four members whatever the number of runs, so the file stays
+    within the member bound of the reader (:func:`load_results`).
+    """
+    pairs = [tuple(row.get("curve", (np.empty(0), np.empty(0)))) for row in rows]
+    lengths = np.array([len(updates) for updates, _ in pairs], dtype=np.int64)
+    return {
+        "run": np.array([row["run"] for row in rows], dtype=np.int64),
+        "length": lengths,
+        "updates": np.concatenate([np.asarray(u, dtype=np.int64) for u, _ in pairs]
+                                  or [np.empty(0, np.int64)]),
+        "loss": np.concatenate([np.asarray(v, dtype=np.float64) for _, v in pairs]
+                               or [np.empty(0)]),
+    }
+
+
+def _split_curves(data, path):
+    """``{run: (updates, losses)}`` of :func:`stack_curves`' arrays, checked."""
+    from .report import ResultsFileError
+
+    runs, lengths, updates, losses = (data[name] for name in CURVE_MEMBERS)
+    if (runs.ndim != 1 or lengths.shape != runs.shape or updates.ndim != 1
+            or losses.shape != updates.shape or runs.dtype.kind not in "iu"
+            or lengths.dtype.kind not in "iu" or updates.dtype.kind not in "iu"
+            or losses.dtype.kind != "f"):
+        raise ResultsFileError(f"{path}: the curve arrays do not have the shapes and types "
+                               "of one curve per run")
+    counts = lengths.tolist()  # Python integers: a hostile sum cannot wrap around
+    if any(n < 0 for n in counts) or sum(counts) != len(updates):
+        raise ResultsFileError(f"{path}: the curve lengths do not add up to the "
+                               f"{len(updates):,} points stored")
+    curves, start = {}, 0
+    for run, n in zip(runs.tolist(), counts):
+        curves[int(run)] = (updates[start:start + n], losses[start:start + n])
+        start += n
+    return curves
 
 
 def _csv_value(value):
@@ -258,7 +299,9 @@ def load_results(folder):
 
     ``payload`` is ``results.json`` as :func:`~fastsoftmax.experiments.report.read_sweep_results`
     checks and returns it (``None`` scores turned back into NaN); ``curves`` maps run
-    number -> ``(updates, losses)`` (empty when ``curves.npz`` is absent).
+    number -> ``(updates, losses)`` (empty when ``curves.npz`` is absent).  ``curves.npz``
+    holds the arrays of :func:`stack_curves`, or (written by fastsoftmax 0.1.0) a pair of
+    members ``run<k>_updates``/``run<k>_loss`` per run.
 
     Raises
     ------
@@ -275,11 +318,14 @@ def load_results(folder):
     curve_path = os.path.join(folder, "curves.npz")
     if os.path.exists(curve_path):
         data = read_npz(curve_path, max_bytes=MAX_CURVES_BYTES, error=ResultsFileError)
+        # stacked (four members), or one pair of members per run as written before
+        stacked = _split_curves(data, curve_path) if set(data) == set(CURVE_MEMBERS) else {}
         for row in payload["rows"]:
             run = row.get("run")
             if not isinstance(run, int) or isinstance(run, bool):
                 continue
-            updates, losses = data.get(f"run{run}_updates"), data.get(f"run{run}_loss")
+            updates, losses = stacked.get(run) or (data.get(f"run{run}_updates"),
+                                                   data.get(f"run{run}_loss"))
             if updates is None or losses is None:
                 continue
             if updates.ndim != 1 or losses.shape != updates.shape:

@@ -28,7 +28,7 @@ from .report import (Document, describe, features_phrase, fmt_value, grid_edge_s
 from .stats import NOISE_RULE, clearly_better, clearly_differs
 from .results import (atomic_write, check_output_folder, holds_complete_sweep, load_results,
                       moved, publishing, write_results)
-from .sweep import expand_grid, run_sweep, summarize
+from .sweep import count_runs, run_sweep, summarize
 
 ANALYSES = ("batch_size", "learning_rate", "n_iter", "l2", "l1")
 #: The order they run in: the learning-rate analysis picks the others' learning rate.
@@ -137,7 +137,7 @@ def _run_study_into(features, folder, plan, repeats, n_jobs, seed, callback, met
 
     from .plots import make_plots
 
-    totals = {name: len(expand_grid(a["grid"])) * repeats for name, a in plan["analyses"].items()}
+    totals = {name: count_runs(a["grid"], repeats) for name, a in plan["analyses"].items()}
     total = sum(totals.values())
     done = 0
     plan = json.loads(json.dumps(plan))

@@ -33,6 +33,15 @@ if set(METRIC_COLUMNS + ROW_EXTRAS) & set(SWEEPABLE):  # pragma: no cover - a co
 
 #: Most points kept of each loss curve (evenly spaced updates).
 MAX_CURVE_POINTS = 2000
+#: Most runs (configurations x repeats) of one sweep, refused up front with its count
+#: before any configuration is built.  What a sweep writes must read back within the
+#: readers' bounds: a run's curve takes at most ``MAX_CURVE_POINTS`` x 16 bytes (32 KB)
+#: of ``curves.npz`` (1 GiB: ``results.MAX_CURVES_BYTES``), its row about 1 KB and at
+#: most 3 KB of ``results.json`` (64 MiB: ``report.MAX_RESULTS_BYTES``); 20,000 runs
+#: fill at most 640 MB and 60 MB of them.
+MAX_RUNS = 20_000
+#: A failed run's ``error`` keeps at most this many characters (a row's size is bounded).
+MAX_ERROR_CHARS = 500
 
 
 # ---------------------------------------------------------------------- parsing
@@ -139,6 +148,27 @@ def expand_grid(grid):
     return [dict(zip(names, values)) for values in itertools.product(*grid.values())]
 
 
+def count_runs(grid, repeats=1):
+    """Runs of a sweep: the product of the grid's value counts times ``repeats``
+    (computed, not expanded)."""
+    return math.prod(len(values) for values in grid.values()) * int(repeats)
+
+
+def check_run_count(grid, repeats=1):
+    """Raise ``ValueError`` when the sweep has more than :data:`MAX_RUNS` runs, before
+    anything is built (the message gives the count)."""
+    configurations = count_runs(grid)
+    runs = configurations * int(repeats)
+    if runs > MAX_RUNS:
+        raise ValueError(f"{runs:,} runs ({_count(configurations, 'configuration')} x "
+                         f"{_count(int(repeats), 'repeat')}), more than the {MAX_RUNS:,} a sweep "
+                         "may have: sweep fewer values or repeats")
+
+
+def _count(n, noun):
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def merge_params(base_params, config):
     """Classifier parameters of one run: ``base_params`` overridden by ``config``.
 
@@ -155,7 +185,9 @@ def merge_params(base_params, config):
 
 
 def check_grid(grid, base_params):
-    """Validate every configuration before any work (e.g. ``n_iter`` and ``epochs`` both set)."""
+    """Validate every configuration before any work (e.g. ``n_iter`` and ``epochs`` both
+    set); a grid of more than :data:`MAX_RUNS` configurations is refused unexpanded."""
+    check_run_count(grid)
     for config in expand_grid(grid):
         try:
             SoftmaxClassifier(**merge_params(base_params, config)).check_params()
@@ -325,6 +357,7 @@ def failed_row(config, seed, params, error):
         Every classifier parameter of the run.
     error : BaseException or str
         An exception becomes ``"<Type>: <first line>"``; a string is kept as it is.
+        Either is cut to :data:`MAX_ERROR_CHARS` characters.
 
     Returns
     -------
@@ -334,6 +367,9 @@ def failed_row(config, seed, params, error):
     if isinstance(error, BaseException):
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         error = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    error = str(error)
+    if len(error) > MAX_ERROR_CHARS:
+        error = error[:MAX_ERROR_CHARS - 3] + "..."
     row = dict(config)
     row.update(seed=int(seed), diverged=False, train_accuracy=math.nan, val_accuracy=math.nan,
                test_accuracy=math.nan, final_loss=math.nan, updates_done=None,
@@ -381,6 +417,7 @@ def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=
     from joblib import Parallel, delayed
 
     check_seeds(seed, repeats)
+    check_run_count(grid, repeats)
     if not isinstance(n_jobs, int) or n_jobs < 1:
         raise ValueError(f"n_jobs must be an integer >= 1; got {n_jobs!r}")
     check_grid(grid, base_params)
