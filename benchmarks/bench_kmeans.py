@@ -3,8 +3,8 @@
 Groups (fast path and reference side by side, warm-up rounds so compilation never counts):
 
 ``kmeans-encoder``
-    :func:`fastsoftmax.features.kmeans.encode` (Numba, BLAS on cache-sized tiles) vs
-    :func:`~fastsoftmax.features._encoder.encode_reference` in float32 (the same
+    :func:`fastsoftmax.features.learned.encode` (Numba, BLAS on cache-sized tiles) vs
+    :func:`~fastsoftmax.features._encoder_kernels.encode_reference` in float32 (the same
     precision; image by image with the whole distance array) on CIFAR-sized random
     images, K = 1,600; and a large float32 matmul on the BLAS threads, the GEMM peak.
 ``kmeans-lloyd``
@@ -51,8 +51,8 @@ def encoder_flops(n_images, k=K):
 
 
 def encoder_sides(n_images):
-    from fastsoftmax.features import _encoder
-    from fastsoftmax.features.kmeans import encode
+    from fastsoftmax.features import _encoder_kernels as _encoder
+    from fastsoftmax.features.learned import encode
 
     images, mean, matrix, centers = encoder_case(n_images)
     n_ref = max(8, n_images // 8)  # the reference is timed on fewer images, per image
@@ -76,7 +76,7 @@ def lloyd_sides(n_points, k, n_iter, seed=0):
     """Our k-means and scikit-learn's, ``n_iter`` Lloyd iterations from the same centroids."""
     from sklearn.cluster import KMeans
 
-    from fastsoftmax.features import _kmeans
+    from fastsoftmax.features import _dictionary_kernels as _kmeans
 
     rng = np.random.default_rng(seed)
     points = rng.standard_normal((n_points, PATCH * PATCH * 3), dtype=np.float32)

@@ -45,7 +45,7 @@ def main(argv=None):
     args = parse_args(argv)
     from fastsoftmax.bench import learned
     from fastsoftmax.data import load_cifar10
-    from fastsoftmax.study_setup import KMEANS_CLASSIFIER
+    from fastsoftmax._shared.presets import KMEANS_CLASSIFIER
 
     (X, y), (X_test, y_test) = load_cifar10(args.data)
     X, y = X[:args.n_train], y[:args.n_train]

@@ -17,7 +17,7 @@ Forward difference: ``log1p(p expm1(u))``.  The penalty difference is exact
 algebra: ``l1 (|w + h| - |w - h|) + 2 l2 w h`` (central) and
 ``l1 (|w + h| - |w|) + l2 (w h + h^2 / 2)`` (forward).
 
-These functions only compute; validation lives in ``fastsoftmax.gradcheck``.
+These functions only compute; validation lives in ``fastsoftmax.model.gradcheck``.
 """
 import numpy as np
 

@@ -8,15 +8,15 @@ __all__ = ["ImagePipeline", "SoftmaxClassifier", "TrainingDivergedError", "load_
 def __getattr__(name):
     # Lazy so that ``import fastsoftmax`` (and ``fastsoftmax --help``) stays instant.
     if name in ("SoftmaxClassifier", "TrainingDivergedError"):
-        from . import classifier
+        from fastsoftmax.model import classifier
 
         return getattr(classifier, name)
     if name == "ImagePipeline":
-        from .pipeline import ImagePipeline
+        from fastsoftmax.model.pipeline import ImagePipeline
 
         return ImagePipeline
     if name == "load_model":
-        from .models import load_model
+        from fastsoftmax.model.loading import load_model
 
         return load_model
     raise AttributeError(f"module 'fastsoftmax' has no attribute {name!r}")

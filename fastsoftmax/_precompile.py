@@ -2,7 +2,7 @@
 
 Run by the wheel build (``setup.py``'s ``build_py``) with the built package first on
 ``sys.path``, so that the cache lands beside the modules that will be installed
-(:mod:`fastsoftmax._jit` says where and how entries are validated)::
+(:mod:`fastsoftmax._shared.jit` says where and how entries are validated)::
 
     python -m fastsoftmax._precompile            # every group, one process each
     python -m fastsoftmax._precompile training   # one group
@@ -24,7 +24,7 @@ import numpy as np
 def _training():
     """The SGD loop (``train``, ``sweep``, ``study``) and one-batch loss + gradient
     (``gradcheck``), float32 and float64; the float32 loop with sample weights."""
-    from .softmax import _numba
+    from fastsoftmax.softmax import _numba
 
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
@@ -47,7 +47,7 @@ def _features():
     """Scaling, grayscale and HOG as the pipeline computes them: uint8 grayscale
     (digits, image folders) and colour (CIFAR-10) images into float32 features, and
     the float64 grayscale conversion ``predict`` uses to resize a colour image."""
-    from .features import hog, min_max_scale, rgb2gray
+    from fastsoftmax.features import hog, min_max_scale, rgb2gray
 
     gray = min_max_scale(np.zeros((2, 8, 8), np.uint8), dtype=np.float32)
     hog(gray, pixels_per_cell=(2, 2), dtype=np.float32)
@@ -59,9 +59,10 @@ def _features():
 def _kmeans():
     """Learned features (``--features kmeans``): the k-means assignment and update of
     ``fit``, and the encoder of ``transform`` on uint8 (N, H, W, C) images, with the
-    arguments :func:`fastsoftmax.features.kmeans.encode` passes (BLAS threads are not
+    arguments :func:`fastsoftmax.features.learned.encode` passes (BLAS threads are not
     limited here: the inputs are tiny)."""
-    from .features import _encoder, _kmeans
+    from fastsoftmax.features import _encoder_kernels as _encoder
+    from fastsoftmax.features import _dictionary_kernels as _kmeans
 
     rng = np.random.default_rng(0)
     points = rng.standard_normal((40, 12)).astype(np.float32)

@@ -7,8 +7,8 @@ from sklearn.utils import check_random_state
 from fastsoftmax import bench
 from fastsoftmax.bench import learned
 from fastsoftmax.features import KMeansFeatures
-from fastsoftmax.features._encoder import encode_reference
-from fastsoftmax.study_setup import KMEANS_CLASSIFIER
+from fastsoftmax.features._encoder_kernels import encode_reference
+from fastsoftmax._shared.presets import KMEANS_CLASSIFIER
 
 #: Largest accuracy difference accepted at tiny size (400 held-out images).  Six seeds
 #: of the tiny problem gave differences from -0.025 to +0.055 (both sides near 0.7;

@@ -6,7 +6,7 @@ import pytest
 from fastsoftmax import bench
 from fastsoftmax.bench.wide import WIDE_FEATURES, WIDE_SIZES, wide_problem
 from fastsoftmax.softmax import _numpy
-from fastsoftmax.study_setup import KMEANS_CLASSIFIER, KMEANS_FEATURES
+from fastsoftmax._shared.presets import KMEANS_CLASSIFIER, KMEANS_FEATURES
 
 
 def _assert_same_training(pair):

@@ -16,7 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from fastsoftmax.cli import main
-from fastsoftmax.data import cache, cache_folder, download_cifar10, DownloadError
+from fastsoftmax.data import download_cifar10, DownloadError
+from fastsoftmax.io import cache
+from fastsoftmax.io import cache_folder
 from fastsoftmax.data import download as download_module
 
 ENV = "FASTSOFTMAX_CACHE_LIMIT"

@@ -13,8 +13,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastsoftmax import SoftmaxClassifier, TrainingDivergedError, load_model
-from fastsoftmax.classifier import plan_batches
-from fastsoftmax.persistence import ModelFileError
+from fastsoftmax.model.classifier import plan_batches
+from fastsoftmax.io.model_file import ModelFileError
 from fastsoftmax.softmax import _numpy, loss_and_gradient, penalty_strengths
 
 PENALTIES = ["none", "l2", "l1", "elasticnet"]
@@ -320,7 +320,7 @@ def test_partial_fit_needs_classes_then_learns(digits):
 
 
 def test_partial_fit_after_fit_continues_the_random_stream(digits, monkeypatch):
-    import fastsoftmax.classifier as classifier_module
+    import fastsoftmax.model.classifier as classifier_module
 
     X_train, _, y_train, _ = digits
     real = classifier_module.plan_batches

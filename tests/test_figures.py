@@ -13,7 +13,7 @@ from fastsoftmax.experiments.stats import (clearly_better, clearly_differs, grid
                                            sample_sd, spread_label)
 from fastsoftmax.experiments.study import _analysis_lr
 from fastsoftmax.experiments.sweep import summarize
-from fastsoftmax.plots import check_figure_path, plot_confusion_matrix, plot_loss_curve
+from fastsoftmax.plots.figures import check_figure_path, plot_confusion_matrix, plot_loss_curve
 
 MAGIC = {"png": (b"\x89PNG\r\n\x1a\n",), "pdf": (b"%PDF",), "svg": (b"<?xml", b"<svg")}
 

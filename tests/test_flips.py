@@ -9,8 +9,8 @@ from fastsoftmax import SoftmaxClassifier
 from fastsoftmax.cli import main
 from fastsoftmax.data import load_digits_images
 from fastsoftmax.features import KMeansFeatures
-from fastsoftmax.persistence import load_arrays, save_arrays
-from fastsoftmax.pipeline import ImagePipeline
+from fastsoftmax.io.model_file import load_arrays, save_arrays
+from fastsoftmax.model.pipeline import ImagePipeline
 from small_kmeans import SMALL, SMALL_ARGS
 
 
@@ -58,7 +58,7 @@ def test_kmeans_arrays_without_power_load_as_plain_sums(digits, dictionary):
 @pytest.mark.parametrize("chunk", [100, 2048])  # mirror images encoded in chunks into place
 def test_flip_train_fits_the_classifier_on_images_then_mirror_images(digits, chunk,
                                                                       monkeypatch):
-    from fastsoftmax import _pipeline_cache
+    from fastsoftmax.model import cached_steps as _pipeline_cache
 
     monkeypatch.setattr(_pipeline_cache, "MIRROR_CHUNK", chunk)
     pipe = ImagePipeline(_classifier(), features=KMeansFeatures(**SMALL, random_state=0),

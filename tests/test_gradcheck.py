@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastsoftmax.softmax import loss_and_gradient
-from fastsoftmax.gradcheck import (
+from fastsoftmax.model.gradcheck import (
     check_gradient,
     check_gradient_sparse,
     numerical_gradient,

@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from fastsoftmax import SoftmaxClassifier
-from fastsoftmax._atomic import remove_stale, staged_folder
+from fastsoftmax.io.atomic import remove_stale, staged_folder
 from fastsoftmax.cli import main
 from fastsoftmax.data import load_dataset
 from fastsoftmax.experiments import results as results_module
@@ -67,7 +67,7 @@ def no_work(monkeypatch):
         raise AssertionError("work started before the input was checked")
 
     for target in ("fastsoftmax.cli.sweep.load_features", "fastsoftmax.cli.study.load_features",
-                   "fastsoftmax.cli.train.load_data", "fastsoftmax.gradcheck.gradcheck_problem",
+                   "fastsoftmax.cli.train.load_data", "fastsoftmax.model.gradcheck.gradcheck_problem",
                    "fastsoftmax.cli.evaluate.load_pipeline", "fastsoftmax.cli.predict.load_pipeline",
                    "fastsoftmax.data.download.download_cifar10", "fastsoftmax.bench.run",
                    "fastsoftmax.bench.check"):
@@ -164,7 +164,7 @@ class DiskFull:
     """Let ``n_ok`` atomic writes through, then fail like a full disk."""
 
     def __init__(self, n_ok):
-        from fastsoftmax import _atomic
+        from fastsoftmax.io import atomic as _atomic
 
         self.n_ok, self.real, self.count = n_ok, _atomic.atomic_open, 0
 
@@ -177,7 +177,7 @@ class DiskFull:
 
 @pytest.mark.parametrize("n_ok", [0, 1, 2, 3])
 def test_full_disk_mid_set_publishes_nothing(monkeypatch, quick_features, tmp_path, n_ok):
-    monkeypatch.setattr("fastsoftmax._atomic.atomic_open", DiskFull(n_ok))
+    monkeypatch.setattr("fastsoftmax.io.atomic.atomic_open", DiskFull(n_ok))
     out = tmp_path / "out"
     result = _invoke("sweep", "learning_rate=0.5,0.05", "--n-iter", "20", "--out", out)
     assert result.exit_code == 2
@@ -191,7 +191,7 @@ def test_full_disk_during_force_keeps_the_old_results(monkeypatch, quick_feature
     first = _invoke("sweep", "learning_rate=0.5", "--n-iter", "20", "--out", out)
     assert first.exit_code == 0, first.output
     before = _snapshot(out)
-    monkeypatch.setattr("fastsoftmax._atomic.atomic_open", DiskFull(2))
+    monkeypatch.setattr("fastsoftmax.io.atomic.atomic_open", DiskFull(2))
     again = _invoke("sweep", "learning_rate=0.05", "--n-iter", "20", "--out", out, "--force")
     assert again.exit_code == 2 and "No space left on device" in again.output
     assert _snapshot(out) == before and _leftovers(out) == []
@@ -446,7 +446,7 @@ def test_options_are_checked_before_any_work(no_work, tmp_path, monkeypatch, arg
 
 
 def test_gradcheck_sparse_library_check_is_before_allocation():
-    from fastsoftmax.gradcheck import check_gradient_sparse
+    from fastsoftmax.model.gradcheck import check_gradient_sparse
 
     rng = np.random.default_rng(0)
     W, b = rng.standard_normal((3, 2)), rng.standard_normal(2)
@@ -458,7 +458,7 @@ def test_gradcheck_sparse_library_check_is_before_allocation():
 
 
 def test_too_many_updates_are_refused_before_training(features):
-    from fastsoftmax.classifier import MAX_UPDATES
+    from fastsoftmax.model.classifier import MAX_UPDATES
 
     clf = SoftmaxClassifier(epochs=MAX_UPDATES, batch_size=64)
     with pytest.raises(ValueError, match="updates, more than the 4,294,967,296 one fit may run; give fewer epochs"):
@@ -513,7 +513,7 @@ def test_user_errors_are_one_line_exit_2(monkeypatch, tmp_path, exc, line):
 
 
 def test_model_file_error_is_a_user_error(tmp_path):
-    from fastsoftmax.persistence import ModelFileError
+    from fastsoftmax.io.model_file import ModelFileError
 
     assert issubclass(ModelFileError, ValueError)
     bad = tmp_path / "m.npz"

@@ -140,7 +140,7 @@ def test_cli_predict_refuses_a_bomb_and_answers_the_rest(tmp_path, digits_model)
 
 
 def test_cli_memory_error_is_one_line(tmp_path, digits_model, monkeypatch):
-    from fastsoftmax import pipeline
+    from fastsoftmax.model import pipeline
 
     def exhausted(self, images):
         raise MemoryError
@@ -173,8 +173,8 @@ def _folder(root, counts, seed=0):
 
 @pytest.fixture(scope="module")
 def colour_model(tmp_path_factory):
-    from fastsoftmax.classifier import SoftmaxClassifier
-    from fastsoftmax.pipeline import ImagePipeline
+    from fastsoftmax.model.classifier import SoftmaxClassifier
+    from fastsoftmax.model.pipeline import ImagePipeline
 
     root = _folder(tmp_path_factory.mktemp("colours") / "train", {c: 12 for c in PATTERNS})
     dataset = load_dataset(root)

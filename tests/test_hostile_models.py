@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from fastsoftmax.cli import main
-from fastsoftmax.data import cache
+from fastsoftmax.io import cache
 from fastsoftmax.experiments.report import ResultsFileError, read_sweep_results
-from fastsoftmax.models import load_model
-from fastsoftmax.persistence import ModelFileError, load_arrays, save_arrays
+from fastsoftmax.model.loading import load_model
+from fastsoftmax.io.model_file import ModelFileError, load_arrays, save_arrays
 from model_file_edits import set_array, set_metadata
 
 MiB = 1 << 20
@@ -32,9 +32,9 @@ MiB = 1 << 20
 def model_parts(tmp_path_factory):
     """metadata (without the format header) and arrays of a small fitted digits pipeline,
     as :meth:`ImagePipeline.save` writes them (format 2)."""
-    from fastsoftmax.classifier import SoftmaxClassifier
+    from fastsoftmax.model.classifier import SoftmaxClassifier
     from fastsoftmax.data import load_digits_images
-    from fastsoftmax.pipeline import ImagePipeline
+    from fastsoftmax.model.pipeline import ImagePipeline
 
     digits = load_digits_images()
     pipe = ImagePipeline(SoftmaxClassifier(n_iter=20, random_state=0),
@@ -341,7 +341,7 @@ def test_model_inconsistent_contents(tmp_path, model_parts, change, match):
 
 @pytest.mark.parametrize("change, match", FORMAT_2_CASES.values(), ids=FORMAT_2_CASES.keys())
 def test_save_refuses_what_load_refuses_and_writes_nothing(tmp_path, model_parts, change, match):
-    from fastsoftmax.pipeline import ImagePipeline
+    from fastsoftmax.model.pipeline import ImagePipeline
 
     _, metadata, arrays, _, _ = model_parts
     path = tmp_path / "m.npz"
@@ -394,7 +394,7 @@ def test_model_format_1_inconsistent_contents(tmp_path, model_parts, change, mat
 
 
 def test_classifier_file_contents_are_checked(tmp_path, model_parts):
-    from fastsoftmax.classifier import SoftmaxClassifier
+    from fastsoftmax.model.classifier import SoftmaxClassifier
 
     _, metadata, arrays, pipe, _ = model_parts
     clf_meta, clf_arrays = pipe.classifier_.to_arrays()
@@ -411,7 +411,7 @@ def test_classifier_file_contents_are_checked(tmp_path, model_parts):
 
 
 def test_model_metadata_member_size_is_bounded(tmp_path, monkeypatch):
-    from fastsoftmax import persistence
+    from fastsoftmax.io import model_file as persistence
 
     monkeypatch.setattr(persistence, "MAX_METADATA_BYTES", 100)
     path = _raw_model(tmp_path / "m.npz", b'{"pad": "' + b"x" * 200 + b'"}')
@@ -458,7 +458,7 @@ def test_cache_bad_entry_is_a_miss_removed_with_warning(cache_home, caplog, writ
     key = "ab" * 32
     cache_home.mkdir(parents=True)
     write(_entry_path(key))
-    with caplog.at_level(logging.WARNING, logger="fastsoftmax.data.cache"), peak_memory():
+    with caplog.at_level(logging.WARNING, logger="fastsoftmax.io.cache"), peak_memory():
         assert cache.load_cached(key, expect={"features": (5, None)}) is None
     assert not _entry_path(key).exists()
     assert any("ignoring corrupt cache entry" in r.message and
@@ -490,10 +490,10 @@ def _meta_bytes(text):
      r"features: step_metadata: JSON nested more than 32 deep"),
 ], ids=["wrong-shape", "no-step", "hostile-step", "deep-json"])
 def test_pipeline_recovers_from_a_corrupt_feature_entry(cache_home, caplog, entry, reason):
-    from fastsoftmax.classifier import SoftmaxClassifier
+    from fastsoftmax.model.classifier import SoftmaxClassifier
     from fastsoftmax.data import cache_key
     from fastsoftmax.features import study_hog
-    from fastsoftmax.pipeline import ImagePipeline
+    from fastsoftmax.model.pipeline import ImagePipeline
 
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, size=(40, 8, 8), dtype=np.uint8)
@@ -504,7 +504,7 @@ def test_pipeline_recovers_from_a_corrupt_feature_entry(cache_home, caplog, entr
     n_hog = step.fit(X).n_features_out_
     cache.save_cached(key, entry(n_hog), kind="hog")
     fresh = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0)).fit(X, y)
-    with caplog.at_level(logging.WARNING, logger="fastsoftmax.data.cache"):
+    with caplog.at_level(logging.WARNING, logger="fastsoftmax.io.cache"):
         cached = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0), cache=True).fit(X, y)
     assert any("ignoring corrupt cache entry" in r.message and re.search(reason, r.message)
                for r in caplog.records), caplog.text
@@ -513,7 +513,7 @@ def test_pipeline_recovers_from_a_corrupt_feature_entry(cache_home, caplog, entr
     np.testing.assert_array_equal(rewritten["features"], step.transform(X))
     assert rewritten["features"].shape == (40, fresh.pca_.components_.shape[1])
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="fastsoftmax.pipeline"):
+    with caplog.at_level(logging.INFO, logger="fastsoftmax.model.pipeline"):
         again = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0), cache=True).fit(X, y)
     assert f"features: cache hit ({key[:12]})" in caplog.messages
     np.testing.assert_array_equal(again.classifier_.coef_, fresh.classifier_.coef_)

@@ -19,7 +19,7 @@ from PIL import Image
 
 from fastsoftmax.cli import main
 from fastsoftmax.cli.output import message_of, printable, printable_json
-from fastsoftmax.persistence import load_arrays, save_arrays
+from fastsoftmax.io.model_file import load_arrays, save_arrays
 
 TITLE = "\x1b]0;pwned\x07"
 CLEAR = "\x1b[2J"

@@ -21,8 +21,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from fastsoftmax._atomic import atomic_open, remove_stale
-from fastsoftmax._paths import name_max, temp_stem
+from fastsoftmax.io.atomic import atomic_open, remove_stale
+from fastsoftmax.io.paths import name_max, temp_stem
 from fastsoftmax.cli import main
 from fastsoftmax.cli.signals import SignalInterrupt
 from fastsoftmax.experiments.results import RESULT_FILES, publish_sweep
@@ -339,8 +339,8 @@ def test_a_cache_entry_that_is_a_fifo_is_a_miss_never_read_nor_replaced(tmp_path
                                                                          caplog):
     import numpy as np
 
-    from fastsoftmax._pipeline_cache import try_save
-    from fastsoftmax.data import cache
+    from fastsoftmax.model.cached_steps import try_save
+    from fastsoftmax.io import cache
 
     monkeypatch.setenv("FASTSOFTMAX_DATA", str(tmp_path))
     caplog.set_level(logging.WARNING, logger="fastsoftmax")
@@ -359,7 +359,7 @@ def test_a_cache_entry_that_is_a_fifo_is_a_miss_never_read_nor_replaced(tmp_path
 @POSIX
 @pytest.mark.parametrize("reader", ["npz", "json"])
 def test_the_readers_of_our_files_refuse_a_fifo_without_blocking(tmp_path, reader):
-    from fastsoftmax._untrusted import read_json_file, read_npz
+    from fastsoftmax.io.untrusted import read_json_file, read_npz
 
     path = tmp_path / f"ours.{reader}"
     os.mkfifo(path)

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from fastsoftmax.cli import main
-from fastsoftmax.persistence import ModelFileError, load_arrays, save_arrays
+from fastsoftmax.io.model_file import ModelFileError, load_arrays, save_arrays
 
 MiB = 1 << 20
 
@@ -82,7 +82,7 @@ HUGE = ("image_shape 20000x20000: 400,000,000 pixels, more than the 16,777,216 (
         "names-11"])
 def test_model_declaring_too_much_is_refused_at_load(tmp_path, digits_model, peak_memory,
                                                      changes, message):
-    from fastsoftmax.models import load_model
+    from fastsoftmax.model.loading import load_model
 
     path = _edited(tmp_path, digits_model, **changes)
     with peak_memory(16 * MiB), pytest.raises(ModelFileError) as info:
@@ -101,7 +101,7 @@ def test_model_declaring_too_much_is_refused_at_load(tmp_path, digits_model, pea
 
 
 def test_the_largest_shape_a_model_may_declare_loads(tmp_path, digits_model):
-    from fastsoftmax._contents import MAX_MODEL_PIXELS, image_shape
+    from fastsoftmax.io.fields import MAX_MODEL_PIXELS, image_shape
 
     assert image_shape([4096, 4096, 3]) == (4096, 4096, 3)
     assert image_shape([1, MAX_MODEL_PIXELS]) == (1, MAX_MODEL_PIXELS)
@@ -110,7 +110,7 @@ def test_the_largest_shape_a_model_may_declare_loads(tmp_path, digits_model):
 
 
 def test_fit_refuses_images_larger_than_a_model_may_declare(peak_memory):
-    from fastsoftmax.pipeline import ImagePipeline
+    from fastsoftmax.model.pipeline import ImagePipeline
 
     images = np.broadcast_to(np.zeros((1, 1, 1), np.uint8), (2, 4097, 4096))  # no memory
     with peak_memory(4 * MiB), pytest.raises(ValueError, match=(
@@ -189,7 +189,7 @@ def _rows(n, points, error=""):
 
 
 def test_max_runs_fits_the_readers_bounds(tmp_path):
-    from fastsoftmax.classifier import SoftmaxClassifier
+    from fastsoftmax.model.classifier import SoftmaxClassifier
     from fastsoftmax.experiments import report, results, sweep
     from fastsoftmax.experiments.sweep import MAX_CURVE_POINTS, MAX_ERROR_CHARS, MAX_RUNS
 
@@ -269,7 +269,7 @@ def test_hostile_stacked_curves_are_refused_by_name(tmp_path, arrays, message):
 
 # ====================================================================== environment
 def _threads_message(value):
-    from fastsoftmax._config import MAX_THREADS_PER_CPU, max_threads
+    from fastsoftmax._shared.config import MAX_THREADS_PER_CPU, max_threads
 
     return (f"Error: $NUMBA_NUM_THREADS={value!r} is not a number of threads: use an integer "
             f"from 1 to {max_threads():,} ({MAX_THREADS_PER_CPU} per CPU), or unset it to use "
@@ -286,7 +286,7 @@ def test_bad_numba_num_threads_is_one_line_exit_2(value, command):
 
 
 def test_numba_num_threads_bound_is_four_per_cpu():
-    from fastsoftmax._config import check_environment, max_threads
+    from fastsoftmax._shared.config import check_environment, max_threads
 
     assert max_threads() == 4 * os.cpu_count()
     check_environment({"NUMBA_NUM_THREADS": str(max_threads())})
@@ -327,7 +327,7 @@ def test_bad_fastsoftmax_flag_is_one_line_exit_2(name, value):
 
 
 def test_fastsoftmax_flags_read_as_documented():
-    from fastsoftmax._config import _flag
+    from fastsoftmax._shared.config import _flag
 
     for value, expected in (("1", True), (" Yes ", True), ("ON", True), ("true", True),
                             ("0", False), ("no", False), ("Off", False), ("FALSE", False)):

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from fastsoftmax.cli import main
-from fastsoftmax.data import cache
+from fastsoftmax.io import cache
 
 pytestmark = pytest.mark.usefixtures("private_data_folder")
 

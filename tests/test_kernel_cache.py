@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 _KERNEL = textwrap.dedent('''
-    from fastsoftmax._config import JIT_OPTIONS
-    from fastsoftmax._jit import jit
+    from fastsoftmax._shared.config import JIT_OPTIONS
+    from fastsoftmax._shared.jit import jit
 
 
     @jit(JIT_OPTIONS, notice="the {dtype} test kernel", compile_seconds=1)
@@ -43,7 +43,7 @@ def _index_files(folder, tag):
 
 @pytest.mark.slow
 def test_cache_hits_silently_and_recompiles_with_a_notice_on_any_mismatch(tmp_path):
-    from fastsoftmax import _config
+    from fastsoftmax._shared import config as _config
 
     (tmp_path / "kern.py").write_text(_KERNEL)
     fastmath = int(bool(_config.FASTMATH))
@@ -79,8 +79,8 @@ _DEPENDENT_KERNEL = textwrap.dedent('''
     import os
 
     import helper
-    from fastsoftmax._config import JIT_OPTIONS
-    from fastsoftmax._jit import compiled_from, jit
+    from fastsoftmax._shared.config import JIT_OPTIONS
+    from fastsoftmax._shared.jit import compiled_from, jit
 
     compiled_from(__file__, helper.__file__)
 
@@ -120,7 +120,8 @@ def test_cache_entry_is_stale_when_a_declared_file_changes(tmp_path):
 
 
 def test_cache_folder_names_the_flags():
-    from fastsoftmax import _config, _jit
+    from fastsoftmax._shared import config as _config
+    from fastsoftmax._shared import jit as _jit
     from fastsoftmax.softmax import _numba
 
     assert _config.CACHE_TAG == (f"fastmath{int(bool(_config.FASTMATH))}"
@@ -132,7 +133,7 @@ def test_cache_folder_names_the_flags():
 
 def test_feature_cache_key_covers_the_package_version(monkeypatch):
     import fastsoftmax
-    from fastsoftmax.data import cache
+    from fastsoftmax.io import cache
 
     images = np.arange(12, dtype=np.uint8).reshape(3, 2, 2)
     key = cache.cache_key(images, kind="hog")
@@ -151,7 +152,7 @@ def test_saves_of_one_kernel_are_serialized_between_writers(tmp_path):
     number 1 and leave an entry pointing at the other signature's code)."""
     import threading
 
-    from fastsoftmax._jit import save_lock
+    from fastsoftmax._shared.jit import save_lock
 
     held, entered, release = threading.Event(), threading.Event(), threading.Event()
 
@@ -183,7 +184,7 @@ def test_kernel_cache_saves_through_the_lock(tmp_path, monkeypatch):
 
     import numba
 
-    from fastsoftmax import _jit
+    from fastsoftmax._shared import jit as _jit
 
     monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
     locked = []
@@ -209,8 +210,8 @@ def test_kernel_cache_saves_through_the_lock(tmp_path, monkeypatch):
 _CALLERS = textwrap.dedent('''
     import numba
 
-    from fastsoftmax._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
-    from fastsoftmax._jit import jit
+    from fastsoftmax._shared.config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+    from fastsoftmax._shared.jit import jit
 
 
     @jit(PARALLEL_JIT_OPTIONS)
@@ -233,7 +234,7 @@ _CALLERS = textwrap.dedent('''
 
 
 # process 2 as a fastsoftmax without the fix ran it: Numba's own loading
-_NUMBA_REBUILD = ("import fastsoftmax._jit as j, numba.core.caching as c; "
+_NUMBA_REBUILD = ("import fastsoftmax._shared.jit as j, numba.core.caching as c; "
                   "j._KernelCacheImpl.rebuild = c.CompileResultCacheImpl.rebuild; ")
 
 
@@ -278,7 +279,7 @@ def test_a_kernel_compiled_over_a_cached_parallel_kernel_loads_in_a_fresh_proces
     assert _run_caller(tmp_path, "second") == (0, f"{3.0 * total}")
 
 
-_FIT = ("import numpy as np; from fastsoftmax.classifier import SoftmaxClassifier; "
+_FIT = ("import numpy as np; from fastsoftmax.model.classifier import SoftmaxClassifier; "
         "rng = np.random.default_rng(0); "
         "SoftmaxClassifier().fit(rng.standard_normal((64, 10)), rng.integers(0, 3, 64))")
 _LOSS_AND_GRADIENT = (

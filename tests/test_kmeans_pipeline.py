@@ -12,10 +12,10 @@ from fastsoftmax import SoftmaxClassifier
 from fastsoftmax.cli import main
 from fastsoftmax.data import load_digits_images
 from fastsoftmax.features import KMeansFeatures
-from fastsoftmax.persistence import ModelFileError, load_arrays, save_arrays
-from fastsoftmax.pipeline import ImagePipeline
-from fastsoftmax.preprocessing import FeatureScaler
-from fastsoftmax.study_setup import FEATURE_SETUPS, KMEANS_CLASSIFIER, KMEANS_FEATURES
+from fastsoftmax.io.model_file import ModelFileError, load_arrays, save_arrays
+from fastsoftmax.model.pipeline import ImagePipeline
+from fastsoftmax.model.scaling import FeatureScaler
+from fastsoftmax._shared.presets import FEATURE_SETUPS, KMEANS_CLASSIFIER, KMEANS_FEATURES
 from model_file_edits import set_array, set_metadata
 from small_kmeans import SMALL, SMALL_ARGS
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from fastsoftmax.classifier import SoftmaxClassifier
+from fastsoftmax.model.classifier import SoftmaxClassifier
 from fastsoftmax.cli import main
 from fastsoftmax.data import load_digits_images
-from fastsoftmax.models import load_model
-from fastsoftmax.persistence import ModelFileError, save_arrays
-from fastsoftmax.pipeline import ImagePipeline
+from fastsoftmax.model.loading import load_model
+from fastsoftmax.io.model_file import ModelFileError, save_arrays
+from fastsoftmax.model.pipeline import ImagePipeline
 
 
 def listing(folder):
@@ -86,7 +86,7 @@ def test_save_of_an_unregistered_feature_step_is_checked_with_its_class(tmp_path
 ])
 def test_save_refuses_a_file_over_the_bounds_loading_sets(digits, tmp_path, monkeypatch, bound,
                                                           value, problem):
-    from fastsoftmax import persistence
+    from fastsoftmax.io import model_file as persistence
 
     monkeypatch.setattr(persistence, bound, value)
     path = tmp_path / "m.npz"

@@ -12,9 +12,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
 
 from fastsoftmax import SoftmaxClassifier, load_model
-from fastsoftmax.classifier_arrays import from_arrays
+from fastsoftmax.model.classifier_state import from_arrays
 from fastsoftmax.softmax import get_backend, loss_and_gradient
-from fastsoftmax.training_plan import as_generator, plan_batches, validation_split
+from fastsoftmax.model.schedule import as_generator, plan_batches, validation_split
 
 BACKENDS = ["numpy", "numba"]
 

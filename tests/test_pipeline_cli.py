@@ -12,7 +12,7 @@ from sklearn.decomposition import PCA
 
 from fastsoftmax import SoftmaxClassifier
 from fastsoftmax.cli import main
-from fastsoftmax.pipeline import ImagePipeline
+from fastsoftmax.model.pipeline import ImagePipeline
 
 CIFAR_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-dev" / "cifar-10-batches-py"
 
@@ -172,7 +172,7 @@ class CellMeans:
 def test_a_second_feature_step_plugs_in(tmp_path, monkeypatch):
     import fastsoftmax.features
     from fastsoftmax import load_model
-    from fastsoftmax.persistence import ModelFileError
+    from fastsoftmax.io.model_file import ModelFileError
 
     images, y = _digit_images()
     pipe = ImagePipeline(SoftmaxClassifier(n_iter=100, random_state=0), features=CellMeans(),
@@ -365,7 +365,7 @@ def test_real_cifar_subset_beats_chance_by_far(tmp_path):
 
 
 def test_evaluate_predictions_hand_computed():
-    from fastsoftmax.evaluation import evaluate_predictions
+    from fastsoftmax.model.metrics import evaluate_predictions
 
     scores = evaluate_predictions([0, 0, 1, 2], [0, 1, 1, 1], n_classes=4)
     np.testing.assert_array_equal(scores.confusion_matrix,

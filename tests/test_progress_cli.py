@@ -12,13 +12,13 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import classification_report, precision_recall_fscore_support
 
 from fastsoftmax import SoftmaxClassifier
-from fastsoftmax._progress import relabel, takes_progress
+from fastsoftmax._shared.progress import relabel, takes_progress
 from fastsoftmax.cli import main
 from fastsoftmax.cli import progress as display
-from fastsoftmax.evaluation import evaluate_predictions
+from fastsoftmax.model.metrics import evaluate_predictions
 from fastsoftmax.features import hog
-from fastsoftmax.features.transformer import HOGTransformer, _chunk_size
-from fastsoftmax.pipeline import ImagePipeline
+from fastsoftmax.features.hog_step import HOGTransformer, _chunk_size
+from fastsoftmax.model.pipeline import ImagePipeline
 
 
 @pytest.fixture(autouse=True)

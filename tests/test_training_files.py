@@ -21,8 +21,8 @@ from sklearn.model_selection import train_test_split
 from fastsoftmax.cli import main
 from fastsoftmax.data import (FolderError, TrainingFiles, load_dataset, load_image_folder,
                               load_test_set)
-from fastsoftmax.models import load_model
-from fastsoftmax.persistence import ModelFileError, load_arrays, save_arrays
+from fastsoftmax.model.loading import load_model
+from fastsoftmax.io.model_file import ModelFileError, load_arrays, save_arrays
 
 CLASSES = ("blue", "green", "red")
 PER_CLASS = 10

@@ -5,7 +5,7 @@ import numba
 import numpy as np
 import pytest
 
-from fastsoftmax.classifier import plan_batches
+from fastsoftmax.model.classifier import plan_batches
 from fastsoftmax.softmax import _vector, get_backend
 
 

@@ -24,14 +24,14 @@ Example
 >>> sorted(result["fast_samples_s"])[1] == result["fast_median_s"]  # median of 3 rounds
 True
 """
-from .cases import CASES, case_names, get_case, run, select_cases
-from .gate import (DEFAULT_FRACTION, Failure, baseline_ratios, check, compare_to_baseline,
+from fastsoftmax.bench.cases import CASES, case_names, get_case, run, select_cases
+from fastsoftmax.bench.gate import (DEFAULT_FRACTION, Failure, baseline_ratios, check, compare_to_baseline,
                    load_baseline, machine_description, make_baseline, not_compared,
                    write_json_atomic)
-from .first_run import first_run_timings, format_first_run
-from .inputs import CIFAR_ENV, find_cifar_dev, softmax_problem, synthetic_images
-from .table import format_table, format_time
-from .timing import (COOLDOWN_SECONDS, MIN_SAMPLE_SECONDS, SIZES, BenchSkip, Case, Pair,
+from fastsoftmax.bench.first_run import first_run_timings, format_first_run
+from fastsoftmax.bench.inputs import CIFAR_ENV, find_cifar_dev, softmax_problem, synthetic_images
+from fastsoftmax.bench.table import format_table, format_time
+from fastsoftmax.bench.timing import (COOLDOWN_SECONDS, MIN_SAMPLE_SECONDS, SIZES, BenchSkip, Case, Pair,
                      measure, run_cases)
 
 __all__ = [

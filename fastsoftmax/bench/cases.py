@@ -7,18 +7,18 @@ import time
 
 import numpy as np
 
-from ..study_setup import STUDY_ALPHA, STUDY_LEARNING_RATE, STUDY_PRESET
-from .inputs import (encoder_problem, find_cifar_dev, require, skimage_hog_loop,
+from fastsoftmax._shared.presets import STUDY_ALPHA, STUDY_LEARNING_RATE, STUDY_PRESET
+from fastsoftmax.bench.inputs import (encoder_problem, find_cifar_dev, require, skimage_hog_loop,
                      softmax_problem, synthetic_images)
-from .learned import setup_kmeans_pipeline
-from .timing import BenchSkip, Case, Pair, run_cases
-from .wide import setup_sgd_wide, setup_sgd_wide_torch, torch_sgd
+from fastsoftmax.bench.learned import setup_kmeans_pipeline
+from fastsoftmax.bench.timing import BenchSkip, Case, Pair, run_cases
+from fastsoftmax.bench.wide import setup_sgd_wide, setup_sgd_wide_torch, torch_sgd
 
 _SOFTMAX_SHAPES = {"tiny": (50, 32, 10), "quick": (500, 512, 10), "full": (500, 512, 10)}
 
 
 def _setup_softmax_loss_grad(size):
-    from ..softmax import loss_and_gradient
+    from fastsoftmax.softmax import loss_and_gradient
 
     n, d, c = _SOFTMAX_SHAPES[size]
     X, y, coef, intercept = softmax_problem(n, d, c)
@@ -59,7 +59,7 @@ _SGD_SIZES = {  # n_samples, n_features, n_classes, batch, updates
 
 
 def _sgd_inputs(size, updates=None):
-    from ..classifier import plan_batches
+    from fastsoftmax.model.classifier import plan_batches
 
     n, d, c, batch, count = _SGD_SIZES[size]
     count = updates or count
@@ -72,7 +72,7 @@ def _sgd_inputs(size, updates=None):
 def _sgd_pair(size, updates=None):
     """The study's update (lr 0.01, L2 1.2/500, no momentum, batches drawn with
     replacement), through ``_numba.sgd`` and ``_numpy.sgd`` with the same batches."""
-    from ..softmax import _numba, _numpy
+    from fastsoftmax.softmax import _numba, _numpy
 
     X, y, coef0, b0, indices, starts, rates, count, (n, d, c, batch) = _sgd_inputs(size, updates)
     X_fast = _numba.training_input(X)  # made once per fit by the classifier
@@ -125,7 +125,7 @@ def _hog_images(size):
 
 
 def _setup_hog(size):
-    from ..features import hog
+    from fastsoftmax.features import hog
 
     gray = _hog_images(size)
     n_ref = min(len(gray), 2_000)  # the scikit-image loop is slow: per image on a subset
@@ -140,7 +140,7 @@ def _setup_hog_opencv(size):
     cv2 = require("cv2")
     if not cv2.__version__.startswith("4."):
         raise BenchSkip(f"needs OpenCV 4.x, found {cv2.__version__}")
-    from ..features import hog
+    from fastsoftmax.features import hog
 
     gray = _hog_images(size)
     images_u8 = np.ascontiguousarray(np.round(gray * 255.0).astype(np.uint8))
@@ -171,7 +171,7 @@ def _encoder_flops(n_images, n_centroids):
 
 
 def _encoder_fast(size):
-    from ..features.kmeans import encode
+    from fastsoftmax.features.learned import encode
 
     n, _, k = _ENCODER_SIZES[size]
     images, mean, matrix, centroids = encoder_problem(n, k, _PATCH)
@@ -182,7 +182,7 @@ def _encoder_fast(size):
 
 
 def _setup_kmeans_encoder(size):
-    from ..features._encoder import encode_reference
+    from fastsoftmax.features._encoder_kernels import encode_reference
 
     fast, info = _encoder_fast(size)
     n, n_ref, k = _ENCODER_SIZES[size]
@@ -218,8 +218,8 @@ def _setup_kmeans_encoder_gemm(size):
 
 
 def _setup_pca(size):
-    from ..decomposition import VariancePCA
-    from ..features import hog, rgb2gray
+    from fastsoftmax.model.pca import VariancePCA
+    from fastsoftmax.features import hog, rgb2gray
 
     # quick: 16x16 images (324 HOG features) keep the gate short; full: 32x32 (1,764)
     n, side = {"tiny": 300, "quick": 3_000, "full": 10_000}[size], (32 if size == "full" else 16)
@@ -243,7 +243,7 @@ _GRADCHECK_SHAPES = {"tiny": (50, 16, 4), "quick": (500, 128, 10), "full": (500,
 
 
 def _setup_gradcheck(size):
-    from ..gradcheck import numerical_gradient, numerical_gradient_reference
+    from fastsoftmax.model.gradcheck import numerical_gradient, numerical_gradient_reference
 
     n, d, c = _GRADCHECK_SHAPES[size]
     rng = np.random.default_rng(0)
@@ -256,8 +256,8 @@ def _setup_gradcheck(size):
 def _fit_features(size):
     """(X_train, y_train, X_test, y_test, description) for the time-to-accuracy case."""
     if size == "full" and find_cifar_dev() is not None:
-        from ..data import load_cifar10
-        from ..pipeline import ImagePipeline
+        from fastsoftmax.data import load_cifar10
+        from fastsoftmax.model.pipeline import ImagePipeline
 
         (X, y), (X_test, y_test) = load_cifar10(find_cifar_dev())
         X, y = X[:20_000], y[:20_000]
@@ -265,7 +265,7 @@ def _fit_features(size):
         return (pipe.fit_features(X), y, pipe.transform(X_test), y_test,
                 "CIFAR-10: first 20,000 training images, HOG + PCA 95%; "
                 "accuracy on its 10,000 test_batch images")
-    from ..features import hog, rgb2gray
+    from fastsoftmax.features import hog, rgb2gray
     from sklearn.decomposition import PCA
 
     n = {"tiny": 600, "quick": 2_000, "full": 20_000}[size]
@@ -283,7 +283,7 @@ def _setup_fit_vs_lbfgs(size):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    from ..classifier import SoftmaxClassifier
+    from fastsoftmax.model.classifier import SoftmaxClassifier
 
     X, y, X_test, y_test, description = _fit_features(size)
     alpha = SoftmaxClassifier().alpha
@@ -320,7 +320,7 @@ def _pipeline_data(size):
         path = find_cifar_dev()
 
         def load():
-            from ..data import load_cifar10
+            from fastsoftmax.data import load_cifar10
 
             (X, y), (X_test, y_test) = load_cifar10(path)
             return X, y, X_test, y_test
@@ -337,8 +337,8 @@ def _pipeline_data(size):
 
 
 def _setup_pipeline(size):
-    from ..classifier import SoftmaxClassifier
-    from ..pipeline import ImagePipeline
+    from fastsoftmax.model.classifier import SoftmaxClassifier
+    from fastsoftmax.model.pipeline import ImagePipeline
 
     load, description, updates = _pipeline_data(size)
     params = dict(STUDY_PRESET, n_iter=updates)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._paths import open_regular
-from .cases import run, select_cases
-from .timing import measure
+from fastsoftmax.io.paths import open_regular
+from fastsoftmax.bench.cases import run, select_cases
+from fastsoftmax.bench.timing import measure
 
 #: A speed-up below this fraction of its baseline fails the gate.
 DEFAULT_FRACTION = 0.6
@@ -173,7 +173,7 @@ def write_json_atomic(path, payload):
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise OSError(f"folder {str(folder)!r} does not exist")
-    from .._atomic import atomic_open
+    from fastsoftmax.io.atomic import atomic_open
 
     with atomic_open(path, "w") as handle:
         json.dump(payload, handle, indent=2)

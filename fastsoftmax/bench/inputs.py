@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .timing import BenchSkip
+from fastsoftmax.bench.timing import BenchSkip
 
 #: The variable naming the ``cifar-10-batches-py`` folder that ``full`` sizes use.
 CIFAR_ENV = "FASTSOFTMAX_BENCH_CIFAR"

@@ -2,10 +2,10 @@
 recipe assembled from scikit-learn and NumPy.
 
 Fast side: what ``fastsoftmax train --features kmeans`` builds, an
-:class:`~fastsoftmax.pipeline.ImagePipeline` with
+:class:`~fastsoftmax.model.pipeline.ImagePipeline` with
 :class:`~fastsoftmax.features.KMeansFeatures`, standardization and
 :class:`~fastsoftmax.SoftmaxClassifier` with the defaults of
-:data:`fastsoftmax.study_setup.FEATURE_SETUPS` ``["kmeans"]``, fitted on the training
+:data:`fastsoftmax._shared.presets.FEATURE_SETUPS` ``["kmeans"]``, fitted on the training
 images and scored on held-out images.
 
 Reference side (:func:`reference_pipeline`): the same patch sample, normalization and
@@ -13,7 +13,7 @@ ZCA whitening (the NumPy functions the transformer calls, with the same seed, so
 sides start from the same whitened patches), scikit-learn's
 ``KMeans(init="random", n_init=1, algorithm="lloyd", tol=0)`` with the same iteration
 limit (``tol=0`` stops only when no assignment changes, as ours does), the plain NumPy
-encoder :func:`~fastsoftmax.features._encoder.encode_reference` in float32,
+encoder :func:`~fastsoftmax.features._encoder_kernels.encode_reference` in float32,
 ``StandardScaler`` and multinomial ``LogisticRegression`` (lbfgs) with
 ``C = 1 / (alpha n)``, our classifier's objective.  The reference runs with one BLAS
 thread or with BLAS's default, whichever encodes a few images faster at setup
@@ -31,8 +31,8 @@ import warnings
 
 import numpy as np
 
-from .inputs import find_cifar_dev, synthetic_images
-from .timing import Pair
+from fastsoftmax.bench.inputs import find_cifar_dev, synthetic_images
+from fastsoftmax.bench.timing import Pair
 
 #: Per size: training images, held-out images, centroids K, sampled patches, k-means
 #: iterations.  ``full`` keeps the command line's dictionary (K 1,600, 400,000 patches,
@@ -49,7 +49,7 @@ def _data(size):
     """``(X_train, y_train, X_test, y_test, description)``: uint8 colour images."""
     n_train, n_test = SIZES[size][:2]
     if size == "full" and find_cifar_dev() is not None:
-        from ..data import load_cifar10
+        from fastsoftmax.data import load_cifar10
 
         path = find_cifar_dev()
         (X, y), (X_test, y_test) = load_cifar10(path)
@@ -64,7 +64,7 @@ def _data(size):
 def feature_params(n_centroids, n_patches, max_iter):
     """Every ``KMeansFeatures`` parameter but the seed: the command line's defaults
     (``make_feature_step("kmeans", ...)``) with these three overridden."""
-    from ..features import make_feature_step
+    from fastsoftmax.features import make_feature_step
 
     step = make_feature_step("kmeans", None, n_centroids=n_centroids, n_patches=n_patches,
                              max_iter=max_iter)
@@ -76,10 +76,10 @@ def feature_params(n_centroids, n_patches, max_iter):
 def fast_pipeline(X, y, X_test, y_test, params, seed=SEED):
     """Our pipeline as ``fastsoftmax train --features kmeans`` builds it: fitted on
     ``X``, scored on ``X_test``.  Returns accuracy, stage seconds and fitted figures."""
-    from ..classifier import SoftmaxClassifier
-    from ..features import make_feature_step
-    from ..pipeline import ImagePipeline
-    from ..study_setup import FEATURE_SETUPS
+    from fastsoftmax.model.classifier import SoftmaxClassifier
+    from fastsoftmax.features import make_feature_step
+    from fastsoftmax.model.pipeline import ImagePipeline
+    from fastsoftmax._shared.presets import FEATURE_SETUPS
 
     setup = FEATURE_SETUPS["kmeans"]
     pipe = ImagePipeline(
@@ -99,8 +99,8 @@ def fast_pipeline(X, y, X_test, y_test, params, seed=SEED):
 def reference_whitened_patches(X, params, rng):
     """The sampled, normalized patches and their ZCA whitening, with the NumPy functions
     ``KMeansFeatures.fit`` uses: ``(white float32 (n, D), mean (D,), matrix (D, D))``."""
-    from ..features._encoder import normalize_patches
-    from ..features.kmeans import sample_patches, zca_whitening
+    from fastsoftmax.features._encoder_kernels import normalize_patches
+    from fastsoftmax.features.learned import sample_patches, zca_whitening
 
     raw = sample_patches(X, params["n_patches"], params["patch_size"], rng)
     patches = normalize_patches(raw, params["norm_eps"])
@@ -115,8 +115,8 @@ def reference_blas_threads(params, n_images=8, repeats=2):
     time."""
     from threadpoolctl import threadpool_limits
 
-    from ..features._encoder import encode_reference
-    from .inputs import encoder_problem
+    from fastsoftmax.features._encoder_kernels import encode_reference
+    from fastsoftmax.bench.inputs import encoder_problem
 
     images, mean, matrix, centroids = encoder_problem(n_images, params["n_centroids"],
                                                       params["patch_size"])
@@ -153,7 +153,7 @@ def _reference_pipeline(X, y, X_test, y_test, params, alpha, seed):
     from sklearn.preprocessing import StandardScaler
     from sklearn.utils import check_random_state
 
-    from ..features._encoder import encode_reference
+    from fastsoftmax.features._encoder_kernels import encode_reference
 
     seconds = {}
     start = time.perf_counter()
@@ -217,7 +217,7 @@ def summarize(fast_out, reference_out):
 
 def setup_kmeans_pipeline(size):
     """The ``kmeans_pipeline`` case: a :class:`~fastsoftmax.bench.Pair` for ``size``."""
-    from ..study_setup import KMEANS_CLASSIFIER
+    from fastsoftmax._shared.presets import KMEANS_CLASSIFIER
 
     k, n_patches, max_iter = SIZES[size][2:]
     X, y, X_test, y_test, description = _data(size)

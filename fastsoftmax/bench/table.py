@@ -1,5 +1,5 @@
 """The results as a text table."""
-from .gate import DEFAULT_FRACTION, baseline_ratios
+from fastsoftmax.bench.gate import DEFAULT_FRACTION, baseline_ratios
 
 
 def format_time(seconds):

@@ -1,7 +1,7 @@
 """Benchmark cases of the training kernel at the learned features' width.
 
 ``fastsoftmax train --features kmeans`` trains on 4 x 1,600 = 6,400 standardized
-features with :data:`fastsoftmax.study_setup.KMEANS_CLASSIFIER` (batch 256, learning
+features with :data:`fastsoftmax._shared.presets.KMEANS_CLASSIFIER` (batch 256, learning
 rate 0.01, L2 ``alpha`` 1e-3, momentum 0.9, epochs of shuffled batches).  These cases
 time that training loop: ``_numba.sgd`` against ``_numpy.sgd`` through the backend
 contract, and against PyTorch (``nn.Linear`` + cross-entropy + ``torch.optim.SGD``) on
@@ -12,9 +12,9 @@ momentum form ``v = m v + g; w -= lr v`` makes the same steps as ours
 """
 import numpy as np
 
-from ..study_setup import KMEANS_CLASSIFIER, KMEANS_FEATURES
-from .inputs import require, softmax_problem
-from .timing import Pair
+from fastsoftmax._shared.presets import KMEANS_CLASSIFIER, KMEANS_FEATURES
+from fastsoftmax.bench.inputs import require, softmax_problem
+from fastsoftmax.bench.timing import Pair
 
 #: The width of the learned features: four pooled quadrants per centroid.
 WIDE_FEATURES = 4 * KMEANS_FEATURES["n_centroids"]
@@ -38,7 +38,7 @@ def wide_problem(size):
     ``KMEANS_CLASSIFIER["batch_size"]`` (``plan_batches``, the classifier's default
     sampling) continued over the updates of one call.
     """
-    from ..training_plan import plan_batches
+    from fastsoftmax.model.schedule import plan_batches
 
     n, d, c, count = WIDE_SIZES[size]
     X, y, coef, intercept = softmax_problem(n, d, c, seed=17)
@@ -57,7 +57,7 @@ def wide_problem(size):
 def backend_training(backend, X, y, coef0, intercept0, indices, starts, rates, settings):
     """A callable running the updates through ``get_backend(backend).sgd`` from fresh
     weights and zero velocities; it returns ``(coef, intercept)``."""
-    from ..softmax import get_backend
+    from fastsoftmax.softmax import get_backend
 
     module = get_backend(backend)
     X_train = module.training_input(X)  # made once per fit by the classifier

@@ -6,7 +6,7 @@ command name (:func:`fastsoftmax.cli.options.verbosity_options`).
 """
 import click
 
-from .. import __version__
+from fastsoftmax import __version__
 
 # command name -> "module:function" (loaded only when that command runs or --help lists it)
 COMMANDS = {
@@ -31,7 +31,7 @@ class SuggestingGroup(click.Group):
                 and not ctx.resilient_parsing and self.get_command(ctx, name) is None):
             import difflib
 
-            from .options import InputError
+            from fastsoftmax.cli.options import InputError
 
             names = self.list_commands(ctx)
             close = difflib.get_close_matches(name, names, n=1)
@@ -53,7 +53,7 @@ class LazyGroup(SuggestingGroup):
             return None
         import importlib
 
-        from .options import verbosity_options
+        from fastsoftmax.cli.options import verbosity_options
 
         module_name, attr = target.split(":")
         return verbosity_options(getattr(importlib.import_module(module_name), attr))
@@ -64,7 +64,7 @@ class LazyGroup(SuggestingGroup):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:
-            from .signals import Interrupted, signal_of
+            from fastsoftmax.cli.signals import Interrupted, signal_of
 
             raise Interrupted(signal_of(exc)) from None
 
@@ -84,16 +84,16 @@ def main(ctx, verbose, quiet):
     stage when stderr is not a terminal); results go to stdout.  An output file or
     folder that already exists is refused unless --force.
     """
-    from .options import InputError, set_verbosity
+    from fastsoftmax.cli.options import InputError, set_verbosity
 
     ctx.obj = {}
     set_verbosity(ctx, quiet=quiet, verbose=verbose)
     try:  # before any command imports Numba, which reads NUMBA_NUM_THREADS once
-        from .._config import check_environment
+        from fastsoftmax._shared.config import check_environment
 
         check_environment()
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    from .signals import install_signal_handlers
+    from fastsoftmax.cli.signals import install_signal_handlers
 
     install_signal_handlers(ctx)

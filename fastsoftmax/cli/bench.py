@@ -4,9 +4,9 @@ import time
 
 import click
 
-from .options import (FiniteFloatRange, InputError, echo_json, handle_errors, is_quiet,
+from fastsoftmax.cli.options import (FiniteFloatRange, InputError, echo_json, handle_errors, is_quiet,
                       json_option, output_file, overwrite_option)
-from .output import echo, echo_lines
+from fastsoftmax.cli.output import echo, echo_lines
 
 
 @click.command("bench")
@@ -46,7 +46,7 @@ def bench(full, size, only, list_cases, check_path, fraction, update_path, repea
     this run, interleaved, after warm-up rounds, so compilation never counts).
     Cases whose optional reference (PyTorch, OpenCV) is not installed are skipped.
     """
-    from .. import bench as lib
+    from fastsoftmax import bench as lib
 
     if list_cases:
         for case in lib.CASES:

@@ -3,9 +3,9 @@ import sys
 
 import click
 
-from . import SuggestingGroup
-from .options import echo_json, handle_errors, is_quiet, json_option
-from .output import echo
+from fastsoftmax.cli import SuggestingGroup
+from fastsoftmax.cli.options import echo_json, handle_errors, is_quiet, json_option
+from fastsoftmax.cli.output import echo
 
 
 @click.group("data", cls=SuggestingGroup)
@@ -76,11 +76,11 @@ def download(dest, url, as_json):
     Nothing is downloaded when a valid archive is already there.  If the download
     fails, the error says where to save the archive by hand.
     """
-    from ..data import download as dl
+    from fastsoftmax.data import download as dl
 
     if dest is not None:  # a folder nobody can write in fails now, not after a 170 MB download
-        from .._atomic import check_writable_folder, existing_ancestor
-        from .._paths import resolve_output
+        from fastsoftmax.io.atomic import check_writable_folder, existing_ancestor
+        from fastsoftmax.io.paths import resolve_output
 
         dest = resolve_output(dest, "--dest")
         check_writable_folder(existing_ancestor(dest), "--dest")
@@ -113,20 +113,20 @@ def _age(seconds):
 
 
 def _limit_text(limit, source):
-    from ..data.cache import CACHE_LIMIT_ENV
+    from fastsoftmax.io.cache import CACHE_LIMIT_ENV
 
     where = "default" if source == "default" else f"from ${CACHE_LIMIT_ENV}"
     if limit is None:
         return f"no limit ({where})"
     if limit == 0:
         return f"cache off: {CACHE_LIMIT_ENV}=0, nothing is read or stored"
-    from ..data.cache import format_size
+    from fastsoftmax.io.cache import format_size
 
     return f"limit {format_size(limit)} ({where}; set ${CACHE_LIMIT_ENV}, e.g. 10GB, to raise it)"
 
 
 def _entry_lines(entries, prefix="  "):
-    from ..data.cache import format_size
+    from fastsoftmax.io.cache import format_size
 
     for e in entries:
         yield (f"{prefix}{(e['kind'] or '-'):<6} {format_size(e['size_bytes']):>9}  "
@@ -152,8 +152,8 @@ def info(as_json):
     and 1.3 GB with --features kmeans (6,400 float32 per image), as much again
     for their mirror images (--flip, on by default with kmeans).
     """
-    from ..data.cache import cache_info, format_size, stray_temp_files
-    from ..data.download import (cifar10_archive_path, data_home, data_home_source,
+    from fastsoftmax.io.cache import cache_info, format_size, stray_temp_files
+    from fastsoftmax.data.download import (cifar10_archive_path, data_home, data_home_source,
                                  stray_partial_downloads)
 
     archive = cifar10_archive_path()
@@ -211,7 +211,7 @@ def clear(dry_run, as_json):
     """
     import time
 
-    from ..data.cache import cache_dir, clear_cache_entries, format_size
+    from fastsoftmax.io.cache import cache_dir, clear_cache_entries, format_size
 
     result = clear_cache_entries(dry_run=dry_run)
     now = time.time()

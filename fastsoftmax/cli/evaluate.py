@@ -1,11 +1,11 @@
 """``fastsoftmax evaluate``: a saved pipeline on a data set's test split."""
 import click
 
-from .options import (InputError, StageProgress, data_option, dpi_option, echo_json,
+from fastsoftmax.cli.options import (InputError, StageProgress, data_option, dpi_option, echo_json,
                       handle_errors, is_quiet, json_option, load_pipeline, log, log_seconds,
                       log_threads, output_file, overwrite_option, write_line)
-from .folders import image_size_option, include_training_option
-from .output import echo, echo_lines, printable
+from fastsoftmax.cli.folders import image_size_option, include_training_option
+from fastsoftmax.cli.output import echo, echo_lines, printable
 
 
 @click.command()
@@ -43,8 +43,8 @@ def evaluate(model_path, data, image_size, include_training, plot_path, dpi, for
     (as scikit-learn's classification_report).  "-" marks an undefined value (a
     class with no images, or never predicted).
     """
-    from ..data import load_test_set
-    from ..evaluation import evaluate_predictions
+    from fastsoftmax.data import load_test_set
+    from fastsoftmax.model.metrics import evaluate_predictions
 
     plot_file = output_file(plot_path, "--plot", force, dpi=dpi)
     quiet = is_quiet() or as_json
@@ -73,7 +73,7 @@ def evaluate(model_path, data, image_size, include_training, plot_path, dpi, for
     scores = evaluate_predictions(dataset.y_test, predicted, len(names))
     matrix = scores.confusion_matrix
     if plot_file:
-        from ..plots import plot_confusion_matrix
+        from fastsoftmax.plots.figures import plot_confusion_matrix
 
         plot_confusion_matrix(matrix, names, plot_file,
                               title=f"{dataset.name}, test split: accuracy {scores.accuracy:.4f}", dpi=dpi)

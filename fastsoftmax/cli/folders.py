@@ -3,7 +3,7 @@ import re
 
 import click
 
-from .options import MAX_SEED, FiniteFloatRange
+from fastsoftmax.cli.options import MAX_SEED, FiniteFloatRange
 
 
 class ImageSize(click.ParamType):
@@ -13,7 +13,7 @@ class ImageSize(click.ParamType):
     name = "WxH"
 
     def convert(self, value, param, ctx):
-        from ..data.folder import MAX_IMAGE_PIXELS
+        from fastsoftmax.data.folder import MAX_IMAGE_PIXELS
 
         if isinstance(value, tuple):
             return value

@@ -1,10 +1,10 @@
 """``fastsoftmax gradcheck``: the analytic softmax gradient against finite differences."""
 import click
 
-from .options import (FiniteFloatRange, InputError, data_option, echo_json, handle_errors,
+from fastsoftmax.cli.options import (FiniteFloatRange, InputError, data_option, echo_json, handle_errors,
                       json_option, seed_option)
-from .folders import image_size_option
-from .output import echo, echo_lines
+from fastsoftmax.cli.folders import image_size_option
+from fastsoftmax.cli.output import echo, echo_lines
 
 #: Slice of dW printed in text mode (the study showed a 3x4 weight matrix).
 SHOW_ROWS, SHOW_COLS = 3, 4
@@ -54,7 +54,7 @@ def gradcheck(ctx, data, image_size, batch_size, features, penalty, alpha, l1_ra
     part, entries with |W| < h (the kink) are left out of both and counted.
     Exit code 0 when the error is within --threshold, 1 when above, 2 for bad input.
     """
-    from ..gradcheck import MAX_SPARSE, check_gradient, check_gradient_sparse, gradcheck_problem
+    from fastsoftmax.model.gradcheck import MAX_SPARSE, check_gradient, check_gradient_sparse, gradcheck_problem
 
     if n_sparse > MAX_SPARSE:
         raise InputError(f"--sparse {n_sparse} is more than {MAX_SPARSE:,} coordinates; the "

@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from .output import dependency_message, echo, message_of, printable, printable_json
-from .progress import ProgressBar, StageProgress, write_line  # noqa: F401  (for the commands)
-from .signals import Interrupted, check_interrupt, signal_of  # noqa: F401  (for the commands)
+from fastsoftmax.cli.output import dependency_message, echo, message_of, printable, printable_json
+from fastsoftmax.cli.progress import ProgressBar, StageProgress, write_line  # noqa: F401  (for the commands)
+from fastsoftmax.cli.signals import Interrupted, check_interrupt, signal_of  # noqa: F401  (for the commands)
 
 log = logging.getLogger("fastsoftmax.cli")
 
@@ -227,7 +227,7 @@ def output_file(path, option, force, dpi=None):
     """The checked, resolved path of an output-file option (``None`` when not given).
 
     The one check of every file the commands write, before any work: the path is
-    resolved as the file system will see it (:func:`fastsoftmax._paths.resolve_output`:
+    resolved as the file system will see it (:func:`fastsoftmax.io.paths.resolve_output`:
     an empty path is refused), and what is checked is what the command then writes.
     Its folder must exist and take a new file (tried for real); its name must fit the
     file system (temporary names beside it are shortened to fit); an existing one must
@@ -253,8 +253,8 @@ def output_file(path, option, force, dpi=None):
     """
     if path is None:
         return None
-    from .._atomic import check_writable_folder, remove_stale
-    from .._paths import check_name_fits, check_replaceable, resolve_output
+    from fastsoftmax.io.atomic import check_writable_folder, remove_stale
+    from fastsoftmax.io.paths import check_name_fits, check_replaceable, resolve_output
 
     try:
         resolved = resolve_output(path, option)
@@ -266,7 +266,7 @@ def output_file(path, option, force, dpi=None):
             raise InputError(f"{option}: {resolved!r} is a folder")
         check_replaceable(resolved, option)
         if dpi is not None:
-            from ..plots import check_figure_path
+            from fastsoftmax.plots.figures import check_figure_path
 
             check_figure_path(resolved, dpi)
         check_writable_folder(folder, option)
@@ -286,8 +286,8 @@ dpi_option = click.option(
 # ---------------------------------------------------------------------- models and data
 def load_pipeline(model_path):
     """Load a model file that holds a whole image pipeline (one-line errors otherwise)."""
-    from ..models import load_model
-    from ..pipeline import ImagePipeline
+    from fastsoftmax.model.loading import load_model
+    from fastsoftmax.model.pipeline import ImagePipeline
 
     model = load_model(model_path)
     if not isinstance(model, ImagePipeline):
@@ -301,7 +301,7 @@ def load_pipeline(model_path):
 def load_data(data, quiet, download=False, progress=None, **folder):
     """Load a data set (``folder``: the image-folder parameters of ``load_dataset``), say
     what it is on stderr, and log where it came from."""
-    from ..data import load_dataset
+    from fastsoftmax.data import load_dataset
 
     dataset = load_dataset(data, download=download, progress=progress, **folder)
     log.info("data: %s from %s", dataset.name,
@@ -327,7 +327,7 @@ def log_cache(enabled):
     if not enabled:
         log.info("cache: off (--no-cache); features and PCA are computed")
         return
-    from ..data.cache import cache_info, format_size
+    from fastsoftmax.io.cache import cache_info, format_size
 
     info = cache_info()
     limit = info["limit_bytes"]
@@ -407,8 +407,8 @@ preset_option = click.option(
 def build_classifier(options, preset, seed, defaults=None):
     """The classifier of the options given over the preset's (``defaults``, e.g. those of
     ``--features kmeans``, without a preset); checked before any data is read."""
-    from ..classifier import SoftmaxClassifier
-    from ..study_setup import STUDY_PRESET
+    from fastsoftmax.model.classifier import SoftmaxClassifier
+    from fastsoftmax._shared.presets import STUDY_PRESET
 
     params = dict(STUDY_PRESET) if preset == "study" else dict(defaults or {})
     given = {name: options[name] for name in CLASSIFIER_PARAMS if options.get(name) is not None}
@@ -431,7 +431,7 @@ KMEANS_OPTIONS = {"n_centroids": "--n-centroids", "patch_size": "--patch-size",
 
 def feature_options(func):
     """``--features`` and the learned features' parameters (train, sweep, study)."""
-    from ..study_setup import FEATURE_SETUPS, KMEANS_FEATURES
+    from fastsoftmax._shared.presets import FEATURE_SETUPS, KMEANS_FEATURES
 
     options = [
         click.option("--features", "features_kind", type=click.Choice(list(FEATURE_SETUPS)),
@@ -473,7 +473,7 @@ def feature_setup(kind, options, pca_variance, hog_params=None):
     kmeans), ``standardize`` and ``classifier`` (classifier defaults).  ``options``
     holds the :func:`feature_options` values (they are removed from it).
     """
-    from ..study_setup import FEATURE_SETUPS
+    from fastsoftmax._shared.presets import FEATURE_SETUPS
 
     params = {name: options.pop(name) for name in KMEANS_OPTIONS if name in options}
     params = {name: value for name, value in params.items() if value is not None}
@@ -484,7 +484,7 @@ def feature_setup(kind, options, pca_variance, hog_params=None):
         raise InputError(f"--{next(iter(hog_params)).replace('_', '-')} is for --features hog")
     setup = FEATURE_SETUPS[kind]
     if kind == "kmeans":
-        from ..features import make_feature_step
+        from fastsoftmax.features import make_feature_step
 
         try:
             make_feature_step(kind, None, **params)
@@ -501,7 +501,7 @@ def feature_setup(kind, options, pca_variance, hog_params=None):
 
 def build_features(setup, image_shape, seed):
     """The unfitted feature step of a :func:`feature_setup` for images of ``image_shape``."""
-    from ..features import make_feature_step
+    from fastsoftmax.features import make_feature_step
 
     return make_feature_step(setup["kind"], image_shape, random_state=seed, **setup["params"])
 
@@ -529,7 +529,7 @@ cache_option = click.option("--no-cache", is_flag=True,
 def check_cache_limit(no_cache):
     """Read ``$FASTSOFTMAX_CACHE_LIMIT`` before any work, so a bad one fails at once."""
     if not no_cache:
-        from ..data.cache import cache_limit
+        from fastsoftmax.io.cache import cache_limit
 
         cache_limit()
 
@@ -537,7 +537,7 @@ def check_cache_limit(no_cache):
 def load_features(data, val_fraction, seed, setup, no_cache, quiet, image_size=None):
     """Load a data set and compute its features once (the :func:`feature_setup`'s step,
     standardization and PCA): ``(dataset, features, sizes)``."""
-    from ..experiments.sweep import prepare_features
+    from fastsoftmax.experiments.sweep import prepare_features
 
     with StageProgress(quiet) as progress:
         with progress.stage("load"):
@@ -591,7 +591,7 @@ def connect_scheduler(address):
 
     if not address or not address.strip():
         return contextlib.nullcontext(None)
-    from ..experiments.distributed import connect
+    from fastsoftmax.experiments.distributed import connect
 
     try:
         return connect(address)

@@ -127,7 +127,7 @@ def dependency_message(exc):
         None when no module is named or it is fastsoftmax's own (a bug, not the
         installation's).
     """
-    from .._requirements import requirement_for
+    from fastsoftmax._shared.requirements import requirement_for
 
     module = getattr(exc, "name", None) or ""
     top = module.split(".")[0]

@@ -1,8 +1,8 @@
 """``fastsoftmax predict``: class names and probabilities for image files."""
 import click
 
-from .options import echo_json, handle_errors, json_option, load_pipeline
-from .output import echo, message_of
+from fastsoftmax.cli.options import echo_json, handle_errors, json_option, load_pipeline
+from fastsoftmax.cli.output import echo, message_of
 
 
 @click.command()
@@ -29,8 +29,8 @@ def predict(model_path, images, top_k, max_pixels, as_json):
     """
     import numpy as np
 
-    from ..data import read_image
-    from ..data.folder import MAX_IMAGE_PIXELS
+    from fastsoftmax.data import read_image
+    from fastsoftmax.data.folder import MAX_IMAGE_PIXELS
 
     pipe = load_pipeline(model_path)
     names = list(pipe.class_names or [str(c) for c in pipe.classes_])

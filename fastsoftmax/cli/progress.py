@@ -1,7 +1,7 @@
 """Progress on stderr: a tqdm bar per stage in a terminal, a line per stage otherwise.
 
 The library reports through ``progress(stage, done, total, **info)`` callbacks
-(:mod:`fastsoftmax._progress`) and never draws; this module is the drawing side.
+(:mod:`fastsoftmax._shared.progress`) and never draws; this module is the drawing side.
 
 In a terminal each stage gets its own bar with tqdm's time left (from the rate of
 the recent chunks, so a first chunk slowed by compilation does not fix the estimate),
@@ -14,7 +14,7 @@ import contextlib
 import sys
 import time
 
-from .output import printable
+from fastsoftmax.cli.output import printable
 
 #: How stages are shown: stage -> (label, unit); another stage shows under its own name,
 #: counted in "steps" (a feature step may report e.g. "dictionary").

@@ -1,8 +1,8 @@
 """``fastsoftmax report``: Markdown and self-contained HTML report of a results folder."""
 import click
 
-from .options import echo_json, handle_errors, json_option, output_file, overwrite_option
-from .output import echo
+from fastsoftmax.cli.options import echo_json, handle_errors, json_option, output_file, overwrite_option
+from fastsoftmax.cli.output import echo
 
 
 @click.command()
@@ -26,14 +26,14 @@ def report(folder, title, replot, force, as_json):
         output_file(os.path.join(folder, name), name, force)
 
     if os.path.exists(os.path.join(folder, "study.json")):
-        from ..experiments.study import write_study_report
+        from fastsoftmax.experiments.study import write_study_report
 
         paths = write_study_report(folder, replot=replot)
     else:
-        from ..experiments.report import write_report
+        from fastsoftmax.experiments.report import write_report
 
         if replot:
-            from ..experiments.plots import make_plots
+            from fastsoftmax.experiments.plots import make_plots
 
             make_plots(folder)
         paths = write_report(folder, title)

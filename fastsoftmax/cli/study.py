@@ -3,12 +3,12 @@ import time
 
 import click
 
-from .options import (FiniteFloatRange, InputError, ProgressBar, cache_option, check_cache_limit, connect_scheduler, data_option, echo_json,
+from fastsoftmax.cli.options import (FiniteFloatRange, InputError, ProgressBar, cache_option, check_cache_limit, connect_scheduler, data_option, echo_json,
                       feature_options, feature_setup, force_option, handle_errors, is_quiet, jobs_option, json_option,
                       load_features, pca_option, scheduler_option, seed_option, sweep_progress,
                       val_option)
-from .folders import image_size_option
-from .output import echo
+from fastsoftmax.cli.folders import image_size_option
+from fastsoftmax.cli.output import echo
 
 
 @click.command()
@@ -55,10 +55,10 @@ def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batc
     The report's sentences are generated from the measured numbers.  --features kmeans
     runs the same analyses on learned features (standardized, no PCA by default).
     """
-    from ..experiments.study import ANALYSES, check_study_folder, run_study, study_plan
-    from ..experiments.sweep import check_run_count, check_seeds
+    from fastsoftmax.experiments.study import ANALYSES, check_study_folder, run_study, study_plan
+    from fastsoftmax.experiments.sweep import check_run_count, check_seeds
 
-    from ..classifier import SoftmaxClassifier
+    from fastsoftmax.model.classifier import SoftmaxClassifier
 
     quiet = is_quiet() or as_json
     check_seeds(seed, repeats)

@@ -3,13 +3,13 @@ import time
 
 import click
 
-from .options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifier, check_interrupt,
+from fastsoftmax.cli.options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifier, check_interrupt,
                       cache_option, check_cache_limit, classifier_options, connect_scheduler, data_option,
                       echo_json, feature_options, feature_setup, force_option, handle_errors,
                       is_quiet, jobs_option, json_option, load_features, pca_option, preset_option, scheduler_option, seed_option,
                       sweep_progress, val_option)
-from .folders import image_size_option
-from .output import echo
+from fastsoftmax.cli.folders import image_size_option
+from fastsoftmax.cli.output import echo
 
 
 @click.command()
@@ -54,8 +54,8 @@ def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fr
     Example:
       fastsoftmax sweep learning_rate=1,0.1,0.01 lr_schedule=constant,step --repeats 3
     """
-    from ..experiments.results import check_output_folder
-    from ..experiments.sweep import check_grid, check_run_count, check_seeds, parse_grid
+    from fastsoftmax.experiments.results import check_output_folder
+    from fastsoftmax.experiments.sweep import check_grid, check_run_count, check_seeds, parse_grid
 
     quiet = is_quiet() or as_json
     parsed = parse_grid(grid)
@@ -83,7 +83,7 @@ def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fr
         echo("best: " + ", ".join(f"{k}={v}" for k, v in best["config"].items())
                    + f"  validation accuracy {best['val_accuracy']:.4f}, "
                    f"test accuracy {best['test_accuracy']:.4f}")
-        from ..experiments.report import grid_edge_sentences
+        from fastsoftmax.experiments.report import grid_edge_sentences
 
         for sentence in grid_edge_sentences(best["config"], parsed):
             echo(sentence.replace("`", ""))
@@ -104,9 +104,9 @@ def _run_and_write(grid, base, data, out, folder, repeats, n_jobs, val_fraction,
     """Run one sweep and publish it at ``folder`` (``out`` as checked and resolved) as a
     whole (results, curves, plots: built in a hidden folder beside it, renamed into
     place at the end); returns the JSON summary, which names ``out`` as given."""
-    from ..experiments.report import best_entry
-    from ..experiments.results import moved, publishing, write_results
-    from ..experiments.sweep import count_runs, run_sweep, summarize
+    from fastsoftmax.experiments.report import best_entry
+    from fastsoftmax.experiments.results import moved, publishing, write_results
+    from fastsoftmax.experiments.sweep import count_runs, run_sweep, summarize
 
     with publishing(folder, force) as stage:
         dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache,
@@ -132,7 +132,7 @@ def _run_and_write(grid, base, data, out, folder, repeats, n_jobs, val_fraction,
         files = write_results(rows, stage, grid, meta)
         plot_paths = {}
         if plots:
-            from ..experiments.plots import make_plots
+            from fastsoftmax.experiments.plots import make_plots
 
             plot_paths = make_plots(stage)
         check_interrupt()  # a Ctrl-C swallowed on the way never publishes

@@ -3,14 +3,14 @@ import time
 
 import click
 
-from ..study_setup import STUDY_TEST_ACCURACY
-from .options import (InputError, StageProgress, build_classifier, build_features, cache_option,
+from fastsoftmax._shared.presets import STUDY_TEST_ACCURACY
+from fastsoftmax.cli.options import (InputError, StageProgress, build_classifier, build_features, cache_option,
                       classifier_options, data_option, dpi_option, echo_json, feature_options,
                       feature_setup, handle_errors, is_quiet, json_option, load_data, log_cache,
                       log_seconds, log_threads, output_file, overwrite_option, pca_option,
                       preset_option, seed_option)
-from .folders import image_size_option, split_options
-from .output import echo
+from fastsoftmax.cli.folders import image_size_option, split_options
+from fastsoftmax.cli.output import echo
 
 
 @click.command()
@@ -72,12 +72,12 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
     model_file = output_file(model_path, "--model", force)
     plot_file = output_file(plot_path, "--plot", force, dpi=dpi)
 
-    from ..pipeline import ImagePipeline
+    from fastsoftmax.model.pipeline import ImagePipeline
 
-    from .data import DownloadProgress
+    from fastsoftmax.cli.data import DownloadProgress
 
     if not no_cache:
-        from ..data.cache import cache_limit
+        from fastsoftmax.io.cache import cache_limit
 
         cache_limit()  # a bad $FASTSOFTMAX_CACHE_LIMIT fails before any work
     seconds = {}
@@ -118,7 +118,7 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
             raise InputError(f"--model: {model_path!r} already exists; add --force to "
                              "overwrite it") from None
     if plot_file:
-        from ..plots import plot_loss_curve
+        from fastsoftmax.plots.figures import plot_loss_curve
 
         plot_loss_curve(pipe.classifier_.loss_curve_, plot_file,
                         title=f"{dataset.name}: training loss", dpi=dpi)

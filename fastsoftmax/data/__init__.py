@@ -3,11 +3,11 @@
 Also the download of the official CIFAR-10 archive and an on-disk array cache for
 features.  Every loader returns uint8 images and int64 labels.
 """
-from ._unpickle import CorruptDataError, UnsafePickleError, restricted_load
-from .cache import cache_dir, cache_info, cache_key, clear_cache, load_cached, save_cached
-from .cifar import DatasetNotFoundError, is_cifar10, load_cifar10
-from .datasets import Dataset, load_dataset, load_digits_images, load_test_set
-from .download import (
+from fastsoftmax.data._unpickle import CorruptDataError, UnsafePickleError, restricted_load
+from fastsoftmax.io.cache import cache_dir, cache_info, cache_key, clear_cache, load_cached, save_cached
+from fastsoftmax.data.cifar import DatasetNotFoundError, is_cifar10, load_cifar10
+from fastsoftmax.data.datasets import Dataset, load_dataset, load_digits_images, load_test_set
+from fastsoftmax.data.download import (
     CIFAR10_MD5,
     CIFAR10_URL,
     DownloadError,
@@ -15,8 +15,8 @@ from .download import (
     data_home,
     download_cifar10,
 )
-from .folder import FolderError, labels_by_name, load_image_folder, load_test_images, read_image
-from .training_files import TrainingFiles
+from fastsoftmax.data.folder import FolderError, labels_by_name, load_image_folder, load_test_images, read_image
+from fastsoftmax.data.training_files import TrainingFiles
 
 __all__ = [
     "CIFAR10_MD5",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._unpickle import (
+from fastsoftmax.data._unpickle import (
     IMAGE_BYTES,
     CorruptDataError,
     _check_labels,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .cifar import HOW_TO_GET_CIFAR10, DatasetNotFoundError, is_cifar10, load_cifar10
-from . import download as _download
-from .folder import FolderError, labels_by_name, load_folder_split, load_test_files
+from fastsoftmax.data.cifar import HOW_TO_GET_CIFAR10, DatasetNotFoundError, is_cifar10, load_cifar10
+from fastsoftmax.data import download as _download
+from fastsoftmax.data.folder import FolderError, labels_by_name, load_folder_split, load_test_files
 
 __all__ = ["Dataset", "load_dataset", "load_digits_images", "load_test_set"]
 
@@ -30,7 +30,7 @@ class Dataset:
         ``"digits"``, ``"cifar10"`` or ``"folder:<name>"``.
     train_files : TrainingFiles or None
         For an image folder: the files of the training images, in their order (give
-        them to :meth:`fastsoftmax.pipeline.ImagePipeline.fit` so that the model
+        them to :meth:`fastsoftmax.model.pipeline.ImagePipeline.fit` so that the model
         records them); ``None`` for digits and CIFAR-10.
     n_trained_on : int or None
         For a test set of an image folder (:func:`load_test_set`): how many of the

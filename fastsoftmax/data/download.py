@@ -230,7 +230,7 @@ def stray_partial_downloads(dest=None, older_than=0):
     -------
     list of pathlib.Path
     """
-    from .._atomic import untouched_files
+    from fastsoftmax.io.atomic import untouched_files
 
     return untouched_files(cifar10_archive_path(dest).parent,
                            [f".{ARCHIVE_NAME}.*.part", f"{ARCHIVE_NAME}.part"], older_than)

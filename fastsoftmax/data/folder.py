@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .training_files import TrainingFiles, file_sha256
+from fastsoftmax.data.training_files import TrainingFiles, file_sha256
 
 __all__ = ["IMAGE_EXTENSIONS", "FolderError", "read_image", "load_image_folder",
            "load_test_images", "labels_by_name", "check_split"]

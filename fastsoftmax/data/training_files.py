@@ -1,7 +1,7 @@
 """Which image files a model was trained on: their paths and the SHA-256 of their bytes.
 
 A model trained on an image folder keeps this record (in its model file, see
-:meth:`fastsoftmax.pipeline.ImagePipeline.to_arrays`), so that scoring it on a folder
+:meth:`fastsoftmax.model.pipeline.ImagePipeline.to_arrays`), so that scoring it on a folder
 can leave out the images it was trained on: an image counts as trained on when its
 bytes are those of a training file, whatever its name or folder now.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._contents import entry, positive_int, stored_array
+from fastsoftmax.io.fields import entry, positive_int, stored_array
 
 __all__ = ["DIGEST_BYTES", "TrainingFiles", "file_sha256"]
 

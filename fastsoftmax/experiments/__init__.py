@@ -7,8 +7,8 @@
 - :mod:`.study`: the study's five analyses in one run, with a report written from
   the measured numbers.
 """
-from .report import write_report
-from .sweep import (SWEEPABLE, check_output_folder, expand_grid, load_results, parse_grid,
+from fastsoftmax.experiments.report import write_report
+from fastsoftmax.experiments.sweep import (SWEEPABLE, check_output_folder, expand_grid, load_results, parse_grid,
                     parse_value, prepare_features, run_sweep, summarize, write_results)
 
 __all__ = [

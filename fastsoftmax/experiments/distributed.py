@@ -14,7 +14,7 @@ Example
 """
 import uuid
 
-from .sweep import failed_row, merge_params, run_one
+from fastsoftmax.experiments.sweep import failed_row, merge_params, run_one
 
 #: Seconds to wait for the scheduler before giving up (nothing has been computed then).
 CONNECT_TIMEOUT = 5.0
@@ -252,7 +252,7 @@ def check_workers(client, address):
     """Raise ``ConnectionError`` unless the cluster has workers with our fastsoftmax version."""
     from importlib.metadata import version
 
-    from .. import __version__
+    from fastsoftmax import __version__
 
     workers = client.scheduler_info().get("workers", {})
     if not workers:

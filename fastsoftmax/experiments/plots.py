@@ -11,9 +11,9 @@ import os
 
 import numpy as np
 
-from ..plots import DEFAULT_DPI, check_figure_path, pyplot, save_figure, smooth
-from .stats import spread_label
-from .sweep import load_results, summarize
+from fastsoftmax.plots.figures import DEFAULT_DPI, check_figure_path, pyplot, save_figure, smooth
+from fastsoftmax.experiments.stats import spread_label
+from fastsoftmax.experiments.sweep import load_results, summarize
 
 #: Parameters always drawn on a log axis (when every value is > 0).
 LOG_PARAMS = ("learning_rate", "alpha")

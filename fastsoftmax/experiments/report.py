@@ -10,9 +10,9 @@ import math
 import os
 import re
 
-from .._paths import open_regular
-from .stats import NOISE_RULE, clearly_better, grid_edges
-from .sweep import atomic_write, summarize
+from fastsoftmax.io.paths import open_regular
+from fastsoftmax.experiments.stats import NOISE_RULE, clearly_better, grid_edges
+from fastsoftmax.experiments.sweep import atomic_write, summarize
 
 #: A ``results.json`` larger than this is refused.
 MAX_RESULTS_BYTES = 64 << 20
@@ -49,7 +49,7 @@ def read_sweep_results(folder):
         The file is too large, not JSON, nested too deep, or of the wrong shape; the
         message names the file and what is wrong.
     """
-    from .._untrusted import read_json_file
+    from fastsoftmax.io.untrusted import read_json_file
 
     path = os.path.join(folder, "results.json")
     if not os.path.exists(path):  # anything but a regular file is refused by the reader
@@ -360,7 +360,7 @@ PLOT_CAPTIONS = {
 
 def sweep_document(folder, title=None, make_missing_plots=True):
     """The report of one sweep folder as a :class:`Document` (plots drawn when missing)."""
-    from .plots import make_plots
+    from fastsoftmax.experiments.plots import make_plots
 
     payload = read_sweep_results(folder)
     names = [n for n in payload["grid"] if len(payload["grid"][n]) > 1] or list(payload["grid"])
@@ -398,7 +398,7 @@ def write_report(folder, title=None):
         ``results.json`` is malformed, or the folder lacks ``results.csv`` or
         ``curves.npz`` (not a complete sweep: sweeps publish all three at once).
     """
-    from .results import RESULT_FILES
+    from fastsoftmax.experiments.results import RESULT_FILES
 
     document = sweep_document(folder, title)
     missing = [n for n in RESULT_FILES if not os.path.isfile(os.path.join(folder, n))]

@@ -5,7 +5,7 @@ swept parameters, then :data:`METRIC_COLUMNS`, with
 the configuration and the measurements listed apart in the JSON's
 ``config_columns``/``metric_columns``), ``curves.npz`` (loss curves) and plots.
 :func:`publish_sweep` builds all of it beside the target and renames it into place
-(:func:`fastsoftmax._atomic.staged_folder`): a kill or a full disk leaves the old
+(:func:`fastsoftmax.io.atomic.staged_folder`): a kill or a full disk leaves the old
 folder or nothing, never a mixed set.
 """
 import contextlib
@@ -35,10 +35,10 @@ def check_output_folder(folder, force=False, option="--out", complete=None):
     """Check, before any work, that a sweep can be published at ``folder``.
 
     ``folder`` is resolved first as the file system will see it
-    (:func:`fastsoftmax._paths.resolve_output`: symbolic links, ``.`` and ``..``; an
+    (:func:`fastsoftmax.io.paths.resolve_output`: symbolic links, ``.`` and ``..``; an
     empty path is refused), and the resolved path is checked and returned: publish
     there, nowhere else.  The folder is not created:
-    :func:`~fastsoftmax._atomic.staged_folder` builds the results beside it and renames
+    :func:`~fastsoftmax.io.atomic.staged_folder` builds the results beside it and renames
     them into place as a whole.  A missing or empty folder, or one holding only an
     incomplete set of result files (what an older version left when killed), is fine.
     Leftovers of killed runs beside it are removed.
@@ -69,8 +69,8 @@ def check_output_folder(folder, force=False, option="--out", complete=None):
     PermissionError
         No file can be created where the folder is to be published.
     """
-    from .._atomic import check_writable_folder, existing_ancestor, remove_stale
-    from .._paths import check_name_fits, file_kind, resolve_output
+    from fastsoftmax.io.atomic import check_writable_folder, existing_ancestor, remove_stale
+    from fastsoftmax.io.paths import check_name_fits, file_kind, resolve_output
 
     folder = resolve_output(folder, option)
     check_name_fits(folder, option)
@@ -123,7 +123,7 @@ PLOT_NAME_RE = re.compile(r"(?:loss_curves|accuracy|heatmap|zero_fraction|accura
 
 def is_result_name(name):
     """Whether ``name`` is something a sweep, a study or a report writes into a folder."""
-    from .study import ANALYSES
+    from fastsoftmax.experiments.study import ANALYSES
 
     return name in RESULT_NAMES or name in ANALYSES or bool(PLOT_NAME_RE.fullmatch(name))
 
@@ -134,7 +134,7 @@ def foreign_entries(folder):
 
     Our files are regular files with our names; an analysis's folder holds our files.
     """
-    from .study import ANALYSES
+    from fastsoftmax.experiments.study import ANALYSES
 
     def ours(path, name, sub_ok):
         mode = os.lstat(path).st_mode
@@ -160,7 +160,7 @@ def holds_complete_sweep(folder):
 
 def atomic_write(path, data):
     """Write ``data`` (bytes or str) to ``path`` through a temporary file and a rename."""
-    from .._atomic import atomic_open
+    from fastsoftmax.io.atomic import atomic_open
 
     with atomic_open(path, "wb") as handle:
         handle.write(data.encode("utf-8") if isinstance(data, str) else data)
@@ -264,7 +264,7 @@ def stack_curves(rows):
 
 def _split_curves(data, path):
     """``{run: (updates, losses)}`` of :func:`stack_curves`' arrays, checked."""
-    from .report import ResultsFileError
+    from fastsoftmax.experiments.report import ResultsFileError
 
     runs, lengths, updates, losses = (data[name] for name in CURVE_MEMBERS)
     if (runs.ndim != 1 or lengths.shape != runs.shape or updates.ndim != 1
@@ -310,8 +310,8 @@ def load_results(folder):
     fastsoftmax.experiments.report.ResultsFileError
         ``results.json`` or ``curves.npz`` is malformed (the message names the file).
     """
-    from .._untrusted import read_npz
-    from .report import ResultsFileError, read_sweep_results
+    from fastsoftmax.io.untrusted import read_npz
+    from fastsoftmax.experiments.report import ResultsFileError, read_sweep_results
 
     payload = read_sweep_results(folder)
     curves = {}
@@ -339,7 +339,7 @@ def publish_sweep(rows, folder, grid=None, meta=None, plots=True, force=False):
     """Write a sweep's results (and plots) and publish them at ``folder`` as a whole.
 
     Everything is written into a hidden sibling folder, which is then renamed onto
-    ``folder`` (:func:`fastsoftmax._atomic.staged_folder`): readers, ``fastsoftmax
+    ``folder`` (:func:`fastsoftmax.io.atomic.staged_folder`): readers, ``fastsoftmax
     report`` and a rerun see the complete set or none of it.  ``folder`` is checked
     again (:func:`check_output_folder`) just before publishing.
 
@@ -367,7 +367,7 @@ def publish_sweep(rows, folder, grid=None, meta=None, plots=True, force=False):
         files = write_results(rows, stage, grid, meta)
         plot_paths = {}
         if plots:
-            from .plots import make_plots
+            from fastsoftmax.experiments.plots import make_plots
 
             plot_paths = make_plots(stage)
     return moved(files, stage, folder), moved(plot_paths, stage, folder)
@@ -384,7 +384,7 @@ def publishing(folder, force=False, complete=None, option="--out"):
     fit, a full disk, Ctrl-C), the sibling is removed and ``folder`` is untouched; if
     the process is killed, the next run removes it.
     """
-    from .._atomic import staged_folder
+    from fastsoftmax.io.atomic import staged_folder
 
     resolved = check_output_folder(folder, force, option, complete)
     with staged_folder(resolved, replace=True) as stage:

@@ -101,7 +101,7 @@ def spread_label(rows, names, swept=None):
         return ""
     seeds = len({row.get("seed") for row in rows})
     if swept is None:
-        from .sweep import METRIC_COLUMNS, ROW_EXTRAS
+        from fastsoftmax.experiments.sweep import METRIC_COLUMNS, ROW_EXTRAS
 
         swept = [k for k in rows[0] if k not in METRIC_COLUMNS + ROW_EXTRAS]
     others = [k for k in swept if k not in names and len({repr(r.get(k)) for r in rows}) > 1]

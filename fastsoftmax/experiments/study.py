@@ -21,14 +21,14 @@ import os
 
 import numpy as np
 
-from ..study_setup import (STUDY_ALPHA, STUDY_BATCH, STUDY_L2, STUDY_LEARNING_RATE,
+from fastsoftmax._shared.presets import (STUDY_ALPHA, STUDY_BATCH, STUDY_L2, STUDY_LEARNING_RATE,
                            STUDY_PASSES, STUDY_UPDATES)
-from .report import (Document, describe, features_phrase, fmt_value, grid_edge_sentences, summary_table,
+from fastsoftmax.experiments.report import (Document, describe, features_phrase, fmt_value, grid_edge_sentences, summary_table,
                      write_document)
-from .stats import NOISE_RULE, clearly_better, clearly_differs
-from .results import (atomic_write, check_output_folder, holds_complete_sweep, load_results,
+from fastsoftmax.experiments.stats import NOISE_RULE, clearly_better, clearly_differs
+from fastsoftmax.experiments.results import (atomic_write, check_output_folder, holds_complete_sweep, load_results,
                       moved, publishing, write_results)
-from .sweep import count_runs, run_sweep, summarize
+from fastsoftmax.experiments.sweep import count_runs, run_sweep, summarize
 
 ANALYSES = ("batch_size", "learning_rate", "n_iter", "l2", "l1")
 #: The order they run in: the learning-rate analysis picks the others' learning rate.
@@ -135,7 +135,7 @@ def _run_study_into(features, folder, plan, repeats, n_jobs, seed, callback, met
                     scheduler):
     import time
 
-    from .plots import make_plots
+    from fastsoftmax.experiments.plots import make_plots
 
     totals = {name: count_runs(a["grid"], repeats) for name, a in plan["analyses"].items()}
     total = sum(totals.values())
@@ -209,7 +209,7 @@ def holds_complete_study(folder):
 
 def best_constant_rate(rows):
     """The constant learning rate with the best mean validation accuracy (the study's
-    :data:`~fastsoftmax.study_setup.STUDY_LEARNING_RATE` if none trained)."""
+    :data:`~fastsoftmax._shared.presets.STUDY_LEARNING_RATE` if none trained)."""
     const = [r for r in rows if r.get("lr_schedule", "constant") == "constant"]
     summary = [e for e in summarize(const, ["learning_rate"]) if not math.isnan(_acc(e))]
     return float(max(summary, key=_acc)["learning_rate"]) if summary else STUDY_LEARNING_RATE
@@ -233,7 +233,7 @@ def curve_noise(curves, runs, start_fraction=0.5):
 def settle_point(updates, losses, within=0.05):
     """First update after which the smoothed loss stays within ``within`` (relative) of
     its final value; ``None`` for an empty curve."""
-    from ..plots import smooth
+    from fastsoftmax.plots.figures import smooth
 
     if len(losses) < 3:
         return None
@@ -457,7 +457,7 @@ def study_findings(folder):
             text, numbers = _ANALYZERS[name](payload["rows"], curves, summary,
                                              payload.get("base_params") or {})
         except (KeyError, TypeError, IndexError, ValueError) as exc:  # a hand-edited file
-            from .report import ResultsFileError
+            from fastsoftmax.experiments.report import ResultsFileError
 
             raise ResultsFileError(
                 f"{os.path.join(sub, 'results.json')}: not the results of the study's {name!r} "
@@ -481,8 +481,8 @@ def read_study_json(folder):
     fastsoftmax.experiments.report.ResultsFileError
         Too large, not JSON, or of the wrong shape; the message names the file.
     """
-    from .._untrusted import read_json_file
-    from .report import ResultsFileError
+    from fastsoftmax.io.untrusted import read_json_file
+    from fastsoftmax.experiments.report import ResultsFileError
 
     path = os.path.join(folder, "study.json")
     if not os.path.isfile(path):
@@ -518,8 +518,8 @@ def read_study_json(folder):
 
 def study_document(folder, replot=False):
     """The study report of ``folder`` as a :class:`~fastsoftmax.experiments.report.Document`."""
-    from .plots import make_plots
-    from .report import setup_bullets
+    from fastsoftmax.experiments.plots import make_plots
+    from fastsoftmax.experiments.report import setup_bullets
 
     study = read_study_json(folder)
     findings = study_findings(folder)

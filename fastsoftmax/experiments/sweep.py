@@ -19,8 +19,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ..classifier import PARAMETER_CONSTRAINTS, SoftmaxClassifier, TrainingDivergedError
-from .results import (METRIC_COLUMNS, RESULT_FILES, ROW_EXTRAS,  # noqa: F401 (this module's names)
+from fastsoftmax.model.classifier import PARAMETER_CONSTRAINTS, SoftmaxClassifier, TrainingDivergedError
+from fastsoftmax.experiments.results import (METRIC_COLUMNS, RESULT_FILES, ROW_EXTRAS,  # noqa: F401 (this module's names)
                       atomic_write, check_output_folder, load_results, result_columns,
                       write_results)
 
@@ -235,7 +235,7 @@ def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, feat
     standardize : bool, default=False
         Standardize the features with the training part's mean and standard deviation.
     progress : callable, optional
-        ``progress(stage, done, total, **info)`` (:mod:`fastsoftmax._progress`)
+        ``progress(stage, done, total, **info)`` (:mod:`fastsoftmax._shared.progress`)
         through ``"features"`` and ``"pca"`` of the training part, then
         ``"validation features"`` and ``"test features"``.
 
@@ -247,8 +247,8 @@ def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, feat
     """
     from sklearn.model_selection import train_test_split
 
-    from .._progress import relabel
-    from ..pipeline import ImagePipeline
+    from fastsoftmax._shared.progress import relabel
+    from fastsoftmax.model.pipeline import ImagePipeline
 
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1); got {val_fraction!r}")
@@ -423,7 +423,7 @@ def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=
     check_grid(grid, base_params)
     tasks = [(config, seed + k) for config in expand_grid(grid) for k in range(repeats)]
     if scheduler is not None:
-        from .distributed import run_on_cluster
+        from fastsoftmax.experiments.distributed import run_on_cluster
 
         return run_on_cluster(scheduler, (X_train, y_train, X_val, y_val, X_test, y_test), tasks,
                               base_params, max_curve_points, callback)
@@ -460,7 +460,7 @@ def summarize(rows, names):
         The standard deviation is the sample one (``ddof=1``): NaN for a single run,
         which has no spread.
     """
-    from .stats import sample_sd
+    from fastsoftmax.experiments.stats import sample_sd
 
     groups = {}
     for row in rows:

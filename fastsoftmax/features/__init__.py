@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from ..study_setup import FEATURE_SETUPS
+from fastsoftmax._shared.presets import FEATURE_SETUPS
 
 __all__ = ["hog", "hog_n_features", "rgb2gray", "min_max_scale", "HOGTransformer",
            "KMeansFeatures", "study_hog", "FEATURE_STEPS", "feature_step_class",
@@ -24,12 +24,12 @@ __all__ = ["hog", "hog_n_features", "rgb2gray", "min_max_scale", "HOGTransformer
 
 BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
 
-#: Feature steps an :class:`~fastsoftmax.pipeline.ImagePipeline` model file may name:
+#: Feature steps an :class:`~fastsoftmax.model.pipeline.ImagePipeline` model file may name:
 #: class name -> module.  Only these classes are ever built from a file; a new feature
 #: extractor adds its line here.
 FEATURE_STEPS = {
-    "HOGTransformer": "fastsoftmax.features.transformer",
-    "KMeansFeatures": "fastsoftmax.features.kmeans",
+    "HOGTransformer": "fastsoftmax.features.hog_step",
+    "KMeansFeatures": "fastsoftmax.features.learned",
 }
 _KERNEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
 _OUT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -40,7 +40,7 @@ def __getattr__(name):
     if name in FEATURE_STEPS or name == "study_hog":
         import importlib
 
-        return getattr(importlib.import_module(FEATURE_STEPS.get(name, __name__ + ".transformer")), name)
+        return getattr(importlib.import_module(FEATURE_STEPS.get(name, __name__ + ".hog_step")), name)
     raise AttributeError(f"module 'fastsoftmax.features' has no attribute {name!r}")
 
 
@@ -66,7 +66,7 @@ def make_feature_step(kind, image_shape, random_state=0, **params):
     ``image_shape``.
 
     ``hog``: :func:`study_hog` (``params`` override its HOG parameters); ``kmeans``:
-    :class:`KMeansFeatures` with :data:`fastsoftmax.study_setup.KMEANS_FEATURES`
+    :class:`KMeansFeatures` with :data:`fastsoftmax._shared.presets.KMEANS_FEATURES`
     overridden by ``params`` and seeded with ``random_state``; its parameters are
     checked here, before any work (with ``image_shape`` None: only the parameters).
 
@@ -75,7 +75,7 @@ def make_feature_step(kind, image_shape, random_state=0, **params):
     ValueError or TypeError
         An unknown ``kind``, or parameters the step refuses.
     """
-    from ..study_setup import KMEANS_FEATURES
+    from fastsoftmax._shared.presets import KMEANS_FEATURES
 
     if kind == "hog":
         return __getattr__("study_hog")(image_shape, **params)
@@ -227,7 +227,7 @@ def hog(images, orientations=9, pixels_per_cell=(4, 4), cells_per_block=(2, 2),
     >>> hog(np.zeros((5, 32, 32))).shape
     (5, 1764)
     """
-    from . import _hog
+    from fastsoftmax.features import _hog_kernels as _hog
 
     # ---- validate everything first ----
     images = _numeric_array(images)
@@ -312,7 +312,7 @@ def rgb2gray(images, dtype=None):
     ValueError
         If the last axis does not have 3 channels.
     """
-    from . import _hog
+    from fastsoftmax.features import _hog_kernels as _hog
 
     images = _numeric_array(images)
     if images.ndim < 1 or images.shape[-1] != 3:
@@ -362,7 +362,7 @@ def min_max_scale(images, data_range=(0, 255), dtype=np.float32):
         If ``high <= low`` (with None: if ``images`` is empty or constant) or the
         range is not finite.
     """
-    from . import _hog
+    from fastsoftmax.features import _hog_kernels as _hog
 
     images = _numeric_array(images)
     out_dtype = _float_dtype(dtype, "dtype")

@@ -1,5 +1,5 @@
 """BLAS threads around the Numba kernels that call sgemm from every thread."""
-from fastsoftmax._config import PARALLEL
+from fastsoftmax._shared.config import PARALLEL
 
 
 def limit_blas_threads():

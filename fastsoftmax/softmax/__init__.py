@@ -51,11 +51,11 @@ BACKENDS = ("numba", "numpy")
 def get_backend(name):
     """The module (``_numba`` or ``_numpy``) implementing backend ``name``."""
     if name == "numba":
-        from . import _numba
+        from fastsoftmax.softmax import _numba
 
         return _numba
     if name == "numpy":
-        from . import _numpy
+        from fastsoftmax.softmax import _numpy
 
         return _numpy
     raise ValueError(f"backend must be one of {list(BACKENDS)}, got {name!r}")

@@ -36,10 +36,10 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from .._config import EXACT_JIT_OPTIONS, JIT_OPTIONS, OVERLOAD_JIT_OPTIONS, PARALLEL_JIT_OPTIONS
-from .._jit import compiled_from, jit
-from . import _vector
-from ._vector import prefetch, tile_fold1, tile_fold5, tile_scores1, tile_scores5
+from fastsoftmax._shared.config import EXACT_JIT_OPTIONS, JIT_OPTIONS, OVERLOAD_JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from fastsoftmax._shared.jit import compiled_from, jit
+from fastsoftmax.softmax import _vector
+from fastsoftmax.softmax._vector import prefetch, tile_fold1, tile_fold5, tile_scores1, tile_scores5
 
 compiled_from(__file__, _vector.__file__)
 

@@ -6,8 +6,8 @@ dtype, float64 weights) and call the compiled kernels of :mod:`._kernels`.
 """
 import numpy as np
 
-from ._kernels import _PART, _minibatch_kernel, _sgd_kernel
-from ._layout import make_workspace, padded_rows, runs_parallel
+from fastsoftmax.softmax._kernels import _PART, _minibatch_kernel, _sgd_kernel
+from fastsoftmax.softmax._layout import make_workspace, padded_rows, runs_parallel
 
 __all__ = ["MAX_PADDED_COPY_BYTES", "minibatch_loss_grad", "padded_rows", "sgd",
            "training_input"]

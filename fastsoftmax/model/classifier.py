@@ -1,7 +1,7 @@
 """``SoftmaxClassifier``: multinomial logistic regression trained by minibatch SGD.
 
 The estimator validates and converts its inputs, plans the minibatches, learning
-rates and sample weights in Python (:mod:`fastsoftmax.training_plan`, so both backends
+rates and sample weights in Python (:mod:`fastsoftmax.model.schedule`, so both backends
 see exactly the same ones), and hands the numbers to a backend's ``sgd`` (one contract,
 see :mod:`fastsoftmax.softmax`): the fused Numba loop (``backend="numba"``) or the plain
 NumPy reference (``backend="numpy"``).
@@ -17,8 +17,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .softmax import BACKENDS, L1_METHOD_CODES, PENALTY_CODES, get_backend, penalty_strengths
-from .training_plan import (MAX_UPDATES, MIN_CALL, NoImprovementStop, as_generator,
+from fastsoftmax.softmax import BACKENDS, L1_METHOD_CODES, PENALTY_CODES, get_backend, penalty_strengths
+from fastsoftmax.model.schedule import (MAX_UPDATES, MIN_CALL, NoImprovementStop, as_generator,
                             learning_rates, plan_batches, total_updates, training_weights,
                             validation_split)
 
@@ -468,7 +468,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the scores), shape (n_samples, n_classes)."""
-        from .softmax._numpy import softmax
+        from fastsoftmax.softmax._numpy import softmax
 
         return softmax(self._scores(X))
 
@@ -486,15 +486,15 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ persistence
     def to_arrays(self):
         """The fitted model as plain data: ``(metadata, arrays)``
-        (:func:`fastsoftmax.classifier_arrays.to_arrays`), for :meth:`from_arrays`."""
-        from .classifier_arrays import to_arrays
+        (:func:`fastsoftmax.model.classifier_state.to_arrays`), for :meth:`from_arrays`."""
+        from fastsoftmax.model.classifier_state import to_arrays
 
         return to_arrays(self)
 
     @classmethod
     def from_arrays(cls, metadata, arrays):
         """Rebuild a fitted model from :meth:`to_arrays`' output, checking it first
-        (:func:`fastsoftmax.classifier_arrays.from_arrays`).
+        (:func:`fastsoftmax.model.classifier_state.from_arrays`).
 
         Raises
         ------
@@ -502,7 +502,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             An entry missing or of the wrong type, unknown or invalid parameters, fewer
             than two or repeated classes, shapes that disagree (the message says which).
         """
-        from .classifier_arrays import from_arrays
+        from fastsoftmax.model.classifier_state import from_arrays
 
         return from_arrays(cls, metadata, arrays)
 
@@ -513,7 +513,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         An existing file is replaced only with ``overwrite=True`` (else
         ``FileExistsError``).
         """
-        from .persistence import save_arrays
+        from fastsoftmax.io.model_file import save_arrays
 
         metadata, arrays = self.to_arrays()
         save_arrays(path, "SoftmaxClassifier", metadata, arrays, overwrite=overwrite,
@@ -522,7 +522,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`."""
-        from .persistence import load_model_file
+        from fastsoftmax.io.model_file import load_model_file
 
         return load_model_file(path, "SoftmaxClassifier", cls.from_arrays)
 

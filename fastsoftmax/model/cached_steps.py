@@ -1,8 +1,8 @@
-"""The disk cache of :class:`~fastsoftmax.pipeline.ImagePipeline`'s fitted steps.
+"""The disk cache of :class:`~fastsoftmax.model.pipeline.ImagePipeline`'s fitted steps.
 
 A fitted feature step is stored with its training features, and a fitted PCA on
 its own, under keys made of the training images and the steps' parameters
-(:func:`fastsoftmax.data.cache.cache_key`); a bad entry is a miss, removed with a
+(:func:`fastsoftmax.io.cache.cache_key`); a bad entry is a miss, removed with a
 warning.
 """
 import json
@@ -10,17 +10,17 @@ import logging
 
 import numpy as np
 
-from ._progress import report, shifted, takes_progress
-from .decomposition import VariancePCA
+from fastsoftmax._shared.progress import report, shifted, takes_progress
+from fastsoftmax.model.pca import VariancePCA
 
-log = logging.getLogger("fastsoftmax.pipeline")
+log = logging.getLogger("fastsoftmax.model.pipeline")
 
 
 def step_key(images, y, kind, step, **extra):
     """The cache key of ``step`` fitted on ``images`` (and ``y``), or None when the step
     must not be cached (a random ``fit`` without an integer seed, or parameters that are
     not JSON)."""
-    from .data.cache import cache_key
+    from fastsoftmax.io.cache import cache_key
 
     params = step.get_params(deep=False)
     seed = params.get("random_state", 0)
@@ -46,8 +46,8 @@ def fit_transform_cached(step, images, y, cache, kind, progress=None):
     if key is None:
         return step, np.asarray(step_call(step.fit_transform, progress, images, y))
     report(progress, "features", 0, len(images))  # reading a large entry takes seconds
-    from ._untrusted import loads_json
-    from .data.cache import discard_cached, load_cached
+    from fastsoftmax.io.untrusted import loads_json
+    from fastsoftmax.io.cache import discard_cached, load_cached
 
     hit = load_cached(key, expect={"features": (len(images), None), "step_metadata": (None,)})
     if hit is not None:
@@ -78,7 +78,7 @@ def fit_pca_cached(pca, features, images, y, step, cache, standardized=False):
     key = step_key(images, y, "pca", step, variance=pca.variance, **extra) if cache else None
     if key is None:
         return pca.fit(features), False
-    from .data.cache import discard_cached, load_cached
+    from fastsoftmax.io.cache import discard_cached, load_cached
 
     n_features = features.shape[1]
     hit = load_cached(key, expect={"mean_": (n_features,), "components_": (None, n_features)})
@@ -103,7 +103,7 @@ def cache_kind(step):
 
 def try_save(key, arrays, kind):
     """A cache write that fails (read-only or full disk) must not fail training."""
-    from .data.cache import save_cached
+    from fastsoftmax.io.cache import save_cached
 
     try:
         path = save_cached(key, arrays, kind=kind)
@@ -130,7 +130,7 @@ def mirrored_features_cached(fitted, step, images, y, n_features, cache, progres
     n = len(images)
     key = step_key(images, y, "mirrored", step) if cache else None
     if key is not None:
-        from .data.cache import load_cached
+        from fastsoftmax.io.cache import load_cached
 
         report(progress, "features", 0, n)
         hit = load_cached(key, expect={"features": (n, n_features)})

@@ -1,4 +1,4 @@
-"""A fitted :class:`~fastsoftmax.classifier.SoftmaxClassifier` as plain data and back.
+"""A fitted :class:`~fastsoftmax.model.classifier.SoftmaxClassifier` as plain data and back.
 
 ``to_arrays`` gives JSON-serializable metadata (parameters, fitted scalars) and arrays
 of numbers or strings (no ``object`` dtype), so a model file needs no pickle;
@@ -10,7 +10,7 @@ import math
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._contents import entry, positive_int, stored_array
+from fastsoftmax.io.fields import entry, positive_int, stored_array
 
 
 def to_arrays(model):

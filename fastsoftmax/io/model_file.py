@@ -7,7 +7,7 @@ half-written model.
 
 This module knows the file format only, not the model classes: a class saves itself
 through :func:`save_arrays` and loads through :func:`load_model_file` with its own
-``from_arrays``; :func:`fastsoftmax.models.load_model` picks the class from the kind.
+``from_arrays``; :func:`fastsoftmax.model.loading.load_model` picks the class from the kind.
 
 Format versions: 1 (fastsoftmax 0.1.0: HOG parameters and PCA stored by the pipeline
 itself), 2 (the pipeline stores each fitted step with its ``to_arrays``; classifiers
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_open, remove_stale
-from ._paths import resolve_output
+from fastsoftmax.io.atomic import atomic_open, remove_stale
+from fastsoftmax.io.paths import resolve_output
 
 FORMAT_VERSION = 2
 _META_KEY = "__fastsoftmax__"
@@ -40,7 +40,7 @@ def save_arrays(path, kind, metadata, arrays, *, overwrite=True, check=None):
     Parameters
     ----------
     path : str or Path
-        Resolved first (:func:`fastsoftmax._paths.resolve_output`); only a regular
+        Resolved first (:func:`fastsoftmax.io.paths.resolve_output`); only a regular
         file is replaced.
     kind : str
         What the file holds (``"SoftmaxClassifier"``, ``"ImagePipeline"``...).
@@ -96,7 +96,7 @@ def save_arrays(path, kind, metadata, arrays, *, overwrite=True, check=None):
 
 def _check_readable_sizes(path, metadata_bytes, payload):
     """Refuse to write what :func:`load_arrays` would refuse for its size."""
-    from ._untrusted import MAX_HEADER_BYTES, MAX_MEMBERS
+    from fastsoftmax.io.untrusted import MAX_HEADER_BYTES, MAX_MEMBERS
 
     # each member also holds a .npy header, of at most MAX_HEADER_BYTES
     total = sum(value.nbytes for value in payload.values()) + MAX_HEADER_BYTES * len(payload)
@@ -150,7 +150,7 @@ def load_arrays(path, kind=None, *, max_bytes=MAX_MODEL_BYTES):
         Not a fastsoftmax model, malformed (the message names the file and what is
         wrong), a newer format, or of another ``kind`` than asked.
     """
-    from ._untrusted import loads_json, read_npz
+    from fastsoftmax.io.untrusted import loads_json, read_npz
 
     path = Path(path)
     if not path.exists():  # anything but a regular file is refused by read_npz

@@ -57,7 +57,7 @@ def pyplot():
 def save_figure(fig, path, dpi=DEFAULT_DPI):
     """Render in the extension's format to a temporary file beside ``path`` and rename:
     never a half-written figure."""
-    from ._atomic import atomic_open
+    from fastsoftmax.io.atomic import atomic_open
 
     try:
         fmt = check_figure_path(path, dpi)

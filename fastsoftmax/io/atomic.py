@@ -8,9 +8,9 @@ Temporary names carry the writer's process id (``.<name>.<pid>-<random>.tmp`` an
 ``.<name>.partial-<pid>-<random>``), so what a killed run left is recognised and
 removed by the next run that writes the same target (:func:`remove_stale`), while a
 run still working is left alone.  For a name too long to take those suffixes within
-the file system's name limit, ``<name>`` is shortened (:func:`fastsoftmax._paths.temp_stem`).
+the file system's name limit, ``<name>`` is shortened (:func:`fastsoftmax.io.paths.temp_stem`).
 
-Targets are resolved first (:func:`fastsoftmax._paths.resolve_output`), and only a
+Targets are resolved first (:func:`fastsoftmax.io.paths.resolve_output`), and only a
 regular file is ever replaced by a file.  An error while writing (a full disk) names
 the file being written.
 """
@@ -24,7 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ._paths import check_replaceable, resolve_output, temp_stem
+from fastsoftmax.io.paths import check_replaceable, resolve_output, temp_stem
 
 _STAGE_RE = r"\.(?:partial|replaced)-(\d+)-[0-9a-f]+"
 _TEMP_RE = r"\.(\d+)-[^.]*\.tmp"

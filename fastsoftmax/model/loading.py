@@ -1,20 +1,20 @@
 """Load any fastsoftmax model file: read it once, build the class its kind names.
 
 Sits above the model classes (:class:`~fastsoftmax.SoftmaxClassifier`,
-:class:`~fastsoftmax.pipeline.ImagePipeline`) and :mod:`fastsoftmax.persistence`,
+:class:`~fastsoftmax.model.pipeline.ImagePipeline`) and :mod:`fastsoftmax.io.model_file`,
 which knows only the file format.
 """
 import importlib
 
-from .persistence import ModelFileError, load_arrays, load_model_file
+from fastsoftmax.io.model_file import ModelFileError, load_arrays, load_model_file
 
 __all__ = ["MODEL_KINDS", "load_model"]
 
 #: Model kind written in a file -> (module, class).  Only these classes are ever
 #: built from a file.
 MODEL_KINDS = {
-    "SoftmaxClassifier": ("fastsoftmax.classifier", "SoftmaxClassifier"),
-    "ImagePipeline": ("fastsoftmax.pipeline", "ImagePipeline"),
+    "SoftmaxClassifier": ("fastsoftmax.model.classifier", "SoftmaxClassifier"),
+    "ImagePipeline": ("fastsoftmax.model.pipeline", "ImagePipeline"),
 }
 
 

@@ -1,6 +1,6 @@
 """scikit-learn transformer: raw image arrays in, HOG feature rows out.
 
-:class:`HOGTransformer` is the feature step of :class:`fastsoftmax.pipeline.ImagePipeline`
+:class:`HOGTransformer` is the feature step of :class:`fastsoftmax.model.pipeline.ImagePipeline`
 (see that module for the feature-step contract); :func:`study_hog` makes the study's.
 """
 import numbers
@@ -11,9 +11,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._progress import report
-from ..study_setup import default_hog_params
-from . import BLOCK_NORMS, hog, hog_n_features, min_max_scale, rgb2gray
+from fastsoftmax._shared.progress import report
+from fastsoftmax._shared.presets import default_hog_params
+from fastsoftmax.features import BLOCK_NORMS, hog, hog_n_features, min_max_scale, rgb2gray
 
 #: The study's pixel range: uint8 0..255, mapped to 0..1 before HOG.
 UINT8_RANGE = (0, 255)
@@ -21,7 +21,7 @@ UINT8_RANGE = (0, 255)
 
 def study_hog(image_shape, **overrides):
     """The study's feature step for images of ``image_shape``: 0..255 -> 0..1,
-    grayscale, HOG with :func:`fastsoftmax.study_setup.default_hog_params`.
+    grayscale, HOG with :func:`fastsoftmax._shared.presets.default_hog_params`.
 
     ``overrides`` replace any :class:`HOGTransformer` parameter (e.g.
     ``pixels_per_cell=(2, 2)``).
@@ -46,7 +46,7 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
 
     So that ``make_pipeline(HOGTransformer(), PCA(0.95), SoftmaxClassifier())`` works
     on raw image arrays; also the feature step of
-    :class:`~fastsoftmax.pipeline.ImagePipeline`.  Stateless: ``fit`` only validates
+    :class:`~fastsoftmax.model.pipeline.ImagePipeline`.  Stateless: ``fit`` only validates
     and records the image shape.
 
     Parameters
@@ -193,7 +193,7 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
             Images of the fitted shape.
         progress : callable, optional
             ``progress("features", done, N)`` before the first chunk of images and
-            after each (see :mod:`fastsoftmax._progress`).
+            after each (see :mod:`fastsoftmax._shared.progress`).
 
         Returns
         -------
@@ -256,7 +256,7 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
             ``image_shape_`` that is not ``[H, W]`` or ``[H, W, C]`` of positive
             integers or is smaller than one HOG block.
         """
-        from .._contents import entry, image_shape
+        from fastsoftmax.io.fields import entry, image_shape
 
         params = dict(entry(metadata, "params", dict))
         unknown = set(params) - set(cls().get_params())

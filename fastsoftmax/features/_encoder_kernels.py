@@ -26,7 +26,7 @@ vector lanes; each grid row's activations are summed in float32 and added into t
 pooled sums in float64.  The images of a batch are shared among the threads
 (``prange``), each image done by one thread, so the result does not depend on the
 thread count; each thread must call a single-threaded BLAS (the caller limits it,
-see :func:`fastsoftmax.features.kmeans.encode`).
+see :func:`fastsoftmax.features.learned.encode`).
 
 :func:`encode_reference` is the plain NumPy version that materializes each image's
 distance array (float64 by default: an accurate oracle for the tests).
@@ -34,8 +34,8 @@ distance array (float64 by default: an accurate oracle for the tests).
 import numpy as np
 from numba import prange
 
-from fastsoftmax._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
-from fastsoftmax._jit import jit
+from fastsoftmax._shared.config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from fastsoftmax._shared.jit import jit
 
 #: Patch positions per tile: a whole 27 x 27 grid of a CIFAR image, one dictionary
 #: sgemm per image; smaller tiles make more, smaller sgemm calls, which run slower.

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .softmax import PENALTY_CODES, _numpy, penalty_strengths
+from fastsoftmax.softmax import PENALTY_CODES, _numpy, penalty_strengths
 
 __all__ = [
     "numerical_gradient",
@@ -145,7 +145,7 @@ def numerical_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, h=1
     instead of one loss evaluation per entry.
     """
     W, b, X, y, l1, l2, h = _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method)
-    from . import _gradcheck
+    from fastsoftmax import _gradcheck
 
     P = _numpy.softmax(X @ W + b)
     dW = np.empty_like(W)
@@ -179,7 +179,7 @@ def numerical_gradient_sparse(W, b, X, y, rows, cols, penalty="none", alpha=0.0,
         raise ValueError(f"rows must be in 0..{W.shape[0]} (the last row is the bias)")
     if cols.size and (cols.min() < 0 or cols.max() >= W.shape[1]):
         raise ValueError(f"cols must be in 0..{W.shape[1] - 1}")
-    from . import _gradcheck
+    from fastsoftmax import _gradcheck
 
     P = _numpy.softmax(X @ W + b)
     out = np.empty(rows.size)
@@ -323,7 +323,7 @@ def _analytic(W, b, X, y, penalty, alpha, l1_ratio, backend, analytic):
         return dW, db
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
-    from .softmax import loss_and_gradient
+    from fastsoftmax.softmax import loss_and_gradient
 
     _, dW, db = loss_and_gradient(W, b, X, y, penalty, alpha, l1_ratio, backend=backend)
     return np.asarray(dW, dtype=np.float64), np.asarray(db, dtype=np.float64)
@@ -489,13 +489,13 @@ def gradcheck_problem(data=None, batch_size=50, n_features=None, seed=0, image_s
     if data is None:
         from sklearn.datasets import load_digits
 
-        from .data.datasets import refuse_folder_params
+        from fastsoftmax.data.datasets import refuse_folder_params
 
         refuse_folder_params("the digits data set", image_size=image_size)
         digits = load_digits()
         X_all, y_all, n_classes, name, scale = digits.data, digits.target, 10, "digits", 16.0
     else:
-        from .data import load_dataset
+        from fastsoftmax.data import load_dataset
 
         dataset = load_dataset(data, image_size=image_size)
         X_all = np.asarray(dataset.X_train)

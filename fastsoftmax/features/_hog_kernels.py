@@ -32,8 +32,8 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from fastsoftmax._config import JIT_OPTIONS, OVERLOAD_JIT_OPTIONS, PARALLEL_JIT_OPTIONS
-from fastsoftmax._jit import jit
+from fastsoftmax._shared.config import JIT_OPTIONS, OVERLOAD_JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from fastsoftmax._shared.jit import jit
 
 #: Integer codes of the block normalizations (strings stay in Python).
 BLOCK_NORM_CODES = {"L1": 0, "L1-sqrt": 1, "L2": 2, "L2-Hys": 3}

@@ -2,7 +2,7 @@
 flags, and a notice before a compile starts.
 
 ``jit(options)`` is ``numba.njit(**options)`` with the options of
-:mod:`fastsoftmax._config`, and, when ``options["cache"]`` is set, an on-disk cache in
+:mod:`fastsoftmax._shared.config`, and, when ``options["cache"]`` is set, an on-disk cache in
 ``fastsoftmax/_kernel_cache/<CACHE_TAG>/<subpackage>/`` beside the installed modules
 (or under ``$NUMBA_CACHE_DIR/<CACHE_TAG>/`` when that is set).  Numba validates an
 entry by the sha256 of the kernel's source file (and of the files it declares with
@@ -29,7 +29,7 @@ import numba
 from numba import types
 from numba.core import caching, event
 
-from . import _config
+from fastsoftmax._shared import config as _config
 
 log = logging.getLogger("fastsoftmax")
 
@@ -203,7 +203,7 @@ def jit(options, notice=None, compile_seconds=None):
     Parameters
     ----------
     options : dict
-        One of the option sets of :mod:`fastsoftmax._config`.
+        One of the option sets of :mod:`fastsoftmax._shared.config`.
     notice : str, optional
         For kernels called from Python: what the kernel is, for the warning logged
         before it compiles (``{dtype}`` becomes the dtype of its first array argument).

@@ -3,7 +3,7 @@
 A model file (or a cache entry) may be hostile, so every ``from_arrays`` checks the
 metadata and arrays it is given before it builds anything.  These helpers raise
 ``KeyError`` (:class:`MissingEntryError`), ``TypeError`` or ``ValueError`` with a
-message that names the entry; :func:`fastsoftmax.persistence.load_model_file` reports
+message that names the entry; :func:`fastsoftmax.io.model_file.load_model_file` reports
 it with the file's name.  A leaf module: it imports nothing of fastsoftmax.
 """
 import numpy as np

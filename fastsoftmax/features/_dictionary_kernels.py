@@ -15,10 +15,10 @@ so the dictionary never holds dead or NaN centroids.
 import numpy as np
 from numba import prange
 
-from fastsoftmax._config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
-from fastsoftmax._jit import jit
+from fastsoftmax._shared.config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
+from fastsoftmax._shared.jit import jit
 
-from ._blas import limit_blas_threads
+from fastsoftmax.features._blas import limit_blas_threads
 
 #: Points per parallel task: a 512 x 1,600 float32 buffer of dot products.
 CHUNK = 512

@@ -77,7 +77,7 @@ class VariancePCA(TransformerMixin, BaseEstimator):
             An entry missing or of the wrong type, an invalid ``variance``, or arrays
             whose shapes disagree with each other or with ``n_features_in_``.
         """
-        from ._contents import entry, positive_int, stored_array
+        from fastsoftmax.io.fields import entry, positive_int, stored_array
 
         pca = cls(**entry(metadata, "params", dict))
         pca._validate_params()  # scikit-learn's check of _parameter_constraints

@@ -6,9 +6,9 @@ return them, and is built from public scikit-learn-style steps:
 1. a **feature step** (default: :func:`fastsoftmax.features.study_hog` of the image
    size: 0..255 -> 0..1, grayscale, HOG; or
    :class:`~fastsoftmax.features.KMeansFeatures`, learned features),
-2. :class:`~fastsoftmax.preprocessing.FeatureScaler` (``standardize=True``; off by
+2. :class:`~fastsoftmax.model.scaling.FeatureScaler` (``standardize=True``; off by
    default): the training features' mean and standard deviation,
-3. :class:`~fastsoftmax.decomposition.VariancePCA` (``pca_variance``; ``None`` skips it),
+3. :class:`~fastsoftmax.model.pca.VariancePCA` (``pca_variance``; ``None`` skips it),
 4. :class:`~fastsoftmax.SoftmaxClassifier`.
 
 ``fit`` clones each step and keeps the fitted ones as ``features_``, ``scaler_``,
@@ -29,7 +29,7 @@ transformer, ``TransformerMixin`` + ``BaseEstimator``, has the first four):
     As ``fit(images, y).transform(images)`` (``TransformerMixin`` gives it).
 ``transform(images, progress=None)``, ``fit_transform(images, y=None, progress=None)`` (optional)
     A step whose methods take a ``progress`` keyword reports its work through it
-    (``progress(stage, done, total, **info)``, see :mod:`fastsoftmax._progress`);
+    (``progress(stage, done, total, **info)``, see :mod:`fastsoftmax._shared.progress`);
     the pipeline passes it only to steps that take it.
 ``get_params(deep=False) -> dict``
     JSON-serializable parameters (tuples allowed); they key the disk cache.  A step
@@ -52,7 +52,7 @@ Disk cache
 ----------
 Off by default, as scikit-learn's ``Pipeline(memory=None)``: ``ImagePipeline(cache=True)``
 reuses the fitted feature step with its training features, and the fitted PCA, from
-:mod:`fastsoftmax.data.cache`, keyed by the training images and the steps' parameters.
+:mod:`fastsoftmax.io.cache`, keyed by the training images and the steps' parameters.
 The command line turns it on (``--no-cache`` turns it off).
 """
 import logging
@@ -64,14 +64,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._contents import check_pixels
-from ._pipeline_cache import (fit_pca_cached, fit_transform_cached, mirror_images,
+from fastsoftmax.io.fields import check_pixels
+from fastsoftmax.model.cached_steps import (fit_pca_cached, fit_transform_cached, mirror_images,
                               mirrored_features_cached, step_call)
-from ._progress import relabel, report, shifted
-from .classifier import SoftmaxClassifier
-from .softmax._layout import aligned_empty
-from .decomposition import VariancePCA
-from .preprocessing import FeatureScaler
+from fastsoftmax._shared.progress import relabel, report, shifted
+from fastsoftmax.model.classifier import SoftmaxClassifier
+from fastsoftmax.softmax._layout import aligned_empty
+from fastsoftmax.model.pca import VariancePCA
+from fastsoftmax.model.scaling import FeatureScaler
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,11 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     class_names : list of str, optional
     cache : bool, default=False
         Reuse the fitted feature step, its training features and the fitted PCA from
-        the on-disk cache (:mod:`fastsoftmax.data.cache`), keyed by the training images
+        the on-disk cache (:mod:`fastsoftmax.io.cache`), keyed by the training images
         and the steps' parameters.
     standardize : bool, default=False
         Standardize the features (before PCA) with the training features' mean and
-        standard deviation (:class:`~fastsoftmax.preprocessing.FeatureScaler`), as
+        standard deviation (:class:`~fastsoftmax.model.scaling.FeatureScaler`), as
         learned features need before a linear classifier.
     flip_train : bool, default=False
         Also train the classifier on the mirror images of the training images
@@ -140,7 +140,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     Progress
     --------
     ``fit``, ``fit_features`` and ``transform`` take ``progress``, a callable
-    ``progress(stage, done, total, **info)`` (:mod:`fastsoftmax._progress`), called
+    ``progress(stage, done, total, **info)`` (:mod:`fastsoftmax._shared.progress`), called
     through the stages ``"features"`` (images; ``cached=True`` on a cache hit),
     ``"pca"`` (one step) and ``"train"`` (updates, with ``loss``).  The library never
     draws; the command line turns the calls into progress bars.
@@ -384,7 +384,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         image = np.asarray(image)
         height, width = self.image_shape_[:2]
         if image.ndim == 3 and len(self.image_shape_) == 2:
-            from .features import rgb2gray
+            from fastsoftmax.features import rgb2gray
 
             image = np.rint(rgb2gray(image[None], dtype=np.float64)[0] * 255).astype(np.uint8)
         elif image.ndim == 2 and len(self.image_shape_) == 3:
@@ -447,10 +447,10 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             that does not fit the next one or the image shape, class names that do not
             name the classifier's classes.
         """
-        from ._contents import entry, image_shape, positive_int, prefixed
-        from ._pipeline_format1 import upgrade_format_1
-        from .data.training_files import TrainingFiles
-        from .features import feature_step_class
+        from fastsoftmax.io.fields import entry, image_shape, positive_int, prefixed
+        from fastsoftmax.model.pipeline_format1 import upgrade_format_1
+        from fastsoftmax.data.training_files import TrainingFiles
+        from fastsoftmax.features import feature_step_class
 
         if metadata.get("format_version") == 1:
             metadata, arrays = upgrade_format_1(metadata, arrays)
@@ -517,7 +517,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         FileExistsError
             ``path`` exists and not ``overwrite``.
         """
-        from .persistence import save_arrays
+        from fastsoftmax.io.model_file import save_arrays
 
         metadata, arrays = self.to_arrays()
         step = type(self.features_)  # registered or not: which classes load is the reader's
@@ -530,13 +530,13 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     @classmethod
     def load(cls, path):
         """Read a pipeline written by :meth:`save`."""
-        from .persistence import load_model_file
+        from fastsoftmax.io.model_file import load_model_file
 
         return load_model_file(path, "ImagePipeline", cls.from_arrays)
 
 
 def _default_features(image_shape):
-    from .features import study_hog
+    from fastsoftmax.features import study_hog
 
     return study_hog(image_shape)
 

@@ -19,7 +19,7 @@ kernel, and reads a value it cannot parse as a warning with a traceback.
 
 The on-disk cache is kept apart per combination of these flags (``CACHE_TAG``):
 Numba's own cache key has the signature, the CPU and the source, not the flags.
-Kernels are decorated with :func:`fastsoftmax._jit.jit` and one of the option sets
+Kernels are decorated with :func:`fastsoftmax._shared.jit.jit` and one of the option sets
 below; nothing is hard-coded per kernel.
 """
 import os

@@ -12,7 +12,7 @@ stored.  "Used" is the last read or write: a read touches the entry's modificati
 time, so the order does not depend on the file system recording access times.
 Several processes may share the folder: an entry that another one removed first is
 simply gone.  Listing, bounding and clearing the entries live in
-:mod:`fastsoftmax.data.cache_folder`; their names are importable from here too.
+:mod:`fastsoftmax.io.cache_folder`; their names are importable from here too.
 """
 import functools
 import hashlib
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_open
-from ._sizes import format_size, parse_size
-from .cache_folder import (CACHE_LIMIT_ENV, DEFAULT_CACHE_LIMIT, STALE_SECONDS, CacheEntry,
+from fastsoftmax.io.atomic import atomic_open
+from fastsoftmax._shared.sizes import format_size, parse_size
+from fastsoftmax.io.cache_folder import (CACHE_LIMIT_ENV, DEFAULT_CACHE_LIMIT, STALE_SECONDS, CacheEntry,
                            ClearResult, _FILE_RE, _remove_stale_temp_files, cache_dir,
                            cache_entries, cache_info, cache_limit, clear_cache,
                            clear_cache_entries, stray_temp_files, trim_cache)
@@ -76,7 +76,7 @@ def code_version():
     Part of every :func:`cache_key`: features (and the PCA fitted on them) cached by
     another version of the package or of its feature kernels are never loaded.
     """
-    from .. import __version__
+    from fastsoftmax import __version__
 
     h = hashlib.sha256(__version__.encode())
     for source in sorted((Path(__file__).resolve().parents[1] / "features").glob("*.py")):
@@ -182,7 +182,7 @@ def load_cached(key, expect=None):
     ValueError
         A bad key, or a bad ``$FASTSOFTMAX_CACHE_LIMIT``.
     """
-    from .._untrusted import read_npz
+    from fastsoftmax.io.untrusted import read_npz
 
     _entry(key)
     if cache_limit() == 0:

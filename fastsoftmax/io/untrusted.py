@@ -7,7 +7,7 @@ header may claim a terabyte-sized shape.  :func:`read_npz` checks every declared
 against the others and against a bound before it reads a member's data, and reads
 headers with :mod:`numpy.lib.format` (never ``allow_pickle``).
 
-Only regular files are opened (:func:`fastsoftmax._paths.open_regular`): a FIFO or a
+Only regular files are opened (:func:`fastsoftmax.io.paths.open_regular`): a FIFO or a
 device named like one of our files is refused, never read until it ends.
 """
 import json
@@ -17,7 +17,7 @@ import zipfile
 import numpy as np
 from numpy.lib import format as npy_format
 
-from ._paths import open_regular
+from fastsoftmax.io.paths import open_regular
 
 #: A ``.npy`` header longer than this is refused (numpy's own default limit).
 MAX_HEADER_BYTES = 10_000

@@ -1,10 +1,10 @@
 """Pipeline model files of format 1 (fastsoftmax 0.1.0), read in format 2's layout.
 
 Format 1 stored the HOG parameters and the PCA in the pipeline's own entries (arrays
-``clf_*`` and ``pca_*``); :meth:`fastsoftmax.pipeline.ImagePipeline.from_arrays`
+``clf_*`` and ``pca_*``); :meth:`fastsoftmax.model.pipeline.ImagePipeline.from_arrays`
 converts such content with :func:`upgrade_format_1` and then checks it as any other.
 """
-from ._contents import entry, stored_array
+from fastsoftmax.io.fields import entry, stored_array
 
 __all__ = ["upgrade_format_1"]
 

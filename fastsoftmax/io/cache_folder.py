@@ -1,6 +1,6 @@
 """The cache folder: its entries, their size limit, least-recently-used eviction, clearing.
 
-:mod:`fastsoftmax.data.cache` reads and writes the entries; this module lists, bounds
+:mod:`fastsoftmax.io.cache` reads and writes the entries; this module lists, bounds
 and removes them.  ``$FASTSOFTMAX_CACHE_LIMIT`` (default :data:`DEFAULT_CACHE_LIMIT`,
 4 GB) caps the entries' total size; "used" is an entry's modification time, which a
 read touches.  Several processes may share the folder: a file that another one removed
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ._sizes import format_size, parse_size
-from .download import data_home
+from fastsoftmax._shared.sizes import format_size, parse_size
+from fastsoftmax.data.download import data_home
 
 __all__ = [
     "CACHE_LIMIT_ENV",
@@ -48,7 +48,7 @@ def cache_dir():
     Returns
     -------
     pathlib.Path
-        Not created here; :func:`~fastsoftmax.data.cache.save_cached` creates it.
+        Not created here; :func:`~fastsoftmax.io.cache.save_cached` creates it.
     """
     return data_home() / "cache"
 
@@ -92,7 +92,7 @@ class CacheEntry:
     ----------
     path : pathlib.Path
     kind : str or None
-        What it holds, as given to :func:`~fastsoftmax.data.cache.save_cached`
+        What it holds, as given to :func:`~fastsoftmax.io.cache.save_cached`
         (``"hog"``, ``"pca"``, ...); None for an entry saved without a kind.
     key : str
     size_bytes : int
@@ -170,7 +170,7 @@ def stray_temp_files(older_than=0):
     -------
     list of pathlib.Path
     """
-    from .._atomic import untouched_files
+    from fastsoftmax.io.atomic import untouched_files
 
     return untouched_files(cache_dir(), [".*.npz.*.tmp"], older_than)
 
@@ -187,7 +187,7 @@ def _remove_stale_temp_files():
 def trim_cache(limit=None, *, keep=()):
     """Remove the least recently used entries until the cache's total fits ``limit``.
 
-    :func:`~fastsoftmax.data.cache.save_cached` calls this after each write.  An entry
+    :func:`~fastsoftmax.io.cache.save_cached` calls this after each write.  An entry
     that another process removes or uses meanwhile is passed over.
 
     Parameters

@@ -3,7 +3,7 @@
 ``KMeansFeatures().fit(images)`` samples random patches, normalizes and ZCA-whitens
 them and learns a k-means dictionary; ``transform`` encodes every patch with the
 triangle activation and sum-pools over the four quadrants (see
-:mod:`fastsoftmax.features._encoder`).  Standardize the features afterwards (for
+:mod:`fastsoftmax.features._encoder_kernels`).  Standardize the features afterwards (for
 example with scikit-learn's ``StandardScaler``) before a linear classifier.
 """
 import numbers
@@ -13,10 +13,11 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from . import _encoder, _kmeans
-from .._progress import report
-from ..softmax._layout import aligned_empty
-from ._blas import limit_blas_threads
+from fastsoftmax.features import _encoder_kernels as _encoder
+from fastsoftmax.features import _dictionary_kernels as _kmeans
+from fastsoftmax._shared.progress import report
+from fastsoftmax.softmax._layout import aligned_empty
+from fastsoftmax.features._blas import limit_blas_threads
 
 __all__ = ["KMeansFeatures", "encode"]
 
@@ -244,7 +245,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         y : ignored
         progress : callable, optional
             ``progress("dictionary", done, max_iter)`` after each k-means iteration
-            (see :mod:`fastsoftmax._progress`).
+            (see :mod:`fastsoftmax._shared.progress`).
 
         Returns
         -------

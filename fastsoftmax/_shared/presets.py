@@ -64,7 +64,7 @@ KMEANS_CLASSIFIER = {"batch_size": 256, "learning_rate": 0.01, "alpha": 1e-3, "e
 
 #: Per feature step of the command line: the pipeline's standardization and PCA, its
 #: mirror images (``flip_train``, ``flip_predict`` of
-#: :class:`~fastsoftmax.pipeline.ImagePipeline`), and the classifier parameters that
+#: :class:`~fastsoftmax.model.pipeline.ImagePipeline`), and the classifier parameters that
 #: replace :class:`~fastsoftmax.SoftmaxClassifier`'s defaults unless the user sets them.
 FEATURE_SETUPS = {
     "hog": {"standardize": False, "pca_variance": 0.95, "flip_train": False,

@@ -159,7 +159,7 @@ def temp_stem(name, folder):
     ``name`` itself when ``.<name>`` and the longest temporary suffix fit the file
     system's name limit; else its first characters, ``~`` and a hash of the whole
     name, so the temporary names of two long names still differ and stay
-    recognisable (:func:`fastsoftmax._atomic.remove_stale` derives the same stem).
+    recognisable (:func:`fastsoftmax.io.atomic.remove_stale` derives the same stem).
     """
     raw = os.fsencode(name)
     room = name_max(folder) - TEMP_EXTRA

@@ -79,7 +79,7 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
             An entry missing or of the wrong type, arrays whose shape is not
             ``(n_features_in_,)``, non-finite values, or a scale that is not positive.
         """
-        from ._contents import entry, positive_int, stored_array
+        from fastsoftmax.io.fields import entry, positive_int, stored_array
 
         n_features = positive_int(entry(metadata, "n_features_in_", int), "n_features_in_")
         scaler = cls()

@@ -1,0 +1,1 @@
+"""Private leaf: Numba configuration and caching, progress reports, presets, sizes."""

@@ -1,0 +1,1 @@
+"""Files: atomic writes, untrusted readers, model files, the feature cache."""

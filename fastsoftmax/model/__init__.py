@@ -1,0 +1,1 @@
+"""The classifier, the image pipeline and its steps."""
