@@ -10,6 +10,10 @@ Environment variables, read once at import:
     ``1`` (default) compiles kernels with ``parallel=True``; ``0`` compiles them serially.
 ``FASTSOFTMAX_CACHE``
     ``1`` (default) caches compiled kernels on disk so they compile once per install.
+``FASTSOFTMAX_NUMBA_FALLBACK``
+    ``0`` (default) uses the fast paths that reach into Numba's internals where they are
+    what the package expects (:mod:`fastsoftmax._jit`); ``1`` takes the fallback
+    everywhere: Numba's standard cache and plain loops instead of the LLVM IR loops.
 
 The on-disk cache is kept apart per combination of these flags (``CACHE_TAG``):
 Numba's own cache key has the signature, the CPU and the source, not the flags.
@@ -31,9 +35,14 @@ FASTMATH = (
 )
 PARALLEL = _flag("FASTSOFTMAX_PARALLEL", True)
 CACHE = _flag("FASTSOFTMAX_CACHE", True)
+NUMBA_FALLBACK = _flag("FASTSOFTMAX_NUMBA_FALLBACK", False)
 
 #: Names the flags a kernel was compiled with: the cache folder of this combination.
 CACHE_TAG = f"fastmath{int(bool(FASTMATH))}-parallel{int(PARALLEL)}"
+
+#: Whether every flag has its default: the one combination that Numba's standard cache
+#: (the fallback of :mod:`fastsoftmax._jit`, whose key has no flags) keeps.
+DEFAULT_FLAGS = bool(FASTMATH) and PARALLEL
 
 #: Options for serial kernels.
 JIT_OPTIONS = {"nogil": True, "cache": CACHE, "fastmath": FASTMATH}
