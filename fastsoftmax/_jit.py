@@ -172,7 +172,8 @@ CACHE_FALLBACK = ("FASTSOFTMAX_NUMBA_FALLBACK is set" if _config.NUMBA_FALLBACK
 if CACHE_FALLBACK is not None:
     fallback_notice(
         "kernels are cached by Numba's standard cache and the training kernel uses plain "
-        "loops (the same results; the first run compiles)" if _config.NUMBA_FALLBACK else
+        "loops (slower; the same results to float rounding; the first run compiles)"
+        if _config.NUMBA_FALLBACK else
         "kernels are cached by Numba's standard cache (the same results; the first run "
         "compiles)", CACHE_FALLBACK)
 

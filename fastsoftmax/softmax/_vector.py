@@ -21,7 +21,7 @@ arithmetic instead of in bursts that stall it.
 Each name is an ``@overload`` that compiles in the LLVM IR version (``ir_tile_scores5``,
 ..., ``ir_prefetch``), or, where :func:`ir_loops_problem` finds that this Numba does not
 build it as expected, the plain Numba version (``plain_tile_scores5``, ...; the plain
-prefetch does nothing): the same sums in the same order, lane by lane.  The choice is
+prefetch does nothing): the same sums, to float rounding (below).  The choice is
 made when a kernel that calls them compiles; a kernel loaded from the cache runs no
 check.
 
@@ -286,11 +286,15 @@ def ir_prefetch(typingctx, array, row, col):
     return sig, codegen
 
 
-# The plain loops: what the IR loops compute, element by element in the same order
-# (each lane's sum runs over the columns ``lo + lane``, ``lo + lane + lanes``, ...; each
-# gradient element adds the four samples in turn), over the same whole steps of two
-# vectors.  With fast-math on, LLVM contracts each multiply-add into one fused
-# instruction where the CPU has FMA, as ``llvm.fmuladd`` does in the IR loops.
+# The plain loops: what the IR loops compute, over the same whole steps of two vectors.
+# The gradient's is the same arithmetic, element by element (with fast-math on, LLVM
+# contracts each multiply-add into one fused instruction where the CPU has FMA, as
+# ``llvm.fmuladd`` does in the IR loops).  The scores' adds a row's whole dot product to
+# lane 0 of its sums, in LLVM's vectorized order, instead of one partial sum per lane:
+# a sum of the same products, rounded differently.  Summed lane by lane, the partial
+# sums stay in memory (LLVM cannot tell that they do not overlap the rows) and the loop
+# does not vectorize; summed per row, it does.  Unsigned indices spare the
+# negative-index checks that also keep a loop from vectorizing.
 
 
 @jit(OVERLOAD_JIT_OPTIONS)
@@ -301,22 +305,21 @@ def _steps_end(X, lo, hi):
 
 
 @jit(OVERLOAD_JIT_OPTIONS)
-def _lane_sums(w, x, out, lo, end):
-    lanes = VECTOR_BYTES // x.itemsize
-    for d in range(lo, end, lanes):
-        for lane in range(lanes):
-            out[lane] += w[d + lane] * x[d + lane]
-
-
-@jit(OVERLOAD_JIT_OPTIONS)
 def _plain_scores(n_classes, coef, c, X, r0, r1, r2, r3, acc, k, lo, hi):
-    end = _steps_end(X, lo, hi)
-    for j in range(n_classes):
-        w = coef[c + j]
-        _lane_sums(w, X[r0], acc[k, c + j], lo, end)
-        _lane_sums(w, X[r1], acc[k + 1, c + j], lo, end)
-        _lane_sums(w, X[r2], acc[k + 2, c + j], lo, end)
-        _lane_sums(w, X[r3], acc[k + 3, c + j], lo, end)
+    ulo = np.uint64(lo)
+    end = np.uint64(_steps_end(X, lo, hi))
+    k0, k1, k2, k3 = np.uint64(k), np.uint64(k + 1), np.uint64(k + 2), np.uint64(k + 3)
+    q0, q1, q2, q3 = np.uint64(r0), np.uint64(r1), np.uint64(r2), np.uint64(r3)
+    for j in range(np.uint64(n_classes)):
+        cj = np.uint64(c) + j
+        s0, s1, s2, s3 = acc[k0, cj, 0], acc[k1, cj, 0], acc[k2, cj, 0], acc[k3, cj, 0]
+        for d in range(ulo, end):
+            wd = coef[cj, d]
+            s0 += wd * X[q0, d]
+            s1 += wd * X[q1, d]
+            s2 += wd * X[q2, d]
+            s3 += wd * X[q3, d]
+        acc[k0, cj, 0], acc[k1, cj, 0], acc[k2, cj, 0], acc[k3, cj, 0] = s0, s1, s2, s3
 
 
 @jit(OVERLOAD_JIT_OPTIONS)
@@ -326,7 +329,7 @@ def _plain_fold(n_classes, grad, c, ds, k, X, r0, r1, r2, r3, lo, hi):
     for j in range(n_classes):
         g = grad[c + j]
         f0, f1, f2, f3 = ds[k, c + j], ds[k + 1, c + j], ds[k + 2, c + j], ds[k + 3, c + j]
-        for d in range(lo, end):
+        for d in range(np.uint64(lo), np.uint64(end)):
             total = f0 * x0[d] + g[d]
             total = f1 * x1[d] + total
             total = f2 * x2[d] + total
@@ -411,7 +414,7 @@ def ir_loops_problem():
     problem = ir_internals_problem() or _probe_problem()
     if problem:
         fallback_notice("the training kernel uses plain Numba loops instead of its LLVM IR "
-                        "loops (slower; the same results)", problem)
+                        "loops (slower; the same results to float rounding)", problem)
     return problem
 
 
