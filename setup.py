@@ -49,7 +49,8 @@ class BuildPyWithKernels(build_py):
         build_lib = os.path.abspath(self.build_lib)
         shutil.rmtree(os.path.join(build_lib, "fastsoftmax", "_kernel_cache"), ignore_errors=True)
         env = {k: v for k, v in os.environ.items()
-               if k not in ("NUMBA_CACHE_DIR", "NUMBA_DISABLE_JIT", "FASTSOFTMAX_CACHE")}
+               if k not in ("NUMBA_CACHE_DIR", "NUMBA_DISABLE_JIT", "FASTSOFTMAX_CACHE",
+                            "FASTSOFTMAX_NUMBA_FALLBACK")}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [build_lib, env.get("PYTHONPATH")]))
         print("compiling the Numba kernels into the package (about 30 s)", file=sys.stderr)
         done = subprocess.run([sys.executable, "-m", "fastsoftmax._precompile"], cwd=build_lib,

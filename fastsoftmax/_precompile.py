@@ -11,7 +11,9 @@ Each group calls the kernels through the same Python entry points as the command
 on tiny inputs, so the compiled signatures are exactly the ones a run asks for.  Only
 ``numpy``, ``numba`` and ``scipy`` (whose BLAS Numba's ``np.dot`` calls) are needed (the
 build requirements).  The groups compile in
-parallel processes: they share no kernel.
+parallel processes: they share no kernel.  Where the package's kernel cache is not used
+(``_jit.CACHE_FALLBACK``: a Numba whose internals differ), nothing is compiled ahead:
+the kernels then compile on first use, into Numba's standard cache.
 """
 import logging
 import subprocess
@@ -90,6 +92,12 @@ def main(argv):
     unknown = set(names) - set(GROUPS)
     if unknown:
         raise SystemExit(f"unknown group(s) {sorted(unknown)}; known: {sorted(GROUPS)}")
+    from fastsoftmax._shared import jit as _jit
+
+    if _jit.CACHE_FALLBACK is not None:
+        print("fastsoftmax: no kernels compiled ahead: they compile on first use "
+              f"({_jit.CACHE_FALLBACK})", file=sys.stderr)
+        return 0
     if len(names) == 1:
         logging.getLogger("fastsoftmax").setLevel(logging.ERROR)  # no "compiling ..." notices
         start = time.perf_counter()

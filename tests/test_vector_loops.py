@@ -1,6 +1,6 @@
-"""The training kernel's inner loops (``softmax/_vector.py``, LLVM IR) against NumPy, and
-the kernel's group/tile bookkeeping against the NumPy backend for the class counts and
-widths that take its other branches."""
+"""The training kernel's inner loops (``softmax/_vector.py``: LLVM IR, and the plain Numba
+loops of the fallback) against NumPy, and the kernel's group/tile bookkeeping against
+the NumPy backend for the class counts and widths that take its other branches."""
 import numba
 import numpy as np
 import pytest
@@ -9,29 +9,37 @@ from fastsoftmax.model.classifier import plan_batches
 from fastsoftmax.softmax import _vector, get_backend
 
 
-@numba.njit
-def _scores(n_classes, coef, c, X, rows, acc, k, lo, hi):
-    if n_classes == 5:
-        _vector.tile_scores5(coef, c, X, rows[0], rows[1], rows[2], rows[3], acc, k, lo, hi,
-                             rows[4])
-    else:
-        _vector.tile_scores1(coef, c, X, rows[0], rows[1], rows[2], rows[3], acc, k, lo, hi,
-                             rows[4])
+def _callers(variant):
+    """Numba functions that call the loops of ``variant`` (``"ir_"``: the LLVM IR loops,
+    ``"plain_"``: their plain Numba fallback) for five or one class."""
+    scores5, scores1, fold5, fold1 = (getattr(_vector, variant + name) for name in (
+        "tile_scores5", "tile_scores1", "tile_fold5", "tile_fold1"))
+
+    @numba.njit
+    def scores(n_classes, coef, c, X, rows, acc, k, lo, hi):
+        if n_classes == 5:
+            scores5(coef, c, X, rows[0], rows[1], rows[2], rows[3], acc, k, lo, hi, rows[4])
+        else:
+            scores1(coef, c, X, rows[0], rows[1], rows[2], rows[3], acc, k, lo, hi, rows[4])
+
+    @numba.njit
+    def fold(n_classes, grad, c, ds, k, X, rows, lo, hi):
+        if n_classes == 5:
+            fold5(grad, c, ds, k, X, rows[0], rows[1], rows[2], rows[3], lo, hi, rows[4])
+        else:
+            fold1(grad, c, ds, k, X, rows[0], rows[1], rows[2], rows[3], lo, hi, rows[4])
+
+    return scores, fold
 
 
-@numba.njit
-def _fold(n_classes, grad, c, ds, k, X, rows, lo, hi):
-    if n_classes == 5:
-        _vector.tile_fold5(grad, c, ds, k, X, rows[0], rows[1], rows[2], rows[3], lo, hi,
-                           rows[4])
-    else:
-        _vector.tile_fold1(grad, c, ds, k, X, rows[0], rows[1], rows[2], rows[3], lo, hi,
-                           rows[4])
+_CALLERS = {variant: _callers(variant) for variant in ("ir_", "plain_")}
 
 
+@pytest.mark.parametrize("variant", list(_CALLERS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_classes", [5, 1])
-def test_tile_loops_match_numpy_and_touch_only_their_tile(dtype, n_classes):
+def test_tile_loops_match_numpy_and_touch_only_their_tile(dtype, n_classes, variant):
+    _scores, _fold = _CALLERS[variant]
     rng = np.random.default_rng(n_classes)
     line = 64 // np.dtype(dtype).itemsize
     lanes = _vector.VECTOR_BYTES // np.dtype(dtype).itemsize
@@ -63,7 +71,9 @@ def test_tile_loops_match_numpy_and_touch_only_their_tile(dtype, n_classes):
     np.testing.assert_array_equal(grad[outside], start[outside])
 
 
-def test_empty_tile_changes_nothing():
+@pytest.mark.parametrize("variant", list(_CALLERS))
+def test_empty_tile_changes_nothing(variant):
+    _scores, _fold = _CALLERS[variant]
     X = np.ones((5, 32), np.float32)
     acc = np.zeros((4, 5, 8), np.float32)
     grad = np.zeros((5, 32), np.float32)

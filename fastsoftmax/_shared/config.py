@@ -10,6 +10,10 @@ Environment variables, read once at import:
     ``1`` (default) compiles kernels with ``parallel=True``; ``0`` compiles them serially.
 ``FASTSOFTMAX_CACHE``
     ``1`` (default) caches compiled kernels on disk so they compile once per install.
+``FASTSOFTMAX_NUMBA_FALLBACK``
+    ``0`` (default) uses the fast paths that reach into Numba's internals where they are
+    what the package expects (:mod:`fastsoftmax._shared.jit`); ``1`` takes the fallback
+    everywhere: Numba's standard cache and plain loops instead of the LLVM IR loops.
 
 Each takes ``1``/``0``, ``true``/``false``, ``yes``/``no`` or ``on``/``off`` (any case);
 unset or empty means the default; anything else is refused (``ValueError``), never
@@ -27,7 +31,8 @@ import os
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 #: The flags this module reads, with their defaults.
-FLAGS = {"FASTSOFTMAX_FASTMATH": True, "FASTSOFTMAX_PARALLEL": True, "FASTSOFTMAX_CACHE": True}
+FLAGS = {"FASTSOFTMAX_FASTMATH": True, "FASTSOFTMAX_PARALLEL": True, "FASTSOFTMAX_CACHE": True,
+         "FASTSOFTMAX_NUMBA_FALLBACK": False}
 #: ``NUMBA_NUM_THREADS`` may ask for at most this many threads per CPU: Numba starts all
 #: of them (each with its stack and work buffers) at the first parallel kernel, so a huge
 #: value crashes the process or exhausts memory, and more threads than a few per CPU
@@ -87,9 +92,14 @@ FASTMATH = (
 )
 PARALLEL = _flag("FASTSOFTMAX_PARALLEL", True)
 CACHE = _flag("FASTSOFTMAX_CACHE", True)
+NUMBA_FALLBACK = _flag("FASTSOFTMAX_NUMBA_FALLBACK", False)
 
 #: Names the flags a kernel was compiled with: the cache folder of this combination.
 CACHE_TAG = f"fastmath{int(bool(FASTMATH))}-parallel{int(PARALLEL)}"
+
+#: Whether every flag has its default: the one combination that Numba's standard cache
+#: (the fallback of :mod:`fastsoftmax._shared.jit`, whose key has no flags) keeps.
+DEFAULT_FLAGS = bool(FASTMATH) and PARALLEL
 
 #: Options for serial kernels.
 JIT_OPTIONS = {"nogil": True, "cache": CACHE, "fastmath": FASTMATH}

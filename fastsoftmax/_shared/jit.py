@@ -19,29 +19,174 @@ The wheel build compiles the kernels that the commands use into that folder
 starts without compiling.  Where a compile cannot be avoided (another CPU, another
 Numba, other flags, a dtype not built ahead), a warning on the ``fastsoftmax`` logger
 says so before it starts.
+
+That cache is built on Numba's private caching classes.  At import,
+:func:`cache_internals_problem` checks that each one the package reaches into is still
+there with the call shape and attributes it expects; if one is not (a later Numba
+renamed it), or ``FASTSOFTMAX_NUMBA_FALLBACK=1``, the kernels are plain
+``numba.njit(cache=True)`` functions in Numba's standard cache (:data:`CACHE_FALLBACK`
+says why, and a one-line warning says so once): the same code and results, compiled on
+the first run instead of shipped with the package.
 """
 import contextlib
 import hashlib
+import inspect
 import logging
 import os
 
 import numba
 from numba import types
-from numba.core import caching, event
 
 from fastsoftmax._shared import config as _config
+
+try:  # private modules: a later Numba may move them (then: the fallback)
+    from numba.core import caching
+except ImportError:
+    caching = None
+try:
+    from numba.core import event
+except ImportError:
+    event = None
 
 log = logging.getLogger("fastsoftmax")
 
 
 def _caching_class(name):
-    """A class of ``numba.core.caching`` (older Numba releases prefix the names with ``_``)."""
-    return getattr(caching, name, None) or getattr(caching, "_" + name)
+    """A class of ``numba.core.caching`` (older Numba releases prefix the names with
+    ``_``), or None."""
+    return getattr(caching, name, None) or getattr(caching, "_" + name, None)
 
 
-_InTree = _caching_class("InTreeCacheLocator")
-_UserProvided = _caching_class("UserProvidedCacheLocator")
-_UserWide = _caching_class("UserWideCacheLocator")
+def _positional_parameters(func):
+    return [p.name for p in inspect.signature(func).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def signature_problem(owner, name, parameters):
+    """Why ``owner.<name>`` is not a function taking the positional ``parameters``
+    (then optional ones only); None when it is.
+
+    Parameters
+    ----------
+    owner : module or class
+    name : str
+    parameters : tuple of str
+        The names of its positional parameters, ``self`` or ``cls`` included where
+        ``owner.<name>`` is looked up on a class as a plain function.
+    """
+    where = f"{getattr(owner, '__name__', owner)}.{name}"
+    func = getattr(owner, name, None)
+    if not callable(func):
+        return f"{where} is missing"
+    try:
+        found = _positional_parameters(func)
+        required = [p.name for p in inspect.signature(func).parameters.values()
+                    if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY,
+                                                           p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return f"{where} has no signature to check"
+    if found[:len(parameters)] != list(parameters) or len(required) > len(parameters):
+        return f"{where} takes ({', '.join(found)}), not ({', '.join(parameters)})"
+    return None
+
+
+def attributes_problem(owner, name, attributes):
+    """Why ``owner.<name>`` (a function) does not set or read all of ``attributes``
+    (the names its code uses); None when it does."""
+    where = f"{getattr(owner, '__name__', owner)}.{name}"
+    code = getattr(getattr(owner, name, None), "__code__", None)
+    if code is None:
+        return f"{where} is missing"
+    missing = [a for a in attributes if a not in code.co_names]
+    return f"{where} no longer uses {', '.join(missing)}" if missing else None
+
+
+_LOCATORS = ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator")
+
+
+def cache_internals_problem():
+    """What differs in this Numba from the private internals the package's kernel cache
+    relies on, in a few words; None when everything is as expected.
+
+    The checks are the class and function names, the positional parameters of the
+    methods overridden or called, and the attributes read or set on Numba's objects.
+    """
+    if caching is None:
+        return "numba.core.caching cannot be imported"
+    for name in (*_LOCATORS, "CompileResultCacheImpl", "FunctionCache", "IndexDataCacheFile"):
+        if _caching_class(name) is None:
+            return f"numba.core.caching has no {name}"
+    try:
+        from numba.core import codegen, compiler
+        from numba.core.dispatcher import Dispatcher
+        from numba.np.ufunc import parallel
+    except ImportError as error:
+        return f"{error.name} cannot be imported"
+    impl, function_cache = caching.CompileResultCacheImpl, caching.FunctionCache
+    locators = [_caching_class(name) for name in _LOCATORS]
+    signatures = [
+        (impl, "rebuild", ("self", "target_context", "payload")),
+        (function_cache, "__init__", ("self", "py_func")),
+        (function_cache, "save_overload", ("self", "sig", "data")),
+        (caching.UserProvidedCacheLocator, "get_suitable_cache_subpath", ("py_file",)),
+        (parallel, "_launch_threads", ()),
+        *((locator, "__init__", ("self", "py_func", "py_file")) for locator in locators),
+        *((locator, "from_function", ("py_func", "py_file")) for locator in locators),
+        *((locator, "get_source_stamp", ("self",)) for locator in locators),
+    ]
+    attributes = [
+        (function_cache, "__init__", ("_impl_class", "_cache_path", "_cache_file")),
+        (caching.IndexDataCacheFile, "__init__", ("_index_name",)),
+        (codegen.CodeLibrary, "__init__", ("_reload_init",)),
+        (Dispatcher, "enable_caching", ("_cache",)),
+        *((locator, "__init__", ("_py_file", "_cache_path")) for locator in locators),
+    ]
+    problems = [*(signature_problem(*check) for check in signatures),
+                *(attributes_problem(*check) for check in attributes)]
+    if not hasattr(impl, "_locator_classes"):
+        problems.append("CompileResultCacheImpl has no _locator_classes")
+    if not {"library", "reload_init"} <= set(getattr(compiler.CompileResult, "_fields", ())):
+        problems.append("CompileResult has no library or reload_init")
+    return next((problem for problem in problems if problem), None)
+
+
+_SAID = set()
+
+
+def fallback_notice(what, reason):
+    """Warn once per process that ``what`` is used because of ``reason``."""
+    if (what, reason) in _SAID:
+        return
+    _SAID.add((what, reason))
+    if _config.NUMBA_FALLBACK:
+        log.warning("FASTSOFTMAX_NUMBA_FALLBACK=1: %s", what)
+    else:
+        log.warning("Numba %s is not what fastsoftmax's fast path expects (%s): %s",
+                    numba.__version__, reason, what)
+
+
+#: Why the kernels are in Numba's standard cache instead of the package's; None: they
+#: are in the package's.
+CACHE_FALLBACK = ("FASTSOFTMAX_NUMBA_FALLBACK is set" if _config.NUMBA_FALLBACK
+                  else cache_internals_problem())
+if CACHE_FALLBACK is not None:
+    fallback_notice(
+        "kernels are cached by Numba's standard cache and the training kernel uses plain "
+        "loops (slower; the same results to float rounding; the first run compiles)"
+        if _config.NUMBA_FALLBACK else
+        "kernels are cached by Numba's standard cache (the same results; the first run "
+        "compiles)", CACHE_FALLBACK)
+
+
+def _base(name):
+    """The caching class to derive from: ``object`` in the fallback, where the classes
+    below are never used."""
+    return (CACHE_FALLBACK is None and _caching_class(name)) or object
+
+
+_InTree = _base("InTreeCacheLocator")
+_UserProvided = _base("UserProvidedCacheLocator")
+_UserWide = _base("UserWideCacheLocator")
 
 PACKAGE_ROOT = os.path.dirname(os.path.abspath(__file__))
 CACHE_FOLDER = "_kernel_cache"
@@ -127,7 +272,7 @@ def _launch_parallel_runtime():
     _launch_threads()
 
 
-class _KernelCacheImpl(caching.CompileResultCacheImpl):
+class _KernelCacheImpl(_base("CompileResultCacheImpl")):
     _locator_classes = [_UserDirLocator, _InPackageLocator, _UserWideLocator]
 
     def rebuild(self, target_context, payload):
@@ -150,7 +295,7 @@ class _KernelCacheImpl(caching.CompileResultCacheImpl):
         return result
 
 
-class KernelCache(caching.FunctionCache):
+class KernelCache(_base("FunctionCache")):
     """Numba's function cache, in the folder of the flags the kernel is compiled with;
     saves are serialized between processes (:func:`save_lock`)."""
 
@@ -197,8 +342,25 @@ def save_lock(folder, name):
 _NOTICES = {}
 
 
+def _in_standard_cache(options, notice):
+    """Whether a kernel is kept in Numba's standard cache (the fallback).
+
+    Numba's key has no flags: only the default flags are cached, so that an entry is
+    never loaded under other flags (those compile on every run).  And only the parallel
+    kernels called from Python (those with a ``notice``): a kernel compiled over a
+    parallel kernel that Numba loaded from its cache is saved without the start of the
+    threading layer, and crashes the process that loads it (``_KernelCacheImpl.rebuild``
+    repairs that in the package's cache).
+    """
+    return _config.DEFAULT_FLAGS and (not options.get("parallel") or notice is not None)
+
+
 def jit(options, notice=None, compile_seconds=None):
     """Decorator: ``numba.njit(**options)`` with the package's on-disk cache.
+
+    In the fallback (:data:`CACHE_FALLBACK`), ``numba.njit(cache=True, **options)``,
+    as far as Numba's standard cache can keep the kernel safely
+    (:func:`_in_standard_cache`).
 
     Parameters
     ----------
@@ -212,6 +374,11 @@ def jit(options, notice=None, compile_seconds=None):
     """
     options = dict(options)
     cache = options.pop("cache", False)
+    if cache and CACHE_FALLBACK is not None:
+        standard = _in_standard_cache(options, notice)
+        options["cache"], cache = standard, False
+    else:
+        standard = False
 
     def decorate(func):
         dispatcher = numba.njit(**options)(func)
@@ -219,13 +386,13 @@ def jit(options, notice=None, compile_seconds=None):
             # what Dispatcher.enable_caching does, with the package's cache folder
             dispatcher._cache = KernelCache(dispatcher.py_func)
         if notice is not None:
-            _NOTICES[dispatcher.py_func] = (notice, compile_seconds)
+            _NOTICES[dispatcher.py_func] = (notice, compile_seconds, cache or standard)
         return dispatcher
 
     return decorate
 
 
-class _CompileNotices(event.Listener):
+class _CompileNotices(getattr(event, "Listener", object)):
     """Logs a warning when a kernel called from Python starts compiling.
 
     Numba fires ``numba:compile`` only after the in-memory and on-disk caches have
@@ -244,12 +411,16 @@ class _CompileNotices(event.Listener):
         notice = _NOTICES.get(getattr(dispatcher, "py_func", None))
         if notice is None:
             return
-        what, seconds = notice
+        what, seconds, cached = notice
         dtype = next((str(a.dtype) for a in ev.data.get("args", ()) if isinstance(a, types.Array)),
                      "")
         about = f", about {seconds} s" if seconds else ""
-        later = ("later runs load it from the cache" if _config.CACHE
-                 else "FASTSOFTMAX_CACHE=0: every run compiles it")
+        if cached:
+            later = "later runs load it from the cache"
+        elif not _config.CACHE:
+            later = "FASTSOFTMAX_CACHE=0: every run compiles it"
+        else:
+            later = "Numba's standard cache cannot keep it: every run compiles it"
         log.warning("compiling %s once for this machine and settings%s (%s)",
                     what.format(dtype=dtype), about, later)
 
@@ -257,4 +428,5 @@ class _CompileNotices(event.Listener):
         self._depth -= 1
 
 
-event.register("numba:compile", _CompileNotices())
+if hasattr(event, "register") and hasattr(event, "Listener"):  # else: compiles say nothing
+    event.register("numba:compile", _CompileNotices())

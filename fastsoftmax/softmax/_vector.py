@@ -1,4 +1,5 @@
-"""The inner loops of the training kernel, written as LLVM IR with explicit vectors.
+"""The inner loops of the training kernel, written as LLVM IR with explicit vectors,
+and the same loops in plain Numba, used where the IR cannot be built.
 
 Each loop sweeps one tile of columns ``lo:hi`` (a whole number of cache lines) for a
 block of four samples and five (or one) classes, two 32-byte vectors per step: one
@@ -17,18 +18,70 @@ arithmetic instead of in bursts that stall it.
   ds[k + m, c + j] * X[r_m, lo:hi]``, four fused multiply-adds per gradient vector.
 - :func:`prefetch`: one cache line into L2, from Numba code.
 
+Each name is an ``@overload`` that compiles in the LLVM IR version (``ir_tile_scores5``,
+..., ``ir_prefetch``), or, where :func:`ir_loops_problem` finds that this Numba does not
+build it as expected, the plain Numba version (``plain_tile_scores5``, ...; the plain
+prefetch does nothing): the same sums, to float rounding (below).  The choice is
+made when a kernel that calls them compiles; a kernel loaded from the cache runs no
+check.
+
 NumPy references: ``_numpy`` (the whole loss and gradient) and the tests, which
 compare each loop with ``X @ coef.T`` and ``ds.T @ X``.  These are compiled into the
 kernels of :mod:`._kernels`, whose cache entries are stamped with this file too
 (``_jit.compiled_from``).
 """
+import functools
+
+import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
+
+from fastsoftmax._shared.config import NUMBA_FALLBACK, OVERLOAD_JIT_OPTIONS
+from fastsoftmax._shared.jit import fallback_notice, jit, signature_problem
+
+try:  # a private module: a later Numba may move it (then: the plain loops)
+    from numba.core import cgutils
+    from numba.core.base import BaseContext
+except ImportError:
+    cgutils = BaseContext = None
 
 VECTOR_BYTES = 32  # one AVX register: 8 float32 or 4 float64 lanes; two make a cache line
-_I32 = ir.IntType(32)
+
+
+def ir_internals_problem():
+    """What differs in this Numba and llvmlite from what the IR loops call, in a few
+    words; None when every function has the expected name and positional parameters."""
+    if cgutils is None:
+        return "numba.core.cgutils or numba.core.base cannot be imported"
+    checks = [
+        (cgutils, "get_item_pointer", ("context", "builder", "aryty", "ary", "inds")),
+        (cgutils, "get_or_insert_function", ("module", "fnty", "name")),
+        (BaseContext, "make_array", ("self", "typ")),
+        (BaseContext, "get_value_type", ("self", "ty")),
+        (BaseContext, "get_abi_sizeof", ("self", "ty")),
+        (BaseContext, "get_dummy_value", ("self",)),
+        (ir.IRBuilder, "load", ("self", "ptr")),
+        (ir.IRBuilder, "store", ("self", "value", "ptr")),
+        (ir.IRBuilder, "gep", ("self", "ptr", "indices")),
+        (ir.IRBuilder, "bitcast", ("self", "value", "typ")),
+        (ir.IRBuilder, "insert_element", ("self", "vector", "value", "idx")),
+        (ir.IRBuilder, "shuffle_vector", ("self", "vector1", "vector2", "mask")),
+        (ir.IRBuilder, "call", ("self", "fn", "args")),
+        (ir.IRBuilder, "phi", ("self", "typ")),
+    ]
+    for owner, name, parameters in checks:
+        problem = signature_problem(owner, name, parameters)
+        if problem:
+            return problem
+    for name in ("IntType", "VectorType", "FunctionType", "VoidType", "Constant", "Undefined"):
+        if not hasattr(ir, name):
+            return f"llvmlite.ir has no {name}"
+    return None
+
+
+def _i32(value):
+    return ir.IntType(32)(value)
 
 
 def _check_arrays(*arrays):
@@ -55,8 +108,8 @@ def _store(builder, value, pointer, offset, vector, align):
 
 def _splat(builder, scalar, vector):
     undefined = ir.Constant(vector, ir.Undefined)
-    first = builder.insert_element(undefined, scalar, _I32(0))
-    zeros = ir.Constant(ir.VectorType(_I32, vector.count), [0] * vector.count)
+    first = builder.insert_element(undefined, scalar, _i32(0))
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), vector.count), [0] * vector.count)
     return builder.shuffle_vector(first, undefined, zeros)
 
 
@@ -73,10 +126,10 @@ def _fma(builder, a, b, c):
 def _prefetch_line(builder, pointer):
     byte_pointer = ir.IntType(8).as_pointer()
     function = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, _I32, _I32, _I32]),
+        builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer] + [ir.IntType(32)] * 3),
         "llvm.prefetch.p0i8")
     # read access, locality 1 (prefetcht2: into L2, not L1), data cache
-    builder.call(function, [builder.bitcast(pointer, byte_pointer), _I32(0), _I32(1), _I32(1)])
+    builder.call(function, [builder.bitcast(pointer, byte_pointer), _i32(0), _i32(1), _i32(1)])
 
 
 def _counted_loop(builder, intp, count, carried, body):
@@ -215,14 +268,14 @@ def _tile_fold(n_classes):
     return tile_fold
 
 
-tile_scores5 = _tile_scores(5)
-tile_scores1 = _tile_scores(1)
-tile_fold5 = _tile_fold(5)
-tile_fold1 = _tile_fold(1)
+ir_tile_scores5 = _tile_scores(5)
+ir_tile_scores1 = _tile_scores(1)
+ir_tile_fold5 = _tile_fold(5)
+ir_tile_fold1 = _tile_fold(1)
 
 
 @intrinsic
-def prefetch(typingctx, array, row, col):
+def ir_prefetch(typingctx, array, row, col):
     """Hint the CPU to load ``array[row, col]``'s cache line into L2 (``llvm.prefetch``)."""
     sig = types.void(array, row, col)
 
@@ -231,3 +284,162 @@ def prefetch(typingctx, array, row, col):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+# The plain loops: what the IR loops compute, over the same whole steps of two vectors.
+# The gradient's is the same arithmetic, element by element (with fast-math on, LLVM
+# contracts each multiply-add into one fused instruction where the CPU has FMA, as
+# ``llvm.fmuladd`` does in the IR loops).  The scores' adds a row's whole dot product to
+# lane 0 of its sums, in LLVM's vectorized order, instead of one partial sum per lane:
+# a sum of the same products, rounded differently.  Summed lane by lane, the partial
+# sums stay in memory (LLVM cannot tell that they do not overlap the rows) and the loop
+# does not vectorize; summed per row, it does.  Unsigned indices spare the
+# negative-index checks that also keep a loop from vectorizing.
+
+
+@jit(OVERLOAD_JIT_OPTIONS)
+def _steps_end(X, lo, hi):
+    """The end of the whole steps (two vectors each) of ``lo:hi``."""
+    step = 2 * (VECTOR_BYTES // X.itemsize)
+    return lo + max(hi - lo, 0) // step * step
+
+
+@jit(OVERLOAD_JIT_OPTIONS)
+def _plain_scores(n_classes, coef, c, X, r0, r1, r2, r3, acc, k, lo, hi):
+    ulo = np.uint64(lo)
+    end = np.uint64(_steps_end(X, lo, hi))
+    k0, k1, k2, k3 = np.uint64(k), np.uint64(k + 1), np.uint64(k + 2), np.uint64(k + 3)
+    q0, q1, q2, q3 = np.uint64(r0), np.uint64(r1), np.uint64(r2), np.uint64(r3)
+    for j in range(np.uint64(n_classes)):
+        cj = np.uint64(c) + j
+        s0, s1, s2, s3 = acc[k0, cj, 0], acc[k1, cj, 0], acc[k2, cj, 0], acc[k3, cj, 0]
+        for d in range(ulo, end):
+            wd = coef[cj, d]
+            s0 += wd * X[q0, d]
+            s1 += wd * X[q1, d]
+            s2 += wd * X[q2, d]
+            s3 += wd * X[q3, d]
+        acc[k0, cj, 0], acc[k1, cj, 0], acc[k2, cj, 0], acc[k3, cj, 0] = s0, s1, s2, s3
+
+
+@jit(OVERLOAD_JIT_OPTIONS)
+def _plain_fold(n_classes, grad, c, ds, k, X, r0, r1, r2, r3, lo, hi):
+    end = _steps_end(X, lo, hi)
+    x0, x1, x2, x3 = X[r0], X[r1], X[r2], X[r3]
+    for j in range(n_classes):
+        g = grad[c + j]
+        f0, f1, f2, f3 = ds[k, c + j], ds[k + 1, c + j], ds[k + 2, c + j], ds[k + 3, c + j]
+        for d in range(np.uint64(lo), np.uint64(end)):
+            total = f0 * x0[d] + g[d]
+            total = f1 * x1[d] + total
+            total = f2 * x2[d] + total
+            g[d] = f3 * x3[d] + total
+
+
+@jit(OVERLOAD_JIT_OPTIONS)
+def plain_tile_scores5(coef, c, X, r0, r1, r2, r3, acc, k, lo, hi, prefetch_row):
+    """:func:`tile_scores5` in plain Numba (no prefetch)."""
+    _plain_scores(5, coef, c, X, r0, r1, r2, r3, acc, k, lo, hi)
+
+
+@jit(OVERLOAD_JIT_OPTIONS)
+def plain_tile_scores1(coef, c, X, r0, r1, r2, r3, acc, k, lo, hi, prefetch_row):
+    """:func:`tile_scores1` in plain Numba (no prefetch)."""
+    _plain_scores(1, coef, c, X, r0, r1, r2, r3, acc, k, lo, hi)
+
+
+@jit(OVERLOAD_JIT_OPTIONS)
+def plain_tile_fold5(grad, c, ds, k, X, r0, r1, r2, r3, lo, hi, prefetch_row):
+    """:func:`tile_fold5` in plain Numba (no prefetch)."""
+    _plain_fold(5, grad, c, ds, k, X, r0, r1, r2, r3, lo, hi)
+
+
+@jit(OVERLOAD_JIT_OPTIONS)
+def plain_tile_fold1(grad, c, ds, k, X, r0, r1, r2, r3, lo, hi, prefetch_row):
+    """:func:`tile_fold1` in plain Numba (no prefetch)."""
+    _plain_fold(1, grad, c, ds, k, X, r0, r1, r2, r3, lo, hi)
+
+
+@jit(OVERLOAD_JIT_OPTIONS)
+def plain_prefetch(array, row, col):
+    """:func:`prefetch` in plain Numba: nothing (a prefetch is only a hint)."""
+
+
+def _probe_loops(coef, X, rows, acc, grad, ds):
+    r0, r1, r2, r3, ahead = rows[0], rows[1], rows[2], rows[3], rows[4]
+    hi = X.shape[1]
+    ir_tile_scores5(coef, 0, X, r0, r1, r2, r3, acc, 0, 0, hi, ahead)
+    ir_tile_scores1(coef, 5, X, r0, r1, r2, r3, acc, 0, 0, hi, ahead)
+    ir_tile_fold5(grad, 0, ds, 0, X, r0, r1, r2, r3, 0, hi, ahead)
+    ir_tile_fold1(grad, 5, ds, 0, X, r0, r1, r2, r3, 0, hi, ahead)
+    ir_prefetch(X, ahead, 0)
+
+
+def _probe_problem():
+    """Why the IR loops do not compile, or give other sums than NumPy's, on small
+    arrays of small integers (exact in float32); None when they agree exactly."""
+    probe = jit(OVERLOAD_JIT_OPTIONS)(_probe_loops)
+    rows = np.array([3, 0, 3, 1, 2])
+    for dtype in (np.float32, np.float64):
+        lanes = VECTOR_BYTES // np.dtype(dtype).itemsize
+        width = 4 * lanes  # two steps
+        X = (np.arange(4 * width) % 7 - 3).reshape(4, width).astype(dtype)
+        coef = (np.arange(6 * width) % 5 - 2).reshape(6, width).astype(dtype)
+        ds = (np.arange(24) % 3 - 1).reshape(4, 6).astype(dtype)
+        acc = np.ones((4, 6, lanes), dtype)
+        grad = np.ones((6, width), dtype)
+        try:
+            probe(coef, X, rows, acc, grad, ds)
+        except Exception as error:  # whatever a changed Numba or llvmlite raises
+            return f"the LLVM IR loops do not compile: {type(error).__name__}"
+        scores = X[rows[:4]].astype(np.float64) @ coef.T.astype(np.float64)
+        folded = 1.0 + ds.T.astype(np.float64) @ X[rows[:4]]
+        if not (np.array_equal(acc.sum(axis=-1) - lanes, scores)
+                and np.array_equal(grad, folded)):
+            return "the LLVM IR loops compute other sums than NumPy"
+    return None
+
+
+@functools.cache
+def ir_loops_problem():
+    """Why the kernels compile in the plain loops instead of the IR ones; None when they
+    compile in the IR ones.
+
+    Checked once, when the first kernel that calls the loops compiles: the names and
+    parameters of :func:`ir_internals_problem`, then the IR loops compiled and run
+    once on small arrays.  Logs a one-line warning when they are not used.
+    """
+    if NUMBA_FALLBACK:
+        return "FASTSOFTMAX_NUMBA_FALLBACK is set"  # said once by _jit already
+    problem = ir_internals_problem() or _probe_problem()
+    if problem:
+        fallback_notice("the training kernel uses plain Numba loops instead of its LLVM IR "
+                        "loops (slower; the same results to float rounding)", problem)
+    return problem
+
+
+def _chosen(ir_loop, plain_loop, doc):
+    """A function that kernels call: ``ir_loop`` where :func:`ir_loops_problem` finds
+    nothing, else ``plain_loop`` (the same arguments)."""
+
+    def loop(*args):
+        raise TypeError("call it from a Numba kernel")
+
+    @overload(loop, jit_options=OVERLOAD_JIT_OPTIONS)
+    def choose(*args):
+        chosen = ir_loop if ir_loops_problem() is None else plain_loop
+
+        def call(*args):
+            chosen(*args)
+
+        return call
+
+    loop.__doc__ = doc
+    return loop
+
+
+tile_scores5 = _chosen(ir_tile_scores5, plain_tile_scores5, ir_tile_scores5.__doc__)
+tile_scores1 = _chosen(ir_tile_scores1, plain_tile_scores1, ir_tile_scores1.__doc__)
+tile_fold5 = _chosen(ir_tile_fold5, plain_tile_fold5, ir_tile_fold5.__doc__)
+tile_fold1 = _chosen(ir_tile_fold1, plain_tile_fold1, ir_tile_fold1.__doc__)
+prefetch = _chosen(ir_prefetch, plain_prefetch, ir_prefetch.__doc__)
