@@ -11,6 +11,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from fastsoftmax.io.home import DATA_ENV, data_home, data_home_source  # noqa: F401 (this module's names)
+
 __all__ = [
     "CIFAR10_URL",
     "CIFAR10_MD5",
@@ -29,7 +31,6 @@ ARCHIVE_NAME = "cifar-10-python.tar.gz"
 _CHUNK = 1 << 20
 # small reads, so that progress moves on a slow link too
 _READ_CHUNK = 1 << 16
-DATA_ENV = "FASTSOFTMAX_DATA"
 #: A partial download untouched this long was left by a killed run.
 STALE_SECONDS = 600
 
@@ -54,39 +55,6 @@ class DownloadError(OSError):
 
     def __str__(self):
         return self.args[0] if self.args else ""
-
-
-def data_home():
-    """The folder where fastsoftmax keeps downloads and its cache.
-
-    ``$FASTSOFTMAX_DATA`` when set, else ``fastsoftmax`` in the platform's user cache
-    folder as ``platformdirs`` finds it (``user_cache_dir(opinion=False)``):
-    ``$XDG_CACHE_HOME`` (default ``~/.cache``) on Linux, ``~/Library/Caches`` on
-    macOS, ``%LOCALAPPDATA%`` on Windows.  These are the folders fastsoftmax used
-    before it asked ``platformdirs``, so downloads and cache entries made earlier
-    are still found.  The folder is not created here.
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("fastsoftmax", appauthor=False, opinion=False))
-
-
-def data_home_source():
-    """Where :func:`data_home` comes from.
-
-    Returns
-    -------
-    str
-        ``"$FASTSOFTMAX_DATA"`` or ``"platform"`` (the user cache folder).
-    """
-    return f"${DATA_ENV}" if os.environ.get(DATA_ENV) else "platform"
 
 
 def cifar10_archive_path(dest=None):

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fastsoftmax._shared.sizes import format_size, parse_size
-from fastsoftmax.data.download import data_home
+from fastsoftmax.io.home import data_home
 
 __all__ = [
     "CACHE_LIMIT_ENV",
@@ -43,7 +43,7 @@ STALE_SECONDS = 600
 
 
 def cache_dir():
-    """The cache folder: ``cache`` under :func:`~fastsoftmax.data.data_home`.
+    """The cache folder: ``cache`` under :func:`~fastsoftmax.io.home.data_home`.
 
     Returns
     -------
