@@ -4,11 +4,14 @@ Each case asserts the exact exception type and message, or the CLI's exit code 2
 one-line ``Error:``.  Files are built in tmp_path; downloads come from a local HTTP
 server on 127.0.0.1 started and stopped here.
 """
+import contextlib
 import hashlib
 import http.server
 import json
 import os
 import struct
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -319,7 +322,12 @@ def test_two_downloads_into_one_folder_both_succeed(tmp_path, slow_server):
     parts_seen = set()
 
     def progress(done, total):
-        parts_seen.update(p.name for p in tmp_path.glob("*.part"))
+        # pooch's temporary files beside the target ("tmp" and 8 random characters); the
+        # empty ones are pooch's checks that the folder is writable
+        for p in tmp_path.glob("tmp????????"):
+            with contextlib.suppress(FileNotFoundError):
+                if p.stat().st_size:
+                    parts_seen.add(p.name)
 
     results, errors = [], []
 
@@ -365,3 +373,88 @@ def test_stale_partial_downloads_are_listed_then_cleaned(tmp_path, slow_server, 
     download_cifar10(url=slow_server, md5=PAYLOAD_MD5)
     assert not stale.exists() and not legacy.exists() and fresh.exists()
     assert download_module.stray_partial_downloads() == [fresh]
+
+
+def test_pooch_temporary_files_left_by_a_kill_are_ours_only_in_the_data_folder(
+        tmp_path, slow_server, monkeypatch):
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    monkeypatch.setenv("FASTSOFTMAX_DATA", str(home))
+    killed, someone_elses = home / "tmpdead1234", elsewhere / "tmpdead1234"
+    for path in (killed, someone_elses):
+        path.parent.mkdir()
+        path.write_bytes(b"partial")
+        os.utime(path, (time.time() - 3600,) * 2)
+    assert download_module.stray_partial_downloads() == [killed]
+    assert download_module.stray_partial_downloads(elsewhere) == []
+    download_cifar10(url=slow_server, md5=PAYLOAD_MD5)
+    download_cifar10(elsewhere, url=slow_server, md5=PAYLOAD_MD5)
+    assert sorted(p.name for p in home.iterdir()) == ["cifar-10-python.tar.gz"]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["cifar-10-python.tar.gz", "tmpdead1234"]
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_interrupt_mid_download_leaves_nothing(tmp_path, slow_server, interrupt):
+    """Ctrl-C (and SIGTERM/SIGHUP, which the CLI turns into an exception) mid-download:
+    pooch's temporary file is removed and no archive appears."""
+    seen = []
+
+    def progress(done, total):
+        seen.append(sorted(p.name for p in tmp_path.iterdir()))
+        if done >= 100_000:
+            raise interrupt()
+
+    with pytest.raises(interrupt):
+        download_cifar10(tmp_path, url=slow_server, md5=PAYLOAD_MD5, progress=progress)
+    assert len(seen[-1]) == 1 and seen[-1][0].startswith("tmp")  # it was writing
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_downloaded_file_has_the_usual_permissions(tmp_path, slow_server):
+    umask = os.umask(0o022)
+    try:
+        path = download_cifar10(tmp_path, url=slow_server, md5=PAYLOAD_MD5)
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644  # not the temporary file's 0o600
+
+
+def test_download_by_registry_name_with_sha256(tmp_path, slow_server):
+    assert download_module.REMOTE_FILES["cifar10"] == download_module.RemoteFile(
+        download_module.CIFAR10_URL, "cifar-10-python.tar.gz",
+        f"md5:{download_module.CIFAR10_MD5}")
+    sha256 = hashlib.sha256(PAYLOAD).hexdigest()
+    with pytest.raises(DownloadError, match=rf"has sha256 {sha256}, expected 0{{64}}: "):
+        download_module.fetch("cifar10", tmp_path, url=slow_server, known_hash="sha256:" + "0" * 64)
+    assert list(tmp_path.iterdir()) == []
+    path = download_module.fetch("cifar10", tmp_path, url=slow_server,
+                                    known_hash=f"sha256:{sha256}")
+    assert path == tmp_path / "cifar-10-python.tar.gz" and path.read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"name": "mnist"}, r"name must be one of \['cifar10'\], got 'mnist'"),
+    ({"url": "ftp://example.org/a.tar.gz"},
+     r"url must start with http://, https:// or file://, got 'ftp://example.org/a.tar.gz'"),
+    ({"known_hash": "sha1:" + "0" * 40}, r"known_hash must be 'md5:' or 'sha256:'"),
+    ({"known_hash": "sha256:" + "0" * 32}, r"known_hash must be 'md5:' or 'sha256:'"),
+])
+def test_download_bad_arguments_touch_nothing(tmp_path, kwargs, match):
+    kwargs = {"name": "cifar10", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        download_module.fetch(dest=tmp_path / "dl", **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_download_prints_no_pooch_log_lines(tmp_path):
+    """pooch logs "Downloading data from ..." to stderr; -q must leave stderr empty, in a
+    fresh process where pooch's handler writes to the real stderr."""
+    source = tmp_path / "served.tar.gz"
+    source.write_bytes(PAYLOAD)
+    env = {**os.environ, "FASTSOFTMAX_DATA": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-c", "from fastsoftmax.cli import main; main()", "-q", "data",
+         "download", "--url", source.as_uri()], env=env, capture_output=True, text=True,
+        timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("Error: download of ")
+    assert len(done.stderr.strip().splitlines()) == 1  # the md5 error only
+    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == []

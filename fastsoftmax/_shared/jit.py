@@ -33,6 +33,7 @@ import hashlib
 import inspect
 import logging
 import os
+import sys
 
 import numba
 from numba import types
@@ -218,18 +219,22 @@ def compiled_from(py_file, *others):
 
 
 class _StampsDependencies:
-    """A locator mixin: the source stamp covers the files declared by :func:`compiled_from`."""
+    """A locator mixin: an entry is stamped with the sha256 of its source file and of the
+    files declared by :func:`compiled_from`.
+
+    Numba before 0.68 stamps it with the file's modification time and size, and
+    installing a wheel gives every file a new modification time, so none of the kernels
+    the wheel ships would match.
+    """
 
     def get_source_stamp(self):
-        stamp = super().get_source_stamp()
-        others = _COMPILED_FROM.get(os.path.abspath(self._py_file), ())
-        if not others:
-            return stamp
+        if getattr(sys, "frozen", False):
+            return super().get_source_stamp()
         digest = hashlib.sha256()
-        for path in others:
+        for path in (self._py_file, *_COMPILED_FROM.get(os.path.abspath(self._py_file), ())):
             with open(path, "rb") as f:
                 digest.update(f.read())
-        return stamp, digest.hexdigest()
+        return digest.hexdigest()
 
 
 class _InPackageLocator(_StampsDependencies, _InTree):

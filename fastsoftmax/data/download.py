@@ -1,25 +1,32 @@
-"""Fetch the official CIFAR-10 archive into the data folder, checked by its md5.
+"""Fetch published data files into the data folder with pooch, checked by their hash.
 
+:data:`REMOTE_FILES` declares what can be fetched (URL, file name, published checksum);
+:func:`fetch` fetches one by name, :func:`download_cifar10` the CIFAR-10 archive.
 The data folder (:func:`data_home`) is ``$FASTSOFTMAX_DATA`` when set, else
 ``fastsoftmax`` in the platform's user cache folder, found by ``platformdirs``.
 """
-import hashlib
-import http.client
+import contextlib
 import os
-import tempfile
-import urllib.error
+import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
+import pooch
+
+from fastsoftmax.io.atomic import untouched_files
 from fastsoftmax.io.home import DATA_ENV, data_home, data_home_source  # noqa: F401 (this module's names)
 
 __all__ = [
     "CIFAR10_URL",
     "CIFAR10_MD5",
+    "REMOTE_FILES",
     "DownloadError",
+    "RemoteFile",
     "data_home",
     "data_home_source",
     "cifar10_archive_path",
+    "fetch",
     "download_cifar10",
     "file_md5",
     "stray_partial_downloads",
@@ -28,24 +35,53 @@ __all__ = [
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
-_CHUNK = 1 << 20
 # small reads, so that progress moves on a slow link too
 _READ_CHUNK = 1 << 16
 #: A partial download untouched this long was left by a killed run.
 STALE_SECONDS = 600
+_HEX_DIGITS = {"md5": 32, "sha256": 64}
+# pooch's temporary file beside the target (tempfile's default name: "tmp" + 8 characters)
+_POOCH_TEMP = "tmp????????"
+# the temporary names of the downloader that pooch replaced
+_OLD_PARTS = (f".{ARCHIVE_NAME}.*.part", f"{ARCHIVE_NAME}.part")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A published file that :func:`fetch` can download.
+
+    Attributes
+    ----------
+    url : str
+        The official URL.
+    fname : str
+        The file name in the download folder.
+    known_hash : str
+        The published checksum, ``"md5:<hex>"`` or ``"sha256:<hex>"``.
+    """
+
+    url: str
+    fname: str
+    known_hash: str
+
+
+#: The files :func:`fetch` knows, by name.
+REMOTE_FILES = {
+    "cifar10": RemoteFile(CIFAR10_URL, ARCHIVE_NAME, f"md5:{CIFAR10_MD5}"),
+}
 
 
 class DownloadError(OSError):
     """A download failed or its checksum did not match; no partial file is left.
 
-    The message ends by saying how to put the archive in place by hand.
+    The message ends by saying how to put the file in place by hand.
 
     Attributes
     ----------
     url : str or None
         The URL that was tried.
     path : pathlib.Path or None
-        Where the archive belongs: save it there by hand and it is used (md5 checked).
+        Where the file belongs: save it there by hand and it is used (its hash checked).
     """
 
     def __init__(self, message, *, url=None, path=None):
@@ -73,45 +109,42 @@ def cifar10_archive_path(dest=None):
     return folder / ARCHIVE_NAME
 
 
-def file_md5(path, chunk_size=_CHUNK):
-    """The hex md5 of a file, read in chunks.
+def file_md5(path):
+    """The hex md5 of a file (read in chunks).
 
     Parameters
     ----------
     path : str or os.PathLike
-    chunk_size : int, default 1 MiB
 
     Returns
     -------
     str
     """
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk_size), b""):
-            h.update(block)
-    return h.hexdigest()
+    return pooch.file_hash(os.fspath(path), alg="md5")
 
 
-def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=None, timeout=60):
-    """Download the CIFAR-10 python archive into ``dest`` and check its md5.
+def fetch(name, dest=None, *, url=None, known_hash=None, progress=None, timeout=60):
+    """Download the file ``name`` of :data:`REMOTE_FILES` into ``dest`` and check its hash.
 
-    The bytes stream into a temporary file of its own in the same folder
-    (``.cifar-10-python.tar.gz.<random>.part``, so two downloads never share one)
-    while the md5 of exactly those bytes is computed; only a complete file whose md5
-    matches is renamed (atomically) to the final name, so no unverified archive ever
-    stands there.  On any failure the partial file is removed; one left by a killed
-    download is removed by the next download once untouched for
-    :data:`STALE_SECONDS` (``fastsoftmax data info`` lists them).  A valid archive
-    already in place is not downloaded again.
+    ``pooch.retrieve`` fetches it into a temporary file of its own in ``dest``, so
+    two downloads never share one; only a complete file whose hash matches is renamed
+    (atomically) to the final name, so no unverified file ever stands there.  On any
+    failure, an interrupt included, the temporary file is removed; one left by a
+    killed download (in the data folder) is removed by the next download once
+    untouched for :data:`STALE_SECONDS` (``fastsoftmax data info`` lists them).  A
+    valid file already in place is not downloaded again.
 
     Parameters
     ----------
+    name : str
+        A key of :data:`REMOTE_FILES`, e.g. ``"cifar10"``.
     dest : str or os.PathLike, optional
-        Folder for the archive (created when missing); default :func:`data_home`.
+        Folder for the file (created when missing); default :func:`data_home`.
     url : str, optional
-        Where to fetch it from; the file name is always ``cifar-10-python.tar.gz``.
-    md5 : str, optional
-        Expected hex md5 of the archive (the published one by default).
+        Fetch it from here (``http://``, ``https://`` or ``file://``, a mirror)
+        instead of the official URL; the file name stays the registered one.
+    known_hash : str, optional
+        Expected ``"md5:<hex>"`` or ``"sha256:<hex>"``; default the published one.
     progress : callable, optional
         Called as ``progress(bytes_done, bytes_total)`` once with 0 before the first
         byte and then after each chunk of at most 64 KiB (``bytes_total`` is None when
@@ -122,70 +155,91 @@ def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=No
     Returns
     -------
     pathlib.Path
-        The path of the checked archive.
+        The path of the checked file.
 
     Raises
     ------
     ValueError
         Invalid arguments.
     DownloadError
-        The connection failed or was cut, or the md5 did not match.  The message
-        names the URL and where to save the archive by hand (the error's ``url``
-        and ``path``).
+        The connection failed or was cut, or the hash did not match.  The message
+        names the URL and where to save the file by hand (the error's ``url`` and
+        ``path``).
     """
+    if name not in REMOTE_FILES:
+        raise ValueError(f"name must be one of {sorted(REMOTE_FILES)}, got {name!r}")
+    remote = REMOTE_FILES[name]
+    url = remote.url if url is None else url
+    known_hash = remote.known_hash if known_hash is None else known_hash
     if not isinstance(url, str) or not url:
         raise ValueError(f"url must be a non-empty str, got {url!r}")
-    if not isinstance(md5, str) or len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5.lower()):
-        raise ValueError(f"md5 must be 32 hex digits, got {md5!r}")
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https", "file"):
+        raise ValueError(f"url must start with http://, https:// or file://, got {url!r}")
+    alg, _, digest = known_hash.lower().partition(":") if isinstance(known_hash, str) else ("",) * 3
+    if (alg not in _HEX_DIGITS or len(digest) != _HEX_DIGITS[alg]
+            or any(c not in "0123456789abcdef" for c in digest)):
+        raise ValueError(f"known_hash must be 'md5:' or 'sha256:' and its hex digits, "
+                         f"got {known_hash!r}")
     if progress is not None and not callable(progress):
         raise ValueError("progress must be a callable (bytes_done, bytes_total) or None")
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    md5 = md5.lower()
-    final = cifar10_archive_path(dest)
-    if final.is_file() and file_md5(final) == md5:
-        return final
+    final = (Path(dest) if dest is not None else data_home()) / remote.fname
     final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_parts(final)
-    fd, part = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
-    part = Path(part)
+    _remove_stale_parts(final.parent)
+    downloader = _CheckedDownload(scheme, alg, digest, _ProgressBar(progress), timeout)
     try:
-        try:
-            done, total, digest = _stream(url, fd, progress, timeout)
-        except DownloadError as exc:
-            raise _by_hand(exc, url, final) from None
-        if total is not None and done != total:
-            raise _by_hand(DownloadError(
-                f"download of {url} stopped after {done} of {total} bytes"
-            ), url, final)
-        if digest != md5:
-            raise _by_hand(DownloadError(
-                f"download of {url} has md5 {digest}, expected {md5}: the file is "
-                "corrupted or not the official archive"
-            ), url, final)
-        os.chmod(part, 0o644)
-        os.replace(part, final)
-    except BaseException:
-        try:
-            part.unlink()
-        except FileNotFoundError:
-            pass
-        raise
+        with _pooch_quiet():
+            pooch.retrieve(url, known_hash=f"{alg}:{digest}", fname=final.name, path=final.parent,
+                           downloader=downloader)
+    except DownloadError as exc:
+        source = url if url == remote.url else f"{url} (or the official {remote.url})"
+        raise DownloadError(
+            f"{exc}; try again, or download {source} yourself "
+            f"and save it as {final.name} in {final.parent}",
+            url=url, path=final,
+        ) from None
     return final
 
 
-def _by_hand(exc, url, final):
-    """The same error, saying where the archive goes when fetched by hand (one line)."""
-    source = url if url == CIFAR10_URL else f"{url} (or the official {CIFAR10_URL})"
-    return DownloadError(
-        f"{str(exc).removesuffix('; try again')}; try again, or download {source} yourself "
-        f"and save it as {final.name} in {final.parent}",
-        url=url, path=final,
-    )
+def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=None, timeout=60):
+    """Download the CIFAR-10 python archive into ``dest`` and check its md5.
+
+    :func:`fetch` of ``"cifar10"``, with the md5 as hex digits.
+
+    Parameters
+    ----------
+    dest : str or os.PathLike, optional
+        Folder for the archive (created when missing); default :func:`data_home`.
+    url : str, optional
+        Where to fetch it from; the file name is always ``cifar-10-python.tar.gz``.
+    md5 : str, optional
+        Expected hex md5 of the archive (the published one by default).
+    progress, timeout
+        As for :func:`fetch`.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of the checked archive.
+
+    Raises
+    ------
+    ValueError, DownloadError
+        As :func:`fetch` raises them.
+    """
+    if not isinstance(md5, str) or len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5.lower()):
+        raise ValueError(f"md5 must be 32 hex digits, got {md5!r}")
+    return fetch("cifar10", dest, url=url, known_hash=f"md5:{md5}", progress=progress,
+                    timeout=timeout)
 
 
 def stray_partial_downloads(dest=None, older_than=0):
-    """Partial downloads (``.part`` files) left in the download folder, e.g. by a kill.
+    """Partial downloads left in the download folder, e.g. by a kill.
+
+    pooch's temporary files (``tmp`` and 8 characters) count only in the data folder,
+    which is fastsoftmax's own; the ``.part`` files of earlier releases anywhere.
 
     Parameters
     ----------
@@ -198,49 +252,114 @@ def stray_partial_downloads(dest=None, older_than=0):
     -------
     list of pathlib.Path
     """
-    from fastsoftmax.io.atomic import untouched_files
+    folder = Path(dest) if dest is not None else data_home()
+    ours = folder.resolve() == data_home().resolve()
+    return untouched_files(folder, [*_OLD_PARTS, *([_POOCH_TEMP] if ours else [])], older_than)
 
-    return untouched_files(cifar10_archive_path(dest).parent,
-                           [f".{ARCHIVE_NAME}.*.part", f"{ARCHIVE_NAME}.part"], older_than)
 
-
-def _remove_stale_parts(final):
+def _remove_stale_parts(folder):
     # a download in progress writes at least every `timeout` seconds; older ones are dead
-    for p in stray_partial_downloads(final.parent, older_than=STALE_SECONDS):
-        try:
+    for p in stray_partial_downloads(folder, older_than=STALE_SECONDS):
+        with contextlib.suppress(OSError):
             p.unlink()
-        except OSError:
-            pass
 
 
-def _stream(url, fd, progress, timeout):
-    h = hashlib.md5(usedforsecurity=False)
-    done = 0
+@contextlib.contextmanager
+def _pooch_quiet():
+    """pooch's own log lines ("Downloading data from ...") off: progress is ours to show."""
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            if progress is not None:
-                progress(0, total)
-            while True:
-                block = response.read(_READ_CHUNK)
-                if not block:
-                    break
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+class _ProgressBar:
+    """pooch's progress-bar protocol as calls of ``callback(bytes_done, bytes_total)``."""
+
+    def __init__(self, callback):
+        self._callback = callback or (lambda done, total: None)
+        self._total, self.n, self.started = None, 0, False
+
+    @property
+    def total(self):
+        return self._total
+
+    @total.setter
+    def total(self, total):  # set by pooch once the answer begins; 0 when no length is sent
+        self._total, self.n, self.started = int(total) or None, 0, True
+        self._callback(0, self._total)
+
+    def update(self, n):
+        # pooch counts whole chunks, so its last one may overshoot the length
+        done = self.n + int(n) if self.total is None else min(self.n + int(n), self.total)
+        if done != self.n:
+            self.n = done
+            self._callback(done, self.total)
+
+    def reset(self):  # pooch's reset and update(total) at the end fill a bar: `n` is right already
+        pass
+
+    def close(self):
+        pass
+
+
+class _CheckedDownload:
+    """A pooch downloader: fetch into pooch's temporary file, then check its length and
+    hash, so that a failure is a :class:`DownloadError` that says what went wrong (pooch
+    checks the hash again before it renames the file)."""
+
+    def __init__(self, scheme, alg, digest, bar, timeout):
+        self.alg, self.digest, self.bar = alg, digest, bar
+        # identity: the length the server announces is then the length of the file
+        self.fetch = (self._copy_file if scheme == "file" else pooch.HTTPDownloader(
+            progressbar=bar, chunk_size=_READ_CHUNK, timeout=timeout,
+            headers={"Accept-Encoding": "identity"}))
+
+    def __call__(self, url, output_file, pooch_obj, check_only=False):
+        try:
+            self.fetch(url, output_file, pooch_obj)
+        except OSError as exc:  # requests' errors are OSErrors too
+            response = getattr(exc, "response", None)
+            if response is not None:
+                reason = f"HTTP {response.status_code} {response.reason}"
+            elif self.bar.started:
+                reason = f"cut after {os.path.getsize(output_file)} bytes ({_root_cause(exc)})"
+            else:
+                reason = _root_cause(exc)
+            raise DownloadError(f"download of {url} failed: {reason}") from None
+        size = os.path.getsize(output_file)
+        if self.bar.total is not None and size != self.bar.total:
+            raise DownloadError(f"download of {url} stopped after {size} of {self.bar.total} bytes")
+        digest = pooch.file_hash(output_file, alg=self.alg)
+        if digest != self.digest:
+            raise DownloadError(f"download of {url} has {self.alg} {digest}, expected "
+                                f"{self.digest}: the file is corrupted or not the official archive")
+        with open(output_file, "rb+") as f:
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(output_file, 0o666 & ~umask)  # not the temporary file's 0o600
+
+    def _copy_file(self, url, output_file, pooch_obj):
+        """Fetch a ``file://`` URL (a mirror on a local or shared disk), which pooch cannot."""
+        with open(urllib.request.url2pathname(urllib.parse.urlsplit(url).path), "rb") as src, \
+                open(output_file, "wb") as out:
+            self.bar.total = os.fstat(src.fileno()).st_size
+            for block in iter(lambda: src.read(_READ_CHUNK), b""):
                 out.write(block)
-                h.update(block)
-                done += len(block)
-                if progress is not None:
-                    progress(done, total)
-            out.flush()
-            os.fsync(out.fileno())
-    except http.client.IncompleteRead as exc:
-        raise DownloadError(
-            f"download of {url} was cut after {done + len(exc.partial)} bytes; try again"
-        ) from None
-    except urllib.error.HTTPError as exc:
-        raise DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        raise DownloadError(f"download of {url} failed: {exc.reason}") from None
-    except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
-        raise DownloadError(f"download of {url} failed: {exc or type(exc).__name__}") from None
-    return done, total, h.hexdigest()
+                self.bar.update(len(block))
+
+
+def _root_cause(exc):
+    """The innermost exception under ``exc``: requests wraps urllib3's, which wraps the
+    socket's, whose message is the one that says what happened."""
+    for _ in range(10):
+        inner = next((e for e in (getattr(exc, "reason", None), *exc.args[:1], exc.__cause__,
+                                  exc.__context__) if isinstance(e, BaseException)), None)
+        if inner is None:
+            break
+        exc = inner
+    return str(exc) or type(exc).__name__
