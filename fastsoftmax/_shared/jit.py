@@ -123,13 +123,13 @@ def cache_internals_problem():
         from numba.np.ufunc import parallel
     except ImportError as error:
         return f"{error.name} cannot be imported"
-    impl, function_cache = caching.CompileResultCacheImpl, caching.FunctionCache
+    impl, function_cache = _caching_class("CompileResultCacheImpl"), _caching_class("FunctionCache")
     locators = [_caching_class(name) for name in _LOCATORS]
     signatures = [
         (impl, "rebuild", ("self", "target_context", "payload")),
         (function_cache, "__init__", ("self", "py_func")),
         (function_cache, "save_overload", ("self", "sig", "data")),
-        (caching.UserProvidedCacheLocator, "get_suitable_cache_subpath", ("py_file",)),
+        (_caching_class("UserProvidedCacheLocator"), "get_suitable_cache_subpath", ("py_file",)),
         (parallel, "_launch_threads", ()),
         *((locator, "__init__", ("self", "py_func", "py_file")) for locator in locators),
         *((locator, "from_function", ("py_func", "py_file")) for locator in locators),
@@ -137,13 +137,17 @@ def cache_internals_problem():
     ]
     attributes = [
         (function_cache, "__init__", ("_impl_class", "_cache_path", "_cache_file")),
-        (caching.IndexDataCacheFile, "__init__", ("_index_name",)),
-        (codegen.CodeLibrary, "__init__", ("_reload_init",)),
+        (_caching_class("IndexDataCacheFile"), "__init__", ("_index_name",)),
         (Dispatcher, "enable_caching", ("_cache",)),
         *((locator, "__init__", ("_py_file", "_cache_path")) for locator in locators),
     ]
     problems = [*(signature_problem(*check) for check in signatures),
                 *(attributes_problem(*check) for check in attributes)]
+    # the library's initializer list: set by CodeLibrary (newer releases) or by its CPU
+    # subclass (older ones)
+    if all(attributes_problem(owner, "__init__", ("_reload_init",))
+           for owner in (codegen.CodeLibrary, getattr(codegen, "CPUCodeLibrary", None))):
+        problems.append("CodeLibrary.__init__ no longer uses _reload_init")
     if not hasattr(impl, "_locator_classes"):
         problems.append("CompileResultCacheImpl has no _locator_classes")
     if not {"library", "reload_init"} <= set(getattr(compiler.CompileResult, "_fields", ())):
@@ -189,7 +193,7 @@ _InTree = _base("InTreeCacheLocator")
 _UserProvided = _base("UserProvidedCacheLocator")
 _UserWide = _base("UserWideCacheLocator")
 
-PACKAGE_ROOT = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # fastsoftmax/
 CACHE_FOLDER = "_kernel_cache"
 
 
