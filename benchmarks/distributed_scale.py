@@ -36,8 +36,9 @@ def main(data):
 
     from fastsoftmax.data import load_dataset
     from fastsoftmax.experiments.distributed import _fit_on_worker
+    from fastsoftmax.experiments.runner import run_one
     from fastsoftmax.experiments.study import study_plan
-    from fastsoftmax.experiments.sweep import prepare_features, run_one
+    from fastsoftmax.experiments.sweep import prepare_features
 
     start = time.perf_counter()
     features = prepare_features(load_dataset(data), val_fraction=0.15, seed=0)

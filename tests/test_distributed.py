@@ -129,7 +129,7 @@ def test_progress_comes_as_fits_finish_and_features_go_once(cluster, features):
     with connect(cluster.scheduler_address) as dask_cluster:
         rows = run_sweep(*_arrays(features), {"learning_rate": [0.3, 0.03, 0.003]}, BASE,
                          repeats=2, scheduler=dask_cluster,
-                         callback=lambda done, total, row: calls.append((done, total, row["run"])))
+                         progress=lambda stage, done, total, row: calls.append((done, total, row["run"])))
         first = dask_cluster.scatter_features(_arrays(features))
         again = dask_cluster.scatter_features(_arrays(features))
         held = dask_cluster.client.who_has([f.key for f in first])
@@ -148,12 +148,12 @@ def test_worker_killed_mid_sweep_costs_only_its_fits(cluster, features):
     params = {**BASE, "n_iter": 6000}  # long enough that a fit is running at the first row
     killed = {}
     with connect(cluster.scheduler_address) as dask_cluster:
-        def callback(done, total, row):
+        def progress(stage, done, total, row):
             if not killed:
                 killed["worker"], killed["keys"] = _kill_busy_worker(dask_cluster.client)
 
         rows = run_sweep(*_arrays(features), grid, params, scheduler=dask_cluster,
-                         callback=callback)
+                         progress=progress)
     assert killed["keys"], "no fit was running on the killed worker"
     local = run_sweep(*_arrays(features), grid, params, n_jobs=2)
     assert all(row["error"] == "" for row in rows)
@@ -169,12 +169,12 @@ def test_fit_whose_worker_keeps_dying_is_a_failed_row(features, tmp_path):
     # allowed_failures=0: the scheduler gives up on a fit the first time its worker dies
     with _local_cluster(scheduler_kwargs={"allowed_failures": 0}) as local_cluster, \
             connect(local_cluster.scheduler_address) as dask_cluster:
-        def callback(done, total, row):
+        def progress(stage, done, total, row):
             if not killed:
                 killed["worker"], killed["keys"] = _kill_busy_worker(dask_cluster.client)
 
         rows = run_sweep(*_arrays(features), grid, params, scheduler=dask_cluster,
-                         callback=callback)
+                         progress=progress)
     lost = {int(key.rsplit("-", 1)[1]) for key in killed["keys"]}
     failed = {row["run"] for row in rows if row["error"]}
     assert failed == lost

@@ -16,7 +16,7 @@ from fastsoftmax.experiments import (check_output_folder, load_results, parse_gr
                                      write_results)
 from fastsoftmax.experiments.plots import make_plots
 from fastsoftmax.experiments.study import run_study, study_findings, study_plan
-from fastsoftmax.experiments.sweep import downsample_curve, final_loss
+from fastsoftmax.experiments.runner import downsample_curve, final_loss
 
 BASE = {"n_iter": 60, "batch_size": 64, "momentum": 0.0, "lr_schedule": "constant"}
 

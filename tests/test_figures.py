@@ -11,8 +11,8 @@ from fastsoftmax.cli import main
 from fastsoftmax.experiments.report import grid_edge_sentences, sweep_findings
 from fastsoftmax.experiments.stats import (clearly_better, clearly_differs, grid_edges,
                                            sample_sd, spread_label)
+from fastsoftmax.experiments.stats import summarize
 from fastsoftmax.experiments.study import _analysis_lr
-from fastsoftmax.experiments.sweep import summarize
 from fastsoftmax.plots.figures import check_figure_path, plot_confusion_matrix, plot_loss_curve
 
 MAGIC = {"png": (b"\x89PNG\r\n\x1a\n",), "pdf": (b"%PDF",), "svg": (b"<?xml", b"<svg")}

@@ -26,10 +26,10 @@ from fastsoftmax.io.atomic import remove_stale, staged_folder
 from fastsoftmax.cli import main
 from fastsoftmax.data import load_dataset
 from fastsoftmax.experiments import results as results_module
-from fastsoftmax.experiments.results import (METRIC_COLUMNS, RESULT_FILES, check_output_folder,
-                                             publish_sweep)
+from fastsoftmax.experiments.results import METRIC_COLUMNS, RESULT_FILES, check_output_folder
+from fastsoftmax.experiments.stats import summarize
 from fastsoftmax.experiments.study import holds_complete_study, run_study, study_plan
-from fastsoftmax.experiments.sweep import SWEEPABLE, prepare_features, run_sweep, summarize
+from fastsoftmax.experiments.sweep import SWEEPABLE, prepare_features, publish_sweep, run_sweep
 
 BASE = {"n_iter": 40, "batch_size": 64, "momentum": 0.0, "lr_schedule": "constant"}
 INTERNAL = "; please report it; run with -v for the traceback"

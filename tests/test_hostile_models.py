@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from fastsoftmax.cli import main
 from fastsoftmax.io import cache
-from fastsoftmax.experiments.report import ResultsFileError, read_sweep_results
+from fastsoftmax.experiments.results import ResultsFileError, read_sweep_results
 from fastsoftmax.model.loading import load_model
 from fastsoftmax.io.model_file import ModelFileError, load_arrays, save_arrays
 from model_file_edits import set_array, set_metadata
@@ -582,9 +582,9 @@ def test_results_malformed_is_an_error_naming_the_file(tmp_path, payload, match)
 
 
 def test_results_size_bound(tmp_path, monkeypatch):
-    from fastsoftmax.experiments import report
+    from fastsoftmax.experiments import results
 
-    monkeypatch.setattr(report, "MAX_RESULTS_BYTES", 1 << 20)
+    monkeypatch.setattr(results, "MAX_RESULTS_BYTES", 1 << 20)
     folder = _results(tmp_path, " " * (2 << 20) + "{}")
     with pytest.raises(ResultsFileError, match=r"results.json: larger than 1 MiB"):
         read_sweep_results(folder)

@@ -25,8 +25,8 @@ from fastsoftmax.io.atomic import atomic_open, remove_stale
 from fastsoftmax.io.paths import name_max, temp_stem
 from fastsoftmax.cli import main
 from fastsoftmax.cli.signals import SignalInterrupt
-from fastsoftmax.experiments.results import RESULT_FILES, publish_sweep
-from fastsoftmax.experiments.sweep import run_sweep
+from fastsoftmax.experiments.results import RESULT_FILES
+from fastsoftmax.experiments.sweep import publish_sweep, run_sweep
 
 from test_hostile_cli import (  # noqa: F401  (fixtures: features, no_work, quick_features)
     BASE, KILL_SWEEP, _leftovers, _one_error_line, _stage, _start, _wait_for, features, no_work,

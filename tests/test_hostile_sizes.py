@@ -190,13 +190,14 @@ def _rows(n, points, error=""):
 
 def test_max_runs_fits_the_readers_bounds(tmp_path):
     from fastsoftmax.model.classifier import SoftmaxClassifier
-    from fastsoftmax.experiments import report, results, sweep
-    from fastsoftmax.experiments.sweep import MAX_CURVE_POINTS, MAX_ERROR_CHARS, MAX_RUNS
+    from fastsoftmax.experiments import results, runner
+    from fastsoftmax.experiments.runner import MAX_CURVE_POINTS, MAX_ERROR_CHARS
+    from fastsoftmax.experiments.sweep import MAX_RUNS
 
     # curves.npz: every run's curve at its longest
     assert MAX_RUNS * MAX_CURVE_POINTS * (8 + 8) + MAX_RUNS * 16 < results.MAX_CURVES_BYTES
     # results.json: the largest row (every parameter, the longest error) times MAX_RUNS
-    error = sweep.failed_row({}, 0, {}, RuntimeError("x" * 10_000))["error"]
+    error = runner.failed_row({}, 0, {}, RuntimeError("x" * 10_000))["error"]
     assert len(error) == MAX_ERROR_CHARS and error.endswith("...")
     params = SoftmaxClassifier().get_params()
     rows, grid = _rows(1, 1, error=error)
@@ -204,11 +205,12 @@ def test_max_runs_fits_the_readers_bounds(tmp_path):
                          for k, v in params.items()}
     results.write_results(rows, tmp_path, grid)
     one = os.path.getsize(tmp_path / "results.json")
-    assert one * MAX_RUNS < report.MAX_RESULTS_BYTES
+    assert one * MAX_RUNS < results.MAX_RESULTS_BYTES
 
 
 def test_curves_of_2050_runs_read_back_and_plot(tmp_path):
-    from fastsoftmax.experiments.results import load_results, publish_sweep
+    from fastsoftmax.experiments.results import load_results
+    from fastsoftmax.experiments.sweep import publish_sweep
 
     rows, grid = _rows(2050, 30)
     files, plots = publish_sweep(rows, tmp_path / "out", grid, plots=True)
@@ -223,7 +225,7 @@ def test_curves_of_2050_runs_read_back_and_plot(tmp_path):
 
 
 def test_a_10000_run_sweep_is_reported(tmp_path):
-    from fastsoftmax.experiments.results import publish_sweep
+    from fastsoftmax.experiments.sweep import publish_sweep
 
     rows, grid = _rows(10_000, 5)
     publish_sweep(rows, tmp_path / "out", grid, plots=False)
@@ -256,8 +258,7 @@ def test_curves_written_one_pair_per_run_still_read(tmp_path):
      "the curve arrays do not have the shapes and types of one curve per run"),
 ], ids=["short", "wrapping-sum", "negative", "loss-shorter"])
 def test_hostile_stacked_curves_are_refused_by_name(tmp_path, arrays, message):
-    from fastsoftmax.experiments.report import ResultsFileError
-    from fastsoftmax.experiments.results import load_results, write_results
+    from fastsoftmax.experiments.results import ResultsFileError, load_results, write_results
 
     rows, grid = _rows(2, 2)
     write_results(rows, tmp_path, grid)

@@ -560,16 +560,16 @@ def load_features(data, val_fraction, seed, setup, no_cache, quiet, image_size=N
 
 
 def sweep_progress(bar):
-    """A ``run_sweep`` callback that moves ``bar`` (to the total the library gives) and
-    shows the last run's accuracy."""
-    def callback(done, total, row):
+    """A ``run_sweep``/``run_study`` progress callback (stage ``"sweep"``) that moves
+    ``bar`` (to the total the library gives) and shows the last run's accuracy."""
+    def progress(stage, done, total, row=None, **info):
         check_interrupt()
         if total != bar.total:
             bar.set_total(total)
-        info = ("diverged" if row["diverged"] else "failed" if row.get("error")
-                else f"val {row['val_accuracy']:.3f}")
-        bar.update(done, info)
-    return callback
+        shown = (None if row is None else "diverged" if row["diverged"]
+                 else "failed" if row.get("error") else f"val {row['val_accuracy']:.3f}")
+        bar.update(done, shown)
+    return progress
 scheduler_option = click.option(
     "--scheduler",
     envvar="FASTSOFTMAX_SCHEDULER",

@@ -106,7 +106,8 @@ def _run_and_write(grid, base, data, out, folder, repeats, n_jobs, val_fraction,
     place at the end); returns the JSON summary, which names ``out`` as given."""
     from fastsoftmax.experiments.report import best_entry
     from fastsoftmax.experiments.results import moved, publishing, write_results
-    from fastsoftmax.experiments.sweep import count_runs, run_sweep, summarize
+    from fastsoftmax.experiments.stats import summarize
+    from fastsoftmax.experiments.sweep import count_runs, run_sweep
 
     with publishing(folder, force) as stage:
         dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache,
@@ -117,7 +118,7 @@ def _run_and_write(grid, base, data, out, folder, repeats, n_jobs, val_fraction,
         try:
             rows = run_sweep(features["X_train"], features["y_train"], features["X_val"],
                              features["y_val"], features["X_test"], features["y_test"], grid,
-                             base, repeats=repeats, n_jobs=n_jobs, callback=sweep_progress(bar),
+                             base, repeats=repeats, n_jobs=n_jobs, progress=sweep_progress(bar),
                              seed=seed, scheduler=scheduler)
         finally:
             bar.close()

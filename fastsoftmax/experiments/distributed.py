@@ -2,19 +2,28 @@
 
 The features are sent to the workers once (:meth:`Cluster.scatter_features`, to every
 worker, so a worker that dies does not take the only copy with it); each fit is one
-future; rows arrive as the futures finish.  A fit that raises on a worker becomes a row
-with its error (:func:`failed_row`); a fit whose worker dies is re-run elsewhere by the
-scheduler.  ``distributed`` is imported only here, and only when a cluster is used
-(it is the optional extra ``fastsoftmax[distributed]``).
+future; rows arrive as the futures finish.  Each fit is
+:func:`~fastsoftmax.experiments.runner.run_one`, as in a local sweep; a fit that raises
+on a worker becomes a row with its error
+(:func:`~fastsoftmax.experiments.runner.failed_row`); a fit whose worker dies is re-run
+elsewhere by the scheduler.  ``distributed`` is imported only here, and only when a
+cluster is used (it is the optional extra ``fastsoftmax[distributed]``).
 
 Example
 -------
 >>> with connect("tcp://127.0.0.1:8786") as cluster:          # doctest: +SKIP
 ...     rows = run_sweep(X_train, ..., grid, scheduler=cluster)
 """
+import asyncio
+import socket
+import threading
 import uuid
+from importlib.metadata import PackageNotFoundError, version
 
-from fastsoftmax.experiments.sweep import failed_row, merge_params, run_one
+import numba
+
+from fastsoftmax._shared.progress import report
+from fastsoftmax.experiments.runner import MAX_CURVE_POINTS, failed_row, merge_params, run_one
 
 #: Seconds to wait for the scheduler before giving up (nothing has been computed then).
 CONNECT_TIMEOUT = 5.0
@@ -25,7 +34,7 @@ INSTALL_HINT = 'pip install "fastsoftmax[distributed]"'
 
 def _import_distributed():
     try:
-        import distributed
+        import distributed  # the optional extra: imported only when a cluster is used
     except ImportError as exc:
         raise ImportError(f"--scheduler needs Dask's distributed package, which cannot be "
                           f"imported ({exc}); install it with: {INSTALL_HINT}",
@@ -85,7 +94,7 @@ class Cluster:
         self._arrays = arrays
         return self._scattered
 
-    def run(self, arrays, tasks, base_params=None, max_curve_points=2000, callback=None):
+    def run(self, arrays, tasks, base_params=None, max_curve_points=MAX_CURVE_POINTS, progress=None):
         """Fit ``tasks`` (``(config, seed)`` pairs) on the cluster; rows in task order.
 
         Parameters
@@ -95,15 +104,15 @@ class Cluster:
         tasks : list of (dict, int)
         base_params : dict, optional
         max_curve_points : int
-        callback : callable, optional
-            ``callback(n_done, n_total, row)`` as each fit finishes (completion order);
-            ``row["run"]`` is its place in ``tasks``.
+        progress : callable, optional
+            ``progress("sweep", done, total, row=row)`` as each fit finishes (completion
+            order); ``row["run"]`` is its place in ``tasks``.
 
         Returns
         -------
         list of dict
-            One row per task (see :func:`~fastsoftmax.experiments.sweep.run_one`); a fit
-            that raised on a worker is a :func:`failed_row`.
+            One row per task (see :func:`~fastsoftmax.experiments.runner.run_one`); a fit
+            that raised on a worker is a :func:`~fastsoftmax.experiments.runner.failed_row`.
 
         Raises
         ------
@@ -133,8 +142,7 @@ class Cluster:
                 future.release()
                 row["run"] = i
                 rows[i] = row
-                if callback is not None:
-                    callback(done, len(tasks), row)
+                report(progress, "sweep", done, len(tasks), row=row)
         finally:
             self.client.cancel([f for f in futures if not f.done()])
         return rows
@@ -206,11 +214,7 @@ def _probe(address, timeout):
     A refused connection fails at once (Dask's own connect retries until its timeout),
     and a server that is not Dask's fails here rather than inside ``Client``.
     """
-    import asyncio
-    import socket
-    import threading
-
-    from distributed.core import rpc
+    from distributed.core import rpc  # the optional extra: imported only when a cluster is used
 
     scheme, sep, rest = address.rpartition("://")
     if not sep or scheme == "tcp":
@@ -249,38 +253,40 @@ class _NotAScheduler(Exception):
 
 
 def check_workers(client, address):
-    """Raise ``ConnectionError`` unless the cluster has workers with our fastsoftmax version."""
-    from importlib.metadata import version
-
-    from fastsoftmax import __version__
-
+    """Raise ``ConnectionError`` unless the cluster has workers with our fastsoftmax version
+    (the installed one, as each worker reports its own)."""
+    try:
+        ours = version("fastsoftmax")
+    except PackageNotFoundError:
+        ours = None  # run from a source tree that is not installed: no worker matches it
     workers = client.scheduler_info().get("workers", {})
     if not workers:
         raise ConnectionError(f"the Dask scheduler at {address} has no workers; start some "
                               f"with `dask worker {address}`")
     found = client.run(version, "fastsoftmax", on_error="return")
-    wrong = {w: v for w, v in found.items() if v != __version__}
+    wrong = {w: v for w, v in found.items() if v != ours}
     if wrong:
         worker, value = next(iter(wrong.items()))
         have = f"fastsoftmax {value}" if isinstance(value, str) else "no fastsoftmax"
-        raise ConnectionError(f"Dask worker {worker} has {have} (this is {__version__}); "
+        this = f"this is {ours}" if ours else "this copy is not installed"
+        raise ConnectionError(f"Dask worker {worker} has {have} ({this}); "
                               f"install the same version on every worker: {INSTALL_HINT}")
 
 
 def _fit_on_worker(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params, seed,
                    max_curve_points):
     """One fit on a Dask worker; the Numba threads are shared by the worker's task threads."""
-    import numba
-    from distributed import get_worker
+    from distributed import get_worker  # the optional extra, present on a worker
 
     numba.set_num_threads(max(1, numba.config.NUMBA_NUM_THREADS // get_worker().state.nthreads))
     return run_one(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params, seed,
                    max_curve_points)
 
 
-def run_on_cluster(scheduler, arrays, tasks, base_params=None, max_curve_points=2000, callback=None):
+def run_on_cluster(scheduler, arrays, tasks, base_params=None, max_curve_points=MAX_CURVE_POINTS,
+                   progress=None):
     """:meth:`Cluster.run` on ``scheduler``: a :class:`Cluster`, or an address to connect to."""
     if isinstance(scheduler, Cluster):
-        return scheduler.run(arrays, tasks, base_params, max_curve_points, callback)
+        return scheduler.run(arrays, tasks, base_params, max_curve_points, progress)
     with connect(scheduler) as cluster:
-        return cluster.run(arrays, tasks, base_params, max_curve_points, callback)
+        return cluster.run(arrays, tasks, base_params, max_curve_points, progress)

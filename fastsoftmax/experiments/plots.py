@@ -11,9 +11,9 @@ import os
 
 import numpy as np
 
+from fastsoftmax.experiments.results import load_results
+from fastsoftmax.experiments.stats import spread_label, summarize
 from fastsoftmax.plots.figures import DEFAULT_DPI, check_figure_path, pyplot, save_figure, smooth
-from fastsoftmax.experiments.stats import spread_label
-from fastsoftmax.experiments.sweep import load_results, summarize
 
 #: Parameters always drawn on a log axis (when every value is > 0).
 LOG_PARAMS = ("learning_rate", "alpha")
@@ -75,7 +75,7 @@ def tick_labels_overlap(ax, axis="x", pad=2.0):
 
 def _style_x(ax, param, values, categorical):
     """Ticks at the tried values when their labels fit; else a locator's round values."""
-    from matplotlib import ticker
+    from matplotlib import ticker  # heavy: imported only when a figure is drawn
 
     ax.set_xlabel(param)
     if categorical:
@@ -135,7 +135,7 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
     Parameters
     ----------
     summary : list of dict
-        From :func:`fastsoftmax.experiments.sweep.summarize` over ``param`` (and ``series``).
+        From :func:`fastsoftmax.experiments.stats.summarize` over ``param`` (and ``series``).
     param : str
         The x-axis parameter.
     path : str
@@ -227,7 +227,7 @@ def _config_curves(rows, curves, names):
 
 def _log_y(ax):
     """Log y axis labelled ``0.5``, ``1``, ``2`` instead of ``5x10^-1``."""
-    from matplotlib import ticker
+    from matplotlib import ticker  # heavy: imported only when a figure is drawn
 
     ax.set_yscale("log")
     plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
@@ -379,7 +379,7 @@ def _plot_curve_panels(data, name, path, title, dpi):
 
 def _plot_length_curves(data, name, path, title, dpi):
     """Runs of different lengths on one axes: longest first, each run's end marked."""
-    from matplotlib import ticker
+    from matplotlib import ticker  # heavy: imported only when a figure is drawn
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))

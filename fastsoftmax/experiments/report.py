@@ -3,6 +3,10 @@
 A report is built as a :class:`Document` (headings, paragraphs, lists, tables,
 images) and rendered twice: ``report.md`` links the PNGs beside it, ``report.html``
 embeds them as base64 ``data:`` URIs so the one file can be mailed or archived.
+
+The sweep folder is read through :mod:`.results`, summarized by :mod:`.stats` and its
+missing plots drawn by :mod:`.plots`; :mod:`.study` builds its report from the
+pieces here.
 """
 import base64
 import html
@@ -10,98 +14,10 @@ import math
 import os
 import re
 
+from fastsoftmax.experiments.plots import make_plots
+from fastsoftmax.experiments.results import RESULT_FILES, ResultsFileError, atomic_write, read_sweep_results
+from fastsoftmax.experiments.stats import NOISE_RULE, clearly_better, grid_edges, summarize
 from fastsoftmax.io.paths import open_regular
-from fastsoftmax.experiments.stats import NOISE_RULE, clearly_better, grid_edges
-from fastsoftmax.experiments.sweep import atomic_write, summarize
-
-#: A ``results.json`` larger than this is refused.
-MAX_RESULTS_BYTES = 64 << 20
-_METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "final_loss", "zero_fraction",
-            "seconds")
-
-
-class ResultsFileError(ValueError):
-    """A ``results.json`` is malformed or not of the shape a sweep writes."""
-
-
-def read_sweep_results(folder):
-    """Read and check a sweep folder's ``results.json`` for a report.
-
-    The file is bounded in size and nesting depth, and must be an object with a
-    ``grid`` (parameter name -> non-empty list of values) and ``rows`` (one object per
-    run with each grid parameter, ``diverged`` and numeric or null metrics); the
-    optional setup fields must have the types the report prints.  Null metrics become
-    NaN.
-
-    Parameters
-    ----------
-    folder : str or os.PathLike
-
-    Returns
-    -------
-    dict
-
-    Raises
-    ------
-    FileNotFoundError
-        ``folder`` holds no ``results.json``.
-    ResultsFileError
-        The file is too large, not JSON, nested too deep, or of the wrong shape; the
-        message names the file and what is wrong.
-    """
-    from fastsoftmax.io.untrusted import read_json_file
-
-    path = os.path.join(folder, "results.json")
-    if not os.path.exists(path):  # anything but a regular file is refused by the reader
-        raise FileNotFoundError(f"{str(folder)!r} holds no sweep results (results.json)")
-    payload = read_json_file(path, max_bytes=MAX_RESULTS_BYTES, error=ResultsFileError)
-    _check_results(payload, path)
-    for row in payload["rows"]:
-        for key in _METRICS:
-            if row.get(key) is None:
-                row[key] = math.nan
-    return payload
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_results(payload, path):
-    def fail(message):
-        raise ResultsFileError(f"{path}: {message}")
-
-    if not isinstance(payload, dict):
-        fail(f"a JSON {type(payload).__name__}, expected an object with 'grid' and 'rows'")
-    grid, rows = payload.get("grid"), payload.get("rows")
-    if not isinstance(grid, dict) or not grid:
-        fail("'grid' is not an object of parameter name -> list of values")
-    for name, values in grid.items():
-        if (not isinstance(values, list) or not values
-                or not all(v is None or isinstance(v, (str, int, float)) for v in values)):
-            fail(f"grid {name!r} is not a non-empty list of numbers or strings")
-    if not isinstance(rows, list) or not rows:
-        fail("'rows' is not a non-empty list of runs")
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            fail(f"row {i} is a {type(row).__name__}, not an object")
-        missing = [key for key in (*grid, "diverged") if key not in row]
-        if missing:
-            fail(f"row {i} lacks {', '.join(map(repr, missing))}")
-        for name in grid:
-            if not (row[name] is None or isinstance(row[name], (str, int, float))):
-                fail(f"row {i} {name!r} is a {type(row[name]).__name__}")
-        if not isinstance(row["diverged"], (bool, int)):
-            fail(f"row {i} 'diverged' is not true/false")
-        for key in _METRICS:
-            value = row.get(key)
-            if value is not None and not _is_number(value):
-                fail(f"row {i} {key!r} is {type(value).__name__}, expected a number or null")
-    for key, types in (("sizes", dict), ("base_params", dict), ("title", str), ("data", str),
-                       ("seconds", (int, float)), ("repeats", int)):
-        value = payload.get(key)
-        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
-            fail(f"{key!r} is a {type(value).__name__}")
 
 
 class Document:
@@ -360,8 +276,6 @@ PLOT_CAPTIONS = {
 
 def sweep_document(folder, title=None, make_missing_plots=True):
     """The report of one sweep folder as a :class:`Document` (plots drawn when missing)."""
-    from fastsoftmax.experiments.plots import make_plots
-
     payload = read_sweep_results(folder)
     names = [n for n in payload["grid"] if len(payload["grid"][n]) > 1] or list(payload["grid"])
     summary = summarize(payload["rows"], names)
@@ -398,8 +312,6 @@ def write_report(folder, title=None):
         ``results.json`` is malformed, or the folder lacks ``results.csv`` or
         ``curves.npz`` (not a complete sweep: sweeps publish all three at once).
     """
-    from fastsoftmax.experiments.results import RESULT_FILES
-
     document = sweep_document(folder, title)
     missing = [n for n in RESULT_FILES if not os.path.isfile(os.path.join(folder, n))]
     if missing:

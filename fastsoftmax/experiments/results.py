@@ -4,9 +4,12 @@ A folder holds ``results.csv`` and ``results.json`` (one row per run: ``run``, t
 swept parameters, then :data:`METRIC_COLUMNS`, with
 the configuration and the measurements listed apart in the JSON's
 ``config_columns``/``metric_columns``), ``curves.npz`` (loss curves) and plots.
-:func:`publish_sweep` builds all of it beside the target and renames it into place
+:func:`publishing` builds all of it beside the target and renames it into place
 (:func:`fastsoftmax.io.atomic.staged_folder`): a kill or a full disk leaves the old
-folder or nothing, never a mixed set.
+folder or nothing, never a mixed set.  The readers (:func:`read_sweep_results`,
+:func:`load_results`) treat every file as untrusted.
+
+This is the bottom of :mod:`fastsoftmax.experiments`: it imports no other module of it.
 """
 import contextlib
 import csv
@@ -19,6 +22,10 @@ import stat
 
 import numpy as np
 
+from fastsoftmax.io import atomic  # atomic.atomic_open looked up per write: tests fill the disk
+from fastsoftmax.io.paths import check_name_fits, file_kind, resolve_output
+from fastsoftmax.io.untrusted import read_json_file, read_npz
+
 #: Files every sweep folder holds (the plots are optional).
 RESULT_FILES = ("results.csv", "results.json", "curves.npz")
 
@@ -29,6 +36,20 @@ METRIC_COLUMNS = ("seed", "diverged", "train_accuracy", "val_accuracy", "test_ac
                   "final_loss", "updates_done", "seconds", "zero_fraction", "error")
 #: Row keys that are neither a parameter nor a metric column.
 ROW_EXTRAS = ("run", "params", "curve")
+#: The measured numbers of a row: null in ``results.json`` is read back as NaN, and
+#: :func:`fastsoftmax.experiments.stats.summarize` averages them.
+NUMERIC_METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "final_loss",
+                   "zero_fraction", "seconds")
+#: The study's analyses (:mod:`fastsoftmax.experiments.study`), in report order: each is
+#: a sweep in the subfolder of that name of a study's folder.
+ANALYSES = ("batch_size", "learning_rate", "n_iter", "l2", "l1")
+#: A ``results.json`` larger than this is refused.
+MAX_RESULTS_BYTES = 64 << 20
+
+
+class ResultsFileError(ValueError):
+    """A ``results.json`` (or ``curves.npz``, ``study.json``) is malformed or not of the
+    shape a sweep writes."""
 
 
 def check_output_folder(folder, force=False, option="--out", complete=None):
@@ -69,9 +90,6 @@ def check_output_folder(folder, force=False, option="--out", complete=None):
     PermissionError
         No file can be created where the folder is to be published.
     """
-    from fastsoftmax.io.atomic import check_writable_folder, existing_ancestor, remove_stale
-    from fastsoftmax.io.paths import check_name_fits, file_kind, resolve_output
-
     folder = resolve_output(folder, option)
     check_name_fits(folder, option)
     if os.path.lexists(folder) and not os.path.isdir(folder):
@@ -80,11 +98,11 @@ def check_output_folder(folder, force=False, option="--out", complete=None):
                               f"{'a file' if kind == 'a regular file' else kind}, not a folder")
     _check_not_around_cwd(folder, option)
     parent = os.path.dirname(folder)
-    base = existing_ancestor(parent)
+    base = atomic.existing_ancestor(parent)
     if not os.path.isdir(base):
         raise FileExistsError(f"{option}: {base!r} is a file, not a folder")
-    check_writable_folder(base, option)
-    remove_stale(folder)
+    atomic.check_writable_folder(base, option)
+    atomic.remove_stale(folder)
     if not os.path.isdir(folder):
         return folder
     entries = sorted(os.listdir(folder))
@@ -123,8 +141,6 @@ PLOT_NAME_RE = re.compile(r"(?:loss_curves|accuracy|heatmap|zero_fraction|accura
 
 def is_result_name(name):
     """Whether ``name`` is something a sweep, a study or a report writes into a folder."""
-    from fastsoftmax.experiments.study import ANALYSES
-
     return name in RESULT_NAMES or name in ANALYSES or bool(PLOT_NAME_RE.fullmatch(name))
 
 
@@ -134,8 +150,6 @@ def foreign_entries(folder):
 
     Our files are regular files with our names; an analysis's folder holds our files.
     """
-    from fastsoftmax.experiments.study import ANALYSES
-
     def ours(path, name, sub_ok):
         mode = os.lstat(path).st_mode
         if sub_ok and name in ANALYSES:
@@ -160,9 +174,7 @@ def holds_complete_sweep(folder):
 
 def atomic_write(path, data):
     """Write ``data`` (bytes or str) to ``path`` through a temporary file and a rename."""
-    from fastsoftmax.io.atomic import atomic_open
-
-    with atomic_open(path, "wb") as handle:
+    with atomic.atomic_open(path, "wb") as handle:
         handle.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
@@ -201,7 +213,7 @@ def write_results(rows, folder, grid=None, meta=None):
     Parameters
     ----------
     rows : list of dict
-        From :func:`run_sweep`.
+        From :func:`~fastsoftmax.experiments.sweep.run_sweep`.
     folder : str or path-like
         Must exist.
     grid : dict, optional
@@ -264,8 +276,6 @@ def stack_curves(rows):
 
 def _split_curves(data, path):
     """``{run: (updates, losses)}`` of :func:`stack_curves`' arrays, checked."""
-    from fastsoftmax.experiments.report import ResultsFileError
-
     runs, lengths, updates, losses = (data[name] for name in CURVE_MEMBERS)
     if (runs.ndim != 1 or lengths.shape != runs.shape or updates.ndim != 1
             or losses.shape != updates.shape or runs.dtype.kind not in "iu"
@@ -294,10 +304,88 @@ def _csv_value(value):
 MAX_CURVES_BYTES = 1 << 30
 
 
+def read_sweep_results(folder):
+    """Read and check a sweep folder's ``results.json`` for a report.
+
+    The file is bounded in size and nesting depth, and must be an object with a
+    ``grid`` (parameter name -> non-empty list of values) and ``rows`` (one object per
+    run with each grid parameter, ``diverged`` and numeric or null metrics); the
+    optional setup fields must have the types the report prints.  Null metrics become
+    NaN.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` holds no ``results.json``.
+    ResultsFileError
+        The file is too large, not JSON, nested too deep, or of the wrong shape; the
+        message names the file and what is wrong.
+    """
+    path = os.path.join(folder, "results.json")
+    if not os.path.exists(path):  # anything but a regular file is refused by the reader
+        raise FileNotFoundError(f"{str(folder)!r} holds no sweep results (results.json)")
+    payload = read_json_file(path, max_bytes=MAX_RESULTS_BYTES, error=ResultsFileError)
+    _check_results(payload, path)
+    for row in payload["rows"]:
+        for key in NUMERIC_METRICS:
+            if row.get(key) is None:
+                row[key] = math.nan
+    return payload
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_results(payload, path):
+    def fail(message):
+        raise ResultsFileError(f"{path}: {message}")
+
+    if not isinstance(payload, dict):
+        fail(f"a JSON {type(payload).__name__}, expected an object with 'grid' and 'rows'")
+    grid, rows = payload.get("grid"), payload.get("rows")
+    if not isinstance(grid, dict) or not grid:
+        fail("'grid' is not an object of parameter name -> list of values")
+    for name, values in grid.items():
+        if (not isinstance(values, list) or not values
+                or not all(v is None or isinstance(v, (str, int, float)) for v in values)):
+            fail(f"grid {name!r} is not a non-empty list of numbers or strings")
+    if not isinstance(rows, list) or not rows:
+        fail("'rows' is not a non-empty list of runs")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            fail(f"row {i} is a {type(row).__name__}, not an object")
+        missing = [key for key in (*grid, "diverged") if key not in row]
+        if missing:
+            fail(f"row {i} lacks {', '.join(map(repr, missing))}")
+        for name in grid:
+            if not (row[name] is None or isinstance(row[name], (str, int, float))):
+                fail(f"row {i} {name!r} is a {type(row[name]).__name__}")
+        if not isinstance(row["diverged"], (bool, int)):
+            fail(f"row {i} 'diverged' is not true/false")
+        for key in NUMERIC_METRICS:
+            value = row.get(key)
+            if value is not None and not _is_number(value):
+                fail(f"row {i} {key!r} is {type(value).__name__}, expected a number or null")
+    for key, types in (("sizes", dict), ("base_params", dict), ("title", str), ("data", str),
+                       ("seconds", (int, float)), ("repeats", int)):
+        value = payload.get(key)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            fail(f"{key!r} is a {type(value).__name__}")
+
+
 def load_results(folder):
     """Read a sweep folder: ``(payload, curves)``, both checked as untrusted.
 
-    ``payload`` is ``results.json`` as :func:`~fastsoftmax.experiments.report.read_sweep_results`
+    ``payload`` is ``results.json`` as :func:`read_sweep_results`
     checks and returns it (``None`` scores turned back into NaN); ``curves`` maps run
     number -> ``(updates, losses)`` (empty when ``curves.npz`` is absent).  ``curves.npz``
     holds the arrays of :func:`stack_curves`, or (written by fastsoftmax 0.1.0) a pair of
@@ -307,12 +395,9 @@ def load_results(folder):
     ------
     FileNotFoundError
         ``folder`` holds no ``results.json``.
-    fastsoftmax.experiments.report.ResultsFileError
+    ResultsFileError
         ``results.json`` or ``curves.npz`` is malformed (the message names the file).
     """
-    from fastsoftmax.io.untrusted import read_npz
-    from fastsoftmax.experiments.report import ResultsFileError, read_sweep_results
-
     payload = read_sweep_results(folder)
     curves = {}
     curve_path = os.path.join(folder, "curves.npz")
@@ -335,44 +420,6 @@ def load_results(folder):
     return payload, curves
 
 
-def publish_sweep(rows, folder, grid=None, meta=None, plots=True, force=False):
-    """Write a sweep's results (and plots) and publish them at ``folder`` as a whole.
-
-    Everything is written into a hidden sibling folder, which is then renamed onto
-    ``folder`` (:func:`fastsoftmax.io.atomic.staged_folder`): readers, ``fastsoftmax
-    report`` and a rerun see the complete set or none of it.  ``folder`` is checked
-    again (:func:`check_output_folder`) just before publishing.
-
-    Parameters
-    ----------
-    rows : list of dict
-        From :func:`~fastsoftmax.experiments.sweep.run_sweep`.
-    folder : str or path-like
-    grid, meta : dict, optional
-        As in :func:`write_results`.
-    plots : bool, default=True
-        Draw the plots (:func:`fastsoftmax.experiments.plots.make_plots`).
-    force : bool, default=False
-        Replace complete results already at ``folder``.
-
-    Returns
-    -------
-    files : dict
-        File kind -> path under ``folder``.
-    plot_paths : dict
-        Plot name -> path under ``folder``.
-    """
-    folder = os.fspath(folder)
-    with publishing(folder, force) as stage:
-        files = write_results(rows, stage, grid, meta)
-        plot_paths = {}
-        if plots:
-            from fastsoftmax.experiments.plots import make_plots
-
-            plot_paths = make_plots(stage)
-    return moved(files, stage, folder), moved(plot_paths, stage, folder)
-
-
 @contextlib.contextmanager
 def publishing(folder, force=False, complete=None, option="--out"):
     """Check ``folder`` (:func:`check_output_folder`), yield a hidden sibling folder to
@@ -384,10 +431,8 @@ def publishing(folder, force=False, complete=None, option="--out"):
     fit, a full disk, Ctrl-C), the sibling is removed and ``folder`` is untouched; if
     the process is killed, the next run removes it.
     """
-    from fastsoftmax.io.atomic import staged_folder
-
     resolved = check_output_folder(folder, force, option, complete)
-    with staged_folder(resolved, replace=True) as stage:
+    with atomic.staged_folder(resolved, replace=True) as stage:
         yield stage
         if check_output_folder(resolved, force, option, complete) != resolved:
             raise FileExistsError(f"{option}: {resolved!r} became a link meanwhile; "

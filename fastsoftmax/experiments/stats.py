@@ -1,4 +1,5 @@
-"""Spread, noise and grid-edge rules shared by the plots, the sweep report and the study.
+"""Summaries of a sweep's rows, and the spread, noise and grid-edge rules shared by the
+plots, the sweep report and the study.
 
 Every place that shows a standard deviation uses :func:`sample_sd` (``ddof=1``; one
 run has no spread, so NaN, not 0), and every sentence that says one mean beats
@@ -9,10 +10,15 @@ twice its standard error, ``2 * sqrt(sd_a**2 / n_a + sd_b**2 / n_b)`` (``n`` the
 that trained), *and* larger than a floor (:data:`MIN_GAP`: one accuracy point).
 When either side has a single run its seed-to-seed noise is unknown, and only the
 floor applies.
+
+:func:`summarize` turns a sweep's rows into these summary entries (mean and sample
+standard deviation of each measurement per configuration).
 """
 import math
 
 import numpy as np
+
+from fastsoftmax.experiments.results import METRIC_COLUMNS, NUMERIC_METRICS, ROW_EXTRAS
 
 #: Accuracy gaps at or below this never count, whatever the spread (one point).
 MIN_GAP = 0.01
@@ -30,8 +36,41 @@ def sample_sd(values):
     return float(values.std(ddof=1)) if len(values) > 1 else math.nan
 
 
+def summarize(rows, names):
+    """Mean and standard deviation of ``metric`` per configuration of ``names``.
+
+    Returns
+    -------
+    list of dict
+        One per configuration, in first-seen order: the ``names`` values, ``runs``,
+        ``diverged`` and ``failed`` (counts; a failed run raised on a Dask worker), and
+        for each metric (``train_accuracy``, ``val_accuracy``, ``test_accuracy``,
+        ``final_loss``, ``zero_fraction``, ``seconds``) its ``<metric>_mean`` and
+        ``<metric>_std`` over the runs that neither diverged nor failed (NaN when none).
+        The standard deviation is the sample one (``ddof=1``): NaN for a single run,
+        which has no spread.
+    """
+    groups = {}
+    for row in rows:
+        key = tuple(repr(row[n]) for n in names)
+        groups.setdefault(key, []).append(row)
+    out = []
+    for members in groups.values():
+        entry = {n: members[0][n] for n in names}
+        entry["runs"] = len(members)
+        entry["diverged"] = sum(bool(m["diverged"]) for m in members)
+        entry["failed"] = sum(bool(m.get("error")) and not m["diverged"] for m in members)
+        ok = [m for m in members if not m["diverged"] and not m.get("error")]
+        for key in NUMERIC_METRICS:
+            values = np.array([m[key] for m in ok], dtype=np.float64)
+            entry[f"{key}_mean"] = float(values.mean()) if len(values) else math.nan
+            entry[f"{key}_std"] = sample_sd(values)
+        out.append(entry)
+    return out
+
+
 def trained_runs(entry):
-    """Runs of a :func:`~fastsoftmax.experiments.sweep.summarize` entry that did not diverge."""
+    """Runs of a :func:`summarize` entry that did not diverge."""
     return int(entry["runs"]) - int(entry["diverged"])
 
 
@@ -54,7 +93,7 @@ def clearly_differs(a, b, metric="val_accuracy", min_gap=MIN_GAP):
     Parameters
     ----------
     a, b : dict
-        Entries of :func:`~fastsoftmax.experiments.sweep.summarize` (``runs``,
+        Entries of :func:`summarize` (``runs``,
         ``diverged``, ``<metric>_mean``, ``<metric>_std``).
     metric : str, default="val_accuracy"
     min_gap : float, default=MIN_GAP
@@ -101,8 +140,6 @@ def spread_label(rows, names, swept=None):
         return ""
     seeds = len({row.get("seed") for row in rows})
     if swept is None:
-        from fastsoftmax.experiments.sweep import METRIC_COLUMNS, ROW_EXTRAS
-
         swept = [k for k in rows[0] if k not in METRIC_COLUMNS + ROW_EXTRAS]
     others = [k for k in swept if k not in names and len({repr(r.get(k)) for r in rows}) > 1]
     if not others:

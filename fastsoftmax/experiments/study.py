@@ -18,19 +18,25 @@ four analyses use the constant rate with the best validation accuracy in it (unl
 import json
 import math
 import os
+import time
 
 import numpy as np
 
 from fastsoftmax._shared.presets import (STUDY_ALPHA, STUDY_BATCH, STUDY_L2, STUDY_LEARNING_RATE,
-                           STUDY_PASSES, STUDY_UPDATES)
-from fastsoftmax.experiments.report import (Document, describe, features_phrase, fmt_value, grid_edge_sentences, summary_table,
-                     write_document)
-from fastsoftmax.experiments.stats import NOISE_RULE, clearly_better, clearly_differs
-from fastsoftmax.experiments.results import (atomic_write, check_output_folder, holds_complete_sweep, load_results,
-                      moved, publishing, write_results)
-from fastsoftmax.experiments.sweep import count_runs, run_sweep, summarize
+                                         STUDY_PASSES, STUDY_UPDATES)
+from fastsoftmax._shared.progress import shifted
+from fastsoftmax.experiments.plots import make_plots
+from fastsoftmax.experiments.report import (Document, describe, features_phrase, fmt_value,
+                                            grid_edge_sentences, setup_bullets, summary_table,
+                                            write_document)
+from fastsoftmax.experiments.results import (ANALYSES, ResultsFileError, atomic_write,
+                                             check_output_folder, holds_complete_sweep,
+                                             load_results, moved, publishing, write_results)
+from fastsoftmax.experiments.stats import NOISE_RULE, clearly_better, clearly_differs, summarize
+from fastsoftmax.experiments.sweep import count_runs, run_sweep
+from fastsoftmax.io.untrusted import read_json_file
+from fastsoftmax.plots.figures import smooth
 
-ANALYSES = ("batch_size", "learning_rate", "n_iter", "l2", "l1")
 #: The order they run in: the learning-rate analysis picks the others' learning rate.
 RUN_ORDER = ("learning_rate", "batch_size", "n_iter", "l2", "l1")
 
@@ -88,7 +94,7 @@ def study_plan(n_train, n_iter=None, batch_size=None, learning_rate=None):
     }
 
 
-def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None, force=False,
+def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, progress=None, force=False,
               meta=None, plots=True, scheduler=None):
     """Run the five analyses into ``folder/<analysis>/`` and write the study report.
 
@@ -100,17 +106,19 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
     plan : dict
         From :func:`study_plan`.
     repeats, n_jobs, seed : int
-        As in :func:`run_sweep`.
-    callback : callable, optional
-        ``callback(n_done, n_total, row)`` over all analyses' runs.
+        As in :func:`~fastsoftmax.experiments.sweep.run_sweep`.
+    progress : callable, optional
+        ``progress("sweep", done, total, row=row)`` (:mod:`fastsoftmax._shared.progress`)
+        after each run, counted over all analyses' runs.
     force : bool, default=False
         Replace a complete study already at ``folder``.
     meta : dict, optional
         Stored with every sweep (data name, sizes...).
     plots : bool, default=True
     scheduler : str or fastsoftmax.experiments.distributed.Cluster, optional
-        Run the fits on this Dask cluster (as in :func:`run_sweep`); give a ``Cluster``
-        so that the features are sent to the workers once for all five analyses.
+        Run the fits on this Dask cluster (as in
+        :func:`~fastsoftmax.experiments.sweep.run_sweep`); give a ``Cluster`` so that the
+        features are sent to the workers once for all five analyses.
 
     Returns
     -------
@@ -125,18 +133,14 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, callback=None
     """
     folder = check_study_folder(folder, force)
     with publishing(folder, force, complete=holds_complete_study) as stage:
-        result = _run_study_into(features, stage, plan, repeats, n_jobs, seed, callback, meta,
+        result = _run_study_into(features, stage, plan, repeats, n_jobs, seed, progress, meta,
                                  plots, scheduler)
     result["report"] = moved(result["report"], stage, folder)
     return result
 
 
-def _run_study_into(features, folder, plan, repeats, n_jobs, seed, callback, meta, plots,
+def _run_study_into(features, folder, plan, repeats, n_jobs, seed, progress, meta, plots,
                     scheduler):
-    import time
-
-    from fastsoftmax.experiments.plots import make_plots
-
     totals = {name: count_runs(a["grid"], repeats) for name, a in plan["analyses"].items()}
     total = sum(totals.values())
     done = 0
@@ -148,17 +152,12 @@ def _run_study_into(features, folder, plan, repeats, n_jobs, seed, callback, met
         if base["learning_rate"] is None:
             # the study's; only the learning-rate sweep sees it
             base["learning_rate"] = STUDY_LEARNING_RATE
-        offset = done
-
-        def forward(n, _total, row, offset=offset):
-            if callback is not None:
-                callback(offset + n, total, row)
-
         start = time.perf_counter()
         rows = run_sweep(features["X_train"], features["y_train"], features["X_val"],
                          features["y_val"], features["X_test"], features["y_test"],
                          analysis["grid"], base, repeats=repeats, n_jobs=n_jobs,
-                         callback=forward, seed=seed, scheduler=scheduler)
+                         progress=shifted(progress, done, total), seed=seed,
+                         scheduler=scheduler)
         sub = os.path.join(folder, name)
         os.mkdir(sub)
         write_results(rows, sub, analysis["grid"],
@@ -233,8 +232,6 @@ def curve_noise(curves, runs, start_fraction=0.5):
 def settle_point(updates, losses, within=0.05):
     """First update after which the smoothed loss stays within ``within`` (relative) of
     its final value; ``None`` for an empty curve."""
-    from fastsoftmax.plots.figures import smooth
-
     if len(losses) < 3:
         return None
     window = max(1, len(losses) // 50)
@@ -457,8 +454,6 @@ def study_findings(folder):
             text, numbers = _ANALYZERS[name](payload["rows"], curves, summary,
                                              payload.get("base_params") or {})
         except (KeyError, TypeError, IndexError, ValueError) as exc:  # a hand-edited file
-            from fastsoftmax.experiments.report import ResultsFileError
-
             raise ResultsFileError(
                 f"{os.path.join(sub, 'results.json')}: not the results of the study's {name!r} "
                 f"analysis ({type(exc).__name__}: {exc})") from None
@@ -478,12 +473,9 @@ def read_study_json(folder):
     ------
     FileNotFoundError
         No ``study.json``.
-    fastsoftmax.experiments.report.ResultsFileError
+    fastsoftmax.experiments.results.ResultsFileError
         Too large, not JSON, or of the wrong shape; the message names the file.
     """
-    from fastsoftmax.io.untrusted import read_json_file
-    from fastsoftmax.experiments.report import ResultsFileError
-
     path = os.path.join(folder, "study.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{str(folder)!r} holds no study (study.json)")
@@ -518,9 +510,6 @@ def read_study_json(folder):
 
 def study_document(folder, replot=False):
     """The study report of ``folder`` as a :class:`~fastsoftmax.experiments.report.Document`."""
-    from fastsoftmax.experiments.plots import make_plots
-    from fastsoftmax.experiments.report import setup_bullets
-
     study = read_study_json(folder)
     findings = study_findings(folder)
     doc = Document(f"The study's analyses on {study.get('data', 'the data')}")

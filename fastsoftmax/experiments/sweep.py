@@ -4,25 +4,33 @@ The features (HOG + PCA) are computed once (:func:`prepare_features`); every
 configuration of the grid is then fitted on them, ``repeats`` times with different
 seeds, in parallel threads (the Numba kernels release the GIL).  A run whose loss
 becomes non-finite is a row with ``diverged=True`` and NaN scores, not an error; a fit
-that raises anything else is a row with its ``error`` (locally as on a Dask cluster).
+that raises anything else is a row with its ``error`` (locally as on a Dask cluster):
+each run is :func:`fastsoftmax.experiments.runner.run_one`.
 
 A row keeps the configuration and the measurements apart: its keys are ``run``, the
 swept parameters (:data:`SWEEPABLE` names), then :data:`METRIC_COLUMNS`, which share
 no name with a parameter (the updates a run did are ``updates_done``, not ``n_iter``,
-which is the parameter).
+which is the parameter).  :func:`publish_sweep` writes a sweep's folder as a whole.
 """
 import difflib
 import itertools
 import math
-import time
+import os
 from numbers import Integral, Real
 
+import numba
 import numpy as np
+from joblib import Parallel, delayed
+from sklearn.model_selection import train_test_split
 
-from fastsoftmax.model.classifier import PARAMETER_CONSTRAINTS, SoftmaxClassifier, TrainingDivergedError
-from fastsoftmax.experiments.results import (METRIC_COLUMNS, RESULT_FILES, ROW_EXTRAS,  # noqa: F401 (this module's names)
-                      atomic_write, check_output_folder, load_results, result_columns,
-                      write_results)
+from fastsoftmax._shared.progress import report, relabel
+from fastsoftmax.experiments.distributed import run_on_cluster
+from fastsoftmax.experiments.plots import make_plots
+from fastsoftmax.experiments.results import (METRIC_COLUMNS, ROW_EXTRAS, moved, publishing,
+                                             write_results)
+from fastsoftmax.experiments.runner import MAX_CURVE_POINTS, merge_params, run_one
+from fastsoftmax.model.classifier import PARAMETER_CONSTRAINTS, SoftmaxClassifier
+from fastsoftmax.model.pipeline import ImagePipeline
 
 #: Hyperparameters a sweep may vary (every classifier parameter but the seed, which
 #: ``repeats`` varies).
@@ -31,17 +39,13 @@ SWEEPABLE = tuple(name for name in PARAMETER_CONSTRAINTS if name != "random_stat
 if set(METRIC_COLUMNS + ROW_EXTRAS) & set(SWEEPABLE):  # pragma: no cover - a coding error
     raise ImportError("a sweep metric column has the name of a classifier parameter")
 
-#: Most points kept of each loss curve (evenly spaced updates).
-MAX_CURVE_POINTS = 2000
 #: Most runs (configurations x repeats) of one sweep, refused up front with its count
 #: before any configuration is built.  What a sweep writes must read back within the
 #: readers' bounds: a run's curve takes at most ``MAX_CURVE_POINTS`` x 16 bytes (32 KB)
 #: of ``curves.npz`` (1 GiB: ``results.MAX_CURVES_BYTES``), its row about 1 KB and at
-#: most 3 KB of ``results.json`` (64 MiB: ``report.MAX_RESULTS_BYTES``); 20,000 runs
+#: most 3 KB of ``results.json`` (64 MiB: ``results.MAX_RESULTS_BYTES``); 20,000 runs
 #: fill at most 640 MB and 60 MB of them.
 MAX_RUNS = 20_000
-#: A failed run's ``error`` keeps at most this many characters (a row's size is bounded).
-MAX_ERROR_CHARS = 500
 
 
 # ---------------------------------------------------------------------- parsing
@@ -169,21 +173,6 @@ def _count(n, noun):
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def merge_params(base_params, config):
-    """Classifier parameters of one run: ``base_params`` overridden by ``config``.
-
-    Sweeping ``epochs`` drops a base ``n_iter`` and vice versa (they are exclusive).
-    """
-    params = dict(base_params or {})
-    params.pop("random_state", None)
-    if "epochs" in config and "n_iter" not in config:
-        params["n_iter"] = None
-    if "n_iter" in config and "epochs" not in config:
-        params["epochs"] = None
-    params.update(config)
-    return params
-
-
 def check_grid(grid, base_params):
     """Validate every configuration before any work (e.g. ``n_iter`` and ``epochs`` both
     set); a grid of more than :data:`MAX_RUNS` configurations is refused unexpanded."""
@@ -245,11 +234,6 @@ def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, feat
         ``X_train, y_train, X_val, y_val, X_test, y_test`` (float32 features, int64
         labels), and ``n_image_features`` (features per image before PCA).
     """
-    from sklearn.model_selection import train_test_split
-
-    from fastsoftmax._shared.progress import relabel
-    from fastsoftmax.model.pipeline import ImagePipeline
-
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1); got {val_fraction!r}")
     index = np.arange(len(dataset.y_train))
@@ -276,111 +260,8 @@ def prepare_features(dataset, val_fraction=0.15, seed=0, pca_variance=0.95, feat
 
 
 # ---------------------------------------------------------------------- running
-def downsample_curve(losses, max_points=MAX_CURVE_POINTS):
-    """At most ``max_points`` of a loss curve: ``(updates, losses)``, updates 1-based.
-
-    Longer curves are averaged over consecutive windows, so the noise of single
-    minibatches does not alias; the update is each window's last.
-    """
-    losses = np.asarray(losses, dtype=np.float64)
-    n = len(losses)
-    if n <= max_points:
-        return np.arange(1, n + 1, dtype=np.int64), losses
-    edges = np.linspace(0, n, max_points + 1).astype(np.int64)
-    sums = np.add.reduceat(losses, edges[:-1])
-    return edges[1:], sums / np.diff(edges)
-
-
-def final_loss(losses):
-    """Mean minibatch loss over the last 5% of updates (at least one): the loss reached."""
-    losses = np.asarray(losses, dtype=np.float64)
-    if len(losses) == 0:
-        return math.nan
-    tail = max(1, len(losses) // 20)
-    return float(losses[-tail:].mean())
-
-
-def run_one(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params=None, seed=0,
-            max_curve_points=MAX_CURVE_POINTS):
-    """Fit one configuration with one seed and measure it.
-
-    Returns
-    -------
-    dict
-        The ``config`` values, ``seed``, ``diverged``, ``train_accuracy``,
-        ``val_accuracy``, ``test_accuracy``, ``final_loss`` (:func:`final_loss`),
-        ``updates_done`` (updates the fit ran), ``seconds`` (fit time),
-        ``zero_fraction`` (share of exactly-zero entries of ``coef_``), ``error`` (the
-        divergence message, or ``"<Type>: <message>"`` of a fit that raised, else
-        ``""``), ``params`` (every classifier parameter) and ``curve``
-        (``(updates, losses)`` from :func:`downsample_curve`).  A fit that raises
-        anything but ``KeyboardInterrupt``/``SystemExit`` is a :func:`failed_row`.
-    """
-    params = merge_params(base_params, config)
-    start = time.perf_counter()
-    try:
-        clf = SoftmaxClassifier(random_state=seed, **params)
-        clf.fit(X_train, y_train)
-    except TrainingDivergedError as exc:
-        row = failed_row(config, seed, params, str(exc).split(". ")[0])
-        row.update(diverged=True, seconds=time.perf_counter() - start)
-        return row
-    except Exception as exc:  # noqa: BLE001 - a failed run is a row, as on a Dask worker
-        return failed_row(config, seed, params, exc)
-    seconds = time.perf_counter() - start
-    row = dict(config)
-    row.update(
-        seed=int(seed),
-        diverged=False,
-        train_accuracy=float(clf.score(X_train, y_train)),
-        val_accuracy=float(clf.score(X_val, y_val)) if len(y_val) else math.nan,
-        test_accuracy=float(clf.score(X_test, y_test)) if len(y_test) else math.nan,
-        final_loss=final_loss(clf.loss_curve_),
-        updates_done=int(clf.n_iter_),
-        seconds=seconds,
-        zero_fraction=float(np.mean(clf.coef_ == 0)),
-        error="",
-    )
-    row["params"] = params
-    row["curve"] = downsample_curve(clf.loss_curve_, max_curve_points)
-    return row
-
-
-def failed_row(config, seed, params, error):
-    """The row of a run that trained no model: NaN scores, ``updates_done=None``.
-
-    Parameters
-    ----------
-    config : dict
-    seed : int
-    params : dict
-        Every classifier parameter of the run.
-    error : BaseException or str
-        An exception becomes ``"<Type>: <first line>"``; a string is kept as it is.
-        Either is cut to :data:`MAX_ERROR_CHARS` characters.
-
-    Returns
-    -------
-    dict
-        A row (``diverged=False``; the caller sets it for a divergence).
-    """
-    if isinstance(error, BaseException):
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        error = f"{type(error).__name__}: {message}" if message else type(error).__name__
-    error = str(error)
-    if len(error) > MAX_ERROR_CHARS:
-        error = error[:MAX_ERROR_CHARS - 3] + "..."
-    row = dict(config)
-    row.update(seed=int(seed), diverged=False, train_accuracy=math.nan, val_accuracy=math.nan,
-               test_accuracy=math.nan, final_loss=math.nan, updates_done=None,
-               seconds=math.nan, zero_fraction=math.nan, error=str(error))
-    row["params"] = params
-    row["curve"] = (np.empty(0, dtype=np.int64), np.empty(0))
-    return row
-
-
 def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=None,
-              repeats=1, n_jobs=2, callback=None, seed=0, max_curve_points=MAX_CURVE_POINTS,
+              repeats=1, n_jobs=2, progress=None, seed=0, max_curve_points=MAX_CURVE_POINTS,
               scheduler=None):
     """Fit every configuration of ``grid`` ``repeats`` times, in parallel.
 
@@ -397,9 +278,10 @@ def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=
     n_jobs : int, default=2
         Runs at once (joblib threads; each run's Numba kernels then use
         ``numba.get_num_threads() // n_jobs`` threads, at least one).
-    callback : callable, optional
-        ``callback(n_done, n_total, row)`` after each run, in order (on a cluster: as
-        each run finishes).
+    progress : callable, optional
+        ``progress("sweep", done, total, row=row)`` (:mod:`fastsoftmax._shared.progress`)
+        after each run, in order (on a cluster: as each run finishes), ``row`` the run's
+        row.
     seed : int, default=0
     max_curve_points : int, default=2000
     scheduler : str or fastsoftmax.experiments.distributed.Cluster, optional
@@ -410,12 +292,9 @@ def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=
     Returns
     -------
     list of dict
-        One row per run (see :func:`run_one`), configurations in grid order, seeds
-        within each configuration.
+        One row per run (see :func:`~fastsoftmax.experiments.runner.run_one`),
+        configurations in grid order, seeds within each configuration.
     """
-    import numba
-    from joblib import Parallel, delayed
-
     check_seeds(seed, repeats)
     check_run_count(grid, repeats)
     if not isinstance(n_jobs, int) or n_jobs < 1:
@@ -423,10 +302,8 @@ def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=
     check_grid(grid, base_params)
     tasks = [(config, seed + k) for config in expand_grid(grid) for k in range(repeats)]
     if scheduler is not None:
-        from fastsoftmax.experiments.distributed import run_on_cluster
-
         return run_on_cluster(scheduler, (X_train, y_train, X_val, y_val, X_test, y_test), tasks,
-                              base_params, max_curve_points, callback)
+                              base_params, max_curve_points, progress)
     threads = max(1, numba.get_num_threads() // n_jobs)
 
     def task(config, run_seed):
@@ -441,42 +318,40 @@ def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=
     for row in results:
         row["run"] = len(rows)
         rows.append(row)
-        if callback is not None:
-            callback(len(rows), len(tasks), row)
+        report(progress, "sweep", len(rows), len(tasks), row=row)
     return rows
 
 
-def summarize(rows, names):
-    """Mean and standard deviation of ``metric`` per configuration of ``names``.
+def publish_sweep(rows, folder, grid=None, meta=None, plots=True, force=False):
+    """Write a sweep's results (and plots) and publish them at ``folder`` as a whole.
+
+    Everything is written into a hidden sibling folder, which is then renamed onto
+    ``folder`` (:func:`fastsoftmax.experiments.results.publishing`): readers,
+    ``fastsoftmax report`` and a rerun see the complete set or none of it.  ``folder``
+    is checked again (:func:`~fastsoftmax.experiments.results.check_output_folder`)
+    just before publishing.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`run_sweep`.
+    folder : str or path-like
+    grid, meta : dict, optional
+        As in :func:`~fastsoftmax.experiments.results.write_results`.
+    plots : bool, default=True
+        Draw the plots (:func:`fastsoftmax.experiments.plots.make_plots`).
+    force : bool, default=False
+        Replace complete results already at ``folder``.
 
     Returns
     -------
-    list of dict
-        One per configuration, in first-seen order: the ``names`` values, ``runs``,
-        ``diverged`` and ``failed`` (counts; a failed run raised on a Dask worker), and
-        for each metric (``train_accuracy``, ``val_accuracy``, ``test_accuracy``,
-        ``final_loss``, ``zero_fraction``, ``seconds``) its ``<metric>_mean`` and
-        ``<metric>_std`` over the runs that neither diverged nor failed (NaN when none).
-        The standard deviation is the sample one (``ddof=1``): NaN for a single run,
-        which has no spread.
+    files : dict
+        File kind -> path under ``folder``.
+    plot_paths : dict
+        Plot name -> path under ``folder``.
     """
-    from fastsoftmax.experiments.stats import sample_sd
-
-    groups = {}
-    for row in rows:
-        key = tuple(repr(row[n]) for n in names)
-        groups.setdefault(key, []).append(row)
-    out = []
-    for members in groups.values():
-        entry = {n: members[0][n] for n in names}
-        entry["runs"] = len(members)
-        entry["diverged"] = sum(bool(m["diverged"]) for m in members)
-        entry["failed"] = sum(bool(m.get("error")) and not m["diverged"] for m in members)
-        ok = [m for m in members if not m["diverged"] and not m.get("error")]
-        for key in ("train_accuracy", "val_accuracy", "test_accuracy", "final_loss",
-                    "zero_fraction", "seconds"):
-            values = np.array([m[key] for m in ok], dtype=np.float64)
-            entry[f"{key}_mean"] = float(values.mean()) if len(values) else math.nan
-            entry[f"{key}_std"] = sample_sd(values)
-        out.append(entry)
-    return out
+    folder = os.fspath(folder)
+    with publishing(folder, force) as stage:
+        files = write_results(rows, stage, grid, meta)
+        plot_paths = make_plots(stage) if plots else {}
+    return moved(files, stage, folder), moved(plot_paths, stage, folder)
