@@ -263,16 +263,20 @@ class ProgressBar:
 
 
 def sweep_progress(bar):
-    """A ``run_sweep`` callback that moves ``bar`` (to the total the library gives) and
-    shows the last run's accuracy."""
-    def callback(done, total, row):
+    """A ``progress(stage, done, total, **info)`` callable for ``run_sweep`` (and the
+    study's sweeps) that moves ``bar`` to the total the library gives and shows the
+    last run's validation accuracy (its ``row=``); the stage's name is not shown.
+    A Ctrl-C that something swallowed stops the sweep here."""
+    def progress(_stage, done, total, row=None, **_info):
         check_interrupt()
         if total != bar.total:
             bar.set_total(total)
-        info = ("diverged" if row["diverged"] else "failed" if row.get("error")
-                else f"val {row['val_accuracy']:.3f}")
+        info = None
+        if row is not None:
+            info = ("diverged" if row["diverged"] else "failed" if row.get("error")
+                    else f"val {row['val_accuracy']:.3f}")
         bar.update(done, info)
-    return callback
+    return progress
 
 
 class DownloadProgress:

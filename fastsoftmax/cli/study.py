@@ -90,7 +90,7 @@ def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batc
     start = time.perf_counter()
     try:
         result = run_study(features, folder, plan, repeats=repeats, n_jobs=n_jobs, seed=seed,
-                           callback=sweep_progress(bar), force=force, scheduler=cluster,
+                           progress=sweep_progress(bar), force=force, scheduler=cluster,
                            meta={"data": dataset.name, "sizes": sizes, "val_fraction": val_fraction,
                                  "features": setup["kind"], "feature_params": setup["params"],
                                  "standardize": setup["standardize"],

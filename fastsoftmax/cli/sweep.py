@@ -122,7 +122,7 @@ def _run_and_write(grid, base, data, out, folder, repeats, n_jobs, val_fraction,
         try:
             rows = run_sweep(features["X_train"], features["y_train"], features["X_val"],
                              features["y_val"], features["X_test"], features["y_test"], grid,
-                             base, repeats=repeats, n_jobs=n_jobs, callback=sweep_progress(bar),
+                             base, repeats=repeats, n_jobs=n_jobs, progress=sweep_progress(bar),
                              seed=seed, scheduler=scheduler)
         finally:
             bar.close()
