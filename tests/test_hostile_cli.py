@@ -390,7 +390,7 @@ def test_bad_output_paths_are_refused_before_work(no_work, tmp_path, args, messa
 
 
 def test_stale_temp_files_of_a_model_path_are_removed(tmp_path):
-    from fastsoftmax.cli.options import output_file
+    from fastsoftmax.cli.paths import output_file
 
     dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True, check=True).stdout)

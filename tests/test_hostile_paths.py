@@ -458,7 +458,7 @@ def test_temporary_names_of_long_names_fit_and_are_recognised(tmp_path, name):
 
 
 def test_stale_temporary_files_of_a_long_output_are_removed_by_the_check(no_work, tmp_path):
-    from fastsoftmax.cli.options import output_file
+    from fastsoftmax.cli.paths import output_file
 
     target = tmp_path / _long("m", ".npz")
     stray = f".{temp_stem(target.name, str(tmp_path))}.{_dead_pid()}-abc123.tmp"

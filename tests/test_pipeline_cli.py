@@ -324,7 +324,7 @@ def test_predict_answers_good_images_and_names_bad_ones(tmp_path):
     assert [p["image"] for p in payload["predictions"]] == [str(good), str(big)]
     assert payload["errors"][0]["image"] == str(bad)
     assert "bad.png" in result.stderr
-    from fastsoftmax.cli.options import load_pipeline
+    from fastsoftmax.cli.building import load_pipeline
 
     pipe = load_pipeline(str(model))
     expected = pipe.predict_proba(digits.X_test[:1])[0]

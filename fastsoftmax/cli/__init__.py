@@ -2,11 +2,25 @@
 
 Heavy imports (numba, scikit-learn) happen inside the command bodies so that
 ``fastsoftmax --help`` answers at once.  ``-q`` and ``-v`` work before and after the
-command name (:func:`fastsoftmax.cli.options.verbosity_options`).
+command name (:func:`fastsoftmax.cli.verbosity.verbosity_options`).
+
+The modules below the commands, each importing only those listed after it:
+:mod:`~fastsoftmax.cli.building` (what a command runs, from its options),
+:mod:`~fastsoftmax.cli.paths` (output files, checked before any work),
+:mod:`~fastsoftmax.cli.folders` (image-folder options), :mod:`~fastsoftmax.cli.options`
+(shared options), :mod:`~fastsoftmax.cli.verbosity` (``-q``/``-v`` and logs),
+:mod:`~fastsoftmax.cli.progress` (progress on stderr), :mod:`~fastsoftmax.cli.errors`
+(one line and an exit code), :mod:`~fastsoftmax.cli.signals` (Ctrl-C, SIGTERM, SIGHUP),
+:mod:`~fastsoftmax.cli.output` (everything printed).
 """
+import importlib
+
 import click
 
 from fastsoftmax import __version__
+from fastsoftmax.cli.errors import InputError, SuggestingGroup
+from fastsoftmax.cli.signals import Interrupted, install_signal_handlers, signal_of
+from fastsoftmax.cli.verbosity import set_verbosity, verbosity_options
 
 # command name -> "module:function" (loaded only when that command runs or --help lists it)
 COMMANDS = {
@@ -22,25 +36,6 @@ COMMANDS = {
 }
 
 
-class SuggestingGroup(click.Group):
-    """A group that answers an unknown command with one line and the nearest name."""
-
-    def resolve_command(self, ctx, args):
-        name = args[0] if args else ""
-        if (isinstance(name, str) and name and not name.startswith("-")
-                and not ctx.resilient_parsing and self.get_command(ctx, name) is None):
-            import difflib
-
-            from fastsoftmax.cli.options import InputError
-
-            names = self.list_commands(ctx)
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = (f"did you mean {close[0]!r}?" if close
-                    else f"the commands are {', '.join(names)}")
-            raise InputError(f"no such command {name!r}; {hint}")
-        return super().resolve_command(ctx, args)
-
-
 class LazyGroup(SuggestingGroup):
     """A group whose subcommands are imported on first use."""
 
@@ -51,10 +46,6 @@ class LazyGroup(SuggestingGroup):
         target = COMMANDS.get(name)
         if target is None:
             return None
-        import importlib
-
-        from fastsoftmax.cli.options import verbosity_options
-
         module_name, attr = target.split(":")
         return verbosity_options(getattr(importlib.import_module(module_name), attr))
 
@@ -64,8 +55,6 @@ class LazyGroup(SuggestingGroup):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:
-            from fastsoftmax.cli.signals import Interrupted, signal_of
-
             raise Interrupted(signal_of(exc)) from None
 
 
@@ -84,16 +73,13 @@ def main(ctx, verbose, quiet):
     stage when stderr is not a terminal); results go to stdout.  An output file or
     folder that already exists is refused unless --force.
     """
-    from fastsoftmax.cli.options import InputError, set_verbosity
-
     ctx.obj = {}
     set_verbosity(ctx, quiet=quiet, verbose=verbose)
     try:  # before any command imports Numba, which reads NUMBA_NUM_THREADS once
+        # imported here: importing the module checks the environment too (and raises)
         from fastsoftmax._shared.config import check_environment
 
         check_environment()
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    from fastsoftmax.cli.signals import install_signal_handlers
-
     install_signal_handlers(ctx)

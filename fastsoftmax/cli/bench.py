@@ -4,9 +4,11 @@ import time
 
 import click
 
-from fastsoftmax.cli.options import (FiniteFloatRange, InputError, echo_json, handle_errors, is_quiet,
-                      json_option, output_file, overwrite_option)
-from fastsoftmax.cli.output import echo, echo_lines
+from fastsoftmax.cli.errors import InputError, handle_errors
+from fastsoftmax.cli.options import FiniteFloatRange, json_option, overwrite_option
+from fastsoftmax.cli.output import echo, echo_json, echo_lines
+from fastsoftmax.cli.paths import output_file
+from fastsoftmax.cli.verbosity import is_quiet
 
 
 @click.command("bench")

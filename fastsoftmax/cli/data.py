@@ -1,57 +1,21 @@
 """``fastsoftmax data``: download CIFAR-10, show the data and cache folders, clear the cache."""
-import sys
+import time
 
 import click
 
-from fastsoftmax.cli import SuggestingGroup
-from fastsoftmax.cli.options import echo_json, handle_errors, is_quiet, json_option
-from fastsoftmax.cli.output import echo
+from fastsoftmax.cli.errors import SuggestingGroup, handle_errors
+from fastsoftmax.cli.options import json_option
+from fastsoftmax.cli.output import echo, echo_json
+from fastsoftmax.cli.progress import DownloadProgress
+from fastsoftmax.cli.verbosity import is_quiet
+from fastsoftmax.io.atomic import check_writable_folder, existing_ancestor
+from fastsoftmax.io.home import data_home, data_home_source
+from fastsoftmax.io.paths import resolve_output
 
 
 @click.group("data", cls=SuggestingGroup)
 def data():
     """Download data sets, inspect the data and cache folders, clear the cache."""
-
-
-class DownloadProgress:
-    """A ``progress(bytes_done, bytes_total)`` callback that draws a tqdm bar on stderr.
-
-    The bar shows bytes done and expected, the rate and the time left; nothing is drawn
-    with ``quiet``.  ``called`` says whether a download started at all.
-    """
-
-    def __init__(self, quiet, label="Downloading CIFAR-10"):
-        self.quiet = quiet
-        self.label = label
-        self.called = False
-        self._bar = None
-
-    def __call__(self, done, total):
-        self.called = True
-        if self.quiet:
-            return
-        if self._bar is None:
-            from tqdm import tqdm
-
-            stream = sys.stderr
-            fmt = ("{l_bar}{bar}| {n_fmt}B/{total_fmt}B [{elapsed}<{remaining}, {rate_fmt}]"
-                   if total else "{desc}: {n_fmt}B [{elapsed}, {rate_fmt}]")
-            self._bar = tqdm(total=total, desc=self.label, unit="B", unit_scale=True,
-                             file=stream, bar_format=fmt, dynamic_ncols=True,
-                             # a log file gets a line every few seconds, not a stream of \r
-                             mininterval=0.2 if stream.isatty() else 5.0)
-        self._bar.update(done - self._bar.n)
-
-    def close(self):
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 @data.command("download")
@@ -79,9 +43,6 @@ def download(dest, url, as_json):
     from fastsoftmax.data import download as dl
 
     if dest is not None:  # a folder nobody can write in fails now, not after a 170 MB download
-        from fastsoftmax.io.atomic import check_writable_folder, existing_ancestor
-        from fastsoftmax.io.paths import resolve_output
-
         dest = resolve_output(dest, "--dest")
         check_writable_folder(existing_ancestor(dest), "--dest")
     with DownloadProgress(is_quiet()) as progress:
@@ -153,8 +114,7 @@ def info(as_json):
     for their mirror images (--flip, on by default with kmeans).
     """
     from fastsoftmax.io.cache import cache_info, format_size, stray_temp_files
-    from fastsoftmax.data.download import (cifar10_archive_path, data_home, data_home_source,
-                                 stray_partial_downloads)
+    from fastsoftmax.data.download import cifar10_archive_path, stray_partial_downloads
 
     archive = cifar10_archive_path()
     cache = cache_info()
@@ -209,8 +169,6 @@ def clear(dry_run, as_json):
     Files that cannot be removed (a read-only cache folder) are named in one line on
     stderr, the others are still removed, and the exit code is then 2.
     """
-    import time
-
     from fastsoftmax.io.cache import cache_dir, clear_cache_entries, format_size
 
     result = clear_cache_entries(dry_run=dry_run)

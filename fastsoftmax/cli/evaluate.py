@@ -1,11 +1,14 @@
 """``fastsoftmax evaluate``: a saved pipeline on a data set's test split."""
 import click
 
-from fastsoftmax.cli.options import (InputError, StageProgress, data_option, dpi_option, echo_json,
-                      handle_errors, is_quiet, json_option, load_pipeline, log, log_seconds,
-                      log_threads, output_file, overwrite_option, write_line)
+from fastsoftmax.cli.building import load_pipeline
+from fastsoftmax.cli.errors import InputError, handle_errors
 from fastsoftmax.cli.folders import image_size_option, include_training_option
-from fastsoftmax.cli.output import echo, echo_lines, printable
+from fastsoftmax.cli.options import data_option, dpi_option, json_option, overwrite_option
+from fastsoftmax.cli.output import echo, echo_json, echo_lines, printable
+from fastsoftmax.cli.paths import output_file
+from fastsoftmax.cli.progress import StageProgress, write_line
+from fastsoftmax.cli.verbosity import is_quiet, log, log_seconds, log_threads
 
 
 @click.command()

@@ -1,10 +1,10 @@
 """``fastsoftmax gradcheck``: the analytic softmax gradient against finite differences."""
 import click
 
-from fastsoftmax.cli.options import (FiniteFloatRange, InputError, data_option, echo_json, handle_errors,
-                      json_option, seed_option)
+from fastsoftmax.cli.errors import InputError, handle_errors
 from fastsoftmax.cli.folders import image_size_option
-from fastsoftmax.cli.output import echo, echo_lines
+from fastsoftmax.cli.options import FiniteFloatRange, data_option, json_option, seed_option
+from fastsoftmax.cli.output import echo, echo_json, echo_lines
 
 #: Slice of dW printed in text mode (the study showed a 3x4 weight matrix).
 SHOW_ROWS, SHOW_COLS = 3, 4

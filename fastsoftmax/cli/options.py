@@ -1,106 +1,14 @@
-"""Options and helpers shared by the commands: the one home of everything two commands use."""
-import functools
-import json
-import logging
-import os
-import sys
+"""The options two or more commands share, as click decorators, and their types.
+
+A command's own options stay in its module; the image-folder options are in
+:mod:`fastsoftmax.cli.folders`, ``-q``/``-v`` in :mod:`fastsoftmax.cli.verbosity`.
+What the options build (a classifier, the feature step) is :mod:`fastsoftmax.cli.building`.
+"""
+import math
 
 import click
 
-from fastsoftmax.cli.output import dependency_message, echo, message_of, printable, printable_json
-from fastsoftmax.cli.progress import ProgressBar, StageProgress, write_line  # noqa: F401  (for the commands)
-from fastsoftmax.cli.signals import Interrupted, check_interrupt, signal_of  # noqa: F401  (for the commands)
-
-log = logging.getLogger("fastsoftmax.cli")
-
-
-class InputError(click.ClickException):
-    """A user error: one line on stderr and exit code 2, never a traceback."""
-
-    exit_code = 2
-
-    def show(self, file=None):
-        echo(f"Error: {self.format_message()}", err=True)
-
-
-#: Exceptions that mean bad input (a path, a file, a value, a cluster address, an input
-#: too large for memory): one line, exit 2.  A missing or too old package is not bad
-#: input (:func:`dependency_message`, exit 1); anything else escaping a command is a bug:
-#: exit 1 with an "internal error" line.
-USER_ERRORS = (ValueError, OSError, MemoryError, RecursionError)
-
-
-class InternalError(click.ClickException):
-    """A bug: a short line on stderr (the traceback with ``-v``) and exit code 1."""
-
-    exit_code = 1
-
-    def show(self, file=None):
-        echo(f"Error: {self.format_message()}", err=True)
-
-
-def first_line(exc):
-    """The first non-empty line of ``str(exc)`` (the exception's type name when empty)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def handle_errors(func):
-    """Turn what escapes a command into one line on stderr and an exit code.
-
-    - user errors (:class:`InputError`, and ``ValueError``/``OSError``/... from the
-      library: :data:`USER_ERRORS`): ``Error: <message>`` (:func:`message_of`), exit 2;
-    - ``ImportError``: a package missing or too old (:func:`dependency_message`), exit 1;
-    - ``MemoryError``: ``Error: out of memory: ...``, exit 2;
-    - ``KeyboardInterrupt`` (Ctrl-C; SIGTERM and SIGHUP raise one too): ``Aborted.``,
-      exit 130 (``Aborted (SIGTERM).``, 143; ``Aborted (SIGHUP).``, 129); what was being
-      written is removed on the way out by the atomic writers' cleanup;
-    - anything else (``KeyError``, ``TypeError``, ``AttributeError``...: a bug):
-      ``Error: internal error: <type>: <message>; please report it; run with -v for the
-      traceback``, exit 1; with ``-v`` the traceback is printed first.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except click.ClickException:
-            raise
-        except BrokenPipeError:
-            # The reader went away (e.g. `| head`): stop quietly, as the docs of Python's
-            # signal module advise, instead of reporting an error nobody will read.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise SystemExit(1) from None
-        except KeyboardInterrupt as exc:
-            raise Interrupted(signal_of(exc)) from None
-        except MemoryError:
-            raise InputError("out of memory: the input is too large for this machine") from None
-        except ImportError as exc:  # a package missing or too old: not bad input, not a bug
-            text = dependency_message(exc)
-            raise (InternalError(text) if text else internal_error(exc)) from None
-        except USER_ERRORS as exc:
-            # a library error that names its parameters may say it with our options
-            wording = getattr(exc, "cli_message", None)
-            raise InputError(printable(wording()) if callable(wording) else message_of(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - a bug: say so, never as a user error
-            raise internal_error(exc) from None
-
-    return wrapper
-
-
-def internal_error(exc):
-    """The :class:`InternalError` of an unexpected exception (traceback on stderr with ``-v``)."""
-    verbose = False
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        root = ctx.find_root()
-        verbose = bool(root.obj and root.obj.get("verbose"))
-    if verbose:
-        import traceback
-
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    return InternalError(f"internal error: {type(exc).__name__}: {first_line(exc)}; please report "
-                         "it; run with -v for the traceback")
+from fastsoftmax._shared.presets import FEATURE_SETUPS, KMEANS_FEATURES
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -108,8 +16,6 @@ class FiniteFloatRange(click.FloatRange):
     range comparison or bound, and would fail only deep in the work)."""
 
     def convert(self, value, param, ctx):
-        import math
-
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
@@ -135,219 +41,26 @@ data_option = click.option(
 )
 
 
-def is_quiet(ctx=None):
-    ctx = ctx or click.get_current_context()
-    root = ctx.find_root()
-    return bool(root.obj and root.obj.get("quiet"))
-
-
-def echo_json(payload):
-    """Print ``payload`` as JSON, every string in it through :func:`printable_json`."""
-    click.echo(json.dumps(printable_json(payload), indent=2, sort_keys=False,
-                          default=_json_default))
-
-
-def _json_default(value):
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return printable_json(value.tolist())
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-# ---------------------------------------------------------------------- -q and -v
-class _EchoHandler(logging.Handler):
-    """Log records on the current stderr (click's, so CliRunner captures them)."""
-
-    def emit(self, record):
-        try:
-            write_line(self.format(record))
-        except Exception:  # noqa: BLE001  (logging must never fail the command)
-            self.handleError(record)
-
-
-def set_verbosity(ctx, quiet=False, verbose=0):
-    """Record ``-q``/``-v`` in the root context and set the level of fastsoftmax's logs.
-
-    Called by the group's options and by each command's (so ``fastsoftmax train -q``
-    equals ``fastsoftmax -q train``); given twice, ``-q`` wins and the ``-v`` add up.
-    Logs go to stderr: warnings by default, the facts of ``-v`` (data and cache used,
-    threads, seconds per stage), debug details with ``-vv``, errors only with ``-q``.
-    """
-    root = ctx.find_root()
-    root.ensure_object(dict)
-    quiet = root.obj["quiet"] = bool(root.obj.get("quiet")) or bool(quiet)
-    verbose = root.obj["verbose"] = int(root.obj.get("verbose") or 0) + int(verbose or 0)
-    logger = logging.getLogger("fastsoftmax")
-    if not any(isinstance(h, _EchoHandler) for h in logger.handlers):
-        handler = _EchoHandler()
-        handler.setFormatter(logging.Formatter("fastsoftmax: %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.ERROR if quiet else max(logging.WARNING - 10 * verbose, logging.DEBUG))
-
-
-QUIET_HELP = "No progress bars or log messages; results only."
-VERBOSE_HELP = ("Log what happens: data and cache used, threads, seconds per stage "
-                "(-vv: more detail).")
-
-
-def _verbosity_callback(ctx, param, value):
-    if value:
-        set_verbosity(ctx, **{param.name: value})
-    return value
-
-
-def verbosity_options(command):
-    """Give ``command`` (and every subcommand of a group) the options ``-q``/``--quiet``
-    and ``-v``/``--verbose``, so that they work after the command name too."""
-    taken = {opt for param in command.params for opt in getattr(param, "opts", ())}
-    if "-q" not in taken and "--quiet" not in taken:
-        click.option("-q", "--quiet", is_flag=True, expose_value=False, help=QUIET_HELP,
-                     callback=_verbosity_callback)(command)
-    if "-v" not in taken and "--verbose" not in taken:
-        click.option("-v", "--verbose", count=True, expose_value=False, help=VERBOSE_HELP,
-                     callback=_verbosity_callback)(command)
-    for sub in getattr(command, "commands", {}).values():
-        verbosity_options(sub)
-    return command
-
-
-# ---------------------------------------------------------------------- output paths
+# ---------------------------------------------------------------------- outputs
 #: The one rule for every output (files and folders): an existing one is refused
 #: before any work unless --force.
 overwrite_option = click.option(
     "--force", is_flag=True,
     help="Overwrite output files that already exist (without it, an existing output is "
          "refused before any work).")
-
-
-def output_file(path, option, force, dpi=None):
-    """The checked, resolved path of an output-file option (``None`` when not given).
-
-    The one check of every file the commands write, before any work: the path is
-    resolved as the file system will see it (:func:`fastsoftmax.io.paths.resolve_output`:
-    an empty path is refused), and what is checked is what the command then writes.
-    Its folder must exist and take a new file (tried for real); its name must fit the
-    file system (temporary names beside it are shortened to fit); an existing one must
-    be a regular file (a folder, FIFO, device or socket is refused, ``force`` or not)
-    and is refused without ``force``.  With ``dpi``, the path is a figure (png, pdf,
-    svg).  Temporary files that killed earlier writes of it left are removed.
-
-    Parameters
-    ----------
-    path : str or None
-        The option's value.
-    option : str
-        The option, named in the messages (``"--model"``).
-    force : bool
-        Whether an existing regular file may be replaced.
-    dpi : float, optional
-        Check the path as a figure of this resolution.
-
-    Returns
-    -------
-    str or None
-        The absolute, resolved path to write.
-    """
-    if path is None:
-        return None
-    from fastsoftmax.io.atomic import check_writable_folder, remove_stale
-    from fastsoftmax.io.paths import check_name_fits, check_replaceable, resolve_output
-
-    try:
-        resolved = resolve_output(path, option)
-        folder = os.path.dirname(resolved)
-        if not os.path.isdir(folder):
-            raise InputError(f"{option}: folder {folder!r} does not exist")
-        check_name_fits(resolved, option)
-        if os.path.isdir(resolved):
-            raise InputError(f"{option}: {resolved!r} is a folder")
-        check_replaceable(resolved, option)
-        if dpi is not None:
-            from fastsoftmax.plots.figures import check_figure_path
-
-            check_figure_path(resolved, dpi)
-        check_writable_folder(folder, option)
-        if os.path.lexists(resolved) and not force:
-            raise InputError(f"{option}: {path!r} already exists; add --force to overwrite it")
-    except (ValueError, OSError) as exc:
-        raise InputError(str(exc)) from None
-    remove_stale(resolved)
-    return resolved
-
-
 dpi_option = click.option(
     "--dpi", type=FiniteFloatRange(min=1, max=2400), default=120, show_default=True,
     help="Resolution of the figure (pixels per inch; for PDF/SVG only their raster parts).")
 
 
-# ---------------------------------------------------------------------- models and data
-def load_pipeline(model_path):
-    """Load a model file that holds a whole image pipeline (one-line errors otherwise)."""
-    from fastsoftmax.model.loading import load_model
-    from fastsoftmax.model.pipeline import ImagePipeline
-
-    model = load_model(model_path)
-    if not isinstance(model, ImagePipeline):
-        raise InputError(
-            f"{model_path!r} holds a bare {type(model).__name__}, not an image pipeline; "
-            "save one with `fastsoftmax train --model PATH`"
-        )
-    return model
-
-
-def load_data(data, quiet, download=False, progress=None, **folder):
-    """Load a data set (``folder``: the image-folder parameters of ``load_dataset``), say
-    what it is on stderr, and log where it came from."""
-    from fastsoftmax.data import load_dataset
-
-    dataset = load_dataset(data, download=download, progress=progress, **folder)
-    log.info("data: %s from %s", dataset.name,
-             os.path.abspath(data) if data else "scikit-learn's bundled digits (built in)")
-    if not quiet:
-        write_line(f"{dataset.name}: {len(dataset.y_train)} training and {len(dataset.y_test)} "
-                   f"test images of {'x'.join(map(str, dataset.image_shape))}")
-    return dataset
-
-
-def log_threads():
-    """Log how many threads the kernels use (``-v``)."""
-    import numba
-
-    log.info("threads: %d (numba; NUMBA_NUM_THREADS sets it), %d CPUs", numba.get_num_threads(),
-             os.cpu_count() or 1)
-
-
-def log_cache(enabled):
-    """Log the cache folder, its size and limit, or that it is off (``-v``)."""
-    if not log.isEnabledFor(logging.INFO):
-        return
-    if not enabled:
-        log.info("cache: off (--no-cache); features and PCA are computed")
-        return
-    from fastsoftmax.io.cache import cache_info, format_size
-
-    info = cache_info()
-    limit = info["limit_bytes"]
-    log.info("cache: %s (%d entries, %s; limit %s)", info["path"], info["entries"],
-             format_size(info["size_bytes"]),
-             "none" if limit is None else "0: off" if limit == 0 else format_size(limit))
-
-
-def log_seconds(seconds):
-    """Log the seconds of each stage (``-v``)."""
-    log.info("seconds: %s", ", ".join(f"{k} {v:.2f}" for k, v in seconds.items()))
-
-
-# ---------------------------------------------------------------------- classifier options
+# ---------------------------------------------------------------------- the classifier
 def classifier_options(func):
     """Every SoftmaxClassifier hyperparameter as an option (default: the classifier's).
 
-    The real-valued ones are plain floats here: :func:`build_classifier` checks every
-    value (``nan`` and ``inf`` included) against the classifier's own rules, before any
-    work, so the message states the rule.
+    The real-valued ones are plain floats here:
+    :func:`~fastsoftmax.cli.building.build_classifier` checks every value (``nan`` and
+    ``inf`` included) against the classifier's own rules, before any work, so the
+    message states the rule.
     """
     options = [
         click.option("--batch-size", type=click.IntRange(min=1), help="Samples per minibatch. [default: 256]"),
@@ -404,24 +117,6 @@ preset_option = click.option(
          "L2 alpha = 1.2/500 (its 1.2 was against the summed batch loss).")
 
 
-def build_classifier(options, preset, seed, defaults=None):
-    """The classifier of the options given over the preset's (``defaults``, e.g. those of
-    ``--features kmeans``, without a preset); checked before any data is read."""
-    from fastsoftmax.model.classifier import SoftmaxClassifier
-    from fastsoftmax._shared.presets import STUDY_PRESET
-
-    params = dict(STUDY_PRESET) if preset == "study" else dict(defaults or {})
-    given = {name: options[name] for name in CLASSIFIER_PARAMS if options.get(name) is not None}
-    if "epochs" in given:
-        params.pop("n_iter", None)
-    if "n_iter" in given:
-        params.pop("epochs", None)
-    params.update(given)
-    classifier = SoftmaxClassifier(random_state=seed, **params)
-    classifier.check_params()
-    return classifier
-
-
 # ---------------------------------------------------------------------- feature steps
 #: ``--features kmeans`` parameters: option name -> KMeansFeatures parameter.
 KMEANS_OPTIONS = {"n_centroids": "--n-centroids", "patch_size": "--patch-size",
@@ -431,8 +126,6 @@ KMEANS_OPTIONS = {"n_centroids": "--n-centroids", "patch_size": "--patch-size",
 
 def feature_options(func):
     """``--features`` and the learned features' parameters (train, sweep, study)."""
-    from fastsoftmax._shared.presets import FEATURE_SETUPS, KMEANS_FEATURES
-
     options = [
         click.option("--features", "features_kind", type=click.Choice(list(FEATURE_SETUPS)),
                      default="hog", show_default=True,
@@ -465,47 +158,6 @@ def feature_options(func):
     return func
 
 
-def feature_setup(kind, options, pca_variance, hog_params=None):
-    """What ``--features kind`` sets up, checked before any data is read.
-
-    Returns a dict: ``kind``, ``params`` (the feature step's parameters given),
-    ``pca_variance`` (the option's, else the kind's default: 0.95 for HOG, none for
-    kmeans), ``standardize`` and ``classifier`` (classifier defaults).  ``options``
-    holds the :func:`feature_options` values (they are removed from it).
-    """
-    from fastsoftmax._shared.presets import FEATURE_SETUPS
-
-    params = {name: options.pop(name) for name in KMEANS_OPTIONS if name in options}
-    params = {name: value for name, value in params.items() if value is not None}
-    hog_params = {name: value for name, value in (hog_params or {}).items() if value is not None}
-    if kind != "kmeans" and params:
-        raise InputError(f"{KMEANS_OPTIONS[next(iter(params))]} is for --features kmeans")
-    if kind != "hog" and hog_params:
-        raise InputError(f"--{next(iter(hog_params)).replace('_', '-')} is for --features hog")
-    setup = FEATURE_SETUPS[kind]
-    if kind == "kmeans":
-        from fastsoftmax.features import make_feature_step
-
-        try:
-            make_feature_step(kind, None, **params)
-        except (TypeError, ValueError) as exc:
-            raise InputError(str(exc)) from None
-    else:
-        params = {name: (value,) * 2 if name == "pixels_per_cell" else value
-                  for name, value in hog_params.items()}
-    return {"kind": kind, "params": params, "standardize": setup["standardize"],
-            "pca_variance": setup["pca_variance"] if pca_variance is None else pca_variance,
-            "flip_train": setup["flip_train"], "flip_predict": setup["flip_predict"],
-            "classifier": setup["classifier"]}
-
-
-def build_features(setup, image_shape, seed):
-    """The unfitted feature step of a :func:`feature_setup` for images of ``image_shape``."""
-    from fastsoftmax.features import make_feature_step
-
-    return make_feature_step(setup["kind"], image_shape, random_state=seed, **setup["params"])
-
-
 # ---------------------------------------------------------------------- sweeps and the study
 force_option = click.option("--force", is_flag=True,
                             help="Replace complete results already in the output folder "
@@ -524,52 +176,6 @@ pca_option = click.option("--pca-variance", type=FiniteFloatRange(0, 1, min_open
                           "components). [default: 0.95 with --features hog; no PCA with kmeans]")
 cache_option = click.option("--no-cache", is_flag=True,
                             help="Recompute features and PCA instead of using the disk cache.")
-
-
-def check_cache_limit(no_cache):
-    """Read ``$FASTSOFTMAX_CACHE_LIMIT`` before any work, so a bad one fails at once."""
-    if not no_cache:
-        from fastsoftmax.io.cache import cache_limit
-
-        cache_limit()
-
-
-def load_features(data, val_fraction, seed, setup, no_cache, quiet, image_size=None):
-    """Load a data set and compute its features once (the :func:`feature_setup`'s step,
-    standardization and PCA): ``(dataset, features, sizes)``."""
-    from fastsoftmax.experiments.sweep import prepare_features
-
-    with StageProgress(quiet) as progress:
-        with progress.stage("load"):
-            dataset = load_data(data, quiet, image_size=image_size)
-        log_threads()
-        log_cache(not no_cache)
-        features = prepare_features(dataset, val_fraction=val_fraction, seed=seed,
-                                    pca_variance=setup["pca_variance"],
-                                    features=build_features(setup, dataset.image_shape, seed),
-                                    standardize=setup["standardize"], cache=not no_cache,
-                                    progress=progress)
-    log_seconds(progress.seconds)
-    sizes = {"train": len(features["y_train"]), "val": len(features["y_val"]),
-             "test": len(features["y_test"]), "features": int(features["X_train"].shape[1]),
-             "feature_step": setup["kind"], "image_features": features["n_image_features"],
-             "standardized": setup["standardize"], "pca": setup["pca_variance"] is not None}
-    if setup["kind"] == "hog":
-        sizes["hog_features"] = features["n_image_features"]
-    return dataset, features, sizes
-
-
-def sweep_progress(bar):
-    """A ``run_sweep``/``run_study`` progress callback (stage ``"sweep"``) that moves
-    ``bar`` (to the total the library gives) and shows the last run's accuracy."""
-    def progress(stage, done, total, row=None, **info):
-        check_interrupt()
-        if total != bar.total:
-            bar.set_total(total)
-        shown = (None if row is None else "diverged" if row["diverged"]
-                 else "failed" if row.get("error") else f"val {row['val_accuracy']:.3f}")
-        bar.update(done, shown)
-    return progress
 scheduler_option = click.option(
     "--scheduler",
     envvar="FASTSOFTMAX_SCHEDULER",
@@ -579,21 +185,3 @@ scheduler_option = click.option(
     'pip install "fastsoftmax[distributed]"); --jobs is then ignored. Also read from '
     "$FASTSOFTMAX_SCHEDULER. Default: local threads.",
 )
-
-
-def connect_scheduler(address):
-    """A context manager holding the Dask cluster at ``address`` (``None`` without one).
-
-    It connects at once, before any work, so a wrong address or a missing
-    ``distributed`` package is a one-line error (exit 2) within seconds.
-    """
-    import contextlib
-
-    if not address or not address.strip():
-        return contextlib.nullcontext(None)
-    from fastsoftmax.experiments.distributed import connect
-
-    try:
-        return connect(address)
-    except (ValueError, OSError) as exc:
-        raise InputError(str(exc)) from None

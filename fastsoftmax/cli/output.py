@@ -4,14 +4,17 @@ Names that fastsoftmax did not choose (file and folder names, class names read f
 data set or a model file, paths in messages) may hold terminal escape sequences:
 ``ESC]0;...BEL`` retitles the terminal even through a pipe, ``ESC[2J`` clears it, a
 carriage return rewrites the line.  :func:`printable` is the one rule that makes them
-inert; :func:`echo`, :func:`echo_lines`, :func:`printable_json`, the ``Error:`` lines
-of :mod:`fastsoftmax.cli.options` and the log/progress lines of
-:func:`fastsoftmax.cli.progress.write_line` all apply it, so no caller escapes a name
-itself (a table escapes its cells first only to measure their widths).
+inert; :func:`echo`, :func:`echo_lines`, :func:`printable_json` (and :func:`echo_json`,
+the ``--json`` output), the ``Error:`` lines of :mod:`fastsoftmax.cli.errors` and the
+log/progress lines of :func:`fastsoftmax.cli.progress.write_line` all apply it, so no
+caller escapes a name itself (a table escapes its cells first only to measure their widths).
 """
+import json
+
 import click
 
-__all__ = ["printable", "printable_json", "echo", "echo_lines", "message_of", "dependency_message"]
+__all__ = ["printable", "printable_json", "echo", "echo_lines", "echo_json", "message_of",
+           "dependency_message"]
 
 
 def printable(text):
@@ -82,6 +85,23 @@ def echo_lines(text, err=False):
         echo(line, err=err)
 
 
+def echo_json(payload):
+    """Print ``payload`` as JSON (``--json``), every string in it through
+    :func:`printable_json`; NumPy scalars and arrays are written as numbers and lists."""
+    click.echo(json.dumps(printable_json(payload), indent=2, sort_keys=False,
+                          default=_json_default))
+
+
+def _json_default(value):
+    import numpy as np  # heavy: only values that came from NumPy get here
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return printable_json(value.tolist())
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
 def message_of(exc):
     """What a user error says, as one printable line.
 
@@ -127,6 +147,7 @@ def dependency_message(exc):
         None when no module is named or it is fastsoftmax's own (a bug, not the
         installation's).
     """
+    # only on an error: importlib.metadata, which it reads, stays out of `--help`
     from fastsoftmax._shared.requirements import requirement_for
 
     module = getattr(exc, "name", None) or ""

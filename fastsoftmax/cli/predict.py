@@ -1,8 +1,10 @@
 """``fastsoftmax predict``: class names and probabilities for image files."""
 import click
 
-from fastsoftmax.cli.options import echo_json, handle_errors, json_option, load_pipeline
-from fastsoftmax.cli.output import echo, message_of
+from fastsoftmax.cli.building import load_pipeline
+from fastsoftmax.cli.errors import handle_errors
+from fastsoftmax.cli.options import json_option
+from fastsoftmax.cli.output import echo, echo_json, message_of
 
 
 @click.command()

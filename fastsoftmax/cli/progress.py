@@ -8,13 +8,15 @@ the recent chunks, so a first chunk slowed by compilation does not fix the estim
 replaced when the stage ends by one line with its seconds.  When stderr is not a
 terminal (a log file, CI) no bar is drawn: one line per stage when it ends, and a
 line every 30 s during a long stage, with the time left measured from the chunks
-after the first.
+after the first.  :func:`sweep_progress` shows a sweep's runs on a :class:`ProgressBar`;
+:class:`DownloadProgress` draws a download's bytes.
 """
 import contextlib
 import sys
 import time
 
 from fastsoftmax.cli.output import printable
+from fastsoftmax.cli.signals import check_interrupt
 
 #: How stages are shown: stage -> (label, unit); another stage shows under its own name,
 #: counted in "steps" (a feature step may report e.g. "dictionary").
@@ -252,6 +254,64 @@ class ProgressBar:
         if self._stage is not None:
             self._stage.finish()
             self._stage = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def sweep_progress(bar):
+    """A ``progress(stage, done, total, **info)`` callable for ``run_sweep`` (and the
+    study's sweeps) that moves ``bar`` to the total the library gives and shows the
+    last run's validation accuracy (its ``row=``); the stage's name is not shown.
+    A Ctrl-C that something swallowed stops the sweep here."""
+    def progress(_stage, done, total, row=None, **_info):
+        check_interrupt()
+        if total != bar.total:
+            bar.set_total(total)
+        info = None
+        if row is not None:
+            info = ("diverged" if row["diverged"] else "failed" if row.get("error")
+                    else f"val {row['val_accuracy']:.3f}")
+        bar.update(done, info)
+    return progress
+
+
+class DownloadProgress:
+    """A ``progress(bytes_done, bytes_total)`` callback that draws a tqdm bar on stderr.
+
+    The bar shows bytes done and expected, the rate and the time left; nothing is drawn
+    with ``quiet``.  ``called`` says whether a download started at all.
+    """
+
+    def __init__(self, quiet, label="Downloading CIFAR-10"):
+        self.quiet = quiet
+        self.label = label
+        self.called = False
+        self._bar = None
+
+    def __call__(self, done, total):
+        self.called = True
+        if self.quiet:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            stream = sys.stderr
+            fmt = ("{l_bar}{bar}| {n_fmt}B/{total_fmt}B [{elapsed}<{remaining}, {rate_fmt}]"
+                   if total else "{desc}: {n_fmt}B [{elapsed}, {rate_fmt}]")
+            self._bar = tqdm(total=total, desc=self.label, unit="B", unit_scale=True,
+                             file=stream, bar_format=fmt, dynamic_ncols=True,
+                             # a log file gets a line every few seconds, not a stream of \r
+                             mininterval=0.2 if stream.isatty() else 5.0)
+        self._bar.update(done - self._bar.n)
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def __enter__(self):
         return self

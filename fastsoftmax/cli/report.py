@@ -1,8 +1,12 @@
 """``fastsoftmax report``: Markdown and self-contained HTML report of a results folder."""
+import os
+
 import click
 
-from fastsoftmax.cli.options import echo_json, handle_errors, json_option, output_file, overwrite_option
-from fastsoftmax.cli.output import echo
+from fastsoftmax.cli.errors import handle_errors
+from fastsoftmax.cli.options import json_option, overwrite_option
+from fastsoftmax.cli.output import echo, echo_json
+from fastsoftmax.cli.paths import output_file
 
 
 @click.command()
@@ -20,8 +24,6 @@ def report(folder, title, replot, force, as_json):
     the study's report, rebuilt from its sub-folders' results (`study` writes one
     already: rebuilding it needs --force).
     """
-    import os
-
     for name in ("report.md", "report.html"):
         output_file(os.path.join(folder, name), name, force)
 

@@ -3,12 +3,16 @@ import time
 
 import click
 
-from fastsoftmax.cli.options import (FiniteFloatRange, InputError, ProgressBar, cache_option, check_cache_limit, connect_scheduler, data_option, echo_json,
-                      feature_options, feature_setup, force_option, handle_errors, is_quiet, jobs_option, json_option,
-                      load_features, pca_option, scheduler_option, seed_option, sweep_progress,
-                      val_option)
+from fastsoftmax.cli.building import (check_cache_limit, connect_scheduler, feature_setup,
+                                      load_features)
+from fastsoftmax.cli.errors import InputError, handle_errors
 from fastsoftmax.cli.folders import image_size_option
-from fastsoftmax.cli.output import echo
+from fastsoftmax.cli.options import (FiniteFloatRange, cache_option, data_option, feature_options,
+                                     force_option, jobs_option, json_option, pca_option,
+                                     scheduler_option, seed_option, val_option)
+from fastsoftmax.cli.output import echo, echo_json
+from fastsoftmax.cli.progress import ProgressBar, sweep_progress
+from fastsoftmax.cli.verbosity import is_quiet
 
 
 @click.command()

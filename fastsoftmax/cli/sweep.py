@@ -3,13 +3,18 @@ import time
 
 import click
 
-from fastsoftmax.cli.options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifier, check_interrupt,
-                      cache_option, check_cache_limit, classifier_options, connect_scheduler, data_option,
-                      echo_json, feature_options, feature_setup, force_option, handle_errors,
-                      is_quiet, jobs_option, json_option, load_features, pca_option, preset_option, scheduler_option, seed_option,
-                      sweep_progress, val_option)
+from fastsoftmax.cli.building import (build_classifier, check_cache_limit, connect_scheduler,
+                                      feature_setup, load_features)
+from fastsoftmax.cli.errors import InputError, handle_errors
 from fastsoftmax.cli.folders import image_size_option
-from fastsoftmax.cli.output import echo
+from fastsoftmax.cli.options import (CLASSIFIER_PARAMS, cache_option, classifier_options,
+                                     data_option, feature_options, force_option, jobs_option,
+                                     json_option, pca_option, preset_option, scheduler_option,
+                                     seed_option, val_option)
+from fastsoftmax.cli.output import echo, echo_json
+from fastsoftmax.cli.progress import ProgressBar, sweep_progress
+from fastsoftmax.cli.signals import check_interrupt
+from fastsoftmax.cli.verbosity import is_quiet
 
 
 @click.command()

@@ -4,13 +4,17 @@ import time
 import click
 
 from fastsoftmax._shared.presets import STUDY_TEST_ACCURACY
-from fastsoftmax.cli.options import (InputError, StageProgress, build_classifier, build_features, cache_option,
-                      classifier_options, data_option, dpi_option, echo_json, feature_options,
-                      feature_setup, handle_errors, is_quiet, json_option, load_data, log_cache,
-                      log_seconds, log_threads, output_file, overwrite_option, pca_option,
-                      preset_option, seed_option)
+from fastsoftmax.cli.building import (build_classifier, build_features, check_cache_limit,
+                                      feature_setup, load_data)
+from fastsoftmax.cli.errors import InputError, handle_errors
 from fastsoftmax.cli.folders import image_size_option, split_options
-from fastsoftmax.cli.output import echo
+from fastsoftmax.cli.options import (cache_option, classifier_options, data_option, dpi_option,
+                                     feature_options, json_option, overwrite_option, pca_option,
+                                     preset_option, seed_option)
+from fastsoftmax.cli.output import echo, echo_json
+from fastsoftmax.cli.paths import output_file
+from fastsoftmax.cli.progress import DownloadProgress, StageProgress
+from fastsoftmax.cli.verbosity import is_quiet, log_cache, log_seconds, log_threads
 
 
 @click.command()
@@ -72,14 +76,10 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
     model_file = output_file(model_path, "--model", force)
     plot_file = output_file(plot_path, "--plot", force, dpi=dpi)
 
+    check_cache_limit(no_cache)
+
     from fastsoftmax.model.pipeline import ImagePipeline
 
-    from fastsoftmax.cli.data import DownloadProgress
-
-    if not no_cache:
-        from fastsoftmax.io.cache import cache_limit
-
-        cache_limit()  # a bad $FASTSOFTMAX_CACHE_LIMIT fails before any work
     seconds = {}
     with StageProgress(quiet) as progress:
         start = time.perf_counter()
