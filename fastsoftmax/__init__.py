@@ -1,5 +1,5 @@
 """fastsoftmax: fast, trustworthy softmax-classifier experiments on images."""
-__version__ = "0.1.0"
+from fastsoftmax._shared.version import __version__
 
 __all__ = ["ImagePipeline", "SoftmaxClassifier", "TrainingDivergedError", "load_model",
            "__version__"]

@@ -138,7 +138,7 @@ def test_feature_cache_key_covers_the_package_version(monkeypatch):
     images = np.arange(12, dtype=np.uint8).reshape(3, 2, 2)
     key = cache.cache_key(images, kind="hog")
     assert cache.code_version().startswith(fastsoftmax.__version__ + "+")
-    monkeypatch.setattr(fastsoftmax, "__version__", "999.0")
+    monkeypatch.setattr(cache, "__version__", "999.0")
     cache.code_version.cache_clear()
     try:
         assert cache.cache_key(images, kind="hog") != key

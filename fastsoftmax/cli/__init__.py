@@ -6,7 +6,7 @@ command name (:func:`fastsoftmax.cli.options.verbosity_options`).
 """
 import click
 
-from fastsoftmax import __version__
+from fastsoftmax._shared.version import __version__
 
 # command name -> "module:function" (loaded only when that command runs or --help lists it)
 COMMANDS = {

@@ -252,7 +252,7 @@ def check_workers(client, address):
     """Raise ``ConnectionError`` unless the cluster has workers with our fastsoftmax version."""
     from importlib.metadata import version
 
-    from fastsoftmax import __version__
+    from fastsoftmax._shared.version import __version__
 
     workers = client.scheduler_info().get("workers", {})
     if not workers:

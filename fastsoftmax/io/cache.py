@@ -27,6 +27,7 @@ import numpy as np
 
 from fastsoftmax.io.atomic import atomic_open
 from fastsoftmax._shared.sizes import format_size, parse_size
+from fastsoftmax._shared.version import __version__
 from fastsoftmax.io.cache_folder import (CACHE_LIMIT_ENV, DEFAULT_CACHE_LIMIT, STALE_SECONDS, CacheEntry,
                            ClearResult, _FILE_RE, _remove_stale_temp_files, cache_dir,
                            cache_entries, cache_info, cache_limit, clear_cache,
@@ -76,8 +77,6 @@ def code_version():
     Part of every :func:`cache_key`: features (and the PCA fitted on them) cached by
     another version of the package or of its feature kernels are never loaded.
     """
-    from fastsoftmax import __version__
-
     h = hashlib.sha256(__version__.encode())
     for source in sorted((Path(__file__).resolve().parents[1] / "features").glob("*.py")):
         h.update(source.name.encode() + b"\0" + source.read_bytes())

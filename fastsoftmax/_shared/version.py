@@ -1,0 +1,11 @@
+"""The package's version, written once in ``pyproject.toml`` and read here from the
+installed metadata (the feature cache's keys, the Dask workers' check and
+``fastsoftmax --version`` import it from here)."""
+from importlib import metadata
+
+__all__ = ["__version__"]
+
+try:
+    __version__ = metadata.version("fastsoftmax")
+except metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
