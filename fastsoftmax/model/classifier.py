@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fastsoftmax._shared.progress import report
 from fastsoftmax.softmax import BACKENDS, L1_METHOD_CODES, PENALTY_CODES, get_backend, penalty_strengths
 from fastsoftmax.model.schedule import (MAX_UPDATES, MIN_CALL, NoImprovementStop, as_generator,
                             learning_rates, plan_batches, total_updates, training_weights,
@@ -229,7 +230,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         return X, y
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y, sample_weight=None, callback=None):
+    def fit(self, X, y, sample_weight=None, progress=None):
         """Train on ``X``, ``y``.
 
         Parameters
@@ -241,10 +242,11 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights (times ``class_weight``); each minibatch's loss is
             their weighted mean.  Weights of one value all train as no weights.
-        callback : callable, optional
-            Called as ``callback(n_done, n_total, loss)`` after each kernel call, for
-            progress display: every epoch with ``early_stopping``, otherwise after one
-            or more whole epochs (``loss`` is the chunk's mean minibatch loss).
+        progress : callable, optional
+            Called as ``progress("train", n_done, n_total, loss=loss)`` after each
+            kernel call (:mod:`fastsoftmax._shared.progress`): every epoch with
+            ``early_stopping``, otherwise after one or more whole epochs (``loss`` is
+            the chunk's mean minibatch loss, ``n_done`` and ``n_total`` count updates).
 
         Returns
         -------
@@ -297,8 +299,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             chunk_losses = self._run_updates(X_kernel, y_enc, rng, count, batch_size, total,
                                              weights)
             losses.append(chunk_losses)
-            if callback is not None:
-                callback(self.n_iter_, total, float(chunk_losses.mean()))
+            report(progress, "train", self.n_iter_, total, loss=float(chunk_losses.mean()))
             for first in range(0, len(chunk_losses), per_epoch):
                 epoch += 1
                 mean_loss = float(chunk_losses[first:first + per_epoch].mean())
@@ -333,7 +334,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             print(f"-- Epoch {epoch}\nT: {updates}, Avg. loss: {mean_loss:.6f}\n"
                   f"Total training time: {time.perf_counter() - start:.2f} seconds.", flush=True)
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None, progress=None):
         """One epoch of updates over ``X``, ``y``, continuing from the current weights.
 
         After :meth:`fit` (or a model loaded from a file) it continues from the fitted
@@ -350,6 +351,9 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), optional
             As in :meth:`fit`; ``class_weight="balanced"`` needs the whole ``y`` and is
             refused here (pass ``compute_class_weight``'s dict instead).
+        progress : callable, optional
+            Called once, after the epoch, as ``progress("train", n_iter_, total,
+            loss=loss)`` (``total``: the updates made so far, this epoch's included).
 
         Returns
         -------
@@ -391,6 +395,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         chunk_losses = self._run_updates(self._kernel_input(X), y_enc, self._rng, count,
                                          batch_size, total, weights)
         self.loss_curve_ = np.concatenate([self.loss_curve_, chunk_losses])
+        report(progress, "train", self.n_iter_, total, loss=float(chunk_losses.mean()))
         self._report_epoch(math.ceil(self.n_iter_ / count), self.n_iter_,
                            float(chunk_losses.mean()), start)
         return self

@@ -235,15 +235,10 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             self._mirrored_inputs(images, y, progress, out=rows[n_images:])
             X, y = rows, np.concatenate([np.asarray(y), np.asarray(y)])
             self.timings_["mirrored features"] = time.perf_counter() - start
-        callback = None
-        if progress is not None:
-            def callback(done, total, loss):
-                progress("train", done, total, loss=loss)
-
-            # the classifier's own callback only reports after its first kernel call
-            progress("train", 0, 1)
+        # the stage starts now: the classifier reports only after its first kernel call
+        report(progress, "train", 0, 1)
         start = time.perf_counter()
-        self.classifier_ = classifier.fit(X, y, callback=callback)
+        self.classifier_ = classifier.fit(X, y, progress=progress)
         self.timings_["train"] = time.perf_counter() - start
         log.info("classifier: %d updates in %.2f s", self.classifier_.n_iter_,
                  self.timings_["train"])
