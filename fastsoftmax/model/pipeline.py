@@ -67,9 +67,9 @@ from sklearn.utils.validation import check_is_fitted
 from fastsoftmax.io.fields import check_pixels
 from fastsoftmax.model.cached_steps import (fit_pca_cached, fit_transform_cached, mirror_images,
                               mirrored_features_cached, step_call)
+from fastsoftmax._shared.aligned import aligned_empty
 from fastsoftmax._shared.progress import relabel, report, shifted
 from fastsoftmax.model.classifier import SoftmaxClassifier
-from fastsoftmax.softmax._layout import aligned_empty
 from fastsoftmax.model.pca import VariancePCA
 from fastsoftmax.model.scaling import FeatureScaler
 
