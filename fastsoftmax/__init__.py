@@ -6,7 +6,9 @@ __all__ = ["ImagePipeline", "SoftmaxClassifier", "TrainingDivergedError", "load_
 
 
 def __getattr__(name):
-    # Lazy so that ``import fastsoftmax`` (and ``fastsoftmax --help``) stays instant.
+    # Lazy: every ``import fastsoftmax.<module>`` runs this file first, and the model
+    # classes import scikit-learn (most of a second), which ``fastsoftmax --help``, the
+    # data commands and the lower layers do without.
     if name in ("SoftmaxClassifier", "TrainingDivergedError"):
         from fastsoftmax.model import classifier
 

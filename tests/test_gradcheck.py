@@ -337,14 +337,14 @@ def test_cli_bad_input_exits_2(args, match):
 
 
 def test_cli_data_option_flattens_and_scales(monkeypatch):
-    import fastsoftmax.data
     from fastsoftmax.data import Dataset
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (30, 4, 4, 3), dtype=np.uint8)
     labels = rng.integers(0, 3, 30)
     fake = Dataset(images, labels, images[:2], labels[:2], ["a", "b", "c"], "folder:fake")
-    monkeypatch.setattr(fastsoftmax.data, "load_dataset", lambda path, image_size=None: fake)
+    monkeypatch.setattr("fastsoftmax.model.gradcheck.load_dataset",
+                        lambda path, image_size=None: fake)
     result = run_cli("--data", "somewhere", "--json", "--batch-size", "10", "--features", "20")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from fastsoftmax.io.atomic import untouched_files
 from fastsoftmax.io.home import DATA_ENV, data_home, data_home_source  # noqa: F401 (this module's names)
 
 __all__ = [
@@ -198,8 +199,6 @@ def stray_partial_downloads(dest=None, older_than=0):
     -------
     list of pathlib.Path
     """
-    from fastsoftmax.io.atomic import untouched_files
-
     return untouched_files(cifar10_archive_path(dest).parent,
                            [f".{ARCHIVE_NAME}.*.part", f"{ARCHIVE_NAME}.part"], older_than)
 

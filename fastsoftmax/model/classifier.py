@@ -18,10 +18,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastsoftmax._shared.progress import report
-from fastsoftmax.softmax import BACKENDS, L1_METHOD_CODES, PENALTY_CODES, get_backend, penalty_strengths
+from fastsoftmax.io.model_file import load_model_file, save_arrays
+from fastsoftmax.model import classifier_state
 from fastsoftmax.model.schedule import (MAX_UPDATES, MIN_CALL, NoImprovementStop, as_generator,
-                            learning_rates, plan_batches, total_updates, training_weights,
-                            validation_split)
+                                        learning_rates, plan_batches, total_updates,
+                                        training_weights, validation_split)
+from fastsoftmax.softmax import (BACKENDS, L1_METHOD_CODES, PENALTY_CODES, get_backend,
+                                 penalty_strengths)
+from fastsoftmax.softmax._numpy import softmax
 
 __all__ = ["MAX_UPDATES", "PARAMETER_CONSTRAINTS", "SoftmaxClassifier", "TrainingDivergedError",
            "plan_batches"]
@@ -473,8 +477,6 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the scores), shape (n_samples, n_classes)."""
-        from fastsoftmax.softmax._numpy import softmax
-
         return softmax(self._scores(X))
 
     def predict_log_proba(self, X):
@@ -492,9 +494,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     def to_arrays(self):
         """The fitted model as plain data: ``(metadata, arrays)``
         (:func:`fastsoftmax.model.classifier_state.to_arrays`), for :meth:`from_arrays`."""
-        from fastsoftmax.model.classifier_state import to_arrays
-
-        return to_arrays(self)
+        return classifier_state.to_arrays(self)
 
     @classmethod
     def from_arrays(cls, metadata, arrays):
@@ -507,9 +507,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             An entry missing or of the wrong type, unknown or invalid parameters, fewer
             than two or repeated classes, shapes that disagree (the message says which).
         """
-        from fastsoftmax.model.classifier_state import from_arrays
-
-        return from_arrays(cls, metadata, arrays)
+        return classifier_state.from_arrays(cls, metadata, arrays)
 
     def save(self, path, *, overwrite=False):
         """Write the fitted model to ``path`` (``.npz`` + JSON metadata, atomically).
@@ -518,8 +516,6 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         An existing file is replaced only with ``overwrite=True`` (else
         ``FileExistsError``).
         """
-        from fastsoftmax.io.model_file import save_arrays
-
         metadata, arrays = self.to_arrays()
         save_arrays(path, "SoftmaxClassifier", metadata, arrays, overwrite=overwrite,
                     check=type(self).from_arrays)
@@ -527,8 +523,6 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`."""
-        from fastsoftmax.io.model_file import load_model_file
-
         return load_model_file(path, "SoftmaxClassifier", cls.from_arrays)
 
     def __sklearn_tags__(self):

@@ -25,8 +25,12 @@ they are left out of both error figures (counted as ``n_kink``).
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.datasets import load_digits
 
-from fastsoftmax.softmax import PENALTY_CODES, _numpy, penalty_strengths
+from fastsoftmax._gradcheck import difference_quotients, sparse_difference_quotients
+from fastsoftmax.data import load_dataset
+from fastsoftmax.data.datasets import refuse_folder_params
+from fastsoftmax.softmax import PENALTY_CODES, _numpy, loss_and_gradient, penalty_strengths
 
 __all__ = [
     "numerical_gradient",
@@ -148,12 +152,10 @@ def numerical_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, h=1
     instead of one loss evaluation per entry.
     """
     W, b, X, y, l1, l2, h = _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method)
-    from fastsoftmax import _gradcheck
-
     P = _numpy.softmax(X @ W.T + b)
     dW = np.empty_like(W)
     db = np.empty_like(b)
-    _gradcheck.difference_quotients(X, y, P, W, l1, l2, h, method == "forward", dW, db)
+    difference_quotients(X, y, P, W, l1, l2, h, method == "forward", dW, db)
     return dW, db
 
 
@@ -183,11 +185,9 @@ def numerical_gradient_sparse(W, b, X, y, rows, cols, penalty="none", alpha=0.0,
         raise ValueError(f"rows must be in 0..{W.shape[0] - 1}")
     if cols.size and (cols.min() < 0 or cols.max() > W.shape[1]):
         raise ValueError(f"cols must be in 0..{W.shape[1]} (the last column is the bias)")
-    from fastsoftmax import _gradcheck
-
     P = _numpy.softmax(X @ W.T + b)
     out = np.empty(rows.size)
-    _gradcheck.sparse_difference_quotients(X, y, P, W, rows, cols, l1, l2, h, method == "forward", out)
+    sparse_difference_quotients(X, y, P, W, rows, cols, l1, l2, h, method == "forward", out)
     return out
 
 
@@ -326,8 +326,6 @@ def _analytic(W, b, X, y, penalty, alpha, l1_ratio, backend, analytic):
         return dW, db
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
-    from fastsoftmax.softmax import loss_and_gradient
-
     _, dW, db = loss_and_gradient(W, b, X, y, penalty, alpha, l1_ratio, backend=backend)
     return np.asarray(dW, dtype=np.float64), np.asarray(db, dtype=np.float64)
 
@@ -491,16 +489,10 @@ def gradcheck_problem(data=None, batch_size=50, n_features=None, seed=0, image_s
         ``batch_size`` or ``n_features`` larger than the data has.
     """
     if data is None:
-        from sklearn.datasets import load_digits
-
-        from fastsoftmax.data.datasets import refuse_folder_params
-
         refuse_folder_params("the digits data set", image_size=image_size)
         digits = load_digits()
         X_all, y_all, n_classes, name, scale = digits.data, digits.target, 10, "digits", 16.0
     else:
-        from fastsoftmax.data import load_dataset
-
         dataset = load_dataset(data, image_size=image_size)
         X_all = np.asarray(dataset.X_train)
         X_all = X_all.reshape(X_all.shape[0], -1)

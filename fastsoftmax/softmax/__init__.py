@@ -17,6 +17,8 @@ batch is its weighted mean ``sum_i w_i * loss_i / sum_i w_i`` (a batch of total 
 
 :func:`get_backend` returns the module of a backend by name.
 """
+from fastsoftmax.softmax import _numpy
+
 PENALTY_CODES = {"none": 0, "l2": 1, "l1": 2, "elasticnet": 3}
 L1_METHOD_CODES = {"proximal": 0, "subgradient": 1}
 
@@ -51,12 +53,12 @@ BACKENDS = ("numba", "numpy")
 def get_backend(name):
     """The module (``_numba`` or ``_numpy``) implementing backend ``name``."""
     if name == "numba":
+        # importing Numba and defining the kernels takes a noticeable part of a second,
+        # which the NumPy backend never needs
         from fastsoftmax.softmax import _numba
 
         return _numba
     if name == "numpy":
-        from fastsoftmax.softmax import _numpy
-
         return _numpy
     raise ValueError(f"backend must be one of {list(BACKENDS)}, got {name!r}")
 
