@@ -2,12 +2,13 @@
 # cython: initializedcheck=False, nonecheck=False
 """Finite-difference gradient of the softmax loss from cached probabilities.
 
-Perturbing ``W[d, c]`` by ``delta`` changes only column ``c`` of the scores, by
-``delta * X[:, d]``.  With the unperturbed probabilities ``P`` cached, the change of
-sample ``i``'s log-sum-exp is ``log1p(P[i, c] * expm1(delta * X[i, d]))``, and the
-change of its target score is ``delta * X[i, d]`` when ``y[i] == c``.  So each entry
-costs O(n_samples) and the loss *difference* is computed directly, never as the
-difference of two large totals.
+The weights ``W`` are (n_classes, n_features), scikit-learn's ``coef_`` layout, and
+the scores ``X @ W.T + b``.  Perturbing ``W[c, d]`` by ``delta`` changes only column
+``c`` of the scores, by ``delta * X[:, d]``.  With the unperturbed probabilities ``P``
+cached, the change of sample ``i``'s log-sum-exp is
+``log1p(P[i, c] * expm1(delta * X[i, d]))``, and the change of its target score is
+``delta * X[i, d]`` when ``y[i] == c``.  So each entry costs O(n_samples) and the loss
+*difference* is computed directly, never as the difference of two large totals.
 
 Central difference of sample ``i`` (``u = h * X[i, d]``, ``p = P[i, c]``)::
 
@@ -72,9 +73,9 @@ def difference_quotients(const double[:, ::1] X, const Py_ssize_t[::1] y,
                          const double[:, ::1] P, const double[:, ::1] W,
                          double l1, double l2, double h, bint forward,
                          double[:, ::1] dW, double[::1] db):
-    """Fill ``dW`` (n_features, n_classes) and ``db`` (n_classes,) with difference quotients.
+    """Fill ``dW`` (n_classes, n_features) and ``db`` (n_classes,) with difference quotients.
 
-    ``P`` holds the unperturbed softmax probabilities of ``X @ W + b``; the loss is the
+    ``P`` holds the unperturbed softmax probabilities of ``X @ W.T + b``; the loss is the
     mean cross-entropy plus ``l1 ||W||_1 + l2 / 2 ||W||^2``.  Central differences
     ``(L(+h) - L(-h)) / 2h`` unless ``forward`` (``(L(+h) - L) / h``).
     """
@@ -95,8 +96,8 @@ def difference_quotients(const double[:, ::1] X, const Py_ssize_t[::1] y,
             for c in range(n_classes):
                 s = (_sum_log1p(&PT[c, 0], &a[0], &bm[0], n) - target[c]) / n
                 if d < n_features:
-                    pen = _penalty_difference(W[d, c], l1, l2, h, forward)
-                    dW[d, c] = (s + pen) / step
+                    pen = _penalty_difference(W[c, d], l1, l2, h, forward)
+                    dW[c, d] = (s + pen) / step
                 else:
                     db[c] = s / step
 
@@ -106,9 +107,11 @@ def sparse_difference_quotients(const double[:, ::1] X, const Py_ssize_t[::1] y,
                                 const Py_ssize_t[::1] rows, const Py_ssize_t[::1] cols,
                                 double l1, double l2, double h, bint forward,
                                 double[::1] out):
-    """Difference quotients at the coordinates ``(rows[k], cols[k])`` into ``out[k]``.
+    """Difference quotients at the coordinates ``(rows[k], cols[k])`` (class, feature)
+    into ``out[k]``.
 
-    Row ``n_features`` stands for the bias (as if ``b`` were appended to W as a last row).
+    Column ``n_features`` stands for the bias (as if ``b`` were appended to W as a last
+    column).
     """
     cdef Py_ssize_t n = X.shape[0], n_features = X.shape[1]
     cdef Py_ssize_t i, k, d, c
@@ -118,8 +121,8 @@ def sparse_difference_quotients(const double[:, ::1] X, const Py_ssize_t[::1] y,
     cdef double s, target
     with nogil:
         for k in range(rows.shape[0]):
-            d = rows[k]
-            c = cols[k]
+            c = rows[k]
+            d = cols[k]
             _fill_column(X, d, h, forward, &a[0], &bm[0], &u[0])
             target = 0.0
             for i in range(n):
@@ -127,5 +130,5 @@ def sparse_difference_quotients(const double[:, ::1] X, const Py_ssize_t[::1] y,
                     target += u[i]
             s = (_sum_log1p(&PT[c, 0], &a[0], &bm[0], n) - target) / n
             if d < n_features:
-                s += _penalty_difference(W[d, c], l1, l2, h, forward)
+                s += _penalty_difference(W[c, d], l1, l2, h, forward)
             out[k] = s / step

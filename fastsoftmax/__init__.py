@@ -1,12 +1,14 @@
 """fastsoftmax: fast, trustworthy softmax-classifier experiments on images."""
-__version__ = "0.1.0"
+from fastsoftmax._shared.version import __version__
 
 __all__ = ["ImagePipeline", "SoftmaxClassifier", "TrainingDivergedError", "load_model",
            "__version__"]
 
 
 def __getattr__(name):
-    # Lazy so that ``import fastsoftmax`` (and ``fastsoftmax --help``) stays instant.
+    # Lazy: every ``import fastsoftmax.<module>`` runs this file first, and the model
+    # classes import scikit-learn (most of a second), which ``fastsoftmax --help``, the
+    # data commands and the lower layers do without.
     if name in ("SoftmaxClassifier", "TrainingDivergedError"):
         from fastsoftmax.model import classifier
 

@@ -45,12 +45,12 @@ def digits():
 def test_loss_at_zero_weights_is_log_n_classes():
     X = np.arange(12.0).reshape(4, 3)
     y = np.array([0, 1, 2, 4])
-    loss, dW, db = loss_and_gradient(np.zeros((3, 5)), np.zeros(5), X, y)
+    loss, dW, db = loss_and_gradient(np.zeros((5, 3)), np.zeros(5), X, y)
     assert loss == pytest.approx(math.log(5))
     # p = 1/5 everywhere: dL/ds = 1/5 - onehot, averaged over 4 rows
     expected_ds = np.full((4, 5), 0.2)
     expected_ds[np.arange(4), y] -= 1.0
-    np.testing.assert_allclose(dW, X.T @ expected_ds / 4)
+    np.testing.assert_allclose(dW.T, X.T @ expected_ds / 4)
     np.testing.assert_allclose(db, expected_ds.mean(axis=0))
 
 
@@ -68,13 +68,13 @@ def test_reference_is_stable_for_huge_scores():
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_loss_matches_scipy(penalty, backend):
     W, b, X, y = _problem(np.random.default_rng(1), 37, 13, 6)
-    loss, dW, db = loss_and_gradient(W, b, X, y, penalty, 0.3, 0.4, backend=backend)
+    loss, dW, db = loss_and_gradient(W.T, b, X, y, penalty, 0.3, 0.4, backend=backend)
     assert loss == pytest.approx(_scipy_loss(W, b, X, y, penalty, 0.3, 0.4), rel=1e-12)
     # analytic data gradient from scipy's softmax
     P = softmax(X @ W + b, axis=1)
     P[np.arange(len(y)), y] -= 1
     l1, l2 = penalty_strengths(penalty, 0.3, 0.4)
-    np.testing.assert_allclose(dW, X.T @ P / len(y) + l2 * W + l1 * np.sign(W), atol=1e-12)
+    np.testing.assert_allclose(dW.T, X.T @ P / len(y) + l2 * W + l1 * np.sign(W), atol=1e-12)
     np.testing.assert_allclose(db, P.mean(axis=0), atol=1e-12)
 
 
@@ -84,8 +84,8 @@ def test_loss_matches_scipy(penalty, backend):
        seed=st.integers(0, 2**16))
 def test_numba_kernel_matches_reference(n, d, c, penalty, dtype, seed):
     W, b, X, y = _problem(np.random.default_rng(seed), n, d, c, dtype)
-    ref = loss_and_gradient(W, b, X, y, penalty, 0.05, 0.5, backend="numpy")
-    got = loss_and_gradient(W, b, X, y, penalty, 0.05, 0.5, backend="numba")
+    ref = loss_and_gradient(W.T, b, X, y, penalty, 0.05, 0.5, backend="numpy")
+    got = loss_and_gradient(W.T, b, X, y, penalty, 0.05, 0.5, backend="numba")
     tol = 1e-10 if dtype == np.float64 else 2e-4
     assert got[0] == pytest.approx(ref[0], rel=tol, abs=tol)
     np.testing.assert_allclose(got[1], ref[1], rtol=tol, atol=tol)

@@ -28,7 +28,7 @@ def make_problem(n=40, d=6, c=4, seed=0, w_scale=0.5):
     y = rng.integers(0, c, n)
     W = w_scale * rng.standard_normal((d, c))
     b = 0.3 * rng.standard_normal(c)
-    return W, b, X, y
+    return np.ascontiguousarray(W.T), b, X, y
 
 
 # --------------------------------------------------------------------------- kernel vs reference
@@ -56,7 +56,7 @@ def test_kernel_matches_numpy_reference_random_shapes(n, d, c, seed, penalty, me
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1.0, 1.0, (n, d))
     y = rng.integers(0, c, n)
-    W = rng.standard_normal((d, c))
+    W = rng.standard_normal((d, c)).T
     b = rng.standard_normal(c)
     kw = dict(penalty=penalty, alpha=0.1, l1_ratio=0.5, h=h, method=method)
     dW, db = numerical_gradient(W, b, X, y, **kw)
@@ -72,7 +72,7 @@ def test_known_answer_at_zero_weights():
     b[:] = 0.0
     onehot = np.eye(3)[y]
     dW, db = numerical_gradient(W, b, X, y)
-    np.testing.assert_allclose(dW, X.T @ (1.0 / 3.0 - onehot) / 30, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(dW, (X.T @ (1.0 / 3.0 - onehot) / 30).T, rtol=0, atol=1e-10)
     np.testing.assert_allclose(db, (1.0 / 3.0 - onehot).mean(axis=0), rtol=0, atol=1e-10)
 
 
@@ -80,17 +80,17 @@ def test_zero_pixel_column_gives_exact_zero_data_gradient():
     W, b, X, y = make_problem()
     X[:, 2] = 0.0
     dW, _ = numerical_gradient(W, b, X, y, penalty="l2", alpha=0.3)
-    np.testing.assert_allclose(dW[2], 0.3 * W[2], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(dW[:, 2], 0.3 * W[:, 2], rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("method", ["central", "forward"])
 def test_sparse_kernel_matches_full_kernel(method):
     W, b, X, y = make_problem()
     dW, db = numerical_gradient(W, b, X, y, penalty="elasticnet", alpha=0.1, method=method)
-    rows, cols = np.indices((W.shape[0] + 1, W.shape[1]))
+    rows, cols = np.indices((W.shape[0], W.shape[1] + 1))
     values = numerical_gradient_sparse(W, b, X, y, rows.ravel(), cols.ravel(),
                                        penalty="elasticnet", alpha=0.1, method=method)
-    np.testing.assert_allclose(values.reshape(rows.shape), np.vstack([dW, db]),
+    np.testing.assert_allclose(values.reshape(rows.shape), np.hstack([dW, db[:, None]]),
                                rtol=1e-12, atol=1e-15)
 
 
@@ -123,11 +123,11 @@ def test_l1_kink_entries_are_excluded_and_counted(penalty):
     W, b, X, y = make_problem()
     h = 1e-5
     W[0, 0] = h / 2     # straddles the kink: difference quotient is half the subgradient
-    W[1, 2] = -h / 3
-    W[3, 1] = 0.0
+    W[2, 1] = -h / 3
+    W[1, 3] = 0.0
     result = check_gradient(W, b, X, y, penalty=penalty, alpha=0.5, h=h)
     assert result.n_kink == 3
-    assert result.kink[0, 0] and result.kink[1, 2] and result.kink[3, 1]
+    assert result.kink[0, 0] and result.kink[2, 1] and result.kink[1, 3]
     assert result.n_checked == W.size + b.size - 3
     assert result.passed(1e-6)
     assert result.relative_error_W[0, 0] > 1e-3   # would fail if it were counted
@@ -144,8 +144,8 @@ def test_worst_entry_names_the_corrupted_one():
     W, b, X, y = make_problem()
     _, dW, db = loss_and_gradient(W, b, X, y, "none", 0.0)
     wrong_W = np.array(dW)
-    wrong_W[2, 1] += 1.0
-    assert check_gradient(W, b, X, y, analytic=(wrong_W, db)).worst_entry() == ("W", (2, 1))
+    wrong_W[1, 2] += 1.0
+    assert check_gradient(W, b, X, y, analytic=(wrong_W, db)).worst_entry() == ("W", (1, 2))
     wrong_b = np.array(db)
     wrong_b[1] += 1.0
     assert check_gradient(W, b, X, y, analytic=(dW, wrong_b)).worst_entry() == ("b", (1,))
@@ -198,9 +198,9 @@ def test_sparse_check_passes_and_catches_wrong_gradient(backend):
                                  seed=3)
     assert good.passed(1e-6)
     assert good.rows.shape == good.cols.shape == (25,)
-    assert good.rows.max() <= W.shape[0] and good.cols.max() < W.shape[1]
+    assert good.rows.max() < W.shape[0] and good.cols.max() <= W.shape[1]
     full = check_gradient(W, b, X, y, penalty="l2", alpha=0.1, backend=backend)
-    stacked = np.vstack([full.numerical_W, full.numerical_b])
+    stacked = np.hstack([full.numerical_W, full.numerical_b[:, None]])
     np.testing.assert_allclose(good.numerical, stacked[good.rows, good.cols], rtol=1e-12)
 
     _, dW, db = loss_and_gradient(W, b, X, y, "l2", 0.1)
@@ -213,7 +213,7 @@ def test_sparse_check_excludes_kink():
     W, b, X, y = make_problem(d=1, c=1)
     W[0, 0] = 1e-6
     result = check_gradient_sparse(W, b, X, y, k=20, penalty="l1", alpha=1.0, h=1e-5, seed=0)
-    on_w = result.rows == 0
+    on_w = result.cols == 0
     assert result.n_kink == int(on_w.sum()) > 0
     assert np.array_equal(result.kink, on_w)
 
@@ -262,10 +262,10 @@ def test_bad_backend_and_analytic_shape():
         check_gradient(W, b, X, y, analytic=(W.T, b))
     with pytest.raises(ValueError, match="k must be a positive integer"):
         check_gradient_sparse(W, b, X, y, k=0)
-    with pytest.raises(ValueError, match="rows must be in 0..6"):
-        numerical_gradient_sparse(W, b, X, y, [7], [0])
-    with pytest.raises(ValueError, match="cols must be in 0..3"):
-        numerical_gradient_sparse(W, b, X, y, [0], [4])
+    with pytest.raises(ValueError, match="cols must be in 0..6"):
+        numerical_gradient_sparse(W, b, X, y, [0], [7])
+    with pytest.raises(ValueError, match="rows must be in 0..3"):
+        numerical_gradient_sparse(W, b, X, y, [4], [0])
 
 
 # --------------------------------------------------------------------------- CLI
@@ -337,14 +337,14 @@ def test_cli_bad_input_exits_2(args, match):
 
 
 def test_cli_data_option_flattens_and_scales(monkeypatch):
-    import fastsoftmax.data
     from fastsoftmax.data import Dataset
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (30, 4, 4, 3), dtype=np.uint8)
     labels = rng.integers(0, 3, 30)
     fake = Dataset(images, labels, images[:2], labels[:2], ["a", "b", "c"], "folder:fake")
-    monkeypatch.setattr(fastsoftmax.data, "load_dataset", lambda path, image_size=None: fake)
+    monkeypatch.setattr("fastsoftmax.model.gradcheck.load_dataset",
+                        lambda path, image_size=None: fake)
     result = run_cli("--data", "somewhere", "--json", "--batch-size", "10", "--features", "20")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)

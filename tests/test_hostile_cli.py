@@ -452,9 +452,9 @@ def test_gradcheck_sparse_library_check_is_before_allocation():
     W, b = rng.standard_normal((3, 2)), rng.standard_normal(2)
     X, y = rng.standard_normal((4, 3)), np.array([0, 1, 0, 1])
     with pytest.raises(ValueError, match=r"k = 1000000000 coordinates is more than 100,000"):
-        check_gradient_sparse(W, b, X, y, k=10**9)
+        check_gradient_sparse(W.T, b, X, y, k=10**9)
     with pytest.raises(ValueError, match="k must be a positive integer"):
-        check_gradient_sparse(W, b, X, y, k=2.5)
+        check_gradient_sparse(W.T, b, X, y, k=2.5)
 
 
 def test_too_many_updates_are_refused_before_training(features):

@@ -513,7 +513,7 @@ def test_pipeline_recovers_from_a_corrupt_feature_entry(cache_home, caplog, entr
     np.testing.assert_array_equal(rewritten["features"], step.transform(X))
     assert rewritten["features"].shape == (40, fresh.pca_.components_.shape[1])
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="fastsoftmax.model.pipeline"):
+    with caplog.at_level(logging.INFO, logger="fastsoftmax.io.cache"):
         again = ImagePipeline(SoftmaxClassifier(n_iter=5, random_state=0), cache=True).fit(X, y)
     assert f"features: cache hit ({key[:12]})" in caplog.messages
     np.testing.assert_array_equal(again.classifier_.coef_, fresh.classifier_.coef_)

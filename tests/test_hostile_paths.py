@@ -339,7 +339,6 @@ def test_a_cache_entry_that_is_a_fifo_is_a_miss_never_read_nor_replaced(tmp_path
                                                                          caplog):
     import numpy as np
 
-    from fastsoftmax.model.cached_steps import try_save
     from fastsoftmax.io import cache
 
     monkeypatch.setenv("FASTSOFTMAX_DATA", str(tmp_path))
@@ -349,7 +348,7 @@ def test_a_cache_entry_that_is_a_fifo_is_a_miss_never_read_nor_replaced(tmp_path
     path.unlink()
     os.mkfifo(path)
     assert _within(30, lambda: cache.load_cached(key)) is None
-    _within(30, lambda: try_save(key, {"features": np.ones((2, 3))}, "features"))
+    _within(30, lambda: cache.try_save_cached(key, {"features": np.ones((2, 3))}, "features"))
     assert stat.S_ISFIFO(os.lstat(path).st_mode)
     assert caplog.messages == [
         f"could not write the feature cache: {str(path)!r} is a FIFO (named pipe), not a "

@@ -138,7 +138,7 @@ def test_feature_cache_key_covers_the_package_version(monkeypatch):
     images = np.arange(12, dtype=np.uint8).reshape(3, 2, 2)
     key = cache.cache_key(images, kind="hog")
     assert cache.code_version().startswith(fastsoftmax.__version__ + "+")
-    monkeypatch.setattr(fastsoftmax, "__version__", "999.0")
+    monkeypatch.setattr(cache, "__version__", "999.0")
     cache.code_version.cache_clear()
     try:
         assert cache.cache_key(images, kind="hog") != key
@@ -287,7 +287,7 @@ _LOSS_AND_GRADIENT = (
     "rng = np.random.default_rng(1); f32 = np.float32; "
     "X = rng.standard_normal((50, 10)).astype(f32); y = rng.integers(0, 3, 50); "
     "W = rng.standard_normal((10, 3)).astype(f32); "
-    "loss, dW, db = loss_and_gradient(W, np.zeros(3, f32), X, y, 'l2', 0.1, backend='numba'); "
+    "loss, dW, db = loss_and_gradient(W.T, np.zeros(3, f32), X, y, 'l2', 0.1, backend='numba'); "
     "print(json.dumps([float(loss), dW.tolist(), db.tolist()]))")
 
 
@@ -319,7 +319,7 @@ def test_fit_then_loss_and_gradient_twice_in_three_processes(tmp_path):
     X = rng.standard_normal((50, 10)).astype(np.float32)
     y = rng.integers(0, 3, 50)
     W = rng.standard_normal((10, 3)).astype(np.float32)
-    ref_loss, ref_dW, ref_db = loss_and_gradient(W, np.zeros(3, np.float32), X, y, "l2", 0.1,
+    ref_loss, ref_dW, ref_db = loss_and_gradient(W.T, np.zeros(3, np.float32), X, y, "l2", 0.1,
                                                  backend="numpy")
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
     np.testing.assert_allclose(dW, ref_dW, rtol=1e-4, atol=1e-6)

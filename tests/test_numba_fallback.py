@@ -39,7 +39,7 @@ _COMPUTE = textwrap.dedent('''
         y = rng.integers(0, 7, 300)
         W = (0.1 * rng.standard_normal((70, 7))).astype(dtype)
         b = (0.1 * rng.standard_normal(7)).astype(dtype)
-        loss, dW, db = loss_and_gradient(W, b, X, y, "elasticnet", 0.01, backend="numba",
+        loss, dW, db = loss_and_gradient(W.T, b, X, y, "elasticnet", 0.01, backend="numba",
                                          sample_weight=rng.uniform(0.5, 2.0, 300))
         name = np.dtype(dtype).name
         out.update({f"loss_{name}": loss, f"dW_{name}": dW, f"db_{name}": db})

@@ -49,13 +49,13 @@ def test_weighted_loss_and_gradient_match_the_formula(backend, dtype):
     """The weighted mean loss and its gradient ``X.T @ (w / sum w * (P - onehot))``,
     computed by hand from scipy's log_softmax."""
     W, b, X, y, w = _problem(0, dtype=dtype)
-    loss, dW, db = loss_and_gradient(W, b, X, y, "l2", 0.1, backend=backend, sample_weight=w)
+    loss, dW, db = loss_and_gradient(W.T, b, X, y, "l2", 0.1, backend=backend, sample_weight=w)
     P = np.exp(log_softmax(X.astype(np.float64) @ W + b, axis=1))
     P[np.arange(len(y)), y] -= 1.0
     share = (w / w.sum())[:, None]
     tol = 1e-12 if dtype == np.float64 else 2e-5
     assert loss == pytest.approx(_weighted_objective(W, b, X, y, w, 0.1), rel=tol)
-    np.testing.assert_allclose(dW, X.T.astype(np.float64) @ (share * P) + 0.1 * W,
+    np.testing.assert_allclose(dW.T, X.T.astype(np.float64) @ (share * P) + 0.1 * W,
                                rtol=0, atol=tol)
     np.testing.assert_allclose(db, (share * P).sum(axis=0), rtol=0, atol=tol)
 
@@ -64,14 +64,14 @@ def test_weighted_loss_and_gradient_match_the_formula(backend, dtype):
 def test_zero_weights_remove_rows_and_integer_weights_repeat_them(backend):
     W, b, X, y, w = _problem(1)
     keep = w > 0
-    weighted = loss_and_gradient(W, b, X, y, backend=backend, sample_weight=w * keep)
-    removed = loss_and_gradient(W, b, X[keep], y[keep], backend=backend, sample_weight=w[keep])
+    weighted = loss_and_gradient(W.T, b, X, y, backend=backend, sample_weight=w * keep)
+    removed = loss_and_gradient(W.T, b, X[keep], y[keep], backend=backend, sample_weight=w[keep])
     for got, want in zip(weighted, removed):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
     counts = np.random.default_rng(2).integers(0, 4, len(y))
     repeated = np.repeat(np.arange(len(y)), counts)
-    by_weight = loss_and_gradient(W, b, X, y, backend=backend, sample_weight=counts.astype(float))
-    by_rows = loss_and_gradient(W, b, X[repeated], y[repeated], backend=backend)
+    by_weight = loss_and_gradient(W.T, b, X, y, backend=backend, sample_weight=counts.astype(float))
+    by_rows = loss_and_gradient(W.T, b, X[repeated], y[repeated], backend=backend)
     for got, want in zip(by_weight, by_rows):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
 

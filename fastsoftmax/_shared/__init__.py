@@ -1,1 +1,2 @@
-"""Private leaf: Numba configuration and caching, progress reports, presets, sizes."""
+"""Private leaf: Numba configuration and caching, progress reports, presets, sizes,
+cache-line-aligned arrays, the package version."""

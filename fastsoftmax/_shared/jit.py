@@ -276,6 +276,7 @@ class _UserWideLocator(_StampsDependencies, _UserWide):
 def _launch_parallel_runtime():
     """Start Numba's threading layer, which registers the symbols parallel code calls
     (``numba_parallel_for``, ``get_num_threads``, ...) with the JIT linker."""
+    # a private name of Numba's, looked up when needed: the check at import vouched for it
     from numba.np.ufunc.parallel import _launch_threads
 
     _launch_threads()

@@ -1,5 +1,6 @@
 """Sizes in bytes, read from and written as text ("2GB", "500MB", "1.5GiB")."""
 import re
+from decimal import Decimal
 
 __all__ = ["format_size", "parse_size"]
 
@@ -32,8 +33,6 @@ def parse_size(text):
     ValueError
         ``text`` is not such a size.
     """
-    from decimal import Decimal
-
     match = _SIZE_RE.match(text) if isinstance(text, str) else None
     unit = match and _UNITS.get(match.group(2).lower())
     if not unit:

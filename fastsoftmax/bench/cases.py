@@ -22,13 +22,12 @@ def _setup_softmax_loss_grad(size):
 
     n, d, c = _SOFTMAX_SHAPES[size]
     X, y, coef, intercept = softmax_problem(n, d, c)
-    W = np.ascontiguousarray(coef.T)
 
     def fast():
-        return loss_and_gradient(W, intercept, X, y, "l2", STUDY_ALPHA, backend="numba")
+        return loss_and_gradient(coef, intercept, X, y, "l2", STUDY_ALPHA, backend="numba")
 
     def reference():
-        return loss_and_gradient(W, intercept, X, y, "l2", STUDY_ALPHA, backend="numpy")
+        return loss_and_gradient(coef, intercept, X, y, "l2", STUDY_ALPHA, backend="numpy")
 
     return Pair(fast, reference, info={"shape": f"N={n} D={d} C={c} float32"})
 
@@ -247,7 +246,7 @@ def _setup_gradcheck(size):
 
     n, d, c = _GRADCHECK_SHAPES[size]
     rng = np.random.default_rng(0)
-    args = (0.01 * rng.standard_normal((d, c)), 0.1 * rng.standard_normal(c),
+    args = (0.01 * rng.standard_normal((c, d)), 0.1 * rng.standard_normal(c),
             rng.random((n, d)), rng.integers(0, c, n))
     return Pair(lambda: numerical_gradient(*args), lambda: numerical_gradient_reference(*args),
                 info={"shape": f"N={n} D={d} C={c} float64, central differences"})

@@ -17,7 +17,7 @@ import importlib
 
 import click
 
-from fastsoftmax import __version__
+from fastsoftmax._shared.version import __version__
 from fastsoftmax.cli.errors import InputError, SuggestingGroup
 from fastsoftmax.cli.signals import Interrupted, install_signal_handlers, signal_of
 from fastsoftmax.cli.verbosity import set_verbosity, verbosity_options

@@ -6,7 +6,7 @@ from fastsoftmax.cli.folders import image_size_option
 from fastsoftmax.cli.options import FiniteFloatRange, data_option, json_option, seed_option
 from fastsoftmax.cli.output import echo, echo_json, echo_lines
 
-#: Slice of dW printed in text mode (the study showed a 3x4 weight matrix).
+#: Slice of dW (classes x features, as ``coef_``) printed in text mode.
 SHOW_ROWS, SHOW_COLS = 3, 4
 
 

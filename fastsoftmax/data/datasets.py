@@ -76,6 +76,8 @@ def load_digits_images():
     Dataset
         1347 training and 450 test grayscale images of shape (8, 8); class names "0".."9".
     """
+    # scikit-learn takes most of a second to import: ``import fastsoftmax.data`` (the
+    # data commands) stays light without it
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 

@@ -1,4 +1,5 @@
 """Load an image-folder data set: ``root/<class name>/*.png|*.jpg|*.jpeg``."""
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +64,7 @@ def read_image(path, *, max_pixels=MAX_IMAGE_PIXELS, shrink_to=None):
         The file cannot be read as an image, is truncated, or has more than
         ``max_pixels`` pixels (the message names it).
     """
-    import warnings
-
+    # Pillow and scikit-image load slowly; only reading image folders needs them
     from PIL import Image, UnidentifiedImageError
     from skimage.util import img_as_ubyte
 
@@ -183,7 +183,7 @@ def _parse_size(image_size):
 
 
 def _read_all(files, size, expected_shape):
-    from skimage.transform import resize
+    from skimage.transform import resize  # scikit-image: slow to import, see read_image
 
     images = []
     for f in files:
@@ -287,6 +287,8 @@ def load_folder_split(root, image_size=None, test_fraction=None, split_seed=None
     -------
     (X_train, y_train), (X_test, y_test), class_names, TrainingFiles
     """
+    # scikit-learn takes most of a second to import: ``import fastsoftmax.data`` (the
+    # data commands) stays light without it
     from sklearn.model_selection import train_test_split
 
     root = _check_root(root)

@@ -18,11 +18,12 @@ import asyncio
 import socket
 import threading
 import uuid
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import version
 
 import numba
 
 from fastsoftmax._shared.progress import report
+from fastsoftmax._shared.version import UNKNOWN_VERSION, __version__
 from fastsoftmax.experiments.runner import MAX_CURVE_POINTS, failed_row, merge_params, run_one
 
 #: Seconds to wait for the scheduler before giving up (nothing has been computed then).
@@ -255,10 +256,7 @@ class _NotAScheduler(Exception):
 def check_workers(client, address):
     """Raise ``ConnectionError`` unless the cluster has workers with our fastsoftmax version
     (the installed one, as each worker reports its own)."""
-    try:
-        ours = version("fastsoftmax")
-    except PackageNotFoundError:
-        ours = None  # run from a source tree that is not installed: no worker matches it
+    ours = None if __version__ == UNKNOWN_VERSION else __version__  # never installed: no match
     workers = client.scheduler_info().get("workers", {})
     if not workers:
         raise ConnectionError(f"the Dask scheduler at {address} has no workers; start some "

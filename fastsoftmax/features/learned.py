@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from fastsoftmax.features import _encoder_kernels as _encoder
 from fastsoftmax.features import _dictionary_kernels as _kmeans
 from fastsoftmax._shared.progress import report
-from fastsoftmax.softmax._layout import aligned_empty
+from fastsoftmax._shared.aligned import aligned_empty
 from fastsoftmax.features._blas import limit_blas_threads
 
 __all__ = ["KMeansFeatures", "encode"]

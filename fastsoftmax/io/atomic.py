@@ -15,10 +15,12 @@ regular file is ever replaced by a file.  An error while writing (a full disk) n
 the file being written.
 """
 import contextlib
+import ctypes
 import errno
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -289,13 +291,9 @@ def _replace_folder(stage, path):
 
 def _exchange(a, b):
     """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
-    import sys
-
     if not sys.platform.startswith("linux"):
         return False
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         renameat2 = libc.renameat2
     except (OSError, AttributeError):

@@ -13,6 +13,9 @@ time, so the order does not depend on the file system recording access times.
 Several processes may share the folder: an entry that another one removed first is
 simply gone.  Listing, bounding and clearing the entries live in
 :mod:`fastsoftmax.io.cache_folder`; their names are importable from here too.
+
+:func:`cached` is a cached step in one call, as ``joblib.Memory(...).cache(f)(x)``
+reads: load and check a hit, or compute, store and trim.
 """
 import functools
 import hashlib
@@ -20,17 +23,19 @@ import json
 import logging
 import os
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from fastsoftmax.io.atomic import atomic_open
 from fastsoftmax._shared.sizes import format_size, parse_size
-from fastsoftmax.io.cache_folder import (CACHE_LIMIT_ENV, DEFAULT_CACHE_LIMIT, STALE_SECONDS, CacheEntry,
-                           ClearResult, _FILE_RE, _remove_stale_temp_files, cache_dir,
-                           cache_entries, cache_info, cache_limit, clear_cache,
-                           clear_cache_entries, stray_temp_files, trim_cache)
+from fastsoftmax._shared.version import __version__
+from fastsoftmax.io.atomic import atomic_open
+from fastsoftmax.io.cache_folder import (CACHE_LIMIT_ENV, DEFAULT_CACHE_LIMIT, STALE_SECONDS,
+                                         CacheEntry, ClearResult, _FILE_RE,
+                                         _remove_stale_temp_files, cache_dir, cache_entries,
+                                         cache_info, cache_limit, clear_cache,
+                                         clear_cache_entries, stray_temp_files, trim_cache)
+from fastsoftmax.io.untrusted import read_npz
 
 __all__ = [
     "CACHE_LIMIT_ENV",
@@ -43,6 +48,7 @@ __all__ = [
     "cache_info",
     "cache_key",
     "cache_limit",
+    "cached",
     "clear_cache",
     "clear_cache_entries",
     "format_size",
@@ -51,6 +57,7 @@ __all__ = [
     "save_cached",
     "stray_temp_files",
     "trim_cache",
+    "try_save_cached",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,8 +83,6 @@ def code_version():
     Part of every :func:`cache_key`: features (and the PCA fitted on them) cached by
     another version of the package or of its feature kernels are never loaded.
     """
-    from fastsoftmax import __version__
-
     h = hashlib.sha256(__version__.encode())
     for source in sorted((Path(__file__).resolve().parents[1] / "features").glob("*.py")):
         h.update(source.name.encode() + b"\0" + source.read_bytes())
@@ -182,8 +187,6 @@ def load_cached(key, expect=None):
     ValueError
         A bad key, or a bad ``$FASTSOFTMAX_CACHE_LIMIT``.
     """
-    from fastsoftmax.io.untrusted import read_npz
-
     _entry(key)
     if cache_limit() == 0:
         log.debug("cache off ($%s=0): not reading %s", CACHE_LIMIT_ENV, key[:16])
@@ -310,3 +313,70 @@ def _log_too_large(path, size, limit):
              path.name, format_size(size), format_size(limit), CACHE_LIMIT_ENV)
 
 
+
+
+def try_save_cached(key, arrays, kind):
+    """:func:`save_cached`, for a cache that is only an aid: a write that fails (a
+    read-only or full disk, a FIFO in the way) is logged as a warning, never raised."""
+    try:
+        path = save_cached(key, arrays, kind=kind)
+        if path is not None:
+            log.info("%s: stored in the cache as %s", kind, path)
+    except OSError as exc:
+        log.warning("could not write the feature cache: %s", exc)
+
+
+def _identity(value):
+    return value
+
+
+def cached(key, compute, *, kind, label, expect=None, to_arrays=_identity,
+           from_arrays=_identity):
+    """``compute()``, or the result an earlier call stored under ``key``.
+
+    A hit is loaded (:func:`load_cached`: checked against ``expect``) and rebuilt by
+    ``from_arrays``; an entry that fails either is removed with a warning naming
+    ``label`` and counts as a miss.  On a miss ``compute()`` runs and its result is
+    stored (:func:`try_save_cached`: the cache is then trimmed to its limit, and a
+    failed write does not fail the step).
+
+    Parameters
+    ----------
+    key : str or None
+        From :func:`cache_key`; ``None`` (a step that must not be cached) just
+        returns ``compute()``.
+    compute : callable
+        ``compute()`` -> the result.
+    kind : str
+        What the entry holds on disk (see :func:`save_cached`).
+    label : str
+        The step's name in the log messages (``"features"``, ``"pca"``).
+    expect : dict of str to tuple, optional
+        The arrays a usable entry holds and their shapes, as in :func:`load_cached`.
+    to_arrays : callable, optional
+        result -> dict of name -> array to store; default: the result is that dict.
+    from_arrays : callable, optional
+        dict of name -> array -> result, raising ``KeyError``, ``TypeError`` or
+        ``ValueError`` on an entry it cannot use; default: the dict itself.
+
+    Returns
+    -------
+    result : object
+    hit : bool
+        Whether ``result`` came from the cache.
+    """
+    if key is None:
+        return compute(), False
+    arrays = load_cached(key, expect=expect)
+    if arrays is not None:
+        try:
+            result = from_arrays(arrays)
+        except (KeyError, TypeError, ValueError) as exc:
+            discard_cached(key, f"{label}: {exc}")
+        else:
+            log.info("%s: cache hit (%s)", label, key[:12])
+            return result, True
+    log.info("%s: cache miss (%s), computing", label, key[:12])
+    result = compute()
+    try_save_cached(key, to_arrays(result), kind)
+    return result, False

@@ -9,12 +9,14 @@ first is simply gone.
 import logging
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from fastsoftmax._shared.sizes import format_size, parse_size
+from fastsoftmax.io.atomic import untouched_files
 from fastsoftmax.io.home import data_home
 
 __all__ = [
@@ -136,8 +138,6 @@ def cache_entries():
     -------
     list of CacheEntry
     """
-    import stat
-
     folder = cache_dir()
     if not folder.is_dir():
         return []
@@ -170,8 +170,6 @@ def stray_temp_files(older_than=0):
     -------
     list of pathlib.Path
     """
-    from fastsoftmax.io.atomic import untouched_files
-
     return untouched_files(cache_dir(), [".*.npz.*.tmp"], older_than)
 
 

@@ -6,6 +6,8 @@ folder, found by ``platformdirs``.
 import os
 from pathlib import Path
 
+import platformdirs
+
 __all__ = ["DATA_ENV", "data_home", "data_home_source"]
 
 DATA_ENV = "FASTSOFTMAX_DATA"
@@ -28,8 +30,6 @@ def data_home():
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env).expanduser()
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("fastsoftmax", appauthor=False, opinion=False))
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from fastsoftmax.io.atomic import atomic_open, remove_stale
 from fastsoftmax.io.paths import resolve_output
+from fastsoftmax.io.untrusted import MAX_HEADER_BYTES, MAX_MEMBERS, loads_json, read_npz
 
 FORMAT_VERSION = 2
 _META_KEY = "__fastsoftmax__"
@@ -96,8 +97,6 @@ def save_arrays(path, kind, metadata, arrays, *, overwrite=True, check=None):
 
 def _check_readable_sizes(path, metadata_bytes, payload):
     """Refuse to write what :func:`load_arrays` would refuse for its size."""
-    from fastsoftmax.io.untrusted import MAX_HEADER_BYTES, MAX_MEMBERS
-
     # each member also holds a .npy header, of at most MAX_HEADER_BYTES
     total = sum(value.nbytes for value in payload.values()) + MAX_HEADER_BYTES * len(payload)
     if metadata_bytes > MAX_METADATA_BYTES:
@@ -150,8 +149,6 @@ def load_arrays(path, kind=None, *, max_bytes=MAX_MODEL_BYTES):
         Not a fastsoftmax model, malformed (the message names the file and what is
         wrong), a newer format, or of another ``kind`` than asked.
     """
-    from fastsoftmax.io.untrusted import loads_json, read_npz
-
     path = Path(path)
     if not path.exists():  # anything but a regular file is refused by read_npz
         raise FileNotFoundError(f"model file {str(path)!r} does not exist")

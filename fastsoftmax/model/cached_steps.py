@@ -2,26 +2,24 @@
 
 A fitted feature step is stored with its training features, and a fitted PCA on
 its own, under keys made of the training images and the steps' parameters
-(:func:`fastsoftmax.io.cache.cache_key`); a bad entry is a miss, removed with a
-warning.
+(:func:`fastsoftmax.io.cache.cache_key`).  Each step is one call of
+:func:`fastsoftmax.io.cache.cached`, which loads and checks a hit (a bad entry is a
+miss, removed with a warning) or computes, stores and trims.
 """
 import json
-import logging
 
 import numpy as np
 
 from fastsoftmax._shared.progress import report, shifted, takes_progress
+from fastsoftmax.io.cache import cache_key, cached
+from fastsoftmax.io.untrusted import loads_json
 from fastsoftmax.model.pca import VariancePCA
-
-log = logging.getLogger("fastsoftmax.model.pipeline")
 
 
 def step_key(images, y, kind, step, **extra):
     """The cache key of ``step`` fitted on ``images`` (and ``y``), or None when the step
     must not be cached (a random ``fit`` without an integer seed, or parameters that are
     not JSON)."""
-    from fastsoftmax.io.cache import cache_key
-
     params = step.get_params(deep=False)
     seed = params.get("random_state", 0)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
@@ -42,32 +40,33 @@ def step_call(method, progress, *args):
 
 def fit_transform_cached(step, images, y, cache, kind, progress=None):
     """``(fitted step, step.fit_transform(images, y))``, from the disk cache when on."""
+    n = len(images)
     key = step_key(images, y, kind, step) if cache else None
-    if key is None:
-        return step, np.asarray(step_call(step.fit_transform, progress, images, y))
-    report(progress, "features", 0, len(images))  # reading a large entry takes seconds
-    from fastsoftmax.io.untrusted import loads_json
-    from fastsoftmax.io.cache import discard_cached, load_cached
+    if key is not None:
+        report(progress, "features", 0, n)  # reading a large entry takes seconds
 
-    hit = load_cached(key, expect={"features": (len(images), None), "step_metadata": (None,)})
-    if hit is not None:
-        try:
-            metadata = loads_json(hit["step_metadata"].tobytes(), "step_metadata")
-            arrays = {k[6:]: v for k, v in hit.items() if k.startswith("state_")}
-            fitted = type(step).from_arrays(metadata, arrays)
-            log.info("%s: cache hit (%s)", kind, key[:12])
-            report(progress, "features", len(images), len(images), cached=True)
-            return fitted, hit["features"]
-        except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
-            discard_cached(key, f"{kind}: {exc}")
-    log.info("%s: cache miss (%s), computing", kind, key[:12])
-    features = np.asarray(step_call(step.fit_transform, progress, images, y))
-    metadata, arrays = step.to_arrays()
-    entry = {"features": features, "step_metadata": np.frombuffer(
-        json.dumps(metadata).encode("utf-8"), dtype=np.uint8)}
-    entry.update({f"state_{k}": v for k, v in arrays.items()})
-    try_save(key, entry, cache_kind(step))
-    return step, features
+    def compute():
+        return step, np.asarray(step_call(step.fit_transform, progress, images, y))
+
+    def to_arrays(result):
+        fitted, features = result
+        metadata, arrays = fitted.to_arrays()
+        entry = {"features": features, "step_metadata": np.frombuffer(
+            json.dumps(metadata).encode("utf-8"), dtype=np.uint8)}
+        entry.update({f"state_{k}": v for k, v in arrays.items()})
+        return entry
+
+    def from_arrays(entry):
+        metadata = loads_json(entry["step_metadata"].tobytes(), "step_metadata")
+        arrays = {k[6:]: v for k, v in entry.items() if k.startswith("state_")}
+        return type(step).from_arrays(metadata, arrays), entry["features"]
+
+    (fitted, features), hit = cached(
+        key, compute, kind=cache_kind(step), label=kind, to_arrays=to_arrays,
+        from_arrays=from_arrays, expect={"features": (n, None), "step_metadata": (None,)})
+    if hit:
+        report(progress, "features", n, n, cached=True)
+    return fitted, features
 
 
 def fit_pca_cached(pca, features, images, y, step, cache, standardized=False):
@@ -76,41 +75,20 @@ def fit_pca_cached(pca, features, images, y, step, cache, standardized=False):
     used when ``cache``."""
     extra = {"standardized": True} if standardized else {}
     key = step_key(images, y, "pca", step, variance=pca.variance, **extra) if cache else None
-    if key is None:
-        return pca.fit(features), False
-    from fastsoftmax.io.cache import discard_cached, load_cached
-
     n_features = features.shape[1]
-    hit = load_cached(key, expect={"mean_": (n_features,), "components_": (None, n_features)})
-    if hit is not None:
-        try:
-            fitted = VariancePCA.from_arrays({"params": pca.get_params(),
-                                              "n_features_in_": n_features}, hit)
-            log.info("pca: cache hit (%s)", key[:12])
-            return fitted, True
-        except (KeyError, TypeError, ValueError) as exc:
-            discard_cached(key, f"pca: {exc}")
-    log.info("pca: cache miss (%s), computing", key[:12])
-    pca.fit(features)
-    try_save(key, pca.to_arrays()[1], "pca")
-    return pca, False
+
+    def from_arrays(arrays):
+        return VariancePCA.from_arrays({"params": pca.get_params(),
+                                        "n_features_in_": n_features}, arrays)
+
+    return cached(key, lambda: pca.fit(features), kind="pca", label="pca",
+                  to_arrays=lambda fitted: fitted.to_arrays()[1], from_arrays=from_arrays,
+                  expect={"mean_": (n_features,), "components_": (None, n_features)})
 
 
 def cache_kind(step):
     """The label of a feature step's cache entries (``data info`` lists it)."""
     return getattr(step, "cache_kind", type(step).__name__.lower())
-
-
-def try_save(key, arrays, kind):
-    """A cache write that fails (read-only or full disk) must not fail training."""
-    from fastsoftmax.io.cache import save_cached
-
-    try:
-        path = save_cached(key, arrays, kind=kind)
-        if path is not None:
-            log.info("%s: stored in the cache as %s", kind, path)
-    except OSError as exc:
-        log.warning("could not write the feature cache: %s", exc)
 
 
 #: Images whose mirror images are encoded at a time when the features go into ``out``.
@@ -130,30 +108,33 @@ def mirrored_features_cached(fitted, step, images, y, n_features, cache, progres
     n = len(images)
     key = step_key(images, y, "mirrored", step) if cache else None
     if key is not None:
-        from fastsoftmax.io.cache import load_cached
-
         report(progress, "features", 0, n)
-        hit = load_cached(key, expect={"features": (n, n_features)})
-        if hit is not None:
-            log.info("mirrored features: cache hit (%s)", key[:12])
-            report(progress, "features", n, n, cached=True)
-            if out is None:
-                return hit["features"]
-            out[...] = hit["features"]
-            return out
-        log.info("mirrored features: cache miss (%s), computing", key[:12])
+    features, hit = cached(
+        key, lambda: _mirrored_features(fitted, images, progress, out),
+        kind=cache_kind(step), label="mirrored features",
+        to_arrays=lambda computed: {"features": computed},
+        from_arrays=lambda arrays: arrays["features"], expect={"features": (n, n_features)})
+    if not hit:
+        return features
+    report(progress, "features", n, n, cached=True)
     if out is None:
-        features = np.asarray(step_call(fitted.transform, progress, mirror_images(images)))
-    else:
-        features = out
-        for start in range(0, n, MIRROR_CHUNK):
-            stop = min(start + MIRROR_CHUNK, n)
-            features[start:stop] = step_call(fitted.transform, shifted(progress, start, n),
-                                             mirror_images(images[start:stop]))
-        report(progress, "features", n, n)
-    if key is not None:
-        try_save(key, {"features": features}, cache_kind(step))
-    return features
+        return features
+    out[...] = features
+    return out
+
+
+def _mirrored_features(fitted, images, progress, out):
+    """The features of the mirror images of ``images`` (into ``out``, chunk by chunk,
+    when given)."""
+    if out is None:
+        return np.asarray(step_call(fitted.transform, progress, mirror_images(images)))
+    n = len(images)
+    for start in range(0, n, MIRROR_CHUNK):
+        stop = min(start + MIRROR_CHUNK, n)
+        out[start:stop] = step_call(fitted.transform, shifted(progress, start, n),
+                                    mirror_images(images[start:stop]))
+    report(progress, "features", n, n)
+    return out
 
 
 def mirror_images(images):

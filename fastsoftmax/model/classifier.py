@@ -17,10 +17,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from fastsoftmax.softmax import BACKENDS, L1_METHOD_CODES, PENALTY_CODES, get_backend, penalty_strengths
+from fastsoftmax._shared.progress import report
+from fastsoftmax.io.model_file import load_model_file, save_arrays
+from fastsoftmax.model import classifier_state
 from fastsoftmax.model.schedule import (MAX_UPDATES, MIN_CALL, NoImprovementStop, as_generator,
-                            learning_rates, plan_batches, total_updates, training_weights,
-                            validation_split)
+                                        learning_rates, plan_batches, total_updates,
+                                        training_weights, validation_split)
+from fastsoftmax.softmax import (BACKENDS, L1_METHOD_CODES, PENALTY_CODES, get_backend,
+                                 penalty_strengths)
+from fastsoftmax.softmax._numpy import softmax
 
 __all__ = ["MAX_UPDATES", "PARAMETER_CONSTRAINTS", "SoftmaxClassifier", "TrainingDivergedError",
            "plan_batches"]
@@ -229,7 +234,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         return X, y
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y, sample_weight=None, callback=None):
+    def fit(self, X, y, sample_weight=None, progress=None):
         """Train on ``X``, ``y``.
 
         Parameters
@@ -241,10 +246,11 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights (times ``class_weight``); each minibatch's loss is
             their weighted mean.  Weights of one value all train as no weights.
-        callback : callable, optional
-            Called as ``callback(n_done, n_total, loss)`` after each kernel call, for
-            progress display: every epoch with ``early_stopping``, otherwise after one
-            or more whole epochs (``loss`` is the chunk's mean minibatch loss).
+        progress : callable, optional
+            Called as ``progress("train", n_done, n_total, loss=loss)`` after each
+            kernel call (:mod:`fastsoftmax._shared.progress`): every epoch with
+            ``early_stopping``, otherwise after one or more whole epochs (``loss`` is
+            the chunk's mean minibatch loss, ``n_done`` and ``n_total`` count updates).
 
         Returns
         -------
@@ -297,8 +303,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             chunk_losses = self._run_updates(X_kernel, y_enc, rng, count, batch_size, total,
                                              weights)
             losses.append(chunk_losses)
-            if callback is not None:
-                callback(self.n_iter_, total, float(chunk_losses.mean()))
+            report(progress, "train", self.n_iter_, total, loss=float(chunk_losses.mean()))
             for first in range(0, len(chunk_losses), per_epoch):
                 epoch += 1
                 mean_loss = float(chunk_losses[first:first + per_epoch].mean())
@@ -333,7 +338,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             print(f"-- Epoch {epoch}\nT: {updates}, Avg. loss: {mean_loss:.6f}\n"
                   f"Total training time: {time.perf_counter() - start:.2f} seconds.", flush=True)
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None, progress=None):
         """One epoch of updates over ``X``, ``y``, continuing from the current weights.
 
         After :meth:`fit` (or a model loaded from a file) it continues from the fitted
@@ -350,6 +355,9 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), optional
             As in :meth:`fit`; ``class_weight="balanced"`` needs the whole ``y`` and is
             refused here (pass ``compute_class_weight``'s dict instead).
+        progress : callable, optional
+            Called once, after the epoch, as ``progress("train", n_iter_, total,
+            loss=loss)`` (``total``: the updates made so far, this epoch's included).
 
         Returns
         -------
@@ -391,6 +399,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         chunk_losses = self._run_updates(self._kernel_input(X), y_enc, self._rng, count,
                                          batch_size, total, weights)
         self.loss_curve_ = np.concatenate([self.loss_curve_, chunk_losses])
+        report(progress, "train", self.n_iter_, total, loss=float(chunk_losses.mean()))
         self._report_epoch(math.ceil(self.n_iter_ / count), self.n_iter_,
                            float(chunk_losses.mean()), start)
         return self
@@ -468,8 +477,6 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the scores), shape (n_samples, n_classes)."""
-        from fastsoftmax.softmax._numpy import softmax
-
         return softmax(self._scores(X))
 
     def predict_log_proba(self, X):
@@ -487,9 +494,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     def to_arrays(self):
         """The fitted model as plain data: ``(metadata, arrays)``
         (:func:`fastsoftmax.model.classifier_state.to_arrays`), for :meth:`from_arrays`."""
-        from fastsoftmax.model.classifier_state import to_arrays
-
-        return to_arrays(self)
+        return classifier_state.to_arrays(self)
 
     @classmethod
     def from_arrays(cls, metadata, arrays):
@@ -502,9 +507,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             An entry missing or of the wrong type, unknown or invalid parameters, fewer
             than two or repeated classes, shapes that disagree (the message says which).
         """
-        from fastsoftmax.model.classifier_state import from_arrays
-
-        return from_arrays(cls, metadata, arrays)
+        return classifier_state.from_arrays(cls, metadata, arrays)
 
     def save(self, path, *, overwrite=False):
         """Write the fitted model to ``path`` (``.npz`` + JSON metadata, atomically).
@@ -513,8 +516,6 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         An existing file is replaced only with ``overwrite=True`` (else
         ``FileExistsError``).
         """
-        from fastsoftmax.io.model_file import save_arrays
-
         metadata, arrays = self.to_arrays()
         save_arrays(path, "SoftmaxClassifier", metadata, arrays, overwrite=overwrite,
                     check=type(self).from_arrays)
@@ -522,8 +523,6 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`."""
-        from fastsoftmax.io.model_file import load_model_file
-
         return load_model_file(path, "SoftmaxClassifier", cls.from_arrays)
 
     def __sklearn_tags__(self):

@@ -1,12 +1,14 @@
 """Gradient check: finite-difference gradients of the softmax loss and their comparison.
 
-The loss is the classifier's: the mean cross-entropy ``-log softmax(X @ W + b)[y]``
+The loss is the classifier's: the mean cross-entropy ``-log softmax(X @ W.T + b)[y]``
 over the batch plus ``l1 ||W||_1 + l2 / 2 ||W||_2^2`` (bias not penalized), with
-``(l1, l2) = penalty_strengths(penalty, alpha, l1_ratio)``; ``W`` has shape
-``(n_features, n_classes)``.
+``(l1, l2) = penalty_strengths(penalty, alpha, l1_ratio)``.  ``W`` has shape
+``(n_classes, n_features)``, the layout of scikit-learn's (and
+:class:`~fastsoftmax.SoftmaxClassifier`'s) ``coef_`` and of
+:func:`fastsoftmax.softmax.loss_and_gradient`; its gradient comes in the same layout.
 
 :func:`numerical_gradient` runs the Cython kernel ``fastsoftmax._gradcheck``: with the
-unperturbed probabilities cached, perturbing ``W[d, c]`` changes only column ``c`` of
+unperturbed probabilities cached, perturbing ``W[c, d]`` changes only column ``c`` of
 the scores, so each entry costs O(n_samples) and each sample's change of loss is one
 ``log1p`` term, computed as a difference directly (accurate to rounding, not to the
 cancellation of two large totals).  :func:`numerical_gradient_reference` is the plain
@@ -16,15 +18,19 @@ NumPy yardstick that perturbs one entry at a time and recomputes the whole loss.
 relative error and the summed absolute difference), :func:`check_gradient_sparse` does
 so on ``k`` random coordinates, as CS231n's ``grad_check_sparse``.
 
-With an L1 part in the penalty the loss has a kink at ``W[d, c] = 0``; entries with
-``|W[d, c]| < h`` straddle it, their difference quotient is not the subgradient, and
+With an L1 part in the penalty the loss has a kink at ``W[c, d] = 0``; entries with
+``|W[c, d]| < h`` straddle it, their difference quotient is not the subgradient, and
 they are left out of both error figures (counted as ``n_kink``).
 """
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.datasets import load_digits
 
-from fastsoftmax.softmax import PENALTY_CODES, _numpy, penalty_strengths
+from fastsoftmax._gradcheck import difference_quotients, sparse_difference_quotients
+from fastsoftmax.data import load_dataset
+from fastsoftmax.data.datasets import refuse_folder_params
+from fastsoftmax.softmax import PENALTY_CODES, _numpy, loss_and_gradient, penalty_strengths
 
 __all__ = [
     "numerical_gradient",
@@ -70,15 +76,15 @@ def _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method="central"):
         raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}")
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D, got shape {y.shape}")
-    n_features, n_classes = W.shape
+    n_classes, n_features = W.shape
     if n_classes < 1:
-        raise ValueError("W must have at least one column (class)")
+        raise ValueError("W must have at least one row (class)")
     if b.shape != (n_classes,):
-        raise ValueError(f"b has shape {b.shape} but W has {n_classes} classes (columns)")
+        raise ValueError(f"b has shape {b.shape} but W has {n_classes} classes (rows)")
     if X.shape[1] != n_features:
         raise ValueError(
-            f"X has {X.shape[1]} features (columns) but W has {n_features} rows; "
-            "W must have shape (n_features, n_classes)"
+            f"X has {X.shape[1]} features (columns) but W has {n_features} columns; "
+            "W must have shape (n_classes, n_features)"
         )
     if X.shape[0] < 1:
         raise ValueError("X must hold at least one sample")
@@ -110,7 +116,8 @@ def numerical_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, h=1
 
     Parameters
     ----------
-    W : array_like of shape (n_features, n_classes)
+    W : array_like of shape (n_classes, n_features)
+        The weights, laid out as scikit-learn's ``coef_``.
     b : array_like of shape (n_classes,)
     X : array_like of shape (n_samples, n_features)
     y : array_like of int of shape (n_samples,)
@@ -128,7 +135,7 @@ def numerical_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, h=1
 
     Returns
     -------
-    dW : ndarray of shape (n_features, n_classes), float64
+    dW : ndarray of shape (n_classes, n_features), float64
     db : ndarray of shape (n_classes,), float64
 
     Raises
@@ -145,12 +152,10 @@ def numerical_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, h=1
     instead of one loss evaluation per entry.
     """
     W, b, X, y, l1, l2, h = _validate(W, b, X, y, penalty, alpha, l1_ratio, h, method)
-    from fastsoftmax import _gradcheck
-
-    P = _numpy.softmax(X @ W + b)
+    P = _numpy.softmax(X @ W.T + b)
     dW = np.empty_like(W)
     db = np.empty_like(b)
-    _gradcheck.difference_quotients(X, y, P, W, l1, l2, h, method == "forward", dW, db)
+    difference_quotients(X, y, P, W, l1, l2, h, method == "forward", dW, db)
     return dW, db
 
 
@@ -163,8 +168,9 @@ def numerical_gradient_sparse(W, b, X, y, rows, cols, penalty="none", alpha=0.0,
     W, b, X, y, penalty, alpha, l1_ratio, h, method
         As in :func:`numerical_gradient`.
     rows, cols : array_like of int of shape (k,)
-        Coordinates ``(rows[j], cols[j])`` of the stacked parameters ``[W; b]`` of shape
-        ``(n_features + 1, n_classes)``: row ``n_features`` is the bias.
+        Coordinates ``(rows[j], cols[j])`` (class, feature) of the stacked parameters
+        ``[W | b]`` of shape ``(n_classes, n_features + 1)``: column ``n_features`` is
+        the bias.
 
     Returns
     -------
@@ -175,17 +181,13 @@ def numerical_gradient_sparse(W, b, X, y, rows, cols, penalty="none", alpha=0.0,
     cols = np.ascontiguousarray(cols, dtype=np.intp).reshape(-1)
     if rows.shape != cols.shape:
         raise ValueError(f"rows and cols must have the same length, got {rows.size} and {cols.size}")
-    if rows.size and (rows.min() < 0 or rows.max() > W.shape[0]):
-        raise ValueError(f"rows must be in 0..{W.shape[0]} (the last row is the bias)")
-    if cols.size and (cols.min() < 0 or cols.max() >= W.shape[1]):
-        raise ValueError(f"cols must be in 0..{W.shape[1] - 1}")
-    from fastsoftmax import _gradcheck
-
-    P = _numpy.softmax(X @ W + b)
+    if rows.size and (rows.min() < 0 or rows.max() >= W.shape[0]):
+        raise ValueError(f"rows must be in 0..{W.shape[0] - 1}")
+    if cols.size and (cols.min() < 0 or cols.max() > W.shape[1]):
+        raise ValueError(f"cols must be in 0..{W.shape[1]} (the last column is the bias)")
+    P = _numpy.softmax(X @ W.T + b)
     out = np.empty(rows.size)
-    _gradcheck.sparse_difference_quotients(
-        X, y, P, W, rows, cols, l1, l2, h, method == "forward", out
-    )
+    sparse_difference_quotients(X, y, P, W, rows, cols, l1, l2, h, method == "forward", out)
     return out
 
 
@@ -234,11 +236,11 @@ class GradientCheck:
 
     Attributes
     ----------
-    analytic_W, numerical_W : ndarray of shape (n_features, n_classes)
+    analytic_W, numerical_W : ndarray of shape (n_classes, n_features)
     analytic_b, numerical_b : ndarray of shape (n_classes,)
     relative_error_W, relative_error_b : ndarray
         Elementwise relative errors (see :func:`relative_error`), kink entries included.
-    kink : ndarray of bool of shape (n_features, n_classes)
+    kink : ndarray of bool of shape (n_classes, n_features)
         Entries left out of the error figures (``|W| < h`` with an L1 part).
     max_relative_error : float
         Maximum relative error over the checked entries of W and b.
@@ -268,8 +270,8 @@ class GradientCheck:
         return bool(self.max_relative_error <= threshold)
 
     def worst_entry(self):
-        """The checked entry with the largest relative error: ``("W", (row, col))`` or
-        ``("b", (col,))`` (W wins a tie; kink entries are not candidates)."""
+        """The checked entry with the largest relative error: ``("W", (class, feature))``
+        or ``("b", (class,))`` (W wins a tie; kink entries are not candidates)."""
         rel = np.where(self.kink, -1.0, self.relative_error_W)
         worst = ("b", (int(np.argmax(self.relative_error_b)),))
         if rel.size:
@@ -286,7 +288,8 @@ class SparseGradientCheck:
     Attributes
     ----------
     rows, cols : ndarray of int of shape (k,)
-        Coordinates in the stacked ``[W; b]`` (row ``n_features`` is the bias).
+        Coordinates (class, feature) in the stacked ``[W | b]`` (column
+        ``n_features`` is the bias).
     analytic, numerical, relative_error : ndarray of shape (k,)
     kink : ndarray of bool of shape (k,)
         Coordinates left out of ``max_relative_error`` (``|W| < h`` with an L1 part).
@@ -323,8 +326,6 @@ def _analytic(W, b, X, y, penalty, alpha, l1_ratio, backend, analytic):
         return dW, db
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
-    from fastsoftmax.softmax import loss_and_gradient
-
     _, dW, db = loss_and_gradient(W, b, X, y, penalty, alpha, l1_ratio, backend=backend)
     return np.asarray(dW, dtype=np.float64), np.asarray(db, dtype=np.float64)
 
@@ -381,7 +382,7 @@ def check_gradient_sparse(W, b, X, y, k=10, penalty="none", alpha=0.0, l1_ratio=
     """Compare analytic and numerical gradients on ``k`` random coordinates.
 
     As CS231n's ``grad_check_sparse``: the coordinates are drawn uniformly (with
-    replacement) from the stacked parameters ``[W; b]``; only those are differenced.
+    replacement) from the stacked parameters ``[W | b]``; only those are differenced.
 
     Parameters
     ----------
@@ -410,12 +411,13 @@ def check_gradient_sparse(W, b, X, y, k=10, penalty="none", alpha=0.0, l1_ratio=
                          "(check_gradient) already covers every entry")
     aW, ab = _analytic(W, b, X, y, penalty, alpha, l1_ratio, backend, analytic)
     rng = np.random.default_rng(seed)
-    n_features, n_classes = W.shape
-    rows = rng.integers(0, n_features + 1, size=int(k))
-    cols = rng.integers(0, n_classes, size=int(k))
+    n_classes, n_features = W.shape
+    # features drawn first: a seed keeps the coordinates it always chose
+    cols = rng.integers(0, n_features + 1, size=int(k))
+    rows = rng.integers(0, n_classes, size=int(k))
     num = numerical_gradient_sparse(W, b, X, y, rows, cols, penalty, alpha, l1_ratio, h, method)
-    stacked_a = np.vstack([aW, ab[None, :]])
-    stacked_W = np.vstack([W, np.full((1, n_classes), np.inf)])  # the bias has no kink
+    stacked_a = np.hstack([aW, ab[:, None]])
+    stacked_W = np.hstack([W, np.full((n_classes, 1), np.inf)])  # the bias has no kink
     ana = stacked_a[rows, cols]
     kink = _kink_mask(stacked_W[rows, cols], l1, h)
     rel = relative_error(ana, num)
@@ -440,7 +442,7 @@ class GradcheckProblem:
     X : ndarray of float64 of shape (batch_size, n_features)
         Pixels in 0..1.
     y : ndarray of int64 of shape (batch_size,)
-    W : ndarray of shape (n_features, n_classes)
+    W : ndarray of shape (n_classes, n_features)
         ``0.01 * N(0, 1)``.
     b : ndarray of shape (n_classes,)
         ``0.1 * N(0, 1)``.
@@ -487,16 +489,10 @@ def gradcheck_problem(data=None, batch_size=50, n_features=None, seed=0, image_s
         ``batch_size`` or ``n_features`` larger than the data has.
     """
     if data is None:
-        from sklearn.datasets import load_digits
-
-        from fastsoftmax.data.datasets import refuse_folder_params
-
         refuse_folder_params("the digits data set", image_size=image_size)
         digits = load_digits()
         X_all, y_all, n_classes, name, scale = digits.data, digits.target, 10, "digits", 16.0
     else:
-        from fastsoftmax.data import load_dataset
-
         dataset = load_dataset(data, image_size=image_size)
         X_all = np.asarray(dataset.X_train)
         X_all = X_all.reshape(X_all.shape[0], -1)
@@ -511,6 +507,7 @@ def gradcheck_problem(data=None, batch_size=50, n_features=None, seed=0, image_s
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n_available, size=batch_size, replace=False))
     X = X_all[rows, :n_features].astype(np.float64) / scale
-    W = 0.01 * rng.standard_normal((n_features, n_classes))
+    # drawn as (n_features, n_classes): a seed keeps the weights it always gave
+    W = np.ascontiguousarray(0.01 * rng.standard_normal((n_features, n_classes)).T)
     b = 0.1 * rng.standard_normal(n_classes)
     return GradcheckProblem(X, np.asarray(y_all[rows], dtype=np.int64), W, b, n_classes, name, rng)

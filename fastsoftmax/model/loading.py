@@ -4,18 +4,14 @@ Sits above the model classes (:class:`~fastsoftmax.SoftmaxClassifier`,
 :class:`~fastsoftmax.model.pipeline.ImagePipeline`) and :mod:`fastsoftmax.io.model_file`,
 which knows only the file format.
 """
-import importlib
-
 from fastsoftmax.io.model_file import ModelFileError, load_arrays, load_model_file
+from fastsoftmax.model.classifier import SoftmaxClassifier
+from fastsoftmax.model.pipeline import ImagePipeline
 
 __all__ = ["MODEL_KINDS", "load_model"]
 
-#: Model kind written in a file -> (module, class).  Only these classes are ever
-#: built from a file.
-MODEL_KINDS = {
-    "SoftmaxClassifier": ("fastsoftmax.model.classifier", "SoftmaxClassifier"),
-    "ImagePipeline": ("fastsoftmax.model.pipeline", "ImagePipeline"),
-}
+#: Model kind written in a file -> class.  Only these classes are ever built from a file.
+MODEL_KINDS = {"SoftmaxClassifier": SoftmaxClassifier, "ImagePipeline": ImagePipeline}
 
 
 def load_model(path):
@@ -40,6 +36,4 @@ def load_model(path):
     kind = metadata.get("kind")
     if kind not in MODEL_KINDS:
         raise ModelFileError(f"{str(path)!r} holds an unknown model kind {kind!r}")
-    module, name = MODEL_KINDS[kind]
-    cls = getattr(importlib.import_module(module), name)
-    return load_model_file(path, kind, cls.from_arrays, metadata, arrays)
+    return load_model_file(path, kind, MODEL_KINDS[kind].from_arrays, metadata, arrays)

@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 __all__ = ["Evaluation", "evaluate_predictions"]
 
@@ -79,8 +80,6 @@ def evaluate_predictions(y_true, y_pred, n_classes):
     -------
     Evaluation
     """
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     labels = np.arange(n_classes)

@@ -11,6 +11,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fastsoftmax.io.fields import entry, positive_int, stored_array
+
 __all__ = ["VariancePCA"]
 
 
@@ -37,6 +39,8 @@ class VariancePCA(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Fit on the rows of ``X`` (n_samples, n_features); ``y`` is ignored."""
+        # scikit-learn's decomposition takes a quarter of a second to import; a pipeline
+        # that only projects (a loaded model) never needs it
         from sklearn.decomposition import PCA
 
         self._validate_params()
@@ -77,8 +81,6 @@ class VariancePCA(TransformerMixin, BaseEstimator):
             An entry missing or of the wrong type, an invalid ``variance``, or arrays
             whose shapes disagree with each other or with ``n_features_in_``.
         """
-        from fastsoftmax.io.fields import entry, positive_int, stored_array
-
         pca = cls(**entry(metadata, "params", dict))
         pca._validate_params()  # scikit-learn's check of _parameter_constraints
         n_features = positive_int(entry(metadata, "n_features_in_", int), "n_features_in_")

@@ -64,13 +64,18 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
-from fastsoftmax.io.fields import check_pixels
-from fastsoftmax.model.cached_steps import (fit_pca_cached, fit_transform_cached, mirror_images,
-                              mirrored_features_cached, step_call)
+from fastsoftmax._shared.aligned import aligned_empty
 from fastsoftmax._shared.progress import relabel, report, shifted
+from fastsoftmax.data.training_files import TrainingFiles
+from fastsoftmax.features import feature_step_class, rgb2gray, study_hog
+from fastsoftmax.io.fields import check_pixels, entry, image_shape, positive_int, prefixed
+from fastsoftmax.io.model_file import load_model_file, save_arrays
+from fastsoftmax.model.cached_steps import (fit_pca_cached, fit_transform_cached,
+                                            mirror_images, mirrored_features_cached,
+                                            step_call)
 from fastsoftmax.model.classifier import SoftmaxClassifier
-from fastsoftmax.softmax._layout import aligned_empty
 from fastsoftmax.model.pca import VariancePCA
+from fastsoftmax.model.pipeline_format1 import upgrade_format_1
 from fastsoftmax.model.scaling import FeatureScaler
 
 log = logging.getLogger(__name__)
@@ -192,7 +197,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         """A clone of the ``features`` step, or the default HOG of the training size."""
         if self.features is not None:
             return clone(self.features)
-        return _default_features(self.image_shape_)
+        return study_hog(self.image_shape_)
 
     def _new_classifier(self):
         self._validate_params()
@@ -235,15 +240,10 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             self._mirrored_inputs(images, y, progress, out=rows[n_images:])
             X, y = rows, np.concatenate([np.asarray(y), np.asarray(y)])
             self.timings_["mirrored features"] = time.perf_counter() - start
-        callback = None
-        if progress is not None:
-            def callback(done, total, loss):
-                progress("train", done, total, loss=loss)
-
-            # the classifier's own callback only reports after its first kernel call
-            progress("train", 0, 1)
+        # the stage starts now: the classifier reports only after its first kernel call
+        report(progress, "train", 0, 1)
         start = time.perf_counter()
-        self.classifier_ = classifier.fit(X, y, callback=callback)
+        self.classifier_ = classifier.fit(X, y, progress=progress)
         self.timings_["train"] = time.perf_counter() - start
         log.info("classifier: %d updates in %.2f s", self.classifier_.n_iter_,
                  self.timings_["train"])
@@ -378,14 +378,12 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         (aspect ratio not kept), converted to grayscale when the model was trained on
         grayscale images, and repeated over three channels when it was trained on RGB.
         """
-        from skimage.transform import resize
+        from skimage.transform import resize  # scikit-image: heavy, needed only here
 
         check_is_fitted(self, "image_shape_")
         image = np.asarray(image)
         height, width = self.image_shape_[:2]
         if image.ndim == 3 and len(self.image_shape_) == 2:
-            from fastsoftmax.features import rgb2gray
-
             image = np.rint(rgb2gray(image[None], dtype=np.float64)[0] * 255).astype(np.uint8)
         elif image.ndim == 2 and len(self.image_shape_) == 3:
             image = np.repeat(image[:, :, None], 3, axis=2)
@@ -447,11 +445,6 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             that does not fit the next one or the image shape, class names that do not
             name the classifier's classes.
         """
-        from fastsoftmax.io.fields import entry, image_shape, positive_int, prefixed
-        from fastsoftmax.model.pipeline_format1 import upgrade_format_1
-        from fastsoftmax.data.training_files import TrainingFiles
-        from fastsoftmax.features import feature_step_class
-
         if metadata.get("format_version") == 1:
             metadata, arrays = upgrade_format_1(metadata, arrays)
         shape = image_shape(entry(metadata, "image_shape", list))
@@ -517,8 +510,6 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         FileExistsError
             ``path`` exists and not ``overwrite``.
         """
-        from fastsoftmax.io.model_file import save_arrays
-
         metadata, arrays = self.to_arrays()
         step = type(self.features_)  # registered or not: which classes load is the reader's
 
@@ -530,15 +521,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     @classmethod
     def load(cls, path):
         """Read a pipeline written by :meth:`save`."""
-        from fastsoftmax.io.model_file import load_model_file
-
         return load_model_file(path, "ImagePipeline", cls.from_arrays)
-
-
-def _default_features(image_shape):
-    from fastsoftmax.features import study_hog
-
-    return study_hog(image_shape)
 
 
 def _with_channels(shape):

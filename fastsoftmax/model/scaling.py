@@ -12,6 +12,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fastsoftmax.io.fields import entry, positive_int, stored_array
+
 __all__ = ["FeatureScaler"]
 
 
@@ -79,8 +81,6 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
             An entry missing or of the wrong type, arrays whose shape is not
             ``(n_features_in_,)``, non-finite values, or a scale that is not positive.
         """
-        from fastsoftmax.io.fields import entry, positive_int, stored_array
-
         n_features = positive_int(entry(metadata, "n_features_in_", int), "n_features_in_")
         scaler = cls()
         for name in ("mean_", "scale_"):

@@ -17,6 +17,8 @@ batch is its weighted mean ``sum_i w_i * loss_i / sum_i w_i`` (a batch of total 
 
 :func:`get_backend` returns the module of a backend by name.
 """
+from fastsoftmax.softmax import _numpy
+
 PENALTY_CODES = {"none": 0, "l2": 1, "l1": 2, "elasticnet": 3}
 L1_METHOD_CODES = {"proximal": 0, "subgradient": 1}
 
@@ -24,7 +26,7 @@ L1_METHOD_CODES = {"proximal": 0, "subgradient": 1}
 def penalty_strengths(penalty, alpha, l1_ratio):
     """Split ``alpha`` into its L1 and L2 parts.
 
-    The penalty is ``alpha * (l1_ratio * ||W||_1 + (1 - l1_ratio) / 2 * ||W||_2^2)``
+    The penalty is ``alpha * (l1_ratio * ||coef||_1 + (1 - l1_ratio) / 2 * ||coef||_2^2)``
     (scikit-learn's elastic net); ``"l1"`` is ``l1_ratio = 1`` and ``"l2"`` is
     ``l1_ratio = 0``.
 
@@ -51,30 +53,33 @@ BACKENDS = ("numba", "numpy")
 def get_backend(name):
     """The module (``_numba`` or ``_numpy``) implementing backend ``name``."""
     if name == "numba":
+        # importing Numba and defining the kernels takes a noticeable part of a second,
+        # which the NumPy backend never needs
         from fastsoftmax.softmax import _numba
 
         return _numba
     if name == "numpy":
-        from fastsoftmax.softmax import _numpy
-
         return _numpy
     raise ValueError(f"backend must be one of {list(BACKENDS)}, got {name!r}")
 
 
-def loss_and_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, backend="numpy",
-                      sample_weight=None):
+def loss_and_gradient(coef, intercept, X, y, penalty="none", alpha=0.0, l1_ratio=0.15,
+                      backend="numpy", sample_weight=None):
     """Mean softmax cross-entropy over the batch plus the penalty, and its gradient.
+
+    The weights are laid out as scikit-learn's (and :class:`~fastsoftmax.SoftmaxClassifier`'s)
+    ``coef_``: one row per class, and the scores are ``X @ coef.T + intercept``.
 
     Parameters
     ----------
-    W : ndarray of shape (n_features, n_classes)
-    b : ndarray of shape (n_classes,)
+    coef : ndarray of shape (n_classes, n_features)
+    intercept : ndarray of shape (n_classes,)
     X : ndarray of shape (n_samples, n_features)
     y : ndarray of int of shape (n_samples,)
         Class indices in ``0 .. n_classes - 1``.
     penalty : {"none", "l2", "l1", "elasticnet"}
     alpha : float
-        Penalty strength (see :func:`penalty_strengths`); the bias is not penalized.
+        Penalty strength (see :func:`penalty_strengths`); the intercept is not penalized.
     l1_ratio : float
         Elastic-net mixing, used with ``penalty="elasticnet"``.
     backend : {"numpy", "numba"}
@@ -84,10 +89,10 @@ def loss_and_gradient(W, b, X, y, penalty="none", alpha=0.0, l1_ratio=0.15, back
     Returns
     -------
     loss : float
-    dW : ndarray of shape (n_features, n_classes)
-    db : ndarray of shape (n_classes,)
-        The L1 part contributes its subgradient ``sign(W)`` (0 at 0).
+    grad_coef : ndarray of shape (n_classes, n_features)
+        The L1 part contributes its subgradient ``sign(coef)`` (0 at 0).
+    grad_intercept : ndarray of shape (n_classes,)
     """
     l1, l2 = penalty_strengths(penalty, alpha, l1_ratio)
-    grad = get_backend(backend).minibatch_loss_grad(W.T, b, X, y, l1, l2, sample_weight)
-    return grad[0], grad[1].T, grad[2]
+    return get_backend(backend).minibatch_loss_grad(coef, intercept, X, y, l1, l2,
+                                                    sample_weight)

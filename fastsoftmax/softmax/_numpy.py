@@ -1,11 +1,9 @@
 """Plain NumPy reference for the softmax classifier: the study's math, vectorized.
 
 Obviously correct rather than fast; every Numba kernel in ``_numba`` is tested
-against these functions.  The study's math (``loss``, ``data_loss_and_gradient``,
-``penalty_value``) takes weights ``W`` of shape (n_features, n_classes) as the study
-writes them; the backend contract shared with ``_numba`` (``training_input``,
-``sgd``, ``minibatch_loss_grad``) takes ``coef`` of shape (n_classes, n_features),
-scikit-learn's ``coef_``.
+against these functions.  Weights ``coef`` are (n_classes, n_features), scikit-learn's
+``coef_`` (the layout of the backend contract shared with ``_numba``), and
+``intercept`` (n_classes,); the scores are ``X @ coef.T + intercept``.
 """
 import numpy as np
 
@@ -17,29 +15,30 @@ def softmax(scores):
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def _shifted_scores(W, b, X):
+def _shifted_scores(coef, intercept, X):
     """Scores minus their row max, and the log of each row's normaliser."""
-    scores = X @ W + b
+    scores = X @ coef.T + intercept
     shifted = scores - scores.max(axis=1, keepdims=True)
     return shifted, np.log(np.exp(shifted).sum(axis=1))
 
 
-def loss(W, b, X, y, l1=0.0, l2=0.0):
+def loss(coef, intercept, X, y, l1=0.0, l2=0.0):
     """Mean cross-entropy plus penalty, without the gradient."""
-    shifted, log_norm = _shifted_scores(W, b, X)
+    shifted, log_norm = _shifted_scores(coef, intercept, X)
     data = np.mean(log_norm - shifted[np.arange(X.shape[0]), y], dtype=np.float64)
-    return float(data) + penalty_value(W, l1, l2)
+    return float(data) + penalty_value(coef, l1, l2)
 
 
-def data_loss_and_gradient(W, b, X, y, sample_weight=None):
-    """Mean cross-entropy ``-log softmax(XW + b)[y]`` and its gradient.
+def data_loss_and_gradient(coef, intercept, X, y, sample_weight=None):
+    """Mean cross-entropy ``-log softmax(X @ coef.T + intercept)[y]`` and its gradient
+    ``(loss, grad_coef, grad_intercept)``.
 
     With ``sample_weight`` (non-negative, one per row) the mean is weighted:
     ``sum_i w_i * loss_i / sum_i w_i``; rows of weight 0 then count for nothing, and
     when all weights are 0 the loss and gradient are 0.
     """
     n_samples = X.shape[0]
-    shifted, log_norm = _shifted_scores(W, b, X)
+    shifted, log_norm = _shifted_scores(coef, intercept, X)
     rows = np.arange(n_samples)
     losses = log_norm - shifted[rows, y]
     dscores = np.exp(shifted - log_norm[:, None])  # probabilities
@@ -53,16 +52,16 @@ def data_loss_and_gradient(W, b, X, y, sample_weight=None):
         shares = weights / total if total > 0 else np.zeros_like(weights)
         loss = np.dot(shares, losses.astype(np.float64))
         dscores *= shares[:, None].astype(dscores.dtype)
-    return float(loss), X.T @ dscores, dscores.sum(axis=0)
+    return float(loss), dscores.T @ X, dscores.sum(axis=0)
 
 
-def penalty_value(W, l1, l2):
-    """``l1 * ||W||_1 + l2 / 2 * ||W||_2^2``."""
+def penalty_value(coef, l1, l2):
+    """``l1 * ||coef||_1 + l2 / 2 * ||coef||_2^2``."""
     value = 0.0
     if l1:
-        value += l1 * float(np.abs(W).sum(dtype=np.float64))
+        value += l1 * float(np.abs(coef).sum(dtype=np.float64))
     if l2:
-        value += 0.5 * l2 * float(np.square(W, dtype=np.float64).sum())
+        value += 0.5 * l2 * float(np.square(coef, dtype=np.float64).sum())
     return value
 
 
@@ -88,19 +87,19 @@ def minibatch_loss_grad(coef, intercept, X, y, l1=0.0, l2=0.0, sample_weight=Non
         The L1 part contributes its subgradient ``l1 * sign(coef)`` (0 at 0).
     grad_intercept : ndarray of shape (n_classes,)
     """
-    W = coef.T
-    loss, dW, db = data_loss_and_gradient(W, intercept, X, y, sample_weight)
-    loss += penalty_value(W, l1, l2)
+    loss, grad_coef, grad_intercept = data_loss_and_gradient(coef, intercept, X, y,
+                                                             sample_weight)
+    loss += penalty_value(coef, l1, l2)
     if l2:
-        dW = dW + l2 * W
+        grad_coef = grad_coef + l2 * coef
     if l1:
-        dW = dW + l1 * np.sign(W)
-    return loss, dW.T, db
+        grad_coef = grad_coef + l1 * np.sign(coef)
+    return loss, grad_coef, grad_intercept
 
 
-def soft_threshold(W, threshold):
-    """Proximal operator of ``threshold * ||W||_1``: shrink towards 0, exact zeros."""
-    return np.sign(W) * np.maximum(np.abs(W) - threshold, 0.0)
+def soft_threshold(coef, threshold):
+    """Proximal operator of ``threshold * ||coef||_1``: shrink towards 0, exact zeros."""
+    return np.sign(coef) * np.maximum(np.abs(coef) - threshold, 0.0)
 
 
 def training_input(X):
@@ -128,29 +127,28 @@ def sgd(X, y, coef, intercept, velocity_coef, velocity_intercept, batch_indices,
         Minibatch loss (data + penalty) before each update; stops early at the first
         non-finite one, which is included.
     """
-    W = coef.T  # views: the study's (n_features, n_classes) math writes through
-    velocity_W = velocity_coef.T
     n_batches = len(batch_starts) - 1
     losses = np.empty(n_batches)
     for t in range(n_batches):
         rows = batch_indices[batch_starts[t]:batch_starts[t + 1]]
         weights = None if sample_weight is None else sample_weight[rows]
-        loss, dW, db = data_loss_and_gradient(W, intercept, X[rows], y[rows], weights)
-        loss += penalty_value(W, l1, l2)
+        loss, grad_coef, grad_intercept = data_loss_and_gradient(coef, intercept, X[rows],
+                                                                 y[rows], weights)
+        loss += penalty_value(coef, l1, l2)
         losses[t] = loss
         if not np.isfinite(loss):
             return losses[: t + 1]
         if l2:
-            dW += l2 * W
+            grad_coef += l2 * coef
         if l1 and not l1_proximal:
-            dW += l1 * np.sign(W)
+            grad_coef += l1 * np.sign(coef)
         lr = learning_rates[t]
-        velocity_W *= momentum
-        velocity_W -= lr * dW
+        velocity_coef *= momentum
+        velocity_coef -= lr * grad_coef
         velocity_intercept *= momentum
-        velocity_intercept -= lr * db
-        W += velocity_W
+        velocity_intercept -= lr * grad_intercept
+        coef += velocity_coef
         intercept += velocity_intercept
         if l1 and l1_proximal:
-            W[...] = soft_threshold(W, lr * l1)
+            coef[...] = soft_threshold(coef, lr * l1)
     return losses
