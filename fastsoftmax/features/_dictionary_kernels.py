@@ -1,4 +1,5 @@
-"""Lloyd's k-means for the patch dictionary: Numba kernels and their NumPy reference.
+"""Lloyd's k-means for the patch dictionary: the Numba kernels, the loop that drives
+them (:func:`kmeans`) and their NumPy reference.
 
 The assignment step is the cost (400,000 patches x 1,600 centroids x 108 values, 50
 times): :func:`assign` splits the points into chunks shared among the threads, computes
@@ -17,7 +18,6 @@ from numba import prange
 
 from fastsoftmax._shared.config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
 from fastsoftmax._shared.jit import jit
-
 from fastsoftmax.features._blas import limit_blas_threads
 
 #: Points per parallel task: a 512 x 1,600 float32 buffer of dot products.

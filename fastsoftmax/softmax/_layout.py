@@ -2,30 +2,10 @@
 per-call buffers (plain NumPy, nothing compiled here)."""
 import numpy as np
 
+# in _shared, below the feature steps that allocate training input too; re-exported
+from fastsoftmax._shared.aligned import ALIGNMENT, aligned_empty, aligned_zeros  # noqa: F401
+
 PARALLEL_MIN_WORK = 2_000_000  # multiply-adds per update below which one thread does it
-
-
-ALIGNMENT = 64  # bytes: one cache line
-
-
-def aligned_zeros(shape, dtype):
-    """Zero-filled C-contiguous array whose data starts on a cache line."""
-    return _aligned(np.zeros, shape, dtype)
-
-
-def aligned_empty(shape, dtype):
-    """Uninitialized C-contiguous array whose data starts on a cache line: features
-    made in one (rows of a whole number of cache lines) train without the padded copy
-    of :func:`padded_rows`."""
-    return _aligned(np.empty, shape, dtype)
-
-
-def _aligned(allocate, shape, dtype):
-    dtype = np.dtype(dtype)
-    n_bytes = int(np.prod(shape)) * dtype.itemsize
-    buffer = allocate(n_bytes + ALIGNMENT, dtype=np.uint8)
-    offset = -buffer.ctypes.data % ALIGNMENT
-    return buffer[offset:offset + n_bytes].view(dtype).reshape(shape)
 
 
 def padded_width(n_features, dtype):
