@@ -269,14 +269,9 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
             s = slice(start, start + _SAMPLE_CHUNK)
             white[s] = (patches[s] - mean) @ matrix
         del patches
-        report(progress, "dictionary", 0, params["max_iter"])
-
-        def iteration_done(done):
-            report(progress, "dictionary", done, params["max_iter"])
-
         centers, n_iter, inertia = _dictionary.kmeans(white, params["n_centroids"],
                                                       params["max_iter"], rng,
-                                                      callback=iteration_done, init=params["init"])
+                                                      progress=progress, init=params["init"])
         self.whiten_mean_ = mean.astype(np.float32)
         self.whiten_matrix_ = matrix.astype(np.float32)
         self.cluster_centers_ = centers
