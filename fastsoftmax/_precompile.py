@@ -14,6 +14,10 @@ build requirements): nothing here imports scikit-learn.  The groups compile in p
 processes: they share no kernel.  Where the package's kernel cache is not used
 (:data:`fastsoftmax._shared.jit.CACHE_FALLBACK`: a Numba whose internals differ), nothing
 is compiled ahead: the kernels then compile on first use, into Numba's standard cache.
+
+Each group imports its kernel modules when it runs, not at the top: importing one sets
+up its kernels' cache (Numba makes the cache folder as it decorates them), which the
+fallback must not do, and each group's process loads only the kernels it compiles.
 """
 import logging
 import subprocess
@@ -23,15 +27,14 @@ import time
 import numpy as np
 
 from fastsoftmax._shared import jit as _jit
-from fastsoftmax.features import _dictionary_kernels as _dictionary
-from fastsoftmax.features import _encoder_kernels as _encoder
-from fastsoftmax.features import hog, min_max_scale, rgb2gray
-from fastsoftmax.softmax import _numba
 
 
 def _training():
     """The SGD loop (``train``, ``sweep``, ``study``) and one-batch loss + gradient
     (``gradcheck``), float32 and float64; the float32 loop with sample weights."""
+    # imported here, not at the top: see the module docstring
+    from fastsoftmax.softmax import _numba
+
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
         X = rng.standard_normal((64, 20)).astype(dtype)
@@ -53,6 +56,9 @@ def _features():
     """Scaling, grayscale and HOG as the pipeline computes them: uint8 grayscale
     (digits, image folders) and colour (CIFAR-10) images into float32 features, and
     the float64 grayscale conversion ``predict`` uses to resize a colour image."""
+    # imported here, not at the top: see the module docstring
+    from fastsoftmax.features import hog, min_max_scale, rgb2gray
+
     gray = min_max_scale(np.zeros((2, 8, 8), np.uint8), dtype=np.float32)
     hog(gray, pixels_per_cell=(2, 2), dtype=np.float32)
     colour = np.zeros((2, 32, 32, 3), np.uint8)
@@ -65,6 +71,10 @@ def _kmeans():
     ``fit``, and the encoder of ``transform`` on uint8 (N, H, W, C) images, with the
     arguments :func:`fastsoftmax.features.learned.encode` passes (BLAS threads are not
     limited here: the inputs are tiny)."""
+    # imported here, not at the top: see the module docstring
+    from fastsoftmax.features import _dictionary_kernels as _dictionary
+    from fastsoftmax.features import _encoder_kernels as _encoder
+
     rng = np.random.default_rng(0)
     points = rng.standard_normal((40, 12)).astype(np.float32)
     centers = points[:4]

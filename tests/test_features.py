@@ -260,13 +260,15 @@ def test_cifar10_images_match_skimage():
 
 
 def test_the_kernels_import_without_scikit_learn_as_in_the_wheel_build():
-    # the wheel build compiles the kernels (fastsoftmax._precompile) with only numpy,
-    # numba and scipy installed; the transformers load on first use
+    # the wheel build compiles the kernels (fastsoftmax._precompile, each group importing
+    # these modules) with only numpy, numba and scipy installed; the transformers load
+    # on first use
     code = ("import sys\n"
             "for name in ('sklearn', 'skimage', 'threadpoolctl', 'matplotlib'):\n"
             "    sys.modules[name] = None\n"
             "import fastsoftmax._precompile\n"
-            "from fastsoftmax.features import hog\n"
+            "from fastsoftmax.features import _dictionary_kernels, _encoder_kernels, hog\n"
+            "from fastsoftmax.softmax import _numba\n"
             "import fastsoftmax.features.batch_hog as module\n"
             "print(hog.__module__, module.hog is hog)\n"
             "from fastsoftmax.features import HOGTransformer\n")
