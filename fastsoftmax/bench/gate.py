@@ -11,7 +11,7 @@ import numpy as np
 
 from fastsoftmax.bench.cases import run, select_cases
 from fastsoftmax.bench.timing import measure
-from fastsoftmax.io.atomic import atomic_open
+from fastsoftmax.io import atomic
 from fastsoftmax.io.paths import open_regular
 
 #: A speed-up below this fraction of its baseline fails the gate.
@@ -175,7 +175,7 @@ def write_json_atomic(path, payload):
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise OSError(f"folder {str(folder)!r} does not exist")
-    with atomic_open(path, "w") as handle:
+    with atomic.atomic_open(path, "w") as handle:
         json.dump(payload, handle, indent=2)
         handle.write("\n")
 

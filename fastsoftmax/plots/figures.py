@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from fastsoftmax.io.atomic import atomic_open
+from fastsoftmax.io import atomic
 
 #: File extensions a figure can be written as (matplotlib's format of the same name).
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -68,8 +68,10 @@ def save_figure(fig, path, dpi=DEFAULT_DPI):
         fmt = check_figure_path(path, dpi)
         # No creation date in PDF/SVG either.
         metadata = {"CreationDate": None} if fmt == "pdf" else {"Date": None} if fmt == "svg" else None
-        # A fixed salt for SVG ids, so the same figure gives the same bytes.
-        with plt.rc_context({"svg.hashsalt": "fastsoftmax"}), atomic_open(path, "wb") as handle:
+        # A fixed salt for SVG ids, so the same figure gives the same bytes; atomic_open
+        # looked up per call, so that a stand-in (a full disk in the tests) reaches it.
+        with (plt.rc_context({"svg.hashsalt": "fastsoftmax"}),
+              atomic.atomic_open(path, "wb") as handle):
             fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
     finally:
         fig.clf()
