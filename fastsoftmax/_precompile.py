@@ -10,10 +10,14 @@ Run by the wheel build (``setup.py``'s ``build_py``) with the built package firs
 Each group calls the kernels through the same Python entry points as the commands,
 on tiny inputs, so the compiled signatures are exactly the ones a run asks for.  Only
 ``numpy``, ``numba`` and ``scipy`` (whose BLAS Numba's ``np.dot`` calls) are needed (the
-build requirements).  The groups compile in
-parallel processes: they share no kernel.  Where the package's kernel cache is not used
-(``_jit.CACHE_FALLBACK``: a Numba whose internals differ), nothing is compiled ahead:
-the kernels then compile on first use, into Numba's standard cache.
+build requirements): nothing here imports scikit-learn.  The groups compile in parallel
+processes: they share no kernel.  Where the package's kernel cache is not used
+(:data:`fastsoftmax._shared.jit.CACHE_FALLBACK`: a Numba whose internals differ), nothing
+is compiled ahead: the kernels then compile on first use, into Numba's standard cache.
+
+Each group imports its kernel modules when it runs, not at the top: importing one sets
+up its kernels' cache (Numba makes the cache folder as it decorates them), which the
+fallback must not do, and each group's process loads only the kernels it compiles.
 """
 import logging
 import subprocess
@@ -22,10 +26,13 @@ import time
 
 import numpy as np
 
+from fastsoftmax._shared import jit as _jit
+
 
 def _training():
     """The SGD loop (``train``, ``sweep``, ``study``) and one-batch loss + gradient
     (``gradcheck``), float32 and float64; the float32 loop with sample weights."""
+    # imported here, not at the top: see the module docstring
     from fastsoftmax.softmax import _numba
 
     rng = np.random.default_rng(0)
@@ -49,6 +56,7 @@ def _features():
     """Scaling, grayscale and HOG as the pipeline computes them: uint8 grayscale
     (digits, image folders) and colour (CIFAR-10) images into float32 features, and
     the float64 grayscale conversion ``predict`` uses to resize a colour image."""
+    # imported here, not at the top: see the module docstring
     from fastsoftmax.features import hog, min_max_scale, rgb2gray
 
     gray = min_max_scale(np.zeros((2, 8, 8), np.uint8), dtype=np.float32)
@@ -63,16 +71,17 @@ def _kmeans():
     ``fit``, and the encoder of ``transform`` on uint8 (N, H, W, C) images, with the
     arguments :func:`fastsoftmax.features.learned.encode` passes (BLAS threads are not
     limited here: the inputs are tiny)."""
+    # imported here, not at the top: see the module docstring
+    from fastsoftmax.features import _dictionary_kernels as _dictionary
     from fastsoftmax.features import _encoder_kernels as _encoder
-    from fastsoftmax.features import _dictionary_kernels as _kmeans
 
     rng = np.random.default_rng(0)
     points = rng.standard_normal((40, 12)).astype(np.float32)
     centers = points[:4]
     labels, sqdist = np.empty(40, np.int64), np.empty(40, np.float64)
-    _kmeans.assign(points, np.ascontiguousarray(centers.T),
-                   np.einsum("kd,kd->k", centers, centers), labels, sqdist)
-    _kmeans.accumulate(points, labels, np.empty((4, 12)), np.empty(4, np.int64))
+    _dictionary.assign(points, np.ascontiguousarray(centers.T),
+                       np.einsum("kd,kd->k", centers, centers), labels, sqdist)
+    _dictionary.accumulate(points, labels, np.empty((4, 12)), np.empty(4, np.int64))
     images = rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
     dim = 2 * 2 * 3
     whiten = np.eye(dim, dtype=np.float32)
@@ -92,8 +101,6 @@ def main(argv):
     unknown = set(names) - set(GROUPS)
     if unknown:
         raise SystemExit(f"unknown group(s) {sorted(unknown)}; known: {sorted(GROUPS)}")
-    from fastsoftmax._shared import jit as _jit
-
     if _jit.CACHE_FALLBACK is not None:
         print("fastsoftmax: no kernels compiled ahead: they compile on first use "
               f"({_jit.CACHE_FALLBACK})", file=sys.stderr)

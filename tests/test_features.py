@@ -1,4 +1,6 @@
 """fastsoftmax.features against scikit-image itself (the independent reference)."""
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -255,3 +257,23 @@ def test_cifar10_images_match_skimage():
     colour = hog(images[:50], channel_axis=-1, dtype=np.float64)
     ref = reference(images[:50], pixels_per_cell=(4, 4), cells_per_block=(2, 2), channel_axis=-1)
     np.testing.assert_allclose(colour, ref, rtol=0, atol=TOL)
+
+
+def test_the_kernels_import_without_scikit_learn_as_in_the_wheel_build():
+    # the wheel build compiles the kernels (fastsoftmax._precompile, each group importing
+    # these modules) with only numpy, numba and scipy installed; the transformers load
+    # on first use
+    code = ("import sys\n"
+            "for name in ('sklearn', 'skimage', 'threadpoolctl', 'matplotlib'):\n"
+            "    sys.modules[name] = None\n"
+            "import fastsoftmax._precompile\n"
+            "from fastsoftmax.features import _dictionary_kernels, _encoder_kernels, hog\n"
+            "from fastsoftmax.softmax import _numba\n"
+            "import fastsoftmax.features.batch_hog as module\n"
+            "print(hog.__module__, module.hog is hog)\n"
+            "from fastsoftmax.features import HOGTransformer\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.stdout == "fastsoftmax.features.batch_hog True\n"
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ModuleNotFoundError: No module named 'sklearn.base'; 'sklearn' is not a package")

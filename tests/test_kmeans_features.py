@@ -154,6 +154,16 @@ def test_empty_clusters_move_to_the_farthest_points():
     np.testing.assert_array_equal(centers, [[0.5, 0.0], [-40.0, 0.0], [5.0, 25.0]])
 
 
+def test_fit_reports_each_kmeans_iteration_through_progress():
+    images = np.random.default_rng(5).integers(0, 256, (20, 10, 10, 3), dtype=np.uint8)
+    calls = []
+    model = KMeansFeatures(patch_size=3, n_centroids=6, n_patches=600, max_iter=4,
+                           random_state=0)
+    model.fit(images, progress=lambda stage, done, total, **info: calls.append(
+        (stage, done, total, info)))
+    assert calls == [("dictionary", i, 4, {}) for i in range(model.n_iter_ + 1)]
+
+
 def test_kmeans_with_duplicate_points_keeps_every_cluster_alive():
     points = np.zeros((300, 3), dtype=np.float32)
     points[:3] = [[5, 0, 0], [0, 5, 0], [0, 0, 5]]

@@ -10,8 +10,10 @@ Sizes: ``"quick"`` (the CI gate and ``fastsoftmax bench``), ``"full"`` (``--full
 the sizes the speed-up targets are judged at) and ``"tiny"`` (tests of this package).
 
 - :mod:`.cases`: the one list of cases (:data:`CASES`), their setups, :func:`run`;
-- :mod:`.inputs`: synthetic problems and images, CIFAR-10 (``$FASTSOFTMAX_BENCH_CIFAR``), optional
-  references (PyTorch, OpenCV: imported only when their case runs);
+- :mod:`.wide`: the training-loop cases at the learned features' width;
+- :mod:`.learned`: the learned-feature pipeline case against scikit-learn's recipe;
+- :mod:`.inputs`: synthetic problems and images, CIFAR-10 (``$FASTSOFTMAX_BENCH_CIFAR``),
+  optional references (PyTorch, OpenCV: imported only when their case runs);
 - :mod:`.timing`: :class:`Case`, :class:`Pair`, :func:`measure`;
 - :mod:`.gate`: baseline files and the speed gate (:func:`check`);
 - :mod:`.table`: the text table;
@@ -25,14 +27,14 @@ Example
 True
 """
 from fastsoftmax.bench.cases import CASES, case_names, get_case, run, select_cases
-from fastsoftmax.bench.gate import (DEFAULT_FRACTION, Failure, baseline_ratios, check, compare_to_baseline,
-                   load_baseline, machine_description, make_baseline, not_compared,
-                   write_json_atomic)
 from fastsoftmax.bench.first_run import first_run_timings, format_first_run
+from fastsoftmax.bench.gate import (DEFAULT_FRACTION, Failure, baseline_ratios, check,
+                                    compare_to_baseline, load_baseline, machine_description,
+                                    make_baseline, not_compared, write_json_atomic)
 from fastsoftmax.bench.inputs import CIFAR_ENV, find_cifar_dev, softmax_problem, synthetic_images
 from fastsoftmax.bench.table import format_table, format_time
-from fastsoftmax.bench.timing import (COOLDOWN_SECONDS, MIN_SAMPLE_SECONDS, SIZES, BenchSkip, Case, Pair,
-                     measure, run_cases)
+from fastsoftmax.bench.timing import (COOLDOWN_SECONDS, MIN_SAMPLE_SECONDS, SIZES, BenchSkip, Case,
+                                      Pair, measure, run_cases)
 
 __all__ = [
     "CASES", "CIFAR_ENV", "COOLDOWN_SECONDS", "DEFAULT_FRACTION", "MIN_SAMPLE_SECONDS", "SIZES",

@@ -4,22 +4,35 @@ One list, :data:`CASES`, feeds ``fastsoftmax bench``, the CI gate and ``benchmar
 The softmax cases: batch 500, D 512, C 10; the image cases: 32x32 images.
 """
 import time
+import warnings
 
 import numpy as np
+from skimage.color import rgb2gray as sk_rgb2gray
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 
 from fastsoftmax._shared.presets import STUDY_ALPHA, STUDY_LEARNING_RATE, STUDY_PRESET
 from fastsoftmax.bench.inputs import (encoder_problem, find_cifar_dev, require, skimage_hog_loop,
-                     softmax_problem, synthetic_images)
+                                      softmax_problem, synthetic_images)
 from fastsoftmax.bench.learned import setup_kmeans_pipeline
 from fastsoftmax.bench.timing import BenchSkip, Case, Pair, run_cases
 from fastsoftmax.bench.wide import setup_sgd_wide, setup_sgd_wide_torch, torch_sgd
+from fastsoftmax.data import load_cifar10
+from fastsoftmax.features import hog, rgb2gray
+from fastsoftmax.features._encoder_kernels import encode_reference
+from fastsoftmax.features.learned import encode
+from fastsoftmax.model.classifier import SoftmaxClassifier
+from fastsoftmax.model.gradcheck import numerical_gradient, numerical_gradient_reference
+from fastsoftmax.model.pca import VariancePCA
+from fastsoftmax.model.pipeline import ImagePipeline
+from fastsoftmax.model.schedule import plan_batches
+from fastsoftmax.softmax import _numba, _numpy, loss_and_gradient
 
 _SOFTMAX_SHAPES = {"tiny": (50, 32, 10), "quick": (500, 512, 10), "full": (500, 512, 10)}
 
 
 def _setup_softmax_loss_grad(size):
-    from fastsoftmax.softmax import loss_and_gradient
-
     n, d, c = _SOFTMAX_SHAPES[size]
     X, y, coef, intercept = softmax_problem(n, d, c)
 
@@ -58,8 +71,6 @@ _SGD_SIZES = {  # n_samples, n_features, n_classes, batch, updates
 
 
 def _sgd_inputs(size, updates=None):
-    from fastsoftmax.model.classifier import plan_batches
-
     n, d, c, batch, count = _SGD_SIZES[size]
     count = updates or count
     X, y, coef, intercept = softmax_problem(n, d, c)
@@ -71,8 +82,6 @@ def _sgd_inputs(size, updates=None):
 def _sgd_pair(size, updates=None):
     """The study's update (lr 0.01, L2 1.2/500, no momentum, batches drawn with
     replacement), through ``_numba.sgd`` and ``_numpy.sgd`` with the same batches."""
-    from fastsoftmax.softmax import _numba, _numpy
-
     X, y, coef0, b0, indices, starts, rates, count, (n, d, c, batch) = _sgd_inputs(size, updates)
     X_fast = _numba.training_input(X)  # made once per fit by the classifier
 
@@ -124,8 +133,6 @@ def _hog_images(size):
 
 
 def _setup_hog(size):
-    from fastsoftmax.features import hog
-
     gray = _hog_images(size)
     n_ref = min(len(gray), 2_000)  # the scikit-image loop is slow: per image on a subset
     ref_gray = gray[:n_ref]
@@ -139,8 +146,6 @@ def _setup_hog_opencv(size):
     cv2 = require("cv2")
     if not cv2.__version__.startswith("4."):
         raise BenchSkip(f"needs OpenCV 4.x, found {cv2.__version__}")
-    from fastsoftmax.features import hog
-
     gray = _hog_images(size)
     images_u8 = np.ascontiguousarray(np.round(gray * 255.0).astype(np.uint8))
     descriptor = cv2.HOGDescriptor(_winSize=(32, 32), _blockSize=(8, 8), _blockStride=(4, 4),
@@ -170,8 +175,6 @@ def _encoder_flops(n_images, n_centroids):
 
 
 def _encoder_fast(size):
-    from fastsoftmax.features.learned import encode
-
     n, _, k = _ENCODER_SIZES[size]
     images, mean, matrix, centroids = encoder_problem(n, k, _PATCH)
     flops = _encoder_flops(n, k)
@@ -181,8 +184,6 @@ def _encoder_fast(size):
 
 
 def _setup_kmeans_encoder(size):
-    from fastsoftmax.features._encoder_kernels import encode_reference
-
     fast, info = _encoder_fast(size)
     n, n_ref, k = _ENCODER_SIZES[size]
     images, mean, matrix, centroids = encoder_problem(n, k, _PATCH)
@@ -217,9 +218,6 @@ def _setup_kmeans_encoder_gemm(size):
 
 
 def _setup_pca(size):
-    from fastsoftmax.model.pca import VariancePCA
-    from fastsoftmax.features import hog, rgb2gray
-
     # quick: 16x16 images (324 HOG features) keep the gate short; full: 32x32 (1,764)
     n, side = {"tiny": 300, "quick": 3_000, "full": 10_000}[size], (32 if size == "full" else 16)
     images, _ = synthetic_images(n, size=side)
@@ -229,8 +227,6 @@ def _setup_pca(size):
         return VariancePCA(0.95).fit(features).transform(features)  # the pipeline's own PCA
 
     def reference():
-        from sklearn.decomposition import PCA
-
         return PCA(n_components=0.95).fit_transform(features)
 
     return Pair(fast, reference, reference_label="sklearn PCA default",
@@ -242,8 +238,6 @@ _GRADCHECK_SHAPES = {"tiny": (50, 16, 4), "quick": (500, 128, 10), "full": (500,
 
 
 def _setup_gradcheck(size):
-    from fastsoftmax.model.gradcheck import numerical_gradient, numerical_gradient_reference
-
     n, d, c = _GRADCHECK_SHAPES[size]
     rng = np.random.default_rng(0)
     args = (0.01 * rng.standard_normal((c, d)), 0.1 * rng.standard_normal(c),
@@ -255,18 +249,12 @@ def _setup_gradcheck(size):
 def _fit_features(size):
     """(X_train, y_train, X_test, y_test, description) for the time-to-accuracy case."""
     if size == "full" and find_cifar_dev() is not None:
-        from fastsoftmax.data import load_cifar10
-        from fastsoftmax.model.pipeline import ImagePipeline
-
         (X, y), (X_test, y_test) = load_cifar10(find_cifar_dev())
         X, y = X[:20_000], y[:20_000]
         pipe = ImagePipeline(pca_variance=0.95)  # the study's HOG of 32x32 images
         return (pipe.fit_features(X), y, pipe.transform(X_test), y_test,
                 "CIFAR-10: first 20,000 training images, HOG + PCA 95%; "
                 "accuracy on its 10,000 test_batch images")
-    from fastsoftmax.features import hog, rgb2gray
-    from sklearn.decomposition import PCA
-
     n = {"tiny": 600, "quick": 2_000, "full": 20_000}[size]
     images, labels = synthetic_images(n + n // 4, seed=3)
     features = hog(rgb2gray(images, dtype=np.float32))
@@ -277,13 +265,6 @@ def _fit_features(size):
 
 
 def _setup_fit_vs_lbfgs(size):
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
-    from fastsoftmax.model.classifier import SoftmaxClassifier
-
     X, y, X_test, y_test, description = _fit_features(size)
     alpha = SoftmaxClassifier().alpha
 
@@ -319,8 +300,6 @@ def _pipeline_data(size):
         path = find_cifar_dev()
 
         def load():
-            from fastsoftmax.data import load_cifar10
-
             (X, y), (X_test, y_test) = load_cifar10(path)
             return X, y, X_test, y_test
 
@@ -336,9 +315,6 @@ def _pipeline_data(size):
 
 
 def _setup_pipeline(size):
-    from fastsoftmax.model.classifier import SoftmaxClassifier
-    from fastsoftmax.model.pipeline import ImagePipeline
-
     load, description, updates = _pipeline_data(size)
     params = dict(STUDY_PRESET, n_iter=updates)
 
@@ -356,9 +332,6 @@ def _setup_pipeline(size):
         return {"accuracy": accuracy, "seconds": seconds, "n_features": int(pipe.n_features_)}
 
     def reference():
-        from skimage.color import rgb2gray as sk_rgb2gray
-        from sklearn.decomposition import PCA
-
         def features(images):
             return skimage_hog_loop(np.stack([sk_rgb2gray(image) for image in images]))
 
@@ -467,8 +440,6 @@ def get_case(name):
         return _BY_NAME[name]
     except KeyError:
         raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(case_names())}") from None
-
-
 
 
 def select_cases(only=None):

@@ -7,6 +7,9 @@ reference.
 import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,9 +18,6 @@ def _train_once(args, env, folder):
     """Run ``fastsoftmax train ARGS --json`` in a fresh process started in ``folder`` (a
     source checkout in the working folder would shadow the installed package); wall
     seconds, whether it compiled a kernel (its stderr said so), and its test accuracy."""
-    import subprocess
-    import sys
-
     command = [sys.executable, "-c", "from fastsoftmax.cli import main; main()",
                "train", *args, "--json"]
     start = time.perf_counter()
@@ -45,8 +45,6 @@ def first_run_timings(rounds=3, cifar=None):
     dict
         case -> {"seconds", "compiled", "test_accuracy"}; ``seconds`` is a median.
     """
-    import tempfile
-
     base = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "FASTSOFTMAX_DATA")}
     results = {}
     with tempfile.TemporaryDirectory() as folder:

@@ -6,11 +6,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 
-from fastsoftmax.io.paths import open_regular
 from fastsoftmax.bench.cases import run, select_cases
 from fastsoftmax.bench.timing import measure
+from fastsoftmax.io import atomic
+from fastsoftmax.io.paths import open_regular
 
 #: A speed-up below this fraction of its baseline fails the gate.
 DEFAULT_FRACTION = 0.6
@@ -124,8 +126,8 @@ def check(baseline, size=None, fraction=DEFAULT_FRACTION, only=None, cases=None,
 
 
 def machine_description():
-    import numba
-
+    """The machine a baseline was measured on: host, processor, cores, Numba threads,
+    Python and NumPy versions, platform."""
     return {"machine": platform.node(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "numba_threads": numba.get_num_threads(),
             "python": platform.python_version(), "numpy": np.__version__,
@@ -173,14 +175,21 @@ def write_json_atomic(path, payload):
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise OSError(f"folder {str(folder)!r} does not exist")
-    from fastsoftmax.io.atomic import atomic_open
-
-    with atomic_open(path, "w") as handle:
+    with atomic.atomic_open(path, "w") as handle:
         json.dump(payload, handle, indent=2)
         handle.write("\n")
 
 
 def load_baseline(path):
+    """The content of the baseline file ``path``, checked before it is used.
+
+    Raises
+    ------
+    ValueError
+        ``path`` is not a regular file, not JSON, or holds no valid speed-ups.
+    OSError
+        It cannot be read (FileNotFoundError: there is no such file).
+    """
     path = Path(path)
     try:
         with open_regular(path, ValueError) as handle:

@@ -1,10 +1,12 @@
 """Inputs of the benchmark cases: synthetic problems and images, CIFAR-10 when
-``$FASTSOFTMAX_BENCH_CIFAR`` names a copy, and the optional references (imported only
-when their case runs)."""
+``$FASTSOFTMAX_BENCH_CIFAR`` names a copy, scikit-image's HOG loop, and the optional
+references (:func:`require`: imported only when their case runs)."""
+import importlib
 import os
 from pathlib import Path
 
 import numpy as np
+from skimage.feature import hog as sk_hog
 
 from fastsoftmax.bench.timing import BenchSkip
 
@@ -67,8 +69,6 @@ def find_cifar_dev():
 
 def skimage_hog_loop(gray):
     """scikit-image's HOG (the study's parameters), one image at a time."""
-    from skimage.feature import hog as sk_hog
-
     out = np.empty((len(gray), 1764), dtype=np.float32)
     for i, image in enumerate(gray):
         out[i] = sk_hog(image, orientations=9, pixels_per_cell=(4, 4), cells_per_block=(2, 2),
@@ -77,15 +77,13 @@ def skimage_hog_loop(gray):
 
 
 def require(module):
-    """Import ``module`` now, or skip the case (:class:`BenchSkip`) when it is absent."""
-    import importlib
+    """Import ``module`` now, or skip the case (:class:`BenchSkip`) when it is absent.
 
+    For the optional references (PyTorch, OpenCV): imported only when their case runs."""
     try:
         return importlib.import_module(module)
     except ImportError:
         raise BenchSkip(f"{module} is not installed") from None
-
-
 
 
 def encoder_problem(n_images, n_centroids, patch_size=6, seed=0):

@@ -30,9 +30,22 @@ import time
 import warnings
 
 import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 
-from fastsoftmax.bench.inputs import find_cifar_dev, synthetic_images
+from fastsoftmax._shared.presets import FEATURE_SETUPS, KMEANS_CLASSIFIER
+from fastsoftmax.bench.inputs import encoder_problem, find_cifar_dev, synthetic_images
 from fastsoftmax.bench.timing import Pair
+from fastsoftmax.data import load_cifar10
+from fastsoftmax.features import make_feature_step
+from fastsoftmax.features._encoder_kernels import encode_reference, normalize_patches
+from fastsoftmax.features.learned import sample_patches, zca_whitening
+from fastsoftmax.model.classifier import SoftmaxClassifier
+from fastsoftmax.model.pipeline import ImagePipeline
 
 #: Per size: training images, held-out images, centroids K, sampled patches, k-means
 #: iterations.  ``full`` keeps the command line's dictionary (K 1,600, 400,000 patches,
@@ -49,8 +62,6 @@ def _data(size):
     """``(X_train, y_train, X_test, y_test, description)``: uint8 colour images."""
     n_train, n_test = SIZES[size][:2]
     if size == "full" and find_cifar_dev() is not None:
-        from fastsoftmax.data import load_cifar10
-
         path = find_cifar_dev()
         (X, y), (X_test, y_test) = load_cifar10(path)
         return (X[:n_train], y[:n_train], X_test[:n_test], y_test[:n_test],
@@ -64,8 +75,6 @@ def _data(size):
 def feature_params(n_centroids, n_patches, max_iter):
     """Every ``KMeansFeatures`` parameter but the seed: the command line's defaults
     (``make_feature_step("kmeans", ...)``) with these three overridden."""
-    from fastsoftmax.features import make_feature_step
-
     step = make_feature_step("kmeans", None, n_centroids=n_centroids, n_patches=n_patches,
                              max_iter=max_iter)
     params = step.get_params()
@@ -76,11 +85,6 @@ def feature_params(n_centroids, n_patches, max_iter):
 def fast_pipeline(X, y, X_test, y_test, params, seed=SEED):
     """Our pipeline as ``fastsoftmax train --features kmeans`` builds it: fitted on
     ``X``, scored on ``X_test``.  Returns accuracy, stage seconds and fitted figures."""
-    from fastsoftmax.model.classifier import SoftmaxClassifier
-    from fastsoftmax.features import make_feature_step
-    from fastsoftmax.model.pipeline import ImagePipeline
-    from fastsoftmax._shared.presets import FEATURE_SETUPS
-
     setup = FEATURE_SETUPS["kmeans"]
     pipe = ImagePipeline(
         classifier=SoftmaxClassifier(random_state=seed, **setup["classifier"]),
@@ -99,9 +103,6 @@ def fast_pipeline(X, y, X_test, y_test, params, seed=SEED):
 def reference_whitened_patches(X, params, rng):
     """The sampled, normalized patches and their ZCA whitening, with the NumPy functions
     ``KMeansFeatures.fit`` uses: ``(white float32 (n, D), mean (D,), matrix (D, D))``."""
-    from fastsoftmax.features._encoder_kernels import normalize_patches
-    from fastsoftmax.features.learned import sample_patches, zca_whitening
-
     raw = sample_patches(X, params["n_patches"], params["patch_size"], rng)
     patches = normalize_patches(raw, params["norm_eps"])
     mean, matrix = zca_whitening(patches, params["whiten_eps"])
@@ -113,11 +114,6 @@ def reference_blas_threads(params, n_images=8, repeats=2):
     faster here, ``1`` or ``None`` (BLAS's default), timed on ``n_images`` random images
     with a random dictionary of ``params``' size; ``ms_per_image`` maps each to its best
     time."""
-    from threadpoolctl import threadpool_limits
-
-    from fastsoftmax.features._encoder_kernels import encode_reference
-    from fastsoftmax.bench.inputs import encoder_problem
-
     images, mean, matrix, centroids = encoder_problem(n_images, params["n_centroids"],
                                                       params["patch_size"])
     best = {1: np.inf, None: np.inf}
@@ -140,21 +136,11 @@ def reference_pipeline(X, y, X_test, y_test, params, alpha, seed=SEED, blas_thre
     ``blas_threads``: BLAS thread limit (None: BLAS's default).  Returns accuracy, stage
     seconds and the fitted figures.
     """
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(limits=blas_threads, user_api="blas"):
         return _reference_pipeline(X, y, X_test, y_test, params, alpha, seed)
 
 
 def _reference_pipeline(X, y, X_test, y_test, params, alpha, seed):
-    from sklearn.cluster import KMeans
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.utils import check_random_state
-
-    from fastsoftmax.features._encoder_kernels import encode_reference
-
     seconds = {}
     start = time.perf_counter()
     # the transformer's order of draws: the patches first, from the seeded RandomState
@@ -217,8 +203,6 @@ def summarize(fast_out, reference_out):
 
 def setup_kmeans_pipeline(size):
     """The ``kmeans_pipeline`` case: a :class:`~fastsoftmax.bench.Pair` for ``size``."""
-    from fastsoftmax._shared.presets import KMEANS_CLASSIFIER
-
     k, n_patches, max_iter = SIZES[size][2:]
     X, y, X_test, y_test, description = _data(size)
     params = feature_params(k, n_patches, max_iter)

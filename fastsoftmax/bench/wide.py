@@ -15,6 +15,8 @@ import numpy as np
 from fastsoftmax._shared.presets import KMEANS_CLASSIFIER, KMEANS_FEATURES
 from fastsoftmax.bench.inputs import require, softmax_problem
 from fastsoftmax.bench.timing import Pair
+from fastsoftmax.model.schedule import plan_batches
+from fastsoftmax.softmax import get_backend
 
 #: The width of the learned features: four pooled quadrants per centroid.
 WIDE_FEATURES = 4 * KMEANS_FEATURES["n_centroids"]
@@ -38,8 +40,6 @@ def wide_problem(size):
     ``KMEANS_CLASSIFIER["batch_size"]`` (``plan_batches``, the classifier's default
     sampling) continued over the updates of one call.
     """
-    from fastsoftmax.model.schedule import plan_batches
-
     n, d, c, count = WIDE_SIZES[size]
     X, y, coef, intercept = softmax_problem(n, d, c, seed=17)
     X -= np.float32(0.5)
@@ -57,8 +57,6 @@ def wide_problem(size):
 def backend_training(backend, X, y, coef0, intercept0, indices, starts, rates, settings):
     """A callable running the updates through ``get_backend(backend).sgd`` from fresh
     weights and zero velocities; it returns ``(coef, intercept)``."""
-    from fastsoftmax.softmax import get_backend
-
     module = get_backend(backend)
     X_train = module.training_input(X)  # made once per fit by the classifier
 

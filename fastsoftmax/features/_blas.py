@@ -9,10 +9,12 @@ def limit_blas_threads():
     them would oversubscribe the cores.  Numba calls SciPy's BLAS, which is loaded
     here first so that the limit reaches it.
     """
+    # Imported here, not at the top: the wheel build imports the kernel modules to
+    # compile them, with only numpy, numba and scipy installed (no threadpoolctl).
     from threadpoolctl import threadpool_limits
 
     if not PARALLEL:
         return threadpool_limits(limits=None)
-    import scipy.linalg.cython_blas  # noqa: F401
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS that Numba's np.dot calls)
 
     return threadpool_limits(limits=1, user_api="blas")

@@ -1,4 +1,5 @@
-"""Lloyd's k-means for the patch dictionary: Numba kernels and their NumPy reference.
+"""Lloyd's k-means for the patch dictionary: the Numba kernels, the loop that drives
+them (:func:`kmeans`) and their NumPy reference.
 
 The assignment step is the cost (400,000 patches x 1,600 centroids x 108 values, 50
 times): :func:`assign` splits the points into chunks shared among the threads, computes
@@ -17,7 +18,7 @@ from numba import prange
 
 from fastsoftmax._shared.config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
 from fastsoftmax._shared.jit import jit
-
+from fastsoftmax._shared.progress import report
 from fastsoftmax.features._blas import limit_blas_threads
 
 #: Points per parallel task: a 512 x 1,600 float32 buffer of dot products.
@@ -102,7 +103,7 @@ def check_init(init):
     return init
 
 
-def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, callback=None, init="points"):
+def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, progress=None, init="points"):
     """Lloyd's k-means.
 
     Parameters
@@ -116,8 +117,9 @@ def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, callback=None, ini
     assign_fn : callable, optional
         ``(points, centers) -> (labels, sqdist)``; the Numba kernel by default
         (:func:`assign_reference` for the reference).
-    callback : callable, optional
-        ``callback(n_iter)`` after each update step.
+    progress : callable, optional
+        ``progress("dictionary", n_iter, max_iter)`` before the first update step and
+        after each (see :mod:`fastsoftmax._shared.progress`).
     init : {"points", "normal"}, default="points"
         ``"points"``: ``n_clusters`` distinct random points (sorted by index);
         ``"normal"``: ``NORMAL_INIT_SCALE`` times standard normal vectors, as the
@@ -145,6 +147,7 @@ def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, callback=None, ini
     counts = np.empty(n_clusters, dtype=np.int64)
     previous = None
     n_iter = 0
+    report(progress, "dictionary", 0, max_iter)
     for _ in range(max_iter):
         if assign_fn is None:
             labels, sqdist = _assign(points, centers)
@@ -156,8 +159,7 @@ def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, callback=None, ini
         centers = _new_centers(points, sums, counts, sqdist)
         previous = labels
         n_iter += 1
-        if callback is not None:
-            callback(n_iter)
+        report(progress, "dictionary", n_iter, max_iter)
     return centers, n_iter, float(np.mean(sqdist))
 
 

@@ -2,7 +2,7 @@
 
 The kernels only compute: they take arrays and plain numbers (block norms are
 integer codes), fill arrays the caller allocated, and report bad input through a
-per-image status array.  All validation lives in :mod:`fastsoftmax.features`.
+per-image status array.  All validation lives in :mod:`fastsoftmax.features.batch_hog`.
 
 The HOG follows scikit-image's ``skimage.feature.hog`` stage by stage
 (``_hog.py`` + ``_hoghistogram.pyx``):

@@ -1,7 +1,8 @@
-"""scikit-learn transformer: raw image arrays in, HOG feature rows out.
+"""HOG as a scikit-learn transformer: raw image arrays in, HOG feature rows out.
 
-:class:`HOGTransformer` is the feature step of :class:`fastsoftmax.model.pipeline.ImagePipeline`
-(see that module for the feature-step contract); :func:`study_hog` makes the study's.
+:class:`HOGTransformer` (around :func:`fastsoftmax.features.batch_hog.hog`) is the
+feature step of :class:`fastsoftmax.model.pipeline.ImagePipeline` (see that module for
+the feature-step contract); :func:`study_hog` makes the study's.
 """
 import numbers
 from numbers import Integral
@@ -11,9 +12,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from fastsoftmax._shared.progress import report
 from fastsoftmax._shared.presets import default_hog_params
-from fastsoftmax.features import BLOCK_NORMS, hog, hog_n_features, min_max_scale, rgb2gray
+from fastsoftmax._shared.progress import report
+from fastsoftmax.features.batch_hog import BLOCK_NORMS, hog, hog_n_features, min_max_scale, rgb2gray
+from fastsoftmax.io import fields
 
 #: The study's pixel range: uint8 0..255, mapped to 0..1 before HOG.
 UINT8_RANGE = (0, 255)
@@ -256,9 +258,7 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
             ``image_shape_`` that is not ``[H, W]`` or ``[H, W, C]`` of positive
             integers or is smaller than one HOG block.
         """
-        from fastsoftmax.io.fields import entry, image_shape
-
-        params = dict(entry(metadata, "params", dict))
+        params = dict(fields.entry(metadata, "params", dict))
         unknown = set(params) - set(cls().get_params())
         if unknown:
             raise ValueError(f"unknown parameters {sorted(unknown)}")
@@ -267,8 +267,8 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
                 params[key] = tuple(params[key])
         step = cls(**params)
         step._check_params()
-        shape = entry(metadata, "image_shape_", list)
-        image_shape(shape, "image_shape_", any_channels=step.color == "max-gradient")
+        shape = fields.entry(metadata, "image_shape_", list)
+        fields.image_shape(shape, "image_shape_", any_channels=step.color == "max-gradient")
         try:
             return step._set_image_shape(shape)
         except ValueError as exc:

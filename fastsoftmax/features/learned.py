@@ -1,10 +1,11 @@
 """Learned single-layer features (Coates, Lee & Ng, AISTATS 2011) as a scikit-learn transformer.
 
 ``KMeansFeatures().fit(images)`` samples random patches, normalizes and ZCA-whitens
-them and learns a k-means dictionary; ``transform`` encodes every patch with the
-triangle activation and sum-pools over the four quadrants (see
-:mod:`fastsoftmax.features._encoder_kernels`).  Standardize the features afterwards (for
-example with scikit-learn's ``StandardScaler``) before a linear classifier.
+them and learns a k-means dictionary (:mod:`fastsoftmax.features._dictionary_kernels`);
+``transform`` encodes every patch with the triangle activation and sum-pools over the
+four quadrants (:mod:`fastsoftmax.features._encoder_kernels`).  Standardize the
+features afterwards (for example with scikit-learn's ``StandardScaler``) before a
+linear classifier.
 """
 import numbers
 
@@ -13,10 +14,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from fastsoftmax.features import _encoder_kernels as _encoder
-from fastsoftmax.features import _dictionary_kernels as _kmeans
-from fastsoftmax._shared.progress import report
 from fastsoftmax._shared.aligned import aligned_empty
+from fastsoftmax._shared.progress import report
+from fastsoftmax.features import _dictionary_kernels as _dictionary
+from fastsoftmax.features import _encoder_kernels as _encoder
 from fastsoftmax.features._blas import limit_blas_threads
 
 __all__ = ["KMeansFeatures", "encode"]
@@ -227,7 +228,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
                 f"n_patches ({params['n_patches']}) must be at least n_centroids "
                 f"({params['n_centroids']})"
             )
-        params["init"] = _kmeans.check_init(self.init)
+        params["init"] = _dictionary.check_init(self.init)
         rs = self.random_state
         if not (rs is None or isinstance(rs, np.random.RandomState) or (
                 isinstance(rs, numbers.Integral) and not isinstance(rs, (bool, np.bool_)))):
@@ -268,14 +269,9 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
             s = slice(start, start + _SAMPLE_CHUNK)
             white[s] = (patches[s] - mean) @ matrix
         del patches
-        report(progress, "dictionary", 0, params["max_iter"])
-
-        def iteration_done(done):
-            report(progress, "dictionary", done, params["max_iter"])
-
-        centers, n_iter, inertia = _kmeans.kmeans(white, params["n_centroids"],
-                                                  params["max_iter"], rng,
-                                                  callback=iteration_done, init=params["init"])
+        centers, n_iter, inertia = _dictionary.kmeans(white, params["n_centroids"],
+                                                      params["max_iter"], rng,
+                                                      progress=progress, init=params["init"])
         self.whiten_mean_ = mean.astype(np.float32)
         self.whiten_matrix_ = matrix.astype(np.float32)
         self.cluster_centers_ = centers

@@ -1,11 +1,16 @@
-"""Figures (matplotlib, no display needed): loss curves and confusion matrices.
+"""Figures (matplotlib, no display needed): the loss curve and the confusion matrix of a
+model, and the helpers every figure of the package uses.
 
-Every figure writer takes its format from the file's extension (:data:`FIGURE_FORMATS`)
-and a ``dpi``; :func:`check_figure_path` checks a path before any work is done.
+:func:`check_figure_path` checks a path before any work is done (its extension picks
+the format, :data:`FIGURE_FORMATS`); :func:`pyplot` gives matplotlib on the file-only
+backend; :func:`save_figure` writes a figure atomically, with the same bytes for the
+same figure; :func:`smooth` is the moving average of noisy minibatch losses.
 """
 import os
 
 import numpy as np
+
+from fastsoftmax.io import atomic
 
 #: File extensions a figure can be written as (matplotlib's format of the same name).
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -46,6 +51,7 @@ def check_figure_path(path, dpi=DEFAULT_DPI):
 
 def pyplot():
     """matplotlib's pyplot on the Agg backend (files only, no display)."""
+    # matplotlib is slow to import: only when a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,20 +63,19 @@ def pyplot():
 def save_figure(fig, path, dpi=DEFAULT_DPI):
     """Render in the extension's format to a temporary file beside ``path`` and rename:
     never a half-written figure."""
-    from fastsoftmax.io.atomic import atomic_open
-
+    plt = pyplot()
     try:
         fmt = check_figure_path(path, dpi)
         # No creation date in PDF/SVG either.
         metadata = {"CreationDate": None} if fmt == "pdf" else {"Date": None} if fmt == "svg" else None
-        import matplotlib
-
-        # A fixed salt for SVG ids, so the same figure gives the same bytes.
-        with matplotlib.rc_context({"svg.hashsalt": "fastsoftmax"}), atomic_open(path, "wb") as handle:
+        # A fixed salt for SVG ids, so the same figure gives the same bytes; atomic_open
+        # looked up per call, so that a stand-in (a full disk in the tests) reaches it.
+        with (plt.rc_context({"svg.hashsalt": "fastsoftmax"}),
+              atomic.atomic_open(path, "wb") as handle):
             fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
     finally:
         fig.clf()
-        pyplot().close(fig)
+        plt.close(fig)
 
 
 def smooth(values, window):
