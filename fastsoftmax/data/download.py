@@ -1,4 +1,5 @@
-"""Fetch the official CIFAR-10 archive into the data folder, checked by its md5.
+"""Fetch the official CIFAR-10 archive (or any file of :mod:`fastsoftmax.data.sources`)
+into the data folder, checked by its md5.
 
 The data folder (:func:`data_home`) is ``$FASTSOFTMAX_DATA`` when set, else
 ``fastsoftmax`` in the platform's user cache folder, found by ``platformdirs``.
@@ -11,6 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from fastsoftmax.data.sources import SOURCES
+from fastsoftmax.io.atomic import untouched_files
 from fastsoftmax.io.home import DATA_ENV, data_home, data_home_source  # noqa: F401 (this module's names)
 
 __all__ = [
@@ -21,13 +24,15 @@ __all__ = [
     "data_home_source",
     "cifar10_archive_path",
     "download_cifar10",
+    "download_file",
     "file_md5",
     "stray_partial_downloads",
 ]
 
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
-ARCHIVE_NAME = "cifar-10-python.tar.gz"
+_CIFAR10 = SOURCES["cifar10"].files[0]
+CIFAR10_URL = _CIFAR10.url
+CIFAR10_MD5 = _CIFAR10.md5
+ARCHIVE_NAME = _CIFAR10.name
 _CHUNK = 1 << 20
 # small reads, so that progress moves on a slow link too
 _READ_CHUNK = 1 << 16
@@ -133,6 +138,35 @@ def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=No
         names the URL and where to save the archive by hand (the error's ``url``
         and ``path``).
     """
+    return download_file(cifar10_archive_path(dest), url=url, md5=md5, progress=progress,
+                         timeout=timeout, official_url=CIFAR10_URL)
+
+
+def download_file(final, *, url, md5, progress=None, timeout=60, official_url=None):
+    """Download ``url`` to the file ``final``, checked by its md5 (see :func:`download_cifar10`).
+
+    Parameters
+    ----------
+    final : str or os.PathLike
+        Where the file goes (its folder is created when missing).
+    url, md5, progress, timeout
+        As :func:`download_cifar10`'s.
+    official_url : str, optional
+        The published URL, named by the by-hand hint when ``url`` is a mirror.
+
+    Returns
+    -------
+    pathlib.Path
+        ``final``, holding the checked file.
+
+    Raises
+    ------
+    ValueError
+        Invalid arguments.
+    DownloadError
+        The connection failed or was cut, or the md5 did not match (the message says
+        where to save the file by hand).
+    """
     if not isinstance(url, str) or not url:
         raise ValueError(f"url must be a non-empty str, got {url!r}")
     if not isinstance(md5, str) or len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5.lower()):
@@ -142,7 +176,8 @@ def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=No
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     md5 = md5.lower()
-    final = cifar10_archive_path(dest)
+    final = Path(final)
+    official_url = official_url or url
     if final.is_file() and file_md5(final) == md5:
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -153,16 +188,16 @@ def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=No
         try:
             done, total, digest = _stream(url, fd, progress, timeout)
         except DownloadError as exc:
-            raise _by_hand(exc, url, final) from None
+            raise _by_hand(exc, url, final, official_url) from None
         if total is not None and done != total:
             raise _by_hand(DownloadError(
                 f"download of {url} stopped after {done} of {total} bytes"
-            ), url, final)
+            ), url, final, official_url)
         if digest != md5:
             raise _by_hand(DownloadError(
                 f"download of {url} has md5 {digest}, expected {md5}: the file is "
-                "corrupted or not the official archive"
-            ), url, final)
+                f"corrupted or not the official {'archive' if '.tar' in final.name else 'file'}"
+            ), url, final, official_url)
         os.chmod(part, 0o644)
         os.replace(part, final)
     except BaseException:
@@ -174,9 +209,9 @@ def download_cifar10(dest=None, *, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=No
     return final
 
 
-def _by_hand(exc, url, final):
-    """The same error, saying where the archive goes when fetched by hand (one line)."""
-    source = url if url == CIFAR10_URL else f"{url} (or the official {CIFAR10_URL})"
+def _by_hand(exc, url, final, official_url):
+    """The same error, saying where the file goes when fetched by hand (one line)."""
+    source = url if url == official_url else f"{url} (or the official {official_url})"
     return DownloadError(
         f"{str(exc).removesuffix('; try again')}; try again, or download {source} yourself "
         f"and save it as {final.name} in {final.parent}",
@@ -198,15 +233,19 @@ def stray_partial_downloads(dest=None, older_than=0):
     -------
     list of pathlib.Path
     """
-    from fastsoftmax.io.atomic import untouched_files
-
-    return untouched_files(cifar10_archive_path(dest).parent,
-                           [f".{ARCHIVE_NAME}.*.part", f"{ARCHIVE_NAME}.part"], older_than)
+    home = Path(dest) if dest is not None else data_home()
+    found = []
+    for src in SOURCES.values():
+        folder = home / src.folder
+        for f in src.files:
+            found += untouched_files(folder, [f".{f.name}.*.part", f"{f.name}.part"], older_than)
+    return sorted(set(found))
 
 
 def _remove_stale_parts(final):
     # a download in progress writes at least every `timeout` seconds; older ones are dead
-    for p in stray_partial_downloads(final.parent, older_than=STALE_SECONDS):
+    for p in untouched_files(final.parent, [f".{final.name}.*.part", f"{final.name}.part"],
+                             STALE_SECONDS):
         try:
             p.unlink()
         except OSError:
