@@ -141,6 +141,12 @@ def _load_archive(archive, labels):
         raise CorruptDataError(f"{archive}: truncated or corrupted archive ({exc})") from None
 
 
+def _read_meta(src):
+    if "meta" not in src.names() or src.kind("meta") is not None:
+        return None  # loading the data set says what is wrong
+    return restricted_load(src.read("meta"), src.display("meta"))
+
+
 def cifar100_label_set(path, class_names):
     """``"coarse"`` when every name of ``class_names`` (a model's) is one of the
     data set's 20 superclasses, else ``"fine"``: the labels to score that model on."""
@@ -148,18 +154,14 @@ def cifar100_label_set(path, class_names):
     if layout is None:
         return "fine"
     kind, where = layout
-    if kind == "folder":
-        src = _FolderSource(where)
-        meta = restricted_load(src.read("meta"), src.display("meta"))
-    else:
-        try:
+    try:
+        if kind == "folder":
+            meta = _read_meta(_FolderSource(where))
+        else:
             with tarfile.open(where, mode="r:*") as tar:
-                src = _TarSource(tar, FOLDER, str(where))
-                if "meta" not in src.names() or src.kind("meta") is not None:
-                    return "fine"
-                meta = restricted_load(src.read("meta"), src.display("meta"))
-        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-            raise CorruptDataError(f"{where}: truncated or corrupted archive ({exc})") from None
+                meta = _read_meta(_TarSource(tar, FOLDER, str(where)))
+    except (tarfile.TarError, EOFError, OSError, zlib.error):
+        return "fine"  # loading the data set says what is wrong
     coarse = meta.get(LABEL_SETS["coarse"][1]) if isinstance(meta, dict) else None
     if not isinstance(coarse, list):
         return "fine"
