@@ -1,9 +1,10 @@
 """``fastsoftmax evaluate``: a saved pipeline on a data set's test split."""
 import click
 
-from fastsoftmax.cli.options import (InputError, StageProgress, data_option, dpi_option, echo_json,
+from fastsoftmax.cli.options import (InputError, StageProgress, dpi_option, echo_json,
                       handle_errors, is_quiet, json_option, load_pipeline, log, log_seconds,
                       log_threads, output_file, overwrite_option, write_line)
+from fastsoftmax.cli.dataset_options import data_option
 from fastsoftmax.cli.folders import image_size_option, include_training_option
 from fastsoftmax.cli.output import echo, echo_lines, printable
 

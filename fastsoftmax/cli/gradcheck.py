@@ -1,8 +1,9 @@
 """``fastsoftmax gradcheck``: the analytic softmax gradient against finite differences."""
 import click
 
-from fastsoftmax.cli.options import (FiniteFloatRange, InputError, data_option, echo_json, handle_errors,
+from fastsoftmax.cli.options import (FiniteFloatRange, InputError, echo_json, handle_errors,
                       json_option, seed_option)
+from fastsoftmax.cli.dataset_options import data_option
 from fastsoftmax.cli.folders import image_size_option
 from fastsoftmax.cli.output import echo, echo_lines
 

@@ -3,10 +3,11 @@ import time
 
 import click
 
-from fastsoftmax.cli.options import (FiniteFloatRange, InputError, ProgressBar, cache_option, check_cache_limit, connect_scheduler, data_option, echo_json,
+from fastsoftmax.cli.options import (FiniteFloatRange, InputError, ProgressBar, cache_option, check_cache_limit, connect_scheduler, echo_json,
                       feature_options, feature_setup, force_option, handle_errors, is_quiet, jobs_option, json_option,
                       load_features, pca_option, scheduler_option, seed_option, sweep_progress,
                       val_option)
+from fastsoftmax.cli.dataset_options import data_option
 from fastsoftmax.cli.folders import image_size_option
 from fastsoftmax.cli.output import echo
 

@@ -4,10 +4,11 @@ import time
 import click
 
 from fastsoftmax.cli.options import (CLASSIFIER_PARAMS, InputError, ProgressBar, build_classifier, check_interrupt,
-                      cache_option, check_cache_limit, classifier_options, connect_scheduler, data_option,
+                      cache_option, check_cache_limit, classifier_options, connect_scheduler,
                       echo_json, feature_options, feature_setup, force_option, handle_errors,
                       is_quiet, jobs_option, json_option, load_features, pca_option, preset_option, scheduler_option, seed_option,
                       sweep_progress, val_option)
+from fastsoftmax.cli.dataset_options import data_option
 from fastsoftmax.cli.folders import image_size_option
 from fastsoftmax.cli.output import echo
 
