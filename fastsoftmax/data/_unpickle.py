@@ -41,6 +41,7 @@ class UnsafePickleError(CorruptDataError):
 
 #: The largest pickle read (the official batches are about 31 MB each).
 MAX_PICKLE_BYTES = 512 * 1024 * 1024
+_READ_CHUNK = 1 << 20
 #: Arrays have at most this many dimensions (the official ``b"data"`` has two).
 _MAX_NDIM = 4
 #: Containers nest at most this deep (the official files nest two deep).
@@ -325,8 +326,13 @@ def restricted_load(file, name):
     """
     if isinstance(file, (bytes, bytearray, memoryview)):
         raw = bytes(file)
-    else:
-        raw = file.read(MAX_PICKLE_BYTES + 1)
+    else:  # in chunks: one read of the limit would allocate it whatever the file's size
+        raw = bytearray()
+        while len(raw) <= MAX_PICKLE_BYTES:
+            block = file.read(min(_READ_CHUNK, MAX_PICKLE_BYTES + 1 - len(raw)))
+            if not block:
+                break
+            raw += block
     if len(raw) > MAX_PICKLE_BYTES:
         raise CorruptDataError(
             f"{name}: larger than {MAX_PICKLE_BYTES // 2**20} MiB; not a CIFAR-10 batch")
