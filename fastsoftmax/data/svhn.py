@@ -149,7 +149,7 @@ def read_svhn_mat(path):
     y = y.reshape(-1)
     bad = ~np.isin(y, np.arange(1, 11))
     if bad.any():
-        raise CorruptDataError(f"{name}: label {y[bad][0]!r} out of range 1..10 "
+        raise CorruptDataError(f"{name}: label {y[bad][0].item()!r} out of range 1..10 "
                                f"({int(bad.sum())} bad label(s))")
     labels = y.astype(np.int64) % 10  # label 10 is the digit 0
     del loaded
