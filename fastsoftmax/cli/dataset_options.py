@@ -7,9 +7,10 @@ from fastsoftmax.cli.options import FiniteFloatRange, InputError
 #: The data sets ``--data`` reads, as the help of every command names them.
 DATA_SETS_HELP = ("Data set: CIFAR-10 or CIFAR-100 (folder or archive), MNIST or "
                   "Fashion-MNIST (the folder of the four idx files, .gz or not), SVHN (the "
-                  "folder of train_32x32.mat and test_32x32.mat), or an image folder "
-                  "root/<class>/ (`fastsoftmax data info` says where `data download` put "
-                  "them). Default: scikit-learn's bundled digits images (no download).")
+                  "folder of train_32x32.mat and test_32x32.mat), an image folder "
+                  "root/<class>/, or the name of one `fastsoftmax data download` fetched "
+                  "(cifar10, cifar100, mnist, fashion-mnist, svhn). Default: scikit-learn's "
+                  "bundled digits images (no download).")
 
 data_option = click.option("-d", "--data", type=click.Path(path_type=str), default=None,
                            help=DATA_SETS_HELP)

@@ -11,6 +11,7 @@ from fastsoftmax.data.cifar import HOW_TO_GET_CIFAR10, DatasetNotFoundError, is_
 from fastsoftmax.data import download as _download
 from fastsoftmax.data.folder import FolderError, labels_by_name, load_folder_split, load_test_files
 from fastsoftmax.data.formats import find_format
+from fastsoftmax.data.sources import SOURCES
 
 __all__ = ["Dataset", "load_dataset", "load_digits_images", "load_test_set"]
 
@@ -121,6 +122,26 @@ def refuse_labels(what, labels):
                           "--labels is for CIFAR-100 only")
 
 
+def downloaded_data_set(path):
+    """``path``, or where ``data download NAME`` put the data set ``NAME`` when ``path``
+    is such a name and no such file or folder exists (``--data mnist``).
+
+    Raises
+    ------
+    DatasetNotFoundError
+        ``path`` names a data set that is not downloaded.
+    """
+    if path.exists() or str(path) not in SOURCES:
+        return path
+    src = SOURCES[str(path)]
+    location = src.data_location()
+    if not location.exists():
+        raise DatasetNotFoundError(f"{path}: no such file or folder, and {src.title} is not "
+                                   f"downloaded; run `fastsoftmax data download {src.name}`")
+    log.info("%s: the downloaded %s at %s", path, src.title, location)
+    return location
+
+
 def _looks_like_cifar(path):
     return "cifar" in Path(path).name.lower()
 
@@ -154,6 +175,9 @@ def load_dataset(path=None, *, download=False, progress=None, image_size=None,
         MNIST or Fashion-MNIST (a folder of the four idx files, gzipped or not),
         SVHN (a folder of its ``.mat`` files): :mod:`fastsoftmax.data.formats`.  Any
         other folder: an image folder, :func:`~fastsoftmax.data.load_image_folder`.
+        A data set's name (``"mnist"``, ``"cifar100"``..., a key of
+        :data:`~fastsoftmax.data.sources.SOURCES`) that is no file or folder here:
+        where ``fastsoftmax data download`` put it.
     download : bool, default False
         Download CIFAR-10 into the cache folder (if not there yet) and load it, when
         ``path`` is None or a missing path whose name mentions CIFAR.
@@ -201,6 +225,7 @@ def load_dataset(path=None, *, download=False, progress=None, image_size=None,
         path = _download.download_cifar10(
             url=_download.CIFAR10_URL, md5=_download.CIFAR10_MD5, progress=progress
         )
+    path = downloaded_data_set(path)
     if not path.exists():
         hint = (HOW_TO_GET_CIFAR10 if _looks_like_cifar(path) or not download
                 else "check the path")
@@ -276,7 +301,7 @@ def load_test_set(path, class_names, *, image_size=None, training_files=None,
     else:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str, os.PathLike or None, got {type(path).__name__}")
-        path = Path(path)
+        path = downloaded_data_set(Path(path))
         if not path.exists():
             raise DatasetNotFoundError(f"{path}: no such file or folder; check the path")
         fmt = find_format(path)
