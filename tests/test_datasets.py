@@ -537,8 +537,11 @@ def test_download_checks_each_file_then_the_data_set_trains(tmp_path, file_serve
                      "svhn": "not downloaded"}
     text = _invoke("data", "info").stdout
     assert f"  mnist          downloaded, " in text and str(private_data_folder / "mnist") in text
-    trained = _invoke("train", "-d", out["data"], "--n-iter", 10, "--json")
+    monkeypatch.chdir(tmp_path)  # no file or folder "mnist" here: the name is the data set
+    trained = _invoke("train", "-d", "mnist", "--n-iter", 10, "--json")
     assert trained.exit_code == 0 and json.loads(trained.stdout)["data"] == "mnist"
+    _one_line_error(_invoke("train", "-d", "svhn"), "svhn: no such file or folder, and SVHN "
+                    "is not downloaded; run `fastsoftmax data download svhn`")
 
 
 def test_download_names_and_options_are_checked():
