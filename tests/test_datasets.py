@@ -191,6 +191,11 @@ def test_val_fraction_is_recorded_and_needs_early_stopping(files):
     split = json.loads(result.stdout)["split"]
     assert (split["n_validation"], split["validation_fraction"], split["validation_seed"]) == (
         60, 0.2, 5)
+    digits = _invoke("train", "--early-stopping", "--val-fraction", 0.2, "--json", "-q")
+    assert json.loads(digits.stdout)["split"] == {  # as docs/data.md shows it
+        "n_train": 1347, "n_validation": 270, "n_test": 450, "test_split": "random",
+        "test_fraction": 0.25, "split_seed": 0, "validation_fraction": 0.2,
+        "validation_seed": 0}
     _one_line_error(_invoke("train", "--val-fraction", 0.2),
                     "--val-fraction is for --early-stopping (without it no validation split "
                     "is held out)")
