@@ -44,11 +44,12 @@ def test_predict_takes_m_for_model(digits_model, tmp_path):
     (["predcit"], "no such command 'predcit'; did you mean 'predict'?"),
     (["data", "clera"], "no such command 'clera'; did you mean 'clear'?"),
     (["data", "donwload"], "no such command 'donwload'; did you mean 'download'?"),
-    (["xyz"], "no such command 'xyz'; the commands are bench, data, evaluate, gradcheck, "
-              "predict, report, study, sweep, train"),
+    (["xyz"], "no such command 'xyz'; the commands are bench, data, evaluate, features, "
+              "gradcheck, predict, report, study, sweep, train"),
     (["data", "xyz"], "no such command 'xyz'; the commands are clear, download, info"),
     (["\x1b]0;owned\x07"], "no such command '\\x1b]0;owned\\x07'; the commands are bench, "
-                           "data, evaluate, gradcheck, predict, report, study, sweep, train"),
+                           "data, evaluate, features, gradcheck, predict, report, study, "
+                           "sweep, train"),
 ])
 def test_unknown_command_is_one_line_with_the_nearest_name(args, message):
     result = CliRunner().invoke(main, args)

@@ -22,7 +22,10 @@ The documented mapping from the pages' commands to what runs here:
   with the tiny sizes and only the gradient-check case (options appended below);
 - FILES: image files a command names (``digit.png``) are made from a digits test
   image; ``benchmarks/baseline.json`` is a copy of the repository's, so the documented
-  ``--update-baseline`` must say ``--force`` to replace it.
+  ``--update-baseline`` must say ``--force`` to replace it; the data sets the pages
+  name by folder (``mnist``, ``fashion-mnist``, ``svhn``, ``cifar-100-python``) are
+  small files in each format made from the digits (``dataset_files``), trained on with
+  few updates (and a small dictionary with ``--features kmeans``).
 """
 import os
 import re
@@ -54,7 +57,12 @@ SKIPS = [
 ]
 
 #: (pattern in the command, options appended): small sizes with the same options.
+_SETS = r"-d (mnist|fashion-mnist|svhn|cifar-100-python)\b"
 SUBSTITUTIONS = [
+    (rf"^train\b(?=.*--features kmeans)(?=.*{_SETS})",
+     ["--n-centroids", "16", "--n-patches", "2000", "--epochs", "2"]),
+    (rf"^features\b(?=.*--features kmeans)", ["--n-centroids", "16", "--n-patches", "2000"]),
+    (rf"^train\b(?=.*{_SETS})", ["--n-iter", "30"]),
     (r"^sweep\b", ["--n-iter", "60"]),
     (r"^study\b", ["--n-iter", "100", "--repeats", "1"]),
     (r"^bench\b(?!.*--list)(?!.*--only)", ["--size", "tiny", "--only", "gradcheck"]),
@@ -131,6 +139,8 @@ def workspaces(tmp_path_factory):
     from PIL import Image
     from sklearn.datasets import load_digits
 
+    from dataset_files import write_cifar100, write_idx, write_svhn
+
     folders = {}
     for kind in ("bash", "console"):
         folder = tmp_path_factory.mktemp(f"readme-{kind}")
@@ -139,6 +149,10 @@ def workspaces(tmp_path_factory):
         image = load_digits().images[-1] * 255 / 16  # a test-split digit
         Image.fromarray(np.rint(image).astype(np.uint8)).resize((32, 32)).save(
             folder / "work" / "digit.png")
+        write_idx(folder / "work" / "mnist")
+        write_idx(folder / "work" / "fashion-mnist", gz=False)
+        write_svhn(folder / "work" / "svhn")
+        write_cifar100(folder / "work")
         folders[kind] = folder
     return folders
 

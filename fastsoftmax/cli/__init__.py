@@ -26,6 +26,7 @@ from fastsoftmax.cli.verbosity import set_verbosity, verbosity_options
 COMMANDS = {
     "train": "fastsoftmax.cli.train:train",
     "evaluate": "fastsoftmax.cli.evaluate:evaluate",
+    "features": "fastsoftmax.cli.features:features",
     "predict": "fastsoftmax.cli.predict:predict",
     "data": "fastsoftmax.cli.data:data",
     "gradcheck": "fastsoftmax.cli.gradcheck:gradcheck",
@@ -69,7 +70,8 @@ def main(ctx, verbose, quiet):
     """Fast softmax-classifier experiments on images (HOG + PCA + minibatch SGD).
 
     Every command runs on scikit-learn's bundled digits images when no --data is
-    given, so it works with no download.  Progress goes to stderr (one line per
+    given, so it works with no download; --data takes CIFAR-10, CIFAR-100, MNIST,
+    Fashion-MNIST, SVHN (`fastsoftmax data download NAME`) or a folder of images.  Progress goes to stderr (one line per
     stage when stderr is not a terminal); results go to stdout.  An output file or
     folder that already exists is refused unless --force.
     """

@@ -1,9 +1,10 @@
-"""``fastsoftmax data``: download CIFAR-10, show the data and cache folders, clear the cache."""
+"""``fastsoftmax data``: download a data set, show the data sets, the data and cache folders,
+clear the cache."""
 import time
 
 import click
 
-from fastsoftmax.cli.errors import SuggestingGroup, handle_errors
+from fastsoftmax.cli.errors import InputError, SuggestingGroup, handle_errors
 from fastsoftmax.cli.options import json_option
 from fastsoftmax.cli.output import echo, echo_json
 from fastsoftmax.cli.progress import DownloadProgress
@@ -18,33 +19,50 @@ def data():
     """Download data sets, inspect the data and cache folders, clear the cache."""
 
 
+#: ``data download`` names, in the order ``data info`` lists them.
+DATA_SET_NAMES = ("cifar10", "cifar100", "mnist", "fashion-mnist", "svhn")
+
+
 @data.command("download")
+@click.argument("name", type=click.Choice(DATA_SET_NAMES), default="cifar10", required=False,
+                metavar="[NAME]")
 @click.option(
     "--dest",
     type=click.Path(file_okay=False, path_type=str),
     default=None,
-    help="Folder for cifar-10-python.tar.gz. Default: the data folder "
+    help="Folder for the download. Default: the data folder "
     "($FASTSOFTMAX_DATA, else the user cache folder; see `fastsoftmax data info`).",
 )
 @click.option(
     "--url",
     default=None,
-    help="Fetch the archive from this URL instead of the official one (a mirror); "
+    help="Fetch from this URL instead of the official one (a mirror): the file's URL for "
+    "CIFAR-10 and CIFAR-100, the folder URL the file names are appended to for the others; "
     "the published md5 is still checked.",
 )
+@click.option("--extra", is_flag=True,
+              help="svhn: also download extra_32x32.mat (531,131 more training images, 1.3 GB).")
 @json_option
 @handle_errors
-def download(dest, url, as_json):
-    """Download the official CIFAR-10 python archive (170 MB) and check its md5.
+def download(name, dest, url, extra, as_json):
+    """Download a data set and check every file's published md5.
 
-    Nothing is downloaded when a valid archive is already there.  If the download
-    fails, the error says where to save the archive by hand.
+    NAME is cifar10 (the default: the python archive, 170 MB), cifar100 (161 MB),
+    mnist or fashion-mnist (four idx .gz files, 12 MB and 30 MB) or svhn
+    (train_32x32.mat and test_32x32.mat, 246 MB).  Nothing is downloaded when a valid
+    file is already there.  If a download fails, the error says where to save the
+    file by hand.  `fastsoftmax data info` shows what --data then takes.
     """
     from fastsoftmax.data import download as dl
 
-    if dest is not None:  # a folder nobody can write in fails now, not after a 170 MB download
+    if extra and name != "svhn":
+        raise InputError("--extra is for svhn")
+    if dest is not None:  # a folder nobody can write in fails now, not after the download
         dest = resolve_output(dest, "--dest")
         check_writable_folder(existing_ancestor(dest), "--dest")
+    if name != "cifar10":
+        _download_source(name, dest, url, extra, as_json)
+        return
     with DownloadProgress(is_quiet()) as progress:
         path = dl.download_cifar10(
             dest, url=url or dl.CIFAR10_URL, md5=dl.CIFAR10_MD5, progress=progress
@@ -61,6 +79,35 @@ def download(dest, url, as_json):
         echo(f"Downloaded CIFAR-10 to {path} (md5 checked)")
     else:
         echo(f"CIFAR-10 is already at {path} (md5 checked)")
+
+
+def _download_source(name, dest, url, extra, as_json):
+    """``data download NAME`` for a data set of several files (or CIFAR-100)."""
+    from fastsoftmax.data.download import file_md5
+    from fastsoftmax.data.fetch import download_source
+    from fastsoftmax.data.sources import source
+
+    src = source(name)
+    bars = []
+
+    def progress(file_name):
+        bars.append(DownloadProgress(is_quiet(), label=f"Downloading {file_name}"))
+        return bars[-1]
+
+    try:
+        paths = download_source(name, dest, url=url, extra=extra, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    files = [{"path": str(p), "size_bytes": p.stat().st_size, "md5": file_md5(p),
+              "downloaded": bar.called} for p, bar in zip(paths, bars)]
+    location = src.data_location(dest)
+    if as_json:
+        echo_json({"name": name, "data": str(location), "files": files})
+        return
+    verb = "Downloaded" if any(f["downloaded"] for f in files) else "Already there:"
+    echo(f"{verb} {src.title} ({len(files)} file(s), md5 checked); use it with "
+         f"--data {location}")
 
 
 def _age(seconds):
@@ -103,7 +150,10 @@ CIFAR10_FEATURE_ENTRY_BYTES = {"hog": 50_000 * 1764 * 4, "kmeans": 50_000 * 6400
 @json_option
 @handle_errors
 def info(as_json):
-    """Show the data folder, the cache (entries, sizes, ages, limit) and CIFAR-10's state.
+    """Show the data folder, the cache (entries, sizes, ages, limit) and every data set.
+
+    Each data set `data download` fetches is listed with its state (downloaded, partly
+    downloaded or not), the size of its files and the path --data takes.
 
     The data folder is $FASTSOFTMAX_DATA when set, else `fastsoftmax` in the user
     cache folder (~/.cache on Linux, ~/Library/Caches on macOS, %LOCALAPPDATA% on
@@ -115,6 +165,7 @@ def info(as_json):
     """
     from fastsoftmax.io.cache import cache_info, format_size, stray_temp_files
     from fastsoftmax.data.download import cifar10_archive_path, stray_partial_downloads
+    from fastsoftmax.data.fetch import source_state
 
     archive = cifar10_archive_path()
     cache = cache_info()
@@ -130,6 +181,7 @@ def info(as_json):
         "cifar10_feature_entry_bytes": CIFAR10_FEATURE_ENTRY_BYTES,
         "cifar10_archive": str(archive),
         "cifar10_downloaded": archive.is_file(),
+        "data_sets": [source_state(name) for name in DATA_SET_NAMES],
         "stray_temp_files": [str(p) for p in stray_partial_downloads() + stray_temp_files()],
     }
     if as_json:
@@ -148,10 +200,12 @@ def info(as_json):
     echo("  CIFAR-10's training features take "
                + " and ".join(f"{format_size(size)} with --features {kind}"
                               for kind, size in CIFAR10_FEATURE_ENTRY_BYTES.items()))
-    state = "downloaded" if payload["cifar10_downloaded"] else (
-        "not downloaded; run `fastsoftmax data download`"
-    )
-    echo(f"CIFAR-10:    {archive} ({state})")
+    echo("data sets (`fastsoftmax data download NAME`; --data takes the path shown):")
+    for entry in payload["data_sets"]:
+        state = entry["state"]
+        if entry["size_bytes"]:
+            state += f", {format_size(entry['size_bytes'])}"
+        echo(f"  {entry['name']:<14} {state:<27} {entry['data']}")
     for path in payload["stray_temp_files"]:
         echo(f"stray:       {path} (left by an interrupted run; the next download or "
                    "cache write removes it after 10 minutes, `fastsoftmax data` never needs it)")

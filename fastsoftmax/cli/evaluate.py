@@ -3,8 +3,9 @@ import click
 
 from fastsoftmax.cli.building import load_pipeline
 from fastsoftmax.cli.errors import InputError, handle_errors
+from fastsoftmax.cli.dataset_options import data_option
 from fastsoftmax.cli.folders import image_size_option, include_training_option
-from fastsoftmax.cli.options import data_option, dpi_option, json_option, overwrite_option
+from fastsoftmax.cli.options import dpi_option, json_option, overwrite_option
 from fastsoftmax.cli.output import echo, echo_json, echo_lines, printable
 from fastsoftmax.cli.paths import output_file
 from fastsoftmax.cli.progress import StageProgress, write_line

@@ -2,8 +2,9 @@
 import click
 
 from fastsoftmax.cli.errors import InputError, handle_errors
+from fastsoftmax.cli.dataset_options import data_option
 from fastsoftmax.cli.folders import image_size_option
-from fastsoftmax.cli.options import FiniteFloatRange, data_option, json_option, seed_option
+from fastsoftmax.cli.options import FiniteFloatRange, json_option, seed_option
 from fastsoftmax.cli.output import echo, echo_json, echo_lines
 
 #: Slice of dW (classes x features, as ``coef_``) printed in text mode.

@@ -32,13 +32,6 @@ seed_option = click.option(
     "--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
     help="Random seed (validation split, minibatch order, initial weights)."
 )
-data_option = click.option(
-    "-d", "--data",
-    type=click.Path(path_type=str),
-    default=None,
-    help="Data set: a CIFAR-10 folder or archive, or an image folder. "
-    "Default: scikit-learn's bundled digits images (no download).",
-)
 
 
 # ---------------------------------------------------------------------- outputs

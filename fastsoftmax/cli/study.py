@@ -6,8 +6,9 @@ import click
 from fastsoftmax.cli.building import (check_cache_limit, connect_scheduler, feature_setup,
                                       load_features)
 from fastsoftmax.cli.errors import InputError, handle_errors
+from fastsoftmax.cli.dataset_options import data_option
 from fastsoftmax.cli.folders import image_size_option
-from fastsoftmax.cli.options import (FiniteFloatRange, cache_option, data_option, feature_options,
+from fastsoftmax.cli.options import (FiniteFloatRange, cache_option, feature_options,
                                      force_option, jobs_option, json_option, pca_option,
                                      scheduler_option, seed_option, val_option)
 from fastsoftmax.cli.output import echo, echo_json

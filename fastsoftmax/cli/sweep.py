@@ -6,9 +6,10 @@ import click
 from fastsoftmax.cli.building import (build_classifier, check_cache_limit, connect_scheduler,
                                       feature_setup, load_features)
 from fastsoftmax.cli.errors import InputError, handle_errors
+from fastsoftmax.cli.dataset_options import data_option
 from fastsoftmax.cli.folders import image_size_option
 from fastsoftmax.cli.options import (CLASSIFIER_PARAMS, cache_option, classifier_options,
-                                     data_option, feature_options, force_option, jobs_option,
+                                     feature_options, force_option, jobs_option,
                                      json_option, pca_option, preset_option, scheduler_option,
                                      seed_option, val_option)
 from fastsoftmax.cli.output import echo, echo_json

@@ -41,6 +41,7 @@ class UnsafePickleError(CorruptDataError):
 
 #: The largest pickle read (the official batches are about 31 MB each).
 MAX_PICKLE_BYTES = 512 * 1024 * 1024
+_READ_CHUNK = 1 << 20
 #: Arrays have at most this many dimensions (the official ``b"data"`` has two).
 _MAX_NDIM = 4
 #: Containers nest at most this deep (the official files nest two deep).
@@ -325,8 +326,13 @@ def restricted_load(file, name):
     """
     if isinstance(file, (bytes, bytearray, memoryview)):
         raw = bytes(file)
-    else:
-        raw = file.read(MAX_PICKLE_BYTES + 1)
+    else:  # in chunks: one read of the limit would allocate it whatever the file's size
+        raw = bytearray()
+        while len(raw) <= MAX_PICKLE_BYTES:
+            block = file.read(min(_READ_CHUNK, MAX_PICKLE_BYTES + 1 - len(raw)))
+            if not block:
+                break
+            raw += block
     if len(raw) > MAX_PICKLE_BYTES:
         raise CorruptDataError(
             f"{name}: larger than {MAX_PICKLE_BYTES // 2**20} MiB; not a CIFAR-10 batch")
@@ -349,8 +355,8 @@ def restricted_load(file, name):
         raise CorruptDataError(f"{name}: corrupted pickle ({reason})") from None
 
 
-def check_batch(obj, name):
-    """Check an unpickled CIFAR-10 batch and return its images and labels.
+def check_batch(obj, name, labels_key=b"labels", n_classes=N_CLASSES):
+    """Check an unpickled CIFAR-10 (or CIFAR-100) batch and return its images and labels.
 
     Parameters
     ----------
@@ -358,13 +364,17 @@ def check_batch(obj, name):
         What :func:`restricted_load` returned for a ``data_batch_*`` or ``test_batch``.
     name : str
         The file's name, used in error messages.
+    labels_key : bytes, default b"labels"
+        The key of the labels (CIFAR-100: ``b"fine_labels"`` or ``b"coarse_labels"``).
+    n_classes : int, default 10
+        Labels must be in ``0 .. n_classes - 1``.
 
     Returns
     -------
     data : ndarray of uint8, shape (n, 3072)
         Rows of 1024 red, 1024 green then 1024 blue values.
     labels : ndarray of int64, shape (n,)
-        Labels in ``0 .. 9``.
+        Labels in ``0 .. n_classes - 1``.
 
     Raises
     ------
@@ -374,7 +384,7 @@ def check_batch(obj, name):
     """
     if not isinstance(obj, dict):
         raise CorruptDataError(f"{name}: expected a dict, found {type(obj).__name__}")
-    for key in (b"data", b"labels"):
+    for key in (b"data", labels_key):
         if key not in obj:
             raise CorruptDataError(f"{name}: missing key {key!r}")
     data = obj[b"data"]
@@ -387,47 +397,48 @@ def check_batch(obj, name):
             f"{name}: b'data' has shape {data.shape}, expected (n, {IMAGE_BYTES}) "
             "(32x32 RGB images)"
         )
-    labels = _integer_labels(obj[b"labels"], name)
+    labels = _integer_labels(obj[labels_key], name, labels_key, n_classes)
     if labels.shape[0] != data.shape[0]:
         raise CorruptDataError(
             f"{name}: {labels.shape[0]} labels for {data.shape[0]} images"
         )
-    _check_labels(labels, name)
+    _check_labels(labels, name, n_classes)
     return data, labels
 
 
-def _integer_labels(raw_labels, name):
+def _integer_labels(raw_labels, name, key=b"labels", n_classes=N_CLASSES):
     """Labels as int64, refusing anything that is not an integer (3.5 is not label 3)."""
     if isinstance(raw_labels, np.ndarray):
         if raw_labels.dtype.kind not in "iu" or raw_labels.ndim != 1:
             raise CorruptDataError(
-                f"{name}: b'labels' is an array of {raw_labels.dtype} with shape "
+                f"{name}: {key!r} is an array of {raw_labels.dtype} with shape "
                 f"{raw_labels.shape}, expected one integer per image")
         raw_labels = raw_labels.tolist()
     if not isinstance(raw_labels, (list, tuple)):
-        raise CorruptDataError(f"{name}: b'labels' is a {type(raw_labels).__name__}, not a list")
+        raise CorruptDataError(f"{name}: {key!r} is a {type(raw_labels).__name__}, not a list")
     if set(map(type, raw_labels)) - {int}:
         index, bad = next((i, v) for i, v in enumerate(raw_labels) if type(v) is not int)
         raise CorruptDataError(
-            f"{name}: b'labels' holds a non-integer value {bad!r} (label {index}); "
-            "labels must be integers 0..9")
+            f"{name}: {key!r} holds a non-integer value {bad!r} (label {index}); "
+            f"labels must be integers 0..{n_classes - 1}")
     try:
         return np.asarray(raw_labels, dtype=np.int64).reshape(-1)
     except OverflowError:
-        raise CorruptDataError(f"{name}: b'labels' holds an integer out of range 0..9") from None
+        raise CorruptDataError(f"{name}: {key!r} holds an integer out of range "
+                               f"0..{n_classes - 1}") from None
 
 
-def _check_labels(labels, name):
-    if labels.size and (labels.min() < 0 or labels.max() >= N_CLASSES):
-        bad = labels[(labels < 0) | (labels >= N_CLASSES)]
+def _check_labels(labels, name, n_classes=N_CLASSES):
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels[(labels < 0) | (labels >= n_classes)]
         raise CorruptDataError(
-            f"{name}: label {int(bad[0])} out of range 0..{N_CLASSES - 1} "
+            f"{name}: label {int(bad[0])} out of range 0..{n_classes - 1} "
             f"({bad.size} bad label(s))"
         )
 
 
-def check_meta(obj, name):
-    """Return the class names from an unpickled ``batches.meta``.
+def check_meta(obj, name, key=b"label_names", n_classes=N_CLASSES):
+    """Return the class names from an unpickled ``batches.meta`` (or CIFAR-100's ``meta``).
 
     Parameters
     ----------
@@ -435,28 +446,33 @@ def check_meta(obj, name):
         What :func:`restricted_load` returned for ``batches.meta``.
     name : str
         The file's name, used in error messages.
+    key : bytes, default b"label_names"
+        The key of the names (CIFAR-100: ``b"fine_label_names"`` or
+        ``b"coarse_label_names"``).
+    n_classes : int, default 10
+        How many names it must list.
 
     Returns
     -------
     list of str
-        The ten class names.
+        The ``n_classes`` class names.
 
     Raises
     ------
     CorruptDataError
-        ``b"label_names"`` is missing or is not ten names.
+        ``key`` is missing or does not list ``n_classes`` names.
     """
-    if not isinstance(obj, dict) or b"label_names" not in obj:
-        raise CorruptDataError(f"{name}: expected a dict with b'label_names'")
-    names = obj[b"label_names"]
-    if not isinstance(names, (list, tuple)) or len(names) != N_CLASSES:
-        raise CorruptDataError(f"{name}: b'label_names' must list {N_CLASSES} class names")
+    if not isinstance(obj, dict) or key not in obj:
+        raise CorruptDataError(f"{name}: expected a dict with {key!r}")
+    names = obj[key]
+    if not isinstance(names, (list, tuple)) or len(names) != n_classes:
+        raise CorruptDataError(f"{name}: {key!r} must list {n_classes} class names")
     out = []
     for item in names:
         if isinstance(item, bytes):
             item = item.decode("utf-8", errors="replace")
         if not isinstance(item, str):
-            raise CorruptDataError(f"{name}: b'label_names' holds a non-string")
+            raise CorruptDataError(f"{name}: {key!r} holds a non-string")
         out.append(item)
     check_class_names(out, name)
     return out

@@ -1,4 +1,5 @@
-"""One entry point for every data set: digits, CIFAR-10, or an image folder."""
+"""One entry point for every data set: digits, CIFAR-10, CIFAR-100, MNIST, Fashion-MNIST,
+SVHN, or an image folder."""
 import logging
 import os
 from dataclasses import dataclass, field
@@ -9,6 +10,8 @@ import numpy as np
 from fastsoftmax.data.cifar import HOW_TO_GET_CIFAR10, DatasetNotFoundError, is_cifar10, load_cifar10
 from fastsoftmax.data import download as _download
 from fastsoftmax.data.folder import FolderError, labels_by_name, load_folder_split, load_test_files
+from fastsoftmax.data.formats import find_format
+from fastsoftmax.data.sources import SOURCES
 
 __all__ = ["Dataset", "load_dataset", "load_digits_images", "load_test_set"]
 
@@ -22,12 +25,15 @@ class Dataset:
     Attributes
     ----------
     X_train, X_test : ndarray of uint8, shape (n, H, W, 3) or (n, H, W)
-        RGB images (CIFAR-10, image folders) or grayscale ones (digits).
+        RGB images (CIFAR-10, CIFAR-100, SVHN, image folders) or grayscale ones
+        (digits, MNIST, Fashion-MNIST).
     y_train, y_test : ndarray of int64, shape (n,)
         Labels in ``0 .. len(class_names) - 1``.
     class_names : list of str
     name : str
-        ``"digits"``, ``"cifar10"`` or ``"folder:<name>"``.
+        ``"digits"``, ``"cifar10"``, ``"cifar100"`` (``"cifar100-coarse"`` with its 20
+        superclasses), ``"mnist"``, ``"fashion-mnist"``, ``"svhn"`` or
+        ``"folder:<name>"``.
     train_files : TrainingFiles or None
         For an image folder: the files of the training images, in their order (give
         them to :meth:`fastsoftmax.model.pipeline.ImagePipeline.fit` so that the model
@@ -37,6 +43,11 @@ class Dataset:
         folder's images the model was trained on (same bytes as one of its training
         files), left out of ``X_test`` unless they were included on request; ``None``
         when the model records no training files; 0 for digits and CIFAR-10.
+    split : dict or None
+        How the test images were chosen: ``test_split`` is ``"published"`` (the data
+        set's own test files), ``"folders"`` (an image folder's ``test/``) or
+        ``"random"`` (stratified, ``test_fraction`` of each class drawn with
+        ``split_seed``); None for a test set given to score a model.
     """
 
     X_train: np.ndarray = field(repr=False)
@@ -47,6 +58,7 @@ class Dataset:
     name: str
     train_files: object = field(default=None, repr=False)
     n_trained_on: object = 0
+    split: object = None
 
     @property
     def n_classes(self):
@@ -88,7 +100,48 @@ def load_digits_images():
         X, y, test_size=0.25, stratify=y, random_state=0
     )
     return Dataset(np.ascontiguousarray(X_tr), y_tr, np.ascontiguousarray(X_te), y_te,
-                   [str(i) for i in range(10)], "digits")
+                   [str(i) for i in range(10)], "digits", split=dict(DIGITS_SPLIT))
+
+
+#: The digits' fixed split (``load_digits_images``).
+DIGITS_SPLIT = {"test_split": "random", "test_fraction": 0.25, "split_seed": 0}
+#: The split of a data set that publishes its test files.
+PUBLISHED_SPLIT = {"test_split": "published", "test_fraction": None, "split_seed": None}
+
+
+def _folder_split(files):
+    """The split of an image folder whose training files are ``files``."""
+    if files is None or files.split_seed is None:
+        return {"test_split": "folders", "test_fraction": None, "split_seed": None}
+    return {"test_split": "random", "test_fraction": files.test_fraction,
+            "split_seed": files.split_seed}
+
+
+def refuse_labels(what, labels):
+    """A :class:`FolderError` when a label set is asked of a data set that has one."""
+    if labels is not None:
+        raise FolderError(f"{what} has one set of labels", "labels is for CIFAR-100 only",
+                          "--labels is for CIFAR-100 only")
+
+
+def downloaded_data_set(path):
+    """``path``, or where ``data download NAME`` put the data set ``NAME`` when ``path``
+    is such a name and no such file or folder exists (``--data mnist``).
+
+    Raises
+    ------
+    DatasetNotFoundError
+        ``path`` names a data set that is not downloaded.
+    """
+    if path.exists() or str(path) not in SOURCES:
+        return path
+    src = SOURCES[str(path)]
+    location = src.data_location()
+    if not location.exists():
+        raise DatasetNotFoundError(f"{path}: no such file or folder, and {src.title} is not "
+                                   f"downloaded; run `fastsoftmax data download {src.name}`")
+    log.info("%s: the downloaded %s at %s", path, src.title, location)
+    return location
 
 
 def _looks_like_cifar(path):
@@ -112,7 +165,7 @@ def refuse_folder_params(what, **params):
 
 
 def load_dataset(path=None, *, download=False, progress=None, image_size=None,
-                 test_fraction=None, split_seed=None):
+                 test_fraction=None, split_seed=None, labels=None):
     """Load a data set by path.
 
     Parameters
@@ -120,8 +173,13 @@ def load_dataset(path=None, *, download=False, progress=None, image_size=None,
     path : str or os.PathLike, optional
         ``None``: scikit-learn's bundled digits (no download), see
         :func:`load_digits_images`.  A CIFAR-10 folder, parent folder or archive:
-        :func:`~fastsoftmax.data.load_cifar10`.  Any other folder: an image folder,
-        :func:`~fastsoftmax.data.load_image_folder`.
+        :func:`~fastsoftmax.data.load_cifar10`.  CIFAR-100 (folder or archive),
+        MNIST or Fashion-MNIST (a folder of the four idx files, gzipped or not),
+        SVHN (a folder of its ``.mat`` files): :mod:`fastsoftmax.data.formats`.  Any
+        other folder: an image folder, :func:`~fastsoftmax.data.load_image_folder`.
+        A data set's name (``"mnist"``, ``"cifar100"``..., a key of
+        :data:`~fastsoftmax.data.sources.SOURCES`) that is no file or folder here:
+        where ``fastsoftmax data download`` put it.
     download : bool, default False
         Download CIFAR-10 into the cache folder (if not there yet) and load it, when
         ``path`` is None or a missing path whose name mentions CIFAR.
@@ -130,7 +188,10 @@ def load_dataset(path=None, *, download=False, progress=None, image_size=None,
         ``progress(bytes_done, bytes_total)`` while downloading.
     image_size, test_fraction, split_seed : optional
         For an image folder: see :func:`~fastsoftmax.data.load_image_folder`.  An
-        error for digits and CIFAR-10 (one image size, a fixed split).
+        error for the other data sets (one image size, a fixed split).
+    labels : {"fine", "coarse"}, optional
+        CIFAR-100's label set (default ``"fine"``: 100 classes; ``"coarse"``: 20);
+        an error for the other data sets.
 
     Returns
     -------
@@ -152,6 +213,7 @@ def load_dataset(path=None, *, download=False, progress=None, image_size=None,
     if path is None or (download and _looks_like_cifar(path) and not Path(path).exists()):
         refuse_folder_params("CIFAR-10" if download else "the digits data set",
                               **folder_params)
+        refuse_labels("CIFAR-10" if download else "the digits data set", labels)
     if path is None and not download:
         return load_digits_images()
     if path is not None:
@@ -165,21 +227,32 @@ def load_dataset(path=None, *, download=False, progress=None, image_size=None,
         path = _download.download_cifar10(
             url=_download.CIFAR10_URL, md5=_download.CIFAR10_MD5, progress=progress
         )
+    path = downloaded_data_set(path)
     if not path.exists():
         hint = (HOW_TO_GET_CIFAR10 if _looks_like_cifar(path) or not download
                 else "check the path")
         raise DatasetNotFoundError(f"{path}: no such file or folder; {hint}")
+    fmt = find_format(path)
+    if fmt is not None:
+        refuse_folder_params(f"{path} ({fmt.title})", **folder_params)
+        if not fmt.label_sets:
+            refuse_labels(f"{path} ({fmt.title})", labels)
+        (X_tr, y_tr), (X_te, y_te), names, name = fmt.load(path, labels)
+        return Dataset(X_tr, y_tr, X_te, y_te, names, name, split=dict(PUBLISHED_SPLIT))
     if is_cifar10(path):
         refuse_folder_params(f"{path} (CIFAR-10)", **folder_params)
+        refuse_labels(f"{path} (CIFAR-10)", labels)
         (X_tr, y_tr), (X_te, y_te), names = load_cifar10(path, return_class_names=True)
-        return Dataset(X_tr, y_tr, X_te, y_te, names, "cifar10")
+        return Dataset(X_tr, y_tr, X_te, y_te, names, "cifar10", split=dict(PUBLISHED_SPLIT))
+    refuse_labels(f"{path}", labels)
     if path.is_file():
         raise ValueError(
             f"{path}: not a CIFAR-10 archive (cifar-10-python.tar.gz or "
             "cifar-10-binary.tar.gz) or an image folder"
         )
     (X_tr, y_tr), (X_te, y_te), names, files = load_folder_split(path, **folder_params)
-    return Dataset(X_tr, y_tr, X_te, y_te, names, f"folder:{path.name}", train_files=files)
+    return Dataset(X_tr, y_tr, X_te, y_te, names, f"folder:{path.name}", train_files=files,
+                   split=_folder_split(files))
 
 
 def load_test_set(path, class_names, *, image_size=None, training_files=None,
@@ -189,7 +262,9 @@ def load_test_set(path, class_names, *, image_size=None, training_files=None,
     Parameters
     ----------
     path : str or os.PathLike or None
-        ``None``: the digits' held-out split.  CIFAR-10: its ``test_batch``.  An image
+        ``None``: the digits' held-out split.  CIFAR-10: its ``test_batch``; the other
+        published data sets: their test files (CIFAR-100 with its 20 superclasses when
+        every name of ``class_names`` is one of them, else its 100 classes).  An image
         folder: every image of ``root/<class>/`` (a folder given to score a model is a
         test set, not split), or of ``root/test/<class>/`` when ``root/train`` exists,
         less the images the model was trained on (``training_files``).
@@ -228,10 +303,16 @@ def load_test_set(path, class_names, *, image_size=None, training_files=None,
     else:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str, os.PathLike or None, got {type(path).__name__}")
-        path = Path(path)
+        path = downloaded_data_set(Path(path))
         if not path.exists():
             raise DatasetNotFoundError(f"{path}: no such file or folder; check the path")
-        if is_cifar10(path):
+        fmt = find_format(path)
+        if fmt is not None:
+            refuse_folder_params(f"{path} ({fmt.title})", image_size=image_size)
+            labels = fmt.label_set_for(path, class_names)
+            _, (X, y), found, name = fmt.load(path, labels)
+            y = labels_by_name(found, class_names, str(path))[y]
+        elif is_cifar10(path):
             refuse_folder_params(f"{path} (CIFAR-10)", image_size=image_size)
             _, (X, y), found = load_cifar10(path, return_class_names=True)
             y = labels_by_name(found, class_names, str(path))[y]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pooch
 
+from fastsoftmax.data.sources import SOURCES
 from fastsoftmax.io.atomic import untouched_files
 from fastsoftmax.io.home import DATA_ENV, data_home, data_home_source  # noqa: F401 (this module's names)
 
@@ -27,14 +28,16 @@ __all__ = [
     "data_home_source",
     "cifar10_archive_path",
     "fetch",
+    "download_file",
     "download_cifar10",
     "file_md5",
     "stray_partial_downloads",
 ]
 
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
-ARCHIVE_NAME = "cifar-10-python.tar.gz"
+_CIFAR10 = SOURCES["cifar10"].files[0]
+CIFAR10_URL = _CIFAR10.url
+CIFAR10_MD5 = _CIFAR10.md5
+ARCHIVE_NAME = _CIFAR10.name
 # small reads, so that progress moves on a slow link too
 _READ_CHUNK = 1 << 16
 #: A partial download untouched this long was left by a killed run.
@@ -169,8 +172,45 @@ def fetch(name, dest=None, *, url=None, known_hash=None, progress=None, timeout=
     if name not in REMOTE_FILES:
         raise ValueError(f"name must be one of {sorted(REMOTE_FILES)}, got {name!r}")
     remote = REMOTE_FILES[name]
-    url = remote.url if url is None else url
-    known_hash = remote.known_hash if known_hash is None else known_hash
+    return download_file((Path(dest) if dest is not None else data_home()) / remote.fname,
+                         url=remote.url if url is None else url,
+                         known_hash=remote.known_hash if known_hash is None else known_hash,
+                         progress=progress, timeout=timeout, official_url=remote.url)
+
+
+def download_file(final, *, url, known_hash=None, md5=None, progress=None, timeout=60,
+                  official_url=None):
+    """Download ``url`` to the file ``final`` and check its hash, as :func:`fetch` does.
+
+    Parameters
+    ----------
+    final : str or os.PathLike
+        Where the file goes (its folder is created when missing).
+    url : str
+    known_hash : str, optional
+        ``"md5:<hex>"`` or ``"sha256:<hex>"``; or give ``md5`` as hex digits.
+    md5 : str, optional
+    progress, timeout
+        As :func:`fetch`'s.
+    official_url : str, optional
+        The published URL, named by the by-hand hint when ``url`` is a mirror.
+
+    Returns
+    -------
+    pathlib.Path
+        ``final``, holding the checked file.
+
+    Raises
+    ------
+    ValueError
+        Invalid arguments.
+    DownloadError
+        The connection failed or was cut, or the hash did not match (the message says
+        where to save the file by hand).
+    """
+    if known_hash is None and isinstance(md5, str):
+        known_hash = f"md5:{md5}"
+    official_url = official_url or url
     if not isinstance(url, str) or not url:
         raise ValueError(f"url must be a non-empty str, got {url!r}")
     scheme = urllib.parse.urlsplit(url).scheme.lower()
@@ -185,16 +225,17 @@ def fetch(name, dest=None, *, url=None, known_hash=None, progress=None, timeout=
         raise ValueError("progress must be a callable (bytes_done, bytes_total) or None")
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    final = (Path(dest) if dest is not None else data_home()) / remote.fname
+    final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_parts(final.parent)
-    downloader = _CheckedDownload(scheme, alg, digest, _ProgressBar(progress), timeout)
+    downloader = _CheckedDownload(scheme, alg, digest, _ProgressBar(progress), timeout,
+                                  "archive" if ".tar" in final.name else "file")
     try:
         with _pooch_quiet():
             pooch.retrieve(url, known_hash=f"{alg}:{digest}", fname=final.name, path=final.parent,
                            downloader=downloader)
     except DownloadError as exc:
-        source = url if url == remote.url else f"{url} (or the official {remote.url})"
+        source = url if url == official_url else f"{url} (or the official {official_url})"
         raise DownloadError(
             f"{exc}; try again, or download {source} yourself "
             f"and save it as {final.name} in {final.parent}",
@@ -311,8 +352,8 @@ class _CheckedDownload:
     hash, so that a failure is a :class:`DownloadError` that says what went wrong (pooch
     checks the hash again before it renames the file)."""
 
-    def __init__(self, scheme, alg, digest, bar, timeout):
-        self.alg, self.digest, self.bar = alg, digest, bar
+    def __init__(self, scheme, alg, digest, bar, timeout, what="archive"):
+        self.alg, self.digest, self.bar, self.what = alg, digest, bar, what
         # identity: the length the server announces is then the length of the file
         self.fetch = (self._copy_file if scheme == "file" else pooch.HTTPDownloader(
             progressbar=bar, chunk_size=_READ_CHUNK, timeout=timeout,
@@ -336,7 +377,7 @@ class _CheckedDownload:
         digest = pooch.file_hash(output_file, alg=self.alg)
         if digest != self.digest:
             raise DownloadError(f"download of {url} has {self.alg} {digest}, expected "
-                                f"{self.digest}: the file is corrupted or not the official archive")
+                                f"{self.digest}: the file is corrupted or not the official {self.what}")
         with open(output_file, "rb+") as f:
             os.fsync(f.fileno())
         umask = os.umask(0)

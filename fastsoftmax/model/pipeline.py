@@ -65,6 +65,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
 from fastsoftmax._shared.aligned import aligned_empty
+from fastsoftmax.data.splits import SplitRecord
 from fastsoftmax._shared.progress import relabel, report, shifted
 from fastsoftmax.data.training_files import TrainingFiles
 from fastsoftmax.features import feature_step_class, rgb2gray, study_hog
@@ -141,6 +142,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         The files of the training images (``fit(..., training_files=...)``), saved
         with the model so that scoring it on a folder leaves them out; ``None`` when
         not given.
+    split_ : SplitRecord or None
+        The images of each split and how they were drawn (``fit(..., split=...)``).
 
     Progress
     --------
@@ -207,7 +210,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         return classifier
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, images, y, progress=None, training_files=None):
+    def fit(self, images, y, progress=None, training_files=None, split=None):
         """Fit the feature step, PCA and the classifier on training images.
 
         Parameters
@@ -221,6 +224,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         training_files : TrainingFiles, optional
             The files ``images`` were read from (``Dataset.train_files``), kept as
             ``training_files_``.
+        split : SplitRecord, optional
+            The splits ``images`` came from, kept as ``split_``.
 
         Returns
         -------
@@ -249,7 +254,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
                  self.timings_["train"])
         self.classes_ = self.classifier_.classes_
         self.train_accuracy_ = float(self.classifier_.score(X[:n_images], y[:n_images]))
-        self.training_files_ = training_files
+        self.training_files_, self.split_ = training_files, split
         return self
 
     def _mirrored_inputs(self, images, y, progress, out):
@@ -297,7 +302,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         images = self._check_images(images, fitted=False)
         self.image_shape_ = tuple(images.shape[1:])
         self.timings_ = {}
-        self.training_files_ = None
+        self.training_files_ = self.split_ = None
         step = self._unfitted_features()
         start = time.perf_counter()
         self.features_, features = fit_transform_cached(step, images, y, self.cache, "features",
@@ -417,7 +422,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         for name, step in (("features", self.features_),
                            ("scaler", getattr(self, "scaler_", None)), ("pca", self.pca_),
                            ("classifier", self.classifier_),
-                           ("training_files", getattr(self, "training_files_", None))):
+                           ("training_files", getattr(self, "training_files_", None)),
+                           ("split", getattr(self, "split_", None))):
             if step is None:
                 metadata[name] = None
                 continue
@@ -450,7 +456,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         shape = image_shape(entry(metadata, "image_shape", list))
         # files written before these entries existed: no scaler, no flips
         metadata = {"standardize": False, "scaler": None, "flip_train": False,
-                    "flip_predict": False, "training_files": None, **metadata}
+                    "flip_predict": False, "training_files": None, "split": None, **metadata}
         pipe = cls(pca_variance=entry(metadata, "pca_variance", (int, float, type(None))),
                    class_names=entry(metadata, "class_names", (list, type(None))),
                    standardize=entry(metadata, "standardize", bool),
@@ -464,8 +470,9 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
                             ("scaler", FeatureScaler.from_arrays),
                             ("pca", VariancePCA.from_arrays),
                             ("classifier", SoftmaxClassifier.from_arrays),
-                            ("training_files", TrainingFiles.from_arrays)):
-            optional = name in ("scaler", "pca", "training_files")
+                            ("training_files", TrainingFiles.from_arrays),
+                            ("split", SplitRecord.from_arrays)):
+            optional = name in ("scaler", "pca", "training_files", "split")
             step_meta = entry(metadata, name, (dict, type(None)) if optional else dict)
             if step_meta is None:
                 steps[name] = None
@@ -480,6 +487,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         n_image_features = positive_int(entry(metadata, "n_image_features", int),
                                         "n_image_features")
         pipe.training_files_ = steps.pop("training_files")
+        pipe.split_ = steps.pop("split")
         _check_steps_fit(shape, n_image_features, pipe.pca_variance, pipe.standardize,
                          pipe.class_names, **steps)
         pipe.classifier, pipe.features = clone(steps["classifier"]), clone(steps["features"])
