@@ -369,3 +369,30 @@ def test_undefined_precision_and_recall_are_nan_and_left_out_of_averages():
     assert as_dict["per_class"]["c"] == {"precision": None, "recall": 0.0, "f1": 0.0,
                                          "support": 2}
     assert as_dict["per_class"]["d"]["recall"] is None
+
+
+def test_train_final_loss_is_one_number_in_the_text_and_the_json(tmp_path):
+    """The training line and --json report one final loss: the mean minibatch loss over
+    the last 5% of updates (not the last chunk's mean, nor the last update's loss)."""
+    text = _invoke("train", "--n-iter", 300, "-o", tmp_path / "m.npz")
+    as_json = _invoke("train", "--n-iter", 300, "--json")
+    assert text.exit_code == 0 and as_json.exit_code == 0, text.output + as_json.output
+    shown = re.search(r"training: 300 updates in \S+ s \(final loss (\d\.\d{4})", text.stderr)
+    value = json.loads(as_json.stdout)["final_loss"]
+    assert shown.group(1) == f"{value:.4f}"
+    curve = ImagePipeline.load(tmp_path / "m.npz").classifier_.loss_curve_
+    assert value == pytest.approx(curve[-15:].mean(), rel=1e-6)  # 5% of 300 updates
+    assert abs(curve[-1] - value) > 1e-4 and abs(curve.mean() - value) > 1e-4
+
+
+def test_classifier_reports_the_final_loss_of_the_updates_so_far():
+    images, y = _digit_images()
+    calls = Recorder()
+    # full batches: 256 updates per kernel call, and the last 5% of 6000 spans two calls
+    clf = SoftmaxClassifier(n_iter=6000, batch_size=len(y), random_state=0)
+    clf.fit(images.reshape(len(y), -1) / 255.0, y, progress=calls)
+    train = [c for c in calls.of("train") if c[1] > 0]
+    assert len(train) > 1  # several kernel calls, so the tail crosses chunk boundaries
+    for _, done, _, info in train:
+        assert info["final_loss"] == pytest.approx(
+            clf.loss_curve_[done - max(1, done // 20):done].mean(), rel=1e-6)

@@ -146,8 +146,11 @@ class _Stage:
             notes = []
             if self.info.get("cached"):
                 notes.append("from the cache")
-            if "loss" in self.info:
-                notes.append(f"final loss {self.info['loss']:.4f}")
+            # the final loss as train's --json and the sweeps define it; "loss" (the
+            # last chunk's mean) only from a reporter that does not send it
+            loss = self.info.get("final_loss", self.info.get("loss"))
+            if loss is not None:
+                notes.append(f"final loss {loss:.4f}")
             compiling = self._first_chunk_excess()
             if compiling >= 1.0:
                 notes.append(f"about {compiling:.0f} s of it compiling")

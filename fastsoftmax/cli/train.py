@@ -67,7 +67,8 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
     that `evaluate` on a folder leaves them out.
 
     Each stage (load, features, PCA, training, evaluation) shows its progress on
-    stderr, then a line with its seconds.
+    stderr, then a line with its seconds.  The final loss (the training line, and
+    final_loss in --json) is the mean minibatch loss over the last 5% of updates.
     """
     quiet = is_quiet() or as_json
     setup = feature_setup(features_kind, options, pca_variance,
@@ -123,6 +124,8 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
         plot_loss_curve(pipe.classifier_.loss_curve_, plot_file,
                         title=f"{dataset.name}: training loss", dpi=dpi)
 
+    from fastsoftmax.model.metrics import final_loss  # here: keeps --help fast
+
     files = dataset.train_files
     result = {
         "data": dataset.name,
@@ -133,7 +136,7 @@ def train(data, download, preset, features_kind, pca_variance, pixels_per_cell, 
         "features": features_kind,
         "n_features": pipe.n_features_,
         "n_image_features": pipe.n_image_features_,
-        "final_loss": float(pipe.classifier_.loss_curve_[-1]),
+        "final_loss": final_loss(pipe.classifier_.loss_curve_),
         "seconds": {k: round(v, 4) for k, v in seconds.items()},
         "feature_params": pipe.features_.get_params(),
         "params": {k: v for k, v in pipe.classifier_.get_params().items() if k != "random_state"},

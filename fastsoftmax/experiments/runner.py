@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from fastsoftmax.model.classifier import SoftmaxClassifier, TrainingDivergedError
+from fastsoftmax.model.metrics import final_loss
 
 #: Most points kept of each loss curve (evenly spaced updates).
 MAX_CURVE_POINTS = 2000
@@ -47,15 +48,6 @@ def downsample_curve(losses, max_points=MAX_CURVE_POINTS):
     edges = np.linspace(0, n, max_points + 1).astype(np.int64)
     sums = np.add.reduceat(losses, edges[:-1])
     return edges[1:], sums / np.diff(edges)
-
-
-def final_loss(losses):
-    """Mean minibatch loss over the last 5% of updates (at least one): the loss reached."""
-    losses = np.asarray(losses, dtype=np.float64)
-    if len(losses) == 0:
-        return math.nan
-    tail = max(1, len(losses) // 20)
-    return float(losses[-tail:].mean())
 
 
 def run_one(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params=None, seed=0,
