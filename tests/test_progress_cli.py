@@ -142,6 +142,8 @@ def test_stage_lines_when_stderr_is_not_a_terminal(monkeypatch):
     clock = FakeClock()
     monkeypatch.setattr(display.time, "perf_counter", clock)
     monkeypatch.setattr(display, "LOG_INTERVAL", 12.0)
+    compiles = [0]
+    monkeypatch.setattr(display, "compile_count", lambda: compiles[0])
     out = io.StringIO()
     progress = display.StageProgress(stream=out)
     progress("features", 1347, 1347, cached=True)
@@ -151,6 +153,7 @@ def test_stage_lines_when_stderr_is_not_a_terminal(monkeypatch):
     progress("pca", 1, 1)
     progress("train", 0, 1)
     clock.now += 10.0  # the first kernel call compiles: 10 s for 100 updates
+    compiles[0] += 1
     progress("train", 100, 1000, loss=2.0)
     for _ in range(3):  # then 1 s per 100 updates
         clock.now += 1.0
@@ -183,6 +186,47 @@ def test_stage_block_relabels_and_leaves_no_line_on_error():
     quiet("features", 5, 10)
     quiet.close()
     assert re.fullmatch(r"evaluation: 10 images in \d\.\d\d s\n", out.getvalue())
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_slow_first_chunk_is_called_compiling_only_when_a_kernel_compiled(monkeypatch,
+                                                                            compiled):
+    """A first chunk 9 s slower than the rest says "compiling" only when the compile
+    signal counted a compile during the stage (a kernel loaded from the cache does not)."""
+    clock = FakeClock()
+    monkeypatch.setattr(display.time, "perf_counter", clock)
+    compiles = [5]  # compiles before the stage do not count
+    monkeypatch.setattr(display, "compile_count", lambda: compiles[0])
+    out = io.StringIO()
+    progress = display.StageProgress(stream=out)
+    progress("train", 0, 1000)
+    clock.now += 10.0
+    compiles[0] += compiled
+    progress("train", 100, 1000, loss=2.0)
+    for done in range(200, 1001, 100):
+        clock.now += 1.0
+        progress("train", done, 1000, loss=0.5)
+    progress.close()
+    note = "; about 9 s of it compiling" if compiled else ""
+    assert out.getvalue() == f"training: 1,000 updates in 19.00 s (final loss 0.5000{note})\n"
+
+
+def test_the_compile_signal_counts_real_compiles_only():
+    """jit.compile_count counts a kernel compiled in this process, not one loaded again."""
+    import numba
+
+    from fastsoftmax._shared import jit
+
+    @numba.njit
+    def twice(x):
+        return 2 * x
+
+    before = display.compile_count()
+    assert before == jit.compile_count()
+    twice(1)
+    assert display.compile_count() == before + 1
+    twice(2)  # already compiled for int64: nothing compiles
+    assert display.compile_count() == before + 1
 
 
 class Terminal(io.StringIO):
