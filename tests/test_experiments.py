@@ -15,6 +15,7 @@ from fastsoftmax.experiments import (check_output_folder, load_results, parse_gr
                                      prepare_features, run_sweep, summarize, write_report,
                                      write_results)
 from fastsoftmax.experiments.plots import make_plots
+from fastsoftmax.experiments.report import setup_bullets
 from fastsoftmax.experiments.study import run_study, study_findings, study_plan
 from fastsoftmax.experiments.runner import downsample_curve, final_loss
 
@@ -290,3 +291,26 @@ def test_help_lists_the_commands():
     assert all(name in result.output for name in ("sweep", "report", "study"))
     for name in ("sweep", "report", "study"):
         assert _invoke(name, "--help").exit_code == 0
+
+
+def test_sweep_report_says_what_was_held_out_and_the_updates(tmp_path):
+    """The setup lists the sweep's validation split (--val-fraction, not the classifier's
+    unused early-stopping validation_fraction) and the updates each run made."""
+    out = tmp_path / "sw"
+    result = CliRunner().invoke(main, ["sweep", "learning_rate=1,0.1", "--n-iter", "120",
+                                       "--val-fraction", "0.15", "-o", str(out), "-q"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(main, ["report", str(out), "-q"]).exit_code == 0
+    setup = (out / "report.md").read_text().split("## Setup")[1].split("##")[0]
+    n_val = json.loads((out / "results.json").read_text())["sizes"]["val"]
+    assert ("- held out for validation: 15% of the training images, stratified "
+            f"(`--val-fraction 0.15`, {n_val} images)\n") in setup
+    assert "validation_fraction" not in setup
+    assert "- updates per run: 120\n" in setup
+
+    rows = [{"updates_done": 40}, {"updates_done": 1000}, {"updates_done": None}]
+    bullets = setup_bullets({"base_params": {"early_stopping": True, "validation_fraction": 0.1},
+                             "rows": rows})
+    assert "`validation_fraction=0.1`" in bullets[0]  # used by early stopping: listed
+    assert bullets[1] == "updates per run: 40 to 1,000"

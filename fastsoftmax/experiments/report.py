@@ -188,10 +188,27 @@ def setup_bullets(payload):
     if payload.get("grid"):
         items.append("grid: " + "; ".join(f"`{k}` = {', '.join(fmt_value(v) for v in vals)}"
                                           for k, vals in payload["grid"].items()))
+    if payload.get("val_fraction") is not None:
+        sizes = payload.get("sizes") or {}
+        count = f", {sizes['val']} images" if "val" in sizes else ""
+        items.append(f"held out for validation: {100 * payload['val_fraction']:g}% of the "
+                     f"training images, stratified (`--val-fraction {fmt_value(payload['val_fraction'])}`"
+                     f"{count})")
     if payload.get("base_params"):
+        base = payload["base_params"]
+        grid = payload.get("grid", {})
+        # the classifier's own validation_fraction splits off data only for its early
+        # stopping: listed without it, it reads as the sweep's validation split
+        unused = set() if base.get("early_stopping") or "early_stopping" in grid else {
+            "validation_fraction"}
         items.append("other parameters: " + ", ".join(
-            f"`{k}={fmt_value(v)}`" for k, v in payload["base_params"].items()
-            if k not in payload.get("grid", {}) and v is not None))
+            f"`{k}={fmt_value(v)}`" for k, v in base.items()
+            if k not in grid and k not in unused and v is not None))
+    updates = sorted({r["updates_done"] for r in payload.get("rows", ())
+                      if r.get("updates_done") is not None})
+    if updates:
+        items.append("updates per run: " + (f"{updates[0]:,}" if len(updates) == 1
+                                            else f"{updates[0]:,} to {updates[-1]:,}"))
     if payload.get("repeats"):
         items.append(f"{payload['repeats']} seed(s) per configuration, starting at "
                      f"{payload.get('seed', 0)}; {len(payload['rows'])} runs")
