@@ -15,8 +15,9 @@ from fastsoftmax.experiments import (check_output_folder, load_results, parse_gr
                                      prepare_features, run_sweep, summarize, write_report,
                                      write_results)
 from fastsoftmax.experiments.plots import make_plots
-from fastsoftmax.experiments.report import setup_bullets
-from fastsoftmax.experiments.study import run_study, study_findings, study_plan
+from fastsoftmax.experiments.report import setup_bullets, sweep_findings
+from fastsoftmax.experiments.stats import is_unstable
+from fastsoftmax.experiments.study import _analysis_lr, run_study, study_findings, study_plan
 from fastsoftmax.experiments.runner import downsample_curve, final_loss
 
 BASE = {"n_iter": 60, "batch_size": 64, "momentum": 0.0, "lr_schedule": "constant"}
@@ -314,3 +315,52 @@ def test_sweep_report_says_what_was_held_out_and_the_updates(tmp_path):
                              "rows": rows})
     assert "`validation_fraction=0.1`" in bullets[0]  # used by early stopping: listed
     assert bullets[1] == "updates per run: 40 to 1,000"
+
+
+def _lr_rows(final_at_100):
+    rows = []
+    for rate in (1.0, 100.0):
+        for schedule in ("constant", "step"):
+            for seed in (0, 1):
+                rows.append({"learning_rate": rate, "lr_schedule": schedule, "seed": seed,
+                             "diverged": False, "error": "", "train_accuracy": 0.9,
+                             "val_accuracy": 0.9 if rate == 1 else 0.5, "test_accuracy": 0.9,
+                             "final_loss": 0.2 if rate == 1 else final_at_100,
+                             "start_loss": 2.30, "zero_fraction": 0.0, "seconds": 1.0})
+    return rows
+
+
+def test_a_run_that_ends_above_its_start_is_called_unstable():
+    """lr 100 ends at loss 5.71, above its start (2.30): unstable, in the study's text,
+    its numbers, the sweep findings and the summary counts; never "did not diverge"."""
+    rows = _lr_rows(5.71)
+    assert is_unstable(rows[-1]) and not is_unstable(rows[0])
+    assert not is_unstable({**rows[-1], "start_loss": math.nan})  # not recorded: unknown
+    summary = summarize(rows, ["learning_rate", "lr_schedule"])
+    assert [e["unstable"] for e in summary] == [0, 0, 2, 2]
+    text, numbers = _analysis_lr(rows, {}, summary, {"n_iter": 100})
+    joined = " ".join(text)
+    assert numbers["unstable"] == [100.0] and numbers["diverged"] == []
+    assert ("Unstable (the final loss ends above the loss before the first update) at learning "
+            "rate 100 (100 constant: final loss 5.71 against 2.30 at the start; 100 step: final "
+            "loss 5.71 against 2.30 at the start).") in joined
+    assert "No learning rate up to" not in joined
+    findings = " ".join(sweep_findings(summary, ["learning_rate", "lr_schedule"]))
+    assert "Unstable (the final loss ended above the loss before the first update) for " \
+           "`learning_rate=100`, `lr_schedule=constant` (2 of 2 runs; final loss 5.710 " \
+           "against 2.300 at the start)" in findings
+    assert "No run diverged (non-finite loss)." in findings
+
+    stable = summarize(_lr_rows(1.5), ["learning_rate", "lr_schedule"])
+    text, numbers = _analysis_lr(_lr_rows(1.5), {}, stable, {"n_iter": 100})
+    assert numbers["unstable"] == [] and "No learning rate up to 100 diverged or ended above " \
+        "its starting loss on these features." in " ".join(text)
+    assert sweep_findings(stable, ["learning_rate"])[-1] == "No run diverged."
+
+
+def test_sweep_rows_record_the_loss_before_the_first_update(features):
+    row = run_sweep(features["X_train"], features["y_train"], features["X_val"], features["y_val"],
+                    features["X_test"], features["y_test"], {"learning_rate": [0.1]},
+                    base_params=BASE, n_jobs=1)[0]
+    clf = _fit(features, 0, learning_rate=0.1)
+    assert row["start_loss"] == pytest.approx(clf.loss_curve_[0], rel=1e-6)

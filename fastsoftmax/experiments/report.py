@@ -276,8 +276,15 @@ def sweep_findings(summary, names, grid=None):
     if diverged:
         sentences.append("Training diverged (non-finite loss) for " + "; ".join(
             f"{describe(e, names)} ({e['diverged']} of {e['runs']} runs)" for e in diverged) + ".")
-    else:
-        sentences.append("No run diverged.")
+    unstable = [e for e in summary if e.get("unstable")]
+    if unstable:
+        sentences.append("Unstable (the final loss ended above the loss before the first update) "
+                         "for " + "; ".join(f"{describe(e, names)} ({e['unstable']} of {e['runs']} "
+                                            f"runs; final loss {e['final_loss_mean']:.3f} against "
+                                            f"{e['start_loss_mean']:.3f} at the start)"
+                                            for e in unstable) + ".")
+    if not diverged:
+        sentences.append("No run diverged" + (" (non-finite loss)." if unstable else "."))
     return sentences
 
 

@@ -59,6 +59,7 @@ def run_one(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params=
     dict
         The ``config`` values, ``seed``, ``diverged``, ``train_accuracy``,
         ``val_accuracy``, ``test_accuracy``, ``final_loss`` (:func:`final_loss`),
+        ``start_loss`` (the loss before the first update),
         ``updates_done`` (updates the fit ran), ``seconds`` (fit time),
         ``zero_fraction`` (share of exactly-zero entries of ``coef_``), ``error`` (the
         divergence message, or ``"<Type>: <message>"`` of a fit that raised, else
@@ -86,6 +87,7 @@ def run_one(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params=
         val_accuracy=float(clf.score(X_val, y_val)) if len(y_val) else math.nan,
         test_accuracy=float(clf.score(X_test, y_test)) if len(y_test) else math.nan,
         final_loss=final_loss(clf.loss_curve_),
+        start_loss=float(clf.loss_curve_[0]) if len(clf.loss_curve_) else math.nan,
         updates_done=int(clf.n_iter_),
         seconds=seconds,
         zero_fraction=float(np.mean(clf.coef_ == 0)),
@@ -122,7 +124,7 @@ def failed_row(config, seed, params, error):
         error = error[:MAX_ERROR_CHARS - 3] + "..."
     row = dict(config)
     row.update(seed=int(seed), diverged=False, train_accuracy=math.nan, val_accuracy=math.nan,
-               test_accuracy=math.nan, final_loss=math.nan, updates_done=None,
+               test_accuracy=math.nan, final_loss=math.nan, start_loss=math.nan, updates_done=None,
                seconds=math.nan, zero_fraction=math.nan, error=str(error))
     row["params"] = params
     row["curve"] = (np.empty(0, dtype=np.int64), np.empty(0))

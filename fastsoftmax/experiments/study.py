@@ -295,8 +295,19 @@ def _analysis_lr(rows, curves, summary, base):
                                 f"{by[(r, 'constant')]['runs']} constant, "
                                 f"{by[(r, 'step')]['diverged']}/{by[(r, 'step')]['runs']} step"
                                 for r in diverged) + " runs).")
-    else:
-        text.append(f"No learning rate up to {fmt_value(max(rates))} diverged on these features.")
+    unstable = [r for r in rates if r not in diverged
+                and any(by[(r, s)].get("unstable") for s in ("constant", "step") if (r, s) in by)]
+    if unstable:
+        text.append("Unstable (the final loss ends above the loss before the first update) at "
+                    "learning rate " + ", ".join(fmt_value(r) for r in unstable) + " ("
+                    + "; ".join(f"{fmt_value(r)} {s}: final loss {by[(r, s)]['final_loss_mean']:.2f} "
+                                f"against {by[(r, s)]['start_loss_mean']:.2f} at the start"
+                                for r in unstable for s in ("constant", "step")
+                                if (r, s) in by and by[(r, s)].get("unstable")) + ").")
+    if not diverged:
+        text.append(f"No learning rate up to {fmt_value(max(rates))} diverged or ended above "
+                    f"its starting loss on these features." if not unstable else
+                    "None diverged (the loss stayed finite).")
     slow = []
     if best is not None:
         text.append(f"The best is {describe(best, ['learning_rate', 'lr_schedule'])}: validation "
@@ -326,7 +337,7 @@ def _analysis_lr(rows, curves, summary, base):
                     f"{len(gains) - len(better) - len(worse)} the difference is within noise.")
     if best is not None:
         text += grid_edge_sentences(best, {"learning_rate": rates})
-    numbers = {"diverged": diverged, "too_slow": slow,
+    numbers = {"diverged": diverged, "unstable": unstable, "too_slow": slow,
                "best": None if best is None else {"learning_rate": best["learning_rate"],
                                                   "lr_schedule": best["lr_schedule"],
                                                   "val_accuracy": _acc(best)},
