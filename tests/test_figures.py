@@ -306,3 +306,21 @@ def test_sweep_findings_say_edge_and_ties():
     assert "`lr=0.1`" in text and "highest value tried" in text
     assert "Within noise of it (not clearly worse): `lr=0.01` (0.7950)" in text
     assert "`lr=0.001` (0.7000)" not in text.split("Within noise")[1].split(".")[0]
+
+
+def test_heatmap_scale_is_anchored_and_prints_the_values(tmp_path, captured):
+    """Accuracies 0.911..0.951 do not fill the colour scale (it spans at least 10 points,
+    inside 0..1) and every cell prints its value."""
+    summary = [{"a": a, "b": b, "runs": 1, "diverged": 0, "val_accuracy_mean": acc,
+                "val_accuracy_std": math.nan}
+               for (a, b), acc in zip([(1, 1), (1, 2), (2, 1), (2, 2)],
+                                      [0.911, 0.921, 0.941, 0.951])]
+    sweep_plots.plot_heatmap(summary, "a", "b", tmp_path / "h.png")
+    ax = captured[0].axes[0]
+    low, high = ax.images[0].get_clim()
+    assert high - low == pytest.approx(sweep_plots.MIN_SHARE_SPAN)
+    assert low < 0.911 and high > 0.951
+    assert sorted(t.get_text() for t in ax.texts) == ["0.911", "0.921", "0.941", "0.951"]
+    assert sweep_plots.heatmap_scale([0.97, 0.99], "val_accuracy") == pytest.approx((0.9, 1.0))
+    assert sweep_plots.heatmap_scale([0.2, 0.9], "val_accuracy") == (0.2, 0.9)
+    assert sweep_plots.heatmap_scale([0.3, 0.5], "final_loss") == (0.3, 0.5)

@@ -429,9 +429,35 @@ def _plot_length_curves(data, name, path, title, dpi):
     save_figure(fig, path, dpi)
 
 
+#: Narrowest colour scale of a heatmap of a share (accuracy, zero weights): 10 points, so
+#: that a gap of one point looks like one point and not like the whole scale.
+MIN_SHARE_SPAN = 0.10
+
+
+def heatmap_scale(values, metric):
+    """``(vmin, vmax)`` of a heatmap's colour scale over the finite ``values``.
+
+    A share (``*accuracy``, ``zero_fraction``) gets a scale of at least
+    :data:`MIN_SHARE_SPAN` centred on the data, kept inside 0..1; other metrics span
+    their data.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    if not (metric.endswith("accuracy") or metric.endswith("fraction")):
+        return (low, high) if high > low else (low - 0.5, high + 0.5)
+    pad = max(0.0, MIN_SHARE_SPAN - (high - low)) / 2
+    low, high = low - pad, high + pad
+    shift = max(0.0, -low) - max(0.0, high - 1.0)
+    return max(0.0, low + shift), min(1.0, high + shift)
+
+
 def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", title=None,
                  dpi=DEFAULT_DPI):
-    """Mean ``metric`` over a two-parameter grid (± sample sd); diverged cells are marked."""
+    """Mean ``metric`` over a two-parameter grid (± sample sd), the values printed in the
+    cells, on the colour scale of :func:`heatmap_scale`; diverged cells are marked."""
     check_figure_path(path, dpi)
     plt = pyplot()
     rows = [_unkey(v) for v in dict.fromkeys(_key(e[row_param]) for e in summary)]
@@ -446,8 +472,7 @@ def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", tit
         div[i, j] = e["diverged"] == e["runs"]
     fig, ax = plt.subplots(figsize=(1.8 + 1.1 * len(cols), 1.4 + 0.6 * len(rows)))
     masked = np.ma.masked_invalid(grid)
-    finite = grid[np.isfinite(grid)]
-    vmin, vmax = (finite.min(), finite.max()) if len(finite) else (0, 1)
+    vmin, vmax = heatmap_scale(grid, metric)
     image = ax.imshow(masked, cmap="viridis", aspect="auto", vmin=vmin, vmax=vmax)
     ax.set_facecolor("#dddddd")
     ax.set_xticks(range(len(cols)), [format_value(v) for v in cols])

@@ -293,7 +293,8 @@ PLOT_CAPTIONS = {
                    "(faint) under the smoothed mean over seeds.",
     "accuracy": "Accuracy against the swept value (mean ± sample standard deviation; the title "
                 "says over which runs).",
-    "heatmap": "Mean validation accuracy over the two-parameter grid.",
+    "heatmap": "Mean validation accuracy over the two-parameter grid, printed in each cell; "
+               "the colour scale spans at least 10 accuracy points.",
     "zero_fraction": "Fraction of exactly-zero weights in W.",
 }
 
