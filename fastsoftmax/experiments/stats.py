@@ -64,7 +64,9 @@ def summarize(rows, names):
         entry["unstable"] = sum(is_unstable(m) for m in members)
         ok = [m for m in members if not m["diverged"] and not m.get("error")]
         for key in NUMERIC_METRICS:
-            values = np.array([m[key] for m in ok], dtype=np.float64)
+            # start_loss: NaN in rows made before it was recorded
+            values = np.array([m[key] if key != "start_loss" else m.get(key, math.nan)
+                               for m in ok], dtype=np.float64)
             entry[f"{key}_mean"] = float(values.mean()) if len(values) else math.nan
             entry[f"{key}_std"] = sample_sd(values)
         out.append(entry)
