@@ -324,3 +324,35 @@ def test_heatmap_scale_is_anchored_and_prints_the_values(tmp_path, captured):
     assert sweep_plots.heatmap_scale([0.97, 0.99], "val_accuracy") == pytest.approx((0.9, 1.0))
     assert sweep_plots.heatmap_scale([0.2, 0.9], "val_accuracy") == (0.2, 0.9)
     assert sweep_plots.heatmap_scale([0.3, 0.5], "final_loss") == (0.3, 0.5)
+
+
+def _lr_schedule_rows(rates, schedules=("constant", "step")):
+    rows, curves, run = [], {}, 0
+    for rate in rates:
+        for schedule in schedules:
+            rows.append({"run": run, "learning_rate": rate, "lr_schedule": schedule,
+                         "diverged": False, "seed": 0})
+            curves[run] = (np.arange(1, 201), 2.3 / (1 + rate * np.arange(200) / 50) + 0.1)
+            run += 1
+    return rows, curves
+
+
+def test_many_loss_curves_differ_in_colour_style_or_marker_with_a_safe_palette(tmp_path,
+                                                                             captured):
+    """16 curves (8 rates x 2 schedules): Okabe-Ito colours (no colour map), the schedule
+    as line style, markers past the palette; no two curves look alike."""
+    rows, curves = _lr_schedule_rows([100, 10, 1, 0.1, 0.01, 1e-3, 1e-4, 1e-5])
+    sweep_plots.plot_loss_curves(rows, curves, ["learning_rate", "lr_schedule"],
+                                 tmp_path / "c.png")
+    lines = [l for l in captured[0].axes[0].get_lines() if l.get_label()[0] != "_"]
+    assert len(lines) == 16
+    looks = {(l.get_color(), l.get_linestyle(), str(l.get_marker())) for l in lines}
+    assert len(looks) == 16
+    assert {l.get_color() for l in lines} <= set(sweep_plots.PALETTE)
+    assert "#F0E442" not in sweep_plots.PALETTE  # Okabe-Ito's yellow: faint on white
+    by_label = {l.get_label(): l for l in lines}
+    # lr 100, 10 and 1 (nearly one colour under viridis) get distinct colours
+    assert len({by_label[f"learning_rate={r}, lr_schedule=constant"].get_color()
+                for r in ("100", "10", "1")}) == 3
+    assert {by_label["learning_rate=1, lr_schedule=constant"].get_linestyle(),
+            by_label["learning_rate=1, lr_schedule=step"].get_linestyle()} == {"-", "--"}

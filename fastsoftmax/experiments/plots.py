@@ -253,6 +253,32 @@ def _raw_label(updates):
     return "one run, each update" if step <= 1 else f"one run, means of ~{step} updates"
 
 
+#: Okabe & Ito's colour-blind-safe palette without its yellow (too faint on white), dark
+#: enough to tell apart in print.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+#: Line styles, combined with :data:`PALETTE` so that no two curves look alike.
+LINE_STYLES = ("-", "--", ":", "-.")
+#: Markers that tell apart the curves of one colour and line style (more values of the
+#: first parameter than colours).
+MARKERS = (None, "o", "s", "^", "D", "v")
+#: At most this many configurations share one axes with their raw runs drawn.
+MAX_RAW_LINES = 4
+
+
+def draws_raw_curves(names, n_configs):
+    """Whether :func:`plot_loss_curves` draws a raw run under each smoothed mean."""
+    single = len(names) == 1 and (names[0] in LENGTH_PARAMS or 1 < n_configs <= MAX_PANELS)
+    return single or n_configs <= MAX_RAW_LINES
+
+
+def curve_look(index_first, index_second):
+    """``(color, linestyle, marker)`` of a curve: the first parameter's value picks the
+    colour (then a marker, past the palette), the second's the line style."""
+    color = PALETTE[index_first % len(PALETTE)]
+    marker = MARKERS[(index_first // len(PALETTE)) % len(MARKERS)]
+    return color, LINE_STYLES[index_second % len(LINE_STYLES)], marker
+
+
 def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DEFAULT_DPI):
     """Minibatch loss against update per configuration: raw (faint) under smoothed.
 
@@ -264,8 +290,9 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DE
       panel per value, shared axes, so each curve's noise can be seen;
     - a run length (``n_iter``, ``epochs``): one axes, longest run first, each run's
       end marked and labelled (shorter runs follow the longer ones' path);
-    - otherwise one axes, colour by the first parameter and line style by the second
-      (raw curves drawn only for up to four configurations).
+    - otherwise one axes, colour (:data:`PALETTE`, colour-blind safe) by the first
+      parameter and line style by the second (:func:`curve_look`); raw curves drawn
+      only for up to :data:`MAX_RAW_LINES` configurations (:func:`draws_raw_curves`).
 
     Parameters
     ----------
@@ -294,24 +321,23 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DE
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     if len(keys) > max_lines:
         keys = [keys[i] for i in np.linspace(0, len(keys) - 1, max_lines).round().astype(int)]
-    cmap = plt.get_cmap("viridis")
     firsts = list(dict.fromkeys(k[0] for k in keys))
     seconds = list(dict.fromkeys(k[1] for k in keys)) if len(names) > 1 else [None]
-    styles = ["-", "--", ":", "-."]
-    raw = len(keys) <= 4
+    raw = len(keys) <= MAX_RAW_LINES
     lows, highs = [], []
     for key in keys:
         members, first, mean, n_same = data[key]
         label = ", ".join(f"{n}={format_value(_unkey(v))}" for n, v in zip(names, key))
-        color = cmap(0.9 * firsts.index(key[0]) / max(1, len(firsts) - 1))
-        style = styles[seconds.index(key[1]) % len(styles)] if len(names) > 1 else "-"
+        color, style, marker = curve_look(firsts.index(key[0]),
+                                          seconds.index(key[1]) if len(names) > 1 else 0)
         if mean is None:
             ax.plot([], [], color="tab:red", ls="none", marker="x", label=f"{label} (diverged)")
             continue
         if raw:
             ax.plot(*first, color=color, lw=0.6, alpha=0.25)
         updates, losses, _ = _smoothed(*mean)
-        ax.plot(updates, losses, color=color, lw=1.5, ls=style,
+        ax.plot(updates, losses, color=color, lw=1.5, ls=style, marker=marker, markersize=4,
+                markevery=max(1, len(updates) // 8),
                 label=label + (f" ({n_same} seeds)" if n_same > 1 else ""))
         finite = (first[1] if raw else losses)
         finite = finite[np.isfinite(finite)]
