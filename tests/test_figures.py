@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 import fastsoftmax.experiments.plots as sweep_plots
 from fastsoftmax.cli import main
-from fastsoftmax.experiments.report import grid_edge_sentences, sweep_findings
+from fastsoftmax.experiments.report import grid_edge_sentences, plot_caption, sweep_findings
 from fastsoftmax.experiments.stats import (clearly_better, clearly_differs, grid_edges,
                                            sample_sd, spread_label)
 from fastsoftmax.experiments.stats import summarize
@@ -356,3 +356,19 @@ def test_many_loss_curves_differ_in_colour_style_or_marker_with_a_safe_palette(t
                 for r in ("100", "10", "1")}) == 3
     assert {by_label["learning_rate=1, lr_schedule=constant"].get_linestyle(),
             by_label["learning_rate=1, lr_schedule=step"].get_linestyle()} == {"-", "--"}
+
+
+@pytest.mark.parametrize("rates, raw", [([1, 0.1], True), ([10, 1, 0.1, 0.01], False)])
+def test_loss_caption_promises_raw_runs_only_where_they_are_drawn(tmp_path, captured, rates,
+                                                                   raw):
+    """Two-parameter loss figures: raw (faint) runs are drawn under the means for up to
+    four configurations; the report's caption says raw runs exactly when there are some."""
+    rows, curves = _lr_schedule_rows(rates)
+    names = ["learning_rate", "lr_schedule"]
+    sweep_plots.plot_loss_curves(rows, curves, names, tmp_path / "c.png")
+    faint = [l for l in captured[0].axes[0].get_lines()
+             if l.get_label()[0] == "_" and (l.get_alpha() or 1) < 0.5]
+    assert len(faint) == (len(rows) if raw else 0)
+    caption = plot_caption("loss_curves", names, len(rows))
+    assert ("one run raw (faint) under the smoothed mean" in caption) == raw
+    assert ("no raw runs" in caption) == (not raw)

@@ -14,7 +14,7 @@ import math
 import os
 import re
 
-from fastsoftmax.experiments.plots import make_plots
+from fastsoftmax.experiments.plots import draws_raw_curves, make_plots
 from fastsoftmax.experiments.results import RESULT_FILES, ResultsFileError, atomic_write, read_sweep_results
 from fastsoftmax.experiments.stats import NOISE_RULE, clearly_better, grid_edges, summarize
 from fastsoftmax.io.paths import open_regular
@@ -299,6 +299,15 @@ PLOT_CAPTIONS = {
 }
 
 
+def plot_caption(key, names, n_configs):
+    """The caption of a sweep's plot ``key``: :data:`PLOT_CAPTIONS`, the loss curves'
+    saying whether raw runs are drawn (:func:`~fastsoftmax.experiments.plots.draws_raw_curves`)."""
+    if key == "loss_curves" and not draws_raw_curves(names, n_configs):
+        return ("Training minibatch loss against update per configuration: the smoothed mean "
+                "over seeds (no raw runs: too many curves on one axes).")
+    return PLOT_CAPTIONS.get(key, key.replace("_", " "))
+
+
 def sweep_document(folder, title=None, make_missing_plots=True):
     """The report of one sweep folder as a :class:`Document` (plots drawn when missing)."""
     payload = read_sweep_results(folder)
@@ -322,7 +331,7 @@ def sweep_document(folder, title=None, make_missing_plots=True):
     if plots:
         doc.heading("Plots")
         for key, path in plots.items():
-            doc.image(path, PLOT_CAPTIONS.get(key, key.replace("_", " ")))
+            doc.image(path, plot_caption(key, names, len(summary)))
     return doc
 
 
