@@ -332,7 +332,8 @@ def _lr_schedule_rows(rates, schedules=("constant", "step")):
         for schedule in schedules:
             rows.append({"run": run, "learning_rate": rate, "lr_schedule": schedule,
                          "diverged": False, "seed": 0})
-            curves[run] = (np.arange(1, 201), 2.3 / (1 + rate * np.arange(200) / 50) + 0.1)
+            curves[run] = (np.arange(1, 201), 2.3 / (1 + rate * np.arange(200) / 50)
+                           + (0.1 if schedule == "constant" else 0.2))
             run += 1
     return rows, curves
 
@@ -372,3 +373,27 @@ def test_loss_caption_promises_raw_runs_only_where_they_are_drawn(tmp_path, capt
     caption = plot_caption("loss_curves", names, len(rows))
     assert ("one run raw (faint) under the smoothed mean" in caption) == raw
     assert ("no raw runs" in caption) == (not raw)
+
+
+def test_coinciding_curves_stay_visible_and_the_legend_says_so(tmp_path, captured):
+    """The L1 figure: at alpha 1e-4 subgradient and proximal curves are identical; the
+    first becomes a wide pale band under the second, and the legend says they coincide.
+    At alpha 1e-3 they differ and are drawn as usual."""
+    rows, curves = [], {}
+    for run, (alpha, method) in enumerate([(1e-4, "proximal"), (1e-4, "subgradient"),
+                                           (1e-3, "proximal"), (1e-3, "subgradient")]):
+        rows.append({"run": run, "alpha": alpha, "l1_method": method, "diverged": False})
+        shift = 0.3 if (alpha, method) == (1e-3, "subgradient") else 0.0
+        curves[run] = (np.arange(1, 301), 2.3 / (1 + np.arange(300) / 30) + 0.1 + shift)
+    sweep_plots.plot_loss_curves(rows, curves, ["alpha", "l1_method"], tmp_path / "l1.png")
+    lines = {l.get_label().split(" (")[0]: l for l in captured[0].axes[0].get_lines()
+             if l.get_label()[0] != "_"}
+    band, top = lines["alpha=0.0001, l1_method=proximal"], lines["alpha=0.0001, l1_method=subgradient"]
+    assert band.get_linewidth() > 2 * top.get_linewidth() and band.get_alpha() < 0.5
+    assert top.get_zorder() > band.get_zorder() and top.get_linestyle() != band.get_linestyle()
+    assert top.get_label().endswith("(coincides with the l1_method=proximal band)")
+    apart = [lines["alpha=0.001, l1_method=proximal"], lines["alpha=0.001, l1_method=subgradient"]]
+    assert all(l.get_linewidth() == 1.5 and l.get_alpha() is None for l in apart)
+    assert not any("coincide" in l.get_label() for l in apart)
+    legend = [t.get_text() for t in captured[0].axes[0].get_legend().get_texts()]
+    assert sum("coincide" in t for t in legend) == 1

@@ -13,7 +13,8 @@ import numpy as np
 
 from fastsoftmax.experiments.results import load_results
 from fastsoftmax.experiments.stats import spread_label, summarize
-from fastsoftmax.plots.figures import DEFAULT_DPI, check_figure_path, pyplot, save_figure, smooth
+from fastsoftmax.plots.figures import (DEFAULT_DPI, PALETTE, check_figure_path, curve_look,
+                                       curves_coincide, pyplot, save_figure, smooth)
 
 #: Parameters always drawn on a log axis (when every value is > 0).
 LOG_PARAMS = ("learning_rate", "alpha")
@@ -253,14 +254,6 @@ def _raw_label(updates):
     return "one run, each update" if step <= 1 else f"one run, means of ~{step} updates"
 
 
-#: Okabe & Ito's colour-blind-safe palette without its yellow (too faint on white), dark
-#: enough to tell apart in print.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
-#: Line styles, combined with :data:`PALETTE` so that no two curves look alike.
-LINE_STYLES = ("-", "--", ":", "-.")
-#: Markers that tell apart the curves of one colour and line style (more values of the
-#: first parameter than colours).
-MARKERS = (None, "o", "s", "^", "D", "v")
 #: At most this many configurations share one axes with their raw runs drawn.
 MAX_RAW_LINES = 4
 
@@ -269,14 +262,6 @@ def draws_raw_curves(names, n_configs):
     """Whether :func:`plot_loss_curves` draws a raw run under each smoothed mean."""
     single = len(names) == 1 and (names[0] in LENGTH_PARAMS or 1 < n_configs <= MAX_PANELS)
     return single or n_configs <= MAX_RAW_LINES
-
-
-def curve_look(index_first, index_second):
-    """``(color, linestyle, marker)`` of a curve: the first parameter's value picks the
-    colour (then a marker, past the palette), the second's the line style."""
-    color = PALETTE[index_first % len(PALETTE)]
-    marker = MARKERS[(index_first // len(PALETTE)) % len(MARKERS)]
-    return color, LINE_STYLES[index_second % len(LINE_STYLES)], marker
 
 
 def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DEFAULT_DPI):
@@ -324,7 +309,7 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DE
     firsts = list(dict.fromkeys(k[0] for k in keys))
     seconds = list(dict.fromkeys(k[1] for k in keys)) if len(names) > 1 else [None]
     raw = len(keys) <= MAX_RAW_LINES
-    lows, highs = [], []
+    lows, highs, drawn = [], [], []
     for key in keys:
         members, first, mean, n_same = data[key]
         label = ", ".join(f"{n}={format_value(_unkey(v))}" for n, v in zip(names, key))
@@ -336,9 +321,19 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DE
         if raw:
             ax.plot(*first, color=color, lw=0.6, alpha=0.25)
         updates, losses, _ = _smoothed(*mean)
-        ax.plot(updates, losses, color=color, lw=1.5, ls=style, marker=marker, markersize=4,
-                markevery=max(1, len(updates) // 8),
-                label=label + (f" ({n_same} seeds)" if n_same > 1 else ""))
+        label += f" ({n_same} seeds)" if n_same > 1 else ""
+        under = next((d for d in drawn if d[1].get_color() == color
+                      and curves_coincide(d[2], (updates, losses))), None)
+        if under is not None:
+            # a curve drawn exactly over an earlier one of its colour would hide it: the
+            # earlier one becomes a wide pale band, this one a thin line on top
+            under[1].set_linewidth(4.5)
+            under[1].set_alpha(0.4)
+            label += f" (coincides with the {under[0]} band)"
+        (line,) = ax.plot(updates, losses, color=color, lw=1.5, ls=style, marker=marker,
+                          markersize=4, markevery=max(1, len(updates) // 8), label=label,
+                          zorder=3 + len(drawn))
+        drawn.append((f"{names[-1]}={format_value(_unkey(key[-1]))}", line, (updates, losses)))
         finite = (first[1] if raw else losses)
         finite = finite[np.isfinite(finite)]
         if len(finite):
