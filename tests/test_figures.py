@@ -397,3 +397,24 @@ def test_coinciding_curves_stay_visible_and_the_legend_says_so(tmp_path, capture
     assert not any("coincide" in l.get_label() for l in apart)
     legend = [t.get_text() for t in captured[0].axes[0].get_legend().get_texts()]
     assert sum("coincide" in t for t in legend) == 1
+
+
+@pytest.mark.parametrize("n, shape", [(2, (1, 2)), (3, (1, 3)), (4, (2, 2)), (5, (2, 3)),
+                                      (6, (2, 3)), (7, (2, 4)), (9, (3, 3))])
+def test_loss_panels_fit_the_count_and_each_column_bottom_has_tick_labels(tmp_path, captured,
+                                                                          n, shape):
+    """A 4-value grid is 2x2 (not 3x2 with 2 empty panels); the lowest panel of every
+    column shows x tick labels and the axis name."""
+    assert sweep_plots.panel_grid(n) == shape
+    rows, curves = _curve_rows("batch_size", [2 ** k for k in range(n)], [300] * n)
+    sweep_plots.plot_loss_curves(rows, curves, ["batch_size"], str(tmp_path / "p.png"))
+    fig = captured[0]
+    fig.canvas.draw()
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == n
+    assert len(fig.axes) - n == shape[0] * shape[1] - n  # empty panels only where unavoidable
+    for col in range(shape[1]):
+        column = [ax for ax in panels if ax.get_subplotspec().colspan.start == col]
+        bottom = max(column, key=lambda ax: ax.get_subplotspec().rowspan.start)
+        labels = [t.get_text() for t in bottom.get_xticklabels() if t.get_visible()]
+        assert any(labels) and bottom.get_xlabel() == "update"

@@ -349,14 +349,22 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DE
     save_figure(fig, path, dpi)
 
 
+def panel_grid(n, max_cols=4):
+    """``(rows, cols)`` for ``n`` panels: the fewest empty panels, then the squarest,
+    then the widest (4 -> 2x2, 5 -> 2x3, 6 -> 2x3, 7 -> 2x4)."""
+    if n <= 1:
+        return 1, 1
+    options = [(math.ceil(n / c), c) for c in range(2, min(max_cols, n) + 1)]
+    return min(options, key=lambda rc: (rc[0] * rc[1] - n, abs(rc[0] - rc[1]), -rc[1]))
+
+
 def _plot_curve_panels(data, name, path, title, dpi):
     """One panel per value of ``name``: the raw run faint, the smoothed seed mean dark."""
     plt = pyplot()
     keys = list(data)
     if _numeric([_unkey(k[0]) for k in keys]):
         keys.sort(key=lambda k: _unkey(k[0]))
-    cols = min(3, len(keys))
-    rows_ = math.ceil(len(keys) / cols)
+    rows_, cols = panel_grid(len(keys))
     fig, axes = plt.subplots(rows_, cols, figsize=(3.0 * cols + 0.6, 2.3 * rows_ + 0.8),
                              sharex=True, sharey=True, squeeze=False)
     lows, highs, legend = [], [], None
@@ -384,9 +392,8 @@ def _plot_curve_panels(data, name, path, title, dpi):
         _log_y(axes.flat[0])
     for ax in axes[:, 0]:
         ax.set_ylabel("minibatch loss")
-    for ax in axes[-1, :]:
-        ax.set_xlabel("update")
-    for ax in axes.flat[len(keys) - cols:len(keys)]:
+    for j in range(cols):  # the lowest panel of each column: shared x, its own labels
+        ax = axes[(len(keys) - 1 - j) // cols, j]
         ax.xaxis.set_tick_params(labelbottom=True)
         ax.set_xlabel("update")
     fig.suptitle(title)
