@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 import fastsoftmax.experiments.plots as sweep_plots
+from fastsoftmax.experiments.results import write_results
 from fastsoftmax.cli import main
 from fastsoftmax.experiments.report import grid_edge_sentences, plot_caption, sweep_findings
 from fastsoftmax.experiments.stats import (clearly_better, clearly_differs, grid_edges,
@@ -418,3 +419,27 @@ def test_loss_panels_fit_the_count_and_each_column_bottom_has_tick_labels(tmp_pa
         bottom = max(column, key=lambda ax: ax.get_subplotspec().rowspan.start)
         labels = [t.get_text() for t in bottom.get_xticklabels() if t.get_visible()]
         assert any(labels) and bottom.get_xlabel() == "update"
+
+
+@pytest.mark.parametrize("resplit, phrase", [
+    (None, "seeds vary only the minibatch order, on one validation split"),
+    (True, "each seed: its own validation split and minibatch order")])
+def test_seed_spread_titles_say_what_the_seeds_vary(tmp_path, captured, resplit, phrase):
+    """"mean ± sd over 2 seeds" says what differs between the seeds: the minibatch order
+    only (one split), or the split too with --resplit (read from results.json)."""
+    rows = []
+    for run, (a, b, seed) in enumerate([(a, b, s) for a in (1, 2) for b in ("x", "y")
+                                        for s in (0, 1)]):
+        rows.append({"run": run, "a": a, "b": b, "seed": seed, "diverged": False, "error": "",
+                     "train_accuracy": 0.9, "val_accuracy": 0.9, "test_accuracy": 0.9,
+                     "final_loss": 0.3, "start_loss": 2.3, "updates_done": 10, "seconds": 1.0,
+                     "zero_fraction": 0.0, "params": {},
+                     "curve": (np.arange(1, 11), np.linspace(2, 1, 10))})
+    meta = {"repeats": 2, "seed": 0} if resplit is None else {"repeats": 2, "resplit": True}
+    write_results(rows, str(tmp_path), {"a": [1, 2], "b": ["x", "y"]}, meta)
+    sweep_plots.make_plots(str(tmp_path))
+    titles = [ax.get_title() for fig in captured for ax in fig.axes]
+    accuracy = next(t for t in titles if "mean ± sd over 2 seeds" in t)
+    heatmap = next(t for t in titles if "mean ± sd over seeds" in t)
+    assert accuracy.endswith(f"(mean ± sd over 2 seeds;\n{phrase})")
+    assert heatmap.endswith(f"(mean ± sd over seeds;\n{phrase})")

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from fastsoftmax.experiments.results import load_results
-from fastsoftmax.experiments.stats import spread_label, summarize
+from fastsoftmax.experiments.stats import seeds_vary, spread_label, summarize
 from fastsoftmax.plots.figures import (DEFAULT_DPI, PALETTE, check_figure_path, curve_look,
                                        curves_coincide, pyplot, save_figure, smooth)
 
@@ -483,9 +483,11 @@ def heatmap_scale(values, metric):
 
 
 def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", title=None,
-                 dpi=DEFAULT_DPI):
+                 dpi=DEFAULT_DPI, varies=None):
     """Mean ``metric`` over a two-parameter grid (± sample sd), the values printed in the
-    cells, on the colour scale of :func:`heatmap_scale`; diverged cells are marked."""
+    cells, on the colour scale of :func:`heatmap_scale`; diverged cells are marked.
+    ``varies``: what the seeds change (:func:`~fastsoftmax.experiments.stats.seeds_vary`),
+    said in the title."""
     check_figure_path(path, dpi)
     plt = pyplot()
     rows = [_unkey(v) for v in dict.fromkeys(_key(e[row_param]) for e in summary)]
@@ -523,7 +525,8 @@ def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", tit
     fig.colorbar(image, ax=ax, label=METRIC_LABELS.get(metric, metric))
     runs = max((e["runs"] for e in summary), default=1)
     ax.set_title(title or f"{METRIC_LABELS.get(metric, metric)}: {row_param} × {col_param}"
-                 + ("\n(mean ± sd over seeds)" if runs > 1 else ""), fontsize=10)
+                 + (_spread_title("", "mean ± sd over seeds" + (f";\n{varies}" if varies else ""))
+                    if runs > 1 else ""), fontsize=10)
     save_figure(fig, path, dpi)
 
 
@@ -548,6 +551,12 @@ def make_plots(folder, names=None, dpi=DEFAULT_DPI):
     if not rows or not swept:
         return paths
     out = lambda name: os.path.join(folder, name)  # noqa: E731
+    varies = seeds_vary(payload.get("resplit", False))
+
+    def spread(by):
+        label = spread_label(rows, by, swept)
+        return f"{label};\n{varies}" if "seed" in label else label
+
     paths["loss_curves"] = out("loss_curves.png")
     plot_loss_curves(rows, curves, swept, paths["loss_curves"], dpi=dpi)
     if len(swept) == 1:
@@ -556,26 +565,26 @@ def make_plots(folder, names=None, dpi=DEFAULT_DPI):
         plot_metric(summary, swept[0], paths["accuracy"], "val_accuracy",
                     extra_metrics=("train_accuracy", "test_accuracy"),
                     title=f"training, validation and test accuracy against {swept[0]}",
-                    spread=spread_label(rows, swept, swept), dpi=dpi)
+                    spread=spread(swept), dpi=dpi)
     elif len(swept) == 2:
         summary = summarize(rows, swept)
         paths["accuracy"] = out("accuracy.png")
         plot_metric(summary, swept[0], paths["accuracy"], "val_accuracy", series=swept[1],
-                    spread=spread_label(rows, swept, swept), dpi=dpi)
+                    spread=spread(swept), dpi=dpi)
         paths["heatmap"] = out("heatmap.png")
-        plot_heatmap(summary, swept[0], swept[1], paths["heatmap"], dpi=dpi)
+        plot_heatmap(summary, swept[0], swept[1], paths["heatmap"], dpi=dpi, varies=varies)
     else:
         for name in swept:
             paths[f"accuracy_{name}"] = out(f"accuracy_{name}.png")
             plot_metric(summarize(rows, [name]), name, paths[f"accuracy_{name}"], "val_accuracy",
-                        spread=spread_label(rows, [name], swept), dpi=dpi)
+                        spread=spread([name]), dpi=dpi)
     zeros = [r["zero_fraction"] for r in rows if not r["diverged"]]
     if any(z > 0 for z in zeros if not math.isnan(z)):
         paths["zero_fraction"] = out("zero_fraction.png")
         by = swept[:2] if len(swept) == 2 else swept[:1]
         plot_metric(summarize(rows, by), swept[0], paths["zero_fraction"], "zero_fraction",
                     series=swept[1] if len(swept) == 2 else None,
-                    spread=spread_label(rows, by, swept), dpi=dpi)
+                    spread=spread(by), dpi=dpi)
     return paths
 
 

@@ -163,6 +163,15 @@ def spread_label(rows, names, swept=None):
             f"{settings} settings of {', '.join(others)}")
 
 
+def seeds_vary(resplit=False):
+    """What a sweep's seeds change: with ``resplit`` each seed draws its own validation
+    split too; otherwise the seed changes only the minibatch order (the weights start at
+    zero), so a spread over seeds is not the spread over data splits."""
+    if resplit:
+        return "each seed: its own validation split and minibatch order"
+    return "seeds vary only the minibatch order, on one validation split"
+
+
 def grid_edges(best, grid, min_values=3):
     """Numeric parameters whose best value is the lowest or highest of the grid.
 
