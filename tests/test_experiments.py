@@ -364,3 +364,32 @@ def test_sweep_rows_record_the_loss_before_the_first_update(features):
                     base_params=BASE, n_jobs=1)[0]
     clf = _fit(features, 0, learning_rate=0.1)
     assert row["start_loss"] == pytest.approx(clf.loss_curve_[0], rel=1e-6)
+
+
+def test_resplit_gives_each_seed_its_own_validation_split(tmp_path):
+    """--resplit: the run of seed s is the run of a one-seed sweep with --seed s (its
+    split drawn with s); without it every seed shares the split of --seed.  Recorded in
+    results.json and said in the report."""
+    def sweep(out, *extra):
+        result = CliRunner().invoke(main, ["sweep", "learning_rate=1,0.1", "--n-iter", "80",
+                                           "-o", str(tmp_path / out), "-q", "--no-plots", *extra],
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return json.loads((tmp_path / out / "results.json").read_text())
+
+    def key(row):
+        return (row["learning_rate"], row["val_accuracy"], row["final_loss"])
+
+    resplit = sweep("r", "--repeats", "2", "--resplit")
+    shared = sweep("s", "--repeats", "2")
+    alone = {s: sweep(f"a{s}", "--seed", str(s)) for s in (0, 1)}
+    assert resplit["resplit"] is True and shared["resplit"] is False
+    assert [(r["run"], r["learning_rate"], r["seed"]) for r in resplit["rows"]] == [
+        (0, 1.0, 0), (1, 1.0, 1), (2, 0.1, 0), (3, 0.1, 1)]
+    for row in resplit["rows"]:
+        assert key(row) == key(next(a for a in alone[row["seed"]]["rows"]
+                                    if a["learning_rate"] == row["learning_rate"]))
+    seed1 = [key(r) for r in resplit["rows"] if r["seed"] == 1]
+    assert seed1 != [key(r) for r in shared["rows"] if r["seed"] == 1]  # another split
+    assert CliRunner().invoke(main, ["report", str(tmp_path / "r"), "-q"]).exit_code == 0
+    assert "each seed: its own validation split" in (tmp_path / "r" / "report.md").read_text()

@@ -16,7 +16,8 @@ import re
 
 from fastsoftmax.experiments.plots import draws_raw_curves, make_plots
 from fastsoftmax.experiments.results import RESULT_FILES, ResultsFileError, atomic_write, read_sweep_results
-from fastsoftmax.experiments.stats import NOISE_RULE, clearly_better, grid_edges, summarize
+from fastsoftmax.experiments.stats import (NOISE_RULE, clearly_better, grid_edges, seeds_vary,
+                                           summarize)
 from fastsoftmax.io.paths import open_regular
 
 
@@ -211,7 +212,8 @@ def setup_bullets(payload):
                                             else f"{updates[0]:,} to {updates[-1]:,}"))
     if payload.get("repeats"):
         items.append(f"{payload['repeats']} seed(s) per configuration, starting at "
-                     f"{payload.get('seed', 0)}; {len(payload['rows'])} runs")
+                     f"{payload.get('seed', 0)}; {len(payload['rows'])} runs; "
+                     + seeds_vary(payload.get("resplit", False)))
     if payload.get("seconds") is not None:
         items.append(f"wall time {payload['seconds']:.1f} s with {payload.get('n_jobs', '?')} jobs")
     return items
