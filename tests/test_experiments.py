@@ -393,3 +393,27 @@ def test_resplit_gives_each_seed_its_own_validation_split(tmp_path):
     assert seed1 != [key(r) for r in shared["rows"] if r["seed"] == 1]  # another split
     assert CliRunner().invoke(main, ["report", str(tmp_path / "r"), "-q"]).exit_code == 0
     assert "each seed: its own validation split" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_study_resplit_runs_each_seed_on_its_own_split(tmp_path):
+    """run_study with one feature set per seed: the runs of seed 1 are those of a
+    one-seed study on the split drawn with seed 1; resplit is recorded everywhere."""
+    dataset = load_dataset(None)
+    splits = [prepare_features(dataset, val_fraction=0.2, seed=s) for s in (0, 1)]
+    plan = study_plan(len(splits[0]["y_train"]), n_iter=40, learning_rate=0.1)
+    both = run_study(splits, str(tmp_path / "both"), plan, repeats=2, n_jobs=1, plots=False)
+    alone = run_study(splits[1], str(tmp_path / "one"), plan, repeats=1, n_jobs=1, seed=1,
+                      plots=False)
+    assert both["findings"] and alone["findings"]
+    for name in ("learning_rate", "l2"):
+        payload = load_results(tmp_path / "both" / name)[0]
+        assert payload["resplit"] is True
+        seed1 = [(r["val_accuracy"], r["final_loss"]) for r in payload["rows"] if r["seed"] == 1]
+        assert seed1 == [(r["val_accuracy"], r["final_loss"])
+                         for r in load_results(tmp_path / "one" / name)[0]["rows"]]
+        assert [r["run"] for r in payload["rows"]] == list(range(len(payload["rows"])))
+    assert json.loads((tmp_path / "both" / "study.json").read_text())["resplit"] is True
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(ValueError, match="2 splits for 3 seeds"):
+        run_study(splits, str(tmp_path / "bad"), plan, repeats=3)
+    assert sorted(os.listdir(tmp_path)) == before
