@@ -14,7 +14,8 @@ from fastsoftmax.experiments.stats import (clearly_better, clearly_differs, grid
                                            sample_sd, spread_label)
 from fastsoftmax.experiments.stats import summarize
 from fastsoftmax.experiments.study import _analysis_lr
-from fastsoftmax.plots.figures import check_figure_path, plot_confusion_matrix, plot_loss_curve
+from fastsoftmax.plots.figures import (PALETTE, check_figure_path, plot_confusion_matrix,
+                                       plot_loss_curve)
 
 MAGIC = {"png": (b"\x89PNG\r\n\x1a\n",), "pdf": (b"%PDF",), "svg": (b"<?xml", b"<svg")}
 
@@ -350,8 +351,8 @@ def test_many_loss_curves_differ_in_colour_style_or_marker_with_a_safe_palette(t
     assert len(lines) == 16
     looks = {(l.get_color(), l.get_linestyle(), str(l.get_marker())) for l in lines}
     assert len(looks) == 16
-    assert {l.get_color() for l in lines} <= set(sweep_plots.PALETTE)
-    assert "#F0E442" not in sweep_plots.PALETTE  # Okabe-Ito's yellow: faint on white
+    assert {l.get_color() for l in lines} <= set(PALETTE)
+    assert "#F0E442" not in PALETTE  # Okabe-Ito's yellow: faint on white
     by_label = {l.get_label(): l for l in lines}
     # lr 100, 10 and 1 (nearly one colour under viridis) get distinct colours
     assert len({by_label[f"learning_rate={r}, lr_schedule=constant"].get_color()

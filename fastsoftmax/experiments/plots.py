@@ -13,7 +13,7 @@ import numpy as np
 
 from fastsoftmax.experiments.results import load_results
 from fastsoftmax.experiments.stats import seeds_vary, spread_label, summarize
-from fastsoftmax.plots.figures import (DEFAULT_DPI, PALETTE, check_figure_path, curve_look,
+from fastsoftmax.plots.figures import (DEFAULT_DPI, check_figure_path, curve_look,
                                        curves_coincide, pyplot, save_figure, smooth)
 
 #: Parameters always drawn on a log axis (when every value is > 0).
@@ -275,8 +275,9 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DE
       panel per value, shared axes, so each curve's noise can be seen;
     - a run length (``n_iter``, ``epochs``): one axes, longest run first, each run's
       end marked and labelled (shorter runs follow the longer ones' path);
-    - otherwise one axes, colour (:data:`PALETTE`, colour-blind safe) by the first
-      parameter and line style by the second (:func:`curve_look`); raw curves drawn
+    - otherwise one axes, colour (:data:`~fastsoftmax.plots.figures.PALETTE`, colour-blind safe) by the first
+      parameter and line style by the second
+      (:func:`~fastsoftmax.plots.figures.curve_look`); raw curves drawn
       only for up to :data:`MAX_RAW_LINES` configurations (:func:`draws_raw_curves`).
 
     Parameters
