@@ -444,3 +444,15 @@ def test_seed_spread_titles_say_what_the_seeds_vary(tmp_path, captured, resplit,
     heatmap = next(t for t in titles if "mean ± sd over seeds" in t)
     assert accuracy.endswith(f"(mean ± sd over 2 seeds;\n{phrase})")
     assert heatmap.endswith(f"(mean ± sd over seeds;\n{phrase})")
+
+
+def test_accuracy_series_use_the_safe_palette_and_line_styles(tmp_path, captured):
+    """The accuracy figure's series (e.g. lr_schedule) get Okabe-Ito colours and distinct
+    line styles, not a colour map whose ends fade on white."""
+    summary = [{"learning_rate": lr, "lr_schedule": s, "runs": 1, "diverged": 0,
+                "val_accuracy_mean": 0.9, "val_accuracy_std": math.nan}
+               for s in ("constant", "step") for lr in (0.01, 0.1, 1)]
+    sweep_plots.plot_metric(summary, "learning_rate", tmp_path / "a.png", series="lr_schedule")
+    lines = [l for l in captured[0].axes[0].get_lines() if l.get_label()[0] != "_"]
+    assert [l.get_color() for l in lines] == list(PALETTE[:2])
+    assert [l.get_linestyle() for l in lines] == ["-", "--"]

@@ -162,7 +162,7 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
         (s, [e for e in summary if _key(e[series]) == s])
         for s in dict.fromkeys(_key(e[series]) for e in summary)]
     metrics = [metric] if series is not None else [metric, *extra_metrics]
-    colors = plt.get_cmap("viridis" if series is not None else "tab10")
+    colors = plt.get_cmap("tab10")
     n_lines = len(groups) * len(metrics)
     diverged_x = []
     line = 0
@@ -177,14 +177,15 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
                 points.append((xi, entry[f"{m}_mean"], entry[f"{m}_std"]))
             name = (f"{series}={format_value(_unkey(label))}" if series is not None
                     else METRIC_LABELS.get(m, m))
-            color = (colors(line / max(1, len(groups) - 1) * 0.9) if series is not None
-                     else colors(line))
+            # a series: the loss curves' colour-blind-safe colours and line styles
+            color, style, _ = (curve_look(line, line) if series is not None
+                               else (colors(line), "-", None))
             if points:
                 x, mean, std = (np.array(c, dtype=np.float64) for c in zip(*sorted(points)))
                 if categorical and n_lines > 1:  # side by side, not on top of each other
                     x = x + 0.5 * (line / (n_lines - 1) - 0.5) * min(1.0, 0.3 * n_lines)
                 ax.plot(x, mean, marker="o", ms=5, lw=1.5, color=color, label=name,
-                        ls="none" if categorical else "-")
+                        ls="none" if categorical else style)
                 bars = np.isfinite(std)
                 if bars.any():
                     ax.errorbar(x[bars], mean[bars], yerr=std[bars], ls="none", capsize=3,
