@@ -15,7 +15,9 @@ from fastsoftmax.experiments import (check_output_folder, load_results, parse_gr
                                      prepare_features, run_sweep, summarize, write_report,
                                      write_results)
 from fastsoftmax.experiments.plots import make_plots
-from fastsoftmax.experiments.study import run_study, study_findings, study_plan
+from fastsoftmax.experiments.report import setup_bullets, sweep_findings
+from fastsoftmax.experiments.stats import is_unstable
+from fastsoftmax.experiments.study import _analysis_lr, run_study, study_findings, study_plan
 from fastsoftmax.experiments.runner import downsample_curve, final_loss
 
 BASE = {"n_iter": 60, "batch_size": 64, "momentum": 0.0, "lr_schedule": "constant"}
@@ -290,3 +292,128 @@ def test_help_lists_the_commands():
     assert all(name in result.output for name in ("sweep", "report", "study"))
     for name in ("sweep", "report", "study"):
         assert _invoke(name, "--help").exit_code == 0
+
+
+def test_sweep_report_says_what_was_held_out_and_the_updates(tmp_path):
+    """The setup lists the sweep's validation split (--val-fraction, not the classifier's
+    unused early-stopping validation_fraction) and the updates each run made."""
+    out = tmp_path / "sw"
+    result = CliRunner().invoke(main, ["sweep", "learning_rate=1,0.1", "--n-iter", "120",
+                                       "--val-fraction", "0.15", "-o", str(out), "-q"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(main, ["report", str(out), "-q"]).exit_code == 0
+    setup = (out / "report.md").read_text().split("## Setup")[1].split("##")[0]
+    n_val = json.loads((out / "results.json").read_text())["sizes"]["val"]
+    assert ("- held out for validation: 15% of the training images, stratified "
+            f"(`--val-fraction 0.15`, {n_val} images)\n") in setup
+    assert "validation_fraction" not in setup
+    assert "- updates per run: 120\n" in setup
+
+    rows = [{"updates_done": 40}, {"updates_done": 1000}, {"updates_done": None}]
+    bullets = setup_bullets({"base_params": {"early_stopping": True, "validation_fraction": 0.1},
+                             "rows": rows})
+    assert "`validation_fraction=0.1`" in bullets[0]  # used by early stopping: listed
+    assert bullets[1] == "updates per run: 40 to 1,000"
+
+
+def _lr_rows(final_at_100):
+    rows = []
+    for rate in (1.0, 100.0):
+        for schedule in ("constant", "step"):
+            for seed in (0, 1):
+                rows.append({"learning_rate": rate, "lr_schedule": schedule, "seed": seed,
+                             "diverged": False, "error": "", "train_accuracy": 0.9,
+                             "val_accuracy": 0.9 if rate == 1 else 0.5, "test_accuracy": 0.9,
+                             "final_loss": 0.2 if rate == 1 else final_at_100,
+                             "start_loss": 2.30, "zero_fraction": 0.0, "seconds": 1.0})
+    return rows
+
+
+def test_a_run_that_ends_above_its_start_is_called_unstable():
+    """lr 100 ends at loss 5.71, above its start (2.30): unstable, in the study's text,
+    its numbers, the sweep findings and the summary counts; never "did not diverge"."""
+    rows = _lr_rows(5.71)
+    assert is_unstable(rows[-1]) and not is_unstable(rows[0])
+    assert not is_unstable({**rows[-1], "start_loss": math.nan})  # not recorded: unknown
+    summary = summarize(rows, ["learning_rate", "lr_schedule"])
+    assert [e["unstable"] for e in summary] == [0, 0, 2, 2]
+    text, numbers = _analysis_lr(rows, {}, summary, {"n_iter": 100})
+    joined = " ".join(text)
+    assert numbers["unstable"] == [100.0] and numbers["diverged"] == []
+    assert ("Unstable (the final loss ends above the loss before the first update) at learning "
+            "rate 100 (100 constant: final loss 5.71 against 2.30 at the start; 100 step: final "
+            "loss 5.71 against 2.30 at the start).") in joined
+    assert "No learning rate up to" not in joined
+    findings = " ".join(sweep_findings(summary, ["learning_rate", "lr_schedule"]))
+    assert "Unstable (the final loss ended above the loss before the first update) for " \
+           "`learning_rate=100`, `lr_schedule=constant` (2 of 2 runs; final loss 5.710 " \
+           "against 2.300 at the start)" in findings
+    assert "No run diverged (non-finite loss)." in findings
+
+    stable = summarize(_lr_rows(1.5), ["learning_rate", "lr_schedule"])
+    text, numbers = _analysis_lr(_lr_rows(1.5), {}, stable, {"n_iter": 100})
+    assert numbers["unstable"] == [] and "No learning rate up to 100 diverged or ended above " \
+        "its starting loss on these features." in " ".join(text)
+    assert sweep_findings(stable, ["learning_rate"])[-1] == "No run diverged."
+
+
+def test_sweep_rows_record_the_loss_before_the_first_update(features):
+    row = run_sweep(features["X_train"], features["y_train"], features["X_val"], features["y_val"],
+                    features["X_test"], features["y_test"], {"learning_rate": [0.1]},
+                    base_params=BASE, n_jobs=1)[0]
+    clf = _fit(features, 0, learning_rate=0.1)
+    assert row["start_loss"] == pytest.approx(clf.loss_curve_[0], rel=1e-6)
+
+
+def test_resplit_gives_each_seed_its_own_validation_split(tmp_path):
+    """--resplit: the run of seed s is the run of a one-seed sweep with --seed s (its
+    split drawn with s); without it every seed shares the split of --seed.  Recorded in
+    results.json and said in the report."""
+    def sweep(out, *extra):
+        result = CliRunner().invoke(main, ["sweep", "learning_rate=1,0.1", "--n-iter", "80",
+                                           "-o", str(tmp_path / out), "-q", "--no-plots", *extra],
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return json.loads((tmp_path / out / "results.json").read_text())
+
+    def key(row):
+        return (row["learning_rate"], row["val_accuracy"], row["final_loss"])
+
+    resplit = sweep("r", "--repeats", "2", "--resplit")
+    shared = sweep("s", "--repeats", "2")
+    alone = {s: sweep(f"a{s}", "--seed", str(s)) for s in (0, 1)}
+    assert resplit["resplit"] is True and shared["resplit"] is False
+    assert [(r["run"], r["learning_rate"], r["seed"]) for r in resplit["rows"]] == [
+        (0, 1.0, 0), (1, 1.0, 1), (2, 0.1, 0), (3, 0.1, 1)]
+    for row in resplit["rows"]:
+        assert key(row) == key(next(a for a in alone[row["seed"]]["rows"]
+                                    if a["learning_rate"] == row["learning_rate"]))
+    seed1 = [key(r) for r in resplit["rows"] if r["seed"] == 1]
+    assert seed1 != [key(r) for r in shared["rows"] if r["seed"] == 1]  # another split
+    assert CliRunner().invoke(main, ["report", str(tmp_path / "r"), "-q"]).exit_code == 0
+    assert "each seed: its own validation split" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_study_resplit_runs_each_seed_on_its_own_split(tmp_path):
+    """run_study with one feature set per seed: the runs of seed 1 are those of a
+    one-seed study on the split drawn with seed 1; resplit is recorded everywhere."""
+    dataset = load_dataset(None)
+    splits = [prepare_features(dataset, val_fraction=0.2, seed=s) for s in (0, 1)]
+    plan = study_plan(len(splits[0]["y_train"]), n_iter=40, learning_rate=0.1)
+    both = run_study(splits, str(tmp_path / "both"), plan, repeats=2, n_jobs=1, plots=False)
+    alone = run_study(splits[1], str(tmp_path / "one"), plan, repeats=1, n_jobs=1, seed=1,
+                      plots=False)
+    assert both["findings"] and alone["findings"]
+    for name in ("learning_rate", "l2"):
+        payload = load_results(tmp_path / "both" / name)[0]
+        assert payload["resplit"] is True
+        seed1 = [(r["val_accuracy"], r["final_loss"]) for r in payload["rows"] if r["seed"] == 1]
+        assert seed1 == [(r["val_accuracy"], r["final_loss"])
+                         for r in load_results(tmp_path / "one" / name)[0]["rows"]]
+        assert [r["run"] for r in payload["rows"]] == list(range(len(payload["rows"])))
+    assert json.loads((tmp_path / "both" / "study.json").read_text())["resplit"] is True
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(ValueError, match="2 splits for 3 seeds"):
+        run_study(splits, str(tmp_path / "bad"), plan, repeats=3)
+    assert sorted(os.listdir(tmp_path)) == before

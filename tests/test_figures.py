@@ -7,13 +7,15 @@ import pytest
 from click.testing import CliRunner
 
 import fastsoftmax.experiments.plots as sweep_plots
+from fastsoftmax.experiments.results import write_results
 from fastsoftmax.cli import main
-from fastsoftmax.experiments.report import grid_edge_sentences, sweep_findings
+from fastsoftmax.experiments.report import grid_edge_sentences, plot_caption, sweep_findings
 from fastsoftmax.experiments.stats import (clearly_better, clearly_differs, grid_edges,
                                            sample_sd, spread_label)
 from fastsoftmax.experiments.stats import summarize
 from fastsoftmax.experiments.study import _analysis_lr
-from fastsoftmax.plots.figures import check_figure_path, plot_confusion_matrix, plot_loss_curve
+from fastsoftmax.plots.figures import (PALETTE, check_figure_path, plot_confusion_matrix,
+                                       plot_loss_curve)
 
 MAGIC = {"png": (b"\x89PNG\r\n\x1a\n",), "pdf": (b"%PDF",), "svg": (b"<?xml", b"<svg")}
 
@@ -306,3 +308,151 @@ def test_sweep_findings_say_edge_and_ties():
     assert "`lr=0.1`" in text and "highest value tried" in text
     assert "Within noise of it (not clearly worse): `lr=0.01` (0.7950)" in text
     assert "`lr=0.001` (0.7000)" not in text.split("Within noise")[1].split(".")[0]
+
+
+def test_heatmap_scale_is_anchored_and_prints_the_values(tmp_path, captured):
+    """Accuracies 0.911..0.951 do not fill the colour scale (it spans at least 10 points,
+    inside 0..1) and every cell prints its value."""
+    summary = [{"a": a, "b": b, "runs": 1, "diverged": 0, "val_accuracy_mean": acc,
+                "val_accuracy_std": math.nan}
+               for (a, b), acc in zip([(1, 1), (1, 2), (2, 1), (2, 2)],
+                                      [0.911, 0.921, 0.941, 0.951])]
+    sweep_plots.plot_heatmap(summary, "a", "b", tmp_path / "h.png")
+    ax = captured[0].axes[0]
+    low, high = ax.images[0].get_clim()
+    assert high - low == pytest.approx(sweep_plots.MIN_SHARE_SPAN)
+    assert low < 0.911 and high > 0.951
+    assert sorted(t.get_text() for t in ax.texts) == ["0.911", "0.921", "0.941", "0.951"]
+    assert sweep_plots.heatmap_scale([0.97, 0.99], "val_accuracy") == pytest.approx((0.9, 1.0))
+    assert sweep_plots.heatmap_scale([0.2, 0.9], "val_accuracy") == (0.2, 0.9)
+    assert sweep_plots.heatmap_scale([0.3, 0.5], "final_loss") == (0.3, 0.5)
+
+
+def _lr_schedule_rows(rates, schedules=("constant", "step")):
+    rows, curves, run = [], {}, 0
+    for rate in rates:
+        for schedule in schedules:
+            rows.append({"run": run, "learning_rate": rate, "lr_schedule": schedule,
+                         "diverged": False, "seed": 0})
+            curves[run] = (np.arange(1, 201), 2.3 / (1 + rate * np.arange(200) / 50)
+                           + (0.1 if schedule == "constant" else 0.2))
+            run += 1
+    return rows, curves
+
+
+def test_many_loss_curves_differ_in_colour_style_or_marker_with_a_safe_palette(tmp_path,
+                                                                             captured):
+    """16 curves (8 rates x 2 schedules): Okabe-Ito colours (no colour map), the schedule
+    as line style, markers past the palette; no two curves look alike."""
+    rows, curves = _lr_schedule_rows([100, 10, 1, 0.1, 0.01, 1e-3, 1e-4, 1e-5])
+    sweep_plots.plot_loss_curves(rows, curves, ["learning_rate", "lr_schedule"],
+                                 tmp_path / "c.png")
+    lines = [l for l in captured[0].axes[0].get_lines() if l.get_label()[0] != "_"]
+    assert len(lines) == 16
+    looks = {(l.get_color(), l.get_linestyle(), str(l.get_marker())) for l in lines}
+    assert len(looks) == 16
+    assert {l.get_color() for l in lines} <= set(PALETTE)
+    assert "#F0E442" not in PALETTE  # Okabe-Ito's yellow: faint on white
+    by_label = {l.get_label(): l for l in lines}
+    # lr 100, 10 and 1 (nearly one colour under viridis) get distinct colours
+    assert len({by_label[f"learning_rate={r}, lr_schedule=constant"].get_color()
+                for r in ("100", "10", "1")}) == 3
+    assert {by_label["learning_rate=1, lr_schedule=constant"].get_linestyle(),
+            by_label["learning_rate=1, lr_schedule=step"].get_linestyle()} == {"-", "--"}
+
+
+@pytest.mark.parametrize("rates, raw", [([1, 0.1], True), ([10, 1, 0.1, 0.01], False)])
+def test_loss_caption_promises_raw_runs_only_where_they_are_drawn(tmp_path, captured, rates,
+                                                                   raw):
+    """Two-parameter loss figures: raw (faint) runs are drawn under the means for up to
+    four configurations; the report's caption says raw runs exactly when there are some."""
+    rows, curves = _lr_schedule_rows(rates)
+    names = ["learning_rate", "lr_schedule"]
+    sweep_plots.plot_loss_curves(rows, curves, names, tmp_path / "c.png")
+    faint = [l for l in captured[0].axes[0].get_lines()
+             if l.get_label()[0] == "_" and (l.get_alpha() or 1) < 0.5]
+    assert len(faint) == (len(rows) if raw else 0)
+    caption = plot_caption("loss_curves", names, len(rows))
+    assert ("one run raw (faint) under the smoothed mean" in caption) == raw
+    assert ("no raw runs" in caption) == (not raw)
+
+
+def test_coinciding_curves_stay_visible_and_the_legend_says_so(tmp_path, captured):
+    """The L1 figure: at alpha 1e-4 subgradient and proximal curves are identical; the
+    first becomes a wide pale band under the second, and the legend says they coincide.
+    At alpha 1e-3 they differ and are drawn as usual."""
+    rows, curves = [], {}
+    for run, (alpha, method) in enumerate([(1e-4, "proximal"), (1e-4, "subgradient"),
+                                           (1e-3, "proximal"), (1e-3, "subgradient")]):
+        rows.append({"run": run, "alpha": alpha, "l1_method": method, "diverged": False})
+        shift = 0.3 if (alpha, method) == (1e-3, "subgradient") else 0.0
+        curves[run] = (np.arange(1, 301), 2.3 / (1 + np.arange(300) / 30) + 0.1 + shift)
+    sweep_plots.plot_loss_curves(rows, curves, ["alpha", "l1_method"], tmp_path / "l1.png")
+    lines = {l.get_label().split(" (")[0]: l for l in captured[0].axes[0].get_lines()
+             if l.get_label()[0] != "_"}
+    band, top = lines["alpha=0.0001, l1_method=proximal"], lines["alpha=0.0001, l1_method=subgradient"]
+    assert band.get_linewidth() > 2 * top.get_linewidth() and band.get_alpha() < 0.5
+    assert top.get_zorder() > band.get_zorder() and top.get_linestyle() != band.get_linestyle()
+    assert top.get_label().endswith("(coincides with the l1_method=proximal band)")
+    apart = [lines["alpha=0.001, l1_method=proximal"], lines["alpha=0.001, l1_method=subgradient"]]
+    assert all(l.get_linewidth() == 1.5 and l.get_alpha() is None for l in apart)
+    assert not any("coincide" in l.get_label() for l in apart)
+    legend = [t.get_text() for t in captured[0].axes[0].get_legend().get_texts()]
+    assert sum("coincide" in t for t in legend) == 1
+
+
+@pytest.mark.parametrize("n, shape", [(2, (1, 2)), (3, (1, 3)), (4, (2, 2)), (5, (2, 3)),
+                                      (6, (2, 3)), (7, (2, 4)), (9, (3, 3))])
+def test_loss_panels_fit_the_count_and_each_column_bottom_has_tick_labels(tmp_path, captured,
+                                                                          n, shape):
+    """A 4-value grid is 2x2 (not 3x2 with 2 empty panels); the lowest panel of every
+    column shows x tick labels and the axis name."""
+    assert sweep_plots.panel_grid(n) == shape
+    rows, curves = _curve_rows("batch_size", [2 ** k for k in range(n)], [300] * n)
+    sweep_plots.plot_loss_curves(rows, curves, ["batch_size"], str(tmp_path / "p.png"))
+    fig = captured[0]
+    fig.canvas.draw()
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == n
+    assert len(fig.axes) - n == shape[0] * shape[1] - n  # empty panels only where unavoidable
+    for col in range(shape[1]):
+        column = [ax for ax in panels if ax.get_subplotspec().colspan.start == col]
+        bottom = max(column, key=lambda ax: ax.get_subplotspec().rowspan.start)
+        labels = [t.get_text() for t in bottom.get_xticklabels() if t.get_visible()]
+        assert any(labels) and bottom.get_xlabel() == "update"
+
+
+@pytest.mark.parametrize("resplit, phrase", [
+    (None, "seeds vary only the minibatch order, on one validation split"),
+    (True, "each seed: its own validation split and minibatch order")])
+def test_seed_spread_titles_say_what_the_seeds_vary(tmp_path, captured, resplit, phrase):
+    """"mean ± sd over 2 seeds" says what differs between the seeds: the minibatch order
+    only (one split), or the split too with --resplit (read from results.json)."""
+    rows = []
+    for run, (a, b, seed) in enumerate([(a, b, s) for a in (1, 2) for b in ("x", "y")
+                                        for s in (0, 1)]):
+        rows.append({"run": run, "a": a, "b": b, "seed": seed, "diverged": False, "error": "",
+                     "train_accuracy": 0.9, "val_accuracy": 0.9, "test_accuracy": 0.9,
+                     "final_loss": 0.3, "start_loss": 2.3, "updates_done": 10, "seconds": 1.0,
+                     "zero_fraction": 0.0, "params": {},
+                     "curve": (np.arange(1, 11), np.linspace(2, 1, 10))})
+    meta = {"repeats": 2, "seed": 0} if resplit is None else {"repeats": 2, "resplit": True}
+    write_results(rows, str(tmp_path), {"a": [1, 2], "b": ["x", "y"]}, meta)
+    sweep_plots.make_plots(str(tmp_path))
+    titles = [ax.get_title() for fig in captured for ax in fig.axes]
+    accuracy = next(t for t in titles if "mean ± sd over 2 seeds" in t)
+    heatmap = next(t for t in titles if "mean ± sd over seeds" in t)
+    assert accuracy.endswith(f"(mean ± sd over 2 seeds;\n{phrase})")
+    assert heatmap.endswith(f"(mean ± sd over seeds;\n{phrase})")
+
+
+def test_accuracy_series_use_the_safe_palette_and_line_styles(tmp_path, captured):
+    """The accuracy figure's series (e.g. lr_schedule) get Okabe-Ito colours and distinct
+    line styles, not a colour map whose ends fade on white."""
+    summary = [{"learning_rate": lr, "lr_schedule": s, "runs": 1, "diverged": 0,
+                "val_accuracy_mean": 0.9, "val_accuracy_std": math.nan}
+               for s in ("constant", "step") for lr in (0.01, 0.1, 1)]
+    sweep_plots.plot_metric(summary, "learning_rate", tmp_path / "a.png", series="lr_schedule")
+    lines = [l for l in captured[0].axes[0].get_lines() if l.get_label()[0] != "_"]
+    assert [l.get_color() for l in lines] == list(PALETTE[:2])
+    assert [l.get_linestyle() for l in lines] == ["-", "--"]

@@ -142,6 +142,8 @@ def test_stage_lines_when_stderr_is_not_a_terminal(monkeypatch):
     clock = FakeClock()
     monkeypatch.setattr(display.time, "perf_counter", clock)
     monkeypatch.setattr(display, "LOG_INTERVAL", 12.0)
+    compiles = [0]
+    monkeypatch.setattr(display, "compile_count", lambda: compiles[0])
     out = io.StringIO()
     progress = display.StageProgress(stream=out)
     progress("features", 1347, 1347, cached=True)
@@ -151,6 +153,7 @@ def test_stage_lines_when_stderr_is_not_a_terminal(monkeypatch):
     progress("pca", 1, 1)
     progress("train", 0, 1)
     clock.now += 10.0  # the first kernel call compiles: 10 s for 100 updates
+    compiles[0] += 1
     progress("train", 100, 1000, loss=2.0)
     for _ in range(3):  # then 1 s per 100 updates
         clock.now += 1.0
@@ -183,6 +186,47 @@ def test_stage_block_relabels_and_leaves_no_line_on_error():
     quiet("features", 5, 10)
     quiet.close()
     assert re.fullmatch(r"evaluation: 10 images in \d\.\d\d s\n", out.getvalue())
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_slow_first_chunk_is_called_compiling_only_when_a_kernel_compiled(monkeypatch,
+                                                                            compiled):
+    """A first chunk 9 s slower than the rest says "compiling" only when the compile
+    signal counted a compile during the stage (a kernel loaded from the cache does not)."""
+    clock = FakeClock()
+    monkeypatch.setattr(display.time, "perf_counter", clock)
+    compiles = [5]  # compiles before the stage do not count
+    monkeypatch.setattr(display, "compile_count", lambda: compiles[0])
+    out = io.StringIO()
+    progress = display.StageProgress(stream=out)
+    progress("train", 0, 1000)
+    clock.now += 10.0
+    compiles[0] += compiled
+    progress("train", 100, 1000, loss=2.0)
+    for done in range(200, 1001, 100):
+        clock.now += 1.0
+        progress("train", done, 1000, loss=0.5)
+    progress.close()
+    note = "; about 9 s of it compiling" if compiled else ""
+    assert out.getvalue() == f"training: 1,000 updates in 19.00 s (final loss 0.5000{note})\n"
+
+
+def test_the_compile_signal_counts_real_compiles_only():
+    """jit.compile_count counts a kernel compiled in this process, not one loaded again."""
+    import numba
+
+    from fastsoftmax._shared import jit
+
+    @numba.njit
+    def twice(x):
+        return 2 * x
+
+    before = display.compile_count()
+    assert before == jit.compile_count()
+    twice(1)
+    assert display.compile_count() == before + 1
+    twice(2)  # already compiled for int64: nothing compiles
+    assert display.compile_count() == before + 1
 
 
 class Terminal(io.StringIO):
@@ -369,3 +413,30 @@ def test_undefined_precision_and_recall_are_nan_and_left_out_of_averages():
     assert as_dict["per_class"]["c"] == {"precision": None, "recall": 0.0, "f1": 0.0,
                                          "support": 2}
     assert as_dict["per_class"]["d"]["recall"] is None
+
+
+def test_train_final_loss_is_one_number_in_the_text_and_the_json(tmp_path):
+    """The training line and --json report one final loss: the mean minibatch loss over
+    the last 5% of updates (not the last chunk's mean, nor the last update's loss)."""
+    text = _invoke("train", "--n-iter", 300, "-o", tmp_path / "m.npz")
+    as_json = _invoke("train", "--n-iter", 300, "--json")
+    assert text.exit_code == 0 and as_json.exit_code == 0, text.output + as_json.output
+    shown = re.search(r"training: 300 updates in \S+ s \(final loss (\d\.\d{4})", text.stderr)
+    value = json.loads(as_json.stdout)["final_loss"]
+    assert shown.group(1) == f"{value:.4f}"
+    curve = ImagePipeline.load(tmp_path / "m.npz").classifier_.loss_curve_
+    assert value == pytest.approx(curve[-15:].mean(), rel=1e-6)  # 5% of 300 updates
+    assert abs(curve[-1] - value) > 1e-4 and abs(curve.mean() - value) > 1e-4
+
+
+def test_classifier_reports_the_final_loss_of_the_updates_so_far():
+    images, y = _digit_images()
+    calls = Recorder()
+    # full batches: 256 updates per kernel call, and the last 5% of 6000 spans two calls
+    clf = SoftmaxClassifier(n_iter=6000, batch_size=len(y), random_state=0)
+    clf.fit(images.reshape(len(y), -1) / 255.0, y, progress=calls)
+    train = [c for c in calls.of("train") if c[1] > 0]
+    assert len(train) > 1  # several kernel calls, so the tail crosses chunk boundaries
+    for _, done, _, info in train:
+        assert info["final_loss"] == pytest.approx(
+            clf.loss_curve_[done - max(1, done // 20):done].mean(), rel=1e-6)

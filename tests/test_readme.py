@@ -215,8 +215,8 @@ def test_the_readme_mapping_finds_the_commands_it_is_about():
     assert _substituted(["bench"]) == ["bench", "--size", "tiny", "--only", "gradcheck"]
     assert _substituted(["bench", "--only", "hog"]) == ["bench", "--only", "hog", "--size", "tiny"]
     assert _substituted(["bench", "--list"]) == ["bench", "--list"]
-    assert _normalized("training: 1,000 updates in 11.24 s (final loss 0.1850; about 11 s "
-                       "of it compiling)") == "training: 1,000 updates in <t> s (final loss 0.1850)"
+    assert _normalized("training: 1,000 updates in 11.24 s (final loss 0.1820; about 11 s "
+                       "of it compiling)") == "training: 1,000 updates in <t> s (final loss 0.1820)"
 
 
 # --------------------------------------------------------------------------- links

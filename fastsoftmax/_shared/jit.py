@@ -412,11 +412,13 @@ class _CompileNotices(getattr(event, "Listener", object)):
 
     def __init__(self):
         self._depth = 0
+        self.count = 0
 
     def on_start(self, ev):
         self._depth += 1
         if self._depth != 1:
             return
+        self.count += 1
         dispatcher = ev.data.get("dispatcher")
         notice = _NOTICES.get(getattr(dispatcher, "py_func", None))
         if notice is None:
@@ -438,5 +440,15 @@ class _CompileNotices(getattr(event, "Listener", object)):
         self._depth -= 1
 
 
+_COMPILES = _CompileNotices()
 if hasattr(event, "register") and hasattr(event, "Listener"):  # else: compiles say nothing
-    event.register("numba:compile", _CompileNotices())
+    event.register("numba:compile", _COMPILES)
+
+
+def compile_count():
+    """Kernel compiles started in this process (a kernel's callees count with it).
+
+    A kernel loaded from the in-memory or on-disk cache does not count; with a Numba
+    that has no compile events, nothing does.
+    """
+    return _COMPILES.count

@@ -164,6 +164,11 @@ jobs_option = click.option("-j", "--jobs", "n_jobs", type=click.IntRange(1, MAX_
 val_option = click.option("--val-fraction", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
                           default=0.15, show_default=True,
                           help="Stratified share of the training images held out for validation.")
+resplit_option = click.option(
+    "--resplit", is_flag=True,
+    help="Draw each seed's own validation split (with that seed), the features fitted on "
+    "its training part: the spread over seeds then includes the split, not only the "
+    "minibatch order.")
 pca_option = click.option("--pca-variance", type=FiniteFloatRange(0, 1, min_open=True), default=None,
                           help="Fraction of the features' variance PCA keeps (1 keeps all "
                           "components). [default: 0.95 with --features hog; no PCA with kmeans]")

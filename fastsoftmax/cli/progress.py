@@ -36,6 +36,15 @@ STAGES = {
 LOG_INTERVAL = 30.0
 
 
+def compile_count():
+    """Kernel compiles so far in this process
+    (:func:`fastsoftmax._shared.jit.compile_count`); 0 while no kernel module is loaded."""
+    # read from sys.modules rather than imported: importing it loads Numba, which
+    # --help does not need, and nothing compiles before something else imported it
+    jit = sys.modules.get("fastsoftmax._shared.jit")
+    return jit.compile_count() if jit is not None else 0
+
+
 def _count(n):
     return f"{n:,}"
 
@@ -64,6 +73,7 @@ class _Stage:
         self.label, self.unit, self.total, self.stream = label, unit, total, stream
         self.done = 0
         self.info = {}
+        self._compiles = compile_count()
         self.start = time.perf_counter()
         self._first = None  # (time, done) of the first update after the start
         self._end = self.start  # time of the last update
@@ -146,9 +156,14 @@ class _Stage:
             notes = []
             if self.info.get("cached"):
                 notes.append("from the cache")
-            if "loss" in self.info:
-                notes.append(f"final loss {self.info['loss']:.4f}")
-            compiling = self._first_chunk_excess()
+            # the final loss as train's --json and the sweeps define it; "loss" (the
+            # last chunk's mean) only from a reporter that does not send it
+            loss = self.info.get("final_loss", self.info.get("loss"))
+            if loss is not None:
+                notes.append(f"final loss {loss:.4f}")
+            # the first chunk's excess is compiling only when a kernel compiled (loading
+            # one from the cache, or anything else slow, is not)
+            compiling = self._first_chunk_excess() if compile_count() > self._compiles else 0.0
             if compiling >= 1.0:
                 notes.append(f"about {compiling:.0f} s of it compiling")
             if "note" in self.info:

@@ -10,7 +10,7 @@ from fastsoftmax.cli.dataset_options import data_option
 from fastsoftmax.cli.folders import image_size_option
 from fastsoftmax.cli.options import (FiniteFloatRange, cache_option, feature_options,
                                      force_option, jobs_option, json_option, pca_option,
-                                     scheduler_option, seed_option, val_option)
+                                     resplit_option, scheduler_option, seed_option, val_option)
 from fastsoftmax.cli.output import echo, echo_json
 from fastsoftmax.cli.progress import ProgressBar, sweep_progress
 from fastsoftmax.cli.verbosity import is_quiet
@@ -35,6 +35,7 @@ from fastsoftmax.cli.verbosity import is_quiet
               default=None, help="Base learning rate of the other analyses. [default: the best "
               "constant rate of the learning-rate analysis]")
 @val_option
+@resplit_option
 @feature_options
 @pca_option
 @cache_option
@@ -42,7 +43,7 @@ from fastsoftmax.cli.verbosity import is_quiet
 @json_option
 @handle_errors
 def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, learning_rate, val_fraction,
-          pca_variance, no_cache, seed, as_json, features_kind, **feature_params):
+          resplit, pca_variance, no_cache, seed, as_json, features_kind, **feature_params):
     """Run the study's analyses and write one report of what they measured.
 
     \b
@@ -57,7 +58,8 @@ def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batc
     min(500, n_train/4) and the updates keep the study's ~556 passes over the data.
     The learning-rate analysis runs first; the others use its best constant rate
     (the study's 0.01 was tuned to its own features) unless --learning-rate is given.
-    The report's sentences are generated from the measured numbers.  --features kmeans
+    The seeds vary the minibatch order on one validation split; with --resplit each
+    seed draws its own split.  The report's sentences are generated from the measured numbers.  --features kmeans
     runs the same analyses on learned features (standardized, no PCA by default).
     """
     from fastsoftmax.experiments.study import ANALYSES, check_study_folder, run_study, study_plan
@@ -81,6 +83,10 @@ def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batc
     cluster = click.get_current_context().with_resource(connect_scheduler(scheduler))
     dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache, quiet,
                                              image_size=image_size)
+    if resplit:  # one split per seed, each drawn with its seed (the first is the one above)
+        features = [features] + [load_features(data, val_fraction, seed + k, setup, no_cache,
+                                               quiet, image_size=image_size)[1]
+                                 for k in range(1, repeats)]
     plan = study_plan(sizes["train"], n_iter=n_iter, batch_size=batch_size,
                       learning_rate=learning_rate)
     if not quiet:

@@ -11,7 +11,7 @@ from fastsoftmax.cli.folders import image_size_option
 from fastsoftmax.cli.options import (CLASSIFIER_PARAMS, cache_option, classifier_options,
                                      feature_options, force_option, jobs_option,
                                      json_option, pca_option, preset_option, scheduler_option,
-                                     seed_option, val_option)
+                                     resplit_option, seed_option, val_option)
 from fastsoftmax.cli.output import echo, echo_json
 from fastsoftmax.cli.progress import ProgressBar, sweep_progress
 from fastsoftmax.cli.signals import check_interrupt
@@ -31,6 +31,7 @@ from fastsoftmax.cli.verbosity import is_quiet
 @jobs_option
 @scheduler_option
 @val_option
+@resplit_option
 @feature_options
 @pca_option
 @cache_option
@@ -40,8 +41,8 @@ from fastsoftmax.cli.verbosity import is_quiet
 @click.option("--no-plots", is_flag=True, help="Write the results but no PNG plots.")
 @json_option
 @handle_errors
-def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fraction, features_kind,
-          pca_variance, no_cache, preset, seed, no_plots, as_json, **options):
+def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fraction, resplit,
+          features_kind, pca_variance, no_cache, preset, seed, no_plots, as_json, **options):
     """Fit every combination of the given hyperparameter values and compare them.
 
     Each PARAM=V1,V2,... names a SoftmaxClassifier parameter (batch_size,
@@ -52,6 +53,8 @@ def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fr
     The features (HOG + PCA, or with --features kmeans learned features, standardized)
     are computed once; a stratified --val-fraction of the training
     images is held out for validation and the data set's test split is the test set.
+    The seeds (--repeats) vary only the minibatch order on that one split; with
+    --resplit each seed draws its own split (and features fitted on its training part).
     A run whose loss becomes non-finite is recorded as diverged.  The output folder
     gets results.csv and results.json (one row per run), curves.npz (loss curves) and
     PNG plots; `fastsoftmax report DIR` then writes a Markdown/HTML report.
@@ -80,7 +83,8 @@ def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fr
     with connect_scheduler(scheduler) as cluster:
         result = _run_and_write(parsed, base, data, out, folder, repeats, n_jobs, val_fraction,
                                 setup, no_cache, seed, not no_plots, quiet,
-                                scheduler=cluster, force=force, image_size=image_size)
+                                scheduler=cluster, force=force, image_size=image_size,
+                                resplit=resplit)
     if as_json:
         echo_json(result)
         return
@@ -106,31 +110,42 @@ def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fr
 
 
 def _run_and_write(grid, base, data, out, folder, repeats, n_jobs, val_fraction, setup,
-                   no_cache, seed, plots, quiet, scheduler=None, force=False, image_size=None):
+                   no_cache, seed, plots, quiet, scheduler=None, force=False, image_size=None,
+                   resplit=False):
     """Run one sweep and publish it at ``folder`` (``out`` as checked and resolved) as a
     whole (results, curves, plots: built in a hidden folder beside it, renamed into
     place at the end); returns the JSON summary, which names ``out`` as given."""
     from fastsoftmax.experiments.report import best_entry
     from fastsoftmax.experiments.results import moved, publishing, write_results
     from fastsoftmax.experiments.stats import summarize
-    from fastsoftmax.experiments.sweep import count_runs, run_sweep
+    from fastsoftmax._shared.progress import shifted
+    from fastsoftmax.experiments.sweep import count_runs, merge_seed_sweeps, run_sweep
 
     with publishing(folder, force) as stage:
-        dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache,
-                                                 quiet, image_size=image_size)
         total = count_runs(grid, repeats)
-        bar = ProgressBar(total, f"sweep {' x '.join(grid)}", quiet=quiet)
-        start = time.perf_counter()
-        try:
-            rows = run_sweep(features["X_train"], features["y_train"], features["X_val"],
-                             features["y_val"], features["X_test"], features["y_test"], grid,
-                             base, repeats=repeats, n_jobs=n_jobs, progress=sweep_progress(bar),
-                             seed=seed, scheduler=scheduler)
-        finally:
-            bar.close()
-        seconds = time.perf_counter() - start
+        splits = [seed + k for k in range(repeats)] if resplit else [seed]
+        per_seed, seconds = [], 0.0
+        for k, split_seed in enumerate(splits):
+            dataset, features, split_sizes = load_features(data, val_fraction, split_seed, setup,
+                                                           no_cache, quiet, image_size=image_size)
+            if k == 0:
+                sizes = split_sizes  # each split holds the same counts
+            bar = ProgressBar(total, f"sweep {' x '.join(grid)}", quiet=quiet)
+            start = time.perf_counter()
+            try:
+                per_seed.append(run_sweep(
+                    features["X_train"], features["y_train"], features["X_val"],
+                    features["y_val"], features["X_test"], features["y_test"], grid, base,
+                    repeats=repeats if not resplit else 1, n_jobs=n_jobs,
+                    progress=shifted(sweep_progress(bar), k * total // len(splits), total),
+                    seed=split_seed, scheduler=scheduler))
+            finally:
+                bar.close()
+            seconds += time.perf_counter() - start
+        rows = merge_seed_sweeps(per_seed) if resplit else per_seed[0]
         meta = {"title": None, "data": dataset.name, "sizes": sizes, "base_params": base,
                 "repeats": repeats, "seed": seed, "n_jobs": n_jobs, "val_fraction": val_fraction,
+                "resplit": resplit,
                 "features": setup["kind"], "feature_params": setup["params"],
                 "standardize": setup["standardize"], "pca_variance": setup["pca_variance"],
                 "seconds": seconds}

@@ -12,8 +12,9 @@ import os
 import numpy as np
 
 from fastsoftmax.experiments.results import load_results
-from fastsoftmax.experiments.stats import spread_label, summarize
-from fastsoftmax.plots.figures import DEFAULT_DPI, check_figure_path, pyplot, save_figure, smooth
+from fastsoftmax.experiments.stats import seeds_vary, spread_label, summarize
+from fastsoftmax.plots.figures import (DEFAULT_DPI, check_figure_path, curve_look,
+                                       curves_coincide, pyplot, save_figure, smooth)
 
 #: Parameters always drawn on a log axis (when every value is > 0).
 LOG_PARAMS = ("learning_rate", "alpha")
@@ -161,7 +162,7 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
         (s, [e for e in summary if _key(e[series]) == s])
         for s in dict.fromkeys(_key(e[series]) for e in summary)]
     metrics = [metric] if series is not None else [metric, *extra_metrics]
-    colors = plt.get_cmap("viridis" if series is not None else "tab10")
+    colors = plt.get_cmap("tab10")
     n_lines = len(groups) * len(metrics)
     diverged_x = []
     line = 0
@@ -176,14 +177,15 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
                 points.append((xi, entry[f"{m}_mean"], entry[f"{m}_std"]))
             name = (f"{series}={format_value(_unkey(label))}" if series is not None
                     else METRIC_LABELS.get(m, m))
-            color = (colors(line / max(1, len(groups) - 1) * 0.9) if series is not None
-                     else colors(line))
+            # a series: the loss curves' colour-blind-safe colours and line styles
+            color, style, _ = (curve_look(line, line) if series is not None
+                               else (colors(line), "-", None))
             if points:
                 x, mean, std = (np.array(c, dtype=np.float64) for c in zip(*sorted(points)))
                 if categorical and n_lines > 1:  # side by side, not on top of each other
                     x = x + 0.5 * (line / (n_lines - 1) - 0.5) * min(1.0, 0.3 * n_lines)
                 ax.plot(x, mean, marker="o", ms=5, lw=1.5, color=color, label=name,
-                        ls="none" if categorical else "-")
+                        ls="none" if categorical else style)
                 bars = np.isfinite(std)
                 if bars.any():
                     ax.errorbar(x[bars], mean[bars], yerr=std[bars], ls="none", capsize=3,
@@ -253,6 +255,16 @@ def _raw_label(updates):
     return "one run, each update" if step <= 1 else f"one run, means of ~{step} updates"
 
 
+#: At most this many configurations share one axes with their raw runs drawn.
+MAX_RAW_LINES = 4
+
+
+def draws_raw_curves(names, n_configs):
+    """Whether :func:`plot_loss_curves` draws a raw run under each smoothed mean."""
+    single = len(names) == 1 and (names[0] in LENGTH_PARAMS or 1 < n_configs <= MAX_PANELS)
+    return single or n_configs <= MAX_RAW_LINES
+
+
 def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DEFAULT_DPI):
     """Minibatch loss against update per configuration: raw (faint) under smoothed.
 
@@ -264,8 +276,10 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DE
       panel per value, shared axes, so each curve's noise can be seen;
     - a run length (``n_iter``, ``epochs``): one axes, longest run first, each run's
       end marked and labelled (shorter runs follow the longer ones' path);
-    - otherwise one axes, colour by the first parameter and line style by the second
-      (raw curves drawn only for up to four configurations).
+    - otherwise one axes, colour (:data:`~fastsoftmax.plots.figures.PALETTE`, colour-blind safe) by the first
+      parameter and line style by the second
+      (:func:`~fastsoftmax.plots.figures.curve_look`); raw curves drawn
+      only for up to :data:`MAX_RAW_LINES` configurations (:func:`draws_raw_curves`).
 
     Parameters
     ----------
@@ -294,25 +308,34 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DE
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     if len(keys) > max_lines:
         keys = [keys[i] for i in np.linspace(0, len(keys) - 1, max_lines).round().astype(int)]
-    cmap = plt.get_cmap("viridis")
     firsts = list(dict.fromkeys(k[0] for k in keys))
     seconds = list(dict.fromkeys(k[1] for k in keys)) if len(names) > 1 else [None]
-    styles = ["-", "--", ":", "-."]
-    raw = len(keys) <= 4
-    lows, highs = [], []
+    raw = len(keys) <= MAX_RAW_LINES
+    lows, highs, drawn = [], [], []
     for key in keys:
         members, first, mean, n_same = data[key]
         label = ", ".join(f"{n}={format_value(_unkey(v))}" for n, v in zip(names, key))
-        color = cmap(0.9 * firsts.index(key[0]) / max(1, len(firsts) - 1))
-        style = styles[seconds.index(key[1]) % len(styles)] if len(names) > 1 else "-"
+        color, style, marker = curve_look(firsts.index(key[0]),
+                                          seconds.index(key[1]) if len(names) > 1 else 0)
         if mean is None:
             ax.plot([], [], color="tab:red", ls="none", marker="x", label=f"{label} (diverged)")
             continue
         if raw:
             ax.plot(*first, color=color, lw=0.6, alpha=0.25)
         updates, losses, _ = _smoothed(*mean)
-        ax.plot(updates, losses, color=color, lw=1.5, ls=style,
-                label=label + (f" ({n_same} seeds)" if n_same > 1 else ""))
+        label += f" ({n_same} seeds)" if n_same > 1 else ""
+        under = next((d for d in drawn if d[1].get_color() == color
+                      and curves_coincide(d[2], (updates, losses))), None)
+        if under is not None:
+            # a curve drawn exactly over an earlier one of its colour would hide it: the
+            # earlier one becomes a wide pale band, this one a thin line on top
+            under[1].set_linewidth(4.5)
+            under[1].set_alpha(0.4)
+            label += f" (coincides with the {under[0]} band)"
+        (line,) = ax.plot(updates, losses, color=color, lw=1.5, ls=style, marker=marker,
+                          markersize=4, markevery=max(1, len(updates) // 8), label=label,
+                          zorder=3 + len(drawn))
+        drawn.append((f"{names[-1]}={format_value(_unkey(key[-1]))}", line, (updates, losses)))
         finite = (first[1] if raw else losses)
         finite = finite[np.isfinite(finite)]
         if len(finite):
@@ -328,14 +351,22 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DE
     save_figure(fig, path, dpi)
 
 
+def panel_grid(n, max_cols=4):
+    """``(rows, cols)`` for ``n`` panels: the fewest empty panels, then the squarest,
+    then the widest (4 -> 2x2, 5 -> 2x3, 6 -> 2x3, 7 -> 2x4)."""
+    if n <= 1:
+        return 1, 1
+    options = [(math.ceil(n / c), c) for c in range(2, min(max_cols, n) + 1)]
+    return min(options, key=lambda rc: (rc[0] * rc[1] - n, abs(rc[0] - rc[1]), -rc[1]))
+
+
 def _plot_curve_panels(data, name, path, title, dpi):
     """One panel per value of ``name``: the raw run faint, the smoothed seed mean dark."""
     plt = pyplot()
     keys = list(data)
     if _numeric([_unkey(k[0]) for k in keys]):
         keys.sort(key=lambda k: _unkey(k[0]))
-    cols = min(3, len(keys))
-    rows_ = math.ceil(len(keys) / cols)
+    rows_, cols = panel_grid(len(keys))
     fig, axes = plt.subplots(rows_, cols, figsize=(3.0 * cols + 0.6, 2.3 * rows_ + 0.8),
                              sharex=True, sharey=True, squeeze=False)
     lows, highs, legend = [], [], None
@@ -363,9 +394,8 @@ def _plot_curve_panels(data, name, path, title, dpi):
         _log_y(axes.flat[0])
     for ax in axes[:, 0]:
         ax.set_ylabel("minibatch loss")
-    for ax in axes[-1, :]:
-        ax.set_xlabel("update")
-    for ax in axes.flat[len(keys) - cols:len(keys)]:
+    for j in range(cols):  # the lowest panel of each column: shared x, its own labels
+        ax = axes[(len(keys) - 1 - j) // cols, j]
         ax.xaxis.set_tick_params(labelbottom=True)
         ax.set_xlabel("update")
     fig.suptitle(title)
@@ -429,9 +459,37 @@ def _plot_length_curves(data, name, path, title, dpi):
     save_figure(fig, path, dpi)
 
 
+#: Narrowest colour scale of a heatmap of a share (accuracy, zero weights): 10 points, so
+#: that a gap of one point looks like one point and not like the whole scale.
+MIN_SHARE_SPAN = 0.10
+
+
+def heatmap_scale(values, metric):
+    """``(vmin, vmax)`` of a heatmap's colour scale over the finite ``values``.
+
+    A share (``*accuracy``, ``zero_fraction``) gets a scale of at least
+    :data:`MIN_SHARE_SPAN` centred on the data, kept inside 0..1; other metrics span
+    their data.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    if not (metric.endswith("accuracy") or metric.endswith("fraction")):
+        return (low, high) if high > low else (low - 0.5, high + 0.5)
+    pad = max(0.0, MIN_SHARE_SPAN - (high - low)) / 2
+    low, high = low - pad, high + pad
+    shift = max(0.0, -low) - max(0.0, high - 1.0)
+    return max(0.0, low + shift), min(1.0, high + shift)
+
+
 def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", title=None,
-                 dpi=DEFAULT_DPI):
-    """Mean ``metric`` over a two-parameter grid (± sample sd); diverged cells are marked."""
+                 dpi=DEFAULT_DPI, varies=None):
+    """Mean ``metric`` over a two-parameter grid (± sample sd), the values printed in the
+    cells, on the colour scale of :func:`heatmap_scale`; diverged cells are marked.
+    ``varies``: what the seeds change (:func:`~fastsoftmax.experiments.stats.seeds_vary`),
+    said in the title."""
     check_figure_path(path, dpi)
     plt = pyplot()
     rows = [_unkey(v) for v in dict.fromkeys(_key(e[row_param]) for e in summary)]
@@ -446,8 +504,7 @@ def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", tit
         div[i, j] = e["diverged"] == e["runs"]
     fig, ax = plt.subplots(figsize=(1.8 + 1.1 * len(cols), 1.4 + 0.6 * len(rows)))
     masked = np.ma.masked_invalid(grid)
-    finite = grid[np.isfinite(grid)]
-    vmin, vmax = (finite.min(), finite.max()) if len(finite) else (0, 1)
+    vmin, vmax = heatmap_scale(grid, metric)
     image = ax.imshow(masked, cmap="viridis", aspect="auto", vmin=vmin, vmax=vmax)
     ax.set_facecolor("#dddddd")
     ax.set_xticks(range(len(cols)), [format_value(v) for v in cols])
@@ -470,7 +527,8 @@ def plot_heatmap(summary, row_param, col_param, path, metric="val_accuracy", tit
     fig.colorbar(image, ax=ax, label=METRIC_LABELS.get(metric, metric))
     runs = max((e["runs"] for e in summary), default=1)
     ax.set_title(title or f"{METRIC_LABELS.get(metric, metric)}: {row_param} × {col_param}"
-                 + ("\n(mean ± sd over seeds)" if runs > 1 else ""), fontsize=10)
+                 + (_spread_title("", "mean ± sd over seeds" + (f";\n{varies}" if varies else ""))
+                    if runs > 1 else ""), fontsize=10)
     save_figure(fig, path, dpi)
 
 
@@ -495,6 +553,12 @@ def make_plots(folder, names=None, dpi=DEFAULT_DPI):
     if not rows or not swept:
         return paths
     out = lambda name: os.path.join(folder, name)  # noqa: E731
+    varies = seeds_vary(payload.get("resplit", False))
+
+    def spread(by):
+        label = spread_label(rows, by, swept)
+        return f"{label};\n{varies}" if "seed" in label else label
+
     paths["loss_curves"] = out("loss_curves.png")
     plot_loss_curves(rows, curves, swept, paths["loss_curves"], dpi=dpi)
     if len(swept) == 1:
@@ -503,26 +567,26 @@ def make_plots(folder, names=None, dpi=DEFAULT_DPI):
         plot_metric(summary, swept[0], paths["accuracy"], "val_accuracy",
                     extra_metrics=("train_accuracy", "test_accuracy"),
                     title=f"training, validation and test accuracy against {swept[0]}",
-                    spread=spread_label(rows, swept, swept), dpi=dpi)
+                    spread=spread(swept), dpi=dpi)
     elif len(swept) == 2:
         summary = summarize(rows, swept)
         paths["accuracy"] = out("accuracy.png")
         plot_metric(summary, swept[0], paths["accuracy"], "val_accuracy", series=swept[1],
-                    spread=spread_label(rows, swept, swept), dpi=dpi)
+                    spread=spread(swept), dpi=dpi)
         paths["heatmap"] = out("heatmap.png")
-        plot_heatmap(summary, swept[0], swept[1], paths["heatmap"], dpi=dpi)
+        plot_heatmap(summary, swept[0], swept[1], paths["heatmap"], dpi=dpi, varies=varies)
     else:
         for name in swept:
             paths[f"accuracy_{name}"] = out(f"accuracy_{name}.png")
             plot_metric(summarize(rows, [name]), name, paths[f"accuracy_{name}"], "val_accuracy",
-                        spread=spread_label(rows, [name], swept), dpi=dpi)
+                        spread=spread([name]), dpi=dpi)
     zeros = [r["zero_fraction"] for r in rows if not r["diverged"]]
     if any(z > 0 for z in zeros if not math.isnan(z)):
         paths["zero_fraction"] = out("zero_fraction.png")
         by = swept[:2] if len(swept) == 2 else swept[:1]
         plot_metric(summarize(rows, by), swept[0], paths["zero_fraction"], "zero_fraction",
                     series=swept[1] if len(swept) == 2 else None,
-                    spread=spread_label(rows, by, swept), dpi=dpi)
+                    spread=spread(by), dpi=dpi)
     return paths
 
 

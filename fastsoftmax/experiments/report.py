@@ -14,9 +14,10 @@ import math
 import os
 import re
 
-from fastsoftmax.experiments.plots import make_plots
+from fastsoftmax.experiments.plots import draws_raw_curves, make_plots
 from fastsoftmax.experiments.results import RESULT_FILES, ResultsFileError, atomic_write, read_sweep_results
-from fastsoftmax.experiments.stats import NOISE_RULE, clearly_better, grid_edges, summarize
+from fastsoftmax.experiments.stats import (NOISE_RULE, clearly_better, grid_edges, seeds_vary,
+                                           summarize)
 from fastsoftmax.io.paths import open_regular
 
 
@@ -188,13 +189,31 @@ def setup_bullets(payload):
     if payload.get("grid"):
         items.append("grid: " + "; ".join(f"`{k}` = {', '.join(fmt_value(v) for v in vals)}"
                                           for k, vals in payload["grid"].items()))
+    if payload.get("val_fraction") is not None:
+        sizes = payload.get("sizes") or {}
+        count = f", {sizes['val']} images" if "val" in sizes else ""
+        items.append(f"held out for validation: {100 * payload['val_fraction']:g}% of the "
+                     f"training images, stratified (`--val-fraction {fmt_value(payload['val_fraction'])}`"
+                     f"{count})")
     if payload.get("base_params"):
+        base = payload["base_params"]
+        grid = payload.get("grid", {})
+        # the classifier's own validation_fraction splits off data only for its early
+        # stopping: listed without it, it reads as the sweep's validation split
+        unused = set() if base.get("early_stopping") or "early_stopping" in grid else {
+            "validation_fraction"}
         items.append("other parameters: " + ", ".join(
-            f"`{k}={fmt_value(v)}`" for k, v in payload["base_params"].items()
-            if k not in payload.get("grid", {}) and v is not None))
+            f"`{k}={fmt_value(v)}`" for k, v in base.items()
+            if k not in grid and k not in unused and v is not None))
+    updates = sorted({r["updates_done"] for r in payload.get("rows", ())
+                      if r.get("updates_done") is not None})
+    if updates:
+        items.append("updates per run: " + (f"{updates[0]:,}" if len(updates) == 1
+                                            else f"{updates[0]:,} to {updates[-1]:,}"))
     if payload.get("repeats"):
         items.append(f"{payload['repeats']} seed(s) per configuration, starting at "
-                     f"{payload.get('seed', 0)}; {len(payload['rows'])} runs")
+                     f"{payload.get('seed', 0)}; {len(payload['rows'])} runs; "
+                     + seeds_vary(payload.get("resplit", False)))
     if payload.get("seconds") is not None:
         items.append(f"wall time {payload['seconds']:.1f} s with {payload.get('n_jobs', '?')} jobs")
     return items
@@ -259,8 +278,15 @@ def sweep_findings(summary, names, grid=None):
     if diverged:
         sentences.append("Training diverged (non-finite loss) for " + "; ".join(
             f"{describe(e, names)} ({e['diverged']} of {e['runs']} runs)" for e in diverged) + ".")
-    else:
-        sentences.append("No run diverged.")
+    unstable = [e for e in summary if e.get("unstable")]
+    if unstable:
+        sentences.append("Unstable (the final loss ended above the loss before the first update) "
+                         "for " + "; ".join(f"{describe(e, names)} ({e['unstable']} of {e['runs']} "
+                                            f"runs; final loss {e['final_loss_mean']:.3f} against "
+                                            f"{e['start_loss_mean']:.3f} at the start)"
+                                            for e in unstable) + ".")
+    if not diverged:
+        sentences.append("No run diverged" + (" (non-finite loss)." if unstable else "."))
     return sentences
 
 
@@ -269,9 +295,19 @@ PLOT_CAPTIONS = {
                    "(faint) under the smoothed mean over seeds.",
     "accuracy": "Accuracy against the swept value (mean ± sample standard deviation; the title "
                 "says over which runs).",
-    "heatmap": "Mean validation accuracy over the two-parameter grid.",
+    "heatmap": "Mean validation accuracy over the two-parameter grid, printed in each cell; "
+               "the colour scale spans at least 10 accuracy points.",
     "zero_fraction": "Fraction of exactly-zero weights in W.",
 }
+
+
+def plot_caption(key, names, n_configs):
+    """The caption of a sweep's plot ``key``: :data:`PLOT_CAPTIONS`, the loss curves'
+    saying whether raw runs are drawn (:func:`~fastsoftmax.experiments.plots.draws_raw_curves`)."""
+    if key == "loss_curves" and not draws_raw_curves(names, n_configs):
+        return ("Training minibatch loss against update per configuration: the smoothed mean "
+                "over seeds (no raw runs: too many curves on one axes).")
+    return PLOT_CAPTIONS.get(key, key.replace("_", " "))
 
 
 def sweep_document(folder, title=None, make_missing_plots=True):
@@ -297,7 +333,7 @@ def sweep_document(folder, title=None, make_missing_plots=True):
     if plots:
         doc.heading("Plots")
         for key, path in plots.items():
-            doc.image(path, PLOT_CAPTIONS.get(key, key.replace("_", " ")))
+            doc.image(path, plot_caption(key, names, len(summary)))
     return doc
 
 

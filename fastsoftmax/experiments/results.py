@@ -31,15 +31,18 @@ RESULT_FILES = ("results.csv", "results.json", "curves.npz")
 
 #: Columns of ``results.csv`` after the swept parameters: the seed and the measurements.
 #: ``updates_done`` is the number of minibatch updates the fit ran (``n_iter_``);
-#: empty/null for a run that diverged or failed.
+#: empty/null for a run that diverged or failed.  ``start_loss`` is the loss before the
+#: first update: a run whose ``final_loss`` ends above it is unstable
+#: (:func:`fastsoftmax.experiments.stats.is_unstable`).
 METRIC_COLUMNS = ("seed", "diverged", "train_accuracy", "val_accuracy", "test_accuracy",
-                  "final_loss", "updates_done", "seconds", "zero_fraction", "error")
+                  "final_loss", "updates_done", "seconds", "zero_fraction", "error",
+                  "start_loss")
 #: Row keys that are neither a parameter nor a metric column.
 ROW_EXTRAS = ("run", "params", "curve")
 #: The measured numbers of a row: null in ``results.json`` is read back as NaN, and
 #: :func:`fastsoftmax.experiments.stats.summarize` averages them.
 NUMERIC_METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "final_loss",
-                   "zero_fraction", "seconds")
+                   "zero_fraction", "seconds", "start_loss")
 #: The study's analyses (:mod:`fastsoftmax.experiments.study`), in report order: each is
 #: a sweep in the subfolder of that name of a study's folder.
 ANALYSES = ("batch_size", "learning_rate", "n_iter", "l2", "l1")

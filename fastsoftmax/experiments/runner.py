@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from fastsoftmax.model.classifier import SoftmaxClassifier, TrainingDivergedError
+from fastsoftmax.model.metrics import final_loss
 
 #: Most points kept of each loss curve (evenly spaced updates).
 MAX_CURVE_POINTS = 2000
@@ -49,15 +50,6 @@ def downsample_curve(losses, max_points=MAX_CURVE_POINTS):
     return edges[1:], sums / np.diff(edges)
 
 
-def final_loss(losses):
-    """Mean minibatch loss over the last 5% of updates (at least one): the loss reached."""
-    losses = np.asarray(losses, dtype=np.float64)
-    if len(losses) == 0:
-        return math.nan
-    tail = max(1, len(losses) // 20)
-    return float(losses[-tail:].mean())
-
-
 def run_one(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params=None, seed=0,
             max_curve_points=MAX_CURVE_POINTS):
     """Fit one configuration with one seed and measure it.
@@ -67,6 +59,7 @@ def run_one(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params=
     dict
         The ``config`` values, ``seed``, ``diverged``, ``train_accuracy``,
         ``val_accuracy``, ``test_accuracy``, ``final_loss`` (:func:`final_loss`),
+        ``start_loss`` (the loss before the first update),
         ``updates_done`` (updates the fit ran), ``seconds`` (fit time),
         ``zero_fraction`` (share of exactly-zero entries of ``coef_``), ``error`` (the
         divergence message, or ``"<Type>: <message>"`` of a fit that raised, else
@@ -94,6 +87,7 @@ def run_one(X_train, y_train, X_val, y_val, X_test, y_test, config, base_params=
         val_accuracy=float(clf.score(X_val, y_val)) if len(y_val) else math.nan,
         test_accuracy=float(clf.score(X_test, y_test)) if len(y_test) else math.nan,
         final_loss=final_loss(clf.loss_curve_),
+        start_loss=float(clf.loss_curve_[0]) if len(clf.loss_curve_) else math.nan,
         updates_done=int(clf.n_iter_),
         seconds=seconds,
         zero_fraction=float(np.mean(clf.coef_ == 0)),
@@ -130,7 +124,7 @@ def failed_row(config, seed, params, error):
         error = error[:MAX_ERROR_CHARS - 3] + "..."
     row = dict(config)
     row.update(seed=int(seed), diverged=False, train_accuracy=math.nan, val_accuracy=math.nan,
-               test_accuracy=math.nan, final_loss=math.nan, updates_done=None,
+               test_accuracy=math.nan, final_loss=math.nan, start_loss=math.nan, updates_done=None,
                seconds=math.nan, zero_fraction=math.nan, error=str(error))
     row["params"] = params
     row["curve"] = (np.empty(0, dtype=np.int64), np.empty(0))

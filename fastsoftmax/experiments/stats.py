@@ -43,7 +43,8 @@ def summarize(rows, names):
     -------
     list of dict
         One per configuration, in first-seen order: the ``names`` values, ``runs``,
-        ``diverged`` and ``failed`` (counts; a failed run raised on a Dask worker), and
+        ``diverged``, ``failed`` (a failed run raised on a Dask worker) and ``unstable``
+        (:func:`is_unstable`) counts, and
         for each metric (``train_accuracy``, ``val_accuracy``, ``test_accuracy``,
         ``final_loss``, ``zero_fraction``, ``seconds``) its ``<metric>_mean`` and
         ``<metric>_std`` over the runs that neither diverged nor failed (NaN when none).
@@ -60,13 +61,26 @@ def summarize(rows, names):
         entry["runs"] = len(members)
         entry["diverged"] = sum(bool(m["diverged"]) for m in members)
         entry["failed"] = sum(bool(m.get("error")) and not m["diverged"] for m in members)
+        entry["unstable"] = sum(is_unstable(m) for m in members)
         ok = [m for m in members if not m["diverged"] and not m.get("error")]
         for key in NUMERIC_METRICS:
-            values = np.array([m[key] for m in ok], dtype=np.float64)
+            # start_loss: NaN in rows made before it was recorded
+            values = np.array([m[key] if key != "start_loss" else m.get(key, math.nan)
+                               for m in ok], dtype=np.float64)
             entry[f"{key}_mean"] = float(values.mean()) if len(values) else math.nan
             entry[f"{key}_std"] = sample_sd(values)
         out.append(entry)
     return out
+
+
+def is_unstable(row):
+    """Whether a run that trained ended with its final loss above its loss before the
+    first update (False when either is unknown, e.g. results written before
+    ``start_loss`` was recorded)."""
+    final, start = row.get("final_loss"), row.get("start_loss")
+    if row.get("diverged") or final is None or start is None:
+        return False
+    return bool(final > start)  # NaN compares False
 
 
 def trained_runs(entry):
@@ -147,6 +161,15 @@ def spread_label(rows, names, swept=None):
     settings = max(1, size // max(1, seeds))
     return (f"mean ± sd over {size} runs: {seeds} seed{'s' if seeds > 1 else ''} × "
             f"{settings} settings of {', '.join(others)}")
+
+
+def seeds_vary(resplit=False):
+    """What a sweep's seeds change: with ``resplit`` each seed draws its own validation
+    split too; otherwise the seed changes only the minibatch order (the weights start at
+    zero), so a spread over seeds is not the spread over data splits."""
+    if resplit:
+        return "each seed: its own validation split and minibatch order"
+    return "seeds vary only the minibatch order, on one validation split"
 
 
 def grid_edges(best, grid, min_values=3):

@@ -33,7 +33,7 @@ from fastsoftmax.experiments.results import (ANALYSES, ResultsFileError, atomic_
                                              check_output_folder, holds_complete_sweep,
                                              load_results, moved, publishing, write_results)
 from fastsoftmax.experiments.stats import NOISE_RULE, clearly_better, clearly_differs, summarize
-from fastsoftmax.experiments.sweep import count_runs, run_sweep
+from fastsoftmax.experiments.sweep import count_runs, merge_seed_sweeps, run_sweep
 from fastsoftmax.io.untrusted import read_json_file
 from fastsoftmax.plots.figures import smooth
 
@@ -100,8 +100,10 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, progress=None
 
     Parameters
     ----------
-    features : dict
-        From :func:`fastsoftmax.experiments.sweep.prepare_features`.
+    features : dict or list of dict
+        From :func:`fastsoftmax.experiments.sweep.prepare_features`; a list of
+        ``repeats`` of them (one validation split per seed, ``seed + k`` for the k-th)
+        runs seed ``seed + k`` on the k-th, recorded as ``resplit`` in the results.
     folder : str
     plan : dict
         From :func:`study_plan`.
@@ -131,6 +133,8 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, progress=None
     (:func:`~fastsoftmax.experiments.results.publishing`): ``folder`` holds a complete
     study or none.
     """
+    if isinstance(features, (list, tuple)) and len(features) != repeats:
+        raise ValueError(f"features: {len(features)} splits for {repeats} seeds; give one per seed")
     folder = check_study_folder(folder, force)
     with publishing(folder, force, complete=holds_complete_study) as stage:
         result = _run_study_into(features, stage, plan, repeats, n_jobs, seed, progress, meta,
@@ -141,6 +145,7 @@ def run_study(features, folder, plan, repeats=3, n_jobs=2, seed=0, progress=None
 
 def _run_study_into(features, folder, plan, repeats, n_jobs, seed, progress, meta, plots,
                     scheduler):
+    resplit = isinstance(features, (list, tuple))
     totals = {name: count_runs(a["grid"], repeats) for name, a in plan["analyses"].items()}
     total = sum(totals.values())
     done = 0
@@ -153,16 +158,20 @@ def _run_study_into(features, folder, plan, repeats, n_jobs, seed, progress, met
             # the study's; only the learning-rate sweep sees it
             base["learning_rate"] = STUDY_LEARNING_RATE
         start = time.perf_counter()
-        rows = run_sweep(features["X_train"], features["y_train"], features["X_val"],
-                         features["y_val"], features["X_test"], features["y_test"],
-                         analysis["grid"], base, repeats=repeats, n_jobs=n_jobs,
-                         progress=shifted(progress, done, total), seed=seed,
-                         scheduler=scheduler)
+        splits = features if resplit else [features]
+        per_seed = [run_sweep(f["X_train"], f["y_train"], f["X_val"], f["y_val"], f["X_test"],
+                              f["y_test"], analysis["grid"], base,
+                              repeats=1 if resplit else repeats, n_jobs=n_jobs,
+                              progress=shifted(progress, done + k * totals[name] // len(splits),
+                                               total),
+                              seed=seed + k, scheduler=scheduler)
+                    for k, f in enumerate(splits)]
+        rows = merge_seed_sweeps(per_seed) if resplit else per_seed[0]
         sub = os.path.join(folder, name)
         os.mkdir(sub)
         write_results(rows, sub, analysis["grid"],
                       {**(meta or {}), "title": analysis["title"], "base_params": base,
-                       "repeats": repeats, "seed": seed, "n_jobs": n_jobs,
+                       "repeats": repeats, "seed": seed, "n_jobs": n_jobs, "resplit": resplit,
                        "seconds": time.perf_counter() - start})
         if plots:
             make_plots(sub)
@@ -172,7 +181,7 @@ def _run_study_into(features, folder, plan, repeats, n_jobs, seed, progress, met
             plan["base_learning_rate_from"] = "learning_rate analysis"
     atomic_write(os.path.join(folder, "study.json"),
                  json.dumps({**(meta or {}), "plan": plan, "repeats": repeats, "seed": seed,
-                             "analyses": list(ANALYSES)}, indent=2))
+                             "resplit": resplit, "analyses": list(ANALYSES)}, indent=2))
     report = write_study_report(folder)
     return {"findings": study_findings(folder), "report": report}
 
@@ -295,8 +304,19 @@ def _analysis_lr(rows, curves, summary, base):
                                 f"{by[(r, 'constant')]['runs']} constant, "
                                 f"{by[(r, 'step')]['diverged']}/{by[(r, 'step')]['runs']} step"
                                 for r in diverged) + " runs).")
-    else:
-        text.append(f"No learning rate up to {fmt_value(max(rates))} diverged on these features.")
+    unstable = [r for r in rates if r not in diverged
+                and any(by[(r, s)].get("unstable") for s in ("constant", "step") if (r, s) in by)]
+    if unstable:
+        text.append("Unstable (the final loss ends above the loss before the first update) at "
+                    "learning rate " + ", ".join(fmt_value(r) for r in unstable) + " ("
+                    + "; ".join(f"{fmt_value(r)} {s}: final loss {by[(r, s)]['final_loss_mean']:.2f} "
+                                f"against {by[(r, s)]['start_loss_mean']:.2f} at the start"
+                                for r in unstable for s in ("constant", "step")
+                                if (r, s) in by and by[(r, s)].get("unstable")) + ").")
+    if not diverged:
+        text.append(f"No learning rate up to {fmt_value(max(rates))} diverged or ended above "
+                    f"its starting loss on these features." if not unstable else
+                    "None diverged (the loss stayed finite).")
     slow = []
     if best is not None:
         text.append(f"The best is {describe(best, ['learning_rate', 'lr_schedule'])}: validation "
@@ -326,7 +346,7 @@ def _analysis_lr(rows, curves, summary, base):
                     f"{len(gains) - len(better) - len(worse)} the difference is within noise.")
     if best is not None:
         text += grid_edge_sentences(best, {"learning_rate": rates})
-    numbers = {"diverged": diverged, "too_slow": slow,
+    numbers = {"diverged": diverged, "unstable": unstable, "too_slow": slow,
                "best": None if best is None else {"learning_rate": best["learning_rate"],
                                                   "lr_schedule": best["lr_schedule"],
                                                   "val_accuracy": _acc(best)},

@@ -322,6 +322,22 @@ def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=
     return rows
 
 
+def merge_seed_sweeps(per_seed):
+    """One sweep's rows from sweeps of one seed each (``--resplit``: a validation split
+    per seed): configurations in grid order, seeds within each, ``run`` renumbered.
+
+    Parameters
+    ----------
+    per_seed : list of list of dict
+        The rows of :func:`run_sweep` with ``repeats=1``, one list per seed, each over
+        the same grid.
+    """
+    rows = [dict(row) for config_rows in zip(*per_seed) for row in config_rows]
+    for run, row in enumerate(rows):
+        row["run"] = run
+    return rows
+
+
 def publish_sweep(rows, folder, grid=None, meta=None, plots=True, force=False):
     """Write a sweep's results (and plots) and publish them at ``folder`` as a whole.
 

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from fastsoftmax._shared.progress import report
 from fastsoftmax.io.model_file import load_model_file, save_arrays
 from fastsoftmax.model import classifier_state
+from fastsoftmax.model.metrics import final_loss
 from fastsoftmax.model.schedule import (MAX_UPDATES, MIN_CALL, NoImprovementStop, as_generator,
                                         learning_rates, plan_batches, total_updates,
                                         training_weights, validation_split)
@@ -250,7 +251,9 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             Called as ``progress("train", n_done, n_total, loss=loss)`` after each
             kernel call (:mod:`fastsoftmax._shared.progress`): every epoch with
             ``early_stopping``, otherwise after one or more whole epochs (``loss`` is
-            the chunk's mean minibatch loss, ``n_done`` and ``n_total`` count updates).
+            the chunk's mean minibatch loss, ``final_loss`` the
+            :func:`~fastsoftmax.model.metrics.final_loss` of the updates so far,
+            ``n_done`` and ``n_total`` count updates).
 
         Returns
         -------
@@ -303,7 +306,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             chunk_losses = self._run_updates(X_kernel, y_enc, rng, count, batch_size, total,
                                              weights)
             losses.append(chunk_losses)
-            report(progress, "train", self.n_iter_, total, loss=float(chunk_losses.mean()))
+            report(progress, "train", self.n_iter_, total, loss=float(chunk_losses.mean()),
+                   final_loss=_final_loss_so_far(losses, self.n_iter_))
             for first in range(0, len(chunk_losses), per_epoch):
                 epoch += 1
                 mean_loss = float(chunk_losses[first:first + per_epoch].mean())
@@ -399,7 +403,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         chunk_losses = self._run_updates(self._kernel_input(X), y_enc, self._rng, count,
                                          batch_size, total, weights)
         self.loss_curve_ = np.concatenate([self.loss_curve_, chunk_losses])
-        report(progress, "train", self.n_iter_, total, loss=float(chunk_losses.mean()))
+        report(progress, "train", self.n_iter_, total, loss=float(chunk_losses.mean()),
+               final_loss=final_loss(self.loss_curve_))
         self._report_epoch(math.ceil(self.n_iter_ / count), self.n_iter_,
                            float(chunk_losses.mean()), start)
         return self
@@ -538,3 +543,17 @@ def _accuracy(scores, y, weights):
     if weights is None or not weights.any():
         return float(np.mean(correct))
     return float(np.average(correct, weights=weights))
+
+
+def _final_loss_so_far(chunks, n_done):
+    """:func:`~fastsoftmax.model.metrics.final_loss` of the concatenated ``chunks`` (``n_done``
+    losses), reading only the chunks its tail needs."""
+    tail, parts = max(1, n_done // 20), []
+    for chunk in reversed(chunks):
+        parts.append(chunk)
+        tail -= len(chunk)
+        if tail <= 0:
+            break
+    if not parts:
+        return final_loss(parts)
+    return float(np.concatenate(parts[::-1])[-max(1, n_done // 20):].mean())

@@ -1,10 +1,35 @@
-"""Scores of predictions: accuracy, per-class precision, recall and F1, the confusion matrix."""
+"""Scores of predictions: accuracy, per-class precision, recall and F1, the confusion matrix;
+the final loss of a training run."""
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-__all__ = ["Evaluation", "evaluate_predictions"]
+__all__ = ["Evaluation", "evaluate_predictions", "final_loss"]
+
+
+def final_loss(losses):
+    """Mean minibatch loss over the last 5% of updates (at least one): the loss reached.
+
+    The one definition of "final loss" that ``train`` (text and ``--json``), sweeps and
+    studies report: a single minibatch's loss is too noisy to compare runs by.
+
+    Parameters
+    ----------
+    losses : array-like of shape (n_updates,)
+        The loss before each update (``loss_curve_``).
+
+    Returns
+    -------
+    float
+        NaN when there were no updates.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    if len(losses) == 0:
+        return math.nan
+    tail = max(1, len(losses) // 20)
+    return float(losses[-tail:].mean())
 
 
 @dataclass(frozen=True)

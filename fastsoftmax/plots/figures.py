@@ -144,3 +144,31 @@ def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix", d
                     color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
     save_figure(fig, path, dpi)
+
+
+#: Okabe & Ito's colour-blind-safe palette without its yellow (too faint on white), dark
+#: enough to tell apart in print.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+#: Line styles, combined with :data:`PALETTE` so that no two curves look alike.
+LINE_STYLES = ("-", "--", ":", "-.")
+#: Markers that tell apart the curves of one colour and line style (more values of the
+#: first parameter than colours).
+MARKERS = (None, "o", "s", "^", "D", "v")
+
+
+def curve_look(index_first, index_second):
+    """``(color, linestyle, marker)`` of a curve: the first parameter's value picks the
+    colour (then a marker, past the palette), the second's the line style."""
+    color = PALETTE[index_first % len(PALETTE)]
+    marker = MARKERS[(index_first // len(PALETTE)) % len(MARKERS)]
+    return color, LINE_STYLES[index_second % len(LINE_STYLES)], marker
+
+
+def curves_coincide(a, b, rtol=0.03):
+    """Whether two ``(updates, losses)`` curves look the same on a figure: the same
+    updates, and losses apart by a median of at most ``rtol`` of their size."""
+    if len(a[0]) != len(b[0]) or not np.array_equal(a[0], b[0]) or not len(a[0]):
+        return False
+    with np.errstate(divide="ignore", invalid="ignore"):
+        apart = np.abs(np.asarray(a[1]) - b[1]) / np.abs(b[1])
+    return bool(np.nanmedian(apart) <= rtol) if np.isfinite(apart).any() else False
