@@ -160,6 +160,20 @@ def test_cifar100_reports_100_classes_or_20_coarse_ones(files, tmp_path):
     np.testing.assert_array_equal(test.y_test, files[1]["cifar100"][1][2])
 
 
+def test_sweep_and_study_take_the_cifar100_label_set(files, tmp_path):
+    root, written = files
+    for labels, name in ((None, "cifar100"), ("coarse", "cifar100-coarse")):
+        args = ["--labels", labels] if labels else []
+        out = tmp_path / f"sweep-{name}"
+        swept = _invoke("sweep", "learning_rate=0.1", "-d", root / "c100", *args, "--n-iter", 5,
+                        "--val-fraction", 0.5, "--no-plots", "-o", out, "--json")
+        assert swept.exit_code == 0, swept.output
+        assert json.loads(swept.stdout)["data"] == name
+    refused = _invoke("study", "-d", root / "c100", "--labels", "medium", "-o", tmp_path / "s")
+    assert refused.exit_code == 2 and "'medium' is not one of 'fine', 'coarse'" in refused.output
+    assert not (tmp_path / "s").exists()
+
+
 def test_cifar100_archive_loads_as_the_folder(files, tmp_path):
     import tarfile
 

@@ -112,14 +112,15 @@ def check_cache_limit(no_cache):
         cache_limit()
 
 
-def load_features(data, val_fraction, seed, setup, no_cache, quiet, image_size=None):
+def load_features(data, val_fraction, seed, setup, no_cache, quiet, image_size=None, labels=None):
     """Load a data set and compute its features once (the :func:`feature_setup`'s step,
-    standardization and PCA): ``(dataset, features, sizes)``."""
+    standardization and PCA): ``(dataset, features, sizes)``.  ``image_size`` and
+    ``labels`` (CIFAR-100's label set) are :func:`load_data`'s."""
     from fastsoftmax.experiments.sweep import prepare_features
 
     with StageProgress(quiet) as progress:
         with progress.stage("load"):
-            dataset = load_data(data, quiet, image_size=image_size)
+            dataset = load_data(data, quiet, image_size=image_size, labels=labels)
         log_threads()
         log_cache(not no_cache)
         features = prepare_features(dataset, val_fraction=val_fraction, seed=seed,

@@ -6,7 +6,7 @@ import click
 from fastsoftmax.cli.building import (check_cache_limit, connect_scheduler, feature_setup,
                                       load_features)
 from fastsoftmax.cli.errors import InputError, handle_errors
-from fastsoftmax.cli.dataset_options import data_option
+from fastsoftmax.cli.dataset_options import data_option, labels_option
 from fastsoftmax.cli.folders import image_size_option
 from fastsoftmax.cli.options import (FiniteFloatRange, cache_option, feature_options,
                                      force_option, jobs_option, json_option, pca_option,
@@ -18,6 +18,7 @@ from fastsoftmax.cli.verbosity import is_quiet
 
 @click.command()
 @data_option
+@labels_option
 @image_size_option
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=str), default="study-results",
               show_default=True, help="Output folder: one sub-folder per analysis, report.md/.html.")
@@ -42,7 +43,7 @@ from fastsoftmax.cli.verbosity import is_quiet
 @seed_option
 @json_option
 @handle_errors
-def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, learning_rate, val_fraction,
+def study(data, labels, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batch_size, learning_rate, val_fraction,
           resplit, pca_variance, no_cache, seed, as_json, features_kind, **feature_params):
     """Run the study's analyses and write one report of what they measured.
 
@@ -82,10 +83,10 @@ def study(data, image_size, out, force, repeats, n_jobs, scheduler, n_iter, batc
     folder = check_study_folder(out, force)
     cluster = click.get_current_context().with_resource(connect_scheduler(scheduler))
     dataset, features, sizes = load_features(data, val_fraction, seed, setup, no_cache, quiet,
-                                             image_size=image_size)
+                                             image_size=image_size, labels=labels)
     if resplit:  # one split per seed, each drawn with its seed (the first is the one above)
         features = [features] + [load_features(data, val_fraction, seed + k, setup, no_cache,
-                                               quiet, image_size=image_size)[1]
+                                               quiet, image_size=image_size, labels=labels)[1]
                                  for k in range(1, repeats)]
     plan = study_plan(sizes["train"], n_iter=n_iter, batch_size=batch_size,
                       learning_rate=learning_rate)

@@ -6,7 +6,7 @@ import click
 from fastsoftmax.cli.building import (build_classifier, check_cache_limit, connect_scheduler,
                                       feature_setup, load_features)
 from fastsoftmax.cli.errors import InputError, handle_errors
-from fastsoftmax.cli.dataset_options import data_option
+from fastsoftmax.cli.dataset_options import data_option, labels_option
 from fastsoftmax.cli.folders import image_size_option
 from fastsoftmax.cli.options import (CLASSIFIER_PARAMS, cache_option, classifier_options,
                                      feature_options, force_option, jobs_option,
@@ -21,6 +21,7 @@ from fastsoftmax.cli.verbosity import is_quiet
 @click.command()
 @click.argument("grid", nargs=-1, required=True, metavar="PARAM=V1,V2,... [PARAM2=...]")
 @data_option
+@labels_option
 @image_size_option
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=str), default="sweep-results",
               show_default=True,
@@ -41,7 +42,7 @@ from fastsoftmax.cli.verbosity import is_quiet
 @click.option("--no-plots", is_flag=True, help="Write the results but no PNG plots.")
 @json_option
 @handle_errors
-def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fraction, resplit,
+def sweep(grid, data, labels, image_size, out, force, repeats, n_jobs, scheduler, val_fraction, resplit,
           features_kind, pca_variance, no_cache, preset, seed, no_plots, as_json, **options):
     """Fit every combination of the given hyperparameter values and compare them.
 
@@ -84,7 +85,7 @@ def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fr
         result = _run_and_write(parsed, base, data, out, folder, repeats, n_jobs, val_fraction,
                                 setup, no_cache, seed, not no_plots, quiet,
                                 scheduler=cluster, force=force, image_size=image_size,
-                                resplit=resplit)
+                                resplit=resplit, labels=labels)
     if as_json:
         echo_json(result)
         return
@@ -111,7 +112,7 @@ def sweep(grid, data, image_size, out, force, repeats, n_jobs, scheduler, val_fr
 
 def _run_and_write(grid, base, data, out, folder, repeats, n_jobs, val_fraction, setup,
                    no_cache, seed, plots, quiet, scheduler=None, force=False, image_size=None,
-                   resplit=False):
+                   resplit=False, labels=None):
     """Run one sweep and publish it at ``folder`` (``out`` as checked and resolved) as a
     whole (results, curves, plots: built in a hidden folder beside it, renamed into
     place at the end); returns the JSON summary, which names ``out`` as given."""
@@ -127,7 +128,8 @@ def _run_and_write(grid, base, data, out, folder, repeats, n_jobs, val_fraction,
         per_seed, seconds = [], 0.0
         for k, split_seed in enumerate(splits):
             dataset, features, split_sizes = load_features(data, val_fraction, split_seed, setup,
-                                                           no_cache, quiet, image_size=image_size)
+                                                           no_cache, quiet, image_size=image_size,
+                                                           labels=labels)
             if k == 0:
                 sizes = split_sizes  # each split holds the same counts
             bar = ProgressBar(total, f"sweep {' x '.join(grid)}", quiet=quiet)
