@@ -29,8 +29,8 @@ exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
 # The Markdown pages are also read on GitHub: their headings are linked as anchors
 # (``cli.md#first-and-second-run``), which MyST makes from the headings.
 myst_heading_anchors = 3
-# README.md and the pages link to files of the repository outside docs/ (code,
-# benchmarks/): GitHub follows those links, the site cannot.
+# cli.md and hostile-inputs.md link to ../README.md, outside the site: GitHub follows
+# the link, the site cannot.  tests/test_readme.py checks every relative link resolves.
 suppress_warnings = ["myst.xref_missing"]
 
 templates_path = ["_templates"]

@@ -3,7 +3,8 @@ HOG of one image
 ================
 
 :func:`fastsoftmax.features.hog` computes the HOG features of a stack of images, equal
-image by image to :func:`skimage.feature.hog`, which also draws them.
+image by image to :func:`skimage.feature.hog`, which also draws them.  The 8x8 digit is
+enlarged four times first, so that each 8x8-pixel cell's glyph is large enough to see.
 """
 import matplotlib.pyplot as plt
 import numpy as np
@@ -13,10 +14,10 @@ from fastsoftmax.data import load_digits_images
 from fastsoftmax.features import hog
 
 digits = load_digits_images()
-image = digits.X_train[0]
-features = hog(digits.X_train[:1], orientations=9, pixels_per_cell=(4, 4),
+image = np.kron(digits.X_train[0], np.ones((4, 4), dtype=np.uint8))
+features = hog(image[np.newaxis], orientations=9, pixels_per_cell=(8, 8),
                cells_per_block=(1, 1))
-reference, picture = skimage_hog(image, orientations=9, pixels_per_cell=(4, 4),
+reference, picture = skimage_hog(image, orientations=9, pixels_per_cell=(8, 8),
                                  cells_per_block=(1, 1), visualize=True)
 print(f"{features.shape[1]} features; largest difference from scikit-image: "
       f"{np.abs(features[0] - reference).max():.1e}")
