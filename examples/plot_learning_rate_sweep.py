@@ -3,7 +3,8 @@ A learning-rate sweep
 =====================
 
 :func:`~fastsoftmax.experiments.sweep.run_sweep` fits one classifier per learning rate on
-the same features and returns one row per run: its accuracies, final loss and loss curve (``curve``).
+the same features and returns one row per run: its accuracies, final loss and loss
+curve (``curve``).
 """
 import matplotlib.pyplot as plt
 from sklearn.datasets import load_digits
