@@ -200,7 +200,7 @@ def load_idx(path, *, return_class_names=False):
         ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each gzipped
         (``.gz``, as published) or not, or the folder above a ``raw`` folder holding them.
     return_class_names : bool, default False
-        Also return the class names and the data set's name: ``"0"``..``"9"`` for
+        Also return the class names and the data set's name: ``"0"`` to ``"9"`` for
         MNIST; Fashion-MNIST's ten names when the test-labels file is the published
         Fashion-MNIST one, or the folder's path names "fashion".
 

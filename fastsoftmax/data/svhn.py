@@ -183,7 +183,7 @@ def load_svhn(path, *, extra=False, return_class_names=False):
     extra : bool, default False
         Add the 531,131 images of ``extra_32x32.mat`` to the training set.
     return_class_names : bool, default False
-        Also return the class names ``"0"``..``"9"``.
+        Also return the class names ``"0"`` to ``"9"``.
 
     Returns
     -------

@@ -57,7 +57,7 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         As in :func:`fastsoftmax.features.hog`.
     image_shape : tuple of int or None, default None
         ``(H, W)`` or ``(H, W, C)``: the shape of one image when ``X`` comes
-        flattened as (N, H*W[*C]) (e.g. after another scikit-learn step).  None
+        flattened as ``(N, H*W[*C])`` (e.g. after another scikit-learn step).  None
         needs ``X`` of shape (N, H, W) or (N, H, W, C).
     data_range : (float, float) or None, default None
         When set, pixels are first mapped from this range to 0..1 with
@@ -167,7 +167,7 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array_like of shape (N, H, W), (N, H, W, C) or (N, H*W[*C])
+        X : array_like of shape (N, H, W), (N, H, W, C) or ``(N, H*W[*C])``
             Images (flattened rows need ``image_shape``).
         y : ignored
 
@@ -191,7 +191,7 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array_like of shape (N, H, W), (N, H, W, C) or (N, H*W[*C])
+        X : array_like of shape (N, H, W), (N, H, W, C) or ``(N, H*W[*C])``
             Images of the fitted shape.
         progress : callable, optional
             ``progress("features", done, N)`` before the first chunk of images and
@@ -199,7 +199,7 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (N, n_features_out_)
+        features : ndarray of shape (N, ``n_features_out_``)
         """
         check_is_fitted(self, "image_shape_")
         images = self._images(X, self.image_shape_)

@@ -152,7 +152,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Minibatch updates made by the last ``fit``, fewer than planned when it stopped
         early (cumulative over ``partial_fit`` calls).
-    loss_curve_ : ndarray of shape (n_iter_,)
+    loss_curve_ : ndarray of shape (``n_iter_``,)
         Minibatch loss (data + penalty) before each update.
     validation_scores_ : list of float
         Validation accuracy after each epoch, with ``early_stopping=True``.

@@ -295,7 +295,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (N, n_features_)
+        ndarray of shape (N, ``n_features_``)
             :meth:`transform` of ``images`` with the steps just fitted.
         """
         self._validate_params()
