@@ -1,7 +1,12 @@
-"""Figures of models and training runs (:mod:`.figures`); this module only re-exports."""
+"""Figures of models and training runs (:mod:`.figures`) and of what a model learned
+(:mod:`.model_pictures`); this module only re-exports."""
 from fastsoftmax.plots.figures import (DEFAULT_DPI, FIGURE_FORMATS, check_figure_path,
                                        plot_confusion_matrix, plot_loss_curve, pyplot,
                                        save_figure, smooth)
+from fastsoftmax.plots.model_pictures import (draw_hog_weights, hog_cell_weights,
+                                              hog_glyph_segments, input_weights,
+                                              plot_hog_weights)
 
-__all__ = ["DEFAULT_DPI", "FIGURE_FORMATS", "check_figure_path", "plot_confusion_matrix",
-           "plot_loss_curve", "pyplot", "save_figure", "smooth"]
+__all__ = ["DEFAULT_DPI", "FIGURE_FORMATS", "check_figure_path", "draw_hog_weights",
+           "hog_cell_weights", "hog_glyph_segments", "input_weights", "plot_confusion_matrix",
+           "plot_hog_weights", "plot_loss_curve", "pyplot", "save_figure", "smooth"]

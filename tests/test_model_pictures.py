@@ -1,0 +1,169 @@
+"""``fastsoftmax show`` and :mod:`fastsoftmax.plots.model_pictures`: the glyphs drawn are
+the weights' orientations, checked against known-answer weights and scikit-image's HOG."""
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from matplotlib.collections import LineCollection
+
+from fastsoftmax.cli import main
+from fastsoftmax.features.batch_hog import hog
+from fastsoftmax.model.classifier import SoftmaxClassifier
+from fastsoftmax.model.pipeline import ImagePipeline
+from fastsoftmax.plots import draw_hog_weights, hog_cell_weights, plot_hog_weights, pyplot
+
+# the digits' HOG: 8x8 images, 2x2-pixel cells (4x4 cells), 2x2-cell blocks (3x3 blocks), 9 bins
+SHAPE, CELLS, BLOCKS, BINS = (8, 8), (4, 4), (3, 3), 9
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(60, *SHAPE), dtype=np.uint8)
+    y = np.arange(60) % 3
+    return ImagePipeline(SoftmaxClassifier(n_iter=2, batch_size=20), pca_variance=None,
+                         class_names=["a", "b", "c"]).fit(images, y)
+
+
+def _hog_weights(bin_for_class):
+    """HOG-space weights: class k is +1 on orientation bin ``bin_for_class[k]`` in every
+    block, 0 elsewhere."""
+    weights = np.zeros((len(bin_for_class), *BLOCKS, 2, 2, BINS))
+    for k, b in enumerate(bin_for_class):
+        weights[k, ..., b] = 1.0
+    return weights.reshape(len(bin_for_class), -1)
+
+
+def _set_weights(pipe, hog_weights, seed=1):
+    """Put ``hog_weights`` behind a random orthogonal PCA and a standardization."""
+    from fastsoftmax.model.pca import VariancePCA
+    from fastsoftmax.model.scaling import FeatureScaler
+
+    n = hog_weights.shape[1]
+    rng = np.random.default_rng(seed)
+    components = np.linalg.qr(rng.normal(size=(n, n)))[0].T
+    scale = rng.uniform(0.5, 2.0, size=n)
+    pipe.pca_ = VariancePCA()
+    pipe.pca_.components_ = components.astype(np.float32)
+    pipe.scaler_ = FeatureScaler()
+    pipe.scaler_.scale_ = scale.astype(np.float32)
+    # score = coef @ C @ ((x - m) / s): HOG-space weights (coef @ C) / s
+    pipe.classifier_.coef_ = ((hog_weights * scale) @ components.T).astype(np.float32)
+    return pipe
+
+
+def _panels(fig):
+    axes = [ax for ax in fig.axes if ax.collections]
+    return {ax.get_title(): ax.collections[0] for ax in axes}
+
+
+def _strongest_directions(collection, tol=1e-3):
+    """Unit (x, y) directions of the most opaque segments of a panel."""
+    segments = np.asarray(collection.get_segments())
+    alpha = collection.get_colors()[:, 3]
+    strong = alpha >= alpha.max() - tol
+    d = segments[strong, 1] - segments[strong, 0]
+    return d / np.linalg.norm(d, axis=1, keepdims=True), alpha
+
+
+def test_cell_weights_sum_each_cell_over_its_blocks(pipe):
+    _set_weights(pipe, _hog_weights([0, 4, 8]))
+    cells = hog_cell_weights(pipe)
+    assert cells.shape == (3, *CELLS, BINS)
+    covering = np.array([1, 2, 2, 1])  # blocks covering a cell along one axis
+    np.testing.assert_allclose(cells[1, ..., 4], np.outer(covering, covering), atol=1e-4)
+    np.testing.assert_allclose(np.delete(cells[1], 4, axis=-1), 0, atol=1e-4)
+
+
+@pytest.mark.parametrize("b", [0, 4, 8])
+def test_glyph_points_along_the_edge_of_the_favoured_bin(pipe, b):
+    _set_weights(pipe, _hog_weights([b, (b + 3) % BINS, (b + 6) % BINS]))
+    fig = draw_hog_weights(pipe)
+    try:
+        panels = _panels(fig)
+        assert set(panels) == {"a +", "a \u2212", "b +", "b \u2212", "c +", "c \u2212"}
+        directions, alpha = _strongest_directions(panels["a +"])
+        # bin b holds gradients at angle (b + 0.5) * 20 degrees from the row... as in
+        # scikit-image: the glyph runs along the edge, (x, y) = (-sin, cos) of the angle
+        angle = np.pi * (b + 0.5) / BINS
+        expected = np.array([-np.sin(angle), np.cos(angle)])
+        np.testing.assert_allclose(np.abs(directions @ expected), 1, atol=1e-6)
+        assert len(directions) == 4  # the four middle cells, covered by 4 blocks each
+        assert np.count_nonzero(alpha > 1e-4) == 16  # one glyph per cell, only of bin b
+        # the negative panel of a class with no negative weight is blank
+        assert np.all(panels["a \u2212"].get_colors()[:, 3] < 1e-5)
+    finally:
+        pyplot().close(fig)
+
+
+def test_negative_weights_go_to_their_own_panel(pipe):
+    _set_weights(pipe, -_hog_weights([2, 2, 2]))
+    fig = draw_hog_weights(pipe)
+    try:
+        panels = _panels(fig)
+        assert np.all(panels["b +"].get_colors()[:, 3] < 1e-5)
+        directions, _ = _strongest_directions(panels["b \u2212"])
+        angle = np.pi * 2.5 / BINS
+        np.testing.assert_allclose(np.abs(directions @ [-np.sin(angle), np.cos(angle)]), 1,
+                                   atol=1e-6)
+    finally:
+        pyplot().close(fig)
+
+
+def test_glyph_of_a_vertical_edge_is_vertical(pipe):
+    """Independent of the bin convention: weights = the HOG of a vertical edge image."""
+    edge = np.zeros((1, *SHAPE))
+    edge[:, :, 4:] = 1.0
+    features = hog(edge, orientations=BINS, pixels_per_cell=(2, 2), cells_per_block=(2, 2))
+    _set_weights(pipe, np.repeat(features, 3, axis=0).astype(np.float64))
+    fig = draw_hog_weights(pipe)
+    try:
+        directions, _ = _strongest_directions(_panels(fig)["a +"], tol=0.05)
+        assert np.all(np.abs(directions[:, 1]) > 0.95)  # (x, y): y dominates: vertical
+    finally:
+        pyplot().close(fig)
+
+
+def test_a_model_without_hog_is_refused(pipe):
+    other = ImagePipeline()
+    other.features_ = object()
+    with pytest.raises(ValueError, match="not HOG"):
+        hog_cell_weights(other)
+
+
+@pytest.mark.parametrize("ext", ["png", "pdf", "svg"])
+def test_plot_writes_the_format_of_the_extension(pipe, tmp_path, ext):
+    _set_weights(pipe, _hog_weights([0, 4, 8]))
+    path = tmp_path / f"w.{ext}"
+    plot_hog_weights(pipe, path)
+    assert path.stat().st_size > 0
+
+
+def test_show_command(pipe, tmp_path, monkeypatch):
+    model = tmp_path / "m.npz"
+    _set_weights(pipe, _hog_weights([0, 4, 8]))
+    pipe.pca_ = pipe.scaler_ = None
+    pipe.classifier_.coef_ = _hog_weights([0, 4, 8]).astype(np.float32)
+    pipe.save(model)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(main, ["show", "-m", str(model)])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"figure written to {tmp_path / 'm-weights.png'}\n"
+    with open(tmp_path / "m-weights.png", "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    # an existing figure is refused without --force; a bad extension and a bad model too
+    for args, message in [
+        (["-m", str(model)], "already exists; add --force"),
+        (["-m", str(model), "-o", "w.gif"], "cannot write a figure as '.gif'"),
+        (["-m", str(tmp_path / "missing.npz"), "-o", "w.svg"], "missing.npz"),
+    ]:
+        before = sorted(os.listdir(tmp_path))
+        result = runner.invoke(main, ["show", *args])
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1
+        assert sorted(os.listdir(tmp_path)) == before
+    result = runner.invoke(main, ["show", "-m", str(model), "-o", "w.pdf", "--dpi", "60"])
+    assert result.exit_code == 0 and (tmp_path / "w.pdf").read_bytes()[:4] == b"%PDF"
