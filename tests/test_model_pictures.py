@@ -7,11 +7,16 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.collections import LineCollection
 
+from sklearn.datasets import load_digits
+from small_kmeans import SMALL
+
 from fastsoftmax.cli import main
+from fastsoftmax.features.learned import KMeansFeatures
 from fastsoftmax.features.batch_hog import hog
 from fastsoftmax.model.classifier import SoftmaxClassifier
 from fastsoftmax.model.pipeline import ImagePipeline
-from fastsoftmax.plots import draw_hog_weights, hog_cell_weights, plot_hog_weights, pyplot
+from fastsoftmax.plots import (class_filters, draw_hog_weights, draw_kmeans_weights,
+                               hog_cell_weights, plot_hog_weights, pyplot)
 
 # the digits' HOG: 8x8 images, 2x2-pixel cells (4x4 cells), 2x2-cell blocks (3x3 blocks), 9 bins
 SHAPE, CELLS, BLOCKS, BINS = (8, 8), (4, 4), (3, 3), 9
@@ -150,7 +155,7 @@ def test_show_command(pipe, tmp_path, monkeypatch):
     runner = CliRunner()
     result = runner.invoke(main, ["show", "-m", str(model)])
     assert result.exit_code == 0, result.output
-    assert result.output == f"figure written to {tmp_path / 'm-weights.png'}\n"
+    assert result.output == "figure written to m-weights.png\n"
     with open(tmp_path / "m-weights.png", "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     # an existing figure is refused without --force; a bad extension and a bad model too
@@ -167,3 +172,84 @@ def test_show_command(pipe, tmp_path, monkeypatch):
         assert sorted(os.listdir(tmp_path)) == before
     result = runner.invoke(main, ["show", "-m", str(model), "-o", "w.pdf", "--dpi", "60"])
     assert result.exit_code == 0 and (tmp_path / "w.pdf").read_bytes()[:4] == b"%PDF"
+
+
+# ---------------------------------------------------------------------- learned features
+@pytest.fixture(scope="module")
+def kmeans_pipe():
+    digits = load_digits()
+    images = (digits.images * 16).clip(0, 255).astype(np.uint8)[:300]
+    return ImagePipeline(SoftmaxClassifier(n_iter=20, batch_size=50),
+                         features=KMeansFeatures(**SMALL, random_state=0),
+                         standardize=True).fit(images, digits.target[:300])
+
+
+def _image_of(fig, index):
+    axes = [ax for ax in fig.axes if ax.images]
+    return np.ma.filled(axes[index].images[0].get_array(), np.nan)
+
+
+def test_dictionary_is_drawn_most_used_first(kmeans_pipe):
+    pipe = kmeans_pipe
+    k = pipe.features_.cluster_centers_.shape[0]
+    # use = norm of the feature-space weights on each centroid's 4 pooled features
+    weights = input_weights_reference(pipe).reshape(len(pipe.classes_), 4, k)
+    use = np.sqrt((weights ** 2).sum(axis=(0, 1)))
+    order = np.argsort(-use, kind="stable")
+    assert sorted(order.tolist()) == list(range(k)) and len(set(np.round(use, 6))) == k
+    fig = draw_kmeans_weights(pipe)
+    try:
+        montage = _image_of(fig, 0)
+        size = pipe.features_.patch_size
+        columns = int(np.ceil(np.sqrt(k)))
+        for position in (0, 1, k - 1):
+            r, c = divmod(position, columns)
+            tile = montage[r * (size + 1):r * (size + 1) + size,
+                           c * (size + 1):c * (size + 1) + size]
+            center = pipe.features_.cluster_centers_[order[position]].reshape(size, size)
+            stretched = (center - center.min()) / (center.max() - center.min())
+            np.testing.assert_allclose(tile, stretched, atol=1e-6)
+        # the gaps are NaN (drawn in a colour no tile has)
+        assert np.all(np.isnan(montage[size, :]))
+    finally:
+        pyplot().close(fig)
+
+
+def input_weights_reference(pipe):
+    """Feature-space weights by least squares: score differences of random features."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(pipe.n_image_features_ + 20, pipe.n_image_features_))
+    z = pipe.scaler_.transform(x.astype(np.float32), copy=True)
+    z = z if pipe.pca_ is None else pipe.pca_.transform(z)
+    scores = z.astype(np.float64) @ pipe.classifier_.coef_.T.astype(np.float64)
+    x1 = np.hstack([x, np.ones((len(x), 1))])
+    return np.linalg.lstsq(x1, scores, rcond=None)[0][:-1].T
+
+
+def test_class_filters_are_the_largest_weights_per_quadrant(kmeans_pipe):
+    pipe = kmeans_pipe
+    k = pipe.features_.cluster_centers_.shape[0]
+    weights = input_weights_reference(pipe).reshape(len(pipe.classes_), 4, k)
+    strongest = class_filters(pipe, top=3)
+    assert strongest.shape == (len(pipe.classes_), 4, 3)
+    for n in range(len(pipe.classes_)):
+        for q in range(4):
+            assert strongest[n, q].tolist() == np.argsort(-weights[n, q])[:3].tolist()
+    fig = draw_kmeans_weights(pipe)
+    try:
+        montage, size = _image_of(fig, 1), pipe.features_.patch_size
+        # class 2's row, quadrant "bottom left" (2), its strongest filter (column 6)
+        tile = montage[2 * (size + 1):2 * (size + 1) + size, 6 * (size + 1):6 * (size + 1) + size]
+        center = pipe.features_.cluster_centers_[strongest[2, 2, 0]].reshape(size, size)
+        np.testing.assert_allclose(tile, (center - center.min()) / np.ptp(center), atol=1e-6)
+        assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == [str(c) for c in range(10)]
+    finally:
+        pyplot().close(fig)
+
+
+def test_show_draws_a_learned_feature_model(kmeans_pipe, tmp_path):
+    model = tmp_path / "km.npz"
+    kmeans_pipe.save(model)
+    result = CliRunner().invoke(main, ["show", "-m", str(model), "-o", str(tmp_path / "k.svg")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "k.svg").read_bytes().lstrip()[:5] in (b"<?xml", b"<svg ")

@@ -21,15 +21,20 @@ from fastsoftmax.cli.paths import output_file
 @overwrite_option
 @handle_errors
 def show(model_path, out_path, dpi, force):
-    """Draw what a saved HOG model learned: each class's weights as HOG glyphs.
+    """Draw what a saved model learned.
 
-    The classifier's weights are taken back through PCA (and the standardization) to
-    HOG space and summed per cell over the blocks covering it; each cell shows one
-    line per orientation bin along the edge direction it responds to, as
-    scikit-image draws a HOG, opaque where the weight is large.  Each class has two
-    panels: its positive weights (edges that speak for it) and its negative ones.
+    A HOG model: the classifier's weights are taken back through PCA (and the
+    standardization) to HOG space and summed per cell over the blocks covering it;
+    each cell shows one line per orientation bin along the edge direction it
+    responds to, as scikit-image draws a HOG, opaque where the weight is large.
+    Each class has two panels: its positive weights (edges that speak for it) and
+    its negative ones.
+
+    A learned-feature model (--features kmeans): the dictionary of whitened filters,
+    each contrast-stretched, most used first (by the norm of the classifier's
+    weights on it), and each class's three strongest filters per pooling quadrant.
     """
-    from fastsoftmax.plots.model_pictures import plot_hog_weights
+    from fastsoftmax.plots.model_pictures import plot_model_weights
 
     if out_path is None:
         stem = os.path.splitext(os.path.basename(model_path))[0] or "model"
@@ -37,7 +42,7 @@ def show(model_path, out_path, dpi, force):
     out_file = output_file(out_path, "--out", force, dpi=dpi)
     pipe = load_pipeline(model_path)
     try:
-        plot_hog_weights(pipe, out_file, dpi=dpi)
+        plot_model_weights(pipe, out_file, dpi=dpi)
     except ValueError as exc:
         raise InputError(f"{printable(model_path)}: {exc}") from None
-    echo(f"figure written to {out_file}")
+    echo(f"figure written to {out_path}")

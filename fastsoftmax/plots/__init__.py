@@ -3,10 +3,15 @@
 from fastsoftmax.plots.figures import (DEFAULT_DPI, FIGURE_FORMATS, check_figure_path,
                                        plot_confusion_matrix, plot_loss_curve, pyplot,
                                        save_figure, smooth)
-from fastsoftmax.plots.model_pictures import (draw_hog_weights, hog_cell_weights,
+from fastsoftmax.plots.model_pictures import (class_filters, dictionary_order,
+                                              dictionary_tiles, draw_hog_weights,
+                                              draw_kmeans_weights, hog_cell_weights,
                                               hog_glyph_segments, input_weights,
-                                              plot_hog_weights)
+                                              plot_hog_weights, plot_kmeans_weights,
+                                              plot_model_weights)
 
-__all__ = ["DEFAULT_DPI", "FIGURE_FORMATS", "check_figure_path", "draw_hog_weights",
+__all__ = ["DEFAULT_DPI", "FIGURE_FORMATS", "check_figure_path", "class_filters",
+           "dictionary_order", "dictionary_tiles", "draw_hog_weights", "draw_kmeans_weights",
            "hog_cell_weights", "hog_glyph_segments", "input_weights", "plot_confusion_matrix",
-           "plot_hog_weights", "plot_loss_curve", "pyplot", "save_figure", "smooth"]
+           "plot_hog_weights", "plot_kmeans_weights", "plot_loss_curve", "plot_model_weights",
+           "pyplot", "save_figure", "smooth"]

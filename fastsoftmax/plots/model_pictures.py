@@ -1,4 +1,5 @@
-"""What a model learned, as pictures: a HOG model's class weights as oriented-gradient glyphs.
+"""What a model learned, as pictures: a HOG model's class weights as oriented-gradient
+glyphs, a learned-feature model's dictionary and each class's strongest filters.
 
 :func:`hog_cell_weights` takes a fitted :class:`~fastsoftmax.model.pipeline.ImagePipeline`
 with a HOG feature step back from the classifier's inputs to HOG space (through the PCA
@@ -9,13 +10,24 @@ bin through each cell's centre, along the edge (perpendicular to the gradient bi
 strength the bin's weight.  :func:`draw_hog_weights` draws them (the positive and the
 negative weights of each class in separate panels) and :func:`plot_hog_weights` writes
 the figure.
+
+For a learned-feature (k-means) model, :func:`dictionary_order` sorts the dictionary by
+use (the norm of the classifier's weights on each centroid's four pooled features, back
+in feature space), :func:`dictionary_tiles` gives the whitened filters as patches,
+contrast-stretched to 0..1, :func:`class_filters` each class's strongest filters per
+pooling quadrant, and :func:`draw_kmeans_weights` / :func:`plot_kmeans_weights` draw
+both; :func:`plot_model_weights` picks the picture of a model's kind.
 """
 import numpy as np
 
 from fastsoftmax.plots.figures import DEFAULT_DPI, check_figure_path, pyplot, save_figure
 
-__all__ = ["draw_hog_weights", "hog_cell_weights", "hog_glyph_segments", "input_weights",
-           "plot_hog_weights"]
+__all__ = ["class_filters", "dictionary_order", "dictionary_tiles", "draw_hog_weights",
+           "draw_kmeans_weights", "hog_cell_weights", "hog_glyph_segments", "input_weights",
+           "plot_hog_weights", "plot_kmeans_weights", "plot_model_weights"]
+
+#: The pooling quadrants of a learned-feature model, in feature order.
+QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
 
 
 def _hog_step(pipe):
@@ -166,3 +178,151 @@ def plot_hog_weights(pipe, path, dpi=DEFAULT_DPI, class_names=None):
     """Write :func:`draw_hog_weights` of ``pipe`` to ``path`` (.png, .pdf or .svg)."""
     check_figure_path(path, dpi)
     save_figure(draw_hog_weights(pipe, class_names), path, dpi)
+
+
+# ---------------------------------------------------------------------- learned features
+def _kmeans_step(pipe):
+    step = getattr(pipe, "features_", None)
+    if step is None or getattr(step, "cache_kind", None) != "kmeans":
+        kind = "unfitted" if step is None else type(step).__name__
+        raise ValueError(f"the model's feature step is {kind}, not learned (k-means) features")
+    return step
+
+
+def _quadrant_weights(pipe):
+    """Weights per class, quadrant and centroid: shape (n_classes, 4, K)."""
+    weights = input_weights(pipe)
+    return weights.reshape(len(weights), 4, -1)
+
+
+def dictionary_order(pipe):
+    """Centroid indices, most used first, and their use.
+
+    The use of centroid ``k`` is the norm of the classifier's weights on its four pooled
+    features (all classes), in feature space (PCA and standardization undone).
+
+    Returns
+    -------
+    order : ndarray of int, shape (K,)
+    use : ndarray of float64, shape (K,)
+        In centroid order (``use[order]`` falls).
+    """
+    _kmeans_step(pipe)
+    weights = _quadrant_weights(pipe)
+    use = np.sqrt(np.einsum("nqk,nqk->k", weights, weights))
+    return np.argsort(-use, kind="stable"), use
+
+
+def dictionary_tiles(pipe, order=None):
+    """The whitened filters (centroids) as patches, each contrast-stretched to 0..1.
+
+    Parameters
+    ----------
+    pipe : ImagePipeline
+        Fitted, with learned features.
+    order : array of int, optional
+        Which centroids, in which order (default: all, in :func:`dictionary_order`).
+
+    Returns
+    -------
+    ndarray of float64, shape (len(order), patch_size, patch_size, channels)
+    """
+    step = _kmeans_step(pipe)
+    if order is None:
+        order = dictionary_order(pipe)[0]
+    size = int(step.patch_size)
+    centers = np.asarray(step.cluster_centers_, dtype=np.float64)[np.asarray(order)]
+    tiles = centers.reshape(len(centers), size, size, -1)
+    low = tiles.min(axis=(1, 2, 3), keepdims=True)
+    span = tiles.max(axis=(1, 2, 3), keepdims=True) - low
+    return (tiles - low) / np.where(span > 0, span, 1.0)
+
+
+def class_filters(pipe, top=3):
+    """Each class's ``top`` centroids of largest positive weight per pooling quadrant.
+
+    Returns
+    -------
+    ndarray of int, shape (n_classes, 4, top)
+        Centroid indices, strongest first (quadrants in :data:`QUADRANTS` order).
+    """
+    _kmeans_step(pipe)
+    weights = _quadrant_weights(pipe)
+    top = min(int(top), weights.shape[2])
+    return np.argsort(-weights, axis=2, kind="stable")[:, :, :top]
+
+
+def _montage(tiles, columns, gap=1, fill=1.0):
+    """Tiles (n, h, w, c) laid out row by row, ``gap`` pixels of ``fill`` between."""
+    n, h, w, c = tiles.shape
+    rows = -(-n // columns)
+    out = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap, c), fill)
+    for i, tile in enumerate(tiles):
+        r, col = divmod(i, columns)
+        out[r * (h + gap):r * (h + gap) + h, col * (w + gap):col * (w + gap) + w] = tile
+    return out[..., 0] if c == 1 else out
+
+
+def draw_kmeans_weights(pipe, class_names=None, max_tiles=256, top=3):
+    """The figure of a learned-feature model (not saved).
+
+    Top: the dictionary, most used first (row by row; at most ``max_tiles``).  Below:
+    for each class (a row), its ``top`` strongest filters in each pooling quadrant.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes, each with one image: the dictionary montage and the class montage
+        (tiles one pixel apart; light blue between gray tiles, white between colour ones).
+    """
+    order, _ = dictionary_order(pipe)
+    shown = order[:max_tiles]
+    tiles = dictionary_tiles(pipe, shown)
+    columns = int(np.ceil(np.sqrt(len(tiles))))
+    names = list(class_names if class_names is not None
+                 else (pipe.class_names or [str(c) for c in pipe.classes_]))
+    strongest = class_filters(pipe, top)
+    n_classes, _, top = strongest.shape
+    class_tiles = dictionary_tiles(pipe, strongest.reshape(-1))
+    plt = pyplot()
+    fig, (ax_dict, ax_class) = plt.subplots(1, 2, figsize=(11, max(4.0, 0.45 * n_classes + 1)),
+                                            gridspec_kw={"width_ratios": [1, 1.3]})
+    cmap = None
+    if tiles.shape[-1] == 1:
+        # the gaps between tiles (NaN) in a colour no gray tile has
+        cmap = plt.get_cmap("gray").with_extremes(bad="#c6dbef")
+    fill = np.nan if tiles.shape[-1] == 1 else 1.0
+    ax_dict.imshow(_montage(tiles, columns, fill=fill), cmap=cmap, vmin=0, vmax=1,
+                   interpolation="nearest")
+    ax_dict.set_title(f"dictionary: {len(shown)} of {len(order)} whitened filters,\n"
+                      "most used first (row by row)", fontsize=10)
+    ax_class.imshow(_montage(class_tiles, 4 * top, fill=fill), cmap=cmap, vmin=0, vmax=1,
+                    interpolation="nearest")
+    size = tiles.shape[1] + 1
+    ax_class.set_yticks(np.arange(n_classes) * size + (size - 2) / 2, names)
+    ax_class.set_xticks(np.arange(4) * top * size + (top * size - 2) / 2,
+                        ["top\nleft", "top\nright", "bottom\nleft", "bottom\nright"])
+    ax_class.tick_params(length=0)
+    for q in range(1, 4):
+        ax_class.axvline(q * top * size - 1, color="black", lw=1.5)
+    ax_class.set_title(f"each class's {top} strongest filters per pooling quadrant",
+                       fontsize=10)
+    ax_dict.set_axis_off()
+    for spine in ax_class.spines.values():
+        spine.set_visible(False)
+    return fig
+
+
+def plot_kmeans_weights(pipe, path, dpi=DEFAULT_DPI, class_names=None):
+    """Write :func:`draw_kmeans_weights` of ``pipe`` to ``path`` (.png, .pdf or .svg)."""
+    check_figure_path(path, dpi)
+    save_figure(draw_kmeans_weights(pipe, class_names), path, dpi)
+
+
+def plot_model_weights(pipe, path, dpi=DEFAULT_DPI, class_names=None):
+    """The picture of what ``pipe`` learned, for its kind of features: HOG glyphs
+    (:func:`plot_hog_weights`) or the learned dictionary (:func:`plot_kmeans_weights`)."""
+    kind = getattr(getattr(pipe, "features_", None), "cache_kind", None)
+    if kind == "kmeans":
+        return plot_kmeans_weights(pipe, path, dpi, class_names)
+    return plot_hog_weights(pipe, path, dpi, class_names)
