@@ -15,7 +15,8 @@ from fastsoftmax.features.learned import KMeansFeatures
 from fastsoftmax.features.batch_hog import hog
 from fastsoftmax.model.classifier import SoftmaxClassifier
 from fastsoftmax.model.pipeline import ImagePipeline
-from fastsoftmax.plots import (class_filters, draw_hog_weights, draw_kmeans_weights,
+from fastsoftmax.plots import (class_filters, confident_examples, draw_confident_examples,
+                               draw_hog_weights, draw_kmeans_weights,
                                hog_cell_weights, plot_hog_weights, pyplot)
 
 # the digits' HOG: 8x8 images, 2x2-pixel cells (4x4 cells), 2x2-cell blocks (3x3 blocks), 9 bins
@@ -253,3 +254,59 @@ def test_show_draws_a_learned_feature_model(kmeans_pipe, tmp_path):
     result = CliRunner().invoke(main, ["show", "-m", str(model), "-o", str(tmp_path / "k.svg")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "k.svg").read_bytes().lstrip()[:5] in (b"<?xml", b"<svg ")
+
+
+# ---------------------------------------------------------------------- test images
+def test_confident_examples_of_known_probabilities():
+    proba = np.array([[0.9, 0.1, 0.0],   # 0 right
+                      [0.6, 0.4, 0.0],   # 0 right, less sure
+                      [0.2, 0.7, 0.1],   # 0 wrong (as 1, 0.7)
+                      [0.1, 0.1, 0.8],   # 0 wrong (as 2, 0.8): the most confident wrong
+                      [0.3, 0.7, 0.0],   # 1 right
+                      [0.5, 0.4, 0.1]])  # 1 wrong
+    y = np.array([0, 0, 0, 0, 1, 1])
+    assert confident_examples(proba, y).tolist() == [[0, 3], [4, 5], [-1, -1]]
+
+
+def test_examples_figure_on_the_digits(kmeans_pipe):
+    digits = load_digits()
+    images = (digits.images * 16).clip(0, 255).astype(np.uint8)[300:600]
+    y = digits.target[300:600]
+    proba = kmeans_pipe.predict_proba(images)
+    names = [str(c) for c in range(10)]
+    fig = draw_confident_examples(proba, images, y, names)
+    try:
+        predicted = proba.argmax(axis=1)
+        grid = np.array(fig.axes).reshape(2, 10)
+        for c in range(10):
+            right = np.flatnonzero((y == c) & (predicted == c))
+            expected = right[np.argmax(proba[right, c])]
+            np.testing.assert_array_equal(grid[0, c].images[0].get_array(), images[expected])
+            best = np.argsort(-proba[expected])[:3]
+            assert grid[0, c].get_title().splitlines() == (
+                [f"true {c}"] + [f"{k}: {proba[expected, k]:.2f}" for k in best])
+            wrong = np.flatnonzero((y == c) & (predicted != c))
+            if len(wrong):
+                shown = wrong[np.argmax(proba[wrong, predicted[wrong]])]
+                np.testing.assert_array_equal(grid[1, c].images[0].get_array(), images[shown])
+            else:
+                assert not grid[1, c].images and "no wrong" in grid[1, c].texts[0].get_text()
+    finally:
+        pyplot().close(fig)
+
+
+def test_show_examples_writes_a_second_figure(kmeans_pipe, tmp_path):
+    model = tmp_path / "km.npz"
+    kmeans_pipe.save(model)
+    runner = CliRunner()
+    before = sorted(os.listdir(tmp_path))
+    result = runner.invoke(main, ["show", "-m", str(model), "-d", str(tmp_path / "nowhere"),
+                                  "-o", str(tmp_path / "k.png")])
+    assert result.exit_code == 2 and "nowhere" in result.output
+    assert sorted(os.listdir(tmp_path)) == before  # nothing written
+    result = runner.invoke(main, ["show", "-m", str(model), "--examples", "-o",
+                                  str(tmp_path / "k.pdf")])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [f"figure written to {tmp_path / 'k.pdf'}",
+                                          f"figure written to {tmp_path / 'k-examples.pdf'}"]
+    assert (tmp_path / "k-examples.pdf").read_bytes()[:4] == b"%PDF"

@@ -17,14 +17,17 @@ in feature space), :func:`dictionary_tiles` gives the whitened filters as patche
 contrast-stretched to 0..1, :func:`class_filters` each class's strongest filters per
 pooling quadrant, and :func:`draw_kmeans_weights` / :func:`plot_kmeans_weights` draw
 both; :func:`plot_model_weights` picks the picture of a model's kind.
+:func:`plot_confident_examples` shows each class's most confident right and wrong test
+image with its top-3 classes.
 """
 import numpy as np
 
 from fastsoftmax.plots.figures import DEFAULT_DPI, check_figure_path, pyplot, save_figure
 
-__all__ = ["class_filters", "dictionary_order", "dictionary_tiles", "draw_hog_weights",
+__all__ = ["class_filters", "confident_examples", "dictionary_order", "dictionary_tiles", "draw_hog_weights",
            "draw_kmeans_weights", "hog_cell_weights", "hog_glyph_segments", "input_weights",
-           "plot_hog_weights", "plot_kmeans_weights", "plot_model_weights"]
+           "draw_confident_examples", "plot_confident_examples", "plot_hog_weights",
+           "plot_kmeans_weights", "plot_model_weights"]
 
 #: The pooling quadrants of a learned-feature model, in feature order.
 QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
@@ -326,3 +329,90 @@ def plot_model_weights(pipe, path, dpi=DEFAULT_DPI, class_names=None):
     if kind == "kmeans":
         return plot_kmeans_weights(pipe, path, dpi, class_names)
     return plot_hog_weights(pipe, path, dpi, class_names)
+
+
+# ---------------------------------------------------------------------- test images
+def confident_examples(proba, y):
+    """Each class's most confident right and most confident wrong prediction.
+
+    Parameters
+    ----------
+    proba : ndarray, shape (N, n_classes)
+        Class probabilities of the images.
+    y : ndarray of int, shape (N,)
+        True class indices.
+
+    Returns
+    -------
+    ndarray of int, shape (n_classes, 2)
+        Per true class: the image predicted as it with the highest probability, and
+        the image of it predicted as another class with the highest probability of
+        that class (-1 where there is none).  Ties go to the first image.
+    """
+    proba = np.asarray(proba)
+    y = np.asarray(y)
+    predicted = np.argmax(proba, axis=1)
+    confidence = proba[np.arange(len(y)), predicted]
+    out = np.full((proba.shape[1], 2), -1)
+    for c in range(proba.shape[1]):
+        for column, chosen in enumerate(((y == c) & (predicted == c),
+                                         (y == c) & (predicted != c))):
+            where = np.flatnonzero(chosen)
+            if len(where):
+                out[c, column] = where[np.argmax(confidence[where])]
+    return out
+
+
+def draw_confident_examples(proba, images, y, class_names, top=3, columns=10):
+    """The figure of :func:`confident_examples` (not saved): per class (a column), its
+    most confident right prediction (above) and wrong one (below, in red), each titled
+    with its ``top`` classes and probabilities; an empty panel says there is none.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two rows of axes (right, wrong) per ``columns`` classes; a drawn panel holds
+        the image as given.
+    """
+    chosen = confident_examples(proba, y)
+    plt = pyplot()
+    n_classes = len(chosen)
+    columns = max(1, min(columns, n_classes))
+    groups = -(-n_classes // columns)
+    fig, axes = plt.subplots(2 * groups, columns, squeeze=False, layout="constrained",
+                             figsize=(1.45 * columns + 0.6, 4.2 * groups + 0.4))
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    gray = np.asarray(images).ndim == 3
+    for c in range(n_classes):
+        for row, label in enumerate(("right", "wrong")):
+            ax = axes[2 * (c // columns) + row, c % columns]
+            ax.set_axis_on()
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c % columns == 0:
+                ax.set_ylabel(label, fontsize=9)
+            index = chosen[c, row]
+            if index < 0:
+                ax.text(0.5, 0.5, f"no {label}\nprediction", ha="center", va="center",
+                        transform=ax.transAxes, fontsize=8, color="0.4")
+                ax.set_title(f"true {class_names[c]}", fontsize=8)
+                continue
+            ax.imshow(images[index], cmap="gray" if gray else None, interpolation="nearest")
+            best = np.argsort(-proba[index], kind="stable")[:top]
+            lines = "\n".join(f"{class_names[k]}: {proba[index, k]:.2f}" for k in best)
+            ax.set_title(f"true {class_names[c]}\n{lines}", fontsize=8,
+                         color="black" if row == 0 else "tab:red")
+    fig.suptitle("each class's most confident right (top) and wrong (bottom, red) test image, "
+                 f"with its top-{top} probabilities", fontsize=9)
+    return fig
+
+
+def plot_confident_examples(pipe, images, y, path, dpi=DEFAULT_DPI, class_names=None):
+    """Write :func:`draw_confident_examples` of ``pipe`` on test ``images`` (true class
+    indices ``y``) to ``path`` (.png, .pdf or .svg)."""
+    check_figure_path(path, dpi)
+    names = list(class_names if class_names is not None
+                 else (pipe.class_names or [str(c) for c in pipe.classes_]))
+    proba = pipe.predict_proba(images)
+    save_figure(draw_confident_examples(proba, images, y, names), path, dpi)
