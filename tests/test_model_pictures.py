@@ -310,3 +310,19 @@ def test_show_examples_writes_a_second_figure(kmeans_pipe, tmp_path):
     assert result.output.splitlines() == [f"figure written to {tmp_path / 'k.pdf'}",
                                           f"figure written to {tmp_path / 'k-examples.pdf'}"]
     assert (tmp_path / "k-examples.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_show_refuses_a_bad_model_file_in_one_line(pipe, tmp_path):
+    bare = tmp_path / "bare.npz"
+    pipe.classifier_.save(bare)
+    (tmp_path / "junk.npz").write_bytes(b"not a model")
+    runner = CliRunner()
+    for name, message in [("bare.npz", "holds a bare SoftmaxClassifier, not an image pipeline"),
+                          ("junk.npz", "junk.npz")]:
+        before = sorted(os.listdir(tmp_path))
+        result = runner.invoke(main, ["show", "-m", str(tmp_path / name),
+                                      "-o", str(tmp_path / "w.png")])
+        assert result.exit_code == 2, result.output
+        assert len(result.output.strip().splitlines()) == 1 and message in result.output
+        assert "Traceback" not in result.output
+        assert sorted(os.listdir(tmp_path)) == before
