@@ -278,6 +278,8 @@ def draw_kmeans_weights(pipe, class_names=None, max_tiles=256, top=3):
         Two axes, each with one image: the dictionary montage and the class montage
         (tiles one pixel apart; light blue between gray tiles, white between colour ones).
     """
+    from matplotlib.patches import Rectangle  # matplotlib: only when drawing
+
     order, _ = dictionary_order(pipe)
     shown = order[:max_tiles]
     tiles = dictionary_tiles(pipe, shown)
@@ -297,11 +299,16 @@ def draw_kmeans_weights(pipe, class_names=None, max_tiles=256, top=3):
     fill = np.nan if tiles.shape[-1] == 1 else 1.0
     ax_dict.imshow(_montage(tiles, columns, fill=fill), cmap=cmap, vmin=0, vmax=1,
                    interpolation="nearest")
+    size = tiles.shape[1] + 1
+    for slot in range(len(tiles), -(-len(tiles) // columns) * columns):
+        # an empty slot after the last filter: blank, not a gap-coloured tile
+        r, c = divmod(slot, columns)
+        ax_dict.add_patch(Rectangle((c * size - 1.5, r * size - 1.5), size + 1, size + 1,
+                                    facecolor="white", edgecolor="none"))
     ax_dict.set_title(f"dictionary: {len(shown)} of {len(order)} whitened filters,\n"
                       "most used first (row by row)", fontsize=10)
     ax_class.imshow(_montage(class_tiles, 4 * top, fill=fill), cmap=cmap, vmin=0, vmax=1,
                     interpolation="nearest")
-    size = tiles.shape[1] + 1
     ax_class.set_yticks(np.arange(n_classes) * size + (size - 2) / 2, names)
     ax_class.set_xticks(np.arange(4) * top * size + (top * size - 2) / 2,
                         ["top\nleft", "top\nright", "bottom\nleft", "bottom\nright"])
