@@ -15,9 +15,9 @@ from fastsoftmax.features.learned import KMeansFeatures
 from fastsoftmax.features.batch_hog import hog
 from fastsoftmax.model.classifier import SoftmaxClassifier
 from fastsoftmax.model.pipeline import ImagePipeline
-from fastsoftmax.plots import (class_filters, confident_examples, draw_confident_examples,
-                               draw_hog_weights, draw_kmeans_weights,
-                               hog_cell_weights, plot_hog_weights, pyplot)
+from fastsoftmax.plots import (class_filters, confident_examples, dictionary_order,
+                               draw_confident_examples, draw_hog_weights, draw_kmeans_weights,
+                               hog_cell_weights, plot_hog_weights, plot_model_weights, pyplot)
 
 # the digits' HOG: 8x8 images, 2x2-pixel cells (4x4 cells), 2x2-cell blocks (3x3 blocks), 9 bins
 SHAPE, CELLS, BLOCKS, BINS = (8, 8), (4, 4), (3, 3), 9
@@ -326,3 +326,23 @@ def test_show_refuses_a_bad_model_file_in_one_line(pipe, tmp_path):
         assert len(result.output.strip().splitlines()) == 1 and message in result.output
         assert "Traceback" not in result.output
         assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_colour_dictionary_tiles_keep_the_channels(tmp_path):
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(40, 8, 8, 3), dtype=np.uint8)
+    pipe = ImagePipeline(SoftmaxClassifier(n_iter=5, batch_size=20),
+                         features=KMeansFeatures(**SMALL, random_state=0),
+                         standardize=True).fit(images, np.arange(40) % 2)
+    order = dictionary_order(pipe)[0]
+    fig = draw_kmeans_weights(pipe)
+    try:
+        montage = _image_of(fig, 0)
+        assert montage.shape[-1] == 3
+        center = pipe.features_.cluster_centers_[order[0]].reshape(3, 3, 3)
+        np.testing.assert_allclose(montage[:3, :3], (center - center.min()) / np.ptp(center),
+                                   atol=1e-6)
+    finally:
+        pyplot().close(fig)
+    plot_model_weights(pipe, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 0
