@@ -14,6 +14,8 @@ from fastsoftmax.cli import main
 from fastsoftmax.features.learned import KMeansFeatures
 from fastsoftmax.features.batch_hog import hog
 from fastsoftmax.model.classifier import SoftmaxClassifier
+from fastsoftmax.model.pca import VariancePCA
+from fastsoftmax.model.scaling import FeatureScaler
 from fastsoftmax.model.pipeline import ImagePipeline
 from fastsoftmax.plots import (class_filters, confident_examples, dictionary_order,
                                draw_confident_examples, draw_hog_weights, draw_kmeans_weights,
@@ -43,9 +45,6 @@ def _hog_weights(bin_for_class):
 
 def _set_weights(pipe, hog_weights, seed=1):
     """Put ``hog_weights`` behind a random orthogonal PCA and a standardization."""
-    from fastsoftmax.model.pca import VariancePCA
-    from fastsoftmax.model.scaling import FeatureScaler
-
     n = hog_weights.shape[1]
     rng = np.random.default_rng(seed)
     components = np.linalg.qr(rng.normal(size=(n, n)))[0].T
@@ -90,8 +89,8 @@ def test_glyph_points_along_the_edge_of_the_favoured_bin(pipe, b):
         panels = _panels(fig)
         assert set(panels) == {"a +", "a \u2212", "b +", "b \u2212", "c +", "c \u2212"}
         directions, alpha = _strongest_directions(panels["a +"])
-        # bin b holds gradients at angle (b + 0.5) * 20 degrees from the row... as in
-        # scikit-image: the glyph runs along the edge, (x, y) = (-sin, cos) of the angle
+        # bin b's centre is (b + 0.5) * 180 / 9 degrees; as scikit-image draws it, the
+        # glyph runs along the edge, perpendicular to the gradient: (x, y) = (-sin, cos)
         angle = np.pi * (b + 0.5) / BINS
         expected = np.array([-np.sin(angle), np.cos(angle)])
         np.testing.assert_allclose(np.abs(directions @ expected), 1, atol=1e-6)
