@@ -24,10 +24,10 @@ import numpy as np
 
 from fastsoftmax.plots.figures import DEFAULT_DPI, check_figure_path, pyplot, save_figure
 
-__all__ = ["class_filters", "confident_examples", "dictionary_order", "dictionary_tiles", "draw_hog_weights",
-           "draw_kmeans_weights", "hog_cell_weights", "hog_glyph_segments", "input_weights",
-           "draw_confident_examples", "plot_confident_examples", "plot_hog_weights",
-           "plot_kmeans_weights", "plot_model_weights"]
+__all__ = ["class_filters", "confident_examples", "dictionary_order", "dictionary_tiles",
+           "draw_confident_examples", "draw_hog_weights", "draw_kmeans_weights",
+           "hog_cell_weights", "hog_glyph_segments", "input_weights", "plot_confident_examples",
+           "plot_hog_weights", "plot_kmeans_weights", "plot_model_weights"]
 
 #: The pooling quadrants of a learned-feature model, in feature order.
 QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
@@ -311,7 +311,7 @@ def draw_kmeans_weights(pipe, class_names=None, max_tiles=256, top=3):
                     interpolation="nearest")
     ax_class.set_yticks(np.arange(n_classes) * size + (size - 2) / 2, names)
     ax_class.set_xticks(np.arange(4) * top * size + (top * size - 2) / 2,
-                        ["top\nleft", "top\nright", "bottom\nleft", "bottom\nright"])
+                        [q.replace(" ", "\n") for q in QUADRANTS])
     ax_class.tick_params(length=0)
     for q in range(1, 4):
         ax_class.axvline(q * top * size - 1, color="black", lw=1.5)
