@@ -45,11 +45,11 @@ def test_predict_takes_m_for_model(digits_model, tmp_path):
     (["data", "clera"], "no such command 'clera'; did you mean 'clear'?"),
     (["data", "donwload"], "no such command 'donwload'; did you mean 'download'?"),
     (["xyz"], "no such command 'xyz'; the commands are bench, data, evaluate, features, "
-              "gradcheck, predict, report, study, sweep, train"),
+              "gradcheck, predict, report, show, study, sweep, train"),
     (["data", "xyz"], "no such command 'xyz'; the commands are clear, download, info"),
     (["\x1b]0;owned\x07"], "no such command '\\x1b]0;owned\\x07'; the commands are bench, "
-                           "data, evaluate, features, gradcheck, predict, report, study, "
-                           "sweep, train"),
+                           "data, evaluate, features, gradcheck, predict, report, show, "
+                           "study, sweep, train"),
 ])
 def test_unknown_command_is_one_line_with_the_nearest_name(args, message):
     result = CliRunner().invoke(main, args)

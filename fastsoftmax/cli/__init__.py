@@ -34,6 +34,7 @@ COMMANDS = {
     "sweep": "fastsoftmax.cli.sweep:sweep",
     "report": "fastsoftmax.cli.report:report",
     "study": "fastsoftmax.cli.study:study",
+    "show": "fastsoftmax.cli.show:show",
 }
 
 
