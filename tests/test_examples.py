@@ -13,7 +13,8 @@ EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
 
 def test_the_gallery_has_examples():
     assert [path.name for path in EXAMPLES] == [
-        "plot_hog.py", "plot_learning_rate_sweep.py", "plot_loss_curve.py"]
+        "plot_hog.py", "plot_learning_rate_sweep.py", "plot_loss_curve.py",
+        "plot_model_weights.py"]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.stem)

@@ -145,8 +145,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     split_ : SplitRecord or None
         The images of each split and how they were drawn (``fit(..., split=...)``).
 
-    Progress
-    --------
+    Notes
+    -----
     ``fit``, ``fit_features`` and ``transform`` take ``progress``, a callable
     ``progress(stage, done, total, **info)`` (:mod:`fastsoftmax._shared.progress`), called
     through the stages ``"features"`` (images; ``cached=True`` on a cache hit),
