@@ -5,7 +5,6 @@ import os
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from matplotlib.collections import LineCollection
 
 from sklearn.datasets import load_digits
 from small_kmeans import SMALL
@@ -345,3 +344,59 @@ def test_colour_dictionary_tiles_keep_the_channels(tmp_path):
         pyplot().close(fig)
     plot_model_weights(pipe, tmp_path / "c.png")
     assert (tmp_path / "c.png").stat().st_size > 0
+
+
+# ---------------------------------------------------------------------- pixel templates
+def _pixel_classifier(coef):
+    """A classifier trained on 8x8 pixels whose weights are then set to ``coef``."""
+    X, y = load_digits(return_X_y=True)
+    clf = SoftmaxClassifier(n_iter=5, batch_size=50, random_state=0).fit(X[:200] / 16, y[:200])
+    clf.coef_ = np.asarray(coef, dtype=clf.coef_.dtype)
+    return clf
+
+
+def test_a_known_weight_vector_is_drawn_as_its_template():
+    from fastsoftmax.plots import draw_pixel_templates
+
+    rng = np.random.default_rng(0)
+    coef = rng.normal(size=(10, 64))
+    coef[3] = 0.0
+    coef[3, 8 * 2 + 5] = 4.0       # class 3: one bright pixel at row 2, column 5
+    coef[3, 8 * 6 + 1] = -2.0      # and one dark pixel at row 6, column 1
+    clf = _pixel_classifier(coef)
+    fig = draw_pixel_templates(clf, (8, 8))
+    try:
+        drawn = _image_of(fig, 3)
+        expected = np.full((8, 8), 2.0 / 6.0)   # (0 - (-2)) / (4 - (-2))
+        expected[2, 5], expected[6, 1] = 1.0, 0.0
+        np.testing.assert_allclose(drawn, expected)
+        for k in range(10):   # every class: its row, reshaped row-major, stretched to 0..1
+            row = clf.coef_[k].astype(np.float64).reshape(8, 8)
+            np.testing.assert_allclose(_image_of(fig, k),
+                                       (row - row.min()) / (row.max() - row.min()))
+        assert [ax.get_title() for ax in fig.axes if ax.images] == [str(c) for c in range(10)]
+    finally:
+        fig.clf()
+
+
+def test_show_draws_a_bare_pixel_classifier(tmp_path):
+    clf = _pixel_classifier(np.random.default_rng(1).normal(size=(10, 64)))
+    model = tmp_path / "pixels.npz"
+    clf.save(model)
+    runner = CliRunner()
+    drawn = runner.invoke(main, ["show", "-m", str(model), "-o", str(tmp_path / "t.png"),
+                                 "--image-size", "8x8"])
+    assert drawn.exit_code == 0, drawn.output
+    assert drawn.output == f"figure written to {tmp_path / 't.png'}\n"
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    before = sorted(os.listdir(tmp_path))
+    for args, message in [
+        (["--image-size", "5x5"], "the classifier takes 64 features, not the 25 pixels of a 5x5 image"),
+        (["--examples"], "--data and --examples need an image pipeline"),
+        ([], "holds a bare SoftmaxClassifier, not an image pipeline; give --image-size WxH"),
+    ]:
+        refused = runner.invoke(main, ["show", "-m", str(model), "-o", str(tmp_path / "u.png"),
+                                       *args])
+        assert refused.exit_code == 2, refused.output
+        assert len(refused.output.strip().splitlines()) == 1 and message in refused.output
+        assert sorted(os.listdir(tmp_path)) == before

@@ -18,7 +18,9 @@ contrast-stretched to 0..1, :func:`class_filters` each class's strongest filters
 pooling quadrant, and :func:`draw_kmeans_weights` / :func:`plot_kmeans_weights` draw
 both; :func:`plot_model_weights` picks the picture of a model's kind.
 :func:`plot_confident_examples` shows each class's most confident right and wrong test
-image with its top-3 classes.
+image with its top-3 classes.  A classifier trained on raw pixels (a bare
+:class:`~fastsoftmax.SoftmaxClassifier`) has one weight per pixel: :func:`pixel_templates`
+and :func:`draw_pixel_templates` show each class's weights as an image, its template.
 """
 import numpy as np
 
@@ -26,8 +28,10 @@ from fastsoftmax.plots.figures import DEFAULT_DPI, check_figure_path, pyplot, sa
 
 __all__ = ["class_filters", "confident_examples", "dictionary_order", "dictionary_tiles",
            "draw_confident_examples", "draw_hog_weights", "draw_kmeans_weights",
-           "hog_cell_weights", "hog_glyph_segments", "input_weights", "plot_confident_examples",
-           "plot_hog_weights", "plot_kmeans_weights", "plot_model_weights"]
+           "draw_pixel_templates", "hog_cell_weights", "hog_glyph_segments", "input_weights",
+           "pixel_templates", "plot_confident_examples",
+           "plot_hog_weights", "plot_kmeans_weights", "plot_model_weights",
+           "plot_pixel_templates"]
 
 #: The pooling quadrants of a learned-feature model, in feature order.
 QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
@@ -327,6 +331,70 @@ def plot_kmeans_weights(pipe, path, dpi=DEFAULT_DPI, class_names=None):
     """Write :func:`draw_kmeans_weights` of ``pipe`` to ``path`` (.png, .pdf or .svg)."""
     check_figure_path(path, dpi)
     save_figure(draw_kmeans_weights(pipe, class_names), path, dpi)
+
+
+def pixel_templates(coef, image_shape):
+    """Each class's weights on raw pixels as an image, stretched to 0..1 per class.
+
+    Parameters
+    ----------
+    coef : array-like, shape (n_classes, n_features)
+        A classifier's ``coef_``; ``n_features`` must be the pixels of ``image_shape``.
+    image_shape : tuple of int
+        ``(height, width)`` or ``(height, width, 3)``, the order the pixels were flattened in.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_classes, *image_shape)
+        0 where a class's weight is lowest, 1 where highest (0.5 for a constant class).
+    """
+    coef = np.asarray(coef, dtype=np.float64)
+    n_pixels = int(np.prod(image_shape))
+    if coef.ndim != 2 or coef.shape[1] != n_pixels:
+        raise ValueError(f"the classifier takes {coef.shape[-1]} features, not the {n_pixels} "
+                         f"pixels of a {'x'.join(map(str, image_shape))} image")
+    templates = coef.reshape((len(coef), *image_shape))
+    axes = tuple(range(1, templates.ndim))
+    low = templates.min(axis=axes, keepdims=True)
+    span = templates.max(axis=axes, keepdims=True) - low
+    return np.where(span > 0, (templates - low) / np.where(span > 0, span, 1), 0.5)
+
+
+def draw_pixel_templates(classifier, image_shape, class_names=None, columns=10):
+    """The figure of a raw-pixel classifier's templates (not saved): one image per class,
+    bright where a pixel's value speaks for the class, dark where against it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per class (in the order of ``classes_``), each holding one image.
+    """
+    templates = pixel_templates(classifier.coef_, image_shape)
+    names = list(class_names) if class_names is not None else [str(c) for c in classifier.classes_]
+    n = len(templates)
+    columns = max(1, min(columns, n))
+    rows = -(-n // columns)
+    plt = pyplot()
+    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows + 0.4),
+                             squeeze=False)
+    for ax, template, name in zip(axes.flat, templates, names):
+        ax.imshow(template, cmap=None if template.ndim == 3 else "gray", vmin=0, vmax=1,
+                  interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    fig.suptitle("class templates: each class's pixel weights (bright: for it, dark: against)",
+                 fontsize=9)
+    return fig
+
+
+def plot_pixel_templates(classifier, path, image_shape, dpi=DEFAULT_DPI, class_names=None):
+    """Write :func:`draw_pixel_templates` to ``path`` (.png, .pdf or .svg)."""
+    check_figure_path(path, dpi)
+    save_figure(draw_pixel_templates(classifier, image_shape, class_names), path, dpi)
 
 
 def plot_model_weights(pipe, path, dpi=DEFAULT_DPI, class_names=None):
