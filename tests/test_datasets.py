@@ -16,17 +16,15 @@ import gzip
 import hashlib
 import http.server
 import json
-import os
 import struct
 import threading
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from dataset_files import (COARSE, FINE, cifar100_batch, digits_28, idx_bytes, write_cifar100,
                            write_idx, write_svhn)
-from fastsoftmax.cli import main
+from cli_helpers import invoke as _invoke, listing as _listing
 from fastsoftmax.data import CorruptDataError, load_dataset, load_test_set
 from fastsoftmax.data.cifar100 import load_cifar100
 from fastsoftmax.data.idx import MAX_IDX_BYTES, load_idx, read_idx
@@ -36,13 +34,6 @@ MiB = 1 << 20
 pytestmark = pytest.mark.usefixtures("private_data_folder")
 
 
-def _invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def _listing(folder):
-    return sorted(os.path.relpath(os.path.join(root, name), folder)
-                  for root, dirs, files in os.walk(folder) for name in dirs + files)
 
 
 def _one_line_error(result, message):

@@ -21,22 +21,12 @@ from importlib import metadata
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from fastsoftmax.cli import main
+from cli_helpers import invoke as _invoke, listing as _listing
 from fastsoftmax.io import cache
 
 pytestmark = pytest.mark.usefixtures("private_data_folder")
-
-
-def _invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def _listing(folder):
-    return sorted(os.path.relpath(os.path.join(root, name), folder)
-                  for root, dirs, files in os.walk(folder) for name in dirs + files)
 
 
 # ====================================================================== data clear

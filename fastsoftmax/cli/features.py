@@ -5,8 +5,8 @@ from fastsoftmax.cli.dataset_options import data_option, labels_option
 from fastsoftmax.cli.folders import image_size_option, split_options
 from fastsoftmax.cli.building import build_features, check_cache_limit, feature_setup, load_data
 from fastsoftmax.cli.errors import InputError, handle_errors
-from fastsoftmax.cli.options import (cache_option, feature_options, json_option, overwrite_option,
-                                     seed_option)
+from fastsoftmax.cli.options import (cache_option, feature_options, json_option,
+                                     overwrite_option, pixels_per_cell_option, seed_option)
 from fastsoftmax.cli.output import echo, echo_json
 from fastsoftmax.cli.paths import output_file
 from fastsoftmax.cli.progress import StageProgress
@@ -23,8 +23,7 @@ FEATURES_FORMAT_VERSION = 1
 @image_size_option
 @split_options
 @feature_options
-@click.option("--pixels-per-cell", type=click.IntRange(min=1), default=None,
-              help="hog: cell size in pixels. [default: 4; 2 for images under 16 px, e.g. digits]")
+@pixels_per_cell_option
 @cache_option
 @seed_option
 @click.option("-o", "--out", "out", required=True,

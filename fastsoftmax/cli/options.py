@@ -183,3 +183,7 @@ scheduler_option = click.option(
     'pip install "fastsoftmax[distributed]"); --jobs is then ignored. Also read from '
     "$FASTSOFTMAX_SCHEDULER. Default: local threads.",
 )
+
+pixels_per_cell_option = click.option(
+    "--pixels-per-cell", type=click.IntRange(min=1), default=None,
+    help="hog: cell size in pixels. [default: 4; 2 for images under 16 px, e.g. digits]")

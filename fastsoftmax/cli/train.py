@@ -10,7 +10,7 @@ from fastsoftmax.cli.errors import InputError, handle_errors
 from fastsoftmax.cli.folders import image_size_option, split_options
 from fastsoftmax.cli.options import (cache_option, classifier_options, dpi_option,
                                      feature_options, json_option, overwrite_option, pca_option,
-                                     preset_option, seed_option)
+                                     pixels_per_cell_option, preset_option, seed_option)
 from fastsoftmax.cli.output import echo, echo_json
 from fastsoftmax.cli.paths import output_file
 from fastsoftmax.cli.progress import DownloadProgress, StageProgress
@@ -29,8 +29,7 @@ from fastsoftmax.cli.dataset_options import (data_option, labels_option, set_val
 @classifier_options
 @feature_options
 @pca_option
-@click.option("--pixels-per-cell", type=click.IntRange(min=1), default=None,
-              help="hog: cell size in pixels. [default: 4; 2 for images under 16 px, e.g. digits]")
+@pixels_per_cell_option
 @click.option("--flip/--no-flip", "flip_train", default=None,
               help="Also train on the mirror image (flipped left to right) of every training "
                    "image: twice the training rows and feature work, for higher "

@@ -320,11 +320,16 @@ def load_cifar10(path, *, return_class_names=False):
     return result[0], result[1]
 
 
-def _load_archive(archive):
+def open_archive(archive):
+    """``archive`` opened as a tar file (any compression), or :class:`CorruptDataError`."""
     try:
-        tar = tarfile.open(archive, mode="r:*")
+        return tarfile.open(archive, mode="r:*")
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise CorruptDataError(f"{archive}: not a readable tar archive ({exc})") from None
+
+
+def _load_archive(archive):
+    tar = open_archive(archive)
     try:
         with tar:
             prefixes = {m.name.split("/", 1)[0] for m in tar.getmembers() if "/" in m.name}

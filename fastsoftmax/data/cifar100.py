@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 
 from fastsoftmax.data._unpickle import CorruptDataError, check_batch, check_meta, restricted_load
-from fastsoftmax.data.cifar import _FolderSource, _TarSource, _to_images
+from fastsoftmax.data.cifar import _FolderSource, _TarSource, _to_images, open_archive
 
 __all__ = ["LABEL_SETS", "cifar100_label_set", "is_cifar100", "load_cifar100"]
 
@@ -130,10 +130,7 @@ def load_cifar100(path, labels="fine", *, return_class_names=False):
 
 
 def _load_archive(archive, labels):
-    try:
-        tar = tarfile.open(archive, mode="r:*")
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise CorruptDataError(f"{archive}: not a readable tar archive ({exc})") from None
+    tar = open_archive(archive)
     try:
         with tar:
             return _load(_TarSource(tar, FOLDER, str(archive)), labels)

@@ -37,11 +37,16 @@ __all__ = ["class_filters", "confident_examples", "dictionary_order", "dictionar
 QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
 
 
-def _hog_step(pipe):
+#: What each feature kind is called in the refusal of a picture of another kind.
+_KIND_NAMES = {"hog": "HOG: no HOG weights to draw", "kmeans": "learned (k-means) features"}
+
+
+def _feature_step(pipe, kind):
+    """``pipe``'s fitted feature step when it is of ``kind`` ("hog" or "kmeans")."""
     step = getattr(pipe, "features_", None)
-    if step is None or getattr(step, "cache_kind", None) != "hog":
-        kind = "unfitted" if step is None else type(step).__name__
-        raise ValueError(f"the model's feature step is {kind}, not HOG: no HOG weights to draw")
+    if step is None or getattr(step, "cache_kind", None) != kind:
+        found = "unfitted" if step is None else type(step).__name__
+        raise ValueError(f"the model's feature step is {found}, not {_KIND_NAMES[kind]}")
     return step
 
 
@@ -79,7 +84,7 @@ def hog_cell_weights(pipe):
     -------
     ndarray of float64, shape (n_classes, n_cells_row, n_cells_col, orientations)
     """
-    step = _hog_step(pipe)
+    step = _feature_step(pipe, "hog")
     rows, cols = pipe.image_shape_[:2]
     c_row, c_col = (int(v) for v in step.pixels_per_cell)
     b_row, b_col = (int(v) for v in step.cells_per_block)
@@ -144,7 +149,7 @@ def draw_hog_weights(pipe, class_names=None, columns=10):
     """
     from matplotlib.collections import LineCollection  # matplotlib: only when drawing
 
-    step = _hog_step(pipe)
+    step = _feature_step(pipe, "hog")
     cells = hog_cell_weights(pipe)
     names = list(class_names if class_names is not None
                  else (pipe.class_names or [str(c) for c in pipe.classes_]))
@@ -188,14 +193,6 @@ def plot_hog_weights(pipe, path, dpi=DEFAULT_DPI, class_names=None):
 
 
 # ---------------------------------------------------------------------- learned features
-def _kmeans_step(pipe):
-    step = getattr(pipe, "features_", None)
-    if step is None or getattr(step, "cache_kind", None) != "kmeans":
-        kind = "unfitted" if step is None else type(step).__name__
-        raise ValueError(f"the model's feature step is {kind}, not learned (k-means) features")
-    return step
-
-
 def _quadrant_weights(pipe):
     """Weights per class, quadrant and centroid: shape (n_classes, 4, K)."""
     weights = input_weights(pipe)
@@ -214,7 +211,7 @@ def dictionary_order(pipe):
     use : ndarray of float64, shape (K,)
         In centroid order (``use[order]`` falls).
     """
-    _kmeans_step(pipe)
+    _feature_step(pipe, "kmeans")
     weights = _quadrant_weights(pipe)
     use = np.sqrt(np.einsum("nqk,nqk->k", weights, weights))
     return np.argsort(-use, kind="stable"), use
@@ -234,7 +231,7 @@ def dictionary_tiles(pipe, order=None):
     -------
     ndarray of float64, shape (len(order), patch_size, patch_size, channels)
     """
-    step = _kmeans_step(pipe)
+    step = _feature_step(pipe, "kmeans")
     if order is None:
         order = dictionary_order(pipe)[0]
     size = int(step.patch_size)
@@ -253,7 +250,7 @@ def class_filters(pipe, top=3):
     ndarray of int, shape (n_classes, 4, top)
         Centroid indices, strongest first (quadrants in :data:`QUADRANTS` order).
     """
-    _kmeans_step(pipe)
+    _feature_step(pipe, "kmeans")
     weights = _quadrant_weights(pipe)
     top = min(int(top), weights.shape[2])
     return np.argsort(-weights, axis=2, kind="stable")[:, :, :top]
