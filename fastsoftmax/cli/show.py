@@ -3,7 +3,6 @@ import os
 
 import click
 
-from fastsoftmax.cli.building import load_pipeline
 from fastsoftmax.cli.dataset_options import data_option
 from fastsoftmax.cli.folders import image_size_option
 from fastsoftmax.cli.errors import InputError, handle_errors
@@ -73,7 +72,7 @@ def show(model_path, out_path, data, examples, image_size, dpi, force):
                              f"{type(model).__name__}")
         _show_templates(model, model_path, out_file, out_path, image_size, dpi)
         return
-    pipe = load_pipeline(model_path)
+    pipe = model
     # the test images first: a bad --data writes no figure
     test_set = _test_set(pipe, data) if examples else None
     try:
