@@ -81,16 +81,23 @@ def _kmeans():
     labels, sqdist = np.empty(40, np.int64), np.empty(40, np.float64)
     _dictionary.assign(points, np.ascontiguousarray(centers.T),
                        np.einsum("kd,kd->k", centers, centers), labels, sqdist)
-    _dictionary.accumulate(points, labels, np.empty((4, 12)), np.empty(4, np.int64))
+    _dictionary.accumulate(points, labels, np.empty(0), np.empty(0, np.int64),
+                           np.empty((4, 12)), np.empty(4, np.int64))
+    values = np.empty(40, np.float64)
+    _dictionary.assign_spherical(points, np.ascontiguousarray(centers.T), labels, values)
+    _dictionary.accumulate(points, labels, values, np.arange(12, dtype=np.int64),
+                           np.empty((2, 12)), np.empty(2, np.int64))
     images = rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
     dim = 2 * 2 * 3
     whiten = np.eye(dim, dtype=np.float32)
     centroids = rng.standard_normal((4, dim)).astype(np.float32)
-    out = np.empty((2, 16), np.float32)
-    _encoder.encode_batch(images[0:2], 2, 1, 10.0, np.zeros(dim, np.float32), whiten,
-                          np.ascontiguousarray(centroids.T),
-                          np.einsum("kd,kd->k", centroids, centroids), _encoder.DEFAULT_TILE,
-                          out[0:2])
+    out = np.empty((2, 72), np.float32)
+    for encoder, n_regions in ((_encoder.TRIANGLE, 2), (_encoder.SOFT_THRESHOLD, 3)):
+        regions = _encoder.pooling_regions(7, n_regions)
+        _encoder.encode_batch(images[0:2], 2, 1, 10.0, np.zeros(dim, np.float32), whiten,
+                              np.ascontiguousarray(centroids.T),
+                              np.einsum("kd,kd->k", centroids, centroids), encoder, 0.25,
+                              regions, regions, n_regions, _encoder.DEFAULT_TILE, out[0:2])
 
 
 GROUPS = {"training": _training, "features": _features, "kmeans": _kmeans}

@@ -49,18 +49,24 @@ def default_hog_params(image_shape):
     return params
 
 
-#: Learned features (``--features kmeans``): Coates, Lee & Ng (2011)'s dictionary of
-#: 1,600 centroids of 6x6 patches, every position encoded (stride 1), the square roots
-#: of the pooled sums and a stronger whitening regularization, ``whiten_eps`` 1 instead
-#: of the paper's 0.1: both score higher on CIFAR-10 (docs/learned-features.md).
+#: Learned features (``--features kmeans``): 6x6 patches at every position (stride 1),
+#: whitened (``whiten_eps`` 1 instead of the paper's 0.1), a spherical k-means
+#: dictionary of 800 atoms and their mirror images, the soft threshold with a polarity
+#: split (Coates & Ng 2011), sums over a 3x3 grid, square-rooted, and folded over the
+#: mirror (``mirror``: the same features for an image and its mirror image, which a
+#: linear classifier then learns as if trained on both).  docs/learned-features.md
+#: measures each choice.
 KMEANS_FEATURES = {"patch_size": 6, "n_centroids": 1600, "stride": 1, "n_patches": 400_000,
-                   "power": 0.5, "whiten_eps": 1.0}
-#: The classifier settings that work on 6,400 standardized learned features (found on
-#: CIFAR-10 with benchmarks/kmeans_cifar.py): a smaller learning rate and a stronger L2
-#: penalty than the classifier's defaults, and 100 passes: 30 stopped short of the
-#: optimum and 200 added nothing (docs/learned-features.md).
-KMEANS_CLASSIFIER = {"batch_size": 256, "learning_rate": 0.01, "alpha": 1e-3, "epochs": 100,
+                   "power": 0.5, "whiten_eps": 1.0, "max_iter": 15, "encoder": "soft-threshold",
+                   "threshold": 0.25, "pooling": 3, "mirror": True}
+#: The classifier settings for the standardized learned features: a smaller learning
+#: rate and a stronger L2 penalty than the classifier's defaults, and 100 passes.
+KMEANS_CLASSIFIER = {"batch_size": 512, "learning_rate": 0.01, "alpha": 1e-3, "epochs": 100,
                      "momentum": 0.9}
+#: ``--preset large`` with ``--features kmeans``: more atoms and patches, for accuracy
+#: at several times the cost.
+KMEANS_LARGE_FEATURES = {**KMEANS_FEATURES, "n_centroids": 4000, "n_patches": 1_000_000}
+KMEANS_LARGE_CLASSIFIER = {**KMEANS_CLASSIFIER, "alpha": 3e-3, "epochs": 60}
 
 #: Per feature step of the command line: the pipeline's standardization and PCA, its
 #: mirror images (``flip_train``, ``flip_predict`` of
@@ -69,6 +75,10 @@ KMEANS_CLASSIFIER = {"batch_size": 256, "learning_rate": 0.01, "alpha": 1e-3, "e
 FEATURE_SETUPS = {
     "hog": {"standardize": False, "pca_variance": 0.95, "flip_train": False,
             "flip_predict": False, "classifier": {}},
-    "kmeans": {"standardize": True, "pca_variance": None, "flip_train": True,
-               "flip_predict": True, "classifier": KMEANS_CLASSIFIER},
+    "kmeans": {"standardize": True, "pca_variance": None, "flip_train": False,
+               "flip_predict": False, "classifier": KMEANS_CLASSIFIER},
 }
+#: What ``--preset large`` changes, per feature step (the feature step's parameters and
+#: the classifier's defaults).
+LARGE_SETUPS = {"kmeans": {"params": KMEANS_LARGE_FEATURES,
+                           "classifier": KMEANS_LARGE_CLASSIFIER}}

@@ -9,7 +9,7 @@ instant.
 import contextlib
 import os
 
-from fastsoftmax._shared.presets import FEATURE_SETUPS, STUDY_PRESET
+from fastsoftmax._shared.presets import FEATURE_SETUPS, LARGE_SETUPS, STUDY_PRESET
 from fastsoftmax.cli.errors import InputError
 from fastsoftmax.cli.options import CLASSIFIER_PARAMS, KMEANS_OPTIONS
 from fastsoftmax.cli.progress import StageProgress, write_line
@@ -36,17 +36,27 @@ def build_classifier(options, preset, seed, defaults=None):
     return classifier
 
 
-def feature_setup(kind, options, pca_variance, hog_params=None):
+def feature_setup(kind, options, pca_variance, hog_params=None, preset="default", flip=None):
     """What ``--features kind`` sets up, checked before any data is read.
 
     Returns a dict: ``kind``, ``params`` (the feature step's parameters given),
     ``pca_variance`` (the option's, else the kind's default: 0.95 for HOG, none for
     kmeans), ``standardize`` and ``classifier`` (classifier defaults).  ``options``
     holds the :func:`~fastsoftmax.cli.options.feature_options` values (they are removed
-    from it).
+    from it).  ``preset`` "large" takes :data:`~fastsoftmax._shared.presets.LARGE_SETUPS`;
+    ``flip`` (``--flip/--no-flip``, None when not given) sets the learned features'
+    ``mirror``.
     """
     params = {name: options.pop(name) for name in KMEANS_OPTIONS if name in options}
     params = {name: value for name, value in params.items() if value is not None}
+    if preset == "large" and kind not in LARGE_SETUPS:
+        raise InputError(f"--preset large is for --features {', '.join(LARGE_SETUPS)}")
+    classifier_defaults = FEATURE_SETUPS[kind]["classifier"]
+    if preset == "large":
+        params = {**LARGE_SETUPS[kind]["params"], **params}
+        classifier_defaults = LARGE_SETUPS[kind]["classifier"]
+    if kind == "kmeans" and flip is not None:
+        params["mirror"] = bool(flip)
     hog_params = {name: value for name, value in (hog_params or {}).items() if value is not None}
     if kind != "kmeans" and params:
         raise InputError(f"{KMEANS_OPTIONS[next(iter(params))]} is for --features kmeans")
@@ -59,14 +69,22 @@ def feature_setup(kind, options, pca_variance, hog_params=None):
         try:
             make_feature_step(kind, None, **params)
         except (TypeError, ValueError) as exc:
-            raise InputError(str(exc)) from None
+            raise InputError(_option_names(str(exc))) from None
     else:
         params = {name: (value,) * 2 if name == "pixels_per_cell" else value
                   for name, value in hog_params.items()}
     return {"kind": kind, "params": params, "standardize": setup["standardize"],
             "pca_variance": setup["pca_variance"] if pca_variance is None else pca_variance,
             "flip_train": setup["flip_train"], "flip_predict": setup["flip_predict"],
-            "classifier": setup["classifier"]}
+            "classifier": classifier_defaults}
+
+
+def _option_names(message):
+    """A feature step's message about its parameters, in the command line's words."""
+    message = message.replace("with mirror, ", "with --flip, ")
+    for name, option in KMEANS_OPTIONS.items():
+        message = message.replace(f"{name}=", f"{option} ").replace(f"{name} ", f"{option} ")
+    return message
 
 
 def build_features(setup, image_shape, seed):

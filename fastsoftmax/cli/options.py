@@ -8,7 +8,8 @@ import math
 
 import click
 
-from fastsoftmax._shared.presets import FEATURE_SETUPS, KMEANS_FEATURES
+from fastsoftmax._shared.presets import (FEATURE_SETUPS, KMEANS_FEATURES, KMEANS_LARGE_CLASSIFIER,
+                                        KMEANS_LARGE_FEATURES)
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -105,16 +106,22 @@ CLASSIFIER_PARAMS = ("batch_size", "learning_rate", "lr_schedule", "lr_decay_ste
                      "early_stopping", "backend", "dtype", "class_weight")
 
 preset_option = click.option(
-    "--preset", type=click.Choice(["default", "study"]), default="default", show_default=True,
+    "--preset", type=click.Choice(["default", "study", "large"]), default="default",
+    show_default=True,
     help="study: the study's batch 500, learning rate 0.01, 50,000 updates with replacement, "
-         "L2 alpha = 1.2/500 (its 1.2 was against the summed batch loss).")
+         "L2 alpha = 1.2/500 (its 1.2 was against the summed batch loss). large (with "
+         f"--features kmeans): {KMEANS_LARGE_FEATURES['n_centroids']:,} atoms from "
+         f"{KMEANS_LARGE_FEATURES['n_patches']:,} patches, alpha "
+         f"{KMEANS_LARGE_CLASSIFIER['alpha']:g}, {KMEANS_LARGE_CLASSIFIER['epochs']} epochs: "
+         "higher accuracy for several times the time and memory (docs/learned-features.md).")
 
 
 # ---------------------------------------------------------------------- feature steps
 #: ``--features kmeans`` parameters: option name -> KMeansFeatures parameter.
 KMEANS_OPTIONS = {"n_centroids": "--n-centroids", "patch_size": "--patch-size",
                   "stride": "--stride", "n_patches": "--n-patches", "power": "--power",
-                  "whiten_eps": "--whiten-eps"}
+                  "whiten_eps": "--whiten-eps", "encoder": "--encoder", "threshold": "--threshold",
+                  "pooling": "--pooling", "max_iter": "--dictionary-iter"}
 
 
 def feature_options(func):
@@ -122,13 +129,15 @@ def feature_options(func):
     options = [
         click.option("--features", "features_kind", type=click.Choice(list(FEATURE_SETUPS)),
                      default="hog", show_default=True,
-                     help="hog: the study's HOG, then PCA. kmeans: learned features (Coates et "
-                          "al. 2011: a k-means dictionary of image patches, 4 x --n-centroids "
-                          "features, square-rooted), standardized, no PCA, and classifier "
-                          "defaults for them (learning rate 0.01, alpha 0.001, 100 epochs) unless "
-                          "set; train also uses the mirror images (--flip, --flip-predict)."),
+                     help="hog: the study's HOG, then PCA. kmeans: learned features (Coates & "
+                          "Ng 2011: a dictionary of whitened image patches, every patch "
+                          "soft-thresholded against it, sums over a 3x3 grid, square-rooted, "
+                          "the same for an image and its mirror image), standardized, no PCA, "
+                          "and classifier defaults for them (learning rate 0.01, alpha 0.001, "
+                          "100 epochs) unless set."),
         click.option("--n-centroids", type=click.IntRange(min=1),
-                     help=f"kmeans: dictionary size. [default: {KMEANS_FEATURES['n_centroids']}]"),
+                     help="kmeans: dictionary size (atoms and their mirror images: even). "
+                          f"[default: {KMEANS_FEATURES['n_centroids']}]"),
         click.option("--patch-size", type=click.IntRange(min=2),
                      help=f"kmeans: patch side in pixels. [default: {KMEANS_FEATURES['patch_size']}]"),
         click.option("--stride", type=click.IntRange(min=1),
@@ -145,6 +154,22 @@ def feature_options(func):
                           "covariance's eigenvalues (larger amplifies the finest detail "
                           "less); the paper used 0.1. "
                           f"[default: {KMEANS_FEATURES['whiten_eps']}]"),
+        click.option("--encoder", type=click.Choice(["soft-threshold", "triangle"]),
+                     help="kmeans: soft-threshold: unit atoms of a spherical k-means, two "
+                          "features per atom, max(0, d.x - t) and max(0, -d.x - t); triangle: "
+                          "Lloyd's k-means and max(0, mean distance - distance), one feature "
+                          "per atom (the 2011 AISTATS paper's, with --pooling 2 --no-flip). "
+                          f"[default: {KMEANS_FEATURES['encoder']}]"),
+        click.option("--threshold", type=FiniteFloatRange(0),
+                     help="kmeans: the soft threshold t. "
+                          f"[default: {KMEANS_FEATURES['threshold']}]"),
+        click.option("--pooling", type=click.IntRange(min=1),
+                     help="kmeans: sums over a grid of N x N regions of the patch positions "
+                          "(with the mirror, N must split them symmetrically: 1 or 3 for "
+                          f"27 positions a side). [default: {KMEANS_FEATURES['pooling']}]"),
+        click.option("--dictionary-iter", "max_iter", type=click.IntRange(min=1),
+                     help="kmeans: dictionary (k-means) iterations at most. "
+                          f"[default: {KMEANS_FEATURES['max_iter']}]"),
     ]
     for option in reversed(options):
         func = option(func)

@@ -74,7 +74,7 @@ def sweep(grid, data, labels, image_size, out, force, repeats, n_jobs, scheduler
     if both:
         raise InputError(f"{both[0]} is both swept and set by --{both[0].replace('_', '-')}; "
                          "give it once")
-    setup = feature_setup(features_kind, options, pca_variance)
+    setup = feature_setup(features_kind, options, pca_variance, preset=preset)
     base = build_classifier(options, preset, seed, defaults=setup["classifier"]).get_params()
     base.pop("random_state")
     check_grid(parsed, base)

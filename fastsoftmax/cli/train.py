@@ -31,14 +31,16 @@ from fastsoftmax.cli.dataset_options import (data_option, labels_option, set_val
 @pca_option
 @pixels_per_cell_option
 @click.option("--flip/--no-flip", "flip_train", default=None,
-              help="Also train on the mirror image (flipped left to right) of every training "
-                   "image: twice the training rows and feature work, for higher "
-                   "accuracy with kmeans. [default: on with --features kmeans, off with hog]")
+              help="Learn as if from every image and its mirror image (flipped left to right) "
+                   "too. kmeans: features that are the same for an image and its mirror "
+                   "image, which gives that at no extra cost (half the features). hog: the "
+                   "mirror images are also encoded and trained on (twice the rows). "
+                   "[default: on with --features kmeans, off with hog]")
 @click.option("--flip-predict/--no-flip-predict", "flip_predict", default=None,
               help="Predict from the mean of the class probabilities of each image and its "
                    "mirror image (the model file keeps it for evaluate and predict): twice the "
-                   "feature work when predicting. [default: on with --features kmeans, off "
-                   "with hog]")
+                   "feature work when predicting; kmeans with --flip already does this. "
+                   "[default: off]")
 @cache_option
 @seed_option
 @val_fraction_option
@@ -61,9 +63,9 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
     Images are scaled to 0..1, turned to grayscale, described by HOG (9 orientations,
     4x4-pixel cells, 2x2-cell blocks), reduced by PCA, and classified by a softmax
     trained with minibatch SGD.  With --features kmeans, learned features replace HOG
-    (a k-means dictionary of whitened colour patches, every patch encoded, pooled over
-    the four quadrants), standardized, without PCA, trained on the mirror images too
-    and predicting from both (--flip, --flip-predict).  Without --data it runs on
+    (a dictionary of whitened colour patches, every patch encoded against it, pooled
+    over a 3x3 grid), standardized, without PCA; they are the same for an image and
+    its mirror image, so the classifier learns as if from both (--flip).  Without --data it runs on
     scikit-learn's bundled digits (8x8 images, a fixed 75/25 split), with no download.
     CIFAR-10, CIFAR-100 (--labels fine|coarse), MNIST, Fashion-MNIST and SVHN use their
     published test split.  An image folder root/<class>/ is split at random
@@ -79,7 +81,13 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
     """
     quiet = is_quiet() or as_json
     setup = feature_setup(features_kind, options, pca_variance,
-                          hog_params={"pixels_per_cell": pixels_per_cell})
+                          hog_params={"pixels_per_cell": pixels_per_cell}, preset=preset,
+                          flip=flip_train)
+    if features_kind == "kmeans":
+        if flip_predict and setup["params"].get("mirror", True):
+            raise InputError("--flip-predict adds nothing to --features kmeans with --flip: "
+                             "its features are the same for an image and its mirror image")
+        flip_train = False  # --flip is the features' own
     classifier = build_classifier(options, preset, seed, defaults=setup["classifier"])
     set_validation_fraction(classifier, val_fraction)
     model_file = output_file(model_path, "--model", force)

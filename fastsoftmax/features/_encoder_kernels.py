@@ -1,35 +1,43 @@
-"""Learned-feature encoder (Coates, Lee & Ng 2011): Numba kernel and its NumPy reference.
+"""Learned-feature encoder (Coates, Lee & Ng 2011; Coates & Ng 2011): Numba kernel and
+its NumPy reference.
 
 Every ``patch_size`` x ``patch_size`` patch of an image, taken at ``stride``, is
 
 1. normalized: its mean subtracted, divided by ``sqrt(var + norm_eps)`` (``var`` with
    ``n - 1`` in the denominator, as MATLAB's ``var`` in the paper's code);
 2. whitened: ``w = (x - whiten_mean) @ whiten_matrix`` (ZCA);
-3. encoded by the "triangle" activation ``f_k = max(0, mean_j z_j - z_k)`` with
-   ``z_k = ||w - c_k||``, over the K centroids ``c_k``;
+3. encoded over the K dictionary atoms ``c_k``, by one of
 
-and the activations are summed over the four quadrants of the grid of patch
-positions: feature ``q * K + k`` is the sum of ``f_k`` over quadrant ``q`` (0 top-left,
-1 top-right, 2 bottom-left, 3 bottom-right; the first half of an odd number of rows
-or columns is the larger, as MATLAB's ``round(n / 2)`` in the paper's code).
+   - the "triangle" activation ``f_k = max(0, mean_j z_j - z_k)`` with
+     ``z_k = ||w - c_k||`` (one value per atom);
+   - the "soft threshold" with a polarity split, ``max(0, w.c_k - alpha)`` and
+     ``max(0, -w.c_k - alpha)`` (two values per atom, for unit-norm atoms);
+
+and the activations are summed over an R x R grid of regions of the patch positions.
+Along each axis of ``n`` positions, region ``r`` holds the positions from
+``ceil(r n / R)`` to ``ceil((r + 1) n / R) - 1`` (:func:`pooling_regions`; R = 2 gives
+the paper's quadrants, whose first half of an odd count is the larger, as MATLAB's
+``round(n / 2)``).  Feature ``((i * R + j) * P + p) * K + k`` is the sum of atom
+``k``'s activation of polarity ``p`` (P = 1 for the triangle, 2 for the soft threshold)
+over region row ``i``, region column ``j``.
 
 A patch's values are ordered (row, column, channel), row-major.
 
-The kernel (:func:`encode_batch`) never forms the (positions x K) distance array of
-an image: it works on tiles of ``tile`` positions, whitens the tile and computes its
-dot products with all centroids with two BLAS sgemm calls into per-thread buffers,
-then applies the triangle and adds into the pooled sums row by row of the tile.
-Patch means and variances come from integral images of the pixels and their squares
-(exact sums).  Distances use ``||w||^2 - 2 w.c + ||c||^2`` clamped at 0 in float32
-(the dot products are float32 GEMM); a patch's sum of distances is float32 in the
-vector lanes; each grid row's activations are summed in float32 and added into the
-pooled sums in float64.  The images of a batch are shared among the threads
-(``prange``), each image done by one thread, so the result does not depend on the
-thread count; each thread must call a single-threaded BLAS (the caller limits it,
-see :func:`fastsoftmax.features.learned.encode`).
+The kernel (:func:`encode_batch`) never forms the (positions x K) array of an image: it
+works on tiles of ``tile`` positions, whitens the tile and computes its dot products
+with all atoms with two BLAS sgemm calls into per-thread buffers, then encodes and
+adds into the pooled sums row by row of the tile.  Patch means and variances come from
+integral images of the pixels and their squares (exact sums).  Triangle distances use
+``||w||^2 - 2 w.c + ||c||^2`` clamped at 0 in float32 (the dot products are float32
+GEMM); a patch's sum of distances is float32 in the vector lanes; each grid row's
+activations are summed in float32 and added into the pooled sums in float64.  The
+images of a batch are shared among the threads (``prange``), each image done by one
+thread, so the result does not depend on the thread count; each thread must call a
+single-threaded BLAS (the caller limits it, see
+:func:`fastsoftmax.features.learned.encode`).
 
 :func:`encode_reference` is the plain NumPy version that materializes each image's
-distance array (float64 by default: an accurate oracle for the tests).
+(positions x K) array (float64 by default: an accurate oracle for the tests).
 """
 import numpy as np
 from numba import prange
@@ -46,11 +54,31 @@ DEFAULT_TILE = 729
 NEAR = 1e-2
 #: Images per parallel task (scratch buffers are allocated once per task).
 _CHUNK = 4
+#: The encoders, as the kernel's integer codes, and their values per atom (polarities).
+TRIANGLE = 0
+SOFT_THRESHOLD = 1
+ENCODERS = {"triangle": TRIANGLE, "soft-threshold": SOFT_THRESHOLD}
+POLARITIES = {"triangle": 1, "soft-threshold": 2}
 
 
 def grid_shape(height, width, patch_size, stride):
     """Rows and columns of patch positions in an image."""
     return (height - patch_size) // stride + 1, (width - patch_size) // stride + 1
+
+
+def pooling_regions(n_positions, n_regions):
+    """Region (0 .. ``n_regions - 1``) of each of ``n_positions`` positions along an axis:
+    region ``r`` starts at ``ceil(r * n_positions / n_regions)``; (n_positions,) int64.
+    With more regions than positions some regions are empty (their features are 0)."""
+    starts = -(-np.arange(n_regions + 1) * n_positions // n_regions)
+    return np.searchsorted(starts, np.arange(n_positions), side="right").astype(np.int64) - 1
+
+
+def is_mirror_symmetric(regions, n_regions):
+    """Whether mirroring the positions (``c -> n - 1 - c``) mirrors the regions
+    (``r -> R - 1 - r``), the condition for features that commute with a flip."""
+    regions = np.asarray(regions)
+    return bool(np.array_equal(regions[::-1], n_regions - 1 - regions))
 
 
 # The row helpers take 1-D rows and float32 constants and keep float32 accumulators,
@@ -104,6 +132,16 @@ def _pool(acc, row, mean_z):
 
 
 @jit(JIT_OPTIONS)
+def _pool_soft(acc_pos, acc_neg, row, alpha):
+    """``acc_pos += max(row - alpha, 0)``, ``acc_neg += max(-row - alpha, 0)`` (float32,
+    one grid row's part of a region)."""
+    for kk in range(row.shape[0]):
+        v = row[kk]
+        acc_pos[kk] += max(v - alpha, _ZERO)
+        acc_neg[kk] += max(-v - alpha, _ZERO)
+
+
+@jit(JIT_OPTIONS)
 def _flush(pooled_row, acc):
     """``pooled_row += acc`` (float64), then ``acc = 0``."""
     for kk in range(acc.shape[0]):
@@ -153,12 +191,16 @@ def _normalized_patch(out, pixels, y0, x0, patch_size, channels, mean, scale, wh
 
 @jit(PARALLEL_JIT_OPTIONS, notice="the k-means encoder kernel", compile_seconds=25)
 def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix,
-                 centroids_t, centroid_sqnorms, tile, out):
-    """Fill ``out`` (N, 4K) float32 with the pooled triangle features of ``images``.
+                 centroids_t, centroid_sqnorms, encoder, threshold, row_regions,
+                 col_regions, n_regions, tile, out):
+    """Fill ``out`` (N, R * R * P * K) float32 with the pooled features of ``images``.
 
     ``images`` (N, H, W, C) uint8; ``whiten_mean`` (D,), ``whiten_matrix`` (D, D),
-    ``centroids_t`` (D, K) (the centroids as columns), ``centroid_sqnorms`` (K,),
-    all float32 C-contiguous, ``D = patch_size**2 * C``.
+    ``centroids_t`` (D, K) (the atoms as columns), ``centroid_sqnorms`` (K,), all
+    float32 C-contiguous, ``D = patch_size**2 * C``; ``encoder`` :data:`TRIANGLE` or
+    :data:`SOFT_THRESHOLD` (``threshold`` is its alpha); ``row_regions`` and
+    ``col_regions`` (int64) the region of each grid row and column
+    (:func:`pooling_regions`), ``n_regions`` = R.
     """
     n_images, height, width, channels = images.shape
     dim = patch_size * patch_size * channels
@@ -166,8 +208,10 @@ def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matri
     n_rows = (height - patch_size) // stride + 1
     n_cols = (width - patch_size) // stride + 1
     n_pos = n_rows * n_cols
-    half_r = (n_rows + 1) // 2
-    half_c = (n_cols + 1) // 2
+    soft = encoder == SOFT_THRESHOLD
+    n_pol = 2 if soft else 1
+    n_out = n_regions * n_regions * n_pol
+    alpha = np.float32(threshold)
     inv_k = 1.0 / k
     n_chunks = (n_images + _CHUNK - 1) // _CHUNK
     for chunk in prange(n_chunks):
@@ -178,8 +222,9 @@ def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matri
         white = np.empty((tile, dim), dtype=np.float32)
         dots = np.empty((tile, k), dtype=np.float32)
         sqnorm = np.empty(tile, dtype=np.float32)
-        acc = np.zeros((2, k), dtype=np.float32)  # the current grid row: left, right half
-        pooled = np.empty((4, k), dtype=np.float64)
+        # the current grid row, per region column and polarity
+        acc = np.zeros((n_regions * n_pol, k), dtype=np.float32)
+        pooled = np.empty((n_out, k), dtype=np.float64)
         for i in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_images)):
             _load_image(images[i], pixels, sums, sq_sums)
             pooled[:] = 0.0
@@ -196,31 +241,36 @@ def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matri
                     var = (_box(sq_sums, y0, x0, patch_size) - total * mean) / (dim - 1)
                     _normalized_patch(raw[t], pixels, y0, x0, patch_size, channels, mean,
                                       1.0 / np.sqrt(var + norm_eps), whiten_mean)
-                # -- whiten, then dot products with every centroid (BLAS)
+                # -- whiten, then dot products with every atom (BLAS)
                 np.dot(raw[:m], whiten_matrix, white[:m])
-                for t in range(m):
-                    acc_sq = _ZERO
-                    for j in range(dim):
-                        acc_sq += white[t, j] * white[t, j]
-                    sqnorm[t] = acc_sq
+                if not soft:
+                    for t in range(m):
+                        acc_sq = _ZERO
+                        for j in range(dim):
+                            acc_sq += white[t, j] * white[t, j]
+                        sqnorm[t] = acc_sq
                 np.dot(white[:m], centroids_t, dots[:m])
-                # -- triangle activation, added into the row's half; a finished grid
-                #    row goes into its two quadrants in float64
+                # -- activations, added into the row's regions; a finished grid row goes
+                #    into its regions' sums in float64
                 for t in range(m):
                     r = (start + t) // n_cols
                     c = start + t - r * n_cols
                     row = dots[t]
-                    total_z, close = _distances(row, centroid_sqnorms, sqnorm[t])
-                    total_z = np.float64(total_z)
-                    if close:
-                        total_z = _recompute_close(row, white[t], centroids_t,
-                                                   centroid_sqnorms, sqnorm[t], total_z)
-                    _pool(acc[int(c >= half_c)], row, np.float32(total_z * inv_k))
+                    first = col_regions[c] * n_pol
+                    if soft:
+                        _pool_soft(acc[first], acc[first + 1], row, alpha)
+                    else:
+                        total_z, close = _distances(row, centroid_sqnorms, sqnorm[t])
+                        total_z = np.float64(total_z)
+                        if close:
+                            total_z = _recompute_close(row, white[t], centroids_t,
+                                                       centroid_sqnorms, sqnorm[t], total_z)
+                        _pool(acc[first], row, np.float32(total_z * inv_k))
                     if c == n_cols - 1:
-                        q = 2 * int(r >= half_r)
-                        _flush(pooled[q], acc[0])
-                        _flush(pooled[q + 1], acc[1])
-            for q in range(4):
+                        base = row_regions[r] * n_regions * n_pol
+                        for q in range(n_regions * n_pol):
+                            _flush(pooled[base + q], acc[q])
+            for q in range(n_out):
                 for kk in range(k):
                     out[i, q * k + kk] = pooled[q, kk]
 
@@ -255,8 +305,9 @@ def image_patches(image, patch_size, stride):
 
 
 def encode_reference(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix,
-                     centroids, dtype=np.float64):
-    """Plain NumPy encoder: image by image, the whole (positions x K) distance array.
+                     centroids, dtype=np.float64, encoder="triangle", threshold=0.25,
+                     n_regions=2):
+    """Plain NumPy encoder: image by image, the whole (positions x K) array.
 
     Parameters
     ----------
@@ -269,29 +320,40 @@ def encode_reference(images, patch_size, stride, norm_eps, whiten_mean, whiten_m
     dtype : float32 or float64
         Arithmetic precision (float64: the tests' oracle; float32: the fair speed
         comparison).
+    encoder : {"triangle", "soft-threshold"}
+    threshold : float
+        The soft threshold's alpha.
+    n_regions : int
+        R, the pooling grid's regions a side.
 
     Returns
     -------
-    (N, 4K) float32 ndarray
+    (N, R * R * P * K) float32 ndarray
     """
     n_images, height, width, _ = images.shape
     n_rows, n_cols = grid_shape(height, width, patch_size, stride)
-    half_r, half_c = (n_rows + 1) // 2, (n_cols + 1) // 2
+    row_regions = pooling_regions(n_rows, n_regions)
+    col_regions = pooling_regions(n_cols, n_regions)
     whiten_mean = np.asarray(whiten_mean, dtype=dtype)
     whiten_matrix = np.asarray(whiten_matrix, dtype=dtype)
     centroids = np.asarray(centroids, dtype=dtype)
     centroid_sqnorms = np.einsum("kd,kd->k", centroids, centroids)
     k = centroids.shape[0]
-    out = np.empty((n_images, 4 * k), dtype=np.float32)
+    n_pol = POLARITIES[encoder]
+    out = np.empty((n_images, n_regions, n_regions, n_pol, k), dtype=np.float32)
     for i in range(n_images):
         patches = normalize_patches(image_patches(images[i], patch_size, stride), norm_eps, dtype)
         white = (patches - whiten_mean) @ whiten_matrix
-        d2 = (np.einsum("pd,pd->p", white, white)[:, None] - 2.0 * (white @ centroids.T)
-              + centroid_sqnorms)
-        z = np.sqrt(np.maximum(d2, 0.0))
-        f = np.maximum(z.mean(axis=1, keepdims=True) - z, 0.0).reshape(n_rows, n_cols, k)
-        out[i] = np.concatenate([
-            f[:half_r, :half_c].sum(axis=(0, 1)), f[:half_r, half_c:].sum(axis=(0, 1)),
-            f[half_r:, :half_c].sum(axis=(0, 1)), f[half_r:, half_c:].sum(axis=(0, 1)),
-        ])
-    return out
+        dots = white @ centroids.T
+        if encoder == "triangle":
+            d2 = np.einsum("pd,pd->p", white, white)[:, None] - 2.0 * dots + centroid_sqnorms
+            z = np.sqrt(np.maximum(d2, 0.0))
+            f = np.maximum(z.mean(axis=1, keepdims=True) - z, 0.0)[:, None, :]
+        else:
+            f = np.stack([np.maximum(dots - threshold, 0.0),
+                          np.maximum(-dots - threshold, 0.0)], axis=1)
+        f = f.reshape(n_rows, n_cols, n_pol, k)
+        for a in range(n_regions):
+            for b in range(n_regions):
+                out[i, a, b] = f[row_regions == a][:, col_regions == b].sum(axis=(0, 1))
+    return out.reshape(n_images, -1)

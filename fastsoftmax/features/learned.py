@@ -1,11 +1,15 @@
-"""Learned single-layer features (Coates, Lee & Ng, AISTATS 2011) as a scikit-learn transformer.
+"""Learned single-layer features (Coates, Lee & Ng, AISTATS 2011; Coates & Ng, ICML 2011)
+as a scikit-learn transformer.
 
 ``KMeansFeatures().fit(images)`` samples random patches, normalizes and ZCA-whitens
-them and learns a k-means dictionary (:mod:`fastsoftmax.features._dictionary_kernels`);
-``transform`` encodes every patch with the triangle activation and sum-pools over the
-four quadrants (:mod:`fastsoftmax.features._encoder_kernels`).  Standardize the
-features afterwards (for example with scikit-learn's ``StandardScaler``) before a
-linear classifier.
+them and learns a dictionary (:mod:`fastsoftmax.features._dictionary_kernels`);
+``transform`` encodes every patch and sum-pools over a grid of regions
+(:mod:`fastsoftmax.features._encoder_kernels`).  The defaults are the 2011 paper's
+recipe (k-means, triangle activation, four quadrants); ``encoder="soft-threshold"``,
+``pooling=3`` and ``mirror=True`` give the features ``fastsoftmax train --features
+kmeans`` uses, which are the same for an image and its mirror image
+(:mod:`fastsoftmax.features._mirror`).  Standardize the features afterwards (for
+example with scikit-learn's ``StandardScaler``) before a linear classifier.
 """
 import numbers
 
@@ -19,6 +23,7 @@ from fastsoftmax._shared.progress import report
 from fastsoftmax.features import _dictionary_kernels as _dictionary
 from fastsoftmax.features import _encoder_kernels as _encoder
 from fastsoftmax.features._blas import limit_blas_threads
+from fastsoftmax.features._mirror import fold_mirror, patch_mirror
 
 __all__ = ["KMeansFeatures", "encode"]
 
@@ -29,7 +34,7 @@ _SAMPLE_CHUNK = 50_000
 #: Version of the arrays written by :meth:`KMeansFeatures.to_arrays`.
 _ARRAYS_VERSION = 1
 
-_INT_PARAMS = ("patch_size", "n_centroids", "stride", "n_patches", "max_iter")
+_INT_PARAMS = ("patch_size", "n_centroids", "stride", "n_patches", "max_iter", "pooling")
 _FLOAT_PARAMS = ("whiten_eps", "norm_eps", "power")
 
 
@@ -72,8 +77,9 @@ def _check_images(images, patch_size=None):
 
 
 def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, centroids,
+           encoder="triangle", threshold=0.25, n_regions=2, power=1.0, mirror=False,
            tile=_encoder.DEFAULT_TILE, progress=None):
-    """Pooled triangle features of uint8 images (the fast kernel; inputs already checked).
+    """Pooled features of uint8 images (the fast kernel; inputs already checked).
 
     Parameters
     ----------
@@ -83,6 +89,16 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
     whiten_mean : (D,) ndarray
     whiten_matrix : (D, D) ndarray
     centroids : (K, D) ndarray
+    encoder : {"triangle", "soft-threshold"}
+    threshold : float
+        The soft threshold's alpha.
+    n_regions : int
+        Pooling regions a side.
+    power : float
+        The pooled sums are raised to this power.
+    mirror : bool
+        Fold the features of each mirror pair into one (:func:`~._mirror.fold_mirror`;
+        the atoms are K / 2 base atoms then their mirror images).
     tile : int
         Patch positions per tile.
     progress : callable, optional
@@ -90,7 +106,7 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
 
     Returns
     -------
-    (N, 4K) float32 ndarray
+    (N, R * R * P * K) float32 ndarray, half as wide with ``mirror``
     """
     images = np.ascontiguousarray(images, dtype=np.uint8)
     whiten_mean = np.ascontiguousarray(whiten_mean, dtype=np.float32)
@@ -98,17 +114,35 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
     centroids = np.asarray(centroids, dtype=np.float32)
     centroids_t = np.ascontiguousarray(centroids.T)
     sqnorms = np.einsum("kd,kd->k", centroids, centroids, dtype=np.float64).astype(np.float32)
+    n_rows, n_cols = _encoder.grid_shape(images.shape[1], images.shape[2], patch_size, stride)
+    row_regions = _encoder.pooling_regions(n_rows, n_regions)
+    col_regions = _encoder.pooling_regions(n_cols, n_regions)
+    n_pol = _encoder.POLARITIES[encoder]
+    width = n_regions * n_regions * n_pol * centroids.shape[0]
     # on a cache line, the classifier trains on the features without a padded copy
-    out = aligned_empty((images.shape[0], 4 * centroids.shape[0]), np.float32)
+    out = aligned_empty((images.shape[0], width // 2 if mirror else width), np.float32)
+    pooled = np.empty((min(_BATCH, images.shape[0]), width), np.float32) if mirror else None
     report(progress, "features", 0, images.shape[0])
     with limit_blas_threads():
         for start in range(0, images.shape[0], _BATCH):
             stop = min(start + _BATCH, images.shape[0])
+            target = pooled[:stop - start] if mirror else out[start:stop]
             _encoder.encode_batch(images[start:stop], patch_size, stride, float(norm_eps),
-                                  whiten_mean, whiten_matrix, centroids_t, sqnorms, tile,
-                                  out[start:stop])
+                                  whiten_mean, whiten_matrix, centroids_t, sqnorms,
+                                  _encoder.ENCODERS[encoder], float(threshold), row_regions,
+                                  col_regions, int(n_regions), tile, target)
+            _raise_to_power(target, power)
+            if mirror:
+                fold_mirror(target, n_regions, n_pol, centroids.shape[0], out=out[start:stop])
             report(progress, "features", stop, images.shape[0])
     return out
+
+
+def _raise_to_power(features, power):
+    if power == 0.5:
+        np.sqrt(features, out=features)  # the sums are >= 0
+    elif power != 1.0:
+        np.power(features, np.float32(power), out=features)
 
 
 def sample_patches(images, n_patches, patch_size, random_state):
@@ -128,30 +162,44 @@ def sample_patches(images, n_patches, patch_size, random_state):
     return out
 
 
-def zca_whitening(patches, eps):
+def zca_whitening(patches, eps, mirror=None):
     """ZCA whitening of normalized patches: ``mean`` (D,) and ``matrix`` (D, D), float64.
 
     ``matrix = V diag(1 / sqrt(lambda + eps)) V^T`` from the covariance (n - 1) of
-    the patches, as in the paper's code.
+    the patches, as in the paper's code.  With ``mirror`` (the patch permutation of
+    the horizontal flip), the mean and covariance are those of the patches together
+    with their mirror images, so that whitening commutes with the flip:
+    ``white(x[mirror]) == white(x)[mirror]``.
     """
+    n = patches.shape[0]
     mean = patches.mean(axis=0)
-    centered = patches - mean
-    cov = centered.T @ centered / max(patches.shape[0] - 1, 1)
+    if mirror is None:
+        centered = patches - mean
+        cov = centered.T @ centered / max(n - 1, 1)
+    else:
+        second = patches.T @ patches / n
+        second = 0.5 * (second + second[np.ix_(mirror, mirror)])
+        mean = 0.5 * (mean + mean[mirror])
+        cov = (second - np.outer(mean, mean)) * (2 * n / max(2 * n - 1, 1))
     eigvals, eigvecs = np.linalg.eigh(cov)
     eigvals = np.maximum(eigvals, 0.0)  # rounding can make the smallest ones negative
     matrix = (eigvecs / np.sqrt(eigvals + eps)) @ eigvecs.T
+    if mirror is not None:  # exactly, not only to the eigensolver's rounding
+        matrix = 0.5 * (matrix + matrix[np.ix_(mirror, mirror)])
     return mean, matrix
 
 
 class KMeansFeatures(TransformerMixin, BaseEstimator):
-    """Coates-Lee-Ng learned features: patch k-means dictionary + triangle encoding.
+    """Learned single-layer features: a dictionary of whitened image patches, every patch
+    encoded against it, the codes sum-pooled over a grid of regions.
 
     Parameters
     ----------
     patch_size : int, default=6
         Side of the square patches, in pixels.
     n_centroids : int, default=1600
-        Dictionary size K; the transform gives ``4 * K`` features.
+        Dictionary size K (with ``mirror``, K / 2 learned atoms and their mirror
+        images; K even).
     stride : int, default=1
         Step between the encoded patch positions.
     n_patches : int, default=400_000
@@ -165,10 +213,31 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     norm_eps : float, default=10.0
         Added to each patch's variance before dividing (pixel scale 0..255).
     max_iter : int, default=50
-        k-means (Lloyd) iterations; fewer when the assignments stop changing.
+        Dictionary (k-means) iterations; fewer when the assignments stop changing.
     init : {"normal", "points"}, default="normal"
         How k-means starts: small random normal vectors (the paper's code; better
         features on CIFAR-10) or distinct random patches.
+    encoder : {"triangle", "soft-threshold"}, default="triangle"
+        ``"triangle"``: Lloyd's k-means dictionary and the activation
+        ``max(0, mean_j z_j - z_k)`` of the distances ``z`` to the centroids (Coates,
+        Lee & Ng 2011), one feature per atom and region.  ``"soft-threshold"``: a
+        spherical k-means dictionary of unit atoms ``d`` and the two activations
+        ``max(0, d.x - threshold)``, ``max(0, -d.x - threshold)`` (Coates & Ng 2011's
+        polarity split), two features per atom and region.
+    threshold : float, default=0.25
+        The soft threshold's alpha (``encoder="soft-threshold"`` only).
+    pooling : int, default=2
+        The activations are summed over a ``pooling x pooling`` grid of regions of the
+        patch positions (2: the paper's quadrants).  With ``mirror``, the grid must
+        divide the positions symmetrically (e.g. 27 positions a side: 1 or 3).
+    mirror : bool, default=False
+        Features that are the same for an image and its mirror image: the whitening
+        is fitted on the patches and their mirror images, the dictionary holds each
+        atom and its mirror image, and each pair of features the flip swaps is kept
+        as one, ``(f + f_mirrored) / sqrt(2)``.  A linear classifier on them is the
+        one trained on every image and its mirror image and averaging both at
+        prediction (:mod:`fastsoftmax.features._mirror`), at half the features and
+        without encoding mirror images.
     power : float, default=1.0
         The pooled sums are raised to this power (power normalization, as for
         bag-of-words and Fisher vectors).  1 keeps the paper's sums; 0.5 (square
@@ -194,12 +263,16 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     n_features_in_ : int
         ``H * W * C``.
     n_features_out_ : int
-        ``4 * n_centroids``.
+        ``pooling**2 * P * n_centroids`` (P = 1 for the triangle, 2 for the soft
+        threshold), half that with ``mirror``.
 
     Notes
     -----
-    Feature ``q * K + k`` is centroid ``k``'s activation summed over quadrant ``q``
-    (top-left, top-right, bottom-left, bottom-right) of the patch positions.
+    Feature ``((i * R + j) * P + p) * K' + k`` is atom ``k``'s activation of polarity
+    ``p`` summed over region row ``i``, column ``j`` (R = ``pooling``; K' =
+    ``n_centroids``, or with ``mirror`` the base atoms, each folded with its mirror
+    atom in region (i, R - 1 - j)).  With the defaults: ``q * K + k`` for quadrant
+    ``q`` (top-left, top-right, bottom-left, bottom-right).
     """
 
     #: Label of this step's feature-cache entries (``data info`` lists it).
@@ -207,6 +280,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
 
     def __init__(self, patch_size=6, n_centroids=1600, stride=1, n_patches=400_000,
                  whiten_eps=0.1, norm_eps=10.0, max_iter=50, init="normal", power=1.0,
+                 encoder="triangle", threshold=0.25, pooling=2, mirror=False,
                  random_state=None):
         self.patch_size = patch_size
         self.n_centroids = n_centroids
@@ -217,6 +291,10 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         self.max_iter = max_iter
         self.init = init
         self.power = power
+        self.encoder = encoder
+        self.threshold = threshold
+        self.pooling = pooling
+        self.mirror = mirror
         self.random_state = random_state
 
     # ---- validation -------------------------------------------------------------
@@ -229,11 +307,50 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
                 f"({params['n_centroids']})"
             )
         params["init"] = _dictionary.check_init(self.init)
+        if not isinstance(self.encoder, str) or self.encoder not in _encoder.ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(_encoder.ENCODERS)}; "
+                             f"got {self.encoder!r}")
+        params["encoder"] = self.encoder
+        threshold = self.threshold
+        if (isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real)
+                or not np.isfinite(threshold) or threshold < 0):
+            raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+        params["threshold"] = float(threshold)
+        if not isinstance(self.mirror, (bool, np.bool_)):
+            raise TypeError(f"mirror must be True or False, got {self.mirror!r}")
+        params["mirror"] = bool(self.mirror)
+        if params["mirror"] and params["n_centroids"] % 2:
+            raise ValueError(f"with mirror, n_centroids is even (atoms and their mirror "
+                             f"images), got {params['n_centroids']}")
         rs = self.random_state
         if not (rs is None or isinstance(rs, np.random.RandomState) or (
                 isinstance(rs, numbers.Integral) and not isinstance(rs, (bool, np.bool_)))):
             raise TypeError(f"random_state must be None, an int or a RandomState, got {rs!r}")
         return params
+
+    def _check_grid(self, params, image_shape):
+        """With ``mirror``, refuse a geometry the flip does not map onto itself: patch
+        positions that do not mirror onto positions, or an asymmetric pooling grid."""
+        p, stride, n_regions = params["patch_size"], params["stride"], params["pooling"]
+        if not params["mirror"]:
+            return
+        if (image_shape[1] - p) % stride:
+            raise ValueError(
+                f"with mirror, stride {stride} must divide the image width minus the patch "
+                f"size ({image_shape[1]} - {p}), so that the flip maps patch positions "
+                "onto patch positions")
+        n_cols = _encoder.grid_shape(image_shape[0], image_shape[1], p, stride)[1]
+        if not _encoder.is_mirror_symmetric(_encoder.pooling_regions(n_cols, n_regions),
+                                            n_regions):
+            fitting = [r for r in range(1, n_cols + 1)
+                       if _encoder.is_mirror_symmetric(_encoder.pooling_regions(n_cols, r), r)]
+            raise ValueError(
+                f"with mirror, the pooling grid must divide the {n_cols} patch positions a "
+                f"side symmetrically; pooling={n_regions} does not (it can be "
+                f"{', '.join(map(str, fitting[:8]))}{' ...' if len(fitting) > 8 else ''})")
+
+    def _n_polarities(self):
+        return _encoder.POLARITIES[self.encoder]
 
     # ---- scikit-learn API -------------------------------------------------------
     def fit(self, X, y=None, progress=None):
@@ -256,6 +373,8 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         images = _check_images(X, params["patch_size"])
         if images.shape[0] == 0:
             raise ValueError("fit needs at least one image")
+        self._check_grid(params, images.shape[1:])
+        mirror = patch_mirror(params["patch_size"], images.shape[3]) if params["mirror"] else None
         rng = check_random_state(self.random_state)
         raw = sample_patches(images, params["n_patches"], params["patch_size"], rng)
         patches = np.empty(raw.shape, dtype=np.float64)
@@ -263,15 +382,16 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
             s = slice(start, start + _SAMPLE_CHUNK)
             patches[s] = _encoder.normalize_patches(raw[s], params["norm_eps"])
         del raw
-        mean, matrix = zca_whitening(patches, params["whiten_eps"])
+        mean, matrix = zca_whitening(patches, params["whiten_eps"], mirror)
         white = np.empty(patches.shape, dtype=np.float32)
         for start in range(0, patches.shape[0], _SAMPLE_CHUNK):
             s = slice(start, start + _SAMPLE_CHUNK)
             white[s] = (patches[s] - mean) @ matrix
         del patches
-        centers, n_iter, inertia = _dictionary.kmeans(white, params["n_centroids"],
-                                                      params["max_iter"], rng,
-                                                      progress=progress, init=params["init"])
+        learn = (_dictionary.spherical_kmeans if params["encoder"] == "soft-threshold"
+                 else _dictionary.kmeans)
+        centers, n_iter, inertia = learn(white, params["n_centroids"], params["max_iter"], rng,
+                                         progress=progress, init=params["init"], mirror=mirror)
         self.whiten_mean_ = mean.astype(np.float32)
         self.whiten_matrix_ = matrix.astype(np.float32)
         self.cluster_centers_ = centers
@@ -283,10 +403,11 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     def _set_shape(self, image_shape):
         self.image_shape_ = tuple(int(v) for v in image_shape)
         self.n_features_in_ = int(np.prod(self.image_shape_))
-        self.n_features_out_ = 4 * int(self.cluster_centers_.shape[0])
+        width = self.pooling ** 2 * self._n_polarities() * int(self.cluster_centers_.shape[0])
+        self.n_features_out_ = width // 2 if self.mirror else width
 
     def transform(self, X, progress=None):
-        """Pooled triangle features of every image of ``X``.
+        """Pooled features of every image of ``X``.
 
         Parameters
         ----------
@@ -297,7 +418,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (N, 4 * n_centroids), float32
+        features : ndarray of shape (N, n_features_out_), float32
         """
         check_is_fitted(self, "cluster_centers_")
         params = self._validated_params()
@@ -307,24 +428,31 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
                 f"X has images of shape {images.shape[1:]}; this transformer was fitted on "
                 f"{self.image_shape_}"
             )
-        features = encode(images, params["patch_size"], params["stride"], params["norm_eps"],
-                          self.whiten_mean_, self.whiten_matrix_, self.cluster_centers_,
-                          progress=progress)
-        if params["power"] == 0.5:
-            np.sqrt(features, out=features)  # the sums are >= 0
-        elif params["power"] != 1.0:
-            np.power(features, np.float32(params["power"]), out=features)
-        return features
+        self._check_grid(params, images.shape[1:])
+        return encode(images, params["patch_size"], params["stride"], params["norm_eps"],
+                      self.whiten_mean_, self.whiten_matrix_, self.cluster_centers_,
+                      encoder=params["encoder"], threshold=params["threshold"],
+                      n_regions=params["pooling"], power=params["power"],
+                      mirror=params["mirror"], progress=progress)
 
     def fit_transform(self, X, y=None, progress=None):
         """``fit(X).transform(X)``, reporting both through ``progress``."""
         return self.fit(X, y, progress=progress).transform(X, progress=progress)
 
     def get_feature_names_out(self, input_features=None):
-        """Names ``kmeans_q{quadrant}_c{centroid}``, in feature order."""
+        """Names in feature order: ``kmeans_r{row}_c{column}_{polarity}{atom}``, with
+        polarity ``pos``/``neg`` for the soft threshold, nothing for the triangle (the
+        paper's recipe: ``kmeans_q{quadrant}_c{centroid}``)."""
         check_is_fitted(self, "n_features_out_")
-        k = self.n_features_out_ // 4
-        return np.asarray([f"kmeans_q{q}_c{c}" for q in range(4) for c in range(k)], dtype=object)
+        n_regions = self.pooling
+        polarities = ("pos", "neg") if self.encoder == "soft-threshold" else ("",)
+        k = self.n_features_out_ // (n_regions * n_regions * len(polarities))
+        if n_regions == 2 and len(polarities) == 1 and not self.mirror:
+            return np.asarray([f"kmeans_q{q}_c{c}" for q in range(4) for c in range(k)],
+                              dtype=object)
+        return np.asarray([f"kmeans_r{i}_c{j}_{p}{a}" for i in range(n_regions)
+                           for j in range(n_regions) for p in polarities for a in range(k)],
+                          dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -398,6 +526,10 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
                 isinstance(v, int) and not isinstance(v, bool) and v >= checked["patch_size"]
                 for v in image_shape[:2]) or not (isinstance(image_shape[2], int) and image_shape[2] >= 1):
             raise ValueError(f"KMeansFeatures arrays: bad image_shape {image_shape!r}")
+        try:
+            model._check_grid(checked, image_shape)
+        except ValueError as exc:
+            raise ValueError(f"KMeansFeatures arrays: {exc}") from None
         dim = checked["patch_size"] ** 2 * image_shape[2]
         expected = {"whiten_mean": (dim,), "whiten_matrix": (dim, dim),
                     "cluster_centers": (checked["n_centroids"], dim)}
@@ -414,6 +546,13 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"KMeansFeatures arrays: {name!r} holds non-finite values")
             state[name] = np.array(value, copy=True)
+        if checked["mirror"]:
+            base = checked["n_centroids"] // 2
+            mirrored = state["cluster_centers"][:base][:, patch_mirror(checked["patch_size"],
+                                                                       image_shape[2])]
+            if not np.array_equal(state["cluster_centers"][base:], mirrored):
+                raise ValueError("KMeansFeatures arrays: with mirror, the second half of "
+                                 "'cluster_centers' must be the mirror images of the first")
         model.whiten_mean_ = state["whiten_mean"]
         model.whiten_matrix_ = state["whiten_matrix"]
         model.cluster_centers_ = state["cluster_centers"]

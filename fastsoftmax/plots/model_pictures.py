@@ -11,12 +11,15 @@ strength the bin's weight.  :func:`draw_hog_weights` draws them (the positive an
 negative weights of each class in separate panels) and :func:`plot_hog_weights` writes
 the figure.
 
-For a learned-feature (k-means) model, :func:`dictionary_order` sorts the dictionary by
-use (the norm of the classifier's weights on each centroid's four pooled features, back
-in feature space), :func:`dictionary_tiles` gives the whitened filters as patches,
-contrast-stretched to 0..1, :func:`class_filters` each class's strongest filters per
-pooling quadrant, and :func:`draw_kmeans_weights` / :func:`plot_kmeans_weights` draw
-both; :func:`plot_model_weights` picks the picture of a model's kind.
+For a learned-feature (k-means) model, the filters are the dictionary's atoms (with the
+soft-threshold encoder, each atom ``d`` and its negation ``-d``, the patterns its two
+polarities respond to); :func:`dictionary_order` sorts them by use (the norm of the
+classifier's weights on each filter's pooled features, back in feature space, a
+mirror-folded feature's weight shared between its two halves),
+:func:`dictionary_tiles` gives the whitened filters as patches, contrast-stretched to
+0..1, :func:`class_filters` each class's strongest filters per pooling region, and
+:func:`draw_kmeans_weights` / :func:`plot_kmeans_weights` draw both;
+:func:`plot_model_weights` picks the picture of a model's kind.
 :func:`plot_confident_examples` shows each class's most confident right and wrong test
 image with its top-3 classes.  A classifier trained on raw pixels (a bare
 :class:`~fastsoftmax.SoftmaxClassifier`) has one weight per pixel: :func:`pixel_templates`
@@ -35,6 +38,20 @@ __all__ = ["class_filters", "confident_examples", "dictionary_order", "dictionar
 
 #: The pooling quadrants of a learned-feature model, in feature order.
 QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
+#: The regions of a 3x3 pooling grid, in feature order.
+NINE_REGIONS = ("top left", "top", "top right", "left", "centre", "right", "bottom left",
+                "bottom", "bottom right")
+
+
+def region_names(n_regions):
+    """Names of the pooling regions of an ``n_regions`` x ``n_regions`` grid, row by row."""
+    if n_regions == 1:
+        return ("whole image",)
+    if n_regions == 2:
+        return QUADRANTS
+    if n_regions == 3:
+        return NINE_REGIONS
+    return tuple(f"row {i} col {j}" for i in range(n_regions) for j in range(n_regions))
 
 
 #: What each feature kind is called in the refusal of a picture of another kind.
@@ -193,39 +210,64 @@ def plot_hog_weights(pipe, path, dpi=DEFAULT_DPI, class_names=None):
 
 
 # ---------------------------------------------------------------------- learned features
-def _quadrant_weights(pipe):
-    """Weights per class, quadrant and centroid: shape (n_classes, 4, K)."""
+def _region_weights(pipe):
+    """Weights per class, pooling region and filter: shape (n_classes, R * R, F).
+
+    The filters: the K atoms (triangle), or the K atoms then their negations (soft
+    threshold).  Mirror-folded features are unfolded: a folded feature's weight ``w``
+    is ``w / sqrt(2)`` on each of its two halves (base atom in region (i, j), mirror atom
+    in region (i, R - 1 - j)), which gives the same scores.
+    """
+    step = pipe.features_
+    n_regions = int(step.pooling)
+    n_pol = 2 if step.encoder == "soft-threshold" else 1
     weights = input_weights(pipe)
-    return weights.reshape(len(weights), 4, -1)
+    n_classes = len(weights)
+    if step.mirror:
+        folded = weights.reshape(n_classes, n_regions, n_regions, n_pol, -1) / np.sqrt(2.0)
+        n_base = folded.shape[-1]
+        full = np.empty(folded.shape[:-1] + (2 * n_base,))
+        full[..., :n_base] = folded
+        full[:, :, ::-1, :, n_base:] = folded
+        weights = full
+    return weights.reshape(n_classes, n_regions * n_regions, -1)
+
+
+def _filters(step):
+    """The filters of :func:`_region_weights`: (F, D) float64."""
+    atoms = np.asarray(step.cluster_centers_, dtype=np.float64)
+    return np.concatenate([atoms, -atoms]) if step.encoder == "soft-threshold" else atoms
 
 
 def dictionary_order(pipe):
-    """Centroid indices, most used first, and their use.
+    """Filter indices, most used first, and their use.
 
-    The use of centroid ``k`` is the norm of the classifier's weights on its four pooled
-    features (all classes), in feature space (PCA and standardization undone).
+    The use of filter ``k`` is the norm of the classifier's weights on its pooled
+    features (all classes and regions), in feature space (PCA and standardization
+    undone).
 
     Returns
     -------
-    order : ndarray of int, shape (K,)
-    use : ndarray of float64, shape (K,)
-        In centroid order (``use[order]`` falls).
+    order : ndarray of int, shape (F,)
+        F = K centroids (triangle), 2K atoms and their negations (soft threshold).
+    use : ndarray of float64, shape (F,)
+        In filter order (``use[order]`` falls).
     """
     _feature_step(pipe, "kmeans")
-    weights = _quadrant_weights(pipe)
+    weights = _region_weights(pipe)
     use = np.sqrt(np.einsum("nqk,nqk->k", weights, weights))
     return np.argsort(-use, kind="stable"), use
 
 
 def dictionary_tiles(pipe, order=None):
-    """The whitened filters (centroids) as patches, each contrast-stretched to 0..1.
+    """The whitened filters as patches, each contrast-stretched to 0..1.
 
     Parameters
     ----------
     pipe : ImagePipeline
         Fitted, with learned features.
     order : array of int, optional
-        Which centroids, in which order (default: all, in :func:`dictionary_order`).
+        Which filters, in which order (default: all, in :func:`dictionary_order`).
 
     Returns
     -------
@@ -235,7 +277,7 @@ def dictionary_tiles(pipe, order=None):
     if order is None:
         order = dictionary_order(pipe)[0]
     size = int(step.patch_size)
-    centers = np.asarray(step.cluster_centers_, dtype=np.float64)[np.asarray(order)]
+    centers = _filters(step)[np.asarray(order)]
     tiles = centers.reshape(len(centers), size, size, -1)
     low = tiles.min(axis=(1, 2, 3), keepdims=True)
     span = tiles.max(axis=(1, 2, 3), keepdims=True) - low
@@ -243,15 +285,15 @@ def dictionary_tiles(pipe, order=None):
 
 
 def class_filters(pipe, top=3):
-    """Each class's ``top`` centroids of largest positive weight per pooling quadrant.
+    """Each class's ``top`` filters of largest positive weight per pooling region.
 
     Returns
     -------
-    ndarray of int, shape (n_classes, 4, top)
-        Centroid indices, strongest first (quadrants in :data:`QUADRANTS` order).
+    ndarray of int, shape (n_classes, R * R, top)
+        Filter indices, strongest first (regions in :func:`region_names` order).
     """
     _feature_step(pipe, "kmeans")
-    weights = _quadrant_weights(pipe)
+    weights = _region_weights(pipe)
     top = min(int(top), weights.shape[2])
     return np.argsort(-weights, axis=2, kind="stable")[:, :, :top]
 
@@ -271,7 +313,7 @@ def draw_kmeans_weights(pipe, class_names=None, max_tiles=256, top=3):
     """The figure of a learned-feature model (not saved).
 
     Top: the dictionary, most used first (row by row; at most ``max_tiles``).  Below:
-    for each class (a row), its ``top`` strongest filters in each pooling quadrant.
+    for each class (a row), its ``top`` strongest filters in each pooling region.
 
     Returns
     -------
@@ -288,11 +330,14 @@ def draw_kmeans_weights(pipe, class_names=None, max_tiles=256, top=3):
     names = list(class_names if class_names is not None
                  else (pipe.class_names or [str(c) for c in pipe.classes_]))
     strongest = class_filters(pipe, top)
-    n_classes, _, top = strongest.shape
+    n_classes, n_cells, top = strongest.shape
+    cells = region_names(int(round(np.sqrt(n_cells))))
     class_tiles = dictionary_tiles(pipe, strongest.reshape(-1))
     plt = pyplot()
-    fig, (ax_dict, ax_class) = plt.subplots(1, 2, figsize=(11, max(4.0, 0.45 * n_classes + 1)),
-                                            gridspec_kw={"width_ratios": [1, 1.3]})
+    wide = max(1.3, n_cells * top / 9)  # the class panel widens with the regions
+    fig, (ax_dict, ax_class) = plt.subplots(1, 2, figsize=(4.8 * (1 + wide),
+                                                           max(4.0, 0.45 * n_classes + 1)),
+                                            gridspec_kw={"width_ratios": [1, wide]})
     cmap = None
     if tiles.shape[-1] == 1:
         # the gaps between tiles (NaN) in a colour no gray tile has
@@ -308,15 +353,15 @@ def draw_kmeans_weights(pipe, class_names=None, max_tiles=256, top=3):
                                     facecolor="white", edgecolor="none"))
     ax_dict.set_title(f"dictionary: {len(shown)} of {len(order)} whitened filters,\n"
                       "most used first (row by row)", fontsize=10)
-    ax_class.imshow(_montage(class_tiles, 4 * top, fill=fill), cmap=cmap, vmin=0, vmax=1,
-                    interpolation="nearest")
+    ax_class.imshow(_montage(class_tiles, n_cells * top, fill=fill), cmap=cmap, vmin=0,
+                    vmax=1, interpolation="nearest")
     ax_class.set_yticks(np.arange(n_classes) * size + (size - 2) / 2, names)
-    ax_class.set_xticks(np.arange(4) * top * size + (top * size - 2) / 2,
-                        [q.replace(" ", "\n") for q in QUADRANTS])
+    ax_class.set_xticks(np.arange(n_cells) * top * size + (top * size - 2) / 2,
+                        [q.replace(" ", "\n") for q in cells], fontsize=8 if n_cells > 4 else None)
     ax_class.tick_params(length=0)
-    for q in range(1, 4):
+    for q in range(1, n_cells):
         ax_class.axvline(q * top * size - 1, color="black", lw=1.5)
-    ax_class.set_title(f"each class's {top} strongest filters per pooling quadrant",
+    ax_class.set_title(f"each class's {top} strongest filters per pooling region",
                        fontsize=10)
     ax_dict.set_axis_off()
     for spine in ax_class.spines.values():
