@@ -149,23 +149,30 @@ def _run(*args):
 
 
 def test_kmeans_command_line_flips_by_default_and_evaluate_agrees(tmp_path, digits):
+    """With kmeans, --flip (the default) is the features' own mirror symmetry: no mirror
+    images are encoded, trained on or predicted from."""
     model = tmp_path / "m.npz"
     report = json.loads(_run("train", *SMALL_ARGS, "--model", model, "--json").stdout)
-    assert report["flip_train"] is True and report["flip_predict"] is True
+    assert report["feature_params"]["mirror"] is True
+    assert report["flip_train"] is False and report["flip_predict"] is False
     assert report["feature_params"]["power"] == 0.5
     assert report["feature_params"]["whiten_eps"] == 1.0
     pipe = ImagePipeline.load(model)
     assert report["test_accuracy"] == pytest.approx(pipe.score(digits.X_test, digits.y_test))
+    mirrored = np.ascontiguousarray(np.flip(digits.X_test, axis=2))
+    np.testing.assert_allclose(pipe.predict_proba(mirrored), pipe.predict_proba(digits.X_test),
+                               atol=1e-5)
     evaluated = json.loads(_run("evaluate", "--model", model, "--json").stdout)
     assert evaluated["accuracy"] == pytest.approx(report["test_accuracy"])
-    off = json.loads(_run("train", *SMALL_ARGS, "--no-flip", "--no-flip-predict", "--power", "1",
+    off = json.loads(_run("train", *SMALL_ARGS, "--no-flip", "--flip-predict", "--power", "1",
                           "--whiten-eps", "0.1", "--json").stdout)
-    assert off["flip_train"] is False and off["flip_predict"] is False
+    assert off["feature_params"]["mirror"] is False
+    assert off["flip_train"] is False and off["flip_predict"] is True
+    assert off["n_image_features"] == 2 * report["n_image_features"]
     assert off["feature_params"]["power"] == 1.0
     assert off["feature_params"]["whiten_eps"] == 0.1
     text = _run("train", *SMALL_ARGS).stdout
-    assert ("trained on the mirror images too; predicts from each image and its mirror"
-            in text)
+    assert "trained on the mirror images too" not in text
 
 
 def test_hog_command_line_takes_flip(digits):
@@ -196,25 +203,27 @@ def test_power_and_whitening_options_are_checked(features, args, message):
 
 
 def test_a_bad_mirrored_cache_entry_is_a_miss(tmp_path, digits):
-    """The mirror images' features come from the cache like the others: an entry of the
-    wrong width is removed with a warning and computed again, with the same answers."""
-    first = json.loads(_run("train", *SMALL_ARGS, "--json").stdout)
+    """The mirror images' features (hog --flip) come from the cache like the others: an
+    entry of the wrong width is removed with a warning and computed again, with the same
+    answers."""
+    first = json.loads(_run("train", "--flip", "--json").stdout)
     cache_dir = tmp_path / "fsdata" / "cache"
     mirrored = []
-    for path in cache_dir.glob("kmeans-*.npz"):
+    for path in cache_dir.glob("hog-*.npz"):
         with np.load(path) as entry:
             if set(entry.files) == {"features"}:
                 mirrored.append((path, entry["features"]))
     assert len(mirrored) == 1
     path, features = mirrored[0]
-    assert features.shape == (len(digits.y_train), 32)
+    width = first["n_image_features"]
+    assert features.shape == (len(digits.y_train), width)
     np.savez(path, features=features[:, :5])
-    again = _run("-v", "train", *SMALL_ARGS, "--json")
+    again = _run("-v", "train", "--flip", "--json")
     assert again.exit_code == 0, again.output
     assert (f"ignoring corrupt cache entry {path.name} (array 'features' has shape "
-            f"({len(digits.y_train)}, 5), expected ({len(digits.y_train)}, 32)); removed"
+            f"({len(digits.y_train)}, 5), expected ({len(digits.y_train)}, {width})); removed"
             in again.stderr)
-    assert not path.exists() or np.load(path)["features"].shape[1] == 32
+    assert not path.exists() or np.load(path)["features"].shape[1] == width
     assert "mirrored features: cache miss" in again.stderr
     assert json.loads(again.stdout)["test_accuracy"] == first["test_accuracy"]
 

@@ -17,7 +17,7 @@ from fastsoftmax.model.pipeline import ImagePipeline
 from fastsoftmax.model.scaling import FeatureScaler
 from fastsoftmax._shared.presets import FEATURE_SETUPS, KMEANS_CLASSIFIER, KMEANS_FEATURES
 from model_file_edits import set_array, set_metadata
-from small_kmeans import SMALL, SMALL_ARGS
+from small_kmeans import CLI_WIDTH, SMALL, SMALL_ARGS
 
 
 
@@ -61,7 +61,7 @@ def test_standardized_features_equal_scikit_learns_scaler(digits, fitted):
     scaler = StandardScaler().fit(raw_train.astype(np.float64))
     np.testing.assert_allclose(fitted.transform(digits.X_test), scaler.transform(raw_test),
                                rtol=1e-4, atol=1e-4)
-    assert fitted.n_image_features_ == fitted.n_features_ == 4 * SMALL["n_centroids"]
+    assert fitted.n_image_features_ == fitted.n_features_ == CLI_WIDTH
     assert fitted.pca_ is None and set(fitted.timings_) >= {"features", "standardize", "train"}
 
 
@@ -134,9 +134,11 @@ KMEANS_CASES = {
         r"features: KMeansFeatures arrays: 'cluster_centers' must be float32 of shape "
         r"\(8, 9\), got float32 \(6, 9\)"),
     "n-centroids-vs-classifier": (
+        # 3 of the 4 atoms and their mirror images: 3 x 3 regions x 2 x 3 = 54 features
         lambda m, a: (m["features"]["params"].update(n_centroids=6),
-                      a.update(features__cluster_centers=a["features__cluster_centers"][:6])),
-        r"the scaler takes 32 features but the feature step gives 24 for 8x8 images"),
+                      a.update(features__cluster_centers=a["features__cluster_centers"][
+                          [0, 1, 2, 4, 5, 6]])),
+        r"the scaler takes 72 features but the feature step gives 54 for 8x8 images"),
     "image-shape": (set_metadata("image_shape", [16, 16]),
                     r"image_shape \[16, 16\] is not the feature step's image_shape_ \[8, 8, 1\]"),
     "n-iter-str": (set_metadata("features.n_iter", "5"),
@@ -152,7 +154,7 @@ KMEANS_CASES = {
                           r"standardize is False but the file has a scaler step"),
     "standardize-str": (set_metadata("standardize", "yes"), r"'standardize' is a str, expected bool"),
     "scaler-shape": (set_array("scaler__scale_", lambda a: a["scaler__scale_"][:5]),
-                     r"scaler: scale_ has shape \(5,\), expected \(32,\)"),
+                     r"scaler: scale_ has shape \(5,\), expected \(72,\)"),
     "scaler-zero": (set_array("scaler__scale_", lambda a: np.zeros_like(a["scaler__scale_"])),
                     r"scaler: scale_ holds values <= 0"),
     "scaler-nan": (set_array("scaler__mean_", lambda a: np.full_like(a["scaler__mean_"], np.nan)),
@@ -204,7 +206,7 @@ def test_train_kmeans_then_evaluate_and_predict_match_the_pipeline(tmp_path, dig
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["features"] == "kmeans"
-    assert report["n_image_features"] == report["n_features"] == 32
+    assert report["n_image_features"] == report["n_features"] == CLI_WIDTH
     assert "n_hog_features" not in report
     assert {k: report["params"][k] for k in KMEANS_CLASSIFIER} == KMEANS_CLASSIFIER
     assert report["feature_params"]["n_centroids"] == 8
@@ -235,24 +237,24 @@ def test_train_kmeans_text_output_and_user_settings_win():
     report = json.loads(result.stdout)
     assert report["params"]["learning_rate"] == 0.05 and report["params"]["epochs"] == 3
     assert report["params"]["alpha"] == KMEANS_CLASSIFIER["alpha"]
-    assert report["n_features"] < report["n_image_features"] == 32  # PCA on when asked
+    assert report["n_features"] < report["n_image_features"] == CLI_WIDTH  # PCA when asked
     text = _run("train", *SMALL_ARGS).stdout
-    assert "features: 32 kmeans, standardized; " in text
+    assert f"features: {CLI_WIDTH} kmeans, standardized; " in text
 
 
 def test_kmeans_features_are_cached_under_their_kind(digits, monkeypatch):
     first = json.loads(_run("train", *SMALL_ARGS, "--json").stdout)
     info = json.loads(_run("data", "info", "--json").stdout)
     kinds = sorted(entry["kind"] for entry in info["cache_entry_list"])
-    # the training images' and their mirror images' features; no PCA entry
-    assert kinds == ["kmeans", "kmeans"]
-    # a second fit reads the dictionary and both sets of training features from the cache
+    # the training images' features (the same as their mirror images'); no PCA entry
+    assert kinds == ["kmeans"]
+    # a second fit reads the dictionary and the training features from the cache
     def refuse(*args, **kwargs):
         raise AssertionError("the features were computed again")
 
     monkeypatch.setattr(KMeansFeatures, "fit_transform", refuse)
     second = _run("-v", "train", *SMALL_ARGS, "--json")
-    assert "mirrored features: cache hit" in second.stderr
+    assert "features: cache hit" in second.stderr
     second = json.loads(second.stdout)
     assert second["test_accuracy"] == first["test_accuracy"]
     assert second["train_accuracy"] == first["train_accuracy"]
@@ -263,12 +265,27 @@ def test_kmeans_features_are_cached_under_their_kind(digits, monkeypatch):
     (["--features", "kmeans", "--pixels-per-cell", "2"],
      "Error: --pixels-per-cell is for --features hog"),
     (["--features", "kmeans", "--n-centroids", "50", "--n-patches", "10"],
-     "Error: n_patches (10) must be at least n_centroids (50)"),
+     "Error: --n-patches (10) must be at least --n-centroids (50)"),
+    (["--features", "kmeans", "--n-centroids", "7"],
+     "Error: with --flip, --n-centroids is even (atoms and their mirror images), got 7"),
+    (["--features", "kmeans", "--encoder", "triangle", "--n-centroids", "7", "--no-flip",
+      "--patch-size", "3", "--n-patches", "100", "--dictionary-iter", "2", "--epochs", "1",
+      "--flip-predict"], None),
+    (["--features", "kmeans", "--pooling", "4", "--patch-size", "3"],
+     "Error: with --flip, the --pooling grid must divide the 6 patch positions a side "
+     "symmetrically; --pooling 4 does not (it can be 1, 2, 3, 6)"),
+    (["--features", "kmeans", "--flip-predict"],
+     "Error: --flip-predict adds nothing to --features kmeans with --flip: its features are "
+     "the same for an image and its mirror image"),
+    (["--preset", "large"], "Error: --preset large is for --features kmeans"),
     (["--features", "kmeans", "--patch-size", "9"],
-     "Error: patch_size 9 is larger than the 8x8 images"),
+     "Error: --patch-size 9 is larger than the 8x8 images"),
 ])
 def test_train_refuses_bad_feature_options(args, message):
     result = _run("train", *args)
+    if message is None:  # the control: without --flip, these are fine
+        assert result.exit_code == 0, result.output
+        return
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == message
 
@@ -282,7 +299,7 @@ def test_sweep_with_kmeans_features(tmp_path):
     assert payload["runs"] == 2 and payload["failed_runs"] == payload["diverged_runs"] == 0
     saved = json.loads((out / "results.json").read_text())
     assert saved["sizes"]["feature_step"] == "kmeans"
-    assert saved["sizes"]["features"] == saved["sizes"]["image_features"] == 32
+    assert saved["sizes"]["features"] == saved["sizes"]["image_features"] == CLI_WIDTH
     assert saved["base_params"]["alpha"] == KMEANS_CLASSIFIER["alpha"]
     assert saved["base_params"]["epochs"] == KMEANS_CLASSIFIER["epochs"]
     assert {row["config"]["learning_rate"] if "config" in row else row["learning_rate"]
@@ -290,7 +307,7 @@ def test_sweep_with_kmeans_features(tmp_path):
     assert all(row["val_accuracy"] > 0.8 for row in payload["rows"])
     report = _run("report", out)
     assert report.exit_code == 0, report.output
-    assert "32 standardized kmeans features" in (out / "report.md").read_text()
+    assert f"{CLI_WIDTH} standardized kmeans features" in (out / "report.md").read_text()
 
 
 def test_study_with_kmeans_features(tmp_path):
@@ -300,6 +317,6 @@ def test_study_with_kmeans_features(tmp_path):
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["sizes"]["feature_step"] == "kmeans"
-    assert payload["sizes"]["features"] == 32 and not payload["sizes"]["pca"]
+    assert payload["sizes"]["features"] == CLI_WIDTH and not payload["sizes"]["pca"]
     assert set(payload["findings"]) == {"batch_size", "learning_rate", "n_iter", "l2", "l1"}
-    assert "32 standardized kmeans features" in (out / "report.md").read_text()
+    assert f"{CLI_WIDTH} standardized kmeans features" in (out / "report.md").read_text()

@@ -8,6 +8,7 @@ instant.
 """
 import contextlib
 import os
+import re
 
 from fastsoftmax._shared.presets import FEATURE_SETUPS, LARGE_SETUPS, STUDY_PRESET
 from fastsoftmax.cli.errors import InputError
@@ -83,7 +84,7 @@ def _option_names(message):
     """A feature step's message about its parameters, in the command line's words."""
     message = message.replace("with mirror, ", "with --flip, ")
     for name, option in KMEANS_OPTIONS.items():
-        message = message.replace(f"{name}=", f"{option} ").replace(f"{name} ", f"{option} ")
+        message = re.sub(rf"(?<![-\w]){name}[= ]", f"{option} ", message)
     return message
 
 
@@ -91,7 +92,11 @@ def build_features(setup, image_shape, seed):
     """The unfitted feature step of a :func:`feature_setup` for images of ``image_shape``."""
     from fastsoftmax.features import make_feature_step
 
-    return make_feature_step(setup["kind"], image_shape, random_state=seed, **setup["params"])
+    try:
+        return make_feature_step(setup["kind"], image_shape, random_state=seed,
+                                 **setup["params"])
+    except (TypeError, ValueError) as exc:
+        raise InputError(_option_names(str(exc))) from None
 
 
 def load_pipeline(model_path):

@@ -54,8 +54,11 @@ def make_feature_step(kind, image_shape, random_state=0, **params):
     if kind != "kmeans":
         raise ValueError(f"unknown features {kind!r}; known: {', '.join(FEATURE_KINDS)}")
     step = KMeansFeatures(**{**KMEANS_FEATURES, **params}, random_state=random_state)
-    patch_size = step._validated_params()["patch_size"]
+    params = step._validated_params()
+    patch_size = params["patch_size"]
     if image_shape is not None and min(image_shape[:2]) < patch_size:
         raise ValueError(f"patch_size {patch_size} is larger than the "
                          f"{image_shape[0]}x{image_shape[1]} images")
+    if image_shape is not None:
+        step._check_grid(params, image_shape)
     return step
