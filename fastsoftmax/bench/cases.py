@@ -17,10 +17,11 @@ from fastsoftmax.bench.inputs import (encoder_problem, find_cifar_dev, require, 
                                       softmax_problem, synthetic_images)
 from fastsoftmax.bench.learned import setup_kmeans_pipeline
 from fastsoftmax.bench.timing import BenchSkip, Case, Pair, run_cases
-from fastsoftmax.bench.wide import setup_sgd_wide, setup_sgd_wide_torch, torch_sgd
+from fastsoftmax.bench.wide import WIDE_FEATURES, setup_sgd_wide, setup_sgd_wide_torch, torch_sgd
 from fastsoftmax.data import load_cifar10
 from fastsoftmax.features import hog, rgb2gray
 from fastsoftmax.features._encoder_kernels import encode_reference
+from fastsoftmax.features._mirror import fold_mirror, patch_mirror
 from fastsoftmax.features.learned import encode
 from fastsoftmax.model.classifier import SoftmaxClassifier
 from fastsoftmax.model.gradcheck import numerical_gradient, numerical_gradient_reference
@@ -197,10 +198,50 @@ def _setup_kmeans_encoder(size):
                 fast_units=n, reference_units=n_ref, info=info)
 
 
+def _symmetric_encoder(size):
+    """The command line's encoder: soft threshold, 3x3 grid, square roots, mirror fold
+    (K atoms: K / 2 and their mirror images); the fast side and the NumPy reference."""
+    n, n_ref, k = _ENCODER_SIZES[size]
+    images, mean, matrix, atoms = encoder_problem(n, k // 2, _PATCH)
+    atoms /= np.linalg.norm(atoms, axis=1, keepdims=True)
+    atoms = np.concatenate([atoms, atoms[:, patch_mirror(_PATCH, 3)]])
+    settings = dict(encoder="soft-threshold", threshold=0.25, n_regions=3)
+
+    def fast(images=images):
+        return encode(images, _PATCH, 1, 10.0, mean, matrix, atoms, power=0.5, mirror=True,
+                      **settings)
+
+    def reference():
+        pooled = encode_reference(images[:n_ref], _PATCH, 1, 10.0, mean, matrix, atoms,
+                                  dtype=np.float32, **settings)
+        return fold_mirror(np.sqrt(pooled), 3, 2, k)
+
+    info = {"shape": f"{n} images 32x32x3, K={k} ({k // 2} atoms and their mirror images), "
+                     "6x6 patches, stride 1, soft threshold, 3x3 grid, mirror fold",
+            "gflop": round(_encoder_flops(n, k) / 1e9, 2)}
+    return fast, reference, info
+
+
+def _setup_kmeans_encoder_symmetric(size):
+    fast, reference, info = _symmetric_encoder(size)
+    n, n_ref, _ = _ENCODER_SIZES[size]
+    return Pair(fast, reference, reference_label="numpy float32", unit="image",
+                fast_units=n, reference_units=n_ref, info=info)
+
+
+def _setup_kmeans_encoder_symmetric_gemm(size):
+    fast, _, info = _symmetric_encoder(size)
+    return _gemm_pair(fast, info, size)
+
+
 def _setup_kmeans_encoder_gemm(size):
     """The encoder against a square float32 matmul of the same FLOP count on all BLAS
     threads: the speed-up is the encoder's share of the GEMM peak."""
     fast, info = _encoder_fast(size)
+    return _gemm_pair(fast, info, size)
+
+
+def _gemm_pair(fast, info, size):
     n, _, k = _ENCODER_SIZES[size]
     flops = _encoder_flops(n, k)
     side = max(8, round((flops / 2.0) ** (1.0 / 3.0)))
@@ -392,10 +433,10 @@ CASES = [
          "training loop, same batches: _numba.sgd vs PyTorch nn.Linear + cross-entropy + SGD",
          _setup_sgd_loop_torch, {"tiny": 3, "quick": 5, "full": 7}, target=3.0,
          shares_fast_with="sgd_loop"),
-    Case("sgd_wide", "sgd_wide", "training loop at 6,400 learned features (kmeans classifier "
-         "settings): _numba.sgd vs _numpy.sgd", setup_sgd_wide,
+    Case("sgd_wide", "sgd_wide", f"training loop at {WIDE_FEATURES:,} learned features (kmeans "
+         "classifier settings): _numba.sgd vs _numpy.sgd", setup_sgd_wide,
          {"tiny": 3, "quick": 5, "full": 7}, target=3.0),
-    Case("sgd_wide_torch", "sgd_wide", "training loop at 6,400 features, same batches: "
+    Case("sgd_wide_torch", "sgd_wide", f"training loop at {WIDE_FEATURES:,} features, same batches: "
          "_numba.sgd vs PyTorch nn.Linear + cross-entropy + SGD", setup_sgd_wide_torch,
          {"tiny": 3, "quick": 5, "full": 7}, target=3.0, shares_fast_with="sgd_wide"),
     Case("fit_vs_lbfgs", "fit_vs_lbfgs",
@@ -414,6 +455,14 @@ CASES = [
          "learned-feature encoder vs a float32 GEMM of the same FLOPs: its share of the peak",
          _setup_kmeans_encoder_gemm, {"tiny": 3, "quick": 5, "full": 5}, target=0.5,
          shares_fast_with="kmeans_encoder"),
+    Case("kmeans_encoder_symmetric", "kmeans_encoder_symmetric",
+         "the command line's encoder (K=1600 atoms and mirrors, soft threshold, 3x3 grid, "
+         "mirror fold): fused Numba + sgemm tiles vs NumPy float32, image by image",
+         _setup_kmeans_encoder_symmetric, {"tiny": 3, "quick": 5, "full": 5}, target=4.0),
+    Case("kmeans_encoder_symmetric_gemm", "kmeans_encoder_symmetric",
+         "the command line's encoder vs a float32 GEMM of the same FLOPs: its share of the peak",
+         _setup_kmeans_encoder_symmetric_gemm, {"tiny": 3, "quick": 5, "full": 5}, target=0.6,
+         shares_fast_with="kmeans_encoder_symmetric"),
     Case("pca", "pca", "PCA 95% fit + transform: the pipeline's vs scikit-learn's default PCA",
          _setup_pca, {"tiny": 3, "quick": 3, "full": 3}),
     Case("gradcheck", "gradcheck",

@@ -190,7 +190,7 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
 
 
 def _describe_features(pipe, kind):
-    """``1764 HOG -> 98 after PCA`` or ``6400 kmeans, standardized``."""
+    """``1764 HOG -> 98 after PCA`` or ``14400 kmeans, standardized``."""
     name = "HOG" if kind == "hog" else kind
     text = f"{pipe.n_image_features_} {name}"
     if pipe.standardize:
