@@ -1,11 +1,11 @@
-"""Learned features on CIFAR-10 end to end (issue 17): accuracy, seconds per stage, memory.
+"""Learned features on CIFAR-10 end to end: accuracy, seconds per stage, memory.
 
-KMeansFeatures (patch dictionary + triangle encoding) -> StandardScaler ->
+KMeansFeatures (the command line's defaults unless overridden) -> FeatureScaler ->
 SoftmaxClassifier, trained on the training batches and scored on ``test_batch``
-(the dev copy's validation set).  Run from the project root, e.g.::
+(the development copy's validation set).  Run from the project root, e.g.::
 
     /usr/bin/time -v python benchmarks/kmeans_cifar.py                 # the defaults
-    python benchmarks/kmeans_cifar.py --flip                          # + flipped training copies
+    python benchmarks/kmeans_cifar.py --encoder triangle --pooling 2 --no-mirror --flip --tta
     python benchmarks/kmeans_cifar.py --n-train 5000 --n-centroids 400 --n-patches 100000
     python benchmarks/kmeans_cifar.py --features-cache feats.npz --learning-rate 0.01,0.02
 
@@ -37,24 +37,30 @@ def parse_args(argv=None):
     p.add_argument("--data", default="../shared/data/cifar10-dev/cifar-10-batches-py")
     p.add_argument("--n-train", type=int, default=None, help="first N training images")
     p.add_argument("--n-val", type=int, default=None, help="first N validation images")
-    p.add_argument("--n-centroids", type=int, default=1600)
-    p.add_argument("--n-patches", type=int, default=400_000)
-    p.add_argument("--max-iter", type=int, default=50)
-    p.add_argument("--stride", type=int, default=1)
-    p.add_argument("--patch-size", type=int, default=6)
-    p.add_argument("--whiten-eps", type=float, default=0.1,
-                   help="ZCA regularization (the paper's 0.1; the command line uses 1)")
+    from fastsoftmax._shared.presets import KMEANS_CLASSIFIER, KMEANS_FEATURES as F
+
+    p.add_argument("--n-centroids", type=int, default=F["n_centroids"])
+    p.add_argument("--n-patches", type=int, default=F["n_patches"])
+    p.add_argument("--max-iter", type=int, default=F["max_iter"])
+    p.add_argument("--stride", type=int, default=F["stride"])
+    p.add_argument("--patch-size", type=int, default=F["patch_size"])
+    p.add_argument("--whiten-eps", type=float, default=F["whiten_eps"],
+                   help="ZCA regularization (the paper's 0.1)")
+    p.add_argument("--encoder", default=F["encoder"], choices=["soft-threshold", "triangle"])
+    p.add_argument("--threshold", type=float, default=F["threshold"])
+    p.add_argument("--pooling", type=int, default=F["pooling"])
+    p.add_argument("--power", type=float, default=F["power"])
+    p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=F["mirror"],
+                   help="features that are the same for an image and its mirror image")
     p.add_argument("--flip", action="store_true",
                    help="add horizontally flipped copies of the training images")
     p.add_argument("--tta", action="store_true",
                    help="also classify the flipped validation images; average the probabilities")
-    p.add_argument("--sqrt", action="store_true",
-                   help="square root of the pooled features before standardizing")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=_ints, default=[256])
-    p.add_argument("--learning-rate", type=_floats, default=[0.01])
-    p.add_argument("--alpha", type=_floats, default=[1e-3])
-    p.add_argument("--epochs", type=_ints, default=[20])
+    p.add_argument("--batch-size", type=_ints, default=[KMEANS_CLASSIFIER["batch_size"]])
+    p.add_argument("--learning-rate", type=_floats, default=[KMEANS_CLASSIFIER["learning_rate"]])
+    p.add_argument("--alpha", type=_floats, default=[KMEANS_CLASSIFIER["alpha"]])
+    p.add_argument("--epochs", type=_ints, default=[KMEANS_CLASSIFIER["epochs"]])
     p.add_argument("--momentum", type=_floats, default=[0.9])
     p.add_argument("--features-cache", default=None,
                    help="npz file: the dictionary and encoded features are loaded from it "
@@ -76,9 +82,8 @@ def _uptime():
 
 def main(argv=None):
     args = parse_args(argv)
-    from sklearn.preprocessing import StandardScaler
-
     from fastsoftmax import SoftmaxClassifier
+    from fastsoftmax.model.scaling import FeatureScaler
     from fastsoftmax.data import load_cifar10
     from fastsoftmax.features import KMeansFeatures
 
@@ -98,7 +103,8 @@ def main(argv=None):
     model = KMeansFeatures(patch_size=args.patch_size, n_centroids=args.n_centroids,
                            stride=args.stride, n_patches=args.n_patches,
                            max_iter=args.max_iter, whiten_eps=args.whiten_eps,
-                           random_state=args.seed)
+                           encoder=args.encoder, threshold=args.threshold, pooling=args.pooling,
+                           power=args.power, mirror=args.mirror, random_state=args.seed)
     cached = {}
     if args.features_cache and os.path.exists(args.features_cache):
         t = time.perf_counter()
@@ -131,7 +137,7 @@ def main(argv=None):
     if encoded:
         positions = ((32 - args.patch_size) // args.stride + 1) ** 2
         dim = args.patch_size ** 2 * 3
-        flops = 2.0 * encoded * positions * dim * args.n_centroids  # the issue's count
+        flops = 2.0 * encoded * positions * dim * args.n_centroids  # the dictionary products
         result["encoder_gflops"] = round(flops / t_encode / 1e9, 1)
         print(f"{'encoder':>22}: {result['encoder_gflops']} GFLOP/s ({encoded} images)",
               flush=True)
@@ -145,17 +151,13 @@ def main(argv=None):
         y_train = np.concatenate([y_train, y_train])
     f_val_flip = cached.get("val_flip") if args.tta else None
     del cached
-    if args.sqrt:
-        for f in (f_train, f_val, f_val_flip):
-            if f is not None:
-                np.sqrt(f, out=f)
 
     t = time.perf_counter()
-    scaler = StandardScaler(copy=False)
-    f_train = scaler.fit_transform(f_train)
-    f_val = scaler.transform(f_val)
+    scaler = FeatureScaler().fit(f_train)
+    f_train = scaler.transform(f_train, copy=False)
+    f_val = scaler.transform(f_val, copy=False)
     if f_val_flip is not None:
-        f_val_flip = scaler.transform(f_val_flip)
+        f_val_flip = scaler.transform(f_val_flip, copy=False)
     stage("standardize", t)
 
     runs = []
