@@ -42,8 +42,8 @@ def test_both_sides_agree_on_accuracy():
     assert min(ours, theirs) > 0.5, extra  # 10 classes: chance is 0.1
     assert abs(ours - theirs) <= ACCURACY_TOLERANCE, extra
     assert extra["accuracy_difference"] == pytest.approx(ours - theirs)
-    # the kmeans defaults: 100 epochs of batch 512 over 600 rows (2 batches each)
-    assert extra["sgd_n_iter"] == KMEANS_CLASSIFIER["epochs"] * 2 == 200
+    # the kmeans defaults: 200 epochs of batch 512 over 600 rows (2 batches each)
+    assert extra["sgd_n_iter"] == KMEANS_CLASSIFIER["epochs"] * 2 == 400
     assert set(extra["fast_stage_seconds"]) >= {"features", "train", "evaluate"}
     assert set(extra["reference_stage_seconds"]) == {"dictionary", "encode", "standardize",
                                                      "train", "evaluate"}

@@ -134,7 +134,7 @@ def feature_options(func):
                           "soft-thresholded against it, sums over a 3x3 grid, square-rooted, "
                           "the same for an image and its mirror image), standardized, no PCA, "
                           "and classifier defaults for them (learning rate 0.01, alpha 0.001, "
-                          "100 epochs) unless set."),
+                          "200 epochs, batch 512) unless set."),
         click.option("--n-centroids", type=click.IntRange(min=1),
                      help="kmeans: dictionary size (atoms and their mirror images: even). "
                           f"[default: {KMEANS_FEATURES['n_centroids']}]"),
