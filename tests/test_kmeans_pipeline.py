@@ -271,9 +271,9 @@ def test_kmeans_features_are_cached_under_their_kind(digits, monkeypatch):
     (["--features", "kmeans", "--encoder", "triangle", "--n-centroids", "7", "--no-flip",
       "--patch-size", "3", "--n-patches", "100", "--dictionary-iter", "2", "--epochs", "1",
       "--flip-predict"], None),
-    (["--features", "kmeans", "--pooling", "4", "--patch-size", "3"],
-     "Error: with --flip, the --pooling grid must divide the 6 patch positions a side "
-     "symmetrically; --pooling 4 does not (it can be 1, 2, 3, 6)"),
+    (["--features", "kmeans", "--pooling", "2", "--patch-size", "2"],
+     "Error: with --flip, the --pooling grid must divide the 7 patch positions a side "
+     "symmetrically; --pooling 2 does not (it can be 1, 3, 5, 7)"),
     (["--features", "kmeans", "--flip-predict"],
      "Error: --flip-predict adds nothing to --features kmeans with --flip: its features are "
      "the same for an image and its mirror image"),

@@ -45,7 +45,9 @@ def _random_state_arrays(rng, dim, k, encoder="soft-threshold"):
 @pytest.mark.parametrize("n, regions, expected", [
     (27, 3, [0] * 9 + [1] * 9 + [2] * 9),
     (27, 2, [0] * 14 + [1] * 13),          # the paper's quadrants: round(27 / 2) = 14 first
-    (7, 3, [0, 0, 0, 1, 1, 2, 2]),         # region r starts at ceil(r n / R): 0, 3, 5
+    (7, 3, [0, 0, 1, 1, 1, 2, 2]),         # starts round(7 / 3) = 2, then 7 - 2 = 5
+    (23, 3, [0] * 8 + [1] * 7 + [2] * 8),  # 28x28 images, 6x6 patches
+    (6, 4, [0, 0, 1, 2, 3, 3]),            # starts 0, 2, 3, 6 - 2 = 4
     (5, 1, [0] * 5),
     (4, 4, [0, 1, 2, 3]),
 ])
@@ -55,7 +57,8 @@ def test_pooling_regions_by_hand(n, regions, expected):
 
 @pytest.mark.parametrize("n, regions, symmetric", [
     (27, 3, True), (27, 2, False), (27, 1, True), (27, 9, True), (27, 4, False),
-    (6, 2, True), (6, 3, True), (6, 4, False), (28, 4, True), (7, 3, False)])
+    (6, 2, True), (6, 3, True), (6, 4, True), (28, 4, True), (7, 3, True), (7, 2, False),
+    (23, 3, True), (23, 5, True)])
 def test_which_grids_mirror(n, regions, symmetric):
     assert _encoder.is_mirror_symmetric(_encoder.pooling_regions(n, regions),
                                         regions) is symmetric
@@ -63,7 +66,8 @@ def test_which_grids_mirror(n, regions, symmetric):
 
 def test_a_grid_finer_than_the_positions_leaves_regions_empty():
     assert _encoder.pooling_regions(1, 2).tolist() == [0]   # the paper's: top left only
-    assert _encoder.pooling_regions(4, 5).tolist() == [0, 1, 2, 3]  # starts 0, 1, 2, 3, 4: the last empty
+    # starts 0, 1, 2, then mirrored 4 - 2 = 2, 4 - 1 = 3: region 2 is empty
+    assert _encoder.pooling_regions(4, 5).tolist() == [0, 1, 3, 4]
     assert not _encoder.is_mirror_symmetric(_encoder.pooling_regions(1, 2), 2)
 
 
@@ -155,7 +159,7 @@ def _check_identity(model, images):
 
 
 @pytest.mark.parametrize("encoder", ["soft-threshold", "triangle"])
-@pytest.mark.parametrize("pooling", [1, 2, 3, 6])
+@pytest.mark.parametrize("pooling", [1, 2, 3, 4, 6])
 def test_flip_permutes_the_features_of_digits(encoder, pooling):
     images, _ = _digits(200)
     model = _fitted(images, encoder=encoder, pooling=pooling, power=0.5)
@@ -179,17 +183,17 @@ def test_flip_permutes_the_features_of_cifar_images(encoder, pooling, stride):
 
 
 def test_an_asymmetric_grid_is_refused_with_mirror():
-    images, _ = _digits(50)  # 8x8, patch 3: 6 positions a side
-    with pytest.raises(ValueError, match=r"with mirror, the pooling grid must divide the 6 "
-                                         r"patch positions a side symmetrically; pooling=4 "
-                                         r"does not \(it can be 1, 2, 3, 6\)"):
-        _fitted(images, pooling=4)
+    images, _ = _digits(50)  # 8x8, patch 2: 7 positions a side (an even grid cannot split)
+    with pytest.raises(ValueError, match=r"with mirror, the pooling grid must divide the 7 "
+                                         r"patch positions a side symmetrically; pooling=2 "
+                                         r"does not \(it can be 1, 3, 5, 7\)"):
+        _fitted(images, patch_size=2, pooling=2)
     with pytest.raises(ValueError, match="stride 2 must divide the image width minus the "
                                          r"patch size \(8 - 3\)"):
         _fitted(images, pooling=1, stride=2)
     with pytest.raises(ValueError, match="with mirror, n_centroids is even"):
         _fitted(images, n_centroids=15)
-    _fitted(images, pooling=4, mirror=False)  # without the mirror, any grid
+    _fitted(images, patch_size=2, pooling=2, mirror=False)  # without the mirror, any grid
 
 
 # ---------------------------------------------------------------- the fold = augmentation
@@ -336,8 +340,8 @@ def test_a_tampered_mirror_dictionary_is_refused():
                                          "of 'cluster_centers' must be the mirror images of "
                                          "the first"):
         KMeansFeatures.from_arrays(metadata, arrays)
-    metadata, arrays = _fitted(images).to_arrays()
-    metadata["params"]["pooling"] = 4
+    metadata, arrays = _fitted(images, patch_size=2, pooling=1).to_arrays()
+    metadata["params"]["pooling"] = 2  # 7 positions: no even grid is symmetric
     with pytest.raises(ValueError, match="KMeansFeatures arrays: with mirror, the pooling grid"):
         KMeansFeatures.from_arrays(metadata, arrays)
 

@@ -14,10 +14,8 @@ Every ``patch_size`` x ``patch_size`` patch of an image, taken at ``stride``, is
      ``max(0, -w.c_k - alpha)`` (two values per atom, for unit-norm atoms);
 
 and the activations are summed over an R x R grid of regions of the patch positions.
-Along each axis of ``n`` positions, region ``r`` holds the positions from
-``ceil(r n / R)`` to ``ceil((r + 1) n / R) - 1`` (:func:`pooling_regions`; R = 2 gives
-the paper's quadrants, whose first half of an odd count is the larger, as MATLAB's
-``round(n / 2)``).  Feature ``((i * R + j) * P + p) * K + k`` is the sum of atom
+Along each axis the regions split the positions as evenly as they can, symmetrically
+about the middle (:func:`pooling_regions`; R = 2 gives the paper's quadrants).  Feature ``((i * R + j) * P + p) * K + k`` is the sum of atom
 ``k``'s activation of polarity ``p`` (P = 1 for the triangle, 2 for the soft threshold)
 over region row ``i``, region column ``j``.
 
@@ -67,10 +65,23 @@ def grid_shape(height, width, patch_size, stride):
 
 
 def pooling_regions(n_positions, n_regions):
-    """Region (0 .. ``n_regions - 1``) of each of ``n_positions`` positions along an axis:
-    region ``r`` starts at ``ceil(r * n_positions / n_regions)``; (n_positions,) int64.
-    With more regions than positions some regions are empty (their features are 0)."""
-    starts = -(-np.arange(n_regions + 1) * n_positions // n_regions)
+    """Region (0 .. ``n_regions - 1``) of each of ``n_positions`` positions along an axis;
+    (n_positions,) int64.
+
+    Region ``r`` starts at ``round(r * n / R)`` (halves rounded up) for ``r <= R / 2``
+    and the later regions mirror the earlier ones (region ``R - r`` starts where region
+    ``r - 1`` ends, counted from the other side), so the grid is mirror-symmetric
+    whenever it can be: always for odd R, for even R when ``n`` is even.  R = 2 gives the
+    paper's quadrants, whose first half of an odd count is the larger (MATLAB's
+    ``round(n / 2)``).  With more regions than positions some regions are empty (their
+    features are 0).
+    """
+    half = np.arange(n_regions // 2 + 1)
+    first = np.floor(half * n_positions / n_regions + 0.5).astype(np.int64)
+    starts = np.empty(n_regions + 1, dtype=np.int64)
+    starts[:len(first)] = first
+    for r in range(len(first), n_regions + 1):
+        starts[r] = n_positions - starts[n_regions - r]
     return np.searchsorted(starts, np.arange(n_positions), side="right").astype(np.int64) - 1
 
 
