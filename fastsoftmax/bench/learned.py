@@ -54,11 +54,11 @@ from fastsoftmax.model.pipeline import ImagePipeline
 
 #: Per size: training images, held-out images, centroids K, sampled patches, k-means
 #: iterations.  ``full`` keeps the command line's dictionary (K 1,600, 400,000 patches,
-#: 50 iterations) on 5,000 training images.
+#: 15 iterations) on 5,000 training images.
 SIZES = {
     "tiny": (600, 400, 32, 5_000, 10),
-    "quick": (1_000, 500, 128, 20_000, 20),
-    "full": (5_000, 1_000, 1_600, 400_000, 50),
+    "quick": (1_000, 500, 128, 20_000, 15),
+    "full": (5_000, 1_000, 1_600, 400_000, 15),
 }
 SEED = 0
 
