@@ -164,9 +164,10 @@ def feature_options(func):
                      help="kmeans: the soft threshold t. "
                           f"[default: {KMEANS_FEATURES['threshold']}]"),
         click.option("--pooling", type=click.IntRange(min=1),
-                     help="kmeans: sums over a grid of N x N regions of the patch positions "
-                          "(with the mirror, N must split them symmetrically: 1 or 3 for "
-                          f"27 positions a side). [default: {KMEANS_FEATURES['pooling']}]"),
+                     help="kmeans: sums over a grid of N x N regions of the patch positions, "
+                          "split as evenly as they can be, symmetrically (with --flip an even "
+                          "N needs an even number of positions: 32x32 images with 6x6 "
+                          f"patches give 27). [default: {KMEANS_FEATURES['pooling']}]"),
         click.option("--dictionary-iter", "max_iter", type=click.IntRange(min=1),
                      help="kmeans: dictionary (k-means) iterations at most. "
                           f"[default: {KMEANS_FEATURES['max_iter']}]"),
