@@ -201,25 +201,33 @@ def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, progress=None, ini
                 * NORMAL_INIT_SCALE).astype(np.float32)
     else:
         base = points[np.sort(rng.choice(points.shape[0], n_base, replace=False))]
-    sums = np.empty((n_base, points.shape[1]), dtype=np.float64)
-    counts = np.empty(n_base, dtype=np.int64)
+    base, n_iter, sqdist = _alternate(
+        points, base, mirror, max_iter, assign_fn or _assign, weighted=False,
+        update=lambda sums, counts, sqdist: _new_centers(points, sums, counts, sqdist),
+        progress=progress)
+    return with_mirror_atoms(base, mirror), n_iter, float(np.mean(sqdist))
+
+
+def _alternate(points, base, mirror, max_iter, assign, weighted, update, progress):
+    """The loop both k-means share: assign the points to the mirror-closed dictionary,
+    stop when no assignment changed, else sum each base atom's points (weighted by the
+    assignment's second output when ``weighted``) and move the atoms
+    (``update(sums, counts, second) -> base``).  Returns ``(base, n_iter, second)``."""
+    sums = np.empty((base.shape[0], points.shape[1]), dtype=np.float64)
+    counts = np.empty(base.shape[0], dtype=np.int64)
     previous = None
     n_iter = 0
     report(progress, "dictionary", 0, max_iter)
     for _ in range(max_iter):
-        centers = with_mirror_atoms(base, mirror)
-        if assign_fn is None:
-            labels, sqdist = _assign(points, centers)
-        else:
-            labels, sqdist = assign_fn(points, centers)
+        labels, second = assign(points, with_mirror_atoms(base, mirror))
         if previous is not None and np.array_equal(labels, previous):
             break
-        accumulate(points, labels, _NO_WEIGHTS, mirror, sums, counts)
-        base = _new_centers(points, sums, counts, sqdist)
+        accumulate(points, labels, second if weighted else _NO_WEIGHTS, mirror, sums, counts)
+        base = update(sums, counts, second)
         previous = labels
         n_iter += 1
         report(progress, "dictionary", n_iter, max_iter)
-    return with_mirror_atoms(base, mirror), n_iter, float(np.mean(sqdist))
+    return base, n_iter, second
 
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
@@ -288,28 +296,16 @@ def spherical_kmeans(points, n_atoms, max_iter, rng, assign_fn=None, progress=No
         base = rng.standard_normal((n_base, points.shape[1]))
     else:
         base = points[np.sort(rng.choice(points.shape[0], n_base, replace=False))].astype(float)
-    base = _unit_rows(base)
-    sums = np.empty((n_base, points.shape[1]), dtype=np.float64)
-    counts = np.empty(n_base, dtype=np.int64)
-    sqnorms = np.einsum("nd,nd->n", points, points, dtype=np.float64)
-    previous = None
-    n_iter = 0
-    report(progress, "dictionary", 0, max_iter)
-    for _ in range(max_iter):
-        atoms = with_mirror_atoms(base, mirror)
-        if assign_fn is None:
-            labels, values = _assign_spherical(points, atoms)
-        else:
-            labels, values = assign_fn(points, atoms)
-        if previous is not None and np.array_equal(labels, previous):
-            break
-        accumulate(points, labels, values, mirror, sums, counts)
+
+    def update(sums, counts, values):
         empty = counts == 0
         sums[empty] = rng.standard_normal((int(empty.sum()), points.shape[1]))
-        base = _unit_rows(sums)
-        previous = labels
-        n_iter += 1
-        report(progress, "dictionary", n_iter, max_iter)
+        return _unit_rows(sums)
+
+    base, n_iter, values = _alternate(points, _unit_rows(base), mirror, max_iter,
+                                      assign_fn or _assign_spherical, weighted=True,
+                                      update=update, progress=progress)
+    sqnorms = np.einsum("nd,nd->n", points, points, dtype=np.float64)
     inertia = float(np.mean(np.maximum(sqnorms - values * values, 0.0)))
     return with_mirror_atoms(base, mirror), n_iter, inertia
 
