@@ -585,12 +585,19 @@ def test_report_on_a_study_analysis_of_the_wrong_shape(features, tmp_path):
 
 
 # ====================================================================== 7. kills
+def _default_signals():
+    """The child starts with the default INT and HUP handlers, as from a terminal, even
+    when the tests run in the background (INT ignored) or under nohup (HUP ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _start(args, cwd):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
         [sys.executable, "-c", "from fastsoftmax.cli import main; main()", *args], cwd=cwd,
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=_default_signals)
 
 
 def _wait_for(predicate, proc, timeout=60.0):
