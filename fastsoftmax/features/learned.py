@@ -418,7 +418,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (N, n_features_out_), float32
+        features : ndarray of shape (N, ``n_features_out_``), float32
         """
         check_is_fitted(self, "cluster_centers_")
         params = self._validated_params()
