@@ -67,10 +67,15 @@ def test_reference_encoder_matches_ours_on_the_same_dictionary(tiny, fitted):
                               fitted.cluster_centers_, dtype=np.float32,
                               encoder=params["encoder"], threshold=params["threshold"],
                               n_regions=params["pooling"])
-    theirs = theirs ** np.float32(params["power"])  # the pooled sums' power (0.5: roots)
-    theirs = fold_mirror(theirs, params["pooling"], 2, params["n_centroids"])
-    # soft threshold: 2 polarities; the mirror fold halves the atoms
-    assert ours.shape == theirs.shape == (20, params["pooling"] ** 2 * params["n_centroids"])
+    whole = theirs.reshape(20, params["pooling"] ** 2, -1).sum(axis=1)  # before the power
+    theirs = np.hstack([fold_mirror(theirs ** np.float32(params["power"]), params["pooling"], 2,
+                                    params["n_centroids"]),
+                        fold_mirror(whole ** np.float32(params["power"]), 1, 2,
+                                    params["n_centroids"])])
+    # soft threshold: 2 polarities; the grid's regions and the whole image; the mirror
+    # fold halves the atoms
+    assert ours.shape == theirs.shape == (20, (params["pooling"] ** 2 + 1)
+                                          * params["n_centroids"])
     assert np.count_nonzero(theirs) > theirs.size // 4  # a dictionary that lights features
     # float32 on both sides: 1e-6 of the largest feature measured
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5 * np.abs(theirs).max())

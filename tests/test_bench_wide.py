@@ -29,8 +29,8 @@ def test_wide_problem_uses_the_learned_feature_classifier_settings():
     X, y, coef, intercept, indices, starts, rates, settings = wide_problem("tiny")
     n, d, c, updates = WIDE_SIZES["tiny"]
     assert X.shape == (n, d) and X.dtype == np.float32 and coef.shape == (c, d)
-    # 3 x 3 regions x 2 polarities x 800 atoms (1,600 with their mirror images)
-    assert WIDE_SIZES["full"][:2] == (50_000, 14_400) == (50_000, WIDE_FEATURES)
+    # (3 x 3 regions + the whole image) x 2 polarities x 800 atoms (1,600 with mirrors)
+    assert WIDE_SIZES["full"][:2] == (50_000, 16_000) == (50_000, WIDE_FEATURES)
     assert KMEANS_FEATURES["n_centroids"] == 1600 and KMEANS_FEATURES["pooling"] == 3
     # standardized-like features, as after the pipeline's scaler
     assert abs(float(X.mean())) < 0.05 and abs(float(X.std()) - 1.0) < 0.05

@@ -182,8 +182,9 @@ def test_learned_features_on_28x28_grayscale_and_a_sweep(files, tmp_path):
     result = _invoke("train", "-d", root / "mnist", "--features", "kmeans", "--n-centroids", 16,
                      "--n-patches", 2000, "--epochs", 2, "--json")
     assert result.exit_code == 0, result.output
-    # 28x28: 23 patch positions a side, split 8/7/8; 3 x 3 regions x 2 polarities x 8 atoms
-    assert json.loads(result.stdout)["n_image_features"] == 144
+    # 28x28: 23 patch positions a side, split 8/7/8; (3 x 3 regions + the whole image)
+    # x 2 polarities x 8 atoms
+    assert json.loads(result.stdout)["n_image_features"] == 160
     swept = _invoke("sweep", "learning_rate=0.1,0.01", "-d", root / "svhn", "--n-iter", 20,
                     "--no-plots", "-o", tmp_path / "sweep", "--json")
     assert swept.exit_code == 0, swept.output
@@ -217,8 +218,8 @@ def test_features_writes_train_and_test_features_with_the_fitted_step(files, tmp
                      8, "--n-patches", 500, "-o", out, "--json")
     assert result.exit_code == 0, result.output
     with np.load(out, allow_pickle=False) as z:
-        # 3 x 3 regions x 2 polarities x 4 atoms (and their mirror images)
-        assert z["X_train"].shape == (300, 72) and z["X_test"].shape == (100, 72)
+        # (3 x 3 regions + the whole image) x 2 polarities x 4 atoms (and their mirrors)
+        assert z["X_train"].shape == (300, 80) and z["X_test"].shape == (100, 80)
         np.testing.assert_array_equal(z["y_train"], written["svhn"][0][1])
         np.testing.assert_array_equal(z["y_test"], written["svhn"][1][1])
         assert list(z["class_names"]) == [str(d) for d in range(10)]

@@ -134,11 +134,11 @@ KMEANS_CASES = {
         r"features: KMeansFeatures arrays: 'cluster_centers' must be float32 of shape "
         r"\(8, 9\), got float32 \(6, 9\)"),
     "n-centroids-vs-classifier": (
-        # 3 of the 4 atoms and their mirror images: 3 x 3 regions x 2 x 3 = 54 features
+        # 3 of the 4 atoms and their mirror images: (3 x 3 + 1) regions x 2 x 3 = 60 features
         lambda m, a: (m["features"]["params"].update(n_centroids=6),
                       a.update(features__cluster_centers=a["features__cluster_centers"][
                           [0, 1, 2, 4, 5, 6]])),
-        r"the scaler takes 72 features but the feature step gives 54 for 8x8 images"),
+        r"the scaler takes 80 features but the feature step gives 60 for 8x8 images"),
     "image-shape": (set_metadata("image_shape", [16, 16]),
                     r"image_shape \[16, 16\] is not the feature step's image_shape_ \[8, 8, 1\]"),
     "n-iter-str": (set_metadata("features.n_iter", "5"),
@@ -154,7 +154,7 @@ KMEANS_CASES = {
                           r"standardize is False but the file has a scaler step"),
     "standardize-str": (set_metadata("standardize", "yes"), r"'standardize' is a str, expected bool"),
     "scaler-shape": (set_array("scaler__scale_", lambda a: a["scaler__scale_"][:5]),
-                     r"scaler: scale_ has shape \(5,\), expected \(72,\)"),
+                     r"scaler: scale_ has shape \(5,\), expected \(80,\)"),
     "scaler-zero": (set_array("scaler__scale_", lambda a: np.zeros_like(a["scaler__scale_"])),
                     r"scaler: scale_ holds values <= 0"),
     "scaler-nan": (set_array("scaler__mean_", lambda a: np.full_like(a["scaler__mean_"], np.nan)),

@@ -408,7 +408,7 @@ def symmetric_pipe():
     digits = load_digits()
     images = (digits.images * 16).clip(0, 255).astype(np.uint8)[:300]
     features = KMeansFeatures(**SMALL, encoder="soft-threshold", pooling=3, mirror=True,
-                              random_state=0)
+                              pyramid=True, random_state=0)
     return ImagePipeline(SoftmaxClassifier(n_iter=20, batch_size=50), features=features,
                          standardize=True).fit(images, digits.target[:300])
 
@@ -423,17 +423,18 @@ def test_symmetric_model_weights_unfold_to_the_same_scores(symmetric_pipe):
     pipe = symmetric_pipe
     k = pipe.features_.cluster_centers_.shape[0]          # 8: 4 atoms and their mirrors
     weights = _region_weights(pipe)
-    assert weights.shape == (10, 9, 2 * k)                 # 3x3 regions; +d and -d filters
+    assert weights.shape == (10, 10, 2 * k)   # 3x3 regions + the whole image; +d, -d filters
     rng = np.random.default_rng(1)
-    pooled = rng.random((5, 9 * 2 * k)).astype(np.float32)  # (region, polarity, atom) layout
-    folded = fold_mirror(pooled, 3, 2, k)
+    pooled = rng.random((5, 10 * 2 * k)).astype(np.float32)  # (region, polarity, atom)
+    folded = np.hstack([fold_mirror(pooled[:, :9 * 2 * k], 3, 2, k),
+                        fold_mirror(pooled[:, 9 * 2 * k:], 1, 2, k)])
     expected = folded.astype(np.float64) @ input_weights_reference(pipe).T
     # filter index p * K + k is polarity p of atom k: the same order as the features'
-    got = pooled.reshape(5, 9, 2 * k).astype(np.float64)
+    got = pooled.reshape(5, 10, 2 * k).astype(np.float64)
     np.testing.assert_allclose(np.einsum("nrf,crf->nc", got, weights), expected,
                                rtol=1e-6, atol=1e-6 * np.abs(expected).max())
     strongest = class_filters(pipe, top=2)
-    assert strongest.shape == (10, 9, 2)
+    assert strongest.shape == (10, 10, 2)
     tiles = dictionary_tiles(pipe, np.arange(2 * k))
     np.testing.assert_allclose(tiles[k:], 1.0 - tiles[:k], atol=1e-12)  # -d: the negative
     fig = draw_kmeans_weights(pipe)
@@ -441,6 +442,6 @@ def test_symmetric_model_weights_unfold_to_the_same_scores(symmetric_pipe):
         labels = [t.get_text() for t in fig.axes[1].get_xticklabels()]
         assert labels == [name.replace(" ", "\n") for name in (
             "top left", "top", "top right", "left", "centre", "right", "bottom left",
-            "bottom", "bottom right")]
+            "bottom", "bottom right", "whole image")]
     finally:
         pyplot().close(fig)

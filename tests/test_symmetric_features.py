@@ -153,19 +153,24 @@ def _check_identity(model, images):
     folded = model.transform(images)
     np.testing.assert_allclose(model.transform(_flip(images)), folded, rtol=1e-4,
                                atol=1e-5 * folded.max())
-    np.testing.assert_allclose(folded, fold_mirror(plain ** np.float32(model.power),
-                                                   model.pooling, polarities, k),
-                               rtol=1e-6, atol=1e-7 * folded.max())
+    expected = fold_mirror(plain ** np.float32(model.power), model.pooling, polarities, k)
+    if model.pyramid:  # the whole image: the grid's sums added up, then the power and fold
+        whole = plain.reshape(len(plain), model.pooling ** 2, -1).sum(axis=1)
+        expected = np.hstack([expected, fold_mirror(whole ** np.float32(model.power), 1,
+                                                    polarities, k)])
+    np.testing.assert_allclose(folded, expected, rtol=1e-6, atol=1e-7 * folded.max())
 
 
+@pytest.mark.parametrize("pyramid", [False, True])
 @pytest.mark.parametrize("encoder", ["soft-threshold", "triangle"])
 @pytest.mark.parametrize("pooling", [1, 2, 3, 4, 6])
-def test_flip_permutes_the_features_of_digits(encoder, pooling):
+def test_flip_permutes_the_features_of_digits(encoder, pooling, pyramid):
     images, _ = _digits(200)
-    model = _fitted(images, encoder=encoder, pooling=pooling, power=0.5)
+    model = _fitted(images, encoder=encoder, pooling=pooling, power=0.5, pyramid=pyramid)
     _check_identity(model, images[:40])
-    assert model.transform(images[:3]).shape[1] == pooling ** 2 * (
+    assert model.transform(images[:3]).shape[1] == (pooling ** 2 + pyramid) * (
         2 if encoder == "soft-threshold" else 1) * 8
+    assert len(model.get_feature_names_out()) == model.n_features_out_
 
 
 @pytest.mark.skipif(not CIFAR.is_dir(), reason="needs the CIFAR-10 development copy")
@@ -178,7 +183,7 @@ def test_flip_permutes_the_features_of_cifar_images(encoder, pooling, stride):
 
     (images, _), _ = load_cifar10(CIFAR)
     model = _fitted(images[:2000], patch_size=6, n_centroids=64, n_patches=20_000,
-                    encoder=encoder, pooling=pooling, stride=stride)
+                    encoder=encoder, pooling=pooling, stride=stride, pyramid=True)
     _check_identity(model, images[2000:2024])
 
 
@@ -297,7 +302,8 @@ def test_mirror_closed_lloyd_kmeans_is_kmeans_on_the_mirror_closed_sample():
 # ---------------------------------------------------------------- model files
 def test_symmetric_features_round_trip(tmp_path):
     images, y = _digits(300)
-    model = _fitted(images, encoder="soft-threshold", pooling=3, power=0.5, threshold=0.1)
+    model = _fitted(images, encoder="soft-threshold", pooling=3, power=0.5, threshold=0.1,
+                    pyramid=True)
     metadata, arrays = model.to_arrays()
     save_arrays(tmp_path / "f.npz", "KMeansFeatures", {"features": metadata}, arrays)
     loaded_meta, loaded_arrays = load_arrays(tmp_path / "f.npz", "KMeansFeatures")
@@ -322,7 +328,7 @@ def test_arrays_written_before_the_new_parameters_load_as_the_papers_recipe():
     images, _ = _digits(200)
     old = KMeansFeatures(patch_size=3, n_centroids=8, n_patches=3000, random_state=0).fit(images)
     metadata, arrays = old.to_arrays()
-    for name in ("encoder", "threshold", "pooling", "mirror"):
+    for name in ("encoder", "threshold", "pooling", "mirror", "pyramid"):
         del metadata["params"][name]
     loaded = KMeansFeatures.from_arrays(metadata, arrays)
     assert (loaded.encoder, loaded.pooling, loaded.mirror) == ("triangle", 2, False)
@@ -352,6 +358,7 @@ def test_a_tampered_mirror_dictionary_is_refused():
     ({"threshold": float("nan")}, ValueError, "threshold must be a finite number >= 0"),
     ({"pooling": 0}, ValueError, "pooling must be a positive integer, got 0"),
     ({"mirror": "yes"}, TypeError, "mirror must be True or False, got 'yes'"),
+    ({"pyramid": 1}, TypeError, "pyramid must be True or False, got 1"),
 ])
 def test_bad_parameters_are_refused(params, error, message):
     images, _ = _digits(20)

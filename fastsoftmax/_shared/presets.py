@@ -52,20 +52,20 @@ def default_hog_params(image_shape):
 #: Learned features (``--features kmeans``): 6x6 patches at every position (stride 1),
 #: whitened (``whiten_eps`` 1 instead of the paper's 0.1), a spherical k-means
 #: dictionary of 800 atoms and their mirror images, the soft threshold with a polarity
-#: split (Coates & Ng 2011), sums over a 3x3 grid, square-rooted, and folded over the
-#: mirror (``mirror``: the same features for an image and its mirror image, which a
-#: linear classifier then learns as if trained on both).  docs/learned-features.md
-#: measures each choice.
+#: split (Coates & Ng 2011), sums over a 3x3 grid and over the whole image
+#: (``pyramid``), square-rooted, and folded over the mirror (``mirror``: the same
+#: features for an image and its mirror image, which a linear classifier then learns as
+#: if trained on both).  docs/learned-features.md measures each choice.
 KMEANS_FEATURES = {"patch_size": 6, "n_centroids": 1600, "stride": 1, "n_patches": 400_000,
                    "power": 0.5, "whiten_eps": 1.0, "max_iter": 15, "encoder": "soft-threshold",
-                   "threshold": 0.25, "pooling": 3, "mirror": True}
+                   "threshold": 0.25, "pooling": 3, "mirror": True, "pyramid": True}
 #: The classifier settings for the standardized learned features: a smaller learning
 #: rate and a stronger L2 penalty than the classifier's defaults, and 200 passes (100
 #: stop short of the optimum; 300 add nothing).
 KMEANS_CLASSIFIER = {"batch_size": 512, "learning_rate": 0.01, "alpha": 1e-3, "epochs": 200,
                      "momentum": 0.9}
 #: ``--preset large`` with ``--features kmeans``: 2,000 atoms and their mirror images
-#: from 1,000,000 patches (36,000 features), a stronger penalty, 100 passes: higher
+#: from 1,000,000 patches (40,000 features), a stronger penalty, 100 passes: higher
 #: accuracy for several times the time and memory.
 KMEANS_LARGE_FEATURES = {**KMEANS_FEATURES, "n_centroids": 4000, "n_patches": 1_000_000}
 KMEANS_LARGE_CLASSIFIER = {**KMEANS_CLASSIFIER, "alpha": 3e-3, "epochs": 100}

@@ -167,6 +167,9 @@ def _reference_pipeline(X, y, X_test, y_test, params, alpha, seed):
                                     params["norm_eps"], mean, matrix, atoms, dtype=np.float32,
                                     encoder=params["encoder"], threshold=params["threshold"],
                                     n_regions=params["pooling"])
+        if params["pyramid"]:  # the whole image: the sum of the grid's regions
+            whole = features.reshape(len(features), params["pooling"] ** 2, -1).sum(axis=1)
+            features = np.hstack([features, whole])
         return features ** np.float32(params["power"])  # the transformer's power
 
     def with_mirrors(images):

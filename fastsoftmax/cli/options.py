@@ -121,7 +121,8 @@ preset_option = click.option(
 KMEANS_OPTIONS = {"n_centroids": "--n-centroids", "patch_size": "--patch-size",
                   "stride": "--stride", "n_patches": "--n-patches", "power": "--power",
                   "whiten_eps": "--whiten-eps", "encoder": "--encoder", "threshold": "--threshold",
-                  "pooling": "--pooling", "max_iter": "--dictionary-iter"}
+                  "pooling": "--pooling", "max_iter": "--dictionary-iter",
+                  "pyramid": "--pyramid"}
 
 
 def feature_options(func):
@@ -131,7 +132,8 @@ def feature_options(func):
                      default="hog", show_default=True,
                      help="hog: the study's HOG, then PCA. kmeans: learned features (Coates & "
                           "Ng 2011: a dictionary of whitened image patches, every patch "
-                          "soft-thresholded against it, sums over a 3x3 grid, square-rooted, "
+                          "soft-thresholded against it, sums over a 3x3 grid and the whole "
+                          "image, square-rooted, "
                           "the same for an image and its mirror image), standardized, no PCA, "
                           "and classifier defaults for them (learning rate 0.01, alpha 0.001, "
                           "200 epochs, batch 512) unless set."),
@@ -168,6 +170,9 @@ def feature_options(func):
                           "split as evenly as they can be, symmetrically (with --flip an even "
                           "N needs an even number of positions: 32x32 images with 6x6 "
                           f"patches give 27). [default: {KMEANS_FEATURES['pooling']}]"),
+        click.option("--pyramid/--no-pyramid", default=None,
+                     help="kmeans: also the sums over the whole image (a two-level spatial "
+                          "pyramid). [default: on]"),
         click.option("--dictionary-iter", "max_iter", type=click.IntRange(min=1),
                      help="kmeans: dictionary (k-means) iterations at most. "
                           f"[default: {KMEANS_FEATURES['max_iter']}]"),

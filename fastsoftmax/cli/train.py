@@ -64,7 +64,7 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
     4x4-pixel cells, 2x2-cell blocks), reduced by PCA, and classified by a softmax
     trained with minibatch SGD.  With --features kmeans, learned features replace HOG
     (a dictionary of whitened colour patches, every patch encoded against it, pooled
-    over a 3x3 grid), standardized, without PCA; they are the same for an image and
+    over a 3x3 grid and the whole image), standardized, without PCA; they are the same for an image and
     its mirror image, so the classifier learns as if from both (--flip).  Without --data it runs on
     scikit-learn's bundled digits (8x8 images, a fixed 75/25 split), with no download.
     CIFAR-10, CIFAR-100 (--labels fine|coarse), MNIST, Fashion-MNIST and SVHN use their
@@ -190,7 +190,7 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
 
 
 def _describe_features(pipe, kind):
-    """``1764 HOG -> 98 after PCA`` or ``14400 kmeans, standardized``."""
+    """``1764 HOG -> 98 after PCA`` or ``16000 kmeans, standardized``."""
     name = "HOG" if kind == "hog" else kind
     text = f"{pipe.n_image_features_} {name}"
     if pipe.standardize:

@@ -167,7 +167,7 @@ def describe(entry, names):
 
 
 def features_phrase(sizes):
-    """``98 PCA features of 1764 HOG features`` or ``14400 standardized kmeans features``
+    """``98 PCA features of 1764 HOG features`` or ``16000 standardized kmeans features``
     (a sweep's or study's ``sizes``; files written before ``--features`` name HOG)."""
     kind = sizes.get("feature_step", "hog")
     name = "HOG" if kind == "hog" else str(kind)

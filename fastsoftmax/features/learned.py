@@ -78,7 +78,7 @@ def _check_images(images, patch_size=None):
 
 def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, centroids,
            encoder="triangle", threshold=0.25, n_regions=2, power=1.0, mirror=False,
-           tile=_encoder.DEFAULT_TILE, progress=None):
+           pyramid=False, tile=_encoder.DEFAULT_TILE, progress=None):
     """Pooled features of uint8 images (the fast kernel; inputs already checked).
 
     Parameters
@@ -99,6 +99,9 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
     mirror : bool
         Fold the features of each mirror pair into one (:func:`~._mirror.fold_mirror`;
         the atoms are K / 2 base atoms then their mirror images).
+    pyramid : bool
+        Append the sums over the whole image (the grid's sums added up, then raised to
+        ``power`` and folded like the grid's).
     tile : int
         Patch positions per tile.
     progress : callable, optional
@@ -106,7 +109,7 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
 
     Returns
     -------
-    (N, R * R * P * K) float32 ndarray, half as wide with ``mirror``
+    (N, (R * R + pyramid) * P * K) float32 ndarray, half as wide with ``mirror``
     """
     images = np.ascontiguousarray(images, dtype=np.uint8)
     whiten_mean = np.ascontiguousarray(whiten_mean, dtype=np.float32)
@@ -118,22 +121,38 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
     row_regions = _encoder.pooling_regions(n_rows, n_regions)
     col_regions = _encoder.pooling_regions(n_cols, n_regions)
     n_pol = _encoder.POLARITIES[encoder]
-    width = n_regions * n_regions * n_pol * centroids.shape[0]
+    k = centroids.shape[0]
+    width = n_regions * n_regions * n_pol * k
+    grid_out = width // 2 if mirror else width
+    whole_out = (n_pol * k // 2 if mirror else n_pol * k) if pyramid else 0
     # on a cache line, the classifier trains on the features without a padded copy
-    out = aligned_empty((images.shape[0], width // 2 if mirror else width), np.float32)
-    pooled = np.empty((min(_BATCH, images.shape[0]), width), np.float32) if mirror else None
+    out = aligned_empty((images.shape[0], grid_out + whole_out), np.float32)
+    direct = not (mirror or pyramid)  # the kernel writes the output itself
+    pooled = None if direct else np.empty((min(_BATCH, images.shape[0]), width), np.float32)
     report(progress, "features", 0, images.shape[0])
     with limit_blas_threads():
         for start in range(0, images.shape[0], _BATCH):
             stop = min(start + _BATCH, images.shape[0])
-            target = pooled[:stop - start] if mirror else out[start:stop]
+            target = out[start:stop] if direct else pooled[:stop - start]
             _encoder.encode_batch(images[start:stop], patch_size, stride, float(norm_eps),
                                   whiten_mean, whiten_matrix, centroids_t, sqnorms,
                                   _encoder.ENCODERS[encoder], float(threshold), row_regions,
                                   col_regions, int(n_regions), tile, target)
+            whole = None
+            if pyramid:
+                whole = target.reshape(len(target), n_regions * n_regions, n_pol * k).sum(
+                    axis=1, dtype=np.float64).astype(np.float32)
+                _raise_to_power(whole, power)
             _raise_to_power(target, power)
-            if mirror:
-                fold_mirror(target, n_regions, n_pol, centroids.shape[0], out=out[start:stop])
+            if direct:
+                pass
+            elif mirror:
+                fold_mirror(target, n_regions, n_pol, k, out=out[start:stop, :grid_out])
+                if pyramid:
+                    fold_mirror(whole, 1, n_pol, k, out=out[start:stop, grid_out:])
+            else:
+                out[start:stop, :grid_out] = target
+                out[start:stop, grid_out:] = whole
             report(progress, "features", stop, images.shape[0])
     return out
 
@@ -238,6 +257,9 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         one trained on every image and its mirror image and averaging both at
         prediction (:mod:`fastsoftmax.features._mirror`), at half the features and
         without encoding mirror images.
+    pyramid : bool, default=False
+        Also the sums over the whole image (a two-level spatial pyramid: the grid's
+        regions and the whole image), raised to ``power`` and folded like the grid's.
     power : float, default=1.0
         The pooled sums are raised to this power (power normalization, as for
         bag-of-words and Fisher vectors).  1 keeps the paper's sums; 0.5 (square
@@ -263,8 +285,8 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     n_features_in_ : int
         ``H * W * C``.
     n_features_out_ : int
-        ``pooling**2 * P * n_centroids`` (P = 1 for the triangle, 2 for the soft
-        threshold), half that with ``mirror``.
+        ``(pooling**2 + pyramid) * P * n_centroids`` (P = 1 for the triangle, 2 for
+        the soft threshold), half that with ``mirror``.
 
     Notes
     -----
@@ -281,7 +303,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     def __init__(self, patch_size=6, n_centroids=1600, stride=1, n_patches=400_000,
                  whiten_eps=0.1, norm_eps=10.0, max_iter=50, init="normal", power=1.0,
                  encoder="triangle", threshold=0.25, pooling=2, mirror=False,
-                 random_state=None):
+                 pyramid=False, random_state=None):
         self.patch_size = patch_size
         self.n_centroids = n_centroids
         self.stride = stride
@@ -295,6 +317,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         self.threshold = threshold
         self.pooling = pooling
         self.mirror = mirror
+        self.pyramid = pyramid
         self.random_state = random_state
 
     # ---- validation -------------------------------------------------------------
@@ -319,6 +342,9 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         if not isinstance(self.mirror, (bool, np.bool_)):
             raise TypeError(f"mirror must be True or False, got {self.mirror!r}")
         params["mirror"] = bool(self.mirror)
+        if not isinstance(self.pyramid, (bool, np.bool_)):
+            raise TypeError(f"pyramid must be True or False, got {self.pyramid!r}")
+        params["pyramid"] = bool(self.pyramid)
         if params["mirror"] and params["n_centroids"] % 2:
             raise ValueError(f"with mirror, n_centroids is even (atoms and their mirror "
                              f"images), got {params['n_centroids']}")
@@ -403,7 +429,8 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     def _set_shape(self, image_shape):
         self.image_shape_ = tuple(int(v) for v in image_shape)
         self.n_features_in_ = int(np.prod(self.image_shape_))
-        width = self.pooling ** 2 * self._n_polarities() * int(self.cluster_centers_.shape[0])
+        regions = self.pooling ** 2 + bool(self.pyramid)
+        width = regions * self._n_polarities() * int(self.cluster_centers_.shape[0])
         self.n_features_out_ = width // 2 if self.mirror else width
 
     def transform(self, X, progress=None):
@@ -433,26 +460,30 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
                       self.whiten_mean_, self.whiten_matrix_, self.cluster_centers_,
                       encoder=params["encoder"], threshold=params["threshold"],
                       n_regions=params["pooling"], power=params["power"],
-                      mirror=params["mirror"], progress=progress)
+                      mirror=params["mirror"], pyramid=params["pyramid"], progress=progress)
 
     def fit_transform(self, X, y=None, progress=None):
         """``fit(X).transform(X)``, reporting both through ``progress``."""
         return self.fit(X, y, progress=progress).transform(X, progress=progress)
 
     def get_feature_names_out(self, input_features=None):
-        """Names in feature order: ``kmeans_r{row}_c{column}_{polarity}{atom}``, with
-        polarity ``pos``/``neg`` for the soft threshold, nothing for the triangle (the
-        paper's recipe: ``kmeans_q{quadrant}_c{centroid}``)."""
+        """Names in feature order: ``kmeans_r{row}_c{column}_{polarity}{atom}``, then with
+        ``pyramid`` ``kmeans_whole_{polarity}{atom}``; polarity ``pos``/``neg`` for the
+        soft threshold, nothing for the triangle (the paper's recipe:
+        ``kmeans_q{quadrant}_c{centroid}``)."""
         check_is_fitted(self, "n_features_out_")
         n_regions = self.pooling
         polarities = ("pos", "neg") if self.encoder == "soft-threshold" else ("",)
-        k = self.n_features_out_ // (n_regions * n_regions * len(polarities))
-        if n_regions == 2 and len(polarities) == 1 and not self.mirror:
+        k = self.n_features_out_ // ((n_regions * n_regions + bool(self.pyramid))
+                                     * len(polarities))
+        if n_regions == 2 and len(polarities) == 1 and not (self.mirror or self.pyramid):
             return np.asarray([f"kmeans_q{q}_c{c}" for q in range(4) for c in range(k)],
                               dtype=object)
-        return np.asarray([f"kmeans_r{i}_c{j}_{p}{a}" for i in range(n_regions)
-                           for j in range(n_regions) for p in polarities for a in range(k)],
-                          dtype=object)
+        names = [f"kmeans_r{i}_c{j}_{p}{a}" for i in range(n_regions) for j in range(n_regions)
+                 for p in polarities for a in range(k)]
+        if self.pyramid:
+            names += [f"kmeans_whole_{p}{a}" for p in polarities for a in range(k)]
+        return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

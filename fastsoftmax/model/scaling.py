@@ -4,7 +4,7 @@
 training features' mean and standard deviation, ddof 0; a feature constant on the
 training set keeps scale 1), with float64 sums over blocks of rows instead of a
 float64 copy of the whole matrix, and is applied in place when asked: standardizing
-40,000 x 14,400 float32 learned features needs no second copy of them.  Its means and
+40,000 x 16,000 float32 learned features needs no second copy of them.  Its means and
 scales equal ``StandardScaler``'s to rounding (``tests/test_kmeans_pipeline.py``
 checks them).
 """
@@ -96,7 +96,7 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         return scaler
 
 
-#: Rows per block of :meth:`FeatureScaler.fit` (a 2,048 x 14,400 float64 block is 236 MB).
+#: Rows per block of :meth:`FeatureScaler.fit` (a 2,048 x 16,000 float64 block is 262 MB).
 _ROWS = 2048
 
 

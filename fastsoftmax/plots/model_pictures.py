@@ -211,8 +211,9 @@ def plot_hog_weights(pipe, path, dpi=DEFAULT_DPI, class_names=None):
 
 # ---------------------------------------------------------------------- learned features
 def _region_weights(pipe):
-    """Weights per class, pooling region and filter: shape (n_classes, R * R, F).
+    """Weights per class, pooling region and filter: shape (n_classes, regions, F).
 
+    The regions: the R x R grid's, row by row, then the whole image with ``pyramid``.
     The filters: the K atoms (triangle), or the K atoms then their negations (soft
     threshold).  Mirror-folded features are unfolded: a folded feature's weight ``w``
     is ``w / sqrt(2)`` on each of its two halves (base atom in region (i, j), mirror atom
@@ -223,14 +224,22 @@ def _region_weights(pipe):
     n_pol = 2 if step.encoder == "soft-threshold" else 1
     weights = input_weights(pipe)
     n_classes = len(weights)
-    if step.mirror:
-        folded = weights.reshape(n_classes, n_regions, n_regions, n_pol, -1) / np.sqrt(2.0)
-        n_base = folded.shape[-1]
-        full = np.empty(folded.shape[:-1] + (2 * n_base,))
-        full[..., :n_base] = folded
-        full[:, :, ::-1, :, n_base:] = folded
-        weights = full
-    return weights.reshape(n_classes, n_regions * n_regions, -1)
+    n_grid = n_regions * n_regions
+    levels = [(n_regions, weights[:, :weights.shape[1] * n_grid // (n_grid + 1)]
+               if step.pyramid else weights)]
+    if step.pyramid:
+        levels.append((1, weights[:, levels[0][1].shape[1]:]))
+    unfolded = []
+    for side, level in levels:
+        if step.mirror:
+            folded = level.reshape(n_classes, side, side, n_pol, -1) / np.sqrt(2.0)
+            n_base = folded.shape[-1]
+            full = np.empty(folded.shape[:-1] + (2 * n_base,))
+            full[..., :n_base] = folded
+            full[:, :, ::-1, :, n_base:] = folded
+            level = full
+        unfolded.append(level.reshape(n_classes, side * side, -1))
+    return np.concatenate(unfolded, axis=1)
 
 
 def _filters(step):
@@ -331,7 +340,8 @@ def draw_kmeans_weights(pipe, class_names=None, max_tiles=256, top=3):
                  else (pipe.class_names or [str(c) for c in pipe.classes_]))
     strongest = class_filters(pipe, top)
     n_classes, n_cells, top = strongest.shape
-    cells = region_names(int(round(np.sqrt(n_cells))))
+    step = pipe.features_
+    cells = region_names(int(step.pooling)) + (("whole image",) if step.pyramid else ())
     class_tiles = dictionary_tiles(pipe, strongest.reshape(-1))
     plt = pyplot()
     wide = max(1.3, n_cells * top / 9)  # the class panel widens with the regions
