@@ -94,6 +94,27 @@ def test_encoder_matches_reference(encoder, shape, patch_size, stride, k, region
     assert (fast >= 0).all() and (fast > 0).mean() > 0.2
 
 
+@pytest.mark.parametrize("encoder", ["soft-threshold", "triangle"])
+def test_encode_with_pyramid_power_and_fold_matches_reference(encoder):
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 256, (3, 20, 20, 3), dtype=np.uint8)  # 15 positions a side
+    mean, matrix, atoms = _random_state_arrays(rng, 5 * 5 * 3, 12, encoder)
+    atoms = np.concatenate([atoms, atoms[:, patch_mirror(5, 3)]])
+    settings = dict(encoder=encoder, threshold=0.25, n_regions=3, pyramid=True, power=0.5,
+                    mirror=True)
+    fast = encode(images, 5, 1, 10.0, mean, matrix, atoms, **settings)
+    ref = _encoder.encode_reference(images, 5, 1, 10.0, mean, matrix, atoms, **settings)
+    polarities = 2 if encoder == "soft-threshold" else 1
+    assert fast.shape == ref.shape == (3, (9 + 1) * polarities * 12)
+    np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
+    # the reference's last block is the whole image: the grid's sums added up
+    plain = _encoder.encode_reference(images, 5, 1, 10.0, mean, matrix, atoms,
+                                      encoder=encoder, n_regions=3)
+    whole = plain.reshape(3, 9, -1).sum(axis=1)
+    np.testing.assert_allclose(ref[:, -polarities * 12:],
+                               fold_mirror(np.sqrt(whole), 1, polarities, 24), rtol=1e-5)
+
+
 def test_soft_threshold_by_hand():
     """One 2x2 grayscale image, patch 2: one position, one region; identity whitening."""
     image = np.array([[[[0], [255]], [[255], [0]]]], dtype=np.uint8)

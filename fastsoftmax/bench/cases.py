@@ -21,7 +21,7 @@ from fastsoftmax.bench.wide import WIDE_FEATURES, setup_sgd_wide, setup_sgd_wide
 from fastsoftmax.data import load_cifar10
 from fastsoftmax.features import hog, rgb2gray
 from fastsoftmax.features._encoder_kernels import encode_reference
-from fastsoftmax.features._mirror import fold_mirror, patch_mirror
+from fastsoftmax.features._mirror import patch_mirror
 from fastsoftmax.features.learned import encode
 from fastsoftmax.model.classifier import SoftmaxClassifier
 from fastsoftmax.model.gradcheck import numerical_gradient, numerical_gradient_reference
@@ -213,11 +213,9 @@ def _symmetric_encoder(size):
                       pyramid=True, **settings)
 
     def reference():
-        pooled = encode_reference(images[:n_ref], _PATCH, 1, 10.0, mean, matrix, atoms,
-                                  dtype=np.float32, **settings)
-        whole = pooled.reshape(n_ref, 9, 2 * k).sum(axis=1)
-        return np.hstack([fold_mirror(np.sqrt(pooled), 3, 2, k),
-                          fold_mirror(np.sqrt(whole), 1, 2, k)])
+        return encode_reference(images[:n_ref], _PATCH, 1, 10.0, mean, matrix, atoms,
+                                dtype=np.float32, power=0.5, mirror=True, pyramid=True,
+                                **settings)
 
     info = {"shape": f"{n} images 32x32x3, K={k} ({k // 2} atoms and their mirror images), "
                      "6x6 patches, stride 1, soft threshold, 3x3 grid + whole image, "

@@ -162,15 +162,12 @@ def _reference_pipeline(X, y, X_test, y_test, params, alpha, seed):
                                                      keepdims=True)
     seconds["dictionary"] = time.perf_counter() - start
 
-    def encode(images):
-        features = encode_reference(images, params["patch_size"], params["stride"],
-                                    params["norm_eps"], mean, matrix, atoms, dtype=np.float32,
-                                    encoder=params["encoder"], threshold=params["threshold"],
-                                    n_regions=params["pooling"])
-        if params["pyramid"]:  # the whole image: the sum of the grid's regions
-            whole = features.reshape(len(features), params["pooling"] ** 2, -1).sum(axis=1)
-            features = np.hstack([features, whole])
-        return features ** np.float32(params["power"])  # the transformer's power
+    def encode(images):  # the transformer's encoding, without the fold (free atoms here)
+        return encode_reference(images, params["patch_size"], params["stride"],
+                                params["norm_eps"], mean, matrix, atoms, dtype=np.float32,
+                                encoder=params["encoder"], threshold=params["threshold"],
+                                n_regions=params["pooling"], pyramid=params["pyramid"],
+                                power=params["power"])
 
     def with_mirrors(images):
         return np.vstack([encode(images), encode(np.ascontiguousarray(images[:, :, ::-1]))])

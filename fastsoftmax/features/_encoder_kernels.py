@@ -42,6 +42,7 @@ from numba import prange
 
 from fastsoftmax._shared.config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
 from fastsoftmax._shared.jit import jit
+from fastsoftmax.features._mirror import fold_mirror
 
 #: Patch positions per tile: a whole 27 x 27 grid of a CIFAR image, one dictionary
 #: sgemm per image; smaller tiles make more, smaller sgemm calls, which run slower.
@@ -317,8 +318,10 @@ def image_patches(image, patch_size, stride):
 
 def encode_reference(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix,
                      centroids, dtype=np.float64, encoder="triangle", threshold=0.25,
-                     n_regions=2):
-    """Plain NumPy encoder: image by image, the whole (positions x K) array.
+                     n_regions=2, pyramid=False, power=1.0, mirror=False):
+    """Plain NumPy encoder: image by image, the whole (positions x K) array; then, as
+    :func:`fastsoftmax.features.learned.encode` does, the whole image's sums, the power
+    and the mirror fold.
 
     Parameters
     ----------
@@ -336,10 +339,17 @@ def encode_reference(images, patch_size, stride, norm_eps, whiten_mean, whiten_m
         The soft threshold's alpha.
     n_regions : int
         R, the pooling grid's regions a side.
+    pyramid : bool
+        Append the sums over the whole image.
+    power : float
+        The sums are raised to it.
+    mirror : bool
+        Fold each mirror pair of features into one
+        (:func:`~fastsoftmax.features._mirror.fold_mirror`).
 
     Returns
     -------
-    (N, R * R * P * K) float32 ndarray
+    (N, (R * R + pyramid) * P * K) float32 ndarray, half as wide with ``mirror``
     """
     n_images, height, width, _ = images.shape
     n_rows, n_cols = grid_shape(height, width, patch_size, stride)
@@ -367,4 +377,12 @@ def encode_reference(images, patch_size, stride, norm_eps, whiten_mean, whiten_m
         for a in range(n_regions):
             for b in range(n_regions):
                 out[i, a, b] = f[row_regions == a][:, col_regions == b].sum(axis=(0, 1))
-    return out.reshape(n_images, -1)
+    levels = [(n_regions, out.reshape(n_images, -1))]
+    if pyramid:
+        whole = out.reshape(n_images, n_regions * n_regions, -1).sum(axis=1, dtype=np.float64)
+        levels.append((1, whole.astype(np.float32)))
+    parts = []
+    for side, level in levels:
+        level = level ** np.float32(power)
+        parts.append(fold_mirror(level, side, n_pol, k) if mirror else level)
+    return np.hstack(parts)
