@@ -13,7 +13,7 @@ without encoding a single mirror image.
 """
 import numpy as np
 
-__all__ = ["patch_mirror", "feature_mirror", "fold_mirror"]
+__all__ = ["patch_mirror", "feature_mirror", "fold_mirror", "unfold_weights"]
 
 _INV_SQRT2 = np.float32(1.0 / np.sqrt(2.0))
 
@@ -60,3 +60,27 @@ def fold_mirror(features, n_regions, n_polarities, n_atoms, out=None):
     np.add(f[..., :n_base], f[:, :, ::-1, :, n_base:], out=folded)
     folded *= _INV_SQRT2
     return out
+
+
+def unfold_weights(weights, n_regions, n_polarities):
+    """Weights on the features :func:`fold_mirror` folds, carried back to the unfolded
+    ones: ``w / sqrt(2)`` on each half of the pair ``w`` weighed (its transpose), so that
+    ``unfolded @ f`` equals ``weights @ fold_mirror(f)``.
+
+    Parameters
+    ----------
+    weights : (..., R * R * n_polarities * K / 2) ndarray
+    n_regions, n_polarities : int
+
+    Returns
+    -------
+    (..., R * R * n_polarities * K) float64 ndarray
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    folded = weights.reshape(weights.shape[:-1] + (n_regions, n_regions, n_polarities, -1))
+    n_base = folded.shape[-1]
+    full = np.empty(folded.shape[:-1] + (2 * n_base,))
+    full[..., :n_base] = folded
+    full[..., ::-1, :, n_base:] = folded
+    full *= _INV_SQRT2
+    return full.reshape(weights.shape[:-1] + (-1,))

@@ -219,26 +219,22 @@ def _region_weights(pipe):
     is ``w / sqrt(2)`` on each of its two halves (base atom in region (i, j), mirror atom
     in region (i, R - 1 - j)), which gives the same scores.
     """
+    from fastsoftmax.features._mirror import unfold_weights  # here: the package imports Numba
+
     step = pipe.features_
     n_regions = int(step.pooling)
     n_pol = 2 if step.encoder == "soft-threshold" else 1
     weights = input_weights(pipe)
-    n_classes = len(weights)
     n_grid = n_regions * n_regions
-    levels = [(n_regions, weights[:, :weights.shape[1] * n_grid // (n_grid + 1)]
-               if step.pyramid else weights)]
+    per_region = weights.shape[1] // (n_grid + bool(step.pyramid))
+    levels = [(n_regions, weights[:, :n_grid * per_region])]
     if step.pyramid:
-        levels.append((1, weights[:, levels[0][1].shape[1]:]))
+        levels.append((1, weights[:, n_grid * per_region:]))
     unfolded = []
     for side, level in levels:
         if step.mirror:
-            folded = level.reshape(n_classes, side, side, n_pol, -1) / np.sqrt(2.0)
-            n_base = folded.shape[-1]
-            full = np.empty(folded.shape[:-1] + (2 * n_base,))
-            full[..., :n_base] = folded
-            full[:, :, ::-1, :, n_base:] = folded
-            level = full
-        unfolded.append(level.reshape(n_classes, side * side, -1))
+            level = unfold_weights(level, side, n_pol)
+        unfolded.append(level.reshape(len(weights), side * side, -1))
     return np.concatenate(unfolded, axis=1)
 
 
