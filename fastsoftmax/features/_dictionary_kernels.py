@@ -196,11 +196,9 @@ def kmeans(points, n_clusters, max_iter, rng, assign_fn=None, progress=None, ini
     """
     points = np.ascontiguousarray(points, dtype=np.float32)
     mirror, n_base = _check_mirror(mirror, n_clusters, points.shape[1])
-    if check_init(init) == "normal":
-        base = (rng.standard_normal((n_base, points.shape[1]))
-                * NORMAL_INIT_SCALE).astype(np.float32)
-    else:
-        base = points[np.sort(rng.choice(points.shape[0], n_base, replace=False))]
+    base = _first_atoms(points, n_base, rng, init)
+    if init == "normal":
+        base = (base * NORMAL_INIT_SCALE).astype(np.float32)
     base, n_iter, sqdist = _alternate(
         points, base, mirror, max_iter, assign_fn or _assign, weighted=False,
         update=lambda sums, counts, sqdist: _new_centers(points, sums, counts, sqdist),
@@ -228,6 +226,14 @@ def _alternate(points, base, mirror, max_iter, assign, weighted, update, progres
         n_iter += 1
         report(progress, "dictionary", n_iter, max_iter)
     return base, n_iter, second
+
+
+def _first_atoms(points, n_base, rng, init):
+    """Where k-means starts: ``n_base`` standard normal vectors (float64), or that many
+    distinct random points (sorted by index)."""
+    if check_init(init) == "normal":
+        return rng.standard_normal((n_base, points.shape[1]))
+    return points[np.sort(rng.choice(points.shape[0], n_base, replace=False))]
 
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
@@ -292,10 +298,7 @@ def spherical_kmeans(points, n_atoms, max_iter, rng, assign_fn=None, progress=No
     """
     points = np.ascontiguousarray(points, dtype=np.float32)
     mirror, n_base = _check_mirror(mirror, n_atoms, points.shape[1])
-    if check_init(init) == "normal":
-        base = rng.standard_normal((n_base, points.shape[1]))
-    else:
-        base = points[np.sort(rng.choice(points.shape[0], n_base, replace=False))].astype(float)
+    base = _first_atoms(points, n_base, rng, init)
 
     def update(sums, counts, values):
         empty = counts == 0

@@ -23,6 +23,7 @@ from fastsoftmax._shared.progress import report
 from fastsoftmax.features import _dictionary_kernels as _dictionary
 from fastsoftmax.features import _encoder_kernels as _encoder
 from fastsoftmax.features._blas import limit_blas_threads
+from fastsoftmax.features.batch_hog import _positive_int
 from fastsoftmax.features._mirror import fold_mirror, patch_mirror
 
 __all__ = ["KMeansFeatures", "encode"]
@@ -36,14 +37,6 @@ _ARRAYS_VERSION = 1
 
 _INT_PARAMS = ("patch_size", "n_centroids", "stride", "n_patches", "max_iter", "pooling")
 _FLOAT_PARAMS = ("whiten_eps", "norm_eps", "power")
-
-
-def _check_int(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _check_float(value, name):
@@ -144,13 +137,11 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
                     axis=1, dtype=np.float64).astype(np.float32)
                 _raise_to_power(whole, power)
             _raise_to_power(target, power)
-            if direct:
-                pass
-            elif mirror:
+            if mirror:
                 fold_mirror(target, n_regions, n_pol, k, out=out[start:stop, :grid_out])
                 if pyramid:
                     fold_mirror(whole, 1, n_pol, k, out=out[start:stop, grid_out:])
-            else:
+            elif pyramid:
                 out[start:stop, :grid_out] = target
                 out[start:stop, grid_out:] = whole
             report(progress, "features", stop, images.shape[0])
@@ -322,7 +313,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
 
     # ---- validation -------------------------------------------------------------
     def _validated_params(self):
-        params = {name: _check_int(getattr(self, name), name) for name in _INT_PARAMS}
+        params = {name: _positive_int(getattr(self, name), name) for name in _INT_PARAMS}
         params.update({name: _check_float(getattr(self, name), name) for name in _FLOAT_PARAMS})
         if params["n_patches"] < params["n_centroids"]:
             raise ValueError(
