@@ -3,7 +3,7 @@ import time
 
 import click
 
-from fastsoftmax._shared.presets import STUDY_TEST_ACCURACY
+from fastsoftmax._shared.presets import KMEANS_FEATURES, STUDY_TEST_ACCURACY
 from fastsoftmax.cli.building import (build_classifier, build_features, check_cache_limit,
                                       feature_setup, load_data)
 from fastsoftmax.cli.errors import InputError, handle_errors
@@ -64,9 +64,10 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
     4x4-pixel cells, 2x2-cell blocks), reduced by PCA, and classified by a softmax
     trained with minibatch SGD.  With --features kmeans, learned features replace HOG
     (a dictionary of whitened colour patches, every patch encoded against it, pooled
-    over a 3x3 grid and the whole image), standardized, without PCA; they are the same for an image and
-    its mirror image, so the classifier learns as if from both (--flip).  Without --data it runs on
-    scikit-learn's bundled digits (8x8 images, a fixed 75/25 split), with no download.
+    over a 3x3 grid and the whole image), standardized, without PCA; they are the same
+    for an image and its mirror image, so the classifier learns as if from both
+    (--flip).  Without --data it runs on scikit-learn's bundled digits (8x8 images, a
+    fixed 75/25 split), with no download.
     CIFAR-10, CIFAR-100 (--labels fine|coarse), MNIST, Fashion-MNIST and SVHN use their
     published test split.  An image folder root/<class>/ is split at random
     (--test-fraction, --split-seed); the model file records the training images (path
@@ -84,7 +85,7 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
                           hog_params={"pixels_per_cell": pixels_per_cell}, preset=preset,
                           flip=flip_train)
     if features_kind == "kmeans":
-        if flip_predict and setup["params"].get("mirror", True):
+        if flip_predict and setup["params"].get("mirror", KMEANS_FEATURES["mirror"]):
             raise InputError("--flip-predict adds nothing to --features kmeans with --flip: "
                              "its features are the same for an image and its mirror image")
         flip_train = False  # --flip is the features' own

@@ -5,7 +5,9 @@
 - :mod:`.hog_step`: :class:`HOGTransformer`, HOG as a scikit-learn transformer, and
   :func:`study_hog`, the study's;
 - :mod:`.learned`: :class:`KMeansFeatures`, learned single-layer features (Coates, Lee &
-  Ng 2011: a k-means dictionary of whitened patches, triangle encoding, quadrant pooling);
+  Ng 2011; Coates & Ng 2011: a dictionary of whitened patches, triangle or soft-threshold
+  encoding, sums over a grid of regions, optionally the same for an image and its mirror
+  image, see ``_mirror``);
 - :mod:`.registry`: the feature steps by name (:data:`FEATURE_STEPS`,
   :func:`make_feature_step`);
 - ``_hog_kernels``, ``_encoder_kernels``, ``_dictionary_kernels``: the Numba kernels of
