@@ -98,6 +98,14 @@ def _kmeans():
                               np.ascontiguousarray(centroids.T),
                               np.einsum("kd,kd->k", centroids, centroids), encoder, 0.25,
                               regions, regions, n_regions, _encoder.DEFAULT_TILE, out[0:2])
+    # the soft threshold with a mirror-closed dictionary (the command line's default)
+    mirror = np.arange(dim).reshape(2, 2, 3)[:, ::-1].ravel()
+    atoms = np.concatenate([centroids, centroids[:, mirror]])
+    split = _encoder.mirror_split_weights(whiten, atoms, mirror)
+    regions = _encoder.pooling_regions(7, 3)
+    _encoder.encode_batch_mirror_split(images[0:2], 2, 1, 10.0, np.zeros(dim, np.float32),
+                                       *split, 0.25, 0.5, True, regions, regions, 3,
+                                       _encoder.DEFAULT_TILE, np.empty((2, 40), np.float32))
 
 
 GROUPS = {"training": _training, "features": _features, "kmeans": _kmeans}

@@ -115,6 +115,83 @@ def test_encode_with_pyramid_power_and_fold_matches_reference(encoder):
                                fold_mirror(np.sqrt(whole), 1, polarities, 24), rtol=1e-5)
 
 
+def _commuting(matrix, patch_size, channels):
+    """``matrix`` made to commute with the patch mirror exactly, as a fitted whitening."""
+    m = patch_mirror(patch_size, channels)
+    return (0.5 * (matrix + matrix[np.ix_(m, m)])).astype(np.float32)
+
+
+@pytest.mark.parametrize("shape, patch_size, stride, k, regions, tile, power, pyramid", [
+    ((3, 32, 32, 3), 6, 1, 40, 3, 729, 0.5, True),    # the command line's geometry
+    ((2, 17, 23, 3), 5, 2, 36, 1, 7, 1.0, False),     # odd patch: the mirror fixes a column
+    ((4, 12, 12, 1), 3, 1, 16, 5, 11, 0.7, True),     # grayscale, 10 positions in 5 regions
+    ((2, 20, 20, 2), 4, 1, 6, 3, 128, 0.5, False),
+])
+def test_mirror_split_encoder_matches_reference(monkeypatch, shape, patch_size, stride, k,
+                                                regions, tile, power, pyramid):
+    """With a whitening that commutes with the mirror, the soft threshold's products come
+    from the mirror-even and -odd halves of the patches; the features are the
+    reference's."""
+    rng = np.random.default_rng(sum(shape) + k)
+    images = rng.integers(0, 256, shape, dtype=np.uint8)
+    dim = patch_size * patch_size * shape[3]
+    mean, matrix, atoms = _random_state_arrays(rng, dim, k // 2)
+    matrix = _commuting(matrix, patch_size, shape[3])
+    atoms = np.concatenate([atoms, atoms[:, patch_mirror(patch_size, shape[3])]])
+    settings = dict(encoder="soft-threshold", threshold=0.25, n_regions=regions, power=power,
+                    pyramid=pyramid, mirror=True)
+    ref = _encoder.encode_reference(images, patch_size, stride, 10.0, mean, matrix, atoms,
+                                    **settings)
+
+    def refuse(*args):
+        raise AssertionError("the products of every atom were computed")
+
+    monkeypatch.setattr(_encoder, "encode_batch", refuse)
+    fast = encode(images, patch_size, stride, 10.0, mean, matrix, atoms, tile=tile, **settings)
+    assert fast.shape == ref.shape == (shape[0], (regions ** 2 + pyramid) * k)
+    np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
+    assert (fast > 0).mean() > 0.2
+
+
+def test_mirror_split_weights_give_every_atoms_products():
+    """``x.W c_b = s + a`` and ``x.W c_b' = s - a`` from the even and odd coordinates,
+    with a fixed column (patch 3) and without (patch 4)."""
+    rng = np.random.default_rng(3)
+    for patch_size in (3, 4):
+        dim = patch_size * patch_size * 2
+        m = patch_mirror(patch_size, 2)
+        _, matrix, atoms = _random_state_arrays(rng, dim, 5)
+        matrix = _commuting(matrix, patch_size, 2).astype(np.float64)
+        atoms = np.concatenate([atoms, atoms[:, m]]).astype(np.float64)
+        first, second, even_w, odd_w = _encoder.mirror_split_weights(matrix, atoms, m)
+        n_odd = odd_w.shape[0]
+        assert n_odd == (patch_size // 2) * patch_size * 2
+        assert len(first) == dim - n_odd
+        x = rng.standard_normal((7, dim))
+        sym = (x[:, first] + x[:, second]) @ even_w
+        anti = (x[:, first[:n_odd]] - x[:, second[:n_odd]]) @ odd_w
+        np.testing.assert_allclose(np.hstack([sym + anti, sym - anti]), x @ matrix @ atoms.T,
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_a_whitening_that_does_not_commute_falls_back_to_every_atoms_products(monkeypatch):
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (2, 14, 14, 3), dtype=np.uint8)
+    mean, matrix, atoms = _random_state_arrays(rng, 48, 6)
+    atoms = np.concatenate([atoms, atoms[:, patch_mirror(4, 3)]])
+    matrix = _commuting(matrix, 4, 3)
+    matrix[0, 1] += 1e-3  # commutes no longer: the split would be wrong
+    settings = dict(encoder="soft-threshold", n_regions=1, mirror=True)
+    ref = _encoder.encode_reference(images, 4, 1, 10.0, mean, matrix, atoms, **settings)
+
+    def refuse(*args):
+        raise AssertionError("the split products were used")
+
+    monkeypatch.setattr(_encoder, "encode_batch_mirror_split", refuse)
+    fast = encode(images, 4, 1, 10.0, mean, matrix, atoms, **settings)
+    np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
+
+
 def test_soft_threshold_by_hand():
     """One 2x2 grayscale image, patch 2: one position, one region; identity whitening."""
     image = np.array([[[[0], [255]], [[255], [0]]]], dtype=np.uint8)
@@ -179,7 +256,9 @@ def _check_identity(model, images):
         whole = plain.reshape(len(plain), model.pooling ** 2, -1).sum(axis=1)
         expected = np.hstack([expected, fold_mirror(whole ** np.float32(model.power), 1,
                                                     polarities, k)])
-    np.testing.assert_allclose(folded, expected, rtol=1e-6, atol=1e-7 * folded.max())
+    # the soft threshold's transform takes its products from the mirror-split halves,
+    # ``plain`` from every atom's: float32 products summed in another order
+    np.testing.assert_allclose(folded, expected, rtol=1e-5, atol=1e-6 * folded.max())
 
 
 @pytest.mark.parametrize("pyramid", [False, True])

@@ -287,6 +287,165 @@ def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matri
                     out[i, q * k + kk] = pooled[q, kk]
 
 
+@jit(JIT_OPTIONS)
+def _pool_soft_pair(pos_base, pos_mirror, neg_base, neg_mirror, sym, anti, alpha):
+    """The soft threshold of each base atom (``sym + anti``) and of its mirror atom
+    (``sym - anti``), both polarities, added into one grid row's part of a region."""
+    for kk in range(sym.shape[0]):
+        base = sym[kk] + anti[kk]
+        mirror = sym[kk] - anti[kk]
+        pos_base[kk] += max(base - alpha, _ZERO)
+        neg_base[kk] += max(-base - alpha, _ZERO)
+        pos_mirror[kk] += max(mirror - alpha, _ZERO)
+        neg_mirror[kk] += max(-mirror - alpha, _ZERO)
+
+
+def mirror_split_weights(whiten_matrix, centroids, mirror):
+    """The soft threshold's dictionary products split into the mirror's even and odd
+    parts, for :func:`encode_batch_mirror_split`.
+
+    For a whitening ``W`` that commutes with the mirror permutation ``mirror`` and
+    atoms ``c_b`` (the first K / 2 rows of ``centroids``) followed by their mirror
+    images, a whitened patch's products are ``x.W c_b = s + a`` and
+    ``x.W c_b' = s - a``, where ``s`` pairs the patch's mirror-even part
+    (``x_i + x_mirror(i)``) and ``a`` its mirror-odd part (``x_i - x_mirror(i)``) with
+    the matching parts of ``W c_b``: half the multiply-adds of the products with all
+    K atoms, and no separate whitening product.
+
+    Returns
+    -------
+    first, second : (D_even,) int64
+        The even coordinates are ``x[first] + x[second]``; the first ``D_odd`` of them
+        pair distinct values (``x[first] - x[second]`` are the odd coordinates), the
+        rest are the values the mirror fixes (``first == second``).
+    even_weights : (D_even, K / 2) float32
+    odd_weights : (D_odd, K / 2) float32
+    """
+    mirror = np.asarray(mirror, dtype=np.int64)
+    index = np.arange(len(mirror))
+    pairs = index[index < mirror]
+    fixed = index[index == mirror]
+    first = np.concatenate([pairs, fixed])
+    second = np.concatenate([mirror[pairs], fixed])
+    n_base = centroids.shape[0] // 2
+    products = (np.asarray(whiten_matrix, dtype=np.float64)
+                @ np.asarray(centroids[:n_base], dtype=np.float64).T)  # W c_b, (D, K / 2)
+    # a fixed value enters its even coordinate twice (x_i + x_i): half its weight each
+    share = np.where(first == second, 0.25, 0.5)[:, None]
+    even = (products[first] + products[second]) * share
+    odd = 0.5 * (products[pairs] - products[mirror[pairs]])
+    return (np.ascontiguousarray(first), np.ascontiguousarray(second),
+            np.ascontiguousarray(even, dtype=np.float32),
+            np.ascontiguousarray(odd, dtype=np.float32))
+
+
+@jit(PARALLEL_JIT_OPTIONS, notice="the symmetric k-means encoder kernel", compile_seconds=20)
+def encode_batch_mirror_split(images, patch_size, stride, norm_eps, whiten_mean, first,
+                              second, even_weights, odd_weights, threshold, power, pyramid,
+                              row_regions, col_regions, n_regions, tile, out):
+    """The soft threshold's features with a mirror-closed dictionary and a whitening that
+    commutes with the mirror, from the split products of :func:`mirror_split_weights`,
+    finished as :func:`fastsoftmax.features.learned.encode` finishes them: ``out``
+    (N, (R * R + pyramid) * 2 * K / 2) float32 := the grid's sums (and with ``pyramid``
+    the whole image's) raised to ``power`` and folded
+    (:func:`~fastsoftmax.features._mirror.fold_mirror`)."""
+    n_images, height, width, channels = images.shape
+    dim = patch_size * patch_size * channels
+    n_even = first.shape[0]
+    n_odd = odd_weights.shape[0]
+    n_base = even_weights.shape[1]
+    k = 2 * n_base
+    n_rows = (height - patch_size) // stride + 1
+    n_cols = (width - patch_size) // stride + 1
+    n_pos = n_rows * n_cols
+    n_out = n_regions * n_regions * 2
+    alpha = np.float32(threshold)
+    n_chunks = (n_images + _CHUNK - 1) // _CHUNK
+    for chunk in prange(n_chunks):
+        pixels = np.empty((height, width * channels), dtype=np.float64)
+        sums = np.zeros((height + 1, width + 1), dtype=np.float64)
+        sq_sums = np.zeros((height + 1, width + 1), dtype=np.float64)
+        raw = np.empty(dim, dtype=np.float32)
+        even = np.empty((tile, n_even), dtype=np.float32)
+        odd = np.empty((tile, n_odd), dtype=np.float32)
+        sym = np.empty((tile, n_base), dtype=np.float32)
+        anti = np.empty((tile, n_base), dtype=np.float32)
+        acc = np.zeros((n_regions * 2, k), dtype=np.float32)
+        pooled = np.empty((n_out, k), dtype=np.float64)
+        whole = np.empty((2, k), dtype=np.float64)
+        for i in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_images)):
+            _load_image(images[i], pixels, sums, sq_sums)
+            pooled[:] = 0.0
+            for start in range(0, n_pos, tile):
+                m = min(tile, n_pos - start)
+                for t in range(m):
+                    r = (start + t) // n_cols
+                    c = start + t - r * n_cols
+                    y0 = r * stride
+                    x0 = c * stride
+                    total = _box(sums, y0, x0, patch_size)
+                    mean = total / dim
+                    var = (_box(sq_sums, y0, x0, patch_size) - total * mean) / (dim - 1)
+                    _normalized_patch(raw, pixels, y0, x0, patch_size, channels, mean,
+                                      1.0 / np.sqrt(var + norm_eps), whiten_mean)
+                    for j in range(n_odd):
+                        even[t, j] = raw[first[j]] + raw[second[j]]
+                        odd[t, j] = raw[first[j]] - raw[second[j]]
+                    for j in range(n_odd, n_even):
+                        even[t, j] = raw[first[j]] + raw[second[j]]
+                np.dot(even[:m], even_weights, sym[:m])
+                np.dot(odd[:m], odd_weights, anti[:m])
+                for t in range(m):
+                    r = (start + t) // n_cols
+                    c = start + t - r * n_cols
+                    q = col_regions[c] * 2
+                    _pool_soft_pair(acc[q, :n_base], acc[q, n_base:], acc[q + 1, :n_base],
+                                    acc[q + 1, n_base:], sym[t], anti[t], alpha)
+                    if c == n_cols - 1:
+                        base = row_regions[r] * n_regions * 2
+                        for q in range(n_regions * 2):
+                            _flush(pooled[base + q], acc[q])
+            _finish_folded(pooled, n_regions, n_base, power, pyramid, whole, out[i])
+
+
+@jit(JIT_OPTIONS)
+def _raised(value, power):
+    if power == 0.5:
+        return np.sqrt(value)
+    if power == 1.0:
+        return value
+    return value ** power
+
+
+@jit(JIT_OPTIONS)
+def _finish_folded(pooled, n_regions, n_base, power, pyramid, whole, out_row):
+    """``out_row`` := the folded features of one image's pooled sums ``pooled``
+    (R * R * 2, K) float64: each base atom's sum in region (a, b) raised to ``power``
+    plus its mirror atom's in region (a, R - 1 - b), over sqrt(2); then, with
+    ``pyramid``, the same for the sums over all regions (``whole``, (2, K) scratch)."""
+    scale = 1.0 / np.sqrt(2.0)
+    for a in range(n_regions):
+        for b in range(n_regions):
+            for p in range(2):
+                q = (a * n_regions + b) * 2 + p
+                q_mirror = (a * n_regions + n_regions - 1 - b) * 2 + p
+                offset = q * n_base
+                for kk in range(n_base):
+                    out_row[offset + kk] = (_raised(pooled[q, kk], power)
+                                            + _raised(pooled[q_mirror, n_base + kk], power)) * scale
+    if pyramid:
+        whole[:] = 0.0
+        for q in range(n_regions * n_regions):
+            for p in range(2):
+                for kk in range(2 * n_base):
+                    whole[p, kk] += pooled[q * 2 + p, kk]
+        offset = n_regions * n_regions * 2 * n_base
+        for p in range(2):
+            for kk in range(n_base):
+                out_row[offset + p * n_base + kk] = (
+                    _raised(whole[p, kk], power) + _raised(whole[p, n_base + kk], power)) * scale
+
+
 def normalize_patches(patches, norm_eps, dtype=np.float64):
     """Per-patch normalization: ``(x - mean) / sqrt(var + norm_eps)`` (``var`` with n - 1).
 

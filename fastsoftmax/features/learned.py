@@ -120,12 +120,23 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
     whole_out = (n_pol * k // 2 if mirror else n_pol * k) if pyramid else 0
     # on a cache line, the classifier trains on the features without a padded copy
     out = aligned_empty((images.shape[0], grid_out + whole_out), np.float32)
-    direct = not (mirror or pyramid)  # the kernel writes the output itself
-    pooled = None if direct else np.empty((min(_BATCH, images.shape[0]), width), np.float32)
     report(progress, "features", 0, images.shape[0])
+    # inside the limit: BLAS threads left spinning by a product here would slow the kernel
     with limit_blas_threads():
+        split = _mirror_split(encoder, mirror, patch_size, images.shape[3], whiten_matrix,
+                              centroids)
+        # the kernel writes the output itself, or it is finished from the pooled sums
+        direct = split is not None or not (mirror or pyramid)
+        pooled = None if direct else np.empty((min(_BATCH, len(images)), width), np.float32)
         for start in range(0, images.shape[0], _BATCH):
             stop = min(start + _BATCH, images.shape[0])
+            if split is not None:  # the kernel finishes the features itself
+                _encoder.encode_batch_mirror_split(
+                    images[start:stop], patch_size, stride, float(norm_eps), whiten_mean,
+                    *split, float(threshold), float(power), bool(pyramid), row_regions,
+                    col_regions, int(n_regions), tile, out[start:stop])
+                report(progress, "features", stop, images.shape[0])
+                continue
             target = out[start:stop] if direct else pooled[:stop - start]
             _encoder.encode_batch(images[start:stop], patch_size, stride, float(norm_eps),
                                   whiten_mean, whiten_matrix, centroids_t, sqnorms,
@@ -146,6 +157,19 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
                 out[start:stop, grid_out:] = whole
             report(progress, "features", stop, images.shape[0])
     return out
+
+
+def _mirror_split(encoder, mirror, patch_size, channels, whiten_matrix, centroids):
+    """The split products of :func:`~._encoder_kernels.mirror_split_weights` when they
+    apply: the soft threshold, a mirror-closed dictionary (``mirror``), and a whitening
+    that commutes with the mirror exactly (as :func:`zca_whitening` fits it); else None,
+    and the encoder computes every atom's products."""
+    if not mirror or encoder != "soft-threshold" or patch_size < 2:
+        return None
+    permutation = patch_mirror(patch_size, channels)
+    if not np.array_equal(whiten_matrix[np.ix_(permutation, permutation)], whiten_matrix):
+        return None
+    return _encoder.mirror_split_weights(whiten_matrix, centroids, permutation)
 
 
 def _raise_to_power(features, power):
