@@ -105,6 +105,33 @@ def test_pipeline_save_load_predicts_the_same(tmp_path):
         again.predict(images[:, :8, :8])
 
 
+@pytest.mark.parametrize("flip_predict", [False, True])
+def test_prediction_by_chunks_is_the_prediction_of_all_the_features(monkeypatch, flip_predict):
+    """Predicting takes the images a chunk at a time; the answers are those of the
+    classifier on all the images' features, and the progress counts up to the total."""
+    import fastsoftmax.model.pipeline as pipeline
+
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (23, 16, 16, 3), dtype=np.uint8)
+    y = np.arange(23) % 3
+    pipe = ImagePipeline(SoftmaxClassifier(n_iter=30, random_state=0),
+                         flip_predict=flip_predict).fit(images, y)
+    features = pipe.transform(images)
+    expected = pipe.classifier_.predict_proba(features)
+    if flip_predict:
+        expected = 0.5 * (expected + pipe.classifier_.predict_proba(
+            pipe.transform(images[:, :, ::-1])))
+    monkeypatch.setattr(pipeline, "PREDICT_CHUNK", 5)
+    seen = []
+    proba = pipe.predict_proba(images, progress=lambda *args, **info: seen.append(args))
+    # float32 scores: a product over 5 rows may round unlike one over 23
+    np.testing.assert_allclose(proba, expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(pipe.predict(images), np.argmax(expected, axis=1))
+    passes = 2 if flip_predict else 1
+    done = [d for stage, d, total in seen if stage == "features" and total == passes * 23]
+    assert done == sorted(done) and done[-1] == passes * 23 and len(seen) == len(done)
+
+
 def _digit_images():
     from fastsoftmax.data import load_digits_images
 

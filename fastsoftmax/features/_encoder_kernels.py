@@ -34,6 +34,12 @@ thread, so the result does not depend on the thread count; each thread must call
 single-threaded BLAS (the caller limits it, see
 :func:`fastsoftmax.features.learned.encode`).
 
+For the soft threshold with a dictionary closed under the mirror and a whitening that
+commutes with it, :func:`encode_batch_mirror_split` computes half the products: with a
+patch split into its mirror-even and mirror-odd parts, each atom's product is ``s + a``
+and its mirror atom's ``s - a`` (:func:`mirror_split_weights`); it also finishes the
+features (power, whole image, fold) itself.
+
 :func:`encode_reference` is the plain NumPy version that materializes each image's
 (positions x K) array (float64 by default: an accurate oracle for the tests).
 """

@@ -82,6 +82,9 @@ from fastsoftmax.model.scaling import FeatureScaler
 log = logging.getLogger(__name__)
 
 #: The step methods :class:`ImagePipeline` relies on (see the module docstring).
+#: Images whose features are made at a time when predicting (their features, up to tens
+#: of thousands of floats an image with learned features, are made and dropped by chunk).
+PREDICT_CHUNK = 2048
 FEATURE_STEP_METHODS = ("fit", "transform", "fit_transform", "get_params", "to_arrays",
                         "from_arrays")
 
@@ -353,24 +356,31 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         images.  ``progress``, optional: ``progress("features", done, total)`` over the
         images (twice as many with ``flip_predict``).
         """
-        check_is_fitted(self, "classifier_")
-        images = self._check_images(images, fitted=True)
-        if not self.flip_predict:
-            return self.classifier_.predict_proba(self.transform(images, progress=progress))
-        n = len(images)
-        proba = self.classifier_.predict_proba(
-            self.transform(images, progress=shifted(progress, 0, 2 * n)))
-        proba += self.classifier_.predict_proba(
-            self.transform(mirror_images(images), progress=shifted(progress, n, 2 * n)))
-        proba *= 0.5
-        return proba
+        return np.concatenate(list(self._by_chunk(images, progress, "predict_proba")))
 
     def predict(self, images, progress=None):
         """Most probable class of each image (see :meth:`predict_proba` for ``progress``)."""
+        if self.flip_predict:
+            return self.classes_[np.argmax(self.predict_proba(images, progress=progress), axis=1)]
+        return np.concatenate(list(self._by_chunk(images, progress, "predict")))
+
+    def _by_chunk(self, images, progress, method_name):
+        """The classifier's ``method_name`` of the classifier inputs of :data:`PREDICT_CHUNK` images at a time
+        (averaged with their mirror images' with ``flip_predict``): a chunk's features
+        are made, used and dropped, never all the images' at once."""
         check_is_fitted(self, "classifier_")
-        if not self.flip_predict:
-            return self.classifier_.predict(self.transform(images, progress=progress))
-        return self.classes_[np.argmax(self.predict_proba(images, progress=progress), axis=1)]
+        images = self._check_images(images, fitted=True)
+        method = getattr(self.classifier_, method_name)
+        n, passes = len(images), 2 if self.flip_predict else 1
+        for start in range(0, n, PREDICT_CHUNK):
+            part = images[start:start + PREDICT_CHUNK]
+            done = passes * start
+            out = method(self.transform(part, progress=shifted(progress, done, passes * n)))
+            if self.flip_predict:
+                out += method(self.transform(mirror_images(part), progress=shifted(
+                    progress, done + len(part), passes * n)))
+                out *= 0.5
+            yield out
 
     def score(self, images, y, sample_weight=None):
         """Accuracy on ``images`` (weighted with ``sample_weight``)."""
