@@ -194,9 +194,16 @@ def _box(table, y0, x0, size):
 
 
 @jit(JIT_OPTIONS)
-def _normalized_patch(out, pixels, y0, x0, patch_size, channels, mean, scale, whiten_mean):
-    """``out := (patch - mean) * scale - whiten_mean`` for the patch at (y0, x0); its
-    rows are contiguous runs of ``patch_size * channels`` values in ``pixels``."""
+def _normalized_patch(out, pixels, sums, sq_sums, y0, x0, patch_size, channels, norm_eps,
+                      whiten_mean):
+    """``out := (patch - mean) / sqrt(var + norm_eps) - whiten_mean`` for the patch at
+    (y0, x0), its mean and variance from the integral images ``sums`` and ``sq_sums``;
+    its rows are contiguous runs of ``patch_size * channels`` values in ``pixels``."""
+    dim = patch_size * patch_size * channels
+    total = _box(sums, y0, x0, patch_size)
+    mean = total / dim
+    var = (_box(sq_sums, y0, x0, patch_size) - total * mean) / (dim - 1)
+    scale = 1.0 / np.sqrt(var + norm_eps)
     span = patch_size * channels
     first = x0 * channels
     for dy in range(patch_size):
@@ -252,13 +259,8 @@ def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matri
                 for t in range(m):
                     r = (start + t) // n_cols
                     c = start + t - r * n_cols
-                    y0 = r * stride
-                    x0 = c * stride
-                    total = _box(sums, y0, x0, patch_size)
-                    mean = total / dim
-                    var = (_box(sq_sums, y0, x0, patch_size) - total * mean) / (dim - 1)
-                    _normalized_patch(raw[t], pixels, y0, x0, patch_size, channels, mean,
-                                      1.0 / np.sqrt(var + norm_eps), whiten_mean)
+                    _normalized_patch(raw[t], pixels, sums, sq_sums, r * stride, c * stride,
+                                      patch_size, channels, norm_eps, whiten_mean)
                 # -- whiten, then dot products with every atom (BLAS)
                 np.dot(raw[:m], whiten_matrix, white[:m])
                 if not soft:
@@ -387,13 +389,8 @@ def encode_batch_mirror_split(images, patch_size, stride, norm_eps, whiten_mean,
                 for t in range(m):
                     r = (start + t) // n_cols
                     c = start + t - r * n_cols
-                    y0 = r * stride
-                    x0 = c * stride
-                    total = _box(sums, y0, x0, patch_size)
-                    mean = total / dim
-                    var = (_box(sq_sums, y0, x0, patch_size) - total * mean) / (dim - 1)
-                    _normalized_patch(raw, pixels, y0, x0, patch_size, channels, mean,
-                                      1.0 / np.sqrt(var + norm_eps), whiten_mean)
+                    _normalized_patch(raw, pixels, sums, sq_sums, r * stride, c * stride,
+                                      patch_size, channels, norm_eps, whiten_mean)
                     for j in range(n_odd):
                         even[t, j] = raw[first[j]] + raw[second[j]]
                         odd[t, j] = raw[first[j]] - raw[second[j]]
