@@ -65,8 +65,13 @@ def test_standardized_features_equal_scikit_learns_scaler(digits, fitted):
     assert fitted.pca_ is None and set(fitted.timings_) >= {"features", "standardize", "train"}
 
 
+@pytest.mark.parametrize("block_rows", [None, 7])  # one block; 715 of 7 rows, the last 2
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_feature_scaler_equals_scikit_learns(dtype):
+def test_feature_scaler_equals_scikit_learns(monkeypatch, dtype, block_rows):
+    if block_rows is not None:
+        import fastsoftmax.model.scaling as scaling
+
+        monkeypatch.setattr(scaling, "_BLOCK_BYTES", 8 * 40 * block_rows)
     rng = np.random.default_rng(3)
     X = (rng.random((5000, 40)) * rng.uniform(0.1, 100, 40) + rng.uniform(-50, 500, 40))
     X[:, 7] = 3.5  # constant: scale 1

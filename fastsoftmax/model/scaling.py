@@ -96,10 +96,12 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         return scaler
 
 
-#: Rows per block of :meth:`FeatureScaler.fit` (a 2,048 x 16,000 float64 block is 262 MB).
-_ROWS = 2048
+#: Bytes of a float64 block of rows in :meth:`FeatureScaler.fit`: its centred copy is the
+#: fit's only temporary, beside features that may fill most of the memory.
+_BLOCK_BYTES = 64 * 2**20
 
 
 def _row_blocks(X):
-    for start in range(0, X.shape[0], _ROWS):
-        yield X[start:start + _ROWS]
+    rows = max(1, _BLOCK_BYTES // (8 * max(1, X.shape[1])))
+    for start in range(0, X.shape[0], rows):
+        yield X[start:start + rows]
