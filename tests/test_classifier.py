@@ -516,3 +516,20 @@ def test_backends_share_one_sgd_contract(dtype):
             np.testing.assert_allclose(got, ref, rtol=tol, atol=tol)
     with pytest.raises(ValueError, match="backend must be one of"):
         get_backend("torch")
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 3])  # one chunk; 34 chunks of 3 rows, the last 1
+def test_scores_of_float32_input_are_the_float64_product_by_any_chunk(monkeypatch, chunk_rows):
+    """Scoring widens float32 rows to float64 a bounded chunk at a time; every row's
+    scores are its own float64 product, whatever chunk it falls in."""
+    import fastsoftmax.model.classifier as classifier
+
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((100, 12)).astype(np.float32)
+    y = np.arange(100) % 4
+    clf = SoftmaxClassifier(n_iter=50, random_state=0).fit(X, y)
+    if chunk_rows is not None:
+        monkeypatch.setattr(classifier, "_SCORE_CHUNK_BYTES", 8 * 12 * chunk_rows)
+    expected = X.astype(np.float64) @ clf.coef_.T.astype(np.float64) + clf.intercept_
+    np.testing.assert_allclose(clf.decision_function(X), expected, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(clf.predict_proba(X), softmax(expected, axis=1), rtol=1e-12)

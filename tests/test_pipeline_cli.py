@@ -124,7 +124,7 @@ def test_prediction_by_chunks_is_the_prediction_of_all_the_features(monkeypatch,
     monkeypatch.setattr(pipeline, "PREDICT_CHUNK", 5)
     seen = []
     proba = pipe.predict_proba(images, progress=lambda *args, **info: seen.append(args))
-    # float32 scores: a product over 5 rows may round unlike one over 23
+    # the PCA's float32 product over 5 rows may round unlike the one over 23
     np.testing.assert_allclose(proba, expected, rtol=1e-6, atol=1e-9)
     np.testing.assert_array_equal(pipe.predict(images), np.argmax(expected, axis=1))
     passes = 2 if flip_predict else 1

@@ -69,7 +69,8 @@ class TrainingDivergedError(ValueError):
     the features' scale)."""
 
 
-_SCORE_CHUNK = 4096  # rows widened to float64 at a time when scoring float32 input
+#: Bytes of the float64 copy of the rows widened at a time when scoring float32 input.
+_SCORE_CHUNK_BYTES = 64 * 2**20
 
 
 class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
@@ -459,10 +460,10 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         scores = np.empty((X.shape[0], coef.shape[1]))
         # float32 input is widened a chunk at a time: a float64 copy of a whole training
         # set costs more than the product itself
-        for start in range(0, X.shape[0], _SCORE_CHUNK):
-            chunk = X[start:start + _SCORE_CHUNK]
-            np.matmul(chunk.astype(np.float64, copy=False), coef,
-                      out=scores[start:start + _SCORE_CHUNK])
+        rows = max(1, _SCORE_CHUNK_BYTES // (8 * max(1, X.shape[1])))
+        for start in range(0, X.shape[0], rows):
+            np.matmul(X[start:start + rows].astype(np.float64, copy=False), coef,
+                      out=scores[start:start + rows])
         scores += self.intercept_.astype(np.float64)
         return scores
 
