@@ -48,7 +48,7 @@ from numba import prange
 
 from fastsoftmax._shared.config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
 from fastsoftmax._shared.jit import jit
-from fastsoftmax.features._mirror import fold_mirror
+from fastsoftmax.features._mirror import fold_mirror, patch_mirror
 
 #: Patch positions per tile: a whole 27 x 27 grid of a CIFAR image, one dictionary
 #: sgemm per image; smaller tiles make more, smaller sgemm calls, which run slower.
@@ -345,6 +345,19 @@ def mirror_split_weights(whiten_matrix, centroids, mirror):
     return (np.ascontiguousarray(first), np.ascontiguousarray(second),
             np.ascontiguousarray(even, dtype=np.float32),
             np.ascontiguousarray(odd, dtype=np.float32))
+
+
+def mirror_split(encoder, mirror, patch_size, channels, whiten_matrix, centroids):
+    """The split products of :func:`mirror_split_weights` when they apply: the soft
+    threshold, a mirror-closed dictionary (``mirror``), and a whitening that commutes with
+    the mirror exactly (as :func:`~fastsoftmax.features.learned.zca_whitening` fits it);
+    else None, and the encoder computes every atom's products."""
+    if not mirror or encoder != "soft-threshold" or patch_size < 2:
+        return None
+    permutation = patch_mirror(patch_size, channels)
+    if not np.array_equal(whiten_matrix[np.ix_(permutation, permutation)], whiten_matrix):
+        return None
+    return mirror_split_weights(whiten_matrix, centroids, permutation)
 
 
 @jit(PARALLEL_JIT_OPTIONS, notice="the symmetric k-means encoder kernel", compile_seconds=20)

@@ -123,8 +123,8 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
     report(progress, "features", 0, images.shape[0])
     # inside the limit: BLAS threads left spinning by a product here would slow the kernel
     with limit_blas_threads():
-        split = _mirror_split(encoder, mirror, patch_size, images.shape[3], whiten_matrix,
-                              centroids)
+        split = _encoder.mirror_split(encoder, mirror, patch_size, images.shape[3],
+                                      whiten_matrix, centroids)
         # the kernel writes the output itself, or it is finished from the pooled sums
         direct = split is not None or not (mirror or pyramid)
         pooled = None if direct else np.empty((min(_BATCH, len(images)), width), np.float32)
@@ -157,19 +157,6 @@ def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, cen
                 out[start:stop, grid_out:] = whole
             report(progress, "features", stop, images.shape[0])
     return out
-
-
-def _mirror_split(encoder, mirror, patch_size, channels, whiten_matrix, centroids):
-    """The split products of :func:`~._encoder_kernels.mirror_split_weights` when they
-    apply: the soft threshold, a mirror-closed dictionary (``mirror``), and a whitening
-    that commutes with the mirror exactly (as :func:`zca_whitening` fits it); else None,
-    and the encoder computes every atom's products."""
-    if not mirror or encoder != "soft-threshold" or patch_size < 2:
-        return None
-    permutation = patch_mirror(patch_size, channels)
-    if not np.array_equal(whiten_matrix[np.ix_(permutation, permutation)], whiten_matrix):
-        return None
-    return _encoder.mirror_split_weights(whiten_matrix, centroids, permutation)
 
 
 def _raise_to_power(features, power):
