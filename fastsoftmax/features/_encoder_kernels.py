@@ -214,6 +214,18 @@ def _normalized_patch(out, pixels, sums, sq_sums, y0, x0, patch_size, channels, 
                                          - whiten_mean[offset + j])
 
 
+@jit(JIT_OPTIONS)
+def _normalized_tile(raw, start, m, n_cols, stride, pixels, sums, sq_sums, patch_size,
+                     channels, norm_eps, whiten_mean):
+    """``raw[:m]`` := the normalized patches (whitening mean subtracted) of the ``m``
+    patch positions from ``start`` (row-major over ``n_cols`` columns)."""
+    for t in range(m):
+        r = (start + t) // n_cols
+        c = start + t - r * n_cols
+        _normalized_patch(raw[t], pixels, sums, sq_sums, r * stride, c * stride, patch_size,
+                          channels, norm_eps, whiten_mean)
+
+
 @jit(PARALLEL_JIT_OPTIONS, notice="the k-means encoder kernel", compile_seconds=25)
 def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix,
                  centroids_t, centroid_sqnorms, encoder, threshold, row_regions,
@@ -255,12 +267,8 @@ def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matri
             pooled[:] = 0.0
             for start in range(0, n_pos, tile):
                 m = min(tile, n_pos - start)
-                # -- normalized patches of the tile, whitening mean subtracted
-                for t in range(m):
-                    r = (start + t) // n_cols
-                    c = start + t - r * n_cols
-                    _normalized_patch(raw[t], pixels, sums, sq_sums, r * stride, c * stride,
-                                      patch_size, channels, norm_eps, whiten_mean)
+                _normalized_tile(raw, start, m, n_cols, stride, pixels, sums, sq_sums,
+                                 patch_size, channels, norm_eps, whiten_mean)
                 # -- whiten, then dot products with every atom (BLAS)
                 np.dot(raw[:m], whiten_matrix, white[:m])
                 if not soft:
@@ -386,7 +394,7 @@ def encode_batch_mirror_split(images, patch_size, stride, norm_eps, whiten_mean,
         pixels = np.empty((height, width * channels), dtype=np.float64)
         sums = np.zeros((height + 1, width + 1), dtype=np.float64)
         sq_sums = np.zeros((height + 1, width + 1), dtype=np.float64)
-        raw = np.empty(dim, dtype=np.float32)
+        raw = np.empty((tile, dim), dtype=np.float32)
         even = np.empty((tile, n_even), dtype=np.float32)
         odd = np.empty((tile, n_odd), dtype=np.float32)
         sym = np.empty((tile, n_base), dtype=np.float32)
@@ -399,16 +407,15 @@ def encode_batch_mirror_split(images, patch_size, stride, norm_eps, whiten_mean,
             pooled[:] = 0.0
             for start in range(0, n_pos, tile):
                 m = min(tile, n_pos - start)
+                _normalized_tile(raw, start, m, n_cols, stride, pixels, sums, sq_sums,
+                                 patch_size, channels, norm_eps, whiten_mean)
                 for t in range(m):
-                    r = (start + t) // n_cols
-                    c = start + t - r * n_cols
-                    _normalized_patch(raw, pixels, sums, sq_sums, r * stride, c * stride,
-                                      patch_size, channels, norm_eps, whiten_mean)
+                    patch = raw[t]
                     for j in range(n_odd):
-                        even[t, j] = raw[first[j]] + raw[second[j]]
-                        odd[t, j] = raw[first[j]] - raw[second[j]]
+                        even[t, j] = patch[first[j]] + patch[second[j]]
+                        odd[t, j] = patch[first[j]] - patch[second[j]]
                     for j in range(n_odd, n_even):
-                        even[t, j] = raw[first[j]] + raw[second[j]]
+                        even[t, j] = patch[first[j]] + patch[second[j]]
                 np.dot(even[:m], even_weights, sym[:m])
                 np.dot(odd[:m], odd_weights, anti[:m])
                 for t in range(m):
