@@ -1,5 +1,7 @@
-"""Mirror images (``flip_train``, ``flip_predict``) and power-normalized learned features."""
+"""Mirror images (``flip_train``, ``flip_predict``), shifted copies (``shift_predict``) and
+power-normalized learned features."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -120,6 +122,82 @@ def test_flip_predict_reports_both_passes_as_one(digits):
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
 
 
+# ---------------------------------------------------------------- shift_predict
+def _shifted_by_hand(images, dy, dx):
+    """Each pixel (y, x) of the copy is the image's (y - dy, x - dx), reflected about the
+    edge (index -1 is 1, index H is H - 2)."""
+    height, width = images.shape[1:3]
+    rows = np.abs(np.arange(height) - dy)
+    rows = np.where(rows > height - 1, 2 * (height - 1) - rows, rows)
+    cols = np.abs(np.arange(width) - dx)
+    cols = np.where(cols > width - 1, 2 * (width - 1) - cols, cols)
+    return np.ascontiguousarray(images[:, rows][:, :, cols])
+
+
+@pytest.mark.parametrize("dy, dx", [(2, 0), (-2, 0), (0, 3), (0, -1), (1, -2)])
+def test_shift_images_moves_and_reflects(dy, dx):
+    from fastsoftmax.model.views import shift_images
+
+    images = np.arange(2 * 6 * 7 * 3).reshape(2, 6, 7, 3).astype(np.uint8)
+    np.testing.assert_array_equal(shift_images(images, dy, dx),
+                                  _shifted_by_hand(images, dy, dx))
+    np.testing.assert_array_equal(shift_images(images[..., 0], dy, dx),
+                                  _shifted_by_hand(images[..., 0], dy, dx))
+    with pytest.raises(ValueError, match=r"a shift of \(6, 0\) pixels needs images larger "
+                                         r"than 6x7"):
+        shift_images(images, 6, 0)
+
+
+def test_shift_predict_averages_the_image_and_four_shifted_copies(monkeypatch, digits):
+    import fastsoftmax.model.pipeline as pipeline
+
+    pipe = ImagePipeline(_classifier(), features=KMeansFeatures(**SMALL, random_state=0),
+                         pca_variance=None, standardize=True, shift_predict=2)
+    pipe.fit(digits.X_train, digits.y_train)
+    clf, images = pipe.classifier_, digits.X_test
+    copies = [images] + [_shifted_by_hand(images, dy, dx)
+                         for dy, dx in ((2, 0), (-2, 0), (0, 2), (0, -2))]
+    expected = np.mean([clf.predict_proba(pipe.transform(c)) for c in copies], axis=0)
+    monkeypatch.setattr(pipeline, "PREDICT_CHUNK", 100)  # 5 chunks of the 450 images
+    calls = []
+    proba = pipe.predict_proba(images, progress=lambda stage, done, total, **info: calls.append(
+        (done, total)))
+    np.testing.assert_allclose(proba, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(pipe.predict(images), clf.classes_[expected.argmax(axis=1)])
+    n = len(images)
+    assert calls[-1] == (5 * n, 5 * n) and all(total == 5 * n for _, total in calls)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    # the shifts change the answer: the copies are not the image
+    assert not np.allclose(proba, clf.predict_proba(pipe.transform(images)), atol=1e-3)
+
+
+def test_model_file_keeps_shift_predict_and_refuses_a_bad_one(tmp_path, digits):
+    from model_file_edits import set_metadata
+
+    pipe = ImagePipeline(_classifier(), features=KMeansFeatures(**SMALL, random_state=0),
+                         pca_variance=None, standardize=True, shift_predict=1)
+    pipe.fit(digits.X_train, digits.y_train)
+    path = tmp_path / "model.npz"
+    pipe.save(path)
+    loaded = ImagePipeline.load(path)
+    assert loaded.shift_predict == 1
+    np.testing.assert_array_equal(loaded.predict_proba(digits.X_test),
+                                  pipe.predict_proba(digits.X_test))
+    metadata, arrays = load_arrays(path)
+    for value, message in ((8, "shift_predict 8 needs images larger than 8x8"),
+                           (10 ** 30, "shift_predict 1000000000000000000000000000000 needs "
+                                      "images larger than 8x8"),
+                           (-1, "The 'shift_predict' parameter of ImagePipeline must be an "
+                                "int in the range [0, inf)")):
+        edited = {k: v for k, v in metadata.items() if k not in ("format", "kind")}
+        set_metadata("shift_predict", value)(edited, arrays)
+        save_arrays(tmp_path / "bad.npz", "ImagePipeline", edited, arrays, overwrite=True)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            ImagePipeline.load(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match=r"shift_predict 8 needs images larger than 8x8"):
+        pipe.set_params(shift_predict=8).fit(digits.X_train, digits.y_train)
+
+
 # ---------------------------------------------------------------- model files
 def test_model_file_keeps_the_flips(tmp_path, digits):
     pipe = ImagePipeline(_classifier(), features=KMeansFeatures(**SMALL, random_state=0),
@@ -173,6 +251,27 @@ def test_kmeans_command_line_flips_by_default_and_evaluate_agrees(tmp_path, digi
     assert off["feature_params"]["whiten_eps"] == 0.1
     text = _run("train", *SMALL_ARGS).stdout
     assert "trained on the mirror images too" not in text
+
+
+def test_command_line_shift_predict(tmp_path, digits):
+    """kmeans predicts from 4 copies shifted 2 pixels unless told; hog from the images;
+    the model file keeps it for evaluate; a shift as large as the images is refused."""
+    model = tmp_path / "m.npz"
+    report = json.loads(_run("train", *SMALL_ARGS, "--model", model, "--json").stdout)
+    assert report["shift_predict"] == 2
+    off = json.loads(_run("train", *SMALL_ARGS, "--shift-predict", "0", "--json").stdout)
+    assert off["shift_predict"] == 0 and off["train_accuracy"] == report["train_accuracy"]
+    loaded = ImagePipeline.load(model)
+    assert loaded.shift_predict == 2
+    assert report["test_accuracy"] == pytest.approx(loaded.score(digits.X_test, digits.y_test))
+    evaluated = json.loads(_run("evaluate", "--model", model, "--json").stdout)
+    assert evaluated["accuracy"] == pytest.approx(report["test_accuracy"])
+    assert json.loads(_run("train", "--json").stdout)["shift_predict"] == 0
+    assert "4 copies shifted 2 px" in _run("train", *SMALL_ARGS).stdout
+    result = _run("train", *SMALL_ARGS, "--shift-predict", "8")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: --shift-predict 8 needs images larger than 8x8")
 
 
 def test_hog_command_line_takes_flip(digits):

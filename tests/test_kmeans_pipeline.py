@@ -46,7 +46,8 @@ def _pipeline(digits, seed=0):
     return ImagePipeline(SoftmaxClassifier(**KMEANS_CLASSIFIER, random_state=seed),
                          features=KMeansFeatures(**CLI_SMALL, random_state=seed),
                          pca_variance=None, standardize=True, class_names=digits.class_names,
-                         flip_train=setup["flip_train"], flip_predict=setup["flip_predict"])
+                         flip_train=setup["flip_train"], flip_predict=setup["flip_predict"],
+                         shift_predict=setup["shift_predict"])
 
 
 @pytest.fixture(scope="module")

@@ -72,14 +72,14 @@ KMEANS_LARGE_FEATURES = {**KMEANS_FEATURES, "n_centroids": 3600, "n_patches": 1_
 KMEANS_LARGE_CLASSIFIER = {**KMEANS_CLASSIFIER, "alpha": 3e-3, "epochs": 100}
 
 #: Per feature step of the command line: the pipeline's standardization and PCA, its
-#: mirror images (``flip_train``, ``flip_predict`` of
+#: mirror images and shifted copies (``flip_train``, ``flip_predict``, ``shift_predict`` of
 #: :class:`~fastsoftmax.model.pipeline.ImagePipeline`), and the classifier parameters that
 #: replace :class:`~fastsoftmax.SoftmaxClassifier`'s defaults unless the user sets them.
 FEATURE_SETUPS = {
     "hog": {"standardize": False, "pca_variance": 0.95, "flip_train": False,
-            "flip_predict": False, "classifier": {}},
+            "flip_predict": False, "shift_predict": 0, "classifier": {}},
     "kmeans": {"standardize": True, "pca_variance": None, "flip_train": False,
-               "flip_predict": False, "classifier": KMEANS_CLASSIFIER},
+               "flip_predict": False, "shift_predict": 2, "classifier": KMEANS_CLASSIFIER},
 }
 #: What ``--preset large`` changes, per feature step (the feature step's parameters and
 #: the classifier's defaults).

@@ -77,6 +77,7 @@ def feature_setup(kind, options, pca_variance, hog_params=None, preset="default"
     return {"kind": kind, "params": params, "standardize": setup["standardize"],
             "pca_variance": setup["pca_variance"] if pca_variance is None else pca_variance,
             "flip_train": setup["flip_train"], "flip_predict": setup["flip_predict"],
+            "shift_predict": setup["shift_predict"],
             "classifier": classifier_defaults}
 
 

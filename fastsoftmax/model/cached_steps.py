@@ -14,6 +14,7 @@ from fastsoftmax._shared.progress import report, shifted, takes_progress
 from fastsoftmax.io.cache import cache_key, cached
 from fastsoftmax.io.untrusted import loads_json
 from fastsoftmax.model.pca import VariancePCA
+from fastsoftmax.model.views import mirror_images
 
 
 def step_key(images, y, kind, step, **extra):
@@ -135,8 +136,3 @@ def _mirrored_features(fitted, images, progress, out):
                                     mirror_images(images[start:stop]))
     report(progress, "features", n, n)
     return out
-
-
-def mirror_images(images):
-    """``images`` (N, H, W[, C]) flipped left to right, C-contiguous."""
-    return np.ascontiguousarray(np.asarray(images)[:, :, ::-1])

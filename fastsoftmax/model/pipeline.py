@@ -57,7 +57,7 @@ The command line turns it on (``--no-cache`` turns it off).
 """
 import logging
 import time
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -68,16 +68,16 @@ from fastsoftmax._shared.aligned import aligned_empty
 from fastsoftmax.data.splits import SplitRecord
 from fastsoftmax._shared.progress import relabel, report, shifted
 from fastsoftmax.data.training_files import TrainingFiles
-from fastsoftmax.features import feature_step_class, rgb2gray, study_hog
+from fastsoftmax.features import feature_step_class, study_hog
 from fastsoftmax.io.fields import check_pixels, entry, image_shape, positive_int, prefixed
 from fastsoftmax.io.model_file import load_model_file, save_arrays
 from fastsoftmax.model.cached_steps import (fit_pca_cached, fit_transform_cached,
-                                            mirror_images, mirrored_features_cached,
-                                            step_call)
+                                            mirrored_features_cached, step_call)
 from fastsoftmax.model.classifier import SoftmaxClassifier
 from fastsoftmax.model.pca import VariancePCA
 from fastsoftmax.model.pipeline_format1 import upgrade_format_1
 from fastsoftmax.model.scaling import FeatureScaler
+from fastsoftmax.model.views import check_shift, fit_to_shape, prediction_views
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,10 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     flip_predict : bool, default=False
         Predict from the mean of the class probabilities of each image and its
         mirror image (twice the feature work at prediction).
+    shift_predict : int, default=0
+        With ``shift_predict`` > 0, the mean also takes in four copies of each image
+        moved that many pixels down, up, right and left, borders reflected
+        (:mod:`fastsoftmax.model.views`): five times the feature work at prediction.
 
     Attributes
     ----------
@@ -166,10 +170,12 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         "standardize": ["boolean"],
         "flip_train": ["boolean"],
         "flip_predict": ["boolean"],
+        "shift_predict": [Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(self, classifier=None, features=None, pca_variance=0.95, class_names=None,
-                 cache=False, standardize=False, flip_train=False, flip_predict=False):
+                 cache=False, standardize=False, flip_train=False, flip_predict=False,
+                 shift_predict=0):
         self.classifier = classifier
         self.features = features
         self.pca_variance = pca_variance
@@ -178,6 +184,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         self.standardize = standardize
         self.flip_train = flip_train
         self.flip_predict = flip_predict
+        self.shift_predict = shift_predict
 
     # ------------------------------------------------------------------ checks
     def _check_images(self, images, fitted):
@@ -304,6 +311,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         self._validate_params()
         images = self._check_images(images, fitted=False)
         self.image_shape_ = tuple(images.shape[1:])
+        check_shift(self.shift_predict, self.image_shape_)
         self.timings_ = {}
         self.training_files_ = self.split_ = None
         step = self._unfitted_features()
@@ -352,34 +360,37 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     def predict_proba(self, images, progress=None):
         """Class probabilities, shape (N, n_classes).
 
-        With ``flip_predict``, the mean of those of the images and of their mirror
-        images.  ``progress``, optional: ``progress("features", done, total)`` over the
-        images (twice as many with ``flip_predict``).
+        With ``flip_predict`` or ``shift_predict``, the mean of those of the images'
+        copies (:func:`~fastsoftmax.model.views.prediction_views`).  ``progress``,
+        optional: ``progress("features", done, total)`` over the images and their copies.
         """
         return np.concatenate(list(self._by_chunk(images, progress, "predict_proba")))
 
     def predict(self, images, progress=None):
         """Most probable class of each image (see :meth:`predict_proba` for ``progress``)."""
-        if self.flip_predict:
+        if self.flip_predict or self.shift_predict:
             return self.classes_[np.argmax(self.predict_proba(images, progress=progress), axis=1)]
         return np.concatenate(list(self._by_chunk(images, progress, "predict")))
 
     def _by_chunk(self, images, progress, method_name):
-        """The classifier's ``method_name`` of the classifier inputs of :data:`PREDICT_CHUNK` images at a time
-        (averaged with their mirror images' with ``flip_predict``): a chunk's features
-        are made, used and dropped, never all the images' at once."""
+        """The classifier's ``method_name`` of the classifier inputs of
+        :data:`PREDICT_CHUNK` images at a time (the mean over the images' copies with
+        ``flip_predict`` or ``shift_predict``): a chunk's features are made, used and
+        dropped, never all the images' at once."""
         check_is_fitted(self, "classifier_")
         images = self._check_images(images, fitted=True)
         method = getattr(self.classifier_, method_name)
-        n, passes = len(images), 2 if self.flip_predict else 1
+        views = prediction_views(self.flip_predict, self.shift_predict)
+        n, passes = len(images), len(views)
         for start in range(0, n, PREDICT_CHUNK):
             part = images[start:start + PREDICT_CHUNK]
-            done = passes * start
-            out = method(self.transform(part, progress=shifted(progress, done, passes * n)))
-            if self.flip_predict:
-                out += method(self.transform(mirror_images(part), progress=shifted(
-                    progress, done + len(part), passes * n)))
-                out *= 0.5
+            out = None
+            for index, view in enumerate(views):
+                report_to = shifted(progress, passes * start + index * len(part), passes * n)
+                answer = method(self.transform(view(part), progress=report_to))
+                out = answer if out is None else np.add(out, answer, out=out)
+            if passes > 1:
+                out /= passes
             yield out
 
     def score(self, images, y, sample_weight=None):
@@ -387,26 +398,10 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         return float(super().score(images, y, sample_weight=sample_weight))
 
     def resize(self, image):
-        """Fit one uint8 image (H, W[, 3]) to the training image shape.
-
-        The image is resized with anti-aliasing to the training height and width
-        (aspect ratio not kept), converted to grayscale when the model was trained on
-        grayscale images, and repeated over three channels when it was trained on RGB.
-        """
-        from skimage.transform import resize  # scikit-image: heavy, needed only here
-
+        """Fit one uint8 image (H, W[, 3]) to the training image shape
+        (:func:`~fastsoftmax.model.views.fit_to_shape`)."""
         check_is_fitted(self, "image_shape_")
-        image = np.asarray(image)
-        height, width = self.image_shape_[:2]
-        if image.ndim == 3 and len(self.image_shape_) == 2:
-            image = np.rint(rgb2gray(image[None], dtype=np.float64)[0] * 255).astype(np.uint8)
-        elif image.ndim == 2 and len(self.image_shape_) == 3:
-            image = np.repeat(image[:, :, None], 3, axis=2)
-        if image.shape[:2] != (height, width):
-            resized = resize(image, (height, width) + image.shape[2:], anti_aliasing=True,
-                             preserve_range=True)
-            image = np.clip(np.rint(resized), 0, 255).astype(np.uint8)
-        return image
+        return fit_to_shape(image, self.image_shape_)
 
     # ------------------------------------------------------------------ persistence
     def to_arrays(self):
@@ -426,6 +421,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
                     "standardize": bool(self.standardize),
                     "flip_train": bool(self.flip_train),
                     "flip_predict": bool(self.flip_predict),
+                    "shift_predict": int(self.shift_predict),
                     "class_names": (list(self.class_names) if self.class_names is not None
                                     else None)}
         arrays = {}
@@ -466,13 +462,16 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         shape = image_shape(entry(metadata, "image_shape", list))
         # files written before these entries existed: no scaler, no flips
         metadata = {"standardize": False, "scaler": None, "flip_train": False,
-                    "flip_predict": False, "training_files": None, "split": None, **metadata}
+                    "flip_predict": False, "shift_predict": 0, "training_files": None,
+                    "split": None, **metadata}
         pipe = cls(pca_variance=entry(metadata, "pca_variance", (int, float, type(None))),
                    class_names=entry(metadata, "class_names", (list, type(None))),
                    standardize=entry(metadata, "standardize", bool),
                    flip_train=entry(metadata, "flip_train", bool),
-                   flip_predict=entry(metadata, "flip_predict", bool))
+                   flip_predict=entry(metadata, "flip_predict", bool),
+                   shift_predict=entry(metadata, "shift_predict", int))
         pipe._validate_params()  # scikit-learn's check of _parameter_constraints
+        check_shift(pipe.shift_predict, shape)
         step_name = entry(metadata, "feature_step", str)
         step_class = feature_step or feature_step_class(step_name)
         steps = {}
