@@ -64,7 +64,8 @@ from fastsoftmax.cli.dataset_options import (data_option, labels_option, set_val
 @handle_errors
 def train(data, labels, download, preset, features_kind, pca_variance, pixels_per_cell,
           flip_train, flip_predict, shift_predict, no_cache, seed, val_fraction,
-          test_fraction, split_seed, image_size, model_path, plot_path, dpi, force, as_json, **options):
+          test_fraction, split_seed, image_size, model_path, plot_path, dpi, force, as_json,
+          **options):
     """Train the study's pipeline and report train and test accuracy.
 
     Images are scaled to 0..1, turned to grayscale, described by HOG (9 orientations,
