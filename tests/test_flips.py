@@ -254,20 +254,20 @@ def test_kmeans_command_line_flips_by_default_and_evaluate_agrees(tmp_path, digi
 
 
 def test_command_line_shift_predict(tmp_path, digits):
-    """kmeans predicts from 4 copies shifted 2 pixels unless told; hog from the images;
+    """kmeans predicts from 4 copies shifted 3 pixels unless told; hog from the images;
     the model file keeps it for evaluate; a shift as large as the images is refused."""
     model = tmp_path / "m.npz"
     report = json.loads(_run("train", *SMALL_ARGS, "--model", model, "--json").stdout)
-    assert report["shift_predict"] == 2
+    assert report["shift_predict"] == 3
     off = json.loads(_run("train", *SMALL_ARGS, "--shift-predict", "0", "--json").stdout)
     assert off["shift_predict"] == 0 and off["train_accuracy"] == report["train_accuracy"]
     loaded = ImagePipeline.load(model)
-    assert loaded.shift_predict == 2
+    assert loaded.shift_predict == 3
     assert report["test_accuracy"] == pytest.approx(loaded.score(digits.X_test, digits.y_test))
     evaluated = json.loads(_run("evaluate", "--model", model, "--json").stdout)
     assert evaluated["accuracy"] == pytest.approx(report["test_accuracy"])
     assert json.loads(_run("train", "--json").stdout)["shift_predict"] == 0
-    assert "4 copies shifted 2 px" in _run("train", *SMALL_ARGS).stdout
+    assert "4 copies shifted 3 px" in _run("train", *SMALL_ARGS).stdout
     result = _run("train", *SMALL_ARGS, "--shift-predict", "8")
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == (

@@ -79,7 +79,7 @@ FEATURE_SETUPS = {
     "hog": {"standardize": False, "pca_variance": 0.95, "flip_train": False,
             "flip_predict": False, "shift_predict": 0, "classifier": {}},
     "kmeans": {"standardize": True, "pca_variance": None, "flip_train": False,
-               "flip_predict": False, "shift_predict": 2, "classifier": KMEANS_CLASSIFIER},
+               "flip_predict": False, "shift_predict": 3, "classifier": KMEANS_CLASSIFIER},
 }
 #: What ``--preset large`` changes, per feature step (the feature step's parameters and
 #: the classifier's defaults).

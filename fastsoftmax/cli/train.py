@@ -46,7 +46,7 @@ from fastsoftmax.cli.dataset_options import (data_option, labels_option, set_val
               help="Predict from the mean of the class probabilities of each image and four "
                    "copies of it moved this many pixels down, up, right and left (borders "
                    "reflected; the model file keeps it for evaluate and predict): five times "
-                   "the feature work when predicting; 0: off. [default: 2 with --features "
+                   "the feature work when predicting; 0: off. [default: 3 with --features "
                    "kmeans, 0 with hog]")
 @cache_option
 @seed_option
