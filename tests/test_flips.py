@@ -254,12 +254,14 @@ def test_kmeans_command_line_flips_by_default_and_evaluate_agrees(tmp_path, digi
 
 
 def test_command_line_shift_predict(tmp_path, digits):
-    """kmeans predicts from 4 copies shifted 3 pixels unless told; hog from the images;
-    the model file keeps it for evaluate; a shift as large as the images is refused."""
+    """--shift-predict is kept in the model file for evaluate; the 8x8 digits are not
+    shifted unless told (kmeans shifts images of 32x32 pixels or more by default); a
+    shift as large as the images is refused."""
     model = tmp_path / "m.npz"
-    report = json.loads(_run("train", *SMALL_ARGS, "--model", model, "--json").stdout)
+    report = json.loads(_run("train", *SMALL_ARGS, "--shift-predict", "3", "--model", model,
+                             "--json").stdout)
     assert report["shift_predict"] == 3
-    off = json.loads(_run("train", *SMALL_ARGS, "--shift-predict", "0", "--json").stdout)
+    off = json.loads(_run("train", *SMALL_ARGS, "--json").stdout)
     assert off["shift_predict"] == 0 and off["train_accuracy"] == report["train_accuracy"]
     loaded = ImagePipeline.load(model)
     assert loaded.shift_predict == 3
@@ -267,7 +269,7 @@ def test_command_line_shift_predict(tmp_path, digits):
     evaluated = json.loads(_run("evaluate", "--model", model, "--json").stdout)
     assert evaluated["accuracy"] == pytest.approx(report["test_accuracy"])
     assert json.loads(_run("train", "--json").stdout)["shift_predict"] == 0
-    assert "4 copies shifted 3 px" in _run("train", *SMALL_ARGS).stdout
+    assert "4 copies shifted 3 px" in _run("train", *SMALL_ARGS, "--shift-predict", "3").stdout
     result = _run("train", *SMALL_ARGS, "--shift-predict", "8")
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == (

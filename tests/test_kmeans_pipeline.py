@@ -15,7 +15,8 @@ from fastsoftmax.features import KMeansFeatures
 from fastsoftmax.io.model_file import ModelFileError, load_arrays, save_arrays
 from fastsoftmax.model.pipeline import ImagePipeline
 from fastsoftmax.model.scaling import FeatureScaler
-from fastsoftmax._shared.presets import FEATURE_SETUPS, KMEANS_CLASSIFIER, KMEANS_FEATURES
+from fastsoftmax._shared.presets import (FEATURE_SETUPS, KMEANS_CLASSIFIER, KMEANS_FEATURES,
+                                         SHIFT_PREDICT_MIN_SIDE)
 from model_file_edits import set_array, set_metadata
 from small_kmeans import CLI_WIDTH, SMALL, SMALL_ARGS
 
@@ -47,7 +48,10 @@ def _pipeline(digits, seed=0):
                          features=KMeansFeatures(**CLI_SMALL, random_state=seed),
                          pca_variance=None, standardize=True, class_names=digits.class_names,
                          flip_train=setup["flip_train"], flip_predict=setup["flip_predict"],
-                         shift_predict=setup["shift_predict"])
+                         # the CLI shifts no image smaller than SHIFT_PREDICT_MIN_SIDE
+                         shift_predict=(setup["shift_predict"]
+                                        if min(digits.X_train.shape[1:3]) >= SHIFT_PREDICT_MIN_SIDE
+                                        else 0))
 
 
 @pytest.fixture(scope="module")

@@ -402,3 +402,15 @@ def test_evaluate_predictions_hand_computed():
     assert scores.accuracy == 0.5
     assert scores.to_dict(list("abcd"))["per_class_accuracy"] == {"a": 0.5, "b": 1.0, "c": 0.0,
                                                                   "d": None}
+
+
+def test_kmeans_shifts_images_of_32_pixels_by_default(tmp_path):
+    """The learned-feature default predicts from copies shifted 3 pixels on CIFAR-sized
+    images (the 8x8 digits are not shifted, see tests/test_flips.py)."""
+    folder = tmp_path / "cifar-10-batches-py"
+    _tiny_cifar(folder)
+    args = ["train", "-d", str(folder), "--features", "kmeans", "--n-centroids", "8",
+            "--n-patches", "2000", "--epochs", "1", "--json"]
+    report = json.loads(_run(*args).stdout)
+    assert report["shift_predict"] == 3
+    assert json.loads(_run(*args, "--shift-predict", "0").stdout)["shift_predict"] == 0

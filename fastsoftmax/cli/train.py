@@ -3,7 +3,8 @@ import time
 
 import click
 
-from fastsoftmax._shared.presets import KMEANS_FEATURES, STUDY_TEST_ACCURACY
+from fastsoftmax._shared.presets import (KMEANS_FEATURES, SHIFT_PREDICT_MIN_SIDE,
+                                         STUDY_TEST_ACCURACY)
 from fastsoftmax.cli.building import (build_classifier, build_features, check_cache_limit,
                                       feature_setup, load_data)
 from fastsoftmax.cli.errors import InputError, handle_errors
@@ -47,7 +48,7 @@ from fastsoftmax.cli.dataset_options import (data_option, labels_option, set_val
                    "copies of it moved this many pixels down, up, right and left (borders "
                    "reflected; the model file keeps it for evaluate and predict): five times "
                    "the feature work when predicting; 0: off. [default: 3 with --features "
-                   "kmeans, 0 with hog]")
+                   "kmeans on images of at least 32x32 pixels, else 0]")
 @cache_option
 @seed_option
 @val_fraction_option
@@ -117,7 +118,9 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
         seconds["load"] = time.perf_counter() - start
         log_threads()
         log_cache(not no_cache)
-        shift_predict = setup["shift_predict"] if shift_predict is None else shift_predict
+        if shift_predict is None:
+            large = min(dataset.image_shape[:2]) >= SHIFT_PREDICT_MIN_SIDE
+            shift_predict = setup["shift_predict"] if large else 0
         if shift_predict >= min(dataset.image_shape[:2]):
             raise InputError(f"--shift-predict {shift_predict} needs images larger than "
                              f"{dataset.image_shape[0]}x{dataset.image_shape[1]}")
