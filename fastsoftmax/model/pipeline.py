@@ -81,10 +81,10 @@ from fastsoftmax.model.views import check_shift, fit_to_shape, prediction_views
 
 log = logging.getLogger(__name__)
 
-#: The step methods :class:`ImagePipeline` relies on (see the module docstring).
 #: Images whose features are made at a time when predicting (their features, up to tens
 #: of thousands of floats an image with learned features, are made and dropped by chunk).
 PREDICT_CHUNK = 2048
+#: The step methods :class:`ImagePipeline` relies on (see the module docstring).
 FEATURE_STEP_METHODS = ("fit", "transform", "fit_transform", "get_params", "to_arrays",
                         "from_arrays")
 
