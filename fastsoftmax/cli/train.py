@@ -107,6 +107,7 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
 
     from fastsoftmax.data.splits import SplitRecord
     from fastsoftmax.model.pipeline import ImagePipeline
+    from fastsoftmax.model.views import check_shift
 
     seconds = {}
     with StageProgress(quiet) as progress:
@@ -121,9 +122,10 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
         if shift_predict is None:
             large = min(dataset.image_shape[:2]) >= SHIFT_PREDICT_MIN_SIDE
             shift_predict = setup["shift_predict"] if large else 0
-        if shift_predict >= min(dataset.image_shape[:2]):
-            raise InputError(f"--shift-predict {shift_predict} needs images larger than "
-                             f"{dataset.image_shape[0]}x{dataset.image_shape[1]}")
+        try:
+            check_shift(shift_predict, dataset.image_shape, "--shift-predict")
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
 
         pipe = ImagePipeline(classifier=classifier,
                              features=build_features(setup, dataset.image_shape, seed),

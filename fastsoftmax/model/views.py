@@ -48,11 +48,11 @@ def prediction_views(flip, shift):
     return views
 
 
-def check_shift(shift, image_shape):
+def check_shift(shift, image_shape, name="shift_predict"):
     """Raise ``ValueError`` unless copies shifted by ``shift`` pixels fit images of
-    ``image_shape`` (H, W[, C])."""
+    ``image_shape`` (H, W[, C]); the message calls the setting ``name``."""
     if shift >= min(image_shape[:2]):
-        raise ValueError(f"shift_predict {shift} needs images larger than "
+        raise ValueError(f"{name} {shift} needs images larger than "
                          f"{image_shape[0]}x{image_shape[1]}")
 
 
