@@ -42,7 +42,9 @@ def feature_setup(kind, options, pca_variance, hog_params=None, preset="default"
 
     Returns a dict: ``kind``, ``params`` (the feature step's parameters given),
     ``pca_variance`` (the option's, else the kind's default: 0.95 for HOG, none for
-    kmeans), ``standardize`` and ``classifier`` (classifier defaults).  ``options``
+    kmeans), ``standardize``, the pipeline's defaults for its copies of the images
+    (``flip_train``, ``flip_predict``, ``shift_predict``, ``shift_train``,
+    ``shift_rounds``) and ``classifier`` (classifier defaults).  ``options``
     holds the :func:`~fastsoftmax.cli.options.feature_options` values (they are removed
     from it).  ``preset`` "large" takes :data:`~fastsoftmax._shared.presets.LARGE_SETUPS`;
     ``flip`` (``--flip/--no-flip``, None when not given) sets the learned features'
@@ -53,9 +55,11 @@ def feature_setup(kind, options, pca_variance, hog_params=None, preset="default"
     if preset == "large" and kind not in LARGE_SETUPS:
         raise InputError(f"--preset large is for --features {', '.join(LARGE_SETUPS)}")
     classifier_defaults = FEATURE_SETUPS[kind]["classifier"]
+    setup = FEATURE_SETUPS[kind]
     if preset == "large":
         params = {**LARGE_SETUPS[kind]["params"], **params}
         classifier_defaults = LARGE_SETUPS[kind]["classifier"]
+        setup = {**setup, **LARGE_SETUPS[kind]["setup"]}
     if kind == "kmeans" and flip is not None:
         params["mirror"] = bool(flip)
     hog_params = {name: value for name, value in (hog_params or {}).items() if value is not None}
@@ -63,7 +67,6 @@ def feature_setup(kind, options, pca_variance, hog_params=None, preset="default"
         raise InputError(f"{KMEANS_OPTIONS[next(iter(params))]} is for --features kmeans")
     if kind != "hog" and hog_params:
         raise InputError(f"--{next(iter(hog_params)).replace('_', '-')} is for --features hog")
-    setup = FEATURE_SETUPS[kind]
     if kind == "kmeans":
         from fastsoftmax.features import make_feature_step
 
@@ -77,8 +80,8 @@ def feature_setup(kind, options, pca_variance, hog_params=None, preset="default"
     return {"kind": kind, "params": params, "standardize": setup["standardize"],
             "pca_variance": setup["pca_variance"] if pca_variance is None else pca_variance,
             "flip_train": setup["flip_train"], "flip_predict": setup["flip_predict"],
-            "shift_predict": setup["shift_predict"],
-            "classifier": classifier_defaults}
+            "shift_predict": setup["shift_predict"], "shift_train": setup["shift_train"],
+            "shift_rounds": setup["shift_rounds"], "classifier": classifier_defaults}
 
 
 def _option_names(message):

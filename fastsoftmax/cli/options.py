@@ -9,7 +9,7 @@ import math
 import click
 
 from fastsoftmax._shared.presets import (FEATURE_SETUPS, KMEANS_FEATURES, KMEANS_LARGE_CLASSIFIER,
-                                        KMEANS_LARGE_FEATURES)
+                                        KMEANS_LARGE_FEATURES, LARGE_SETUPS)
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -112,8 +112,11 @@ preset_option = click.option(
          "L2 alpha = 1.2/500 (its 1.2 was against the summed batch loss). large (with "
          f"--features kmeans): {KMEANS_LARGE_FEATURES['n_centroids']:,} atoms from "
          f"{KMEANS_LARGE_FEATURES['n_patches']:,} patches, alpha "
-         f"{KMEANS_LARGE_CLASSIFIER['alpha']:g}, {KMEANS_LARGE_CLASSIFIER['epochs']} epochs: "
-         "higher accuracy for several times the time and memory (docs/learned-features.md).")
+         f"{KMEANS_LARGE_CLASSIFIER['alpha']:g}, {KMEANS_LARGE_CLASSIFIER['epochs']} epochs, "
+         f"{LARGE_SETUPS['kmeans']['setup']['shift_rounds']} rounds of training images "
+         f"shifted up to {LARGE_SETUPS['kmeans']['setup']['shift_train']} pixels "
+         "(--shift-train): higher accuracy for several times the time and twice the memory "
+         "(docs/learned-features.md).")
 
 
 # ---------------------------------------------------------------------- feature steps

@@ -49,6 +49,18 @@ from fastsoftmax.cli.dataset_options import (data_option, labels_option, set_val
                    "reflected; the model file keeps it for evaluate and predict): five times "
                    "the feature work when predicting; 0: off. [default: 3 with --features "
                    "kmeans on images of at least 32x32 pixels, else 0]")
+@click.option("--shift-train", "shift_train", type=click.IntRange(min=0), default=None,
+              metavar="PIXELS",
+              help="Data augmentation: --shift-rounds times over the epochs, replace the "
+                   "training features by those of the training images each moved by a "
+                   "random offset of up to this many pixels along each axis (borders "
+                   "reflected), so that the classifier learns from several shifted copies "
+                   "for the memory of one; each round encodes the training images once "
+                   "more. 0: off. [default: 2 with --preset large on images of at least "
+                   "32x32 pixels, else 0]")
+@click.option("--shift-rounds", "shift_rounds", type=click.IntRange(min=1), default=None,
+              metavar="N",
+              help="Rounds of --shift-train, evenly spaced over the epochs. [default: 3]")
 @cache_option
 @seed_option
 @val_fraction_option
@@ -64,7 +76,8 @@ from fastsoftmax.cli.dataset_options import (data_option, labels_option, set_val
 @json_option
 @handle_errors
 def train(data, labels, download, preset, features_kind, pca_variance, pixels_per_cell,
-          flip_train, flip_predict, shift_predict, no_cache, seed, val_fraction,
+          flip_train, flip_predict, shift_predict, shift_train, shift_rounds, no_cache, seed,
+          val_fraction,
           test_fraction, split_seed, image_size, model_path, plot_path, dpi, force, as_json,
           **options):
     """Train the study's pipeline and report train and test accuracy.
@@ -99,6 +112,8 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
                              "its features are the same for an image and its mirror image")
         flip_train = False  # --flip is the features' own
     classifier = build_classifier(options, preset, seed, defaults=setup["classifier"])
+    if shift_train and classifier.early_stopping:
+        raise InputError("--shift-train cannot be combined with --early-stopping")
     set_validation_fraction(classifier, val_fraction)
     model_file = output_file(model_path, "--model", force)
     plot_file = output_file(plot_path, "--plot", force, dpi=dpi)
@@ -119,13 +134,19 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
         seconds["load"] = time.perf_counter() - start
         log_threads()
         log_cache(not no_cache)
+        large = min(dataset.image_shape[:2]) >= SHIFT_PREDICT_MIN_SIDE
         if shift_predict is None:
-            large = min(dataset.image_shape[:2]) >= SHIFT_PREDICT_MIN_SIDE
             shift_predict = setup["shift_predict"] if large else 0
+        if shift_train is None:
+            shift_train = (setup["shift_train"] if large and not classifier.early_stopping
+                           else 0)
         try:
             check_shift(shift_predict, dataset.image_shape, "--shift-predict")
+            check_shift(shift_train, dataset.image_shape, "--shift-train")
         except ValueError as exc:
             raise InputError(str(exc)) from None
+        if shift_rounds is not None and not shift_train:
+            raise InputError("--shift-rounds needs --shift-train (shifted training images)")
 
         pipe = ImagePipeline(classifier=classifier,
                              features=build_features(setup, dataset.image_shape, seed),
@@ -134,7 +155,9 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
                              flip_train=setup["flip_train"] if flip_train is None else flip_train,
                              flip_predict=(setup["flip_predict"] if flip_predict is None
                                            else flip_predict),
-                             shift_predict=shift_predict,
+                             shift_predict=shift_predict, shift_train=shift_train,
+                             shift_rounds=(setup["shift_rounds"] if shift_rounds is None
+                                           else shift_rounds),
                              class_names=dataset.class_names, cache=not no_cache)
         split = SplitRecord.of_training(dataset, classifier, pipe.flip_train)
         pipe.fit(dataset.X_train, dataset.y_train, progress=progress,
@@ -186,6 +209,8 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
         "flip_train": pipe.flip_train,
         "flip_predict": pipe.flip_predict,
         "shift_predict": pipe.shift_predict,
+        "shift_train": pipe.shift_train,
+        "shift_rounds": pipe.shift_rounds,
         "model": model_path,
     }
     if features_kind == "hog":
@@ -221,6 +246,9 @@ def _describe_features(pipe, kind):
         text += "; trained on the mirror images too"
     if pipe.flip_predict:
         text += "; predicts from each image and its mirror"
+    if pipe.shift_train:
+        text += (f"; {pipe.shift_rounds} rounds of training images shifted up to "
+                 f"{pipe.shift_train} px")
     if pipe.shift_predict:
         text += f"; predicts from each image and 4 copies shifted {pipe.shift_predict} px"
     return text

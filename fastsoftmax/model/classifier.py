@@ -236,7 +236,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         return X, y
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y, sample_weight=None, progress=None):
+    def fit(self, X, y, sample_weight=None, progress=None, refresh=None):
         """Train on ``X``, ``y``.
 
         Parameters
@@ -255,12 +255,24 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             the chunk's mean minibatch loss, ``final_loss`` the
             :func:`~fastsoftmax.model.metrics.final_loss` of the updates so far,
             ``n_done`` and ``n_total`` count updates).
+        refresh : callable, optional
+            Called as ``refresh(rows, epochs_done, epochs)`` after each epoch but the
+            last (``epochs`` in all); ``rows`` is the array the updates read, of shape
+            (n_samples, width >= n_features), C-contiguous, of the classifier's
+            ``dtype``, a row per sample of ``X`` in order.  It may overwrite
+            ``rows[:, :n_features]`` in place with other features of the same samples
+            (data augmentation: new variants of the samples for the memory of one
+            copy); the columns past ``n_features`` are zeros and must stay so.  Not
+            with ``early_stopping`` (whose rows are a subset of ``X``'s).
 
         Returns
         -------
         self
         """
         self.check_params()
+        if refresh is not None and self.early_stopping:
+            raise ValueError("refresh cannot be combined with early_stopping: the rows "
+                             "trained on are then a subset of X")
         X, y = self._validate_training_data(X, y, reset=True)
         warm = self.warm_start and hasattr(self, "coef_")
         previous_classes = self.classes_ if warm else None
@@ -299,7 +311,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
             # Updates per kernel call: whole epochs, enough that the per-call Python
             # overhead stays small, but never past the first epoch at which the
             # stopping rule could fire (early stopping checks every epoch).
-            epochs = 1 if self.early_stopping else math.ceil(MIN_CALL / per_epoch)
+            epochs = (1 if self.early_stopping or refresh is not None
+                      else math.ceil(MIN_CALL / per_epoch))
             if stop is not None:
                 epochs = min(epochs, stop.epochs_before_stop)
             count = min(epochs * per_epoch, total - self.n_iter_)
@@ -330,6 +343,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
                     print(f"Convergence after {epoch} epochs took "
                           f"{time.perf_counter() - start:.2f} seconds", flush=True)
                 break
+            if refresh is not None and self.n_iter_ < total:
+                refresh(X_kernel, self.n_iter_ // per_epoch, math.ceil(total / per_epoch))
         if best_weights is not None:
             self.coef_, self.intercept_ = best_weights
         self.fit_time_ = time.perf_counter() - start

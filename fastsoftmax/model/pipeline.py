@@ -75,9 +75,11 @@ from fastsoftmax.model.cached_steps import (fit_pca_cached, fit_transform_cached
                                             mirrored_features_cached, step_call)
 from fastsoftmax.model.classifier import SoftmaxClassifier
 from fastsoftmax.model.pca import VariancePCA
+from fastsoftmax.model.pipeline_checks import check_steps_fit
 from fastsoftmax.model.pipeline_format1 import upgrade_format_1
 from fastsoftmax.model.scaling import FeatureScaler
-from fastsoftmax.model.views import check_shift, fit_to_shape, prediction_views
+from fastsoftmax.model.shifted_training import ShiftedRounds, offsets_generator
+from fastsoftmax.model.views import check_shift, fit_to_shape, mirror_images, prediction_views
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,14 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         With ``shift_predict`` > 0, the mean also takes in four copies of each image
         moved that many pixels down, up, right and left, borders reflected
         (:mod:`fastsoftmax.model.views`): five times the feature work at prediction.
+    shift_train : int, default=0
+        With ``shift_train`` > 0, ``shift_rounds`` times over the epochs the classifier's
+        training rows are replaced by those of the training images each moved by a
+        random offset of up to that many pixels along each axis, borders reflected
+        (:mod:`fastsoftmax.model.shifted_training`): data augmentation for the memory
+        of one copy of the features, at one pass of the feature step a round.
+    shift_rounds : int, default=3
+        The rounds of ``shift_train``.
 
     Attributes
     ----------
@@ -140,11 +150,12 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         Classifier inputs per image (after PCA).
     timings_ : dict
         Seconds per stage of the last ``fit`` (``features``, ``standardize`` when
-        standardizing, ``pca``, ``train``).
+        standardizing, ``pca``, ``mirrored features`` and ``shifted features`` when
+        made, ``train``).
     train_accuracy_ : float
-        Accuracy on the training images at the end of ``fit`` (the originals, not
-        their mirror images; with ``flip_predict``, from the classifier inputs of
-        the originals only).
+        Accuracy at the end of ``fit`` on the training rows of the images (not of
+        their mirror images; with ``shift_train``, of the last round's shifted
+        images), from those rows alone even with ``flip_predict``.
     training_files_ : TrainingFiles or None
         The files of the training images (``fit(..., training_files=...)``), saved
         with the model so that scoring it on a folder leaves them out; ``None`` when
@@ -171,11 +182,13 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         "flip_train": ["boolean"],
         "flip_predict": ["boolean"],
         "shift_predict": [Interval(Integral, 0, None, closed="left")],
+        "shift_train": [Interval(Integral, 0, None, closed="left")],
+        "shift_rounds": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(self, classifier=None, features=None, pca_variance=0.95, class_names=None,
                  cache=False, standardize=False, flip_train=False, flip_predict=False,
-                 shift_predict=0):
+                 shift_predict=0, shift_train=0, shift_rounds=3):
         self.classifier = classifier
         self.features = features
         self.pca_variance = pca_variance
@@ -185,6 +198,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         self.flip_train = flip_train
         self.flip_predict = flip_predict
         self.shift_predict = shift_predict
+        self.shift_train = shift_train
+        self.shift_rounds = shift_rounds
 
     # ------------------------------------------------------------------ checks
     def _check_images(self, images, fitted):
@@ -245,6 +260,9 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             raise ValueError(f"training_files records {len(training_files)} files for "
                              f"{len(images)} images")
         classifier = self._new_classifier()
+        if self.shift_train and classifier.get_params().get("early_stopping"):
+            raise ValueError("shift_train cannot be combined with the classifier's "
+                             "early_stopping")
         X = self.fit_features(images, y, progress=progress)
         n_images = len(X)
         if self.flip_train:
@@ -255,11 +273,21 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
             self._mirrored_inputs(images, y, progress, out=rows[n_images:])
             X, y = rows, np.concatenate([np.asarray(y), np.asarray(y)])
             self.timings_["mirrored features"] = time.perf_counter() - start
+        rounds = None
+        if self.shift_train:
+            views = [np.asarray] + ([mirror_images] if self.flip_train else [])
+            rounds = ShiftedRounds(self.transform, images, views, self.shift_train,
+                                   self.shift_rounds,
+                                   offsets_generator(classifier.get_params().get("random_state")),
+                                   relabel(progress, "shifted features"))
         # the stage starts now: the classifier reports only after its first kernel call
         report(progress, "train", 0, 1)
         start = time.perf_counter()
-        self.classifier_ = classifier.fit(X, y, progress=progress)
+        self.classifier_ = classifier.fit(X, y, progress=progress, refresh=rounds)
         self.timings_["train"] = time.perf_counter() - start
+        if rounds is not None and rounds.rounds_done:
+            self.timings_["shifted features"] = rounds.seconds
+            self.timings_["train"] -= rounds.seconds
         log.info("classifier: %d updates in %.2f s", self.classifier_.n_iter_,
                  self.timings_["train"])
         self.classes_ = self.classifier_.classes_
@@ -312,6 +340,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         images = self._check_images(images, fitted=False)
         self.image_shape_ = tuple(images.shape[1:])
         check_shift(self.shift_predict, self.image_shape_)
+        check_shift(self.shift_train, self.image_shape_, "shift_train")
         self.timings_ = {}
         self.training_files_ = self.split_ = None
         step = self._unfitted_features()
@@ -422,6 +451,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
                     "flip_train": bool(self.flip_train),
                     "flip_predict": bool(self.flip_predict),
                     "shift_predict": int(self.shift_predict),
+                    "shift_train": int(self.shift_train),
+                    "shift_rounds": int(self.shift_rounds),
                     "class_names": (list(self.class_names) if self.class_names is not None
                                     else None)}
         arrays = {}
@@ -462,16 +493,19 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         shape = image_shape(entry(metadata, "image_shape", list))
         # files written before these entries existed: no scaler, no flips
         metadata = {"standardize": False, "scaler": None, "flip_train": False,
-                    "flip_predict": False, "shift_predict": 0, "training_files": None,
-                    "split": None, **metadata}
+                    "flip_predict": False, "shift_predict": 0, "shift_train": 0,
+                    "shift_rounds": 3, "training_files": None, "split": None, **metadata}
         pipe = cls(pca_variance=entry(metadata, "pca_variance", (int, float, type(None))),
                    class_names=entry(metadata, "class_names", (list, type(None))),
                    standardize=entry(metadata, "standardize", bool),
                    flip_train=entry(metadata, "flip_train", bool),
                    flip_predict=entry(metadata, "flip_predict", bool),
-                   shift_predict=entry(metadata, "shift_predict", int))
+                   shift_predict=entry(metadata, "shift_predict", int),
+                   shift_train=entry(metadata, "shift_train", int),
+                   shift_rounds=entry(metadata, "shift_rounds", int))
         pipe._validate_params()  # scikit-learn's check of _parameter_constraints
         check_shift(pipe.shift_predict, shape)
+        check_shift(pipe.shift_train, shape, "shift_train")
         step_name = entry(metadata, "feature_step", str)
         step_class = feature_step or feature_step_class(step_name)
         steps = {}
@@ -497,7 +531,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
                                         "n_image_features")
         pipe.training_files_ = steps.pop("training_files")
         pipe.split_ = steps.pop("split")
-        _check_steps_fit(shape, n_image_features, pipe.pca_variance, pipe.standardize,
+        check_steps_fit(shape, n_image_features, pipe.pca_variance, pipe.standardize,
                          pipe.class_names, **steps)
         pipe.classifier, pipe.features = clone(steps["classifier"]), clone(steps["features"])
         pipe.image_shape_, pipe.n_image_features_ = shape, n_image_features
@@ -539,52 +573,3 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     def load(cls, path):
         """Read a pipeline written by :meth:`save`."""
         return load_model_file(path, "ImagePipeline", cls.from_arrays)
-
-
-def _with_channels(shape):
-    """(H, W) as (H, W, 1): a grayscale shape either way."""
-    shape = tuple(shape)
-    return shape + (1,) if len(shape) == 2 else shape
-
-
-def _check_steps_fit(image_shape, n_image_features, pca_variance, standardize, class_names,
-                     features, scaler, pca, classifier):
-    """Raise ``ValueError`` unless the fitted steps fit together and the image shape."""
-    size = "x".join(map(str, image_shape))
-    fitted_shape = getattr(features, "image_shape_", None)
-    if fitted_shape is not None and _with_channels(fitted_shape) != _with_channels(image_shape):
-        raise ValueError(f"image_shape {list(image_shape)} is not the feature step's "
-                         f"image_shape_ {list(fitted_shape)}")
-    n_out = getattr(features, "n_features_out_", n_image_features)
-    if (scaler is None) == bool(standardize):
-        raise ValueError(f"standardize is {bool(standardize)} but the file "
-                         f"{'has no' if scaler is None else 'has a'} scaler step")
-    if scaler is not None and scaler.n_features_in_ != n_out:
-        raise ValueError(f"the scaler takes {scaler.n_features_in_} features but the feature "
-                         f"step gives {n_out} for {size} images")
-    if pca is not None and pca.n_features_in_ != n_out:
-        raise ValueError(f"the PCA takes {pca.n_features_in_} features but the feature step "
-                         f"gives {n_out} for {size} images")
-    if n_out != n_image_features:
-        raise ValueError(f"n_image_features is {n_image_features} but the feature step gives "
-                         f"{n_out} for {size} images")
-    if (pca is None) != (pca_variance is None):
-        raise ValueError(f"pca_variance is {pca_variance} but the file "
-                         f"{'has no' if pca is None else 'has a'} PCA step")
-    n_in = n_image_features if pca is None else pca.n_components_
-    if classifier.n_features_in_ != n_in:
-        raise ValueError(f"the classifier takes {classifier.n_features_in_} features but the "
-                         f"{'feature step' if pca is None else 'PCA'} gives {n_in}")
-    if class_names is None:
-        return
-    classes = classifier.classes_
-    if not all(isinstance(name, str) for name in class_names):
-        raise ValueError("class_names is not a list of strings")
-    if len(set(class_names)) != len(class_names):
-        raise ValueError("class_names repeats a name")
-    if len(class_names) != len(classes):  # one name per class: no more, no fewer
-        raise ValueError(f"class_names lists {len(class_names):,} names for {len(classes):,} "
-                         "classes")
-    if classes.dtype.kind not in "iu" or classes.min() < 0 or classes.max() >= len(class_names):
-        raise ValueError(f"the classifier's classes_ {classes.tolist()[:10]} are not indices "
-                         f"into the {len(class_names)} class_names")

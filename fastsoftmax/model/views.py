@@ -1,6 +1,7 @@
 """The images a pipeline predicts from: each image fitted to the model's shape, and the
 copies of it the prediction averages over, its mirror image and copies shifted by a
-few pixels along each axis (test-time augmentation).
+few pixels along each axis (test-time augmentation); and the randomly shifted copies
+of the training images that training may go through (data augmentation).
 
 A shifted copy moves the image by ``shift`` pixels and fills the uncovered border with
 the image reflected about its edge (NumPy's ``"reflect"`` padding), so that no copy
@@ -10,7 +11,8 @@ import numpy as np
 
 from fastsoftmax.features import rgb2gray
 
-__all__ = ["mirror_images", "shift_images", "prediction_views", "check_shift", "fit_to_shape"]
+__all__ = ["mirror_images", "shift_images", "random_shifts", "prediction_views", "check_shift",
+           "fit_to_shape"]
 
 
 def mirror_images(images):
@@ -33,6 +35,27 @@ def shift_images(images, dy, dx):
     padded = np.pad(images, pad + [(0, 0)] * (images.ndim - 3), mode="reflect")
     top, left = max(-dy, 0), max(-dx, 0)
     return np.ascontiguousarray(padded[:, top:top + height, left:left + width])
+
+
+def random_shifts(images, max_shift, rng):
+    """``images`` (N, H, W[, C]) each moved by its own offset ``(dy, dx)``, both drawn
+    uniformly from ``-max_shift..max_shift`` with ``rng`` (a NumPy ``Generator``), the
+    uncovered border reflected as in :func:`shift_images`; C-contiguous.
+
+    The offsets are drawn for all images first (``dy``, then ``dx``), so the result
+    depends on the generator's state and ``N`` only.
+    """
+    images = np.asarray(images)
+    height, width = images.shape[1:3]
+    check_shift(max_shift, images.shape[1:], "max_shift")
+    dy = rng.integers(-max_shift, max_shift + 1, len(images))
+    dx = rng.integers(-max_shift, max_shift + 1, len(images))
+    pad = [(0, 0), (max_shift, max_shift), (max_shift, max_shift)]
+    padded = np.pad(images, pad + [(0, 0)] * (images.ndim - 3), mode="reflect")
+    out = np.empty_like(images)
+    for i, (top, left) in enumerate(zip(max_shift - dy, max_shift - dx)):
+        out[i] = padded[i, top:top + height, left:left + width]
+    return out
 
 
 def prediction_views(flip, shift):
