@@ -170,6 +170,11 @@ def test_pipeline_trains_on_the_rounds_and_keeps_them_in_the_model_file(tmp_path
     shifted = [(done, total) for stage, done, total in calls if stage == "shifted features"]
     assert shifted[0] == (0, 2 * n) and shifted[-1] == (2 * n, 2 * n)
     assert set(pipe.timings_) >= {"features", "shifted features", "train"}
+    # the training accuracy is that of the rows the last epochs saw: the second round's
+    rng = offsets_generator(3)  # the classifier's random_state
+    random_shifts(digits.X_train, 1, rng)
+    last = random_shifts(digits.X_train, 1, rng)
+    assert pipe.train_accuracy_ == pipe.classifier_.score(pipe.transform(last), digits.y_train)
     plain = _pipeline().fit(digits.X_train, digits.y_train)
     assert "shifted features" not in plain.timings_
     assert not np.allclose(pipe.classifier_.coef_, plain.classifier_.coef_, atol=1e-3)

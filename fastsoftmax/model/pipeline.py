@@ -291,6 +291,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         log.info("classifier: %d updates in %.2f s", self.classifier_.n_iter_,
                  self.timings_["train"])
         self.classes_ = self.classifier_.classes_
+        if rounds is not None and rounds.rows is not None:  # the rows the last epochs saw
+            X = rounds.rows[:, :X.shape[1]]
         self.train_accuracy_ = float(self.classifier_.score(X[:n_images], y[:n_images]))
         self.training_files_, self.split_ = training_files, split
         return self

@@ -69,6 +69,8 @@ class ShiftedRounds:
     seconds : float
         Time spent in the rounds so far.
     rounds_done : int
+    rows : ndarray or None
+        The rows the last round wrote into (None before the first).
     """
 
     def __init__(self, inputs, images, views, max_shift, rounds, rng, progress=None):
@@ -76,6 +78,7 @@ class ShiftedRounds:
         self.max_shift, self.rounds, self.rng, self.progress = max_shift, rounds, rng, progress
         self.seconds = 0.0
         self.rounds_done = 0
+        self.rows = None
 
     def __call__(self, rows, epochs_done, epochs):
         after = round_epochs(epochs, self.rounds)
@@ -97,4 +100,5 @@ class ShiftedRounds:
                 done += len(part)
                 report(self.progress, "shifted features", done, total)
         self.rounds_done += 1
+        self.rows = rows
         self.seconds += time.perf_counter() - start
