@@ -207,6 +207,22 @@ def test_pipeline_trains_on_the_rounds_and_keeps_them_in_the_model_file(tmp_path
             ImagePipeline.load(tmp_path / "bad.npz")
 
 
+def test_pipeline_rounds_redraw_the_mirror_images_too(digits):
+    """With flip_train (HOG), each round re-draws both blocks of rows: the shifted images
+    and the mirror images of shifted images."""
+    calls = []
+    classifier = SoftmaxClassifier(epochs=4, batch_size=64, random_state=1)
+    pipe = ImagePipeline(classifier, flip_train=True, shift_train=1, shift_rounds=1).fit(
+        digits.X_train, digits.y_train,
+        progress=lambda stage, done, total, **info: calls.append((stage, done, total)))
+    n = len(digits.y_train)
+    assert [c[1:] for c in calls if c[0] == "shifted features"][-1] == (2 * n, 2 * n)
+    rng = offsets_generator(1)
+    shifted = random_shifts(digits.X_train, 1, rng)
+    assert pipe.train_accuracy_ == pipe.classifier_.score(pipe.transform(shifted),
+                                                          digits.y_train)
+
+
 def test_pipeline_refuses_a_shift_too_large_and_early_stopping(digits):
     with pytest.raises(ValueError, match=r"shift_train 8 needs images larger than 8x8"):
         _pipeline(shift_train=8).fit(digits.X_train, digits.y_train)

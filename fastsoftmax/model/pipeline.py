@@ -283,7 +283,9 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         # the stage starts now: the classifier reports only after its first kernel call
         report(progress, "train", 0, 1)
         start = time.perf_counter()
-        self.classifier_ = classifier.fit(X, y, progress=progress, refresh=rounds)
+        # refresh only when asked: another classifier's fit may not take it
+        extra = {} if rounds is None else {"refresh": rounds}
+        self.classifier_ = classifier.fit(X, y, progress=progress, **extra)
         self.timings_["train"] = time.perf_counter() - start
         if rounds is not None and rounds.rounds_done:
             self.timings_["shifted features"] = rounds.seconds
