@@ -16,6 +16,7 @@ import difflib
 import itertools
 import math
 import os
+import warnings
 from numbers import Integral, Real
 
 import numba
@@ -315,11 +316,28 @@ def run_sweep(X_train, y_train, X_val, y_val, X_test, y_test, grid, base_params=
     rows = []
     results = Parallel(n_jobs=n_jobs, backend="threading", return_as="generator")(
         delayed(task)(config, run_seed) for config, run_seed in tasks)
-    for row in results:
-        row["run"] = len(rows)
-        rows.append(row)
-        report(progress, "sweep", len(rows), len(tasks), row=row)
+    try:
+        for row in results:
+            row["run"] = len(rows)
+            rows.append(row)
+            report(progress, "sweep", len(rows), len(tasks), row=row)
+    finally:
+        _stop(results)
     return rows
+
+
+def _stop(results):
+    """Stop a joblib generator's workers now (a no-op once it is consumed).
+
+    On Ctrl-C (SIGTERM, SIGHUP) the generator is left half consumed; closed only by the
+    garbage collector at interpreter exit, after its pool's pipes are closed, its
+    teardown prints "Exception ignored" errors under the one-line message.  Closing it
+    here returns at once (the thread pool does not wait for running tasks) and without
+    joblib's warning about the tasks it cancels.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results.close()
 
 
 def merge_seed_sweeps(per_seed):
