@@ -420,9 +420,11 @@ def test_study_resplit_runs_each_seed_on_its_own_split(tmp_path):
 
 
 INTERRUPTED_SWEEP = """
+import logging
 import sys
 import numpy as np
 from fastsoftmax.experiments.sweep import run_sweep
+logging.disable(logging.CRITICAL)  # a fresh install's notice that a kernel compiles
 rng = np.random.default_rng(0)
 X = rng.normal(size=(200, 5)).astype(np.float32)
 y = rng.integers(0, 3, 200)
