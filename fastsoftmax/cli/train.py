@@ -77,9 +77,8 @@ from fastsoftmax.cli.dataset_options import (data_option, labels_option, set_val
 @handle_errors
 def train(data, labels, download, preset, features_kind, pca_variance, pixels_per_cell,
           flip_train, flip_predict, shift_predict, shift_train, shift_rounds, no_cache, seed,
-          val_fraction,
-          test_fraction, split_seed, image_size, model_path, plot_path, dpi, force, as_json,
-          **options):
+          val_fraction, test_fraction, split_seed, image_size, model_path, plot_path, dpi,
+          force, as_json, **options):
     """Train the study's pipeline and report train and test accuracy.
 
     Images are scaled to 0..1, turned to grayscale, described by HOG (9 orientations,
@@ -134,11 +133,11 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
         seconds["load"] = time.perf_counter() - start
         log_threads()
         log_cache(not no_cache)
-        large = min(dataset.image_shape[:2]) >= SHIFT_PREDICT_MIN_SIDE
+        shiftable = min(dataset.image_shape[:2]) >= SHIFT_PREDICT_MIN_SIDE
         if shift_predict is None:
-            shift_predict = setup["shift_predict"] if large else 0
+            shift_predict = setup["shift_predict"] if shiftable else 0
         if shift_train is None:
-            shift_train = (setup["shift_train"] if large and not classifier.early_stopping
+            shift_train = (setup["shift_train"] if shiftable and not classifier.early_stopping
                            else 0)
         try:
             check_shift(shift_predict, dataset.image_shape, "--shift-predict")

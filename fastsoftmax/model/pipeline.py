@@ -290,11 +290,10 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         if rounds is not None and rounds.rounds_done:
             self.timings_["shifted features"] = rounds.seconds
             self.timings_["train"] -= rounds.seconds
+            X = rounds.rows[:, :X.shape[1]]  # the training accuracy: the rows last seen
         log.info("classifier: %d updates in %.2f s", self.classifier_.n_iter_,
                  self.timings_["train"])
         self.classes_ = self.classifier_.classes_
-        if rounds is not None and rounds.rows is not None:  # the rows the last epochs saw
-            X = rounds.rows[:, :X.shape[1]]
         self.train_accuracy_ = float(self.classifier_.score(X[:n_images], y[:n_images]))
         self.training_files_, self.split_ = training_files, split
         return self

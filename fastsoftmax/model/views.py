@@ -31,10 +31,16 @@ def shift_images(images, dy, dx):
     if abs(dy) >= height or abs(dx) >= width:
         raise ValueError(f"a shift of ({dy}, {dx}) pixels needs images larger than "
                          f"{height}x{width}")
-    pad = [(0, 0), (max(dy, 0), max(-dy, 0)), (max(dx, 0), max(-dx, 0))]
-    padded = np.pad(images, pad + [(0, 0)] * (images.ndim - 3), mode="reflect")
+    padded = _reflect_padded(images, (max(dy, 0), max(-dy, 0)), (max(dx, 0), max(-dx, 0)))
     top, left = max(-dy, 0), max(-dx, 0)
     return np.ascontiguousarray(padded[:, top:top + height, left:left + width])
+
+
+def _reflect_padded(images, rows, cols):
+    """``images`` (N, H, W[, C]) padded by ``rows`` (top, bottom) and ``cols`` (left,
+    right) pixels, each border the image reflected about its edge."""
+    pad = [(0, 0), rows, cols] + [(0, 0)] * (images.ndim - 3)
+    return np.pad(images, pad, mode="reflect")
 
 
 def random_shifts(images, max_shift, rng):
@@ -50,8 +56,7 @@ def random_shifts(images, max_shift, rng):
     check_shift(max_shift, images.shape[1:], "max_shift")
     dy = rng.integers(-max_shift, max_shift + 1, len(images))
     dx = rng.integers(-max_shift, max_shift + 1, len(images))
-    pad = [(0, 0), (max_shift, max_shift), (max_shift, max_shift)]
-    padded = np.pad(images, pad + [(0, 0)] * (images.ndim - 3), mode="reflect")
+    padded = _reflect_padded(images, (max_shift, max_shift), (max_shift, max_shift))
     out = np.empty_like(images)
     for i, (top, left) in enumerate(zip(max_shift - dy, max_shift - dx)):
         out[i] = padded[i, top:top + height, left:left + width]
