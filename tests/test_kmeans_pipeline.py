@@ -16,7 +16,7 @@ from fastsoftmax.io.model_file import ModelFileError, load_arrays, save_arrays
 from fastsoftmax.model.pipeline import ImagePipeline
 from fastsoftmax.model.scaling import FeatureScaler
 from fastsoftmax._shared.presets import (FEATURE_SETUPS, KMEANS_CLASSIFIER, KMEANS_FEATURES,
-                                         SHIFT_PREDICT_MIN_SIDE)
+                                         LARGE_IMAGE_MIN_SIDE, LARGE_SETUPS)
 from model_file_edits import set_array, set_metadata
 from small_kmeans import CLI_WIDTH, SMALL, SMALL_ARGS
 
@@ -48,9 +48,9 @@ def _pipeline(digits, seed=0):
                          features=KMeansFeatures(**CLI_SMALL, random_state=seed),
                          pca_variance=None, standardize=True, class_names=digits.class_names,
                          flip_train=setup["flip_train"], flip_predict=setup["flip_predict"],
-                         # the CLI shifts no image smaller than SHIFT_PREDICT_MIN_SIDE
+                         # the CLI shifts no image smaller than LARGE_IMAGE_MIN_SIDE
                          shift_predict=(setup["shift_predict"]
-                                        if min(digits.X_train.shape[1:3]) >= SHIFT_PREDICT_MIN_SIDE
+                                        if min(digits.X_train.shape[1:3]) >= LARGE_IMAGE_MIN_SIDE
                                         else 0))
 
 
@@ -330,3 +330,30 @@ def test_study_with_kmeans_features(tmp_path):
     assert payload["sizes"]["features"] == CLI_WIDTH and not payload["sizes"]["pca"]
     assert set(payload["findings"]) == {"batch_size", "learning_rate", "n_iter", "l2", "l1"}
     assert f"{CLI_WIDTH} standardized kmeans features" in (out / "report.md").read_text()
+
+
+def test_the_large_preset_takes_8x8_patches_on_images_of_32_pixels_only(tmp_path):
+    from dataset_files import write_svhn
+
+    write_svhn(tmp_path / "svhn", n_train=100, n_test=20)
+    small = ["--features", "kmeans", "--preset", "large", "--n-centroids", "8",
+             "--n-patches", "2000", "--epochs", "2", "--json"]
+    model = tmp_path / "large.npz"
+    on_32 = _run("train", "-d", tmp_path / "svhn", *small, "--model", model)
+    assert on_32.exit_code == 0, on_32.output
+    report = json.loads(on_32.stdout)
+    assert report["feature_params"]["patch_size"] == 8
+    assert report["shift_train"] == LARGE_SETUPS["kmeans"]["setup"]["shift_train"]
+    assert report["n_features"] == 80  # (9 regions + the whole image) x 8 atoms, folded
+    features = ImagePipeline.load(model).features_
+    assert features.patch_size == 8 and features.cluster_centers_.shape == (8, 8 * 8 * 3)
+    # a --patch-size given wins; images smaller than 32 pixels keep the preset's 6x6
+    given = json.loads(_run("train", "-d", tmp_path / "svhn", *small, "--patch-size", "5").stdout)
+    assert given["feature_params"]["patch_size"] == 5
+    on_8 = json.loads(_run("train", *small).stdout)
+    assert on_8["feature_params"]["patch_size"] == KMEANS_FEATURES["patch_size"] == 6
+    swept = _run("sweep", "alpha=1e-3", "-d", tmp_path / "svhn", *small[:-1], "--out",
+                 tmp_path / "sweep", "--no-plots")
+    assert swept.exit_code == 0, swept.output
+    saved = json.loads((tmp_path / "sweep" / "results.json").read_text())
+    assert saved["feature_params"]["patch_size"] == 8

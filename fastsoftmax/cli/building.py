@@ -10,13 +10,14 @@ import contextlib
 import os
 import re
 
-from fastsoftmax._shared.presets import FEATURE_SETUPS, LARGE_SETUPS, STUDY_PRESET
+from fastsoftmax._shared.presets import (FEATURE_SETUPS, LARGE_IMAGE_MIN_SIDE, LARGE_SETUPS,
+                                         STUDY_PRESET)
 from fastsoftmax.cli.errors import InputError
 from fastsoftmax.cli.options import CLASSIFIER_PARAMS, KMEANS_OPTIONS
 from fastsoftmax.cli.progress import StageProgress, write_line
 from fastsoftmax.cli.verbosity import log, log_cache, log_seconds, log_threads
 
-__all__ = ["build_classifier", "feature_setup", "build_features", "check_cache_limit",
+__all__ = ["build_classifier", "feature_setup", "feature_params", "build_features", "check_cache_limit",
            "load_data", "load_features", "load_pipeline", "connect_scheduler"]
 
 
@@ -48,7 +49,9 @@ def feature_setup(kind, options, pca_variance, hog_params=None, preset="default"
     holds the :func:`~fastsoftmax.cli.options.feature_options` values (they are removed
     from it).  ``preset`` "large" takes :data:`~fastsoftmax._shared.presets.LARGE_SETUPS`;
     ``flip`` (``--flip/--no-flip``, None when not given) sets the learned features'
-    ``mirror``.
+    ``mirror``.  ``image_params`` holds the preset's parameters for images of at least
+    :data:`~fastsoftmax._shared.presets.LARGE_IMAGE_MIN_SIDE` pixels a side that no
+    option overrides (:func:`build_features` applies them).
     """
     params = {name: options.pop(name) for name in KMEANS_OPTIONS if name in options}
     params = {name: value for name, value in params.items() if value is not None}
@@ -56,7 +59,10 @@ def feature_setup(kind, options, pca_variance, hog_params=None, preset="default"
         raise InputError(f"--preset large is for --features {', '.join(LARGE_SETUPS)}")
     classifier_defaults = FEATURE_SETUPS[kind]["classifier"]
     setup = FEATURE_SETUPS[kind]
+    image_params = {}
     if preset == "large":
+        image_params = {name: value for name, value in
+                        LARGE_SETUPS[kind].get("image_params", {}).items() if name not in params}
         params = {**LARGE_SETUPS[kind]["params"], **params}
         classifier_defaults = LARGE_SETUPS[kind]["classifier"]
         setup = {**setup, **LARGE_SETUPS[kind]["setup"]}
@@ -71,13 +77,14 @@ def feature_setup(kind, options, pca_variance, hog_params=None, preset="default"
         from fastsoftmax.features import make_feature_step
 
         try:
-            make_feature_step(kind, None, **params)
+            make_feature_step(kind, None, **{**params, **image_params})
         except (TypeError, ValueError) as exc:
             raise InputError(_option_names(str(exc))) from None
     else:
         params = {name: (value,) * 2 if name == "pixels_per_cell" else value
                   for name, value in hog_params.items()}
-    return {"kind": kind, "params": params, "standardize": setup["standardize"],
+    return {"kind": kind, "params": params, "image_params": image_params,
+            "standardize": setup["standardize"],
             "pca_variance": setup["pca_variance"] if pca_variance is None else pca_variance,
             "flip_train": setup["flip_train"], "flip_predict": setup["flip_predict"],
             "shift_predict": setup["shift_predict"], "shift_train": setup["shift_train"],
@@ -92,13 +99,23 @@ def _option_names(message):
     return message
 
 
+def feature_params(setup, image_shape):
+    """The feature step's parameters of a :func:`feature_setup` for images of
+    ``image_shape``: with the setup's ``image_params`` when the images are large enough
+    for them."""
+    if min(image_shape[:2]) >= LARGE_IMAGE_MIN_SIDE:
+        return {**setup["params"], **setup.get("image_params", {})}
+    return setup["params"]
+
+
 def build_features(setup, image_shape, seed):
-    """The unfitted feature step of a :func:`feature_setup` for images of ``image_shape``."""
+    """The unfitted feature step of a :func:`feature_setup` for images of ``image_shape``
+    (its :func:`feature_params`)."""
     from fastsoftmax.features import make_feature_step
 
     try:
         return make_feature_step(setup["kind"], image_shape, random_state=seed,
-                                 **setup["params"])
+                                 **feature_params(setup, image_shape))
     except (TypeError, ValueError) as exc:
         raise InputError(_option_names(str(exc))) from None
 

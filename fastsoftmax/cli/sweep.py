@@ -4,7 +4,7 @@ import time
 import click
 
 from fastsoftmax.cli.building import (build_classifier, check_cache_limit, connect_scheduler,
-                                      feature_setup, load_features)
+                                      feature_params, feature_setup, load_features)
 from fastsoftmax.cli.errors import InputError, handle_errors
 from fastsoftmax.cli.dataset_options import data_option, labels_option
 from fastsoftmax.cli.folders import image_size_option
@@ -148,7 +148,8 @@ def _run_and_write(grid, base, data, out, folder, repeats, n_jobs, val_fraction,
         meta = {"title": None, "data": dataset.name, "sizes": sizes, "base_params": base,
                 "repeats": repeats, "seed": seed, "n_jobs": n_jobs, "val_fraction": val_fraction,
                 "resplit": resplit,
-                "features": setup["kind"], "feature_params": setup["params"],
+                "features": setup["kind"],
+                "feature_params": feature_params(setup, dataset.image_shape),
                 "standardize": setup["standardize"], "pca_variance": setup["pca_variance"],
                 "seconds": seconds}
         if scheduler is not None:
