@@ -65,12 +65,13 @@ KMEANS_FEATURES = {"patch_size": 6, "n_centroids": 1600, "stride": 1, "n_patches
 KMEANS_CLASSIFIER = {"batch_size": 512, "learning_rate": 0.01, "alpha": 1e-3, "epochs": 200,
                      "momentum": 0.9}
 #: ``--preset large`` with ``--features kmeans``: 1,800 atoms and their mirror images
-#: from 1,000,000 patches (36,000 features: their float32 copy of 40,000 images stays
-#: under 8 GB with the rest), a stronger penalty, 100 passes, and three rounds of
-#: randomly shifted training images (``shift_train``): higher accuracy for about four
-#: times the time and twice the memory.
-KMEANS_LARGE_FEATURES = {**KMEANS_FEATURES, "n_centroids": 3600, "n_patches": 1_000_000}
-KMEANS_LARGE_CLASSIFIER = {**KMEANS_CLASSIFIER, "alpha": 3e-3, "epochs": 100}
+#: (36,000 features: their float32 copy of 40,000 images stays under 8 GB with the
+#: rest), 8x8 patches on images large enough (``image_params`` of
+#: :data:`LARGE_SETUPS`), a stronger penalty, and three rounds of randomly shifted
+#: training images (``shift_train``): higher accuracy for about four times the time
+#: and twice the memory.
+KMEANS_LARGE_FEATURES = {**KMEANS_FEATURES, "n_centroids": 3600}
+KMEANS_LARGE_CLASSIFIER = {**KMEANS_CLASSIFIER, "alpha": 3e-3}
 
 #: Per feature step of the command line: the pipeline's standardization and PCA, its
 #: mirror images and shifted copies (``flip_train``, ``flip_predict``, ``shift_predict``,
