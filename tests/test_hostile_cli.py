@@ -53,7 +53,7 @@ def quick_features(monkeypatch, features):
 
     def fake(*args, **kwargs):
         calls.append(args)
-        return types.SimpleNamespace(name="digits"), features, sizes
+        return types.SimpleNamespace(name="digits", image_shape=(8, 8)), features, sizes
 
     monkeypatch.setattr("fastsoftmax.cli.sweep.load_features", fake)
     monkeypatch.setattr("fastsoftmax.cli.study.load_features", fake)
@@ -148,10 +148,10 @@ def test_a_fit_that_raises_is_a_failed_row_locally(features):
 
 def test_cli_sweep_reports_failed_runs(monkeypatch, quick_features, features, tmp_path):
     bad = dict(features, y_train=np.zeros_like(features["y_train"]))
+    digits = types.SimpleNamespace(name="digits", image_shape=(8, 8))
     monkeypatch.setattr("fastsoftmax.cli.sweep.load_features",
-                        lambda *a, **k: (types.SimpleNamespace(name="digits"), bad,
-                                         {"train": 1, "val": 1, "test": 1, "features": 1,
-                                          "hog_features": 1}))
+                        lambda *a, **k: (digits, bad, {"train": 1, "val": 1, "test": 1,
+                                                       "features": 1, "hog_features": 1}))
     out = tmp_path / "out"
     result = _invoke("sweep", "learning_rate=0.1", "--n-iter", "20", "--out", out, "--no-plots")
     assert result.exit_code == 0, result.output
