@@ -17,8 +17,9 @@ from fastsoftmax.cli.options import CLASSIFIER_PARAMS, KMEANS_OPTIONS
 from fastsoftmax.cli.progress import StageProgress, write_line
 from fastsoftmax.cli.verbosity import log, log_cache, log_seconds, log_threads
 
-__all__ = ["build_classifier", "feature_setup", "feature_params", "build_features", "check_cache_limit",
-           "load_data", "load_features", "load_pipeline", "connect_scheduler"]
+__all__ = ["build_classifier", "feature_setup", "feature_params", "build_features",
+           "check_cache_limit", "load_data", "load_features", "load_pipeline",
+           "connect_scheduler"]
 
 
 def build_classifier(options, preset, seed, defaults=None):
