@@ -90,6 +90,14 @@ FEATURE_SETUPS = {
 #: large preset's ``image_params``, apply to: a shift of a few pixels costs small images
 #: (the 8x8 digits) accuracy, and a large patch leaves them too few positions to pool.
 LARGE_IMAGE_MIN_SIDE = 32
+
+
+def is_large_image(image_shape):
+    """Whether images of ``image_shape`` (H, W[, C]) are large enough for the settings
+    that :data:`LARGE_IMAGE_MIN_SIDE` gates."""
+    return min(image_shape[:2]) >= LARGE_IMAGE_MIN_SIDE
+
+
 #: What ``--preset large`` changes, per feature step: the feature step's parameters, the
 #: classifier's defaults, what it replaces of :data:`FEATURE_SETUPS`, and feature
 #: parameters for images of at least :data:`LARGE_IMAGE_MIN_SIDE` pixels a side

@@ -10,8 +10,7 @@ import contextlib
 import os
 import re
 
-from fastsoftmax._shared.presets import (FEATURE_SETUPS, LARGE_IMAGE_MIN_SIDE, LARGE_SETUPS,
-                                         STUDY_PRESET)
+from fastsoftmax._shared.presets import FEATURE_SETUPS, LARGE_SETUPS, STUDY_PRESET, is_large_image
 from fastsoftmax.cli.errors import InputError
 from fastsoftmax.cli.options import CLASSIFIER_PARAMS, KMEANS_OPTIONS
 from fastsoftmax.cli.progress import StageProgress, write_line
@@ -104,8 +103,8 @@ def feature_params(setup, image_shape):
     """The feature step's parameters of a :func:`feature_setup` for images of
     ``image_shape``: with the setup's ``image_params`` when the images are large enough
     for them."""
-    if min(image_shape[:2]) >= LARGE_IMAGE_MIN_SIDE:
-        return {**setup["params"], **setup.get("image_params", {})}
+    if is_large_image(image_shape):
+        return {**setup["params"], **setup["image_params"]}
     return setup["params"]
 
 

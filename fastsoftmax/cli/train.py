@@ -3,8 +3,7 @@ import time
 
 import click
 
-from fastsoftmax._shared.presets import (KMEANS_FEATURES, LARGE_IMAGE_MIN_SIDE,
-                                         STUDY_TEST_ACCURACY)
+from fastsoftmax._shared.presets import KMEANS_FEATURES, STUDY_TEST_ACCURACY, is_large_image
 from fastsoftmax.cli.building import (build_classifier, build_features, check_cache_limit,
                                       feature_setup, load_data)
 from fastsoftmax.cli.errors import InputError, handle_errors
@@ -133,7 +132,7 @@ def train(data, labels, download, preset, features_kind, pca_variance, pixels_pe
         seconds["load"] = time.perf_counter() - start
         log_threads()
         log_cache(not no_cache)
-        shiftable = min(dataset.image_shape[:2]) >= LARGE_IMAGE_MIN_SIDE
+        shiftable = is_large_image(dataset.image_shape)
         if shift_predict is None:
             shift_predict = setup["shift_predict"] if shiftable else 0
         if shift_train is None:
