@@ -92,9 +92,9 @@ def test_slowed_kernel_trips_the_gate():
     slow_by = 20 * reference["reference_median_s"] + 2e-3
     results, failures = bench.check(baseline, cases=[_slowed(case, slow_by)], pause=0.0)
     assert [f.name for f in failures] == ["softmax_loss_grad"], results["softmax_loss_grad"]
-    # measured three times before failing; the best measurement is kept
+    # measured GATE_ATTEMPTS (4) times before failing; the best measurement is kept
     result = results["softmax_loss_grad"]
-    assert len(result["earlier_speedups"]) == 2
+    assert len(result["earlier_speedups"]) == 3
     assert result["speedup"] >= max(result["earlier_speedups"])
 
 
@@ -124,6 +124,27 @@ def test_a_kernel_that_recovers_passes_the_gate(monkeypatch):
     speedups, measured[:] = iter([0.5, 0.9]), []
     results, failures = bench.check(baseline, cases=[case], attempts=1)
     assert [f.name for f in failures] == [case.name] and measured == [case.name]
+
+
+def test_the_gate_waits_longer_before_each_further_measurement(monkeypatch):
+    """A kernel below the gate every time: measured GATE_ATTEMPTS times, after waits of
+    pause, 2 * pause, 4 * pause seconds, then it fails."""
+    from fastsoftmax.bench import gate
+
+    waits = []
+    monkeypatch.setattr(gate.time, "sleep", waits.append)
+    monkeypatch.setattr(gate, "measure", lambda case, size, progress=None:
+                        {"name": case.name, "status": "ok", "speedup": 0.5})
+    monkeypatch.setattr(gate, "run", lambda size, cases, progress=None:
+                        {case.name: {"name": case.name, "status": "ok", "speedup": 0.4}
+                         for case in cases})
+    case = bench.get_case("softmax_loss_grad")
+    baseline = {"size": "tiny", "ratios": {case.name: 1.0}}
+    results, failures = bench.check(baseline, cases=[case], pause=10.0)
+    assert waits == [10.0, 20.0, 40.0] and gate.GATE_ATTEMPTS == 4
+    assert [f.name for f in failures] == [case.name]
+    assert results[case.name]["speedup"] == 0.5
+    assert results[case.name]["earlier_speedups"] == [0.4, 0.5, 0.5]
 
 
 def test_unslowed_kernel_passes_the_gate():

@@ -80,10 +80,11 @@ def not_compared(results, baseline):
 
 
 #: Measurements of a kernel below the gate before it fails (the best counts).
-GATE_ATTEMPTS = 3
-#: Seconds waited before each further measurement.  On a shared machine other work can
-#: take a core for stretches of a few seconds (a parallel kernel then runs at the speed
-#: of fewer threads); a later measurement should not fall into the same stretch.
+GATE_ATTEMPTS = 4
+#: Seconds waited before the second measurement, doubled before each further one (10,
+#: 20, 40 s).  On a shared machine other work can take a core for stretches of seconds
+#: to a minute (a parallel kernel then runs at the speed of fewer threads); a later
+#: measurement should not fall into the same stretch.
 GATE_PAUSE_SECONDS = 10.0
 
 
@@ -92,8 +93,9 @@ def check(baseline, size=None, fraction=DEFAULT_FRACTION, only=None, cases=None,
     """The regression gate: measure, compare, measure each failing kernel again.
 
     A kernel fails only when all of its ``attempts`` measurements are below ``fraction``
-    of its baseline (the best of them counts; the next is taken ``pause`` seconds after
-    the last, and only while it is still below), so a stretch of noise does not fail CI.
+    of its baseline (the best of them counts; the second is taken ``pause`` seconds after
+    the first, each further one after twice the previous wait, and only while it is still
+    below), so a stretch of noise does not fail CI.
 
     Returns ``(results, failures)``; a re-measured kernel's result has
     ``earlier_speedups`` (the measurements it replaced or that did no better).
@@ -111,7 +113,7 @@ def check(baseline, size=None, fraction=DEFAULT_FRACTION, only=None, cases=None,
     for attempt in range(2, attempts + 1):
         if not failures:
             break
-        time.sleep(pause)
+        time.sleep(pause * 2 ** (attempt - 2))
         for failure in failures:
             say(f"{failure.name}: below the gate, measuring again ({attempt}/{attempts})")
             again = measure(by_name[failure.name], size, progress=progress)
