@@ -38,6 +38,10 @@ INTERNAL = "; please report it; run with -v for the traceback"
 pytestmark = pytest.mark.usefixtures("private_data_folder")
 
 
+#: What the commands' stand-ins for ``load_features`` return as the data set.
+DIGITS = types.SimpleNamespace(name="digits", image_shape=(8, 8))
+
+
 @pytest.fixture(scope="module")
 def features():
     return prepare_features(load_dataset(None), val_fraction=0.2, seed=0)
@@ -53,7 +57,7 @@ def quick_features(monkeypatch, features):
 
     def fake(*args, **kwargs):
         calls.append(args)
-        return types.SimpleNamespace(name="digits", image_shape=(8, 8)), features, sizes
+        return DIGITS, features, sizes
 
     monkeypatch.setattr("fastsoftmax.cli.sweep.load_features", fake)
     monkeypatch.setattr("fastsoftmax.cli.study.load_features", fake)
@@ -148,9 +152,8 @@ def test_a_fit_that_raises_is_a_failed_row_locally(features):
 
 def test_cli_sweep_reports_failed_runs(monkeypatch, quick_features, features, tmp_path):
     bad = dict(features, y_train=np.zeros_like(features["y_train"]))
-    digits = types.SimpleNamespace(name="digits", image_shape=(8, 8))
     monkeypatch.setattr("fastsoftmax.cli.sweep.load_features",
-                        lambda *a, **k: (digits, bad, {"train": 1, "val": 1, "test": 1,
+                        lambda *a, **k: (DIGITS, bad, {"train": 1, "val": 1, "test": 1,
                                                        "features": 1, "hog_features": 1}))
     out = tmp_path / "out"
     result = _invoke("sweep", "learning_rate=0.1", "--n-iter", "20", "--out", out, "--no-plots")
