@@ -3,7 +3,7 @@
 Groups (fast path and reference side by side, warm-up rounds so compilation never counts):
 
 ``kmeans-encoder``
-    :func:`fastsoftmax.features.learned.encode` (Numba, BLAS on cache-sized tiles) vs
+    :func:`fastsoftmax.features.encoding.encode` (Numba, BLAS on cache-sized tiles) vs
     :func:`~fastsoftmax.features._encoder_kernels.encode_reference` in float32 (the same
     precision; image by image with the whole distance array) on CIFAR-sized random
     images, K = 1,600; and a large float32 matmul on the BLAS threads, the GEMM peak.
@@ -52,7 +52,7 @@ def encoder_flops(n_images, k=K):
 
 def encoder_sides(n_images):
     from fastsoftmax.features import _encoder_kernels as _encoder
-    from fastsoftmax.features.learned import encode
+    from fastsoftmax.features.encoding import encode
 
     images, mean, matrix, centers = encoder_case(n_images)
     n_ref = max(8, n_images // 8)  # the reference is timed on fewer images, per image

@@ -69,11 +69,12 @@ def _features():
 def _kmeans():
     """Learned features (``--features kmeans``): the k-means assignment and update of
     ``fit``, and the encoder of ``transform`` on uint8 (N, H, W, C) images, with the
-    arguments :func:`fastsoftmax.features.learned.encode` passes (BLAS threads are not
+    arguments :func:`fastsoftmax.features.encoding.encode` passes (BLAS threads are not
     limited here: the inputs are tiny)."""
     # imported here, not at the top: see the module docstring
     from fastsoftmax.features import _dictionary_kernels as _dictionary
     from fastsoftmax.features import _encoder_kernels as _encoder
+    from fastsoftmax.features import _split_encoder_kernels as _split
 
     rng = np.random.default_rng(0)
     points = rng.standard_normal((40, 12)).astype(np.float32)
@@ -101,11 +102,30 @@ def _kmeans():
     # the soft threshold with a mirror-closed dictionary (the command line's default)
     mirror = np.arange(dim).reshape(2, 2, 3)[:, ::-1].ravel()
     atoms = np.concatenate([centroids, centroids[:, mirror]])
-    split = _encoder.mirror_split_weights(whiten, atoms, mirror)
+    split = _split.mirror_split_weights(whiten, atoms, mirror)
     regions = _encoder.pooling_regions(7, 3)
-    _encoder.encode_batch_mirror_split(images[0:2], 2, 1, 10.0, np.zeros(dim, np.float32),
-                                       *split, 0.25, 0.5, True, regions, regions, 3,
-                                       _encoder.DEFAULT_TILE, np.empty((2, 40), np.float32))
+    _split.encode_batch_mirror_split(images[0:2], 2, 1, True, 10.0, np.zeros(dim, np.float32),
+                                     *split, 0.25, 0.5, True, regions, regions, 3,
+                                     _encoder.DEFAULT_TILE, np.empty((2, 40), np.float32))
+    # a second layer (--second-layer): the first layer's cells and maps (7 positions in 3
+    # cells of one region), then the split encoder on float32 maps, not normalized
+    cells = _encoder.pooling_regions(7, 3)
+    even_maps = np.empty((2, 3, 3, 2, 4), np.float32)
+    _split.encode_batch_cells(images[0:2], 2, 1, 10.0, np.zeros(dim, np.float32), *split,
+                              0.25, 0.5, True, cells, cells, 3, np.zeros(3, np.int64), 1,
+                              _encoder.DEFAULT_TILE, np.empty((2, 16), np.float32), even_maps,
+                              np.empty_like(even_maps))
+    reduced = np.concatenate([even_maps, even_maps], axis=3).reshape(2, 3, 3, 16)
+    signs = np.tile(np.r_[np.ones(8), -np.ones(8)], 4).astype(np.float32)
+    layer_mirror = np.arange(64).reshape(2, 2, 16)[:, ::-1].ravel()
+    layer_atoms = rng.standard_normal((2, 64)).astype(np.float32)
+    layer_atoms = np.concatenate([layer_atoms, layer_atoms[:, layer_mirror] * signs])
+    split = _split.mirror_split_weights(np.eye(64, dtype=np.float32), layer_atoms,
+                                        layer_mirror, signs)
+    regions = _encoder.pooling_regions(2, 1)
+    _split.encode_batch_mirror_split(reduced, 2, 1, False, 0.0, np.zeros(64, np.float32),
+                                     *split, 0.25, 0.5, True, regions, regions, 1,
+                                     _encoder.DEFAULT_TILE, np.empty((2, 8), np.float32))
 
 
 GROUPS = {"training": _training, "features": _features, "kmeans": _kmeans}

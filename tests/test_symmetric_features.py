@@ -12,8 +12,10 @@ from sklearn.linear_model import LogisticRegression
 from fastsoftmax.features import KMeansFeatures
 from fastsoftmax.features import _dictionary_kernels as _dictionary
 from fastsoftmax.features import _encoder_kernels as _encoder
+from fastsoftmax.features import _split_encoder_kernels as _split
 from fastsoftmax.features._mirror import feature_mirror, fold_mirror, patch_mirror
-from fastsoftmax.features.learned import encode, zca_whitening
+from fastsoftmax.features.encoding import encode
+from fastsoftmax.features.learned import zca_whitening
 from fastsoftmax.io.model_file import load_arrays, save_arrays
 
 CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-dev" / "cifar-10-batches-py"
@@ -153,23 +155,31 @@ def test_mirror_split_encoder_matches_reference(monkeypatch, shape, patch_size, 
     assert (fast > 0).mean() > 0.2
 
 
-def test_mirror_split_weights_give_every_atoms_products():
-    """``x.W c_b = s + a`` and ``x.W c_b' = s - a`` from the even and odd coordinates,
-    with a fixed column (patch 3) and without (patch 4)."""
+@pytest.mark.parametrize("signed", [False, True])
+def test_mirror_split_weights_give_every_atoms_products(signed):
+    """``x.W c_b = s + a`` and ``x.W M c_b = s - a`` from the even and odd coordinates,
+    with a fixed column (patch 3) and without (patch 4); ``signed``: a mirror that also
+    negates the second channel (a second layer's mirror-odd channels)."""
     rng = np.random.default_rng(3)
     for patch_size in (3, 4):
         dim = patch_size * patch_size * 2
         m = patch_mirror(patch_size, 2)
+        signs = np.tile([1.0, -1.0 if signed else 1.0], dim // 2)
+        mirror = np.zeros((dim, dim))
+        mirror[np.arange(dim), m] = signs  # (M x)_i = signs_i x_m(i)
         _, matrix, atoms = _random_state_arrays(rng, dim, 5)
-        matrix = _commuting(matrix, patch_size, 2).astype(np.float64)
-        atoms = np.concatenate([atoms, atoms[:, m]]).astype(np.float64)
-        first, second, even_w, odd_w = _encoder.mirror_split_weights(matrix, atoms, m)
-        n_odd = odd_w.shape[0]
-        assert n_odd == (patch_size // 2) * patch_size * 2
-        assert len(first) == dim - n_odd
+        matrix = 0.5 * (matrix + mirror @ matrix @ mirror.T)
+        atoms = np.concatenate([atoms, atoms @ mirror.T]).astype(np.float64)
+        (even_first, even_second, even_signs, odd_first, odd_second, odd_signs, even_w,
+         odd_w) = _split.mirror_split_weights(matrix, atoms, m, signs)
+        n_fixed = patch_size % 2 * patch_size * 2  # values in the middle column
+        n_pairs = (dim - n_fixed) // 2
+        n_negated = n_fixed // 2 if signed else 0
+        assert len(even_first) == n_pairs + n_fixed - n_negated
+        assert len(odd_first) == n_pairs + n_negated
         x = rng.standard_normal((7, dim))
-        sym = (x[:, first] + x[:, second]) @ even_w
-        anti = (x[:, first[:n_odd]] - x[:, second[:n_odd]]) @ odd_w
+        sym = (x[:, even_first] + even_signs * x[:, even_second]) @ even_w
+        anti = (x[:, odd_first] - odd_signs * x[:, odd_second]) @ odd_w
         np.testing.assert_allclose(np.hstack([sym + anti, sym - anti]), x @ matrix @ atoms.T,
                                    rtol=1e-5, atol=1e-5)
 
@@ -187,7 +197,7 @@ def test_a_whitening_that_does_not_commute_falls_back_to_every_atoms_products(mo
     def refuse(*args):
         raise AssertionError("the split products were used")
 
-    monkeypatch.setattr(_encoder, "encode_batch_mirror_split", refuse)
+    monkeypatch.setattr(_split, "encode_batch_mirror_split", refuse)
     fast = encode(images, 4, 1, 10.0, mean, matrix, atoms, **settings)
     np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
 

@@ -58,7 +58,8 @@ def default_hog_params(image_shape):
 #: if trained on both).  docs/learned-features.md measures each choice.
 KMEANS_FEATURES = {"patch_size": 6, "n_centroids": 1600, "stride": 1, "n_patches": 400_000,
                    "power": 0.5, "whiten_eps": 1.0, "max_iter": 15, "encoder": "soft-threshold",
-                   "threshold": 0.25, "pooling": 3, "mirror": True, "pyramid": True}
+                   "threshold": 0.25, "pooling": 3, "mirror": True, "pyramid": True,
+                   "second_layer": 0, "second_layer_channels": 128, "second_layer_weight": 0.3}
 #: The classifier settings for the standardized learned features: a smaller learning
 #: rate and a stronger L2 penalty than the classifier's defaults, and 200 passes (100
 #: stop short of the optimum; 300 add nothing).

@@ -129,7 +129,9 @@ KMEANS_OPTIONS = {"n_centroids": "--n-centroids", "patch_size": "--patch-size",
                   "stride": "--stride", "n_patches": "--n-patches", "power": "--power",
                   "whiten_eps": "--whiten-eps", "encoder": "--encoder", "threshold": "--threshold",
                   "pooling": "--pooling", "max_iter": "--dictionary-iter",
-                  "pyramid": "--pyramid"}
+                  "pyramid": "--pyramid", "second_layer": "--second-layer",
+                  "second_layer_channels": "--second-layer-channels",
+                  "second_layer_weight": "--second-layer-weight"}
 
 
 def feature_options(func):
@@ -183,6 +185,21 @@ def feature_options(func):
         click.option("--dictionary-iter", "max_iter", type=click.IntRange(min=1),
                      help="kmeans: dictionary (k-means) iterations at most. "
                           f"[default: {KMEANS_FEATURES['max_iter']}]"),
+        click.option("--second-layer", type=click.IntRange(min=0),
+                     help="kmeans: atoms of a second layer (atoms and their mirror images: "
+                          "even; 0: none). It encodes every 3x3 neighbourhood of a map of the "
+                          "first layer's codes, summed over cells of a grid three times finer "
+                          "than --pooling, and its features follow the first layer's; about "
+                          "twice the encoding time. "
+                          f"[default: {KMEANS_FEATURES['second_layer']}]"),
+        click.option("--second-layer-channels", type=click.IntRange(min=2),
+                     help="kmeans: channels of that map, reduced by PCA (even: half "
+                          "mirror-even, half mirror-odd). "
+                          f"[default: {KMEANS_FEATURES['second_layer_channels']}]"),
+        click.option("--second-layer-weight", type=FiniteFloatRange(0, min_open=True),
+                     help="kmeans: the second layer's standardized features are multiplied "
+                          "by it: below 1, a stronger penalty on their weights. "
+                          f"[default: {KMEANS_FEATURES['second_layer_weight']}]"),
     ]
     for option in reversed(options):
         func = option(func)

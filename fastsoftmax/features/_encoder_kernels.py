@@ -32,13 +32,11 @@ activations are summed in float32 and added into the pooled sums in float64.  Th
 images of a batch are shared among the threads (``prange``), each image done by one
 thread, so the result does not depend on the thread count; each thread must call a
 single-threaded BLAS (the caller limits it, see
-:func:`fastsoftmax.features.learned.encode`).
+:func:`fastsoftmax.features.encoding.encode`).
 
 For the soft threshold with a dictionary closed under the mirror and a whitening that
-commutes with it, :func:`encode_batch_mirror_split` computes half the products: with a
-patch split into its mirror-even and mirror-odd parts, each atom's product is ``s + a``
-and its mirror atom's ``s - a`` (:func:`mirror_split_weights`); it also finishes the
-features (power, whole image, fold) itself.
+commutes with it, :mod:`fastsoftmax.features._split_encoder_kernels` computes half the
+products.
 
 :func:`encode_reference` is the plain NumPy version that materializes each image's
 (positions x K) array (float64 by default: an accurate oracle for the tests).
@@ -48,7 +46,7 @@ from numba import prange
 
 from fastsoftmax._shared.config import JIT_OPTIONS, PARALLEL_JIT_OPTIONS
 from fastsoftmax._shared.jit import jit
-from fastsoftmax.features._mirror import fold_mirror, patch_mirror
+from fastsoftmax.features._mirror import fold_mirror
 
 #: Patch positions per tile: a whole 27 x 27 grid of a CIFAR image, one dictionary
 #: sgemm per image; smaller tiles make more, smaller sgemm calls, which run slower.
@@ -169,9 +167,9 @@ def _flush(pooled_row, acc):
 
 @jit(JIT_OPTIONS)
 def _load_image(image, pixels, sums, sq_sums):
-    """``pixels`` (H, W * C) float64 := the (H, W, C) uint8 ``image``; ``sums`` and
+    """``pixels`` (H, W * C) float64 := the (H, W, C) ``image``; ``sums`` and
     ``sq_sums`` (H + 1, W + 1) := integral images of the pixel values and their squares
-    (over the channels too; exact: integers far below 2**53)."""
+    (over the channels too; exact for uint8 images: integers far below 2**53)."""
     height, width, channels = image.shape
     for y in range(height):
         row_sum = 0.0
@@ -195,15 +193,19 @@ def _box(table, y0, x0, size):
 
 @jit(JIT_OPTIONS)
 def _normalized_patch(out, pixels, sums, sq_sums, y0, x0, patch_size, channels, norm_eps,
-                      whiten_mean):
+                      whiten_mean, normalize=True):
     """``out := (patch - mean) / sqrt(var + norm_eps) - whiten_mean`` for the patch at
     (y0, x0), its mean and variance from the integral images ``sums`` and ``sq_sums``;
-    its rows are contiguous runs of ``patch_size * channels`` values in ``pixels``."""
+    its rows are contiguous runs of ``patch_size * channels`` values in ``pixels``.
+    Without ``normalize``: ``out := patch - whiten_mean``."""
     dim = patch_size * patch_size * channels
-    total = _box(sums, y0, x0, patch_size)
-    mean = total / dim
-    var = (_box(sq_sums, y0, x0, patch_size) - total * mean) / (dim - 1)
-    scale = 1.0 / np.sqrt(var + norm_eps)
+    mean = 0.0
+    scale = 1.0
+    if normalize:
+        total = _box(sums, y0, x0, patch_size)
+        mean = total / dim
+        var = (_box(sq_sums, y0, x0, patch_size) - total * mean) / (dim - 1)
+        scale = 1.0 / np.sqrt(var + norm_eps)
     span = patch_size * channels
     first = x0 * channels
     for dy in range(patch_size):
@@ -216,14 +218,14 @@ def _normalized_patch(out, pixels, sums, sq_sums, y0, x0, patch_size, channels, 
 
 @jit(JIT_OPTIONS)
 def _normalized_tile(raw, start, m, n_cols, stride, pixels, sums, sq_sums, patch_size,
-                     channels, norm_eps, whiten_mean):
+                     channels, norm_eps, whiten_mean, normalize=True):
     """``raw[:m]`` := the normalized patches (whitening mean subtracted) of the ``m``
     patch positions from ``start`` (row-major over ``n_cols`` columns)."""
     for t in range(m):
         r = (start + t) // n_cols
         c = start + t - r * n_cols
         _normalized_patch(raw[t], pixels, sums, sq_sums, r * stride, c * stride, patch_size,
-                          channels, norm_eps, whiten_mean)
+                          channels, norm_eps, whiten_mean, normalize)
 
 
 @jit(PARALLEL_JIT_OPTIONS, notice="the k-means encoder kernel", compile_seconds=25)
@@ -303,172 +305,6 @@ def encode_batch(images, patch_size, stride, norm_eps, whiten_mean, whiten_matri
                     out[i, q * k + kk] = pooled[q, kk]
 
 
-@jit(JIT_OPTIONS)
-def _pool_soft_pair(pos_base, pos_mirror, neg_base, neg_mirror, sym, anti, alpha):
-    """The soft threshold of each base atom (``sym + anti``) and of its mirror atom
-    (``sym - anti``), both polarities, added into one grid row's part of a region."""
-    for kk in range(sym.shape[0]):
-        base = sym[kk] + anti[kk]
-        mirror = sym[kk] - anti[kk]
-        pos_base[kk] += max(base - alpha, _ZERO)
-        neg_base[kk] += max(-base - alpha, _ZERO)
-        pos_mirror[kk] += max(mirror - alpha, _ZERO)
-        neg_mirror[kk] += max(-mirror - alpha, _ZERO)
-
-
-def mirror_split_weights(whiten_matrix, centroids, mirror):
-    """The soft threshold's dictionary products split into the mirror's even and odd
-    parts, for :func:`encode_batch_mirror_split`.
-
-    For a whitening ``W`` that commutes with the mirror permutation ``mirror`` and
-    atoms ``c_b`` (the first K / 2 rows of ``centroids``) followed by their mirror
-    images, a whitened patch's products are ``x.W c_b = s + a`` and
-    ``x.W c_b' = s - a``, where ``s`` pairs the patch's mirror-even part
-    (``x_i + x_mirror(i)``) and ``a`` its mirror-odd part (``x_i - x_mirror(i)``) with
-    the matching parts of ``W c_b``: half the multiply-adds of the products with all
-    K atoms, and no separate whitening product.
-
-    Returns
-    -------
-    first, second : (D_even,) int64
-        The even coordinates are ``x[first] + x[second]``; the first ``D_odd`` of them
-        pair distinct values (``x[first] - x[second]`` are the odd coordinates), the
-        rest are the values the mirror fixes (``first == second``).
-    even_weights : (D_even, K / 2) float32
-    odd_weights : (D_odd, K / 2) float32
-    """
-    mirror = np.asarray(mirror, dtype=np.int64)
-    index = np.arange(len(mirror))
-    pairs = index[index < mirror]
-    fixed = index[index == mirror]
-    first = np.concatenate([pairs, fixed])
-    second = np.concatenate([mirror[pairs], fixed])
-    n_base = centroids.shape[0] // 2
-    products = (np.asarray(whiten_matrix, dtype=np.float64)
-                @ np.asarray(centroids[:n_base], dtype=np.float64).T)  # W c_b, (D, K / 2)
-    # a fixed value enters its even coordinate twice (x_i + x_i): half its weight each
-    share = np.where(first == second, 0.25, 0.5)[:, None]
-    even = (products[first] + products[second]) * share
-    odd = 0.5 * (products[pairs] - products[mirror[pairs]])
-    return (np.ascontiguousarray(first), np.ascontiguousarray(second),
-            np.ascontiguousarray(even, dtype=np.float32),
-            np.ascontiguousarray(odd, dtype=np.float32))
-
-
-def mirror_split(encoder, mirror, patch_size, channels, whiten_matrix, centroids):
-    """The split products of :func:`mirror_split_weights` when they apply: the soft
-    threshold, a mirror-closed dictionary (``mirror``), and a whitening that commutes with
-    the mirror exactly (as :func:`~fastsoftmax.features.learned.zca_whitening` fits it);
-    else None, and the encoder computes every atom's products."""
-    if not mirror or encoder != "soft-threshold" or patch_size < 2:
-        return None
-    permutation = patch_mirror(patch_size, channels)
-    if not np.array_equal(whiten_matrix[np.ix_(permutation, permutation)], whiten_matrix):
-        return None
-    return mirror_split_weights(whiten_matrix, centroids, permutation)
-
-
-@jit(PARALLEL_JIT_OPTIONS, notice="the symmetric k-means encoder kernel", compile_seconds=20)
-def encode_batch_mirror_split(images, patch_size, stride, norm_eps, whiten_mean, first,
-                              second, even_weights, odd_weights, threshold, power, pyramid,
-                              row_regions, col_regions, n_regions, tile, out):
-    """The soft threshold's features with a mirror-closed dictionary and a whitening that
-    commutes with the mirror, from the split products of :func:`mirror_split_weights`,
-    finished as :func:`fastsoftmax.features.learned.encode` finishes them: ``out``
-    (N, (R * R + pyramid) * 2 * K / 2) float32 := the grid's sums (and with ``pyramid``
-    the whole image's) raised to ``power`` and folded
-    (:func:`~fastsoftmax.features._mirror.fold_mirror`)."""
-    n_images, height, width, channels = images.shape
-    dim = patch_size * patch_size * channels
-    n_even = first.shape[0]
-    n_odd = odd_weights.shape[0]
-    n_base = even_weights.shape[1]
-    k = 2 * n_base
-    n_rows = (height - patch_size) // stride + 1
-    n_cols = (width - patch_size) // stride + 1
-    n_pos = n_rows * n_cols
-    n_out = n_regions * n_regions * 2
-    alpha = np.float32(threshold)
-    n_chunks = (n_images + _CHUNK - 1) // _CHUNK
-    for chunk in prange(n_chunks):
-        pixels = np.empty((height, width * channels), dtype=np.float64)
-        sums = np.zeros((height + 1, width + 1), dtype=np.float64)
-        sq_sums = np.zeros((height + 1, width + 1), dtype=np.float64)
-        raw = np.empty((tile, dim), dtype=np.float32)
-        even = np.empty((tile, n_even), dtype=np.float32)
-        odd = np.empty((tile, n_odd), dtype=np.float32)
-        sym = np.empty((tile, n_base), dtype=np.float32)
-        anti = np.empty((tile, n_base), dtype=np.float32)
-        acc = np.zeros((n_regions * 2, k), dtype=np.float32)
-        pooled = np.empty((n_out, k), dtype=np.float64)
-        whole = np.empty((2, k), dtype=np.float64)
-        for i in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_images)):
-            _load_image(images[i], pixels, sums, sq_sums)
-            pooled[:] = 0.0
-            for start in range(0, n_pos, tile):
-                m = min(tile, n_pos - start)
-                _normalized_tile(raw, start, m, n_cols, stride, pixels, sums, sq_sums,
-                                 patch_size, channels, norm_eps, whiten_mean)
-                for t in range(m):
-                    patch = raw[t]
-                    for j in range(n_odd):
-                        even[t, j] = patch[first[j]] + patch[second[j]]
-                        odd[t, j] = patch[first[j]] - patch[second[j]]
-                    for j in range(n_odd, n_even):
-                        even[t, j] = patch[first[j]] + patch[second[j]]
-                np.dot(even[:m], even_weights, sym[:m])
-                np.dot(odd[:m], odd_weights, anti[:m])
-                for t in range(m):
-                    r = (start + t) // n_cols
-                    c = start + t - r * n_cols
-                    q = col_regions[c] * 2
-                    _pool_soft_pair(acc[q, :n_base], acc[q, n_base:], acc[q + 1, :n_base],
-                                    acc[q + 1, n_base:], sym[t], anti[t], alpha)
-                    if c == n_cols - 1:
-                        base = row_regions[r] * n_regions * 2
-                        for q in range(n_regions * 2):
-                            _flush(pooled[base + q], acc[q])
-            _finish_folded(pooled, n_regions, n_base, power, pyramid, whole, out[i])
-
-
-@jit(JIT_OPTIONS)
-def _raised(value, power):
-    if power == 0.5:
-        return np.sqrt(value)
-    if power == 1.0:
-        return value
-    return value ** power
-
-
-@jit(JIT_OPTIONS)
-def _finish_folded(pooled, n_regions, n_base, power, pyramid, whole, out_row):
-    """``out_row`` := the folded features of one image's pooled sums ``pooled``
-    (R * R * 2, K) float64: each base atom's sum in region (a, b) raised to ``power``
-    plus its mirror atom's in region (a, R - 1 - b), over sqrt(2); then, with
-    ``pyramid``, the same for the sums over all regions (``whole``, (2, K) scratch)."""
-    scale = 1.0 / np.sqrt(2.0)
-    for a in range(n_regions):
-        for b in range(n_regions):
-            for p in range(2):
-                q = (a * n_regions + b) * 2 + p
-                q_mirror = (a * n_regions + n_regions - 1 - b) * 2 + p
-                offset = q * n_base
-                for kk in range(n_base):
-                    out_row[offset + kk] = (_raised(pooled[q, kk], power)
-                                            + _raised(pooled[q_mirror, n_base + kk], power)) * scale
-    if pyramid:
-        whole[:] = 0.0
-        for q in range(n_regions * n_regions):
-            for p in range(2):
-                for kk in range(2 * n_base):
-                    whole[p, kk] += pooled[q * 2 + p, kk]
-        offset = n_regions * n_regions * 2 * n_base
-        for p in range(2):
-            for kk in range(n_base):
-                out_row[offset + p * n_base + kk] = (
-                    _raised(whole[p, kk], power) + _raised(whole[p, n_base + kk], power)) * scale
-
-
 def normalize_patches(patches, norm_eps, dtype=np.float64):
     """Per-patch normalization: ``(x - mean) / sqrt(var + norm_eps)`` (``var`` with n - 1).
 
@@ -500,14 +336,14 @@ def image_patches(image, patch_size, stride):
 
 def encode_reference(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix,
                      centroids, dtype=np.float64, encoder="triangle", threshold=0.25,
-                     n_regions=2, pyramid=False, power=1.0, mirror=False):
+                     n_regions=2, pyramid=False, power=1.0, mirror=False, normalize=True):
     """Plain NumPy encoder: image by image, the whole (positions x K) array; then, as
-    :func:`fastsoftmax.features.learned.encode` does, the whole image's sums, the power
+    :func:`fastsoftmax.features.encoding.encode` does, the whole image's sums, the power
     and the mirror fold.
 
     Parameters
     ----------
-    images : (N, H, W, C) uint8 ndarray
+    images : (N, H, W, C) uint8 ndarray, or float32 with ``normalize=False``
     patch_size, stride : int
     norm_eps : float
     whiten_mean : (D,) ndarray
@@ -528,6 +364,8 @@ def encode_reference(images, patch_size, stride, norm_eps, whiten_mean, whiten_m
     mirror : bool
         Fold each mirror pair of features into one
         (:func:`~fastsoftmax.features._mirror.fold_mirror`).
+    normalize : bool
+        Normalize each patch (else its values are taken as they are).
 
     Returns
     -------
@@ -545,7 +383,9 @@ def encode_reference(images, patch_size, stride, norm_eps, whiten_mean, whiten_m
     n_pol = POLARITIES[encoder]
     out = np.empty((n_images, n_regions, n_regions, n_pol, k), dtype=np.float32)
     for i in range(n_images):
-        patches = normalize_patches(image_patches(images[i], patch_size, stride), norm_eps, dtype)
+        patches = image_patches(images[i], patch_size, stride)
+        patches = (normalize_patches(patches, norm_eps, dtype) if normalize
+                   else patches.astype(dtype))
         white = (patches - whiten_mean) @ whiten_matrix
         dots = white @ centroids.T
         if encoder == "triangle":

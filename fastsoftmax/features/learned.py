@@ -18,18 +18,15 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from fastsoftmax._shared.aligned import aligned_empty
-from fastsoftmax._shared.progress import report
 from fastsoftmax.features import _dictionary_kernels as _dictionary
 from fastsoftmax.features import _encoder_kernels as _encoder
-from fastsoftmax.features._blas import limit_blas_threads
 from fastsoftmax.features.batch_hog import _positive_int
-from fastsoftmax.features._mirror import fold_mirror, patch_mirror
+from fastsoftmax.features._mirror import patch_mirror
+from fastsoftmax.features.encoding import encode
+from fastsoftmax.features.second_layer import SecondLayer, cell_grid, encode_two_layers, fit_second_layer
 
-__all__ = ["KMeansFeatures", "encode"]
+__all__ = ["KMeansFeatures"]
 
-#: Images handed to the kernel per call (bounds the time between interrupts).
-_BATCH = 1024
 #: Patches normalized at a time during ``fit`` (bounds the float64 scratch memory).
 _SAMPLE_CHUNK = 50_000
 #: Version of the arrays written by :meth:`KMeansFeatures.to_arrays`.
@@ -67,103 +64,6 @@ def _check_images(images, patch_size=None):
             f"patch_size={patch_size}"
         )
     return np.ascontiguousarray(images)
-
-
-def encode(images, patch_size, stride, norm_eps, whiten_mean, whiten_matrix, centroids,
-           encoder="triangle", threshold=0.25, n_regions=2, power=1.0, mirror=False,
-           pyramid=False, tile=_encoder.DEFAULT_TILE, progress=None):
-    """Pooled features of uint8 images (the fast kernel; inputs already checked).
-
-    Parameters
-    ----------
-    images : (N, H, W, C) uint8 ndarray
-    patch_size, stride : int
-    norm_eps : float
-    whiten_mean : (D,) ndarray
-    whiten_matrix : (D, D) ndarray
-    centroids : (K, D) ndarray
-    encoder : {"triangle", "soft-threshold"}
-    threshold : float
-        The soft threshold's alpha.
-    n_regions : int
-        Pooling regions a side.
-    power : float
-        The pooled sums are raised to this power.
-    mirror : bool
-        Fold the features of each mirror pair into one (:func:`~._mirror.fold_mirror`;
-        the atoms are K / 2 base atoms then their mirror images).
-    pyramid : bool
-        Append the sums over the whole image (the grid's sums added up, then raised to
-        ``power`` and folded like the grid's).
-    tile : int
-        Patch positions per tile.
-    progress : callable, optional
-        ``progress("features", done, total)`` after each batch of images.
-
-    Returns
-    -------
-    (N, (R * R + pyramid) * P * K) float32 ndarray, half as wide with ``mirror``
-    """
-    images = np.ascontiguousarray(images, dtype=np.uint8)
-    whiten_mean = np.ascontiguousarray(whiten_mean, dtype=np.float32)
-    whiten_matrix = np.ascontiguousarray(whiten_matrix, dtype=np.float32)
-    centroids = np.asarray(centroids, dtype=np.float32)
-    centroids_t = np.ascontiguousarray(centroids.T)
-    sqnorms = np.einsum("kd,kd->k", centroids, centroids, dtype=np.float64).astype(np.float32)
-    n_rows, n_cols = _encoder.grid_shape(images.shape[1], images.shape[2], patch_size, stride)
-    row_regions = _encoder.pooling_regions(n_rows, n_regions)
-    col_regions = _encoder.pooling_regions(n_cols, n_regions)
-    n_pol = _encoder.POLARITIES[encoder]
-    k = centroids.shape[0]
-    width = n_regions * n_regions * n_pol * k
-    grid_out = width // 2 if mirror else width
-    whole_out = (n_pol * k // 2 if mirror else n_pol * k) if pyramid else 0
-    # on a cache line, the classifier trains on the features without a padded copy
-    out = aligned_empty((images.shape[0], grid_out + whole_out), np.float32)
-    report(progress, "features", 0, images.shape[0])
-    # inside the limit: BLAS threads left spinning by a product here would slow the kernel
-    with limit_blas_threads():
-        split = _encoder.mirror_split(encoder, mirror, patch_size, images.shape[3],
-                                      whiten_matrix, centroids)
-        # the kernel writes the output itself, or it is finished from the pooled sums
-        direct = split is not None or not (mirror or pyramid)
-        pooled = None if direct else np.empty((min(_BATCH, len(images)), width), np.float32)
-        for start in range(0, images.shape[0], _BATCH):
-            stop = min(start + _BATCH, images.shape[0])
-            if split is not None:  # the kernel finishes the features itself
-                _encoder.encode_batch_mirror_split(
-                    images[start:stop], patch_size, stride, float(norm_eps), whiten_mean,
-                    *split, float(threshold), float(power), bool(pyramid), row_regions,
-                    col_regions, int(n_regions), tile, out[start:stop])
-                report(progress, "features", stop, images.shape[0])
-                continue
-            target = out[start:stop] if direct else pooled[:stop - start]
-            _encoder.encode_batch(images[start:stop], patch_size, stride, float(norm_eps),
-                                  whiten_mean, whiten_matrix, centroids_t, sqnorms,
-                                  _encoder.ENCODERS[encoder], float(threshold), row_regions,
-                                  col_regions, int(n_regions), tile, target)
-            whole = None
-            if pyramid:
-                whole = target.reshape(len(target), n_regions * n_regions, n_pol * k).sum(
-                    axis=1, dtype=np.float64).astype(np.float32)
-                _raise_to_power(whole, power)
-            _raise_to_power(target, power)
-            if mirror:
-                fold_mirror(target, n_regions, n_pol, k, out=out[start:stop, :grid_out])
-                if pyramid:
-                    fold_mirror(whole, 1, n_pol, k, out=out[start:stop, grid_out:])
-            elif pyramid:
-                out[start:stop, :grid_out] = target
-                out[start:stop, grid_out:] = whole
-            report(progress, "features", stop, images.shape[0])
-    return out
-
-
-def _raise_to_power(features, power):
-    if power == 0.5:
-        np.sqrt(features, out=features)  # the sums are >= 0
-    elif power != 1.0:
-        np.power(features, np.float32(power), out=features)
 
 
 def sample_patches(images, n_patches, patch_size, random_state):
@@ -305,7 +205,8 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     def __init__(self, patch_size=6, n_centroids=1600, stride=1, n_patches=400_000,
                  whiten_eps=0.1, norm_eps=10.0, max_iter=50, init="normal", power=1.0,
                  encoder="triangle", threshold=0.25, pooling=2, mirror=False,
-                 pyramid=False, random_state=None):
+                 pyramid=False, second_layer=0, second_layer_channels=128,
+                 second_layer_weight=0.3, random_state=None):
         self.patch_size = patch_size
         self.n_centroids = n_centroids
         self.stride = stride
@@ -320,6 +221,9 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         self.pooling = pooling
         self.mirror = mirror
         self.pyramid = pyramid
+        self.second_layer = second_layer
+        self.second_layer_channels = second_layer_channels
+        self.second_layer_weight = second_layer_weight
         self.random_state = random_state
 
     # ---- validation -------------------------------------------------------------
@@ -350,16 +254,35 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         if params["mirror"] and params["n_centroids"] % 2:
             raise ValueError(f"with mirror, n_centroids is even (atoms and their mirror "
                              f"images), got {params['n_centroids']}")
+        params.update(self._validated_second_layer(params))
         rs = self.random_state
         if not (rs is None or isinstance(rs, np.random.RandomState) or (
                 isinstance(rs, numbers.Integral) and not isinstance(rs, (bool, np.bool_)))):
             raise TypeError(f"random_state must be None, an int or a RandomState, got {rs!r}")
         return params
 
+    def _validated_second_layer(self, params):
+        atoms, channels = self.second_layer, self.second_layer_channels
+        if (isinstance(atoms, (bool, np.bool_)) or not isinstance(atoms, numbers.Integral)
+                or atoms < 0 or atoms % 2):
+            raise ValueError(f"second_layer must be 0 (none) or an even number of atoms, got "
+                             f"{atoms!r}")
+        channels = _positive_int(channels, "second_layer_channels")
+        if channels % 2:
+            raise ValueError(f"second_layer_channels must be even, got {channels}")
+        weight = _check_float(self.second_layer_weight, "second_layer_weight")
+        if atoms and not (params["mirror"] and params["encoder"] == "soft-threshold"):
+            raise ValueError("a second layer needs encoder='soft-threshold' and mirror=True")
+        return {"second_layer": int(atoms), "second_layer_channels": channels,
+                "second_layer_weight": weight}
+
     def _check_grid(self, params, image_shape):
         """With ``mirror``, refuse a geometry the flip does not map onto itself: patch
         positions that do not mirror onto positions, or an asymmetric pooling grid."""
         p, stride, n_regions = params["patch_size"], params["stride"], params["pooling"]
+        if params["second_layer"]:
+            for n in _encoder.grid_shape(image_shape[0], image_shape[1], p, stride):
+                cell_grid(n, n_regions)
         if not params["mirror"]:
             return
         if (image_shape[1] - p) % stride:
@@ -425,7 +348,13 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         self.cluster_centers_ = centers
         self.n_iter_ = int(n_iter)
         self.inertia_ = float(inertia)
+        self.second_layer_ = None
         self._set_shape(images.shape[1:])
+        if params["second_layer"]:
+            self.second_layer_ = fit_second_layer(
+                self, images, params["second_layer"], params["second_layer_channels"],
+                params["max_iter"], rng)
+            self._set_shape(images.shape[1:])
         return self
 
     def _set_shape(self, image_shape):
@@ -434,6 +363,20 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         regions = self.pooling ** 2 + bool(self.pyramid)
         width = regions * self._n_polarities() * int(self.cluster_centers_.shape[0])
         self.n_features_out_ = width // 2 if self.mirror else width
+        if getattr(self, "second_layer_", None) is not None:
+            self.n_features_out_ += self.second_layer_.n_features
+
+    @property
+    def feature_weights_(self):
+        """Weights of the standardized features, (n_features_out_,) float32, or None
+        when all are 1: ``second_layer_weight`` on the second layer's, a stronger L2
+        penalty on their classifier weights (the pipeline's scaler applies them)."""
+        check_is_fitted(self, "n_features_out_")
+        if getattr(self, "second_layer_", None) is None:
+            return None
+        weights = np.ones(self.n_features_out_, dtype=np.float32)
+        weights[-self.second_layer_.n_features:] = self.second_layer_weight
+        return weights
 
     def transform(self, X, progress=None):
         """Pooled features of every image of ``X``.
@@ -458,6 +401,8 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
                 f"{self.image_shape_}"
             )
         self._check_grid(params, images.shape[1:])
+        if getattr(self, "second_layer_", None) is not None:
+            return encode_two_layers(self, self.second_layer_, images, progress)
         return encode(images, params["patch_size"], params["stride"], params["norm_eps"],
                       self.whiten_mean_, self.whiten_matrix_, self.cluster_centers_,
                       encoder=params["encoder"], threshold=params["threshold"],
@@ -476,8 +421,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_out_")
         n_regions = self.pooling
         polarities = ("pos", "neg") if self.encoder == "soft-threshold" else ("",)
-        k = self.n_features_out_ // ((n_regions * n_regions + bool(self.pyramid))
-                                     * len(polarities))
+        k = self.cluster_centers_.shape[0] // (2 if self.mirror else 1)
         if n_regions == 2 and len(polarities) == 1 and not (self.mirror or self.pyramid):
             return np.asarray([f"kmeans_q{q}_c{c}" for q in range(4) for c in range(k)],
                               dtype=object)
@@ -485,6 +429,11 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
                  for p in polarities for a in range(k)]
         if self.pyramid:
             names += [f"kmeans_whole_{p}{a}" for p in polarities for a in range(k)]
+        if getattr(self, "second_layer_", None) is not None:
+            n_base = self.second_layer_.n_atoms // 2
+            names += [f"kmeans2_r{i}_c{j}_{p}{a}" for i in range(n_regions)
+                      for j in range(n_regions) for p in polarities for a in range(n_base)]
+            names += [f"kmeans2_whole_{p}{a}" for p in polarities for a in range(n_base)]
         return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):
@@ -518,6 +467,9 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
                     "inertia": self.inertia_}
         arrays = {"whiten_mean": self.whiten_mean_, "whiten_matrix": self.whiten_matrix_,
                   "cluster_centers": self.cluster_centers_}
+        if getattr(self, "second_layer_", None) is not None:
+            arrays.update({f"second_layer_{name}": value
+                           for name, value in self.second_layer_.to_arrays().items()})
         return metadata, arrays
 
     @classmethod
@@ -591,5 +543,16 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         model.cluster_centers_ = state["cluster_centers"]
         model.n_iter_ = int(n_iter)
         model.inertia_ = float(inertia)
+        model.second_layer_ = None
+        if checked["second_layer"]:
+            layer = SecondLayer(checked["second_layer"], checked["second_layer_channels"],
+                                checked["threshold"], checked["power"], checked["pooling"])
+            prefix = "second_layer_"
+            stored = {name[len(prefix):]: value for name, value in arrays.items()
+                      if name.startswith(prefix)}
+            try:
+                model.second_layer_ = layer.set_arrays(stored, checked["n_centroids"])
+            except ValueError as exc:
+                raise ValueError(f"KMeansFeatures arrays: {exc}") from None
         model._set_shape(image_shape)
         return model

@@ -356,7 +356,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         if self.standardize:
             start = time.perf_counter()
             # in place: the features are ours (just computed, or read from the cache)
-            self.scaler_ = FeatureScaler().fit(features)
+            self.scaler_ = FeatureScaler().fit(
+                features, feature_weights=getattr(self.features_, "feature_weights_", None))
             features = self.scaler_.transform(features, copy=False)
             self.timings_["standardize"] = time.perf_counter() - start
         start = time.perf_counter()

@@ -24,12 +24,17 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
     ----------
     mean_ : ndarray of float32, shape (n_features,)
     scale_ : ndarray of float32, shape (n_features,)
-        Standard deviation (ddof 0); 1 where it is 0.
+        Standard deviation (ddof 0), 1 where it is 0, divided by the ``feature_weights``
+        given to :meth:`fit`.
     n_features_in_ : int
     """
 
-    def fit(self, X, y=None):
-        """Fit on the rows of ``X`` (n_samples, n_features); ``y`` is ignored."""
+    def fit(self, X, y=None, feature_weights=None):
+        """Fit on the rows of ``X`` (n_samples, n_features); ``y`` is ignored.
+
+        ``feature_weights`` (n_features,) positive, optional: the standardized features
+        are multiplied by them (a weight below 1 is a stronger L2 penalty on that
+        feature's classifier weights)."""
         X = validate_data(self, X, dtype=(np.float32, np.float64), reset=True)
         n = X.shape[0]
         total = np.zeros(X.shape[1])
@@ -45,6 +50,11 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
             squares += np.einsum("ij,ij->j", centred, centred)
         scale = np.sqrt(squares / n)
         scale[low == high] = 1.0
+        if feature_weights is not None:
+            feature_weights = np.asarray(feature_weights, dtype=np.float64)
+            if feature_weights.shape != scale.shape or not np.all(feature_weights > 0):
+                raise ValueError(f"feature_weights must be {scale.shape[0]} positive values")
+            scale /= feature_weights
         self.mean_ = mean.astype(np.float32)
         self.scale_ = scale.astype(np.float32)
         return self

@@ -1,0 +1,316 @@
+"""A second layer of learned features on the first layer's codes (Coates & Ng, NIPS
+2011), made to commute with the horizontal mirror like the first, so that it too is
+folded and needs no mirror image encoded.
+
+The first layer's soft-threshold codes are summed over a grid of cells three times
+finer than its pooling grid (9 x 9 cells for a 3 x 3 grid; the regions are sums of
+cells) and raised to the first layer's power: a map whose channels are, per polarity,
+each base atom's mirror-even part ``(f_b + f_b') / sqrt(2)`` and mirror-odd part
+``(f_b - f_b') / sqrt(2)`` with its mirror atom ``b'``
+(:func:`~fastsoftmax.features._encoder_kernels.encode_batch_cells`).  In the map of a
+mirrored image the columns are reversed and the odd part negated.  PCA reduces the even
+and odd parts apart (the odd part uncentred, so that its sign flip is kept) to
+``channels / 2`` each.
+
+The second layer treats the reduced map as an image of ``channels`` channels and runs
+the first layer's recipe on it: each 3 x 3 neighbourhood whitened (ZCA fitted with the
+neighbourhoods' mirror images, columns reversed and odd channels negated, so that it
+commutes with that signed mirror), encoded against a spherical k-means dictionary closed
+under it (soft threshold, both polarities), summed over the first layer's pooling grid
+of the neighbourhood positions and the whole map, raised to the power and folded; the
+same kernel as the first layer's, on float values and without per-patch normalization.
+Its features, appended after the first layer's, carry a weight below 1 after
+standardization (``feature_weights``): a stronger L2 penalty on their classifier
+weights, since on their own they overfit.
+"""
+import numpy as np
+
+from fastsoftmax._shared.aligned import aligned_empty
+from fastsoftmax._shared.progress import report
+from fastsoftmax.features import _dictionary_kernels as _dictionary
+from fastsoftmax.features import _encoder_kernels as _encoder
+from fastsoftmax.features import _split_encoder_kernels as _split
+from fastsoftmax.features._blas import limit_blas_threads
+from fastsoftmax.features._mirror import patch_mirror
+
+__all__ = ["SecondLayer", "cell_grid", "encode_two_layers"]
+
+#: Cells a pooling region, along each axis.
+CELLS_PER_REGION = 3
+#: Side of the neighbourhoods of the map the second layer encodes.
+NEIGHBOURHOOD = 3
+#: Images whose maps fit the channel PCA, and the whitening and dictionary.
+PCA_IMAGES = 1000
+SAMPLE_IMAGES = 4000
+#: Neighbourhoods (before their mirror images are added) the dictionary is learned on.
+SAMPLE_NEIGHBOURHOODS = 100_000
+#: The whitening's regularization, relative to the largest eigenvalue.
+RELATIVE_WHITEN_EPS = 0.01
+#: Images per kernel call (a batch's maps take 4 * cells**2 * K floats an image).
+_BATCH = 256
+
+
+def cell_grid(n_positions, n_regions):
+    """The cells along an axis of ``n_positions`` patch positions pooled into
+    ``n_regions`` regions: ``(cells, cell_regions)``, the cell of each position
+    ((n_positions,) int64) and the region of each cell ((n_cells,) int64).
+
+    The cells nest in the regions: cell boundary ``3 r`` falls where region boundary
+    ``r`` does, both rounded from ``r * n / R`` the same way
+    (:func:`~._encoder_kernels.pooling_regions`).
+
+    Raises
+    ------
+    ValueError
+        If there are fewer positions than cells.
+    """
+    n_cells = n_regions * CELLS_PER_REGION
+    if n_positions < n_cells:
+        raise ValueError(f"a second layer needs at least {n_cells} patch positions a side "
+                         f"(pooling {n_regions}), got {n_positions}")
+    cells = _encoder.pooling_regions(n_positions, n_cells)
+    cell_regions = np.arange(n_cells, dtype=np.int64) // CELLS_PER_REGION
+    return cells, cell_regions
+
+
+def map_mirror(n_channels, side=NEIGHBOURHOOD):
+    """The signed mirror of a reduced map's ``side`` x ``side`` neighbourhood (row,
+    column, channel): ``(permutation, signs)``, ``mirrored = x[permutation] * signs``
+    (columns reversed, the odd half of the channels negated)."""
+    signs = np.tile(np.r_[np.ones(n_channels // 2), -np.ones(n_channels // 2)], side * side)
+    return patch_mirror(side, n_channels), signs.astype(np.float32)
+
+
+class SecondLayer:
+    """The fitted second layer: channel PCA, neighbourhood whitening and dictionary.
+
+    Parameters
+    ----------
+    n_atoms : int
+        Dictionary size (base atoms and their mirror images; even).
+    n_channels : int
+        Channels of the reduced map (even: half mirror-even, half mirror-odd).
+    threshold, power : float
+        The soft threshold and the power of the pooled sums.
+    n_regions : int
+        Pooling grid of the neighbourhood positions (with the whole map's sums).
+    """
+
+    def __init__(self, n_atoms, n_channels, threshold, power, n_regions):
+        self.n_atoms = n_atoms
+        self.n_channels = n_channels
+        self.threshold = threshold
+        self.power = power
+        self.n_regions = n_regions
+
+    @property
+    def n_features(self):
+        return (self.n_regions ** 2 + 1) * self.n_atoms
+
+    # ---- fit ------------------------------------------------------------------------
+    def fit_channels(self, even_maps, odd_maps):
+        """The channel PCA from first-layer maps, their even and odd parts
+        (n, cells, cells, 2, K / 2) each."""
+        half = self.n_channels // 2
+        width = even_maps.shape[-1] * 2
+        if half > width:
+            raise ValueError(f"second-layer channels ({self.n_channels}) must be at most "
+                             f"twice the first layer's features per cell ({2 * width})")
+        even = even_maps.reshape(-1, width).astype(np.float64)
+        mean = even.mean(axis=0)
+        even -= mean
+        self.even_components_ = _top_components(even, half)
+        del even
+        self.odd_components_ = _top_components(odd_maps.reshape(-1, width).astype(np.float64),
+                                               half)
+        self.even_mean_ = mean.astype(np.float32)
+        return self
+
+    def reduce(self, even_maps, odd_maps):
+        """Reduced maps (n, cells, cells, channels) float32 of first-layer maps' even and
+        odd parts."""
+        n, side = even_maps.shape[:2]
+        width = even_maps.shape[-1] * 2
+        half = self.n_channels // 2
+        out = np.empty((n * side * side, self.n_channels), dtype=np.float32)
+        out[:, :half] = even_maps.reshape(-1, width) @ self.even_components_
+        out[:, :half] -= self.even_mean_ @ self.even_components_
+        out[:, half:] = odd_maps.reshape(-1, width) @ self.odd_components_
+        return out.reshape(n, side, side, self.n_channels)
+
+    def fit_dictionary(self, reduced, max_iter, rng, progress=None):
+        """The whitening and the dictionary from reduced maps (n, cells, cells, C)."""
+        permutation, signs = map_mirror(self.n_channels)
+        windows = np.lib.stride_tricks.sliding_window_view(
+            reduced, (NEIGHBOURHOOD, NEIGHBOURHOOD), axis=(1, 2))  # (n, r, c, C, 3, 3)
+        patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, permutation.size)
+        if len(patches) > SAMPLE_NEIGHBOURHOODS:
+            patches = patches[rng.choice(len(patches), SAMPLE_NEIGHBOURHOODS, replace=False)]
+        patches = patches.astype(np.float64)
+        mean = patches.mean(axis=0)
+        mean = 0.5 * (mean + mean[permutation] * signs)
+        centred = patches - mean
+        second = centred.T @ centred / len(centred)
+        flip = np.outer(signs, signs)
+        second = 0.5 * (second + second[np.ix_(permutation, permutation)] * flip)
+        eigvals, eigvecs = np.linalg.eigh(second)
+        eigvals = np.maximum(eigvals, 0.0)
+        eps = RELATIVE_WHITEN_EPS * eigvals.max()
+        matrix = ((eigvecs / np.sqrt(eigvals + eps)) @ eigvecs.T).astype(np.float32)
+        # commutes with the signed mirror exactly, as the split encoder requires
+        matrix = 0.5 * (matrix + matrix[np.ix_(permutation, permutation)] * flip.astype(np.float32))
+        white = (centred @ matrix).astype(np.float32)
+        white = np.concatenate([white, white[:, permutation] * signs])
+        base, self.n_iter_, _ = _dictionary.spherical_kmeans(
+            white, self.n_atoms // 2, max_iter, rng, progress=progress, init="points")
+        self.whiten_mean_ = mean.astype(np.float32)
+        self.whiten_matrix_ = np.ascontiguousarray(matrix)
+        self.atoms_ = np.ascontiguousarray(
+            np.concatenate([base, base[:, permutation] * signs]), dtype=np.float32)
+        return self
+
+    # ---- transform ------------------------------------------------------------------
+    def split_weights(self):
+        """The encoder's split products (:func:`~._encoder_kernels.mirror_split`)."""
+        permutation, signs = map_mirror(self.n_channels)
+        split = _split.mirror_split("soft-threshold", True, NEIGHBOURHOOD, self.n_channels,
+                                      self.whiten_matrix_, self.atoms_, signs)
+        if split is None:
+            raise ValueError("the second layer's whitening does not commute with its mirror")
+        return split
+
+    def encode(self, reduced, split, out):
+        """``out`` (n, n_features) := the folded features of reduced maps."""
+        positions = reduced.shape[1] - NEIGHBOURHOOD + 1
+        regions = _encoder.pooling_regions(positions, self.n_regions)
+        _split.encode_batch_mirror_split(
+            reduced, NEIGHBOURHOOD, 1, False, 0.0, self.whiten_mean_, *split,
+            float(self.threshold), float(self.power), True, regions, regions,
+            int(self.n_regions), _encoder.DEFAULT_TILE, out)
+
+    # ---- model files ----------------------------------------------------------------
+    ARRAYS = ("even_mean_", "even_components_", "odd_components_", "whiten_mean_",
+              "whiten_matrix_", "atoms_")
+
+    def to_arrays(self):
+        return {name.rstrip("_"): getattr(self, name) for name in self.ARRAYS}
+
+    def set_arrays(self, arrays, first_width):
+        """Set the fitted arrays from a model file's, checking their shapes, dtype,
+        values and the mirror symmetry first; ``first_width``: the first layer's
+        features per cell and part (2 * K / 2).
+
+        Raises
+        ------
+        ValueError
+        """
+        half = self.n_channels // 2
+        dim = NEIGHBOURHOOD * NEIGHBOURHOOD * self.n_channels
+        shapes = {"even_mean": (first_width,), "even_components": (first_width, half),
+                  "odd_components": (first_width, half), "whiten_mean": (dim,),
+                  "whiten_matrix": (dim, dim), "atoms": (self.n_atoms, dim)}
+        for name, shape in shapes.items():
+            if name not in arrays:
+                raise ValueError(f"second layer: {name!r} is missing")
+            value = np.asarray(arrays[name])
+            if value.dtype != np.float32 or value.shape != shape:
+                raise ValueError(f"second layer: {name!r} must be float32 of shape {shape}, "
+                                 f"got {value.dtype} {value.shape}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"second layer: {name!r} holds non-finite values")
+            setattr(self, name + "_", np.array(value, copy=True))
+        permutation, signs = map_mirror(self.n_channels)
+        base = self.n_atoms // 2
+        if not np.array_equal(self.atoms_[base:], self.atoms_[:base][:, permutation] * signs):
+            raise ValueError("second layer: the second half of 'atoms' must be the mirror "
+                             "images of the first")
+        self.split_weights()  # refuses a whitening that does not commute with the mirror
+        return self
+
+
+def _top_components(values, n):
+    """The ``n`` leading eigenvectors of ``values.T @ values`` (d, n) float32."""
+    eigvals, eigvecs = np.linalg.eigh(values.T @ values)
+    return np.ascontiguousarray(eigvecs[:, ::-1][:, :n], dtype=np.float32)
+
+
+def first_layer_split(first):
+    """A fitted first layer's split products and cell grids for :func:`encode_two_layers`
+    (``first``: a fitted ``KMeansFeatures`` with the soft threshold and ``mirror``)."""
+    height, width, channels = first.image_shape_
+    split = _split.mirror_split("soft-threshold", True, first.patch_size, channels,
+                                  first.whiten_matrix_, first.cluster_centers_)
+    if split is None:
+        raise ValueError("a second layer needs a first-layer whitening that commutes with "
+                         "the mirror")
+    n_rows, n_cols = _encoder.grid_shape(height, width, first.patch_size, first.stride)
+    cell_rows, cell_regions = cell_grid(n_rows, first.pooling)
+    cell_cols, _ = cell_grid(n_cols, first.pooling)
+    return split, cell_rows, cell_cols, cell_regions
+
+
+def first_layer_width(first):
+    """Features of the first layer alone: (R * R + pyramid) * 2 polarities * K / 2."""
+    return (first.pooling ** 2 + bool(first.pyramid)) * first.cluster_centers_.shape[0]
+
+
+def first_layer_maps(first, images, geometry, features=None):
+    """The first layer's folded features (into ``features`` when given) and its maps'
+    even and odd parts (n, cells, cells, 2, K / 2) float32 of a batch of uint8 images."""
+    split, cell_rows, cell_cols, cell_regions = geometry
+    n_cells = len(cell_regions)
+    n_base = first.cluster_centers_.shape[0] // 2
+    if features is None:
+        features = np.empty((len(images), first_layer_width(first)), np.float32)
+    even_maps = np.empty((len(images), n_cells, n_cells, 2, n_base), np.float32)
+    odd_maps = np.empty_like(even_maps)
+    # inside the limit: BLAS threads left spinning by a product here would slow the kernel
+    with limit_blas_threads():
+        _split.encode_batch_cells(
+            np.ascontiguousarray(images), first.patch_size, first.stride,
+            float(first.norm_eps), first.whiten_mean_, *split, float(first.threshold),
+            float(first.power), bool(first.pyramid), cell_rows, cell_cols, n_cells,
+            cell_regions, int(first.pooling), _encoder.DEFAULT_TILE, features, even_maps,
+            odd_maps)
+    return features, even_maps, odd_maps
+
+
+def fit_second_layer(first, images, n_atoms, n_channels, max_iter, rng, progress=None):
+    """A :class:`SecondLayer` fitted on the maps of a sample of ``images`` (uint8) by the
+    fitted first layer ``first``."""
+    layer = SecondLayer(n_atoms, n_channels, first.threshold, first.power, first.pooling)
+    sample = rng.choice(len(images), min(SAMPLE_IMAGES, len(images)), replace=False)
+    geometry = first_layer_split(first)
+    parts = [first_layer_maps(first, images[sample[s:s + _BATCH]], geometry)[1:]
+             for s in range(0, min(PCA_IMAGES, len(sample)), _BATCH)]
+    layer.fit_channels(np.concatenate([even for even, _ in parts]),
+                       np.concatenate([odd for _, odd in parts]))
+    del parts
+    reduced = np.concatenate([
+        layer.reduce(*first_layer_maps(first, images[sample[s:s + _BATCH]], geometry)[1:])
+        for s in range(0, len(sample), _BATCH)])
+    return layer.fit_dictionary(reduced, max_iter, rng, progress)
+
+
+def encode_two_layers(first, layer, images, progress=None):
+    """Both layers' features of uint8 images: (N, first + second layer's) float32,
+    the first layer's features first."""
+    n1 = first_layer_width(first)
+    out = aligned_empty((len(images), n1 + layer.n_features), np.float32)
+    report(progress, "features", 0, len(images))
+    geometry = first_layer_split(first)
+    split = layer.split_weights()
+    first_part = np.empty((min(_BATCH, len(images)), n1), np.float32)
+    second_part = np.empty((min(_BATCH, len(images)), layer.n_features), np.float32)
+    for start in range(0, len(images), _BATCH):
+        stop = min(start + _BATCH, len(images))
+        _, even_maps, odd_maps = first_layer_maps(first, images[start:stop], geometry,
+                                                  first_part[:stop - start])
+        out[start:stop, :n1] = first_part[:stop - start]
+        reduced = layer.reduce(even_maps, odd_maps)
+        del even_maps, odd_maps
+        with limit_blas_threads():
+            layer.encode(reduced, split, second_part[:stop - start])
+        out[start:stop, n1:] = second_part[:stop - start]
+        report(progress, "features", stop, len(images))
+    return out

@@ -1,0 +1,254 @@
+"""The second layer of learned features (``KMeansFeatures(second_layer=...)``): the
+cell-map kernel and the signed-mirror encoder against the NumPy reference, the mirror
+identity on real and synthetic images, model files, the feature weights, and refusals."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastsoftmax.features import KMeansFeatures
+from fastsoftmax.features import _encoder_kernels as _encoder
+from fastsoftmax.features import _split_encoder_kernels as _split
+from fastsoftmax.features._mirror import fold_mirror, patch_mirror
+from fastsoftmax.features.second_layer import cell_grid, map_mirror
+from fastsoftmax.model.scaling import FeatureScaler
+
+CIFAR = Path(__file__).resolve().parents[1].parent / "shared/data/cifar10-dev/cifar-10-batches-py"
+
+
+def _signed_mirror_matrix(permutation, signs):
+    """``M`` with ``(M x)_i = signs_i x_permutation(i)``."""
+    matrix = np.zeros((len(permutation), len(permutation)))
+    matrix[np.arange(len(permutation)), permutation] = signs
+    return matrix
+
+
+def _symmetric_state(rng, permutation, signs, n_base):
+    """A whitening that commutes with the signed mirror exactly, its mean, and unit atoms
+    followed by their mirror images."""
+    dim = len(permutation)
+    mirror = _signed_mirror_matrix(permutation, signs)
+    a = rng.standard_normal((dim, dim))
+    matrix = (a @ a.T / dim + np.eye(dim)).astype(np.float32)
+    matrix = 0.5 * (matrix + (mirror @ matrix @ mirror.T).astype(np.float32))
+    mean = (0.01 * rng.standard_normal(dim)).astype(np.float32)
+    atoms = rng.standard_normal((n_base, dim))
+    atoms /= np.linalg.norm(atoms, axis=1, keepdims=True)
+    atoms = np.concatenate([atoms, atoms @ mirror.T]).astype(np.float32)
+    return mean, matrix, atoms
+
+
+@pytest.mark.parametrize("shape, patch_size, pooling, k, power, pyramid", [
+    ((3, 32, 32, 3), 6, 3, 12, 0.5, True),   # 27 positions: 9 cells of 3
+    ((2, 32, 32, 3), 8, 3, 8, 0.5, False),   # 25 positions: cells of 3, 3, 2, 3, 3, 3, 2, 3, 3
+    ((2, 14, 14, 1), 3, 1, 6, 1.0, True),    # 12 positions: 3 cells, one region
+])
+def test_the_cell_kernel_matches_the_reference(shape, patch_size, pooling, k, power, pyramid):
+    """The folded features of the pooling grid and the even/odd map of the cells equal
+    the reference's sums over the cells, added into regions, raised and folded."""
+    rng = np.random.default_rng(sum(shape) + k)
+    images = rng.integers(0, 256, shape, dtype=np.uint8)
+    permutation = patch_mirror(patch_size, shape[3])
+    signs = np.ones(len(permutation), np.float32)
+    mean, matrix, atoms = _symmetric_state(rng, permutation, signs, k // 2)
+    n_positions = shape[1] - patch_size + 1
+    cells, cell_regions = cell_grid(n_positions, pooling)
+    n_cells = len(cell_regions)
+    raw = _encoder.encode_reference(images, patch_size, 1, 10.0, mean, matrix, atoms,
+                                    encoder="soft-threshold", n_regions=n_cells)
+    raw = raw.reshape(shape[0], n_cells, n_cells, 2, k).astype(np.float64)
+    regions = np.zeros((shape[0], pooling, pooling, 2, k))
+    for a in range(n_cells):
+        for b in range(n_cells):
+            regions[:, cell_regions[a], cell_regions[b]] += raw[:, a, b]
+    expected = [fold_mirror((regions ** power).reshape(shape[0], -1).astype(np.float32),
+                            pooling, 2, k)]
+    if pyramid:
+        whole = regions.sum(axis=(1, 2)) ** power
+        expected.append(fold_mirror(whole.reshape(shape[0], -1).astype(np.float32), 1, 2, k))
+    expected = np.hstack(expected)
+    raised = raw ** power
+    half = k // 2
+    expected_even = (raised[..., :half] + raised[..., half:]) / np.sqrt(2)
+    expected_odd = (raised[..., :half] - raised[..., half:]) / np.sqrt(2)
+
+    split = _split.mirror_split_weights(matrix, atoms, permutation)
+    features = np.empty_like(expected)
+    even_maps = np.empty((shape[0], n_cells, n_cells, 2, half), np.float32)
+    odd_maps = np.empty_like(even_maps)
+    _split.encode_batch_cells(images, patch_size, 1, 10.0, mean, *split, 0.25, power, pyramid,
+                              cells, cells, n_cells, cell_regions, pooling,
+                              _encoder.DEFAULT_TILE, features, even_maps, odd_maps)
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    for maps, reference in ((even_maps, expected_even), (odd_maps, expected_odd)):
+        np.testing.assert_allclose(maps, reference, rtol=1e-5,
+                                   atol=1e-6 * np.abs(reference).max())
+    assert (np.abs(odd_maps) > 0).mean() > 0.2  # the odd part is not trivially 0
+
+
+@pytest.mark.parametrize("channels, side, pooling", [(8, 9, 3), (4, 7, 1)])
+def test_the_split_encoder_on_float_maps_with_a_signed_mirror_matches_the_reference(
+        channels, side, pooling):
+    """The second layer's encoder: float32 maps taken as they are (no patch
+    normalization), a mirror that reverses the columns and negates the odd channels."""
+    rng = np.random.default_rng(channels + side)
+    maps = rng.standard_normal((3, side, side, channels)).astype(np.float32)
+    permutation, signs = map_mirror(channels)
+    mean, matrix, atoms = _symmetric_state(rng, permutation, signs, 10)
+    ref = _encoder.encode_reference(maps, 3, 1, 0.0, mean, matrix, atoms,
+                                    encoder="soft-threshold", threshold=0.25, n_regions=pooling,
+                                    pyramid=True, power=0.5, mirror=True, normalize=False)
+    split = _split.mirror_split("soft-threshold", True, 3, channels, matrix, atoms, signs)
+    assert split is not None
+    regions = _encoder.pooling_regions(side - 2, pooling)
+    out = np.empty_like(ref)
+    _split.encode_batch_mirror_split(maps, 3, 1, False, 0.0, mean, *split, 0.25, 0.5, True,
+                                     regions, regions, pooling, _encoder.DEFAULT_TILE, out)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
+    # a whitening that commutes with the unsigned mirror only is not split
+    a = rng.standard_normal(matrix.shape).astype(np.float32)
+    unsigned = 0.5 * (a + a.T + (a + a.T)[np.ix_(permutation, permutation)])
+    assert _split.mirror_split("soft-threshold", True, 3, channels, unsigned, atoms) is not None
+    assert _split.mirror_split("soft-threshold", True, 3, channels, unsigned, atoms,
+                               signs) is None
+
+
+def _two_layer_model(**params):
+    settings = dict(patch_size=6, n_centroids=40, n_patches=5000, whiten_eps=1.0, power=0.5,
+                    encoder="soft-threshold", pooling=3, mirror=True, pyramid=True,
+                    max_iter=3, second_layer=20, second_layer_channels=8, random_state=0)
+    return KMeansFeatures(**{**settings, **params})
+
+
+def _smooth_images(n, seed=0):
+    """Random images with structure at several scales (uint8, 32x32x3)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (n, 8, 8, 3))
+    images = np.repeat(np.repeat(coarse, 4, axis=1), 4, axis=2)
+    images += rng.normal(0, 30, images.shape)
+    return np.clip(images, 0, 255).astype(np.uint8)
+
+
+def _check_mirror_identity(model, images):
+    features = model.transform(images)
+    mirrored = model.transform(np.ascontiguousarray(images[:, :, ::-1]))
+    n_second = model.second_layer_.n_features
+    assert np.abs(features[:, -n_second:]).max() > 0
+    np.testing.assert_allclose(mirrored, features, rtol=1e-5,
+                               atol=1e-5 * np.abs(features).max())
+
+
+def test_two_layer_features_are_the_same_for_a_mirrored_image():
+    images = _smooth_images(300)
+    model = _two_layer_model().fit(images)
+    assert model.n_features_out_ == 10 * 40 + 10 * 20
+    assert len(model.get_feature_names_out()) == model.n_features_out_
+    assert model.get_feature_names_out()[400] == "kmeans2_r0_c0_pos0"
+    _check_mirror_identity(model, images[:12])
+    # the first layer's features are those of the same first layer alone
+    single = _two_layer_model(second_layer=0).fit(images)
+    np.testing.assert_allclose(model.transform(images[:12])[:, :400], single.transform(images[:12]),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not CIFAR.is_dir(), reason="needs the CIFAR-10 development copy")
+def test_two_layer_features_of_cifar_images_are_the_same_for_their_mirror_images():
+    from fastsoftmax.data import load_cifar10
+
+    (images, _), _ = load_cifar10(CIFAR)
+    model = _two_layer_model(n_centroids=64, n_patches=20_000, second_layer=40,
+                             second_layer_channels=16).fit(images[:1500])
+    _check_mirror_identity(model, images[1500:1520])
+    # 8x8 patches: 25 positions, cells of unequal sizes
+    model = _two_layer_model(patch_size=8, n_centroids=32, n_patches=20_000).fit(images[:800])
+    _check_mirror_identity(model, images[1500:1510])
+
+
+def test_two_layer_arrays_round_trip_and_tampering_is_refused():
+    images = _smooth_images(200, seed=1)
+    model = _two_layer_model().fit(images)
+    metadata, arrays = model.to_arrays()
+    loaded = KMeansFeatures.from_arrays(metadata, arrays)
+    np.testing.assert_array_equal(loaded.transform(images[:5]), model.transform(images[:5]))
+    np.testing.assert_array_equal(loaded.feature_weights_, model.feature_weights_)
+
+    def refused(name, change, message):
+        changed = dict(arrays)
+        changed[name] = change(arrays[name].copy())
+        with pytest.raises(ValueError, match=message):
+            KMeansFeatures.from_arrays(metadata, changed)
+
+    def bump(a):
+        a.flat[-1] += 0.5
+        return a
+
+    refused("second_layer_atoms", bump,
+            "KMeansFeatures arrays: second layer: the second half of 'atoms' must be the "
+            "mirror images of the first")
+    refused("second_layer_whiten_matrix", lambda a: bump(a.T.copy()),
+            "KMeansFeatures arrays: the second layer's whitening does not commute with its "
+            "mirror")
+    refused("second_layer_even_components", lambda a: a[:, :-1].copy(),
+            r"KMeansFeatures arrays: second layer: 'even_components' must be float32 of "
+            r"shape \(40, 4\), got float32 \(40, 3\)")
+    refused("second_layer_even_mean", lambda a: a + np.float32(np.inf),
+            "KMeansFeatures arrays: second layer: 'even_mean' holds non-finite values")
+    missing = {k: v for k, v in arrays.items() if k != "second_layer_odd_components"}
+    with pytest.raises(ValueError, match="second layer: 'odd_components' is missing"):
+        KMeansFeatures.from_arrays(metadata, missing)
+
+
+def test_the_second_layers_weight_scales_its_standardized_features():
+    from fastsoftmax import SoftmaxClassifier
+    from fastsoftmax.model.pipeline import ImagePipeline
+
+    images = _smooth_images(240, seed=2)
+    y = np.arange(240) % 3
+    pipe = ImagePipeline(SoftmaxClassifier(n_iter=20, batch_size=40, random_state=0),
+                         features=_two_layer_model(second_layer_weight=0.25),
+                         pca_variance=None, standardize=True).fit(images, y)
+    features = pipe.features_.transform(images)
+    std = features.std(axis=0)
+    expected = np.where(std > 0, std, 1.0) / pipe.features_.feature_weights_
+    np.testing.assert_allclose(pipe.scaler_.scale_, expected, rtol=1e-4)
+    assert pipe.features_.feature_weights_[-1] == np.float32(0.25)
+    assert pipe.features_.feature_weights_[0] == 1.0
+    scaled = FeatureScaler().fit(features, feature_weights=pipe.features_.feature_weights_)
+    np.testing.assert_allclose(scaled.transform(features)[:, -200:].std(axis=0)[std[-200:] > 0],
+                               0.25, rtol=1e-3)
+    with pytest.raises(ValueError, match="feature_weights must be 600 positive values"):
+        FeatureScaler().fit(features, feature_weights=np.zeros(600))
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"second_layer": 7}, "second_layer must be 0 \\(none\\) or an even number of atoms, got 7"),
+    ({"second_layer": -2}, "second_layer must be 0 \\(none\\) or an even number of atoms"),
+    ({"second_layer_channels": 5}, "second_layer_channels must be even, got 5"),
+    ({"second_layer_weight": 0.0}, "second_layer_weight must be a positive finite number"),
+    ({"mirror": False}, "a second layer needs encoder='soft-threshold' and mirror=True"),
+    ({"encoder": "triangle"}, "a second layer needs encoder='soft-threshold' and mirror=True"),
+])
+def test_bad_second_layer_parameters_are_refused(params, message):
+    with pytest.raises(ValueError, match=message):
+        _two_layer_model(**params).fit(_smooth_images(20))
+
+
+def test_too_few_patch_positions_for_the_cells_are_refused():
+    images = _smooth_images(20)[:, :12, :12]  # 7 positions of 6x6 patches, 9 cells needed
+    with pytest.raises(ValueError, match="a second layer needs at least 9 patch positions a "
+                                         "side \\(pooling 3\\), got 7"):
+        _two_layer_model().fit(images)
+
+
+def test_the_cells_nest_in_the_pooling_regions():
+    """Each pooling region is the union of its three cells a side, for every count of
+    positions (the kernel adds the cells' sums into the regions)."""
+    for n_regions in (1, 2, 3, 4, 5):
+        for n_positions in range(3 * n_regions, 60):
+            cells, cell_regions = cell_grid(n_positions, n_regions)
+            np.testing.assert_array_equal(cell_regions[cells],
+                                          _encoder.pooling_regions(n_positions, n_regions))
+            assert np.bincount(cells, minlength=3 * n_regions).min() >= 1
+    cells, cell_regions = cell_grid(25, 3)
+    assert np.bincount(cells).tolist() == [3, 3, 2, 3, 3, 3, 2, 3, 3]
+    assert cell_regions.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
