@@ -332,28 +332,32 @@ def test_study_with_kmeans_features(tmp_path):
     assert f"{CLI_WIDTH} standardized kmeans features" in (out / "report.md").read_text()
 
 
-def test_the_large_preset_takes_8x8_patches_on_images_of_32_pixels_only(tmp_path):
+def test_the_large_preset_adds_a_second_layer_on_images_of_32_pixels_only(tmp_path):
     from dataset_files import write_svhn
 
     write_svhn(tmp_path / "svhn", n_train=100, n_test=20)
     small = ["--features", "kmeans", "--preset", "large", "--n-centroids", "8",
-             "--n-patches", "2000", "--epochs", "2", "--json"]
+             "--n-patches", "2000", "--second-layer-channels", "8", "--epochs", "2", "--json"]
     model = tmp_path / "large.npz"
     on_32 = _run("train", "-d", tmp_path / "svhn", *small, "--model", model)
     assert on_32.exit_code == 0, on_32.output
     report = json.loads(on_32.stdout)
-    assert report["feature_params"]["patch_size"] == 8
+    second = LARGE_SETUPS["kmeans"]["image_params"]["second_layer"]
+    assert report["feature_params"]["second_layer"] == second
     assert report["shift_train"] == LARGE_SETUPS["kmeans"]["setup"]["shift_train"]
-    assert report["n_features"] == 80  # (9 regions + the whole image) x 8 atoms, folded
+    # (9 regions + the whole image) x 8 atoms, folded, then 10 x the second layer's atoms
+    assert report["n_features"] == 80 + 10 * second
     features = ImagePipeline.load(model).features_
-    assert features.patch_size == 8 and features.cluster_centers_.shape == (8, 8 * 8 * 3)
-    # a --patch-size given wins; images smaller than 32 pixels keep the preset's 6x6
-    given = json.loads(_run("train", "-d", tmp_path / "svhn", *small, "--patch-size", "5").stdout)
-    assert given["feature_params"]["patch_size"] == 5
+    assert features.second_layer_.atoms_.shape == (second, 3 * 3 * 8)
+    # a --second-layer given wins; images smaller than 32 pixels get none
+    given = json.loads(_run("train", "-d", tmp_path / "svhn", *small, "--second-layer",
+                            "20").stdout)
+    assert given["n_features"] == 80 + 200
     on_8 = json.loads(_run("train", *small).stdout)
-    assert on_8["feature_params"]["patch_size"] == KMEANS_FEATURES["patch_size"] == 6
+    assert on_8["feature_params"]["second_layer"] == KMEANS_FEATURES["second_layer"] == 0
+    assert on_8["shift_train"] == 0
     swept = _run("sweep", "alpha=1e-3", "-d", tmp_path / "svhn", *small[:-1], "--out",
                  tmp_path / "sweep", "--no-plots")
     assert swept.exit_code == 0, swept.output
     saved = json.loads((tmp_path / "sweep" / "results.json").read_text())
-    assert saved["feature_params"]["patch_size"] == 8
+    assert saved["feature_params"]["second_layer"] == second

@@ -414,3 +414,31 @@ def test_kmeans_shifts_images_of_32_pixels_by_default(tmp_path):
     report = json.loads(_run(*args).stdout)
     assert report["shift_predict"] == 3
     assert json.loads(_run(*args, "--shift-predict", "0").stdout)["shift_predict"] == 0
+
+
+def test_kmeans_with_a_second_layer_trains_saves_and_evaluates(tmp_path):
+    """``--second-layer`` through the command line: the report counts both layers'
+    features, and the model file predicts as the model that was trained."""
+    folder = tmp_path / "cifar-10-batches-py"
+    _tiny_cifar(folder)
+    model = tmp_path / "two.npz"
+    args = ["train", "-d", str(folder), "--features", "kmeans", "--n-centroids", "8",
+            "--n-patches", "2000", "--second-layer", "6", "--second-layer-channels", "4",
+            "--epochs", "2", "--shift-predict", "0", "--model", str(model), "--json"]
+    report = json.loads(_run(*args).stdout)
+    # first layer: (9 regions + whole) x 2 polarities x 4 base atoms; second: 10 x 6
+    assert report["n_features"] == 80 + 60
+    assert report["feature_params"]["second_layer"] == 6
+    evaluated = json.loads(_run("evaluate", "--model", str(model), "-d", str(folder),
+                                "--json").stdout)
+    assert evaluated["accuracy"] == report["test_accuracy"]
+
+
+def test_a_second_layer_on_images_too_small_for_its_cells_is_refused(tmp_path):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = _run("train", "--features", "kmeans", "--second-layer", "10",
+                  "--model", str(tmp_path / "m.npz"))
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: a second layer needs at least 9 patch positions a side (--pooling 3), got 3")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -164,6 +164,19 @@ def test_two_layer_features_of_cifar_images_are_the_same_for_their_mirror_images
     _check_mirror_identity(model, images[1500:1510])
 
 
+@pytest.mark.parametrize("patch_size", [6, 8])
+def test_two_layer_features_match_the_numpy_reference(patch_size):
+    from fastsoftmax.features.second_layer import encode_two_layers, encode_two_layers_reference
+
+    images = _smooth_images(200, seed=3)
+    model = _two_layer_model(patch_size=patch_size).fit(images)
+    fast = encode_two_layers(model, model.second_layer_, images[:6])
+    ref = encode_two_layers_reference(model, model.second_layer_, images[:6])
+    assert fast.shape == ref.shape == (6, model.n_features_out_)
+    np.testing.assert_allclose(fast, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
+    np.testing.assert_array_equal(model.transform(images[:6]), fast)
+
+
 def test_two_layer_arrays_round_trip_and_tampering_is_refused():
     images = _smooth_images(200, seed=1)
     model = _two_layer_model().fit(images)
@@ -198,7 +211,7 @@ def test_two_layer_arrays_round_trip_and_tampering_is_refused():
         KMeansFeatures.from_arrays(metadata, missing)
 
 
-def test_the_second_layers_weight_scales_its_standardized_features():
+def test_the_second_layers_weight_scales_its_standardized_features(tmp_path):
     from fastsoftmax import SoftmaxClassifier
     from fastsoftmax.model.pipeline import ImagePipeline
 
@@ -213,6 +226,12 @@ def test_the_second_layers_weight_scales_its_standardized_features():
     np.testing.assert_allclose(pipe.scaler_.scale_, expected, rtol=1e-4)
     assert pipe.features_.feature_weights_[-1] == np.float32(0.25)
     assert pipe.features_.feature_weights_[0] == 1.0
+    # the model file keeps the second layer and the weighted scales
+    from fastsoftmax import load_model
+
+    pipe.save(tmp_path / "pipe.npz")
+    again = load_model(tmp_path / "pipe.npz")
+    np.testing.assert_array_equal(again.predict_proba(images[:30]), pipe.predict_proba(images[:30]))
     scaled = FeatureScaler().fit(features, feature_weights=pipe.features_.feature_weights_)
     np.testing.assert_allclose(scaled.transform(features)[:, -200:].std(axis=0)[std[-200:] > 0],
                                0.25, rtol=1e-3)
@@ -225,6 +244,8 @@ def test_the_second_layers_weight_scales_its_standardized_features():
     ({"second_layer": -2}, "second_layer must be 0 \\(none\\) or an even number of atoms"),
     ({"second_layer_channels": 5}, "second_layer_channels must be even, got 5"),
     ({"second_layer_weight": 0.0}, "second_layer_weight must be a positive finite number"),
+    ({"second_layer_channels": 82}, "second_layer_channels \\(82\\) must be at most twice "
+                                    "n_centroids \\(40\\)"),
     ({"mirror": False}, "a second layer needs encoder='soft-threshold' and mirror=True"),
     ({"encoder": "triangle"}, "a second layer needs encoder='soft-threshold' and mirror=True"),
 ])

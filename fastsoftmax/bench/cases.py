@@ -17,12 +17,13 @@ from fastsoftmax.bench.inputs import (encoder_problem, find_cifar_dev, require, 
                                       softmax_problem, synthetic_images)
 from fastsoftmax.bench.learned import setup_kmeans_pipeline
 from fastsoftmax.bench.timing import BenchSkip, Case, Pair, run_cases
+from fastsoftmax.bench.two_layer import setup_two_layer_encoder
 from fastsoftmax.bench.wide import WIDE_FEATURES, setup_sgd_wide, setup_sgd_wide_torch, torch_sgd
 from fastsoftmax.data import load_cifar10
 from fastsoftmax.features import hog, rgb2gray
 from fastsoftmax.features._encoder_kernels import encode_reference
 from fastsoftmax.features._mirror import patch_mirror
-from fastsoftmax.features.learned import encode
+from fastsoftmax.features.encoding import encode
 from fastsoftmax.model.classifier import SoftmaxClassifier
 from fastsoftmax.model.gradcheck import numerical_gradient, numerical_gradient_reference
 from fastsoftmax.model.pca import VariancePCA
@@ -475,6 +476,10 @@ CASES = [
          "the peak",
          _setup_kmeans_encoder_symmetric_gemm, {"tiny": 3, "quick": 5, "full": 5}, target=0.6,
          shares_fast_with="kmeans_encoder_symmetric"),
+    Case("kmeans_two_layer", "kmeans_two_layer",
+         "two-layer learned features (--second-layer 1000: the first layer's grid and cells "
+         "in one pass, the second layer on the reduced map) vs NumPy float32, image by image",
+         setup_two_layer_encoder, {"tiny": 3, "quick": 3, "full": 3}, target=4.0),
     Case("pca", "pca", "PCA 95% fit + transform: the pipeline's vs scikit-learn's default PCA",
          _setup_pca, {"tiny": 3, "quick": 3, "full": 3}),
     Case("gradcheck", "gradcheck",

@@ -8,8 +8,7 @@ import math
 
 import click
 
-from fastsoftmax._shared.presets import (FEATURE_SETUPS, KMEANS_FEATURES, KMEANS_LARGE_CLASSIFIER,
-                                        KMEANS_LARGE_FEATURES, LARGE_IMAGE_MIN_SIDE,
+from fastsoftmax._shared.presets import (FEATURE_SETUPS, KMEANS_FEATURES, LARGE_IMAGE_MIN_SIDE,
                                         LARGE_SETUPS)
 
 
@@ -111,16 +110,13 @@ preset_option = click.option(
     show_default=True,
     help="study: the study's batch 500, learning rate 0.01, 50,000 updates with replacement, "
          "L2 alpha = 1.2/500 (its 1.2 was against the summed batch loss). large (with "
-         f"--features kmeans): {KMEANS_LARGE_FEATURES['n_centroids']:,} atoms from "
-         f"{KMEANS_LARGE_FEATURES['n_patches']:,} patches (of "
-         f"{LARGE_SETUPS['kmeans']['image_params']['patch_size']}x"
-         f"{LARGE_SETUPS['kmeans']['image_params']['patch_size']} pixels on images of at "
-         f"least {LARGE_IMAGE_MIN_SIDE}x{LARGE_IMAGE_MIN_SIDE}), alpha "
-         f"{KMEANS_LARGE_CLASSIFIER['alpha']:g}, {KMEANS_LARGE_CLASSIFIER['epochs']} epochs, "
-         f"{LARGE_SETUPS['kmeans']['setup']['shift_rounds']} rounds of training images "
+         f"--features kmeans, on images of at least {LARGE_IMAGE_MIN_SIDE}x"
+         f"{LARGE_IMAGE_MIN_SIDE} pixels): a second layer of "
+         f"{LARGE_SETUPS['kmeans']['image_params']['second_layer']:,} atoms (--second-layer) "
+         f"and {LARGE_SETUPS['kmeans']['setup']['shift_rounds']} rounds of training images "
          f"shifted up to {LARGE_SETUPS['kmeans']['setup']['shift_train']} pixels "
-         "(--shift-train): higher accuracy for several times the time and twice the memory "
-         "(docs/learned-features.md).")
+         "(--shift-train): higher accuracy for about four times the time and twice the "
+         "memory (docs/learned-features.md).")
 
 
 # ---------------------------------------------------------------------- feature steps

@@ -114,13 +114,31 @@ def mirror_split(encoder, mirror, patch_size, channels, whiten_matrix, centroids
 
 
 @jit(JIT_OPTIONS)
+def _scratch(image_shape, patch_size, tile, n_even, n_odd, n_base, n_regions):
+    """One thread's buffers for :func:`_pooled_split`: the image as float64 with the
+    integral images of its values and squares, a tile's patches, their even and odd
+    coordinates, their products, and a grid row's sums per region and polarity."""
+    height, width, channels = image_shape
+    dim = patch_size * patch_size * channels
+    return (np.empty((height, width * channels), dtype=np.float64),
+            np.zeros((height + 1, width + 1), dtype=np.float64),
+            np.zeros((height + 1, width + 1), dtype=np.float64),
+            np.empty((tile, dim), dtype=np.float32),
+            np.empty((tile, n_even), dtype=np.float32),
+            np.empty((tile, n_odd), dtype=np.float32),
+            np.empty((tile, n_base), dtype=np.float32),
+            np.empty((tile, n_base), dtype=np.float32),
+            np.zeros((n_regions * 2, 2 * n_base), dtype=np.float32))
+
+
+@jit(JIT_OPTIONS)
 def _pooled_split(image, patch_size, stride, normalize, norm_eps, whiten_mean, even_first,
                   even_second, even_signs, odd_first, odd_second, odd_signs, even_weights,
-                  odd_weights, alpha, row_regions, col_regions, n_regions, pixels, sums,
-                  sq_sums, raw, even, odd, sym, anti, acc, pooled):
+                  odd_weights, alpha, row_regions, col_regions, n_regions, scratch, pooled):
     """``pooled`` (R * R * 2, K) float64 := one image's soft-threshold sums over the
-    grid of ``row_regions`` x ``col_regions``, from the split products (the other
-    arguments: scratch buffers of :func:`encode_batch_mirror_split`)."""
+    grid of ``row_regions`` x ``col_regions``, from the split products (``scratch``:
+    :func:`_scratch`)."""
+    pixels, sums, sq_sums, raw, even, odd, sym, anti, acc = scratch
     height, width, channels = image.shape
     n_even = even_first.shape[0]
     n_odd = odd_first.shape[0]
@@ -169,30 +187,21 @@ def encode_batch_mirror_split(images, patch_size, stride, normalize, norm_eps, w
 
     ``images`` (N, H, W, C): uint8 pixels, normalized patch by patch (``normalize``),
     or float32 values taken as they are (a second layer's maps)."""
-    n_images, height, width, channels = images.shape
-    dim = patch_size * patch_size * channels
+    n_images = images.shape[0]
     n_base = even_weights.shape[1]
     k = 2 * n_base
     alpha = np.float32(threshold)
     n_chunks = (n_images + _CHUNK - 1) // _CHUNK
     for chunk in prange(n_chunks):
-        pixels = np.empty((height, width * channels), dtype=np.float64)
-        sums = np.zeros((height + 1, width + 1), dtype=np.float64)
-        sq_sums = np.zeros((height + 1, width + 1), dtype=np.float64)
-        raw = np.empty((tile, dim), dtype=np.float32)
-        even = np.empty((tile, even_first.shape[0]), dtype=np.float32)
-        odd = np.empty((tile, odd_first.shape[0]), dtype=np.float32)
-        sym = np.empty((tile, n_base), dtype=np.float32)
-        anti = np.empty((tile, n_base), dtype=np.float32)
-        acc = np.zeros((n_regions * 2, k), dtype=np.float32)
+        scratch = _scratch(images.shape[1:], patch_size, tile, even_first.shape[0],
+                           odd_first.shape[0], n_base, n_regions)
         pooled = np.empty((n_regions * n_regions * 2, k), dtype=np.float64)
         whole = np.empty((2, k), dtype=np.float64)
         for i in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_images)):
             _pooled_split(images[i], patch_size, stride, normalize, norm_eps, whiten_mean,
                           even_first, even_second, even_signs, odd_first, odd_second,
                           odd_signs, even_weights, odd_weights, alpha, row_regions,
-                          col_regions, n_regions, pixels, sums, sq_sums, raw, even, odd,
-                          sym, anti, acc, pooled)
+                          col_regions, n_regions, scratch, pooled)
             _finish_folded(pooled, n_regions, n_base, power, pyramid, whole, out[i])
 
 
@@ -210,23 +219,15 @@ def encode_batch_cells(images, patch_size, stride, norm_eps, whiten_mean, even_f
     mirror-odd part ``(f_b - f_b') / sqrt(2)`` of each base atom ``b`` and its mirror atom
     ``b'``, per polarity: the map a second layer encodes.  In the map of a mirrored image
     the cell columns are reversed and the odd part negated."""
-    n_images, height, width, channels = images.shape
-    dim = patch_size * patch_size * channels
+    n_images = images.shape[0]
     n_base = even_weights.shape[1]
     k = 2 * n_base
     alpha = np.float32(threshold)
     scale = np.float32(1.0 / np.sqrt(2.0))
     n_chunks = (n_images + _CHUNK - 1) // _CHUNK
     for chunk in prange(n_chunks):
-        pixels = np.empty((height, width * channels), dtype=np.float64)
-        sums = np.zeros((height + 1, width + 1), dtype=np.float64)
-        sq_sums = np.zeros((height + 1, width + 1), dtype=np.float64)
-        raw = np.empty((tile, dim), dtype=np.float32)
-        even = np.empty((tile, even_first.shape[0]), dtype=np.float32)
-        odd = np.empty((tile, odd_first.shape[0]), dtype=np.float32)
-        sym = np.empty((tile, n_base), dtype=np.float32)
-        anti = np.empty((tile, n_base), dtype=np.float32)
-        acc = np.zeros((n_cells * 2, k), dtype=np.float32)
+        scratch = _scratch(images.shape[1:], patch_size, tile, even_first.shape[0],
+                           odd_first.shape[0], n_base, n_cells)
         cells = np.empty((n_cells * n_cells * 2, k), dtype=np.float64)
         raised = np.empty(k, dtype=np.float32)
         pooled = np.empty((n_regions * n_regions * 2, k), dtype=np.float64)
@@ -235,8 +236,7 @@ def encode_batch_cells(images, patch_size, stride, norm_eps, whiten_mean, even_f
             _pooled_split(images[i], patch_size, stride, True, norm_eps, whiten_mean,
                           even_first, even_second, even_signs, odd_first, odd_second,
                           odd_signs, even_weights, odd_weights, alpha, cell_rows, cell_cols,
-                          n_cells, pixels, sums, sq_sums, raw, even, odd, sym, anti, acc,
-                          cells)
+                          n_cells, scratch, cells)
             pooled[:] = 0.0
             for a in range(n_cells):
                 for b in range(n_cells):

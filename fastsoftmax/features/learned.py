@@ -167,8 +167,20 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         bag-of-words and Fisher vectors).  1 keeps the paper's sums; 0.5 (square
         roots) damps the features of frequent patterns and raises CIFAR-10 accuracy
         (the command line's default).
+    second_layer : int, default=0
+        Atoms of a second layer (atoms and their mirror images; even; 0: none), which
+        needs ``encoder="soft-threshold"`` and ``mirror``
+        (:mod:`fastsoftmax.features.second_layer`): it encodes every 3 x 3
+        neighbourhood of a map of this layer's codes summed over cells three times finer
+        than ``pooling``, and its features, pooled and folded like the first layer's,
+        follow them.
+    second_layer_channels : int, default=128
+        Channels of that map after PCA (even: half mirror-even, half mirror-odd).
+    second_layer_weight : float, default=0.3
+        The second layer's entry in :attr:`feature_weights_`.
     random_state : int, RandomState or None, default=None
-        Seeds the patch sample and the k-means initialization.
+        Seeds the patch sample, the k-means initialization and the second layer's
+        samples.
 
     Attributes
     ----------
@@ -188,7 +200,14 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         ``H * W * C``.
     n_features_out_ : int
         ``(pooling**2 + pyramid) * P * n_centroids`` (P = 1 for the triangle, 2 for
-        the soft threshold), half that with ``mirror``.
+        the soft threshold), half that with ``mirror``; plus ``(pooling**2 + 1) *
+        second_layer`` with a second layer.
+    second_layer_ : SecondLayer or None
+        The fitted second layer (its channel PCA, whitening and dictionary).
+    feature_weights_ : ndarray of shape (n_features_out_,), float32, or None
+        With a second layer, the weights a scaler gives the standardized features: 1 for
+        the first layer's, ``second_layer_weight`` for the second's (a stronger L2
+        penalty on their classifier weights: on their own they overfit).
 
     Notes
     -----
@@ -273,6 +292,10 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         weight = _check_float(self.second_layer_weight, "second_layer_weight")
         if atoms and not (params["mirror"] and params["encoder"] == "soft-threshold"):
             raise ValueError("a second layer needs encoder='soft-threshold' and mirror=True")
+        if atoms and channels > 2 * params["n_centroids"]:
+            raise ValueError(f"second_layer_channels ({channels}) must be at most twice "
+                             f"n_centroids ({params['n_centroids']}): half come from the "
+                             "mirror-even values of a cell, half from the mirror-odd ones")
         return {"second_layer": int(atoms), "second_layer_channels": channels,
                 "second_layer_weight": weight}
 

@@ -31,9 +31,9 @@ from fastsoftmax.features import _dictionary_kernels as _dictionary
 from fastsoftmax.features import _encoder_kernels as _encoder
 from fastsoftmax.features import _split_encoder_kernels as _split
 from fastsoftmax.features._blas import limit_blas_threads
-from fastsoftmax.features._mirror import patch_mirror
+from fastsoftmax.features._mirror import fold_mirror, patch_mirror
 
-__all__ = ["SecondLayer", "cell_grid", "encode_two_layers"]
+__all__ = ["SecondLayer", "cell_grid", "encode_two_layers", "encode_two_layers_reference"]
 
 #: Cells a pooling region, along each axis.
 CELLS_PER_REGION = 3
@@ -113,9 +113,6 @@ class SecondLayer:
         (n, cells, cells, 2, K / 2) each."""
         half = self.n_channels // 2
         width = even_maps.shape[-1] * 2
-        if half > width:
-            raise ValueError(f"second-layer channels ({self.n_channels}) must be at most "
-                             f"twice the first layer's features per cell ({2 * width})")
         even = even_maps.reshape(-1, width).astype(np.float64)
         mean = even.mean(axis=0)
         even -= mean
@@ -143,10 +140,13 @@ class SecondLayer:
         permutation, signs = map_mirror(self.n_channels)
         windows = np.lib.stride_tricks.sliding_window_view(
             reduced, (NEIGHBOURHOOD, NEIGHBOURHOOD), axis=(1, 2))  # (n, r, c, C, 3, 3)
-        patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, permutation.size)
-        if len(patches) > SAMPLE_NEIGHBOURHOODS:
-            patches = patches[rng.choice(len(patches), SAMPLE_NEIGHBOURHOODS, replace=False)]
-        patches = patches.astype(np.float64)
+        count = int(np.prod(windows.shape[:3]))
+        chosen = np.arange(count)
+        if count > SAMPLE_NEIGHBOURHOODS:
+            chosen = rng.choice(count, SAMPLE_NEIGHBOURHOODS, replace=False)
+        # only the chosen neighbourhoods are copied, as (row, column, channel) vectors
+        patches = windows[np.unravel_index(chosen, windows.shape[:3])]  # (m, C, 3, 3)
+        patches = patches.transpose(0, 2, 3, 1).reshape(len(chosen), -1).astype(np.float64)
         mean = patches.mean(axis=0)
         mean = 0.5 * (mean + mean[permutation] * signs)
         centred = patches - mean
@@ -171,8 +171,8 @@ class SecondLayer:
 
     # ---- transform ------------------------------------------------------------------
     def split_weights(self):
-        """The encoder's split products (:func:`~._encoder_kernels.mirror_split`)."""
-        permutation, signs = map_mirror(self.n_channels)
+        """The encoder's split products (:func:`~._split_encoder_kernels.mirror_split`)."""
+        _, signs = map_mirror(self.n_channels)
         split = _split.mirror_split("soft-threshold", True, NEIGHBOURHOOD, self.n_channels,
                                       self.whiten_matrix_, self.atoms_, signs)
         if split is None:
@@ -314,3 +314,41 @@ def encode_two_layers(first, layer, images, progress=None):
         out[start:stop, n1:] = second_part[:stop - start]
         report(progress, "features", stop, len(images))
     return out
+
+
+def encode_two_layers_reference(first, layer, images, dtype=np.float64):
+    """Plain NumPy :func:`encode_two_layers`, for the tests and the benchmark: the first
+    layer's cells by :func:`~._encoder_kernels.encode_reference`, added into regions,
+    raised and folded; the map's even and odd parts reduced by :meth:`SecondLayer.reduce`;
+    the second layer by ``encode_reference`` on the reduced maps."""
+    height, width, _ = first.image_shape_
+    n_rows, n_cols = _encoder.grid_shape(height, width, first.patch_size, first.stride)
+    if n_rows != n_cols:
+        raise ValueError("the reference takes square grids of patch positions")
+    _, cell_regions = cell_grid(n_rows, first.pooling)
+    n_cells, n_regions = len(cell_regions), first.pooling
+    k = first.cluster_centers_.shape[0]
+    n_base = k // 2
+    cells = _encoder.encode_reference(
+        images, first.patch_size, first.stride, first.norm_eps, first.whiten_mean_,
+        first.whiten_matrix_, first.cluster_centers_, dtype=dtype, encoder="soft-threshold",
+        threshold=first.threshold, n_regions=n_cells).astype(np.float64)
+    cells = cells.reshape(len(images), n_cells, n_cells, 2, k)
+    regions = np.zeros((len(images), n_regions, n_regions, 2, k))
+    for a in range(n_cells):
+        for b in range(n_cells):
+            regions[:, cell_regions[a], cell_regions[b]] += cells[:, a, b]
+    levels = [(n_regions, regions)] + ([(1, regions.sum(axis=(1, 2)))] if first.pyramid else [])
+    parts = [fold_mirror((level ** first.power).reshape(len(images), -1).astype(np.float32),
+                         side, 2, k) for side, level in levels]
+    raised = cells ** first.power
+    scale = 1.0 / np.sqrt(2.0)
+    even = ((raised[..., :n_base] + raised[..., n_base:]) * scale).astype(np.float32)
+    odd = ((raised[..., :n_base] - raised[..., n_base:]) * scale).astype(np.float32)
+    reduced = layer.reduce(even, odd)
+    parts.append(_encoder.encode_reference(
+        reduced, NEIGHBOURHOOD, 1, 0.0, layer.whiten_mean_, layer.whiten_matrix_, layer.atoms_,
+        dtype=dtype, encoder="soft-threshold", threshold=layer.threshold,
+        n_regions=layer.n_regions, pyramid=True, power=layer.power, mirror=True,
+        normalize=False))
+    return np.hstack(parts)

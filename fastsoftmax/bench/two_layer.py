@@ -1,0 +1,42 @@
+"""The two-layer learned-feature encoder (``--second-layer``): the fused kernels (the
+first layer's grid and cells in one pass, the second layer by the mirror-split kernel on
+float maps) against :func:`~fastsoftmax.features.second_layer.encode_two_layers_reference`
+in float32, image by image.
+
+Both sides encode the same images with the same fitted layers; the layers are fitted at
+setup on synthetic images with few patches and iterations (the speed does not depend on
+what the dictionaries learned).
+"""
+import numpy as np
+
+from fastsoftmax.bench.inputs import synthetic_images
+from fastsoftmax.bench.timing import Pair
+from fastsoftmax.features import KMeansFeatures
+from fastsoftmax.features.second_layer import encode_two_layers, encode_two_layers_reference
+
+#: Per size: images encoded, images of the reference, first-layer atoms, second-layer
+#: atoms, second-layer channels.
+SIZES = {"tiny": (4, 2, 16, 8, 8), "quick": (32, 4, 1600, 1000, 128),
+         "full": (256, 8, 1600, 1000, 128)}
+
+
+def setup_two_layer_encoder(size):
+    n, n_ref, k, k2, channels = SIZES[size]
+    train, _ = synthetic_images(max(300, n), seed=1)
+    model = KMeansFeatures(patch_size=6, n_centroids=k, n_patches=max(5000, 4 * k),
+                           whiten_eps=1.0, power=0.5, encoder="soft-threshold", pooling=3,
+                           mirror=True, pyramid=True, max_iter=2, second_layer=k2,
+                           second_layer_channels=channels, random_state=0).fit(train)
+    images = np.ascontiguousarray(train[:n])
+
+    def fast():
+        return encode_two_layers(model, model.second_layer_, images)
+
+    def reference():
+        return encode_two_layers_reference(model, model.second_layer_, images[:n_ref],
+                                           dtype=np.float32)
+
+    info = {"shape": f"{n} images 32x32x3, first layer K={k} (6x6 patches, 3x3 grid + "
+                     f"whole, 9x9 cells), second layer K={k2} on {channels} channels"}
+    return Pair(fast, reference, reference_label="numpy float32", unit="image",
+                fast_units=n, reference_units=n_ref, info=info)
