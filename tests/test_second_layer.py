@@ -273,3 +273,22 @@ def test_the_cells_nest_in_the_pooling_regions():
     cells, cell_regions = cell_grid(25, 3)
     assert np.bincount(cells).tolist() == [3, 3, 2, 3, 3, 3, 2, 3, 3]
     assert cell_regions.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+
+
+def test_the_pictures_of_a_two_layer_model_draw_its_first_layer():
+    """The dictionary pictures take the classifier's weights on the first layer's
+    features only: the same as a model whose second-layer weights are cut off."""
+    from fastsoftmax import SoftmaxClassifier
+    from fastsoftmax.model.pipeline import ImagePipeline
+    from fastsoftmax.plots.model_pictures import _region_weights, input_weights
+
+    images = _smooth_images(200, seed=4)
+    pipe = ImagePipeline(SoftmaxClassifier(n_iter=20, batch_size=40, random_state=0),
+                         features=_two_layer_model(), pca_variance=None,
+                         standardize=True).fit(images, np.arange(200) % 4)
+    weights = _region_weights(pipe)
+    assert weights.shape == (4, 10, 2 * 40)
+    first = input_weights(pipe)[:, :400]
+    # the whole image's weights: unfolded, w / sqrt(2) on an atom and on its mirror atom
+    np.testing.assert_allclose(weights[:, 9, :20], first[:, 360:380] / np.sqrt(2))
+    np.testing.assert_allclose(weights[:, 9, 20:40], first[:, 360:380] / np.sqrt(2))

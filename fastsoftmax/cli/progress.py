@@ -24,6 +24,7 @@ STAGES = {
     "load": ("load", None),
     "features": ("features", "images"),
     "dictionary": ("dictionary", "iterations"),
+    "second layer": ("second layer", "iterations"),
     "mirrored features": ("mirrored features", "images"),
     "validation features": ("validation features", "images"),
     "test features": ("test features", "images"),

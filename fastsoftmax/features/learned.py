@@ -18,12 +18,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from fastsoftmax._shared.progress import relabel
 from fastsoftmax.features import _dictionary_kernels as _dictionary
 from fastsoftmax.features import _encoder_kernels as _encoder
 from fastsoftmax.features.batch_hog import _positive_int
 from fastsoftmax.features._mirror import patch_mirror
 from fastsoftmax.features.encoding import encode
-from fastsoftmax.features.second_layer import SecondLayer, cell_grid, encode_two_layers, fit_second_layer
+from fastsoftmax.features.second_layer import (SecondLayer, cell_grid, encode_two_layers,
+                                               fit_second_layer)
 
 __all__ = ["KMeansFeatures"]
 
@@ -336,8 +338,10 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
             Training images (pixel values 0..255).
         y : ignored
         progress : callable, optional
-            ``progress("dictionary", done, max_iter)`` after each k-means iteration
-            (see :mod:`fastsoftmax._shared.progress`).
+            ``progress("dictionary", done, max_iter)`` after each k-means iteration, and
+            with a second layer ``progress("second layer", done, max_iter)`` from the
+            start of its fit and after each of its k-means iterations (see
+            :mod:`fastsoftmax._shared.progress`).
 
         Returns
         -------
@@ -376,7 +380,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         if params["second_layer"]:
             self.second_layer_ = fit_second_layer(
                 self, images, params["second_layer"], params["second_layer_channels"],
-                params["max_iter"], rng)
+                params["max_iter"], rng, progress=relabel(progress, "second layer"))
             self._set_shape(images.shape[1:])
         return self
 

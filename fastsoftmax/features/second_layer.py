@@ -278,6 +278,7 @@ def first_layer_maps(first, images, geometry, features=None):
 def fit_second_layer(first, images, n_atoms, n_channels, max_iter, rng, progress=None):
     """A :class:`SecondLayer` fitted on the maps of a sample of ``images`` (uint8) by the
     fitted first layer ``first``."""
+    report(progress, "dictionary", 0, max_iter)  # the maps of the sample come first
     layer = SecondLayer(n_atoms, n_channels, first.threshold, first.power, first.pooling)
     sample = rng.choice(len(images), min(SAMPLE_IMAGES, len(images)), replace=False)
     geometry = first_layer_split(first)

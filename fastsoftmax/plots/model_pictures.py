@@ -217,7 +217,8 @@ def _region_weights(pipe):
     The filters: the K atoms (triangle), or the K atoms then their negations (soft
     threshold).  Mirror-folded features are unfolded: a folded feature's weight ``w``
     is ``w / sqrt(2)`` on each of its two halves (base atom in region (i, j), mirror atom
-    in region (i, R - 1 - j)), which gives the same scores.
+    in region (i, R - 1 - j)), which gives the same scores.  The weights on a second
+    layer's features, which follow the first layer's, are not drawn.
     """
     from fastsoftmax.features._mirror import unfold_weights  # here: the package imports Numba
 
@@ -225,6 +226,9 @@ def _region_weights(pipe):
     n_regions = int(step.pooling)
     n_pol = 2 if step.encoder == "soft-threshold" else 1
     weights = input_weights(pipe)
+    second = getattr(step, "second_layer_", None)
+    if second is not None:
+        weights = weights[:, :weights.shape[1] - second.n_features]
     n_grid = n_regions * n_regions
     per_region = weights.shape[1] // (n_grid + bool(step.pyramid))
     levels = [(n_regions, weights[:, :n_grid * per_region])]
