@@ -206,7 +206,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         second_layer`` with a second layer.
     second_layer_ : SecondLayer or None
         The fitted second layer (its channel PCA, whitening and dictionary).
-    feature_weights_ : ndarray of shape (n_features_out_,), float32, or None
+    feature_weights_ : ndarray of float32, or None
         With a second layer, the weights a scaler gives the standardized features: 1 for
         the first layer's, ``second_layer_weight`` for the second's (a stronger L2
         penalty on their classifier weights: on their own they overfit).
@@ -395,8 +395,8 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
 
     @property
     def feature_weights_(self):
-        """Weights of the standardized features, (n_features_out_,) float32, or None
-        when all are 1: ``second_layer_weight`` on the second layer's, a stronger L2
+        """Weights of the standardized features, one per output feature (float32), or
+        None when all are 1: ``second_layer_weight`` on the second layer's, a stronger L2
         penalty on their classifier weights (the pipeline's scaler applies them)."""
         check_is_fitted(self, "n_features_out_")
         if getattr(self, "second_layer_", None) is None:
