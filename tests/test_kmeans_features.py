@@ -14,7 +14,8 @@ from fastsoftmax.features import KMeansFeatures
 from fastsoftmax.features import _encoder_kernels as _encoder
 from fastsoftmax.features import _dictionary_kernels as _kmeans
 from fastsoftmax.features.encoding import encode
-from fastsoftmax.features.learned import sample_patches, zca_whitening
+from fastsoftmax.features.learned import sample_patches
+from fastsoftmax.features.whitening import zca_whitening
 from fastsoftmax.io.model_file import load_arrays, save_arrays
 
 CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-dev" / "cifar-10-batches-py"

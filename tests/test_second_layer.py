@@ -113,6 +113,30 @@ def test_the_split_encoder_on_float_maps_with_a_signed_mirror_matches_the_refere
                                signs) is None
 
 
+def test_whitening_with_a_signed_mirror_commutes_with_it_exactly():
+    """The second layer's whitening: that of the neighbourhoods together with their
+    mirror images (columns reversed, odd channels negated), commuting with that mirror
+    exactly in float32 too; its eps a fraction of the largest eigenvalue."""
+    from fastsoftmax.features.whitening import zca_whitening
+
+    rng = np.random.default_rng(5)
+    permutation, signs = map_mirror(4)
+    patches = rng.standard_normal((3000, 36)) @ rng.standard_normal((36, 36)) + 0.3
+    mean, matrix = zca_whitening(patches, 0.01, permutation, signs, relative_eps=True)
+    mirrored = patches[:, permutation] * signs
+    both = np.vstack([patches, mirrored])
+    largest = np.linalg.eigvalsh(np.cov(both, rowvar=False)).max()
+    ref_mean, ref_matrix = zca_whitening(both, 0.01 * largest)
+    np.testing.assert_allclose(mean, ref_mean, atol=1e-12)
+    np.testing.assert_allclose(matrix, ref_matrix, rtol=1e-7, atol=1e-9 * np.abs(ref_matrix).max())
+    white = (patches - mean) @ matrix
+    np.testing.assert_allclose((mirrored - mean) @ matrix, white[:, permutation] * signs,
+                               atol=1e-9 * np.abs(white).max())
+    single = matrix.astype(np.float32)
+    assert np.array_equal(single[np.ix_(permutation, permutation)] * np.outer(signs, signs),
+                          single)
+
+
 def _two_layer_model(**params):
     settings = dict(patch_size=6, n_centroids=40, n_patches=5000, whiten_eps=1.0, power=0.5,
                     encoder="soft-threshold", pooling=3, mirror=True, pyramid=True,

@@ -15,7 +15,7 @@ from fastsoftmax.features import _encoder_kernels as _encoder
 from fastsoftmax.features import _split_encoder_kernels as _split
 from fastsoftmax.features._mirror import feature_mirror, fold_mirror, patch_mirror
 from fastsoftmax.features.encoding import encode
-from fastsoftmax.features.learned import zca_whitening
+from fastsoftmax.features.whitening import zca_whitening
 from fastsoftmax.io.model_file import load_arrays, save_arrays
 
 CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-dev" / "cifar-10-batches-py"

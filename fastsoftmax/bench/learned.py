@@ -48,7 +48,8 @@ from fastsoftmax.data import load_cifar10
 from fastsoftmax.features import make_feature_step
 from fastsoftmax.features._encoder_kernels import encode_reference, normalize_patches
 from fastsoftmax.features._mirror import patch_mirror
-from fastsoftmax.features.learned import sample_patches, zca_whitening
+from fastsoftmax.features.learned import sample_patches
+from fastsoftmax.features.whitening import zca_whitening
 from fastsoftmax.model.classifier import SoftmaxClassifier
 from fastsoftmax.model.pipeline import ImagePipeline
 

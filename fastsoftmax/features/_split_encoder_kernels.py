@@ -99,7 +99,7 @@ def mirror_split_weights(whiten_matrix, centroids, mirror, signs=None):
 def mirror_split(encoder, mirror, patch_size, channels, whiten_matrix, centroids, signs=None):
     """The split products of :func:`mirror_split_weights` when they apply: the soft
     threshold, a mirror-closed dictionary (``mirror``), and a whitening that commutes with
-    the mirror exactly (as :func:`~fastsoftmax.features.learned.zca_whitening` fits it);
+    the mirror exactly (as :func:`~fastsoftmax.features.whitening.zca_whitening` fits it);
     else None, and the encoder computes every atom's products.  ``signs`` (D,): the
     mirror's sign of each patch value (None: all 1)."""
     if not mirror or encoder != "soft-threshold" or patch_size < 2:
@@ -258,7 +258,8 @@ def _add(target, source):
 
 @jit(JIT_OPTIONS)
 def _raise_row(source, power, out):
-    """``out`` (float32) := ``source`` raised to ``power``."""
+    """``out`` (float32) := ``source`` raised to ``power``; square roots, the usual
+    power, in a loop of their own that vectorizes."""
     if power == 0.5:
         for kk in range(source.shape[0]):
             out[kk] = np.float32(np.sqrt(source[kk]))

@@ -26,6 +26,8 @@ from fastsoftmax.features._mirror import patch_mirror
 from fastsoftmax.features.encoding import encode
 from fastsoftmax.features.second_layer import (SecondLayer, cell_grid, encode_two_layers,
                                                fit_second_layer)
+from fastsoftmax.features.whitening import zca_whitening
+from fastsoftmax.io.fields import float32_arrays
 
 __all__ = ["KMeansFeatures"]
 
@@ -83,33 +85,6 @@ def sample_patches(images, n_patches, patch_size, random_state):
         c = cols[s, None, None] + offsets[None, None, :]
         out[s] = images[which[s, None, None], r, c].reshape(r.shape[0], -1)
     return out
-
-
-def zca_whitening(patches, eps, mirror=None):
-    """ZCA whitening of normalized patches: ``mean`` (D,) and ``matrix`` (D, D), float64.
-
-    ``matrix = V diag(1 / sqrt(lambda + eps)) V^T`` from the covariance (n - 1) of
-    the patches, as in the paper's code.  With ``mirror`` (the patch permutation of
-    the horizontal flip), the mean and covariance are those of the patches together
-    with their mirror images, so that whitening commutes with the flip:
-    ``white(x[mirror]) == white(x)[mirror]``.
-    """
-    n = patches.shape[0]
-    mean = patches.mean(axis=0)
-    if mirror is None:
-        centered = patches - mean
-        cov = centered.T @ centered / max(n - 1, 1)
-    else:
-        second = patches.T @ patches / n
-        second = 0.5 * (second + second[np.ix_(mirror, mirror)])
-        mean = 0.5 * (mean + mean[mirror])
-        cov = (second - np.outer(mean, mean)) * (2 * n / max(2 * n - 1, 1))
-    eigvals, eigvecs = np.linalg.eigh(cov)
-    eigvals = np.maximum(eigvals, 0.0)  # rounding can make the smallest ones negative
-    matrix = (eigvecs / np.sqrt(eigvals + eps)) @ eigvecs.T
-    if mirror is not None:  # exactly, not only to the eigensolver's rounding
-        matrix = 0.5 * (matrix + matrix[np.ix_(mirror, mirror)])
-    return mean, matrix
 
 
 class KMeansFeatures(TransformerMixin, BaseEstimator):
@@ -545,19 +520,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         dim = checked["patch_size"] ** 2 * image_shape[2]
         expected = {"whiten_mean": (dim,), "whiten_matrix": (dim, dim),
                     "cluster_centers": (checked["n_centroids"], dim)}
-        state = {}
-        for name, shape in expected.items():
-            if name not in arrays:
-                raise ValueError(f"KMeansFeatures arrays: {name!r} is missing")
-            value = np.asarray(arrays[name])
-            if value.dtype != np.float32 or value.shape != shape:
-                raise ValueError(
-                    f"KMeansFeatures arrays: {name!r} must be float32 of shape {shape}, got "
-                    f"{value.dtype} {value.shape}"
-                )
-            if not np.all(np.isfinite(value)):
-                raise ValueError(f"KMeansFeatures arrays: {name!r} holds non-finite values")
-            state[name] = np.array(value, copy=True)
+        state = float32_arrays(arrays, expected, "KMeansFeatures arrays: ")
         if checked["mirror"]:
             base = checked["n_centroids"] // 2
             mirrored = state["cluster_centers"][:base][:, patch_mirror(checked["patch_size"],

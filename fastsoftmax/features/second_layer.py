@@ -32,6 +32,8 @@ from fastsoftmax.features import _encoder_kernels as _encoder
 from fastsoftmax.features import _split_encoder_kernels as _split
 from fastsoftmax.features._blas import limit_blas_threads
 from fastsoftmax.features._mirror import fold_mirror, patch_mirror
+from fastsoftmax.features.whitening import zca_whitening
+from fastsoftmax.io.fields import float32_arrays
 
 __all__ = ["SecondLayer", "cell_grid", "encode_two_layers", "encode_two_layers_reference"]
 
@@ -147,19 +149,12 @@ class SecondLayer:
         # only the chosen neighbourhoods are copied, as (row, column, channel) vectors
         patches = windows[np.unravel_index(chosen, windows.shape[:3])]  # (m, C, 3, 3)
         patches = patches.transpose(0, 2, 3, 1).reshape(len(chosen), -1).astype(np.float64)
-        mean = patches.mean(axis=0)
-        mean = 0.5 * (mean + mean[permutation] * signs)
-        centred = patches - mean
-        second = centred.T @ centred / len(centred)
-        flip = np.outer(signs, signs)
-        second = 0.5 * (second + second[np.ix_(permutation, permutation)] * flip)
-        eigvals, eigvecs = np.linalg.eigh(second)
-        eigvals = np.maximum(eigvals, 0.0)
-        eps = RELATIVE_WHITEN_EPS * eigvals.max()
-        matrix = ((eigvecs / np.sqrt(eigvals + eps)) @ eigvecs.T).astype(np.float32)
-        # commutes with the signed mirror exactly, as the split encoder requires
-        matrix = 0.5 * (matrix + matrix[np.ix_(permutation, permutation)] * flip.astype(np.float32))
-        white = (centred @ matrix).astype(np.float32)
+        # commutes with the signed mirror exactly (also in float32), as the split
+        # encoder requires
+        mean, matrix = zca_whitening(patches, RELATIVE_WHITEN_EPS, permutation, signs,
+                                     relative_eps=True)
+        matrix = matrix.astype(np.float32)
+        white = ((patches - mean) @ matrix).astype(np.float32)
         white = np.concatenate([white, white[:, permutation] * signs])
         base, self.n_iter_, _ = _dictionary.spherical_kmeans(
             white, self.n_atoms // 2, max_iter, rng, progress=progress, init="points")
@@ -209,16 +204,8 @@ class SecondLayer:
         shapes = {"even_mean": (first_width,), "even_components": (first_width, half),
                   "odd_components": (first_width, half), "whiten_mean": (dim,),
                   "whiten_matrix": (dim, dim), "atoms": (self.n_atoms, dim)}
-        for name, shape in shapes.items():
-            if name not in arrays:
-                raise ValueError(f"second layer: {name!r} is missing")
-            value = np.asarray(arrays[name])
-            if value.dtype != np.float32 or value.shape != shape:
-                raise ValueError(f"second layer: {name!r} must be float32 of shape {shape}, "
-                                 f"got {value.dtype} {value.shape}")
-            if not np.all(np.isfinite(value)):
-                raise ValueError(f"second layer: {name!r} holds non-finite values")
-            setattr(self, name + "_", np.array(value, copy=True))
+        for name, value in float32_arrays(arrays, shapes, "second layer: ").items():
+            setattr(self, name + "_", value)
         permutation, signs = map_mirror(self.n_channels)
         base = self.n_atoms // 2
         if not np.array_equal(self.atoms_[base:], self.atoms_[:base][:, permutation] * signs):
@@ -282,15 +269,17 @@ def fit_second_layer(first, images, n_atoms, n_channels, max_iter, rng, progress
     layer = SecondLayer(n_atoms, n_channels, first.threshold, first.power, first.pooling)
     sample = rng.choice(len(images), min(SAMPLE_IMAGES, len(images)), replace=False)
     geometry = first_layer_split(first)
-    parts = [first_layer_maps(first, images[sample[s:s + _BATCH]], geometry)[1:]
-             for s in range(0, min(PCA_IMAGES, len(sample)), _BATCH)]
+    batches = [sample[s:s + _BATCH] for s in range(0, len(sample), _BATCH)]
+    n_pca = -(-min(PCA_IMAGES, len(sample)) // _BATCH)  # the first batches, whole
+    parts = [first_layer_maps(first, images[batch], geometry)[1:] for batch in batches[:n_pca]]
     layer.fit_channels(np.concatenate([even for even, _ in parts]),
                        np.concatenate([odd for _, odd in parts]))
+    # the PCA's own maps are reduced as they are, not encoded again
+    reduced = [layer.reduce(even, odd) for even, odd in parts]
     del parts
-    reduced = np.concatenate([
-        layer.reduce(*first_layer_maps(first, images[sample[s:s + _BATCH]], geometry)[1:])
-        for s in range(0, len(sample), _BATCH)])
-    return layer.fit_dictionary(reduced, max_iter, rng, progress)
+    reduced += [layer.reduce(*first_layer_maps(first, images[batch], geometry)[1:])
+                for batch in batches[n_pca:]]
+    return layer.fit_dictionary(np.concatenate(reduced), max_iter, rng, progress)
 
 
 def encode_two_layers(first, layer, images, progress=None):

@@ -9,7 +9,7 @@ it with the file's name.  A leaf module: it imports nothing of fastsoftmax.
 import numpy as np
 
 __all__ = ["MAX_MODEL_PIXELS", "MissingEntryError", "entry", "positive_int", "stored_array",
-           "image_shape", "check_pixels", "prefixed"]
+           "float32_arrays", "image_shape", "check_pixels", "prefixed"]
 
 #: The most pixels (height x width) of the images a model takes.  ``predict`` and
 #: ``evaluate`` resize every image to the model's shape and compute its features in
@@ -74,6 +74,29 @@ def stored_array(arrays, name, ndim, kinds):
         raise ValueError(f"array {name!r} has shape {value.shape} and dtype {value.dtype}, "
                          f"expected {ndim} dimension(s) of kind {kinds!r}")
     return value
+
+
+def float32_arrays(arrays, shapes, what):
+    """Copies of ``arrays[name]`` for each ``name, shape`` of ``shapes``, each checked to
+    be there, float32 of exactly that shape and finite.
+
+    Raises
+    ------
+    ValueError
+        The first array that is not, the message starting with ``what``.
+    """
+    checked = {}
+    for name, shape in shapes.items():
+        if name not in arrays:
+            raise ValueError(f"{what}{name!r} is missing")
+        value = np.asarray(arrays[name])
+        if value.dtype != np.float32 or value.shape != shape:
+            raise ValueError(f"{what}{name!r} must be float32 of shape {shape}, got "
+                             f"{value.dtype} {value.shape}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{what}{name!r} holds non-finite values")
+        checked[name] = np.array(value, copy=True)
+    return checked
 
 
 def image_shape(value, what="image_shape", any_channels=False):
