@@ -125,17 +125,19 @@ class SecondLayer:
         self.even_mean_ = mean.astype(np.float32)
         return self
 
-    def reduce(self, even_maps, odd_maps):
+    def reduce(self, even_maps, odd_maps, out=None):
         """Reduced maps (n, cells, cells, channels) float32 of first-layer maps' even and
-        odd parts."""
+        odd parts (into ``out`` of that shape when given)."""
         n, side = even_maps.shape[:2]
         width = even_maps.shape[-1] * 2
         half = self.n_channels // 2
-        out = np.empty((n * side * side, self.n_channels), dtype=np.float32)
-        out[:, :half] = even_maps.reshape(-1, width) @ self.even_components_
-        out[:, :half] -= self.even_mean_ @ self.even_components_
-        out[:, half:] = odd_maps.reshape(-1, width) @ self.odd_components_
-        return out.reshape(n, side, side, self.n_channels)
+        if out is None:
+            out = np.empty((n, side, side, self.n_channels), dtype=np.float32)
+        rows = out.reshape(n * side * side, self.n_channels)
+        np.matmul(even_maps.reshape(-1, width), self.even_components_, out=rows[:, :half])
+        rows[:, :half] -= self.even_mean_ @ self.even_components_
+        np.matmul(odd_maps.reshape(-1, width), self.odd_components_, out=rows[:, half:])
+        return out
 
     def fit_dictionary(self, reduced, max_iter, rng, progress=None):
         """The whitening and the dictionary from reduced maps (n, cells, cells, C)."""
@@ -241,25 +243,31 @@ def first_layer_width(first):
     return (first.pooling ** 2 + bool(first.pyramid)) * first.cluster_centers_.shape[0]
 
 
-def first_layer_maps(first, images, geometry, features=None):
+def first_layer_maps(first, images, geometry, features=None, maps=None):
     """The first layer's folded features (into ``features`` when given) and its maps'
-    even and odd parts (n, cells, cells, 2, K / 2) float32 of a batch of uint8 images."""
+    even and odd parts (n, cells, cells, 2, K / 2) float32 (into the pair ``maps`` when
+    given) of a batch of uint8 images."""
     split, cell_rows, cell_cols, cell_regions = geometry
-    n_cells = len(cell_regions)
-    n_base = first.cluster_centers_.shape[0] // 2
     if features is None:
         features = np.empty((len(images), first_layer_width(first)), np.float32)
-    even_maps = np.empty((len(images), n_cells, n_cells, 2, n_base), np.float32)
-    odd_maps = np.empty_like(even_maps)
+    if maps is None:
+        maps = map_buffers(first, len(images), len(cell_regions))
+    even_maps, odd_maps = (part[:len(images)] for part in maps)
     # inside the limit: BLAS threads left spinning by a product here would slow the kernel
     with limit_blas_threads():
         _split.encode_batch_cells(
             np.ascontiguousarray(images), first.patch_size, first.stride,
             float(first.norm_eps), first.whiten_mean_, *split, float(first.threshold),
-            float(first.power), bool(first.pyramid), cell_rows, cell_cols, n_cells,
-            cell_regions, int(first.pooling), _encoder.DEFAULT_TILE, features, even_maps,
-            odd_maps)
+            float(first.power), bool(first.pyramid), cell_rows, cell_cols,
+            len(cell_regions), cell_regions, int(first.pooling), _encoder.DEFAULT_TILE,
+            features, even_maps, odd_maps)
     return features, even_maps, odd_maps
+
+
+def map_buffers(first, n_images, n_cells):
+    """Buffers for the even and odd parts of ``n_images`` first-layer maps."""
+    shape = (n_images, n_cells, n_cells, 2, first.cluster_centers_.shape[0] // 2)
+    return np.empty(shape, np.float32), np.empty(shape, np.float32)
 
 
 def fit_second_layer(first, images, n_atoms, n_channels, max_iter, rng, progress=None):
@@ -290,18 +298,24 @@ def encode_two_layers(first, layer, images, progress=None):
     report(progress, "features", 0, len(images))
     geometry = first_layer_split(first)
     split = layer.split_weights()
-    first_part = np.empty((min(_BATCH, len(images)), n1), np.float32)
-    second_part = np.empty((min(_BATCH, len(images)), layer.n_features), np.float32)
+    # the batches share their buffers: fresh memory for every batch's maps would be
+    # paged in again each time
+    batch = min(_BATCH, len(images))
+    n_cells = len(geometry[3])
+    first_part = np.empty((batch, n1), np.float32)
+    maps = map_buffers(first, batch, n_cells)
+    reduced = np.empty((batch, n_cells, n_cells, layer.n_channels), np.float32)
+    second_part = np.empty((batch, layer.n_features), np.float32)
     for start in range(0, len(images), _BATCH):
         stop = min(start + _BATCH, len(images))
+        m = stop - start
         _, even_maps, odd_maps = first_layer_maps(first, images[start:stop], geometry,
-                                                  first_part[:stop - start])
-        out[start:stop, :n1] = first_part[:stop - start]
-        reduced = layer.reduce(even_maps, odd_maps)
-        del even_maps, odd_maps
+                                                  first_part[:m], maps)
+        out[start:stop, :n1] = first_part[:m]
+        layer.reduce(even_maps, odd_maps, reduced[:m])
         with limit_blas_threads():
-            layer.encode(reduced, split, second_part[:stop - start])
-        out[start:stop, n1:] = second_part[:stop - start]
+            layer.encode(reduced[:m], split, second_part[:m])
+        out[start:stop, n1:] = second_part[:m]
         report(progress, "features", stop, len(images))
     return out
 
