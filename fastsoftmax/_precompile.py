@@ -115,7 +115,10 @@ def _kmeans():
                               0.25, 0.5, True, cells, cells, 3, np.zeros(3, np.int64), 1,
                               _encoder.DEFAULT_TILE, np.empty((2, 16), np.float32), even_maps,
                               np.empty_like(even_maps))
-    reduced = np.concatenate([even_maps, even_maps], axis=3).reshape(2, 3, 3, 16)
+    components = np.zeros((8, 8), np.float32)
+    reduced = np.empty((2, 3, 3, 16), np.float32)
+    _split.reduce_maps(even_maps.reshape(-1, 8), even_maps.reshape(-1, 8), components,
+                       components, np.zeros(8, np.float32), reduced.reshape(-1, 16))
     signs = np.tile(np.r_[np.ones(8), -np.ones(8)], 4).astype(np.float32)
     layer_mirror = np.arange(64).reshape(2, 2, 16)[:, ::-1].ravel()
     layer_atoms = rng.standard_normal((2, 64)).astype(np.float32)

@@ -189,7 +189,8 @@ def test_two_layer_features_of_cifar_images_are_the_same_for_their_mirror_images
 
 
 @pytest.mark.parametrize("patch_size", [6, 8])
-def test_two_layer_features_match_the_numpy_reference(patch_size):
+def test_two_layer_features_match_the_numpy_reference(patch_size, monkeypatch):
+    from fastsoftmax.features import second_layer
     from fastsoftmax.features.second_layer import encode_two_layers, encode_two_layers_reference
 
     images = _smooth_images(200, seed=3)
@@ -199,6 +200,33 @@ def test_two_layer_features_match_the_numpy_reference(patch_size):
     assert fast.shape == ref.shape == (6, model.n_features_out_)
     np.testing.assert_allclose(fast, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
     np.testing.assert_array_equal(model.transform(images[:6]), fast)
+    # batches of 4 share their buffers, the last one partly filled
+    monkeypatch.setattr(second_layer, "_BATCH", 4)
+    np.testing.assert_array_equal(encode_two_layers(model, model.second_layer_, images[:6]),
+                                  fast)
+
+
+@pytest.mark.parametrize("n_images", [1, 4, 9])
+def test_the_map_reduction_kernel_matches_numpy(n_images):
+    # 81, 324 and 729 cells: one block of rows, exactly one, and a part-filled last block
+    from fastsoftmax.features.second_layer import SecondLayer
+
+    rng = np.random.default_rng(n_images)
+    layer = SecondLayer(n_atoms=4, n_channels=16, threshold=0.25, power=0.5, n_regions=3)
+    even_maps = rng.random((n_images, 9, 9, 2, 12), dtype=np.float32)
+    odd_maps = rng.standard_normal((n_images, 9, 9, 2, 12)).astype(np.float32)
+    layer.fit_channels(even_maps, odd_maps)
+    expected = np.concatenate(
+        [(even_maps.reshape(-1, 24).astype(np.float64) - layer.even_mean_)
+         @ layer.even_components_, odd_maps.reshape(-1, 24) @ layer.odd_components_.astype(
+             np.float64)], axis=1).reshape(n_images, 9, 9, 16)
+    for reduced in (layer.reduce(even_maps, odd_maps),
+                    layer.reduce_reference(even_maps, odd_maps)):
+        assert reduced.dtype == np.float32
+        np.testing.assert_allclose(reduced, expected, rtol=1e-4, atol=1e-5)
+    # the even part is centred: its channels average 0 over the cells it was fitted on
+    np.testing.assert_allclose(layer.reduce(even_maps, odd_maps)[..., :8].mean(axis=(0, 1, 2)),
+                               0, atol=1e-5)
 
 
 def test_two_layer_arrays_round_trip_and_tampering_is_refused():

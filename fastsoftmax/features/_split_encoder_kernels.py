@@ -9,7 +9,8 @@ whitening and the dictionary products.  :func:`encode_batch_mirror_split` also f
 the features (power, whole image, fold) itself; :func:`encode_batch_cells` pools over a
 finer grid of cells too and writes the map a second layer encodes
 (:mod:`fastsoftmax.features.second_layer`), whose mirror also negates channels (the
-``signs`` of :func:`mirror_split_weights`).  The tiling, the patch normalization and the
+``signs`` of :func:`mirror_split_weights`), and :func:`reduce_maps` projects that map's
+channels.  The tiling, the patch normalization and the
 float32/float64 sums are those of :func:`~._encoder_kernels.encode_batch`.
 """
 import numpy as np
@@ -25,7 +26,7 @@ from fastsoftmax.features._mirror import patch_mirror
 compiled_from(__file__, _encoder_kernels.__file__)
 
 __all__ = ["mirror_split_weights", "mirror_split", "encode_batch_mirror_split",
-           "encode_batch_cells", "DEFAULT_TILE"]
+           "encode_batch_cells", "reduce_maps", "DEFAULT_TILE"]
 
 
 @jit(JIT_OPTIONS)
@@ -312,3 +313,30 @@ def _finish_folded(pooled, n_regions, n_base, power, pyramid, whole, out_row):
             for kk in range(n_base):
                 out_row[offset + p * n_base + kk] = (
                     _raised(whole[p, kk], power) + _raised(whole[p, n_base + kk], power)) * scale
+
+
+#: Map rows (cells) a thread reduces at a time in :func:`reduce_maps`.
+_REDUCE_ROWS = 324
+
+
+@jit(PARALLEL_JIT_OPTIONS, notice="the second layer's map reduction kernel", compile_seconds=5)
+def reduce_maps(even_rows, odd_rows, even_components, odd_components, even_offset, out):
+    """``out`` (n, C) float32 := ``even_rows @ even_components - even_offset`` beside
+    ``odd_rows @ odd_components`` (``even_rows``, ``odd_rows``: (n, width) the maps'
+    cells; the components (width, C / 2)).
+
+    Blocks of rows go to the threads, each product single-threaded (call it within
+    :func:`~fastsoftmax.features._blas.limit_blas_threads`): a multi-threaded product
+    leaves its BLAS threads spinning into the encoder kernel that follows."""
+    n = even_rows.shape[0]
+    half = even_components.shape[1]
+    n_blocks = (n + _REDUCE_ROWS - 1) // _REDUCE_ROWS
+    for block in prange(n_blocks):
+        lo = block * _REDUCE_ROWS
+        hi = min(lo + _REDUCE_ROWS, n)
+        even = np.dot(even_rows[lo:hi], even_components)
+        odd = np.dot(odd_rows[lo:hi], odd_components)
+        for r in range(hi - lo):
+            for c in range(half):
+                out[lo + r, c] = even[r, c] - even_offset[c]
+                out[lo + r, half + c] = odd[r, c]

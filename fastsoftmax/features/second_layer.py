@@ -127,17 +127,26 @@ class SecondLayer:
 
     def reduce(self, even_maps, odd_maps, out=None):
         """Reduced maps (n, cells, cells, channels) float32 of first-layer maps' even and
-        odd parts (into ``out`` of that shape when given)."""
+        odd parts (into ``out`` of that shape when given), by
+        :func:`~._split_encoder_kernels.reduce_maps`."""
         n, side = even_maps.shape[:2]
         width = even_maps.shape[-1] * 2
-        half = self.n_channels // 2
         if out is None:
             out = np.empty((n, side, side, self.n_channels), dtype=np.float32)
-        rows = out.reshape(n * side * side, self.n_channels)
-        np.matmul(even_maps.reshape(-1, width), self.even_components_, out=rows[:, :half])
-        rows[:, :half] -= self.even_mean_ @ self.even_components_
-        np.matmul(odd_maps.reshape(-1, width), self.odd_components_, out=rows[:, half:])
+        with limit_blas_threads():
+            _split.reduce_maps(even_maps.reshape(-1, width), odd_maps.reshape(-1, width),
+                               self.even_components_, self.odd_components_,
+                               self.even_mean_ @ self.even_components_,
+                               out.reshape(-1, self.n_channels))
         return out
+
+    def reduce_reference(self, even_maps, odd_maps):
+        """Plain NumPy :meth:`reduce`."""
+        n, side = even_maps.shape[:2]
+        width = even_maps.shape[-1] * 2
+        even = (even_maps.reshape(-1, width) - self.even_mean_) @ self.even_components_
+        odd = odd_maps.reshape(-1, width) @ self.odd_components_
+        return np.hstack([even, odd]).astype(np.float32).reshape(n, side, side, -1)
 
     def fit_dictionary(self, reduced, max_iter, rng, progress=None):
         """The whitening and the dictionary from reduced maps (n, cells, cells, C)."""
@@ -323,7 +332,8 @@ def encode_two_layers(first, layer, images, progress=None):
 def encode_two_layers_reference(first, layer, images, dtype=np.float64):
     """Plain NumPy :func:`encode_two_layers`, for the tests and the benchmark: the first
     layer's cells by :func:`~._encoder_kernels.encode_reference`, added into regions,
-    raised and folded; the map's even and odd parts reduced by :meth:`SecondLayer.reduce`;
+    raised and folded; the map's even and odd parts reduced by
+    :meth:`SecondLayer.reduce_reference`;
     the second layer by ``encode_reference`` on the reduced maps."""
     height, width, _ = first.image_shape_
     n_rows, n_cols = _encoder.grid_shape(height, width, first.patch_size, first.stride)
@@ -349,7 +359,7 @@ def encode_two_layers_reference(first, layer, images, dtype=np.float64):
     scale = 1.0 / np.sqrt(2.0)
     even = ((raised[..., :n_base] + raised[..., n_base:]) * scale).astype(np.float32)
     odd = ((raised[..., :n_base] - raised[..., n_base:]) * scale).astype(np.float32)
-    reduced = layer.reduce(even, odd)
+    reduced = layer.reduce_reference(even, odd)
     parts.append(_encoder.encode_reference(
         reduced, NEIGHBOURHOOD, 1, 0.0, layer.whiten_mean_, layer.whiten_matrix_, layer.atoms_,
         dtype=dtype, encoder="soft-threshold", threshold=layer.threshold,
