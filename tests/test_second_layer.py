@@ -135,6 +135,22 @@ def test_whitening_with_a_signed_mirror_commutes_with_it_exactly():
     single = matrix.astype(np.float32)
     assert np.array_equal(single[np.ix_(permutation, permutation)] * np.outer(signs, signs),
                           single)
+    # float32 patches (the second layer's): the same whitening to float32's precision
+    mean32, matrix32 = zca_whitening(patches.astype(np.float32), 0.01, permutation, signs,
+                                     relative_eps=True)
+    assert mean32.dtype == matrix32.dtype == np.float64
+    np.testing.assert_allclose(mean32, mean, atol=1e-6)
+    np.testing.assert_allclose(matrix32, matrix, rtol=1e-4, atol=1e-5 * np.abs(matrix).max())
+    assert np.array_equal(matrix32[np.ix_(permutation, permutation)] * np.outer(signs, signs),
+                          matrix32)
+
+
+def test_the_map_mirror_reverses_the_columns_and_negates_the_odd_channels():
+    permutation, signs = map_mirror(6)
+    values = np.arange(54.0).reshape(3, 3, 6) + 1
+    expected = values[:, ::-1] * np.r_[np.ones(3), -np.ones(3)]
+    np.testing.assert_array_equal(values.ravel()[permutation] * signs, expected.ravel())
+    np.testing.assert_array_equal(values[:, ::-1] * signs.reshape(3, 3, 6), expected)
 
 
 def _two_layer_model(**params):

@@ -115,14 +115,12 @@ class SecondLayer:
         (n, cells, cells, 2, K / 2) each."""
         half = self.n_channels // 2
         width = even_maps.shape[-1] * 2
-        even = even_maps.reshape(-1, width).astype(np.float64)
-        mean = even.mean(axis=0)
-        even -= mean
-        self.even_components_ = _top_components(even, half)
-        del even
-        self.odd_components_ = _top_components(odd_maps.reshape(-1, width).astype(np.float64),
-                                               half)
-        self.even_mean_ = mean.astype(np.float32)
+        even = even_maps.reshape(-1, width)
+        # the products in float32: the components span the leading directions, which
+        # float32 sums of the centred cells find as well as float64 ones
+        self.even_mean_ = even.mean(axis=0, dtype=np.float64).astype(np.float32)
+        self.even_components_ = _top_components(even - self.even_mean_, half)
+        self.odd_components_ = _top_components(odd_maps.reshape(-1, width), half)
         return self
 
     def reduce(self, even_maps, odd_maps, out=None):
@@ -151,22 +149,28 @@ class SecondLayer:
     def fit_dictionary(self, reduced, max_iter, rng, progress=None):
         """The whitening and the dictionary from reduced maps (n, cells, cells, C)."""
         permutation, signs = map_mirror(self.n_channels)
-        windows = np.lib.stride_tricks.sliding_window_view(
-            reduced, (NEIGHBOURHOOD, NEIGHBOURHOOD), axis=(1, 2))  # (n, r, c, C, 3, 3)
-        count = int(np.prod(windows.shape[:3]))
+        positions = reduced.shape[1] - NEIGHBOURHOOD + 1
+        count = len(reduced) * positions * positions
         chosen = np.arange(count)
         if count > SAMPLE_NEIGHBOURHOODS:
             chosen = rng.choice(count, SAMPLE_NEIGHBOURHOODS, replace=False)
         # only the chosen neighbourhoods are copied, as (row, column, channel) vectors
-        patches = windows[np.unravel_index(chosen, windows.shape[:3])]  # (m, C, 3, 3)
-        patches = patches.transpose(0, 2, 3, 1).reshape(len(chosen), -1).astype(np.float64)
+        image, row, col = np.unravel_index(chosen, (len(reduced), positions, positions))
+        offsets = np.arange(NEIGHBOURHOOD)
+        patches = reduced[image[:, None, None], row[:, None, None] + offsets[:, None],
+                          col[:, None, None] + offsets]  # (m, 3, 3, C)
+        patches = patches.reshape(len(chosen), -1)
         # commutes with the signed mirror exactly (also in float32), as the split
         # encoder requires
         mean, matrix = zca_whitening(patches, RELATIVE_WHITEN_EPS, permutation, signs,
                                      relative_eps=True)
         matrix = matrix.astype(np.float32)
-        white = ((patches - mean) @ matrix).astype(np.float32)
-        white = np.concatenate([white, white[:, permutation] * signs])
+        white = np.empty((2 * len(patches), patches.shape[1]), np.float32)
+        np.matmul(patches - mean.astype(np.float32), matrix, out=white[:len(patches)])
+        # and their mirror images: columns reversed, odd channels negated (map_mirror)
+        side = (NEIGHBOURHOOD, NEIGHBOURHOOD, self.n_channels)
+        np.multiply(white[:len(patches)].reshape(-1, *side)[:, :, ::-1], signs.reshape(side),
+                    out=white[len(patches):].reshape(-1, *side))
         base, self.n_iter_, _ = _dictionary.spherical_kmeans(
             white, self.n_atoms // 2, max_iter, rng, progress=progress, init="points")
         self.whiten_mean_ = mean.astype(np.float32)
@@ -228,7 +232,7 @@ class SecondLayer:
 
 def _top_components(values, n):
     """The ``n`` leading eigenvectors of ``values.T @ values`` (d, n) float32."""
-    eigvals, eigvecs = np.linalg.eigh(values.T @ values)
+    eigvals, eigvecs = np.linalg.eigh((values.T @ values).astype(np.float64))
     return np.ascontiguousarray(eigvecs[:, ::-1][:, :n], dtype=np.float32)
 
 
