@@ -46,8 +46,8 @@ DOCS = ROOT / "docs"
 #: files that later pages use, e.g. ``digits.npz``), then the docs pages.
 PAGES = [README] + [DOCS / name for name in (
     "cli.md", "data.md", "experiments.md", "python-api.md", "learned-features.md",
-    "hostile-inputs.md", "benchmarks.md", "benchmarks-2026-12-06.md", "development.md",
-    "architecture.md")]
+    "hostile-inputs.md", "benchmarks.md", "benchmarks-2026-12-06.md",
+    "benchmarks-2026-12-07.md", "development.md", "architecture.md")]
 
 #: (pattern in the command, reason): the first match skips the command.
 SKIPS = [

@@ -16,9 +16,9 @@ def zca_whitening(patches, eps, mirror=None, signs=None, relative_eps=False):
     given: ``M x = signs * x[mirror]``), the mean and covariance are those of the
     patches together with their mirror images, so that whitening commutes with the
     flip: ``white(M x) == M white(x)``, exactly.  With ``relative_eps``, ``eps`` is a
-    fraction of the largest eigenvalue.  The products ``patches.T @ patches`` take the
-    patches' dtype (float32 patches: half the time and memory of float64 ones); means,
-    covariance and eigenvectors are float64.
+    fraction of the largest eigenvalue.  With ``mirror``, the product ``patches.T @
+    patches`` takes the patches' dtype (float32 patches: half the time and memory of
+    float64 ones); means, covariance and eigenvectors are float64.
     """
     n = patches.shape[0]
     mean = patches.mean(axis=0, dtype=np.float64)
