@@ -290,17 +290,24 @@ def fit_second_layer(first, images, n_atoms, n_channels, max_iter, rng, progress
     layer = SecondLayer(n_atoms, n_channels, first.threshold, first.power, first.pooling)
     sample = rng.choice(len(images), min(SAMPLE_IMAGES, len(images)), replace=False)
     geometry = first_layer_split(first)
-    batches = [sample[s:s + _BATCH] for s in range(0, len(sample), _BATCH)]
-    n_pca = -(-min(PCA_IMAGES, len(sample)) // _BATCH)  # the first batches, whole
-    parts = [first_layer_maps(first, images[batch], geometry)[1:] for batch in batches[:n_pca]]
-    layer.fit_channels(np.concatenate([even for even, _ in parts]),
-                       np.concatenate([odd for _, odd in parts]))
-    # the PCA's own maps are reduced as they are, not encoded again
-    reduced = [layer.reduce(even, odd) for even, odd in parts]
-    del parts
-    reduced += [layer.reduce(*first_layer_maps(first, images[batch], geometry)[1:])
-                for batch in batches[n_pca:]]
-    return layer.fit_dictionary(np.concatenate(reduced), max_iter, rng, progress)
+    n_cells = len(geometry[3])
+    # the channel PCA's images: the first whole batches of the sample, their maps kept
+    n_pca = min(len(sample), -(-min(PCA_IMAGES, len(sample)) // _BATCH) * _BATCH)
+    pca_maps = map_buffers(first, n_pca, n_cells)
+    for start in range(0, n_pca, _BATCH):
+        first_layer_maps(first, images[sample[start:start + _BATCH]], geometry,
+                         maps=[part[start:start + _BATCH] for part in pca_maps])
+    layer.fit_channels(*pca_maps)
+    reduced = np.empty((len(sample), n_cells, n_cells, n_channels), np.float32)
+    layer.reduce(*pca_maps, reduced[:n_pca])  # reduced as they are, not encoded again
+    del pca_maps
+    maps = map_buffers(first, _BATCH, n_cells)
+    for start in range(n_pca, len(sample), _BATCH):
+        stop = min(start + _BATCH, len(sample))
+        _, even_maps, odd_maps = first_layer_maps(first, images[sample[start:stop]], geometry,
+                                                  maps=maps)
+        layer.reduce(even_maps, odd_maps, reduced[start:stop])
+    return layer.fit_dictionary(reduced, max_iter, rng, progress)
 
 
 def encode_two_layers(first, layer, images, progress=None):
