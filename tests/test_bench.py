@@ -228,12 +228,20 @@ def test_cli_bench_table_and_update_baseline(tmp_path):
     assert "gradcheck" in bench.load_baseline(path)["ratios"]
 
 
-def test_cli_check_fails_naming_the_kernel(tmp_path):
+def test_cli_check_fails_naming_the_kernel(tmp_path, monkeypatch):
+    from fastsoftmax.bench import gate
+
+    # the gate's pauses between measurements are recorded instead of slept; the timing's
+    # short cool-downs still sleep
+    waits, sleep = [], time.sleep
+    monkeypatch.setattr(gate.time, "sleep", lambda seconds: waits.append(seconds)
+                        if seconds >= gate.GATE_PAUSE_SECONDS else sleep(seconds))
     path = tmp_path / "base.json"
     path.write_text(json.dumps({"size": "tiny", "ratios": {"softmax_loss_grad": 1e6}}))
     result = _invoke("-q", "bench", "--check", str(path))
     assert result.exit_code == 1
     assert "speed gate: softmax_loss_grad" in result.stderr
+    assert waits == [gate.GATE_PAUSE_SECONDS * 2 ** k for k in range(gate.GATE_ATTEMPTS - 1)]
 
 
 def test_cli_check_passes(tmp_path):

@@ -216,6 +216,29 @@ def test_spaced_values_are_the_tick_labels(tmp_path, captured):
     assert not _overlaps(ax)
 
 
+def test_a_crowd_of_tried_values_is_labelled_by_round_values(tmp_path, captured):
+    n = sweep_plots.MAX_LABELLED_VALUES + 1
+    alphas = [1e-4 * (k + 1) for k in range(n)]
+    summary = _summary(alphas, np.linspace(0.9, 0.6, n), [0.01] * n, param="alpha")
+    sweep_plots.plot_metric(summary, "alpha", str(tmp_path / "many.png"))
+    ax = captured[0].axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    assert 3 <= len(labels) < n and not _overlaps(ax)
+    assert all(math.log10(float(t)).is_integer() for t in labels)  # the locator's powers of ten
+    (line,) = [x for x in _data_lines(ax) if x.get_linestyle() == "-"]
+    assert list(line.get_xdata()) == alphas  # every tried value is still a point
+
+
+def test_a_crowd_of_categories_labels_every_kth(tmp_path, captured):
+    n = 2 * sweep_plots.MAX_LABELLED_VALUES + 5
+    names = [f"c{k}" for k in range(n)]
+    summary = _summary(names, np.linspace(0.9, 0.6, n), [0.01] * n)
+    sweep_plots.plot_metric(summary, "p", str(tmp_path / "cats.png"))
+    ax = captured[0].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"c{k}" for k in range(0, n, 3)]
+    assert list(ax.get_xticks()) == list(range(0, n, 3))
+
+
 def _curve_rows(name, values, n_updates):
     rows, curves = [], {}
     rng = np.random.default_rng(0)

@@ -22,6 +22,10 @@ LOG_PARAMS = ("learning_rate", "alpha")
 LENGTH_PARAMS = ("n_iter", "epochs")
 #: At most this many configurations of a one-parameter sweep get a panel each.
 MAX_PANELS = 12
+#: More tried values than this are never each labelled: a 7-inch axis cannot hold their
+#: labels side by side, and drawing thousands of labels only to find them overlapping
+#: takes seconds each time.
+MAX_LABELLED_VALUES = 40
 
 METRIC_LABELS = {
     "train_accuracy": "training accuracy",
@@ -80,7 +84,10 @@ def _style_x(ax, param, values, categorical):
 
     ax.set_xlabel(param)
     if categorical:
-        ax.set_xticks(range(len(values)), [format_value(v) for v in values])
+        # every category labelled, or every k-th of a crowd of them
+        step = -(-len(values) // MAX_LABELLED_VALUES)
+        ticks = range(0, len(values), step)
+        ax.set_xticks(ticks, [format_value(values[i]) for i in ticks])
         ax.set_xlim(-0.5, len(values) - 0.5)
         if tick_labels_overlap(ax):
             ax.tick_params(axis="x", labelrotation=30)
@@ -89,10 +96,11 @@ def _style_x(ax, param, values, categorical):
     log = use_log_scale(param, values)
     if log:
         ax.set_xscale("log")
-    ax.set_xticks(numbers, [format_value(v) for v in numbers])
-    ax.xaxis.set_minor_locator(ticker.NullLocator())
-    if not tick_labels_overlap(ax):
-        return
+    if len(numbers) <= MAX_LABELLED_VALUES:
+        ax.set_xticks(numbers, [format_value(v) for v in numbers])
+        ax.xaxis.set_minor_locator(ticker.NullLocator())
+        if not tick_labels_overlap(ax):
+            return
     # The tried values are crowded (e.g. 0.001 and 0.0024): label round values instead;
     # the markers on the curves still show which values were tried.
     if log:
@@ -156,8 +164,10 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
     check_figure_path(path, dpi)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.4))
-    values = [_unkey(v) for v in dict.fromkeys(_key(e[param]) for e in summary)]
+    keys = list(dict.fromkeys(_key(e[param]) for e in summary))
+    values = [_unkey(k) for k in keys]
     x_all, categorical = _positions(param, values)
+    position = {k: i for i, k in enumerate(keys)}
     groups = [(None, summary)] if series is None else [
         (s, [e for e in summary if _key(e[series]) == s])
         for s in dict.fromkeys(_key(e[series]) for e in summary)]
@@ -170,7 +180,7 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
         for m in metrics:
             points = []
             for entry in entries:
-                xi = x_all[values.index(_unkey(_key(entry[param])))]
+                xi = x_all[position[_key(entry[param])]]
                 if entry["diverged"] == entry["runs"]:
                     diverged_x.append(xi)
                     continue
