@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 import fastsoftmax.experiments.plots as sweep_plots
+from fastsoftmax.experiments import axes
 from fastsoftmax.experiments.results import write_results
 from fastsoftmax.cli import main
 from fastsoftmax.experiments.report import grid_edge_sentences, plot_caption, sweep_findings
@@ -217,7 +218,7 @@ def test_spaced_values_are_the_tick_labels(tmp_path, captured):
 
 
 def test_a_crowd_of_tried_values_is_labelled_by_round_values(tmp_path, captured):
-    n = sweep_plots.MAX_LABELLED_VALUES + 1
+    n = axes.MAX_LABELLED_VALUES + 1
     alphas = [1e-4 * (k + 1) for k in range(n)]
     summary = _summary(alphas, np.linspace(0.9, 0.6, n), [0.01] * n, param="alpha")
     sweep_plots.plot_metric(summary, "alpha", str(tmp_path / "many.png"))
@@ -230,7 +231,7 @@ def test_a_crowd_of_tried_values_is_labelled_by_round_values(tmp_path, captured)
 
 
 def test_a_crowd_of_categories_labels_every_kth(tmp_path, captured):
-    n = 2 * sweep_plots.MAX_LABELLED_VALUES + 5
+    n = 2 * axes.MAX_LABELLED_VALUES + 5
     names = [f"c{k}" for k in range(n)]
     summary = _summary(names, np.linspace(0.9, 0.6, n), [0.01] * n)
     sweep_plots.plot_metric(summary, "p", str(tmp_path / "cats.png"))

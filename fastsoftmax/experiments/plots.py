@@ -11,21 +11,17 @@ import os
 
 import numpy as np
 
+from fastsoftmax.experiments.axes import (format_value, is_numeric, positions,
+                                          style_parameter_axis, tick_labels_overlap)
 from fastsoftmax.experiments.results import load_results
 from fastsoftmax.experiments.stats import seeds_vary, spread_label, summarize
 from fastsoftmax.plots.figures import (DEFAULT_DPI, check_figure_path, curve_look,
                                        curves_coincide, pyplot, save_figure, smooth)
 
-#: Parameters always drawn on a log axis (when every value is > 0).
-LOG_PARAMS = ("learning_rate", "alpha")
 #: Parameters that set how long a run is: their loss curves share a prefix.
 LENGTH_PARAMS = ("n_iter", "epochs")
 #: At most this many configurations of a one-parameter sweep get a panel each.
 MAX_PANELS = 12
-#: More tried values than this are never each labelled: a 7-inch axis cannot hold their
-#: labels side by side, and drawing thousands of labels only to find them overlapping
-#: takes seconds each time.
-MAX_LABELLED_VALUES = 40
 
 METRIC_LABELS = {
     "train_accuracy": "training accuracy",
@@ -35,98 +31,6 @@ METRIC_LABELS = {
     "zero_fraction": "fraction of exactly-zero weights",
     "seconds": "fit time (s)",
 }
-
-
-def _numeric(values):
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-
-
-def use_log_scale(param, values):
-    """Log axis for learning rates and penalty strengths, and for numeric values spanning 20x+."""
-    if not _numeric(values) or any(v is None or v <= 0 for v in values):
-        return False
-    return param in LOG_PARAMS or max(values) / min(values) >= 20
-
-
-def format_value(value):
-    """Short label of a parameter value: ``0.001``, ``1e-05``, ``500``, ``l2``."""
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def _positions(param, values):
-    """x positions of the values: the values themselves (numeric) or 0..n-1 (categories)."""
-    if _numeric(values):
-        return np.asarray(values, dtype=np.float64), False
-    return np.arange(len(values), dtype=np.float64), True
-
-
-def tick_labels_overlap(ax, axis="x", pad=2.0):
-    """Whether any two visible tick labels of ``ax``'s ``axis`` overlap (``pad`` pixels apart)."""
-    fig = ax.figure
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    labels = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
-    boxes = [t.get_window_extent(renderer) for t in labels if t.get_visible() and t.get_text()]
-    boxes.sort(key=lambda b: b.x0 if axis == "x" else b.y0)
-    for left, right in zip(boxes, boxes[1:]):
-        if axis == "x" and left.x1 + pad > right.x0:
-            return True
-        if axis == "y" and left.y1 + pad > right.y0:
-            return True
-    return False
-
-
-def _style_x(ax, param, values, categorical):
-    """Ticks at the tried values when their labels fit; else a locator's round values."""
-    from matplotlib import ticker  # heavy: imported only when a figure is drawn
-
-    ax.set_xlabel(param)
-    if categorical:
-        # every category labelled, or every k-th of a crowd of them
-        step = -(-len(values) // MAX_LABELLED_VALUES)
-        ticks = range(0, len(values), step)
-        ax.set_xticks(ticks, [format_value(values[i]) for i in ticks])
-        ax.set_xlim(-0.5, len(values) - 0.5)
-        if tick_labels_overlap(ax):
-            ax.tick_params(axis="x", labelrotation=30)
-        return
-    numbers = sorted(set(values))
-    log = use_log_scale(param, values)
-    if log:
-        ax.set_xscale("log")
-    if len(numbers) <= MAX_LABELLED_VALUES:
-        ax.set_xticks(numbers, [format_value(v) for v in numbers])
-        ax.xaxis.set_minor_locator(ticker.NullLocator())
-        if not tick_labels_overlap(ax):
-            return
-    # The tried values are crowded (e.g. 0.001 and 0.0024): label round values instead;
-    # the markers on the curves still show which values were tried.
-    if log:
-        ax.xaxis.set_major_locator(ticker.LogLocator(base=10))
-        ax.xaxis.set_minor_locator(ticker.LogLocator(base=10, subs=np.arange(2, 10)))
-        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
-        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    else:
-        ax.xaxis.set_major_locator(ticker.MaxNLocator(nbins="auto", integer=_integers(values)))
-        ax.xaxis.set_major_formatter(ticker.ScalarFormatter())
-    ax.set_xlim(*_padded_limits(numbers, log))
-    if tick_labels_overlap(ax):
-        ax.tick_params(axis="x", labelrotation=30)
-
-
-def _integers(values):
-    return all(isinstance(v, int) for v in values)
-
-
-def _padded_limits(numbers, log):
-    low, high = min(numbers), max(numbers)
-    if log:
-        pad = (math.log10(high) - math.log10(low)) * 0.05 or 0.1
-        return low / 10 ** pad, high * 10 ** pad
-    pad = (high - low) * 0.05 or max(abs(high) * 0.1, 1)
-    return low - pad, high + pad
 
 
 def _spread_title(text, spread):
@@ -166,7 +70,7 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
     fig, ax = plt.subplots(figsize=(7, 4.4))
     keys = list(dict.fromkeys(_key(e[param]) for e in summary))
     values = [_unkey(k) for k in keys]
-    x_all, categorical = _positions(param, values)
+    x_all, categorical = positions(param, values)
     position = {k: i for i, k in enumerate(keys)}
     groups = [(None, summary)] if series is None else [
         (s, [e for e in summary if _key(e[series]) == s])
@@ -205,7 +109,7 @@ def plot_metric(summary, param, path, metric="val_accuracy", series=None, title=
         low = ax.get_ylim()[0]
         ax.scatter(sorted(set(diverged_x)), [low] * len(set(diverged_x)), marker="x", s=60,
                    color="tab:red", zorder=5, clip_on=False, label="diverged (all seeds)")
-    _style_x(ax, param, values, categorical)
+    style_parameter_axis(ax, param, values, categorical)
     ax.set_ylabel(METRIC_LABELS.get(metric, metric) if series is not None or not extra_metrics
                   else "accuracy")
     if spread is None:
@@ -310,7 +214,7 @@ def plot_loss_curves(rows, curves, names, path, title=None, max_lines=16, dpi=DE
     data = _config_curves(rows, curves, names)
     keys = list(data)
     title = title or "training loss per configuration"
-    if len(names) == 1 and names[0] in LENGTH_PARAMS and _numeric([_unkey(k[0]) for k in keys]):
+    if len(names) == 1 and names[0] in LENGTH_PARAMS and is_numeric([_unkey(k[0]) for k in keys]):
         return _plot_length_curves(data, names[0], path, title, dpi)
     if len(names) == 1 and 1 < len(keys) <= MAX_PANELS:
         return _plot_curve_panels(data, names[0], path, title, dpi)
@@ -374,7 +278,7 @@ def _plot_curve_panels(data, name, path, title, dpi):
     """One panel per value of ``name``: the raw run faint, the smoothed seed mean dark."""
     plt = pyplot()
     keys = list(data)
-    if _numeric([_unkey(k[0]) for k in keys]):
+    if is_numeric([_unkey(k[0]) for k in keys]):
         keys.sort(key=lambda k: _unkey(k[0]))
     rows_, cols = panel_grid(len(keys))
     fig, axes = plt.subplots(rows_, cols, figsize=(3.0 * cols + 0.6, 2.3 * rows_ + 0.8),
@@ -557,7 +461,7 @@ def make_plots(folder, names=None, dpi=DEFAULT_DPI):
     rows = payload["rows"]
     names = list(names or payload.get("grid") or [])
     swept = [n for n in names if len(payload["grid"].get(n, [])) > 1] or names
-    if len(swept) == 2 and not _numeric(payload["grid"][swept[0]]) and _numeric(payload["grid"][swept[1]]):
+    if len(swept) == 2 and not is_numeric(payload["grid"][swept[0]]) and is_numeric(payload["grid"][swept[1]]):
         swept = swept[::-1]  # numbers on the x axis, categories as lines
     paths = {}
     if not rows or not swept:
