@@ -112,8 +112,8 @@ def _kmeans():
     cells = _encoder.pooling_regions(7, 3)
     even_maps = np.empty((2, 3, 3, 2, 4), np.float32)
     _split.encode_batch_cells(images[0:2], 2, 1, 10.0, np.zeros(dim, np.float32), *split,
-                              0.25, 0.5, True, cells, cells, 3, np.zeros(3, np.int64), 1,
-                              _encoder.DEFAULT_TILE, np.empty((2, 16), np.float32), even_maps,
+                              0.25, 0.5, True, True, cells, cells, 3, np.zeros(3, np.int64), 1,
+                              _encoder.DEFAULT_TILE, np.empty((2, 48), np.float32), even_maps,
                               np.empty_like(even_maps))
     components = np.zeros((8, 8), np.float32)
     reduced = np.empty((2, 3, 3, 16), np.float32)

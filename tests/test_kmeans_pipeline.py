@@ -288,6 +288,8 @@ def test_kmeans_features_are_cached_under_their_kind(digits, monkeypatch):
      "Error: --flip-predict adds nothing to --features kmeans with --flip: its features are "
      "the same for an image and its mirror image"),
     (["--preset", "large"], "Error: --preset large is for --features kmeans"),
+    (["--features", "kmeans", "--quadrants"],
+     "Error: --quadrants needs a second layer: they are sums of its cells"),
     (["--features", "kmeans", "--patch-size", "9"],
      "Error: --patch-size 9 is larger than the 8x8 images"),
 ])
@@ -345,16 +347,27 @@ def test_the_large_preset_adds_a_second_layer_on_images_of_32_pixels_only(tmp_pa
     second = LARGE_SETUPS["kmeans"]["image_params"]["second_layer"]
     assert report["feature_params"]["second_layer"] == second
     assert report["shift_train"] == LARGE_SETUPS["kmeans"]["setup"]["shift_train"]
-    # (9 regions + the whole image) x 8 atoms, folded, then 10 x the second layer's atoms
-    assert report["n_features"] == 80 + 10 * second
+    assert report["feature_params"]["quadrants"] is True
+    # (9 regions + the whole image + 4 quadrants) x 8 atoms, folded, then 10 x the second
+    # layer's atoms
+    assert report["n_features"] == 112 + 10 * second
     features = ImagePipeline.load(model).features_
     assert features.second_layer_.atoms_.shape == (second, 3 * 3 * 8)
-    # a --second-layer given wins; images smaller than 32 pixels get none
+    assert features.quadrants is True
+    # a --second-layer or --no-quadrants given wins; without a second layer the preset's
+    # quadrants go too; images smaller than 32 pixels get none
     given = json.loads(_run("train", "-d", tmp_path / "svhn", *small, "--second-layer",
                             "20").stdout)
+    assert given["n_features"] == 112 + 200
+    given = json.loads(_run("train", "-d", tmp_path / "svhn", *small, "--second-layer", "20",
+                            "--no-quadrants").stdout)
     assert given["n_features"] == 80 + 200
+    none = json.loads(_run("train", "-d", tmp_path / "svhn", *small, "--second-layer",
+                           "0").stdout)
+    assert none["n_features"] == 80 and none["feature_params"]["quadrants"] is False
     on_8 = json.loads(_run("train", *small).stdout)
     assert on_8["feature_params"]["second_layer"] == KMEANS_FEATURES["second_layer"] == 0
+    assert on_8["feature_params"]["quadrants"] is KMEANS_FEATURES["quadrants"] is False
     assert on_8["shift_train"] == 0
     swept = _run("sweep", "alpha=1e-3", "-d", tmp_path / "svhn", *small[:-1], "--out",
                  tmp_path / "sweep", "--no-plots")

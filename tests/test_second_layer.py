@@ -38,14 +38,17 @@ def _symmetric_state(rng, permutation, signs, n_base):
     return mean, matrix, atoms
 
 
-@pytest.mark.parametrize("shape, patch_size, pooling, k, power, pyramid", [
-    ((3, 32, 32, 3), 6, 3, 12, 0.5, True),   # 27 positions: 9 cells of 3
-    ((2, 32, 32, 3), 8, 3, 8, 0.5, False),   # 25 positions: cells of 3, 3, 2, 3, 3, 3, 2, 3, 3
-    ((2, 14, 14, 1), 3, 1, 6, 1.0, True),    # 12 positions: 3 cells, one region
+@pytest.mark.parametrize("shape, patch_size, pooling, k, power, pyramid, quadrants", [
+    ((3, 32, 32, 3), 6, 3, 12, 0.5, True, True),   # 27 positions: 9 cells of 3
+    ((2, 32, 32, 3), 8, 3, 8, 0.5, False, True),   # 25 positions: cells of 3, 3, 2, 3, 3, 3, 2, 3, 3
+    ((2, 14, 14, 1), 3, 1, 6, 1.0, True, False),   # 12 positions: 3 cells, one region
+    ((2, 14, 14, 1), 3, 1, 6, 0.5, False, False),
 ])
-def test_the_cell_kernel_matches_the_reference(shape, patch_size, pooling, k, power, pyramid):
-    """The folded features of the pooling grid and the even/odd map of the cells equal
-    the reference's sums over the cells, added into regions, raised and folded."""
+def test_the_cell_kernel_matches_the_reference(shape, patch_size, pooling, k, power, pyramid,
+                                               quadrants):
+    """The folded features of the pooling grid (and the quadrants of the cells) and the
+    even/odd map of the cells equal the reference's sums over the cells, added into
+    regions, raised and folded."""
     rng = np.random.default_rng(sum(shape) + k)
     images = rng.integers(0, 256, shape, dtype=np.uint8)
     permutation = patch_mirror(patch_size, shape[3])
@@ -66,6 +69,12 @@ def test_the_cell_kernel_matches_the_reference(shape, patch_size, pooling, k, po
     if pyramid:
         whole = regions.sum(axis=(1, 2)) ** power
         expected.append(fold_mirror(whole.reshape(shape[0], -1).astype(np.float32), 1, 2, k))
+    if quadrants:  # cells 0-4 and 4-8 of 9, by hand
+        half = (n_cells + 1) // 2
+        halves = (slice(0, half), slice(n_cells - half, n_cells))
+        quarter = np.stack([raw[:, rows, cols].sum(axis=(1, 2)) for rows in halves
+                            for cols in halves], axis=1) ** power
+        expected.append(fold_mirror(quarter.reshape(shape[0], -1).astype(np.float32), 2, 2, k))
     expected = np.hstack(expected)
     raised = raw ** power
     half = k // 2
@@ -77,7 +86,7 @@ def test_the_cell_kernel_matches_the_reference(shape, patch_size, pooling, k, po
     even_maps = np.empty((shape[0], n_cells, n_cells, 2, half), np.float32)
     odd_maps = np.empty_like(even_maps)
     _split.encode_batch_cells(images, patch_size, 1, 10.0, mean, *split, 0.25, power, pyramid,
-                              cells, cells, n_cells, cell_regions, pooling,
+                              quadrants, cells, cells, n_cells, cell_regions, pooling,
                               _encoder.DEFAULT_TILE, features, even_maps, odd_maps)
     np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
     for maps, reference in ((even_maps, expected_even), (odd_maps, expected_odd)):
@@ -185,6 +194,15 @@ def test_two_layer_features_are_the_same_for_a_mirrored_image():
     assert len(model.get_feature_names_out()) == model.n_features_out_
     assert model.get_feature_names_out()[400] == "kmeans2_r0_c0_pos0"
     _check_mirror_identity(model, images[:12])
+    # with the quadrants: four regions more of the first layer, after the whole image
+    quadrants = _two_layer_model(quadrants=True).fit(images)
+    assert quadrants.n_features_out_ == 14 * 40 + 10 * 20
+    names = quadrants.get_feature_names_out()
+    assert len(names) == quadrants.n_features_out_ and names[400] == "kmeans_quadrant00_pos0"
+    assert names[559] == "kmeans_quadrant11_neg19" and names[560] == "kmeans2_r0_c0_pos0"
+    _check_mirror_identity(quadrants, images[:12])
+    np.testing.assert_array_equal(quadrants.transform(images[:12])[:, :400],
+                                  model.transform(images[:12])[:, :400])
     # the first layer's features are those of the same first layer alone
     single = _two_layer_model(second_layer=0).fit(images)
     np.testing.assert_allclose(model.transform(images[:12])[:, :400], single.transform(images[:12]),
@@ -199,18 +217,19 @@ def test_two_layer_features_of_cifar_images_are_the_same_for_their_mirror_images
     model = _two_layer_model(n_centroids=64, n_patches=20_000, second_layer=40,
                              second_layer_channels=16).fit(images[:1500])
     _check_mirror_identity(model, images[1500:1520])
-    # 8x8 patches: 25 positions, cells of unequal sizes
-    model = _two_layer_model(patch_size=8, n_centroids=32, n_patches=20_000).fit(images[:800])
+    # 8x8 patches: 25 positions, cells of unequal sizes; the quadrants
+    model = _two_layer_model(patch_size=8, n_centroids=32, n_patches=20_000,
+                             quadrants=True).fit(images[:800])
     _check_mirror_identity(model, images[1500:1510])
 
 
-@pytest.mark.parametrize("patch_size", [6, 8])
-def test_two_layer_features_match_the_numpy_reference(patch_size, monkeypatch):
+@pytest.mark.parametrize("patch_size, quadrants", [(6, False), (6, True), (8, True)])
+def test_two_layer_features_match_the_numpy_reference(patch_size, quadrants, monkeypatch):
     from fastsoftmax.features import second_layer
     from fastsoftmax.features.second_layer import encode_two_layers, encode_two_layers_reference
 
     images = _smooth_images(200, seed=3)
-    model = _two_layer_model(patch_size=patch_size).fit(images)
+    model = _two_layer_model(patch_size=patch_size, quadrants=quadrants).fit(images)
     fast = encode_two_layers(model, model.second_layer_, images[:6])
     ref = encode_two_layers_reference(model, model.second_layer_, images[:6])
     assert fast.shape == ref.shape == (6, model.n_features_out_)
@@ -247,11 +266,16 @@ def test_the_map_reduction_kernel_matches_numpy(n_images):
 
 def test_two_layer_arrays_round_trip_and_tampering_is_refused():
     images = _smooth_images(200, seed=1)
-    model = _two_layer_model().fit(images)
+    model = _two_layer_model(quadrants=True).fit(images)
     metadata, arrays = model.to_arrays()
+    assert metadata["params"]["quadrants"] is True
     loaded = KMeansFeatures.from_arrays(metadata, arrays)
     np.testing.assert_array_equal(loaded.transform(images[:5]), model.transform(images[:5]))
     np.testing.assert_array_equal(loaded.feature_weights_, model.feature_weights_)
+    # a file written before the quadrants existed has no such parameter: none
+    older = {**metadata, "params": {k: v for k, v in metadata["params"].items()
+                                    if k != "quadrants"}}
+    assert KMeansFeatures.from_arrays(older, arrays).n_features_out_ == 10 * 40 + 10 * 20
 
     def refused(name, change, message):
         changed = dict(arrays)
@@ -316,6 +340,8 @@ def test_the_second_layers_weight_scales_its_standardized_features(tmp_path):
                                     "n_centroids \\(40\\)"),
     ({"mirror": False}, "a second layer needs encoder='soft-threshold' and mirror=True"),
     ({"encoder": "triangle"}, "a second layer needs encoder='soft-threshold' and mirror=True"),
+    ({"second_layer": 0, "quadrants": True},
+     "quadrants needs a second layer: they are sums of its cells"),
 ])
 def test_bad_second_layer_parameters_are_refused(params, message):
     with pytest.raises(ValueError, match=message):
@@ -360,3 +386,17 @@ def test_the_pictures_of_a_two_layer_model_draw_its_first_layer():
     # the whole image's weights: unfolded, w / sqrt(2) on an atom and on its mirror atom
     np.testing.assert_allclose(weights[:, 9, :20], first[:, 360:380] / np.sqrt(2))
     np.testing.assert_allclose(weights[:, 9, 20:40], first[:, 360:380] / np.sqrt(2))
+    # the quadrants follow the whole image; the top-left quadrant's base atoms share its
+    # weights with their mirror atoms in the top-right one
+    pipe = ImagePipeline(SoftmaxClassifier(n_iter=20, batch_size=40, random_state=0),
+                         features=_two_layer_model(quadrants=True), pca_variance=None,
+                         standardize=True).fit(images, np.arange(200) % 4)
+    from fastsoftmax.plots.model_pictures import pooled_region_names
+
+    weights, first = _region_weights(pipe), input_weights(pipe)[:, :560]
+    assert weights.shape == (4, 14, 2 * 40)
+    assert pooled_region_names(pipe.features_)[10:] == (
+        "top left quadrant", "top right quadrant", "bottom left quadrant",
+        "bottom right quadrant")
+    np.testing.assert_allclose(weights[:, 10, :20], first[:, 400:420] / np.sqrt(2))
+    np.testing.assert_allclose(weights[:, 11, 20:40], first[:, 400:420] / np.sqrt(2))

@@ -25,8 +25,9 @@ def setup_two_layer_encoder(size):
     train, _ = synthetic_images(max(300, n), seed=1)
     model = KMeansFeatures(patch_size=6, n_centroids=k, n_patches=max(5000, 4 * k),
                            whiten_eps=1.0, power=0.5, encoder="soft-threshold", pooling=3,
-                           mirror=True, pyramid=True, max_iter=2, second_layer=k2,
-                           second_layer_channels=channels, random_state=0).fit(train)
+                           mirror=True, pyramid=True, quadrants=True, max_iter=2,
+                           second_layer=k2, second_layer_channels=channels,
+                           random_state=0).fit(train)
     images = np.ascontiguousarray(train[:n])
 
     def fast():
@@ -37,6 +38,6 @@ def setup_two_layer_encoder(size):
                                            dtype=np.float32)
 
     info = {"shape": f"{n} images 32x32x3, first layer K={k} (6x6 patches, 3x3 grid + "
-                     f"whole, 9x9 cells), second layer K={k2} on {channels} channels"}
+                     f"whole + quadrants, 9x9 cells), second layer K={k2} on {channels} channels"}
     return Pair(fast, reference, reference_label="numpy float32", unit="image",
                 fast_units=n, reference_units=n_ref, info=info)

@@ -63,6 +63,8 @@ def feature_setup(kind, options, pca_variance, hog_params=None, preset="default"
     if preset == "large":
         image_params = {name: value for name, value in
                         LARGE_SETUPS[kind].get("image_params", {}).items() if name not in params}
+        if params.get("second_layer") == 0:  # the preset's quadrants are of its second layer
+            image_params.pop("quadrants", None)
         params = {**LARGE_SETUPS[kind]["params"], **params}
         classifier_defaults = LARGE_SETUPS[kind]["classifier"]
         setup = {**setup, **LARGE_SETUPS[kind]["setup"]}

@@ -112,7 +112,8 @@ preset_option = click.option(
          "L2 alpha = 1.2/500 (its 1.2 was against the summed batch loss). large (with "
          f"--features kmeans, on images of at least {LARGE_IMAGE_MIN_SIDE}x"
          f"{LARGE_IMAGE_MIN_SIDE} pixels): a second layer of "
-         f"{LARGE_SETUPS['kmeans']['image_params']['second_layer']:,} atoms (--second-layer) "
+         f"{LARGE_SETUPS['kmeans']['image_params']['second_layer']:,} atoms (--second-layer), "
+         "the first layer's sums over quadrants too (--quadrants) "
          f"and {LARGE_SETUPS['kmeans']['setup']['shift_rounds']} rounds of training images "
          f"shifted up to {LARGE_SETUPS['kmeans']['setup']['shift_train']} pixels "
          "(--shift-train): higher accuracy for about four times the time and twice the "
@@ -125,7 +126,8 @@ KMEANS_OPTIONS = {"n_centroids": "--n-centroids", "patch_size": "--patch-size",
                   "stride": "--stride", "n_patches": "--n-patches", "power": "--power",
                   "whiten_eps": "--whiten-eps", "encoder": "--encoder", "threshold": "--threshold",
                   "pooling": "--pooling", "max_iter": "--dictionary-iter",
-                  "pyramid": "--pyramid", "second_layer": "--second-layer",
+                  "pyramid": "--pyramid", "quadrants": "--quadrants",
+                  "second_layer": "--second-layer",
                   "second_layer_channels": "--second-layer-channels",
                   "second_layer_weight": "--second-layer-weight"}
 
@@ -178,6 +180,11 @@ def feature_options(func):
         click.option("--pyramid/--no-pyramid", default=None,
                      help="kmeans: also the sums over the whole image (a two-level spatial "
                           "pyramid). [default: on]"),
+        click.option("--quadrants/--no-quadrants", default=None,
+                     help="kmeans, with --second-layer: also the first layer's sums over the "
+                          "four quadrants of that layer's grid of cells (an odd number of "
+                          "cells: the halves share the middle one), a third pyramid level. "
+                          "[default: off; on with --preset large]"),
         click.option("--dictionary-iter", "max_iter", type=click.IntRange(min=1),
                      help="kmeans: dictionary (k-means) iterations at most. "
                           f"[default: {KMEANS_FEATURES['max_iter']}]"),

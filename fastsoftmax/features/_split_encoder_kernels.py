@@ -26,7 +26,7 @@ from fastsoftmax.features._mirror import patch_mirror
 compiled_from(__file__, _encoder_kernels.__file__)
 
 __all__ = ["mirror_split_weights", "mirror_split", "encode_batch_mirror_split",
-           "encode_batch_cells", "reduce_maps", "DEFAULT_TILE"]
+           "encode_batch_cells", "quadrant_cells", "reduce_maps", "DEFAULT_TILE"]
 
 
 @jit(JIT_OPTIONS)
@@ -209,12 +209,13 @@ def encode_batch_mirror_split(images, patch_size, stride, normalize, norm_eps, w
 @jit(PARALLEL_JIT_OPTIONS, notice="the two-layer k-means encoder kernel", compile_seconds=20)
 def encode_batch_cells(images, patch_size, stride, norm_eps, whiten_mean, even_first,
                        even_second, even_signs, odd_first, odd_second, odd_signs,
-                       even_weights, odd_weights, threshold, power, pyramid, cell_rows,
-                       cell_cols, n_cells, cell_regions, n_regions, tile, out, even_maps,
-                       odd_maps):
+                       even_weights, odd_weights, threshold, power, pyramid, quadrants,
+                       cell_rows, cell_cols, n_cells, cell_regions, n_regions, tile, out,
+                       even_maps, odd_maps):
     """:func:`encode_batch_mirror_split`'s features, pooled over cells too: ``out`` as
     there, the grid of ``n_regions`` made of the ``n_cells`` x ``n_cells`` cells of
-    ``cell_rows`` and ``cell_cols`` (cell ``c`` lies in region ``cell_regions[c]``);
+    ``cell_rows`` and ``cell_cols`` (cell ``c`` lies in region ``cell_regions[c]``),
+    with ``quadrants`` followed by the folded sums over the :func:`quadrant_cells`;
     ``even_maps`` and ``odd_maps`` (N, n_cells, n_cells, 2, K / 2) float32 := each cell's
     sums raised to ``power``, as the mirror-even part ``(f_b + f_b') / sqrt(2)`` and the
     mirror-odd part ``(f_b - f_b') / sqrt(2)`` of each base atom ``b`` and its mirror atom
@@ -233,6 +234,8 @@ def encode_batch_cells(images, patch_size, stride, norm_eps, whiten_mean, even_f
         raised = np.empty(k, dtype=np.float32)
         pooled = np.empty((n_regions * n_regions * 2, k), dtype=np.float64)
         whole = np.empty((2, k), dtype=np.float64)
+        quadrant_sums = np.empty((4 * 2, k), dtype=np.float64)
+        quadrants_at = (n_regions * n_regions + (1 if pyramid else 0)) * 2 * n_base
         for i in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_images)):
             _pooled_split(images[i], patch_size, stride, True, norm_eps, whiten_mean,
                           even_first, even_second, even_signs, odd_first, odd_second,
@@ -249,6 +252,33 @@ def encode_batch_cells(images, patch_size, stride, norm_eps, whiten_mean, even_f
                         _even_odd(raised, n_base, scale, even_maps[i, a, b, p],
                                   odd_maps[i, a, b, p])
             _finish_folded(pooled, n_regions, n_base, power, pyramid, whole, out[i])
+            if quadrants:
+                _add_quadrants(cells, n_cells, quadrant_sums)
+                _finish_folded(quadrant_sums, 2, n_base, power, False, whole,
+                               out[i, quadrants_at:])
+
+
+def quadrant_cells(n_cells):
+    """The cells, along each axis, of the two halves that make the four quadrants of an
+    ``n_cells`` x ``n_cells`` grid: the first and the last ``ceil(n_cells / 2)``, which
+    share the middle cell when ``n_cells`` is odd, so that the mirror maps each quadrant
+    onto another."""
+    half = (n_cells + 1) // 2
+    return np.arange(half), np.arange(n_cells - half, n_cells)
+
+
+@jit(JIT_OPTIONS)
+def _add_quadrants(cells, n_cells, out):
+    """``out`` (2 * 2 * 2, K) := the cells' sums (``cells``: (n_cells * n_cells * 2, K))
+    over the quadrants (:func:`quadrant_cells`), row-major, each per polarity."""
+    half = (n_cells + 1) // 2
+    out[:] = 0.0
+    for qa in range(2):
+        for qb in range(2):
+            for a in range(qa * (n_cells - half), qa * (n_cells - half) + half):
+                for b in range(qb * (n_cells - half), qb * (n_cells - half) + half):
+                    for p in range(2):
+                        _add(out[(qa * 2 + qb) * 2 + p], cells[(a * n_cells + b) * 2 + p])
 
 
 @jit(JIT_OPTIONS)

@@ -139,6 +139,11 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     pyramid : bool, default=False
         Also the sums over the whole image (a two-level spatial pyramid: the grid's
         regions and the whole image), raised to ``power`` and folded like the grid's.
+    quadrants : bool, default=False
+        With a second layer: also the sums over the four quadrants of its cell grid
+        (:func:`~fastsoftmax.features._split_encoder_kernels.quadrant_cells`: the two
+        halves of an odd number of cells share the middle one), a third level of the
+        pyramid between the grid and the whole image, raised and folded like them.
     power : float, default=1.0
         The pooled sums are raised to this power (power normalization, as for
         bag-of-words and Fisher vectors).  1 keeps the paper's sums; 0.5 (square
@@ -176,9 +181,9 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     n_features_in_ : int
         ``H * W * C``.
     n_features_out_ : int
-        ``(pooling**2 + pyramid) * P * n_centroids`` (P = 1 for the triangle, 2 for
-        the soft threshold), half that with ``mirror``; plus ``(pooling**2 + 1) *
-        second_layer`` with a second layer.
+        ``(pooling**2 + pyramid + 4 * quadrants) * P * n_centroids`` (P = 1 for the
+        triangle, 2 for the soft threshold), half that with ``mirror``; plus
+        ``(pooling**2 + 1) * second_layer`` with a second layer.
     second_layer_ : SecondLayer or None
         The fitted second layer (its channel PCA, whitening and dictionary).
     feature_weights_ : ndarray of float32, or None
@@ -201,7 +206,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     def __init__(self, patch_size=6, n_centroids=1600, stride=1, n_patches=400_000,
                  whiten_eps=0.1, norm_eps=10.0, max_iter=50, init="normal", power=1.0,
                  encoder="triangle", threshold=0.25, pooling=2, mirror=False,
-                 pyramid=False, second_layer=0, second_layer_channels=128,
+                 pyramid=False, quadrants=False, second_layer=0, second_layer_channels=128,
                  second_layer_weight=0.3, random_state=None):
         self.patch_size = patch_size
         self.n_centroids = n_centroids
@@ -217,6 +222,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         self.pooling = pooling
         self.mirror = mirror
         self.pyramid = pyramid
+        self.quadrants = quadrants
         self.second_layer = second_layer
         self.second_layer_channels = second_layer_channels
         self.second_layer_weight = second_layer_weight
@@ -247,6 +253,9 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         if not isinstance(self.pyramid, (bool, np.bool_)):
             raise TypeError(f"pyramid must be True or False, got {self.pyramid!r}")
         params["pyramid"] = bool(self.pyramid)
+        if not isinstance(self.quadrants, (bool, np.bool_)):
+            raise TypeError(f"quadrants must be True or False, got {self.quadrants!r}")
+        params["quadrants"] = bool(self.quadrants)
         if params["mirror"] and params["n_centroids"] % 2:
             raise ValueError(f"with mirror, n_centroids is even (atoms and their mirror "
                              f"images), got {params['n_centroids']}")
@@ -269,6 +278,8 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         weight = _check_float(self.second_layer_weight, "second_layer_weight")
         if atoms and not (params["mirror"] and params["encoder"] == "soft-threshold"):
             raise ValueError("a second layer needs encoder='soft-threshold' and mirror=True")
+        if params["quadrants"] and not atoms:
+            raise ValueError("quadrants needs a second layer: they are sums of its cells")
         if atoms and channels > 2 * params["n_centroids"]:
             raise ValueError(f"second_layer_channels ({channels}) must be at most twice "
                              f"n_centroids ({params['n_centroids']}): half come from the "
@@ -362,7 +373,7 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
     def _set_shape(self, image_shape):
         self.image_shape_ = tuple(int(v) for v in image_shape)
         self.n_features_in_ = int(np.prod(self.image_shape_))
-        regions = self.pooling ** 2 + bool(self.pyramid)
+        regions = self.pooling ** 2 + bool(self.pyramid) + 4 * bool(self.quadrants)
         width = regions * self._n_polarities() * int(self.cluster_centers_.shape[0])
         self.n_features_out_ = width // 2 if self.mirror else width
         if getattr(self, "second_layer_", None) is not None:
@@ -417,7 +428,8 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         """Names in feature order: ``kmeans_r{row}_c{column}_{polarity}{atom}``, then with
-        ``pyramid`` ``kmeans_whole_{polarity}{atom}``; polarity ``pos``/``neg`` for the
+        ``pyramid`` ``kmeans_whole_{polarity}{atom}``, with ``quadrants``
+        ``kmeans_quadrant{row}{column}_{polarity}{atom}``; polarity ``pos``/``neg`` for the
         soft threshold, nothing for the triangle (the paper's recipe:
         ``kmeans_q{quadrant}_c{centroid}``)."""
         check_is_fitted(self, "n_features_out_")
@@ -431,6 +443,9 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
                  for p in polarities for a in range(k)]
         if self.pyramid:
             names += [f"kmeans_whole_{p}{a}" for p in polarities for a in range(k)]
+        if self.quadrants:
+            names += [f"kmeans_quadrant{i}{j}_{p}{a}" for i in range(2) for j in range(2)
+                      for p in polarities for a in range(k)]
         if getattr(self, "second_layer_", None) is not None:
             n_base = self.second_layer_.n_atoms // 2
             names += [f"kmeans2_r{i}_c{j}_{p}{a}" for i in range(n_regions)

@@ -252,8 +252,10 @@ def first_layer_split(first):
 
 
 def first_layer_width(first):
-    """Features of the first layer alone: (R * R + pyramid) * 2 polarities * K / 2."""
-    return (first.pooling ** 2 + bool(first.pyramid)) * first.cluster_centers_.shape[0]
+    """Features of the first layer alone: (R * R + pyramid + 4 quadrants) * 2 polarities
+    * K / 2."""
+    levels = first.pooling ** 2 + bool(first.pyramid) + 4 * bool(first.quadrants)
+    return levels * first.cluster_centers_.shape[0]
 
 
 def first_layer_maps(first, images, geometry, features=None, maps=None):
@@ -271,7 +273,7 @@ def first_layer_maps(first, images, geometry, features=None, maps=None):
         _split.encode_batch_cells(
             np.ascontiguousarray(images), first.patch_size, first.stride,
             float(first.norm_eps), first.whiten_mean_, *split, float(first.threshold),
-            float(first.power), bool(first.pyramid), cell_rows, cell_cols,
+            float(first.power), bool(first.pyramid), bool(first.quadrants), cell_rows, cell_cols,
             len(cell_regions), cell_regions, int(first.pooling), _encoder.DEFAULT_TILE,
             features, even_maps, odd_maps)
     return features, even_maps, odd_maps
@@ -364,6 +366,11 @@ def encode_two_layers_reference(first, layer, images, dtype=np.float64):
         for b in range(n_cells):
             regions[:, cell_regions[a], cell_regions[b]] += cells[:, a, b]
     levels = [(n_regions, regions)] + ([(1, regions.sum(axis=(1, 2)))] if first.pyramid else [])
+    if first.quadrants:
+        halves = _split.quadrant_cells(n_cells)
+        levels.append((2, np.stack([
+            np.stack([cells[:, rows][:, :, cols].sum(axis=(1, 2)) for cols in halves], axis=1)
+            for rows in halves], axis=1)))
     parts = [fold_mirror((level ** first.power).reshape(len(images), -1).astype(np.float32),
                          side, 2, k) for side, level in levels]
     raised = cells ** first.power

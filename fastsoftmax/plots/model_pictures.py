@@ -54,6 +54,14 @@ def region_names(n_regions):
     return tuple(f"row {i} col {j}" for i in range(n_regions) for j in range(n_regions))
 
 
+def pooled_region_names(step):
+    """Names of a fitted k-means step's pooling regions, in its features' order."""
+    names = region_names(int(step.pooling)) + (("whole image",) if step.pyramid else ())
+    if step.quadrants:
+        names += tuple(f"{name} quadrant" for name in QUADRANTS)
+    return names
+
+
 #: What each feature kind is called in the refusal of a picture of another kind.
 _KIND_NAMES = {"hog": "HOG: no HOG weights to draw", "kmeans": "learned (k-means) features"}
 
@@ -213,7 +221,8 @@ def plot_hog_weights(pipe, path, dpi=DEFAULT_DPI, class_names=None):
 def _region_weights(pipe):
     """Weights per class, pooling region and filter: shape (n_classes, regions, F).
 
-    The regions: the R x R grid's, row by row, then the whole image with ``pyramid``.
+    The regions (:func:`pooled_region_names`): the R x R grid's, row by row, then the
+    whole image with ``pyramid``, then the four quadrants with ``quadrants``.
     The filters: the K atoms (triangle), or the K atoms then their negations (soft
     threshold).  Mirror-folded features are unfolded: a folded feature's weight ``w``
     is ``w / sqrt(2)`` on each of its two halves (base atom in region (i, j), mirror atom
@@ -230,10 +239,12 @@ def _region_weights(pipe):
     if second is not None:
         weights = weights[:, :weights.shape[1] - second.n_features]
     n_grid = n_regions * n_regions
-    per_region = weights.shape[1] // (n_grid + bool(step.pyramid))
-    levels = [(n_regions, weights[:, :n_grid * per_region])]
-    if step.pyramid:
-        levels.append((1, weights[:, n_grid * per_region:]))
+    quadrants = bool(step.quadrants)
+    per_region = weights.shape[1] // (n_grid + bool(step.pyramid) + 4 * quadrants)
+    levels = [(n_regions, n_grid)] + [(1, 1)] * bool(step.pyramid) + [(2, 4)] * quadrants
+    starts = np.cumsum([0] + [count * per_region for _, count in levels])
+    levels = [(side, weights[:, start:stop])
+              for (side, _), start, stop in zip(levels, starts, starts[1:])]
     unfolded = []
     for side, level in levels:
         if step.mirror:
@@ -341,7 +352,7 @@ def draw_kmeans_weights(pipe, class_names=None, max_tiles=256, top=3):
     strongest = class_filters(pipe, top)
     n_classes, n_cells, top = strongest.shape
     step = pipe.features_
-    cells = region_names(int(step.pooling)) + (("whole image",) if step.pyramid else ())
+    cells = pooled_region_names(step)
     class_tiles = dictionary_tiles(pipe, strongest.reshape(-1))
     plt = pyplot()
     wide = max(1.3, n_cells * top / 9)  # the class panel widens with the regions
