@@ -370,10 +370,17 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
             self._set_shape(images.shape[1:])
         return self
 
+    def pyramid_levels(self):
+        """The first layer's pooling levels in feature order, as ``(side, regions)``:
+        the ``pooling`` grid, then the whole image with ``pyramid``, then the four
+        quadrants with ``quadrants``."""
+        return ([(self.pooling, self.pooling ** 2)] + [(1, 1)] * bool(self.pyramid)
+                + [(2, 4)] * bool(self.quadrants))
+
     def _set_shape(self, image_shape):
         self.image_shape_ = tuple(int(v) for v in image_shape)
         self.n_features_in_ = int(np.prod(self.image_shape_))
-        regions = self.pooling ** 2 + bool(self.pyramid) + 4 * bool(self.quadrants)
+        regions = sum(count for _, count in self.pyramid_levels())
         width = regions * self._n_polarities() * int(self.cluster_centers_.shape[0])
         self.n_features_out_ = width // 2 if self.mirror else width
         if getattr(self, "second_layer_", None) is not None:

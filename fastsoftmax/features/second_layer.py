@@ -252,10 +252,10 @@ def first_layer_split(first):
 
 
 def first_layer_width(first):
-    """Features of the first layer alone: (R * R + pyramid + 4 quadrants) * 2 polarities
-    * K / 2."""
-    levels = first.pooling ** 2 + bool(first.pyramid) + 4 * bool(first.quadrants)
-    return levels * first.cluster_centers_.shape[0]
+    """Features of the first layer alone: its pooled regions (R * R + pyramid + 4
+    quadrants) * 2 polarities * K / 2."""
+    regions = sum(count for _, count in first.pyramid_levels())
+    return regions * first.cluster_centers_.shape[0]
 
 
 def first_layer_maps(first, images, geometry, features=None, maps=None):

@@ -232,16 +232,13 @@ def _region_weights(pipe):
     from fastsoftmax.features._mirror import unfold_weights  # here: the package imports Numba
 
     step = pipe.features_
-    n_regions = int(step.pooling)
     n_pol = 2 if step.encoder == "soft-threshold" else 1
     weights = input_weights(pipe)
     second = getattr(step, "second_layer_", None)
     if second is not None:
         weights = weights[:, :weights.shape[1] - second.n_features]
-    n_grid = n_regions * n_regions
-    quadrants = bool(step.quadrants)
-    per_region = weights.shape[1] // (n_grid + bool(step.pyramid) + 4 * quadrants)
-    levels = [(n_regions, n_grid)] + [(1, 1)] * bool(step.pyramid) + [(2, 4)] * quadrants
+    levels = step.pyramid_levels()
+    per_region = weights.shape[1] // sum(count for _, count in levels)
     starts = np.cumsum([0] + [count * per_region for _, count in levels])
     levels = [(side, weights[:, start:stop])
               for (side, _), start, stop in zip(levels, starts, starts[1:])]
