@@ -115,6 +115,17 @@ def _kmeans():
                               0.25, 0.5, True, True, cells, cells, 3, np.zeros(3, np.int64), 1,
                               _encoder.DEFAULT_TILE, np.empty((2, 48), np.float32), even_maps,
                               np.empty_like(even_maps))
+    # the shifted copies predicted from (features.shifted_copies): raw sums over cells
+    # and over a strip, moved and finished, the map of the cells
+    sums = np.empty((2, 3 * 3 * 2, 8), np.float32)
+    _split.encode_batch_region_sums(images[0:2], 2, 1, True, 10.0, np.zeros(dim, np.float32),
+                                    *split, 0.25, cells, cells, 3, _encoder.DEFAULT_TILE, sums)
+    borders = np.zeros((2, 4, 3 * 2, 8), np.float32)
+    _split.finish_copies(sums, borders, np.array([1, 1, 2, 2]),
+                         np.array([True, False, True, False]), 3, np.zeros(3, np.int64), 1, 0.5,
+                         True, True, np.empty((5, 2, 48), np.float32), 0, 0)
+    _split.raised_cell_maps(sums, 0.5, even_maps.reshape(2, 9, 2, 4),
+                            np.empty_like(even_maps).reshape(2, 9, 2, 4))
     components = np.zeros((8, 8), np.float32)
     reduced = np.empty((2, 3, 3, 16), np.float32)
     _split.reduce_maps(even_maps.reshape(-1, 8), even_maps.reshape(-1, 8), components,
@@ -129,6 +140,9 @@ def _kmeans():
     _split.encode_batch_mirror_split(reduced, 2, 1, False, 0.0, np.zeros(64, np.float32),
                                      *split, 0.25, 0.5, True, regions, regions, 1,
                                      _encoder.DEFAULT_TILE, np.empty((2, 8), np.float32))
+    _split.encode_batch_region_sums(reduced, 2, 1, False, 0.0, np.zeros(64, np.float32),
+                                    *split, 0.25, regions, regions, 1, _encoder.DEFAULT_TILE,
+                                    np.empty((2, 2, 4), np.float32))
 
 
 GROUPS = {"training": _training, "features": _features, "kmeans": _kmeans}

@@ -159,6 +159,7 @@ def test_shift_predict_averages_the_image_and_four_shifted_copies(monkeypatch, d
                          for dy, dx in ((2, 0), (-2, 0), (0, 2), (0, -2))]
     expected = np.mean([clf.predict_proba(pipe.transform(c)) for c in copies], axis=0)
     monkeypatch.setattr(pipeline, "PREDICT_CHUNK", 100)  # 5 chunks of the 450 images
+    monkeypatch.setattr(pipeline, "SHIFTED_PREDICT_CHUNK", 100)
     calls = []
     proba = pipe.predict_proba(images, progress=lambda stage, done, total, **info: calls.append(
         (done, total)))

@@ -17,7 +17,7 @@ from fastsoftmax.bench.inputs import (encoder_problem, find_cifar_dev, require, 
                                       softmax_problem, synthetic_images)
 from fastsoftmax.bench.learned import setup_kmeans_pipeline
 from fastsoftmax.bench.timing import BenchSkip, Case, Pair, run_cases
-from fastsoftmax.bench.two_layer import setup_two_layer_encoder
+from fastsoftmax.bench.two_layer import setup_shifted_copies, setup_two_layer_encoder
 from fastsoftmax.bench.wide import WIDE_FEATURES, setup_sgd_wide, setup_sgd_wide_torch, torch_sgd
 from fastsoftmax.data import load_cifar10
 from fastsoftmax.features import hog, rgb2gray
@@ -480,6 +480,10 @@ CASES = [
          "two-layer learned features (--second-layer 1000: the first layer's grid and cells "
          "in one pass, the second layer on the reduced map) vs NumPy float32, image by image",
          setup_two_layer_encoder, {"tiny": 3, "quick": 3, "full": 3}, target=4.0),
+    Case("kmeans_shifted_copies", "kmeans_shifted_copies",
+         "the features of images and of their 4 copies shifted one cell (--preset large's "
+         "prediction): from the images' own cells vs the fused encoder on each copy",
+         setup_shifted_copies, {"tiny": 3, "quick": 3, "full": 3}, target=2.0),
     Case("pca", "pca", "PCA 95% fit + transform: the pipeline's vs scikit-learn's default PCA",
          _setup_pca, {"tiny": 3, "quick": 3, "full": 3}),
     Case("gradcheck", "gradcheck",

@@ -8,6 +8,9 @@
   Ng 2011; Coates & Ng 2011: a dictionary of whitened patches, triangle or soft-threshold
   encoding, sums over a grid of regions, optionally the same for an image and its mirror
   image, see ``_mirror``);
+- :mod:`.second_layer`, :mod:`.shifted_copies`: a second layer on the learned
+  features' cells; the features of an image's copies shifted by one cell, made from
+  its own cells (the prediction's shifted copies);
 - :mod:`.registry`: the feature steps by name (:data:`FEATURE_STEPS`,
   :func:`make_feature_step`);
 - ``_hog_kernels``, ``_encoder_kernels``, ``_dictionary_kernels``: the Numba kernels of

@@ -11,10 +11,19 @@ def limit_blas_threads():
     """
     # Imported here, not at the top: the wheel build imports the kernel modules to
     # compile them, with only numpy, numba and scipy installed (no threadpoolctl).
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController, threadpool_limits
 
+    global _CONTROLLER
     if not PARALLEL:
         return threadpool_limits(limits=None)
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS that Numba's np.dot calls)
+    if _CONTROLLER is None:
+        import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS that Numba's np.dot calls)
 
-    return threadpool_limits(limits=1, user_api="blas")
+        # found once: looking the libraries up takes milliseconds, and the encoders
+        # enter this context once per batch of images
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+#: The BLAS libraries loaded, found on first use.
+_CONTROLLER = None

@@ -26,7 +26,8 @@ from fastsoftmax.features._mirror import patch_mirror
 compiled_from(__file__, _encoder_kernels.__file__)
 
 __all__ = ["mirror_split_weights", "mirror_split", "encode_batch_mirror_split",
-           "encode_batch_cells", "quadrant_cells", "reduce_maps", "DEFAULT_TILE"]
+           "encode_batch_region_sums", "encode_batch_cells", "finish_copies",
+           "raised_cell_maps", "quadrant_cells", "reduce_maps", "DEFAULT_TILE"]
 
 
 @jit(JIT_OPTIONS)
@@ -135,10 +136,11 @@ def _scratch(image_shape, patch_size, tile, n_even, n_odd, n_base, n_regions):
 @jit(JIT_OPTIONS)
 def _pooled_split(image, patch_size, stride, normalize, norm_eps, whiten_mean, even_first,
                   even_second, even_signs, odd_first, odd_second, odd_signs, even_weights,
-                  odd_weights, alpha, row_regions, col_regions, n_regions, scratch, pooled):
-    """``pooled`` (R * R * 2, K) float64 := one image's soft-threshold sums over the
-    grid of ``row_regions`` x ``col_regions``, from the split products (``scratch``:
-    :func:`_scratch`)."""
+                  odd_weights, alpha, row_regions, col_regions, n_col_regions, scratch, pooled):
+    """``pooled`` (rows * ``n_col_regions`` * 2, K) float64 := one image's soft-threshold
+    sums over the regions of ``row_regions`` x ``col_regions``, row-major, each per
+    polarity, from the split products (``scratch``: :func:`_scratch` with
+    ``n_col_regions``)."""
     pixels, sums, sq_sums, raw, even, odd, sym, anti, acc = scratch
     height, width, channels = image.shape
     n_even = even_first.shape[0]
@@ -169,8 +171,8 @@ def _pooled_split(image, patch_size, stride, normalize, norm_eps, whiten_mean, e
             _pool_soft_pair(acc[q, :n_base], acc[q, n_base:], acc[q + 1, :n_base],
                             acc[q + 1, n_base:], sym[t], anti[t], alpha)
             if c == n_cols - 1:
-                base = row_regions[r] * n_regions * 2
-                for q in range(n_regions * 2):
+                base = row_regions[r] * n_col_regions * 2
+                for q in range(n_col_regions * 2):
                     _flush(pooled[base + q], acc[q])
 
 
@@ -206,6 +208,30 @@ def encode_batch_mirror_split(images, patch_size, stride, normalize, norm_eps, w
             _finish_folded(pooled, n_regions, n_base, power, pyramid, whole, out[i])
 
 
+@jit(PARALLEL_JIT_OPTIONS, notice="the k-means region sums kernel", compile_seconds=20)
+def encode_batch_region_sums(images, patch_size, stride, normalize, norm_eps, whiten_mean,
+                             even_first, even_second, even_signs, odd_first, odd_second,
+                             odd_signs, even_weights, odd_weights, threshold, row_regions,
+                             col_regions, n_col_regions, tile, out):
+    """The soft threshold's sums as :func:`encode_batch_mirror_split` pools them, left
+    raw: ``out`` (N, rows * ``n_col_regions`` * 2, K) float32 := each image's sums over
+    the regions of ``row_regions`` x ``col_regions`` (any number of each, not only a
+    square grid: one region per position, or a strip of cells), row-major, per
+    polarity, every atom (not folded, no power)."""
+    n_images = images.shape[0]
+    n_base = even_weights.shape[1]
+    alpha = np.float32(threshold)
+    n_chunks = (n_images + _CHUNK - 1) // _CHUNK
+    for chunk in prange(n_chunks):
+        scratch = _scratch(images.shape[1:], patch_size, tile, even_first.shape[0],
+                           odd_first.shape[0], n_base, n_col_regions)
+        for i in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_images)):
+            _pooled_split(images[i], patch_size, stride, normalize, norm_eps, whiten_mean,
+                          even_first, even_second, even_signs, odd_first, odd_second,
+                          odd_signs, even_weights, odd_weights, alpha, row_regions,
+                          col_regions, n_col_regions, scratch, out[i])
+
+
 @jit(PARALLEL_JIT_OPTIONS, notice="the two-layer k-means encoder kernel", compile_seconds=20)
 def encode_batch_cells(images, patch_size, stride, norm_eps, whiten_mean, even_first,
                        even_second, even_signs, odd_first, odd_second, odd_signs,
@@ -232,30 +258,115 @@ def encode_batch_cells(images, patch_size, stride, norm_eps, whiten_mean, even_f
                            odd_first.shape[0], n_base, n_cells)
         cells = np.empty((n_cells * n_cells * 2, k), dtype=np.float64)
         raised = np.empty(k, dtype=np.float32)
-        pooled = np.empty((n_regions * n_regions * 2, k), dtype=np.float64)
-        whole = np.empty((2, k), dtype=np.float64)
-        quadrant_sums = np.empty((4 * 2, k), dtype=np.float64)
-        quadrants_at = (n_regions * n_regions + (1 if pyramid else 0)) * 2 * n_base
+        finish = _finish_scratch(n_regions, k)
         for i in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_images)):
             _pooled_split(images[i], patch_size, stride, True, norm_eps, whiten_mean,
                           even_first, even_second, even_signs, odd_first, odd_second,
                           odd_signs, even_weights, odd_weights, alpha, cell_rows, cell_cols,
                           n_cells, scratch, cells)
-            pooled[:] = 0.0
             for a in range(n_cells):
                 for b in range(n_cells):
                     for p in range(2):
-                        source = cells[(a * n_cells + b) * 2 + p]
-                        _add(pooled[(cell_regions[a] * n_regions + cell_regions[b]) * 2 + p],
-                             source)
-                        _raise_row(source, power, raised)
+                        _raise_row(cells[(a * n_cells + b) * 2 + p], power, raised)
                         _even_odd(raised, n_base, scale, even_maps[i, a, b, p],
                                   odd_maps[i, a, b, p])
-            _finish_folded(pooled, n_regions, n_base, power, pyramid, whole, out[i])
-            if quadrants:
-                _add_quadrants(cells, n_cells, quadrant_sums)
-                _finish_folded(quadrant_sums, 2, n_base, power, False, whole,
-                               out[i, quadrants_at:])
+            _finish_cells(cells, cells, 0, True, n_cells, cell_regions, n_regions, power,
+                          pyramid, quadrants, finish, out[i])
+
+
+@jit(JIT_OPTIONS)
+def _finish_scratch(n_regions, k):
+    """One thread's buffers for :func:`_finish_cells`."""
+    return (np.empty((n_regions * n_regions * 2, k), dtype=np.float64),
+            np.empty((2, k), dtype=np.float64), np.empty((4 * 2, k), dtype=np.float64))
+
+
+@jit(JIT_OPTIONS)
+def _finish_cells(sums, border, axis, forward, n_cells, cell_regions, n_regions, power,
+                  pyramid, quadrants, scratch, out_row):
+    """``out_row`` := the folded features of one image's sums over ``n_cells`` x
+    ``n_cells`` cells (``sums``: (n_cells * n_cells * 2, K), row-major, per polarity)
+    moved by :func:`_moved_cell` (``axis`` 0: as they are): the sums over the regions
+    (cell ``c`` in region ``cell_regions[c]``), with ``pyramid`` over the whole image,
+    with ``quadrants`` over the :func:`quadrant_cells`, each raised to ``power`` and
+    folded (``scratch``: :func:`_finish_scratch`)."""
+    pooled, whole, quadrant_sums = scratch
+    n_base = sums.shape[1] // 2
+    pooled[:] = 0.0
+    for a in range(n_cells):
+        for b in range(n_cells):
+            for p in range(2):
+                _add(pooled[(cell_regions[a] * n_regions + cell_regions[b]) * 2 + p],
+                     _moved_cell(sums, border, axis, forward, n_cells, a, b, p))
+    _finish_folded(pooled, n_regions, n_base, power, pyramid, whole, out_row)
+    if quadrants:
+        half = (n_cells + 1) // 2
+        quadrant_sums[:] = 0.0
+        for qa in range(2):
+            for qb in range(2):
+                for a in range(qa * (n_cells - half), qa * (n_cells - half) + half):
+                    for b in range(qb * (n_cells - half), qb * (n_cells - half) + half):
+                        for p in range(2):
+                            _add(quadrant_sums[(qa * 2 + qb) * 2 + p],
+                                 _moved_cell(sums, border, axis, forward, n_cells, a, b, p))
+        at = (n_regions * n_regions + (1 if pyramid else 0)) * 2 * n_base
+        _finish_folded(quadrant_sums, 2, n_base, power, False, whole, out_row[at:])
+
+
+@jit(JIT_OPTIONS)
+def _moved_cell(sums, border, axis, forward, n_cells, a, b, p):
+    """Cell (a, b)'s sums of polarity ``p`` after the image's cells (``sums``) moved by
+    one along ``axis`` (1: rows, 2: columns; 0: not moved), ``border`` ((n_cells * 2, K))
+    the new row or column of cells: the first when moving ``forward`` (down, right),
+    the image's last one dropped; else the last."""
+    if axis == 0:
+        return sums[(a * n_cells + b) * 2 + p]
+    along, across = (a, b) if axis == 1 else (b, a)
+    if along == (0 if forward else n_cells - 1):
+        return border[across * 2 + p]
+    step = -1 if forward else 1
+    if axis == 1:
+        return sums[((a + step) * n_cells + b) * 2 + p]
+    return sums[(a * n_cells + b + step) * 2 + p]
+
+
+@jit(PARALLEL_JIT_OPTIONS, notice="the k-means shifted copies kernel", compile_seconds=10)
+def finish_copies(sums, borders, axes, forwards, n_cells, cell_regions, n_regions, power,
+                  pyramid, quadrants, out, row, at):
+    """The folded features of images and of their copies whose cells are the images'
+    moved by one: ``out[0, row + i, at:]`` := :func:`_finish_cells` of image ``i``'s
+    ``sums`` (N, n_cells * n_cells * 2, K) float32; ``out[1 + c, row + i, at:]`` := the
+    same of them moved along ``axes[c]`` (1: rows, 2: columns) by one cell,
+    ``forwards[c]`` (down, right) or not, ``borders[i, c]`` ((N, copies, n_cells * 2,
+    K) float32) the copy's new row or column of cells.  An image's copies are made
+    together, while its sums are in cache."""
+    n_images, _, k = sums.shape
+    n_chunks = (n_images + _CHUNK - 1) // _CHUNK
+    for chunk in prange(n_chunks):
+        finish = _finish_scratch(n_regions, k)
+        for i in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_images)):
+            _finish_cells(sums[i], sums[i], 0, True, n_cells, cell_regions, n_regions,
+                          power, pyramid, quadrants, finish, out[0, row + i, at:])
+            for c in range(axes.shape[0]):
+                _finish_cells(sums[i], borders[i, c], axes[c], forwards[c], n_cells,
+                              cell_regions, n_regions, power, pyramid, quadrants, finish,
+                              out[1 + c, row + i, at:])
+
+
+@jit(PARALLEL_JIT_OPTIONS, notice="the k-means cell maps kernel", compile_seconds=5)
+def raised_cell_maps(sums, power, even_maps, odd_maps):
+    """``even_maps``, ``odd_maps`` (N, cells, 2, K / 2) float32 := the map's even and odd
+    parts of sums over cells (N, cells * 2, K) float32, as :func:`encode_batch_cells`
+    writes them."""
+    n_images, rows, k = sums.shape
+    n_base = k // 2
+    scale = np.float32(1.0 / np.sqrt(2.0))
+    for i in prange(n_images):
+        raised = np.empty(k, dtype=np.float32)
+        for q in range(rows):
+            cell, p = q // 2, q % 2
+            _raise_row(sums[i, q], power, raised)
+            _even_odd(raised, n_base, scale, even_maps[i, cell, p], odd_maps[i, cell, p])
 
 
 def quadrant_cells(n_cells):
@@ -265,20 +376,6 @@ def quadrant_cells(n_cells):
     onto another."""
     half = (n_cells + 1) // 2
     return np.arange(half), np.arange(n_cells - half, n_cells)
-
-
-@jit(JIT_OPTIONS)
-def _add_quadrants(cells, n_cells, out):
-    """``out`` (2 * 2 * 2, K) := the cells' sums (``cells``: (n_cells * n_cells * 2, K))
-    over the quadrants (:func:`quadrant_cells`), row-major, each per polarity."""
-    half = (n_cells + 1) // 2
-    out[:] = 0.0
-    for qa in range(2):
-        for qb in range(2):
-            for a in range(qa * (n_cells - half), qa * (n_cells - half) + half):
-                for b in range(qb * (n_cells - half), qb * (n_cells - half) + half):
-                    for p in range(2):
-                        _add(out[(qa * 2 + qb) * 2 + p], cells[(a * n_cells + b) * 2 + p])
 
 
 @jit(JIT_OPTIONS)

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from fastsoftmax._shared.progress import relabel
+from fastsoftmax._shared.progress import relabel, shifted
 from fastsoftmax.features import _dictionary_kernels as _dictionary
 from fastsoftmax.features import _encoder_kernels as _encoder
 from fastsoftmax.features.batch_hog import _positive_int
@@ -26,6 +26,8 @@ from fastsoftmax.features._mirror import patch_mirror
 from fastsoftmax.features.encoding import encode
 from fastsoftmax.features.second_layer import (SecondLayer, cell_grid, encode_two_layers,
                                                fit_second_layer)
+from fastsoftmax.features.shifted_copies import (SHIFT_DIRECTIONS, cells_move_with_shift,
+                                                 encode_shifted, shift_images)
 from fastsoftmax.features.whitening import zca_whitening
 from fastsoftmax.io.fields import float32_arrays
 
@@ -413,6 +415,18 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
         features : ndarray of shape (N, ``n_features_out_``), float32
         """
         check_is_fitted(self, "cluster_centers_")
+        params, images = self._checked_input(X)
+        if getattr(self, "second_layer_", None) is not None:
+            return encode_two_layers(self, self.second_layer_, images, progress)
+        return encode(images, params["patch_size"], params["stride"], params["norm_eps"],
+                      self.whiten_mean_, self.whiten_matrix_, self.cluster_centers_,
+                      encoder=params["encoder"], threshold=params["threshold"],
+                      n_regions=params["pooling"], power=params["power"],
+                      mirror=params["mirror"], pyramid=params["pyramid"], progress=progress)
+
+    def _checked_input(self, X):
+        """The validated parameters and ``X`` as images of the fitted shape, or
+        ValueError."""
         params = self._validated_params()
         images = _check_images(X, params["patch_size"])
         if images.shape[1:] != self.image_shape_:
@@ -421,13 +435,24 @@ class KMeansFeatures(TransformerMixin, BaseEstimator):
                 f"{self.image_shape_}"
             )
         self._check_grid(params, images.shape[1:])
-        if getattr(self, "second_layer_", None) is not None:
-            return encode_two_layers(self, self.second_layer_, images, progress)
-        return encode(images, params["patch_size"], params["stride"], params["norm_eps"],
-                      self.whiten_mean_, self.whiten_matrix_, self.cluster_centers_,
-                      encoder=params["encoder"], threshold=params["threshold"],
-                      n_regions=params["pooling"], power=params["power"],
-                      mirror=params["mirror"], pyramid=params["pyramid"], progress=progress)
+        return params, images
+
+    def transform_shifted(self, X, shift, progress=None):
+        """The features of the images of ``X`` and of their copies moved by ``shift``
+        pixels down, up, right and left, borders reflected
+        (:mod:`~fastsoftmax.features.shifted_copies`): a list of five arrays as
+        :meth:`transform` returns, the images' first.  Where the cells move with the
+        shift (the soft threshold with ``mirror``, stride 1, cells of ``shift``
+        positions) the copies' features come from the images' own cells; else each copy
+        is encoded.  ``progress("features", done, 5 * N)``, optional."""
+        check_is_fitted(self, "cluster_centers_")
+        _, images = self._checked_input(X)
+        if cells_move_with_shift(self, shift):
+            return encode_shifted(self, images, shift, progress)
+        copies = [images] + [shift_images(images, dy * shift, dx * shift)
+                             for dy, dx in SHIFT_DIRECTIONS]
+        return [self.transform(copy, shifted(progress, index * len(images), 5 * len(images)))
+                for index, copy in enumerate(copies)]
 
     def fit_transform(self, X, y=None, progress=None):
         """``fit(X).transform(X)``, reporting both through ``progress``."""

@@ -352,35 +352,50 @@ def encode_two_layers_reference(first, layer, images, dtype=np.float64):
     n_rows, n_cols = _encoder.grid_shape(height, width, first.patch_size, first.stride)
     if n_rows != n_cols:
         raise ValueError("the reference takes square grids of patch positions")
-    _, cell_regions = cell_grid(n_rows, first.pooling)
-    n_cells, n_regions = len(cell_regions), first.pooling
+    n_cells = first.pooling * CELLS_PER_REGION
     k = first.cluster_centers_.shape[0]
-    n_base = k // 2
     cells = _encoder.encode_reference(
         images, first.patch_size, first.stride, first.norm_eps, first.whiten_mean_,
         first.whiten_matrix_, first.cluster_centers_, dtype=dtype, encoder="soft-threshold",
         threshold=first.threshold, n_regions=n_cells).astype(np.float64)
     cells = cells.reshape(len(images), n_cells, n_cells, 2, k)
-    regions = np.zeros((len(images), n_regions, n_regions, 2, k))
-    for a in range(n_cells):
-        for b in range(n_cells):
-            regions[:, cell_regions[a], cell_regions[b]] += cells[:, a, b]
+    reduced = layer.reduce_reference(*cell_maps(first, cells))
+    second = _encoder.encode_reference(
+        reduced, NEIGHBOURHOOD, 1, 0.0, layer.whiten_mean_, layer.whiten_matrix_, layer.atoms_,
+        dtype=dtype, encoder="soft-threshold", threshold=layer.threshold,
+        n_regions=layer.n_regions, pyramid=True, power=layer.power, mirror=True,
+        normalize=False)
+    return np.hstack([first_layer_from_cells(first, cells), second])
+
+
+def first_layer_from_cells(first, cells):
+    """The first layer's folded features (n, :func:`first_layer_width`) float32 from its
+    sums over the cells of :func:`cell_grid` (n, cells, cells, 2, K) float64 (raw: no
+    power): the regions' sums (each the sum of its 3 x 3 cells), with ``pyramid`` the
+    whole image's, with ``quadrants`` the quadrants' (:func:`~._split_encoder_kernels.
+    quadrant_cells`), each raised to the power and folded."""
+    n, n_cells = cells.shape[:2]
+    k = cells.shape[-1]
+    n_regions = n_cells // CELLS_PER_REGION
+    regions = cells.reshape(n, n_regions, CELLS_PER_REGION, n_regions, CELLS_PER_REGION,
+                            2, k).sum(axis=(2, 4))
     levels = [(n_regions, regions)] + ([(1, regions.sum(axis=(1, 2)))] if first.pyramid else [])
     if first.quadrants:
         halves = _split.quadrant_cells(n_cells)
         levels.append((2, np.stack([
             np.stack([cells[:, rows][:, :, cols].sum(axis=(1, 2)) for cols in halves], axis=1)
             for rows in halves], axis=1)))
-    parts = [fold_mirror((level ** first.power).reshape(len(images), -1).astype(np.float32),
-                         side, 2, k) for side, level in levels]
+    return np.hstack([fold_mirror((level ** first.power).reshape(n, -1).astype(np.float32),
+                                  side, 2, k) for side, level in levels])
+
+
+def cell_maps(first, cells):
+    """The even and odd parts (n, cells, cells, 2, K / 2) float32 of the map a second
+    layer encodes, from the first layer's raw sums over cells (any number of rows and
+    columns of cells)."""
     raised = cells ** first.power
+    n_base = cells.shape[-1] // 2
     scale = 1.0 / np.sqrt(2.0)
     even = ((raised[..., :n_base] + raised[..., n_base:]) * scale).astype(np.float32)
     odd = ((raised[..., :n_base] - raised[..., n_base:]) * scale).astype(np.float32)
-    reduced = layer.reduce_reference(even, odd)
-    parts.append(_encoder.encode_reference(
-        reduced, NEIGHBOURHOOD, 1, 0.0, layer.whiten_mean_, layer.whiten_matrix_, layer.atoms_,
-        dtype=dtype, encoder="soft-threshold", threshold=layer.threshold,
-        n_regions=layer.n_regions, pyramid=True, power=layer.power, mirror=True,
-        normalize=False))
-    return np.hstack(parts)
+    return even, odd

@@ -69,6 +69,7 @@ from fastsoftmax.data.splits import SplitRecord
 from fastsoftmax._shared.progress import relabel, report, shifted
 from fastsoftmax.data.training_files import TrainingFiles
 from fastsoftmax.features import feature_step_class, study_hog
+from fastsoftmax.features.shifted_copies import SHIFT_DIRECTIONS
 from fastsoftmax.io.fields import check_pixels, entry, image_shape, positive_int, prefixed
 from fastsoftmax.io.model_file import load_model_file, save_arrays
 from fastsoftmax.model.cached_steps import (fit_pca_cached, fit_transform_cached,
@@ -86,6 +87,8 @@ log = logging.getLogger(__name__)
 #: Images whose features are made at a time when predicting (their features, up to tens
 #: of thousands of floats an image with learned features, are made and dropped by chunk).
 PREDICT_CHUNK = 2048
+#: The same when the step makes five copies' features at once (``transform_shifted``).
+SHIFTED_PREDICT_CHUNK = 512
 #: The step methods :class:`ImagePipeline` relies on (see the module docstring).
 FEATURE_STEP_METHODS = ("fit", "transform", "fit_transform", "get_params", "to_arrays",
                         "from_arrays")
@@ -385,7 +388,11 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "features_")
         images = self._check_images(images, fitted=True)
-        features = step_call(self.features_.transform, progress, images)
+        return self._classifier_inputs(step_call(self.features_.transform, progress, images))
+
+    def _classifier_inputs(self, features):
+        """The classifier inputs of the feature step's ``features``: standardized (in
+        place), then projected by the PCA."""
         if getattr(self, "scaler_", None) is not None:
             features = self.scaler_.transform(features, copy=False)
         return features if self.pca_ is None else self.pca_.transform(features)
@@ -407,24 +414,38 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
 
     def _by_chunk(self, images, progress, method_name):
         """The classifier's ``method_name`` of the classifier inputs of
-        :data:`PREDICT_CHUNK` images at a time (the mean over the images' copies with
-        ``flip_predict`` or ``shift_predict``): a chunk's features are made, used and
-        dropped, never all the images' at once."""
+        :data:`PREDICT_CHUNK` (:data:`SHIFTED_PREDICT_CHUNK`) images at a time (the mean
+        over the images' copies with ``flip_predict`` or ``shift_predict``): a chunk's
+        features are made, used and dropped, never all the images' at once."""
         check_is_fitted(self, "classifier_")
         images = self._check_images(images, fitted=True)
         method = getattr(self.classifier_, method_name)
-        views = prediction_views(self.flip_predict, self.shift_predict)
-        n, passes = len(images), len(views)
-        for start in range(0, n, PREDICT_CHUNK):
-            part = images[start:start + PREDICT_CHUNK]
-            out = None
-            for index, view in enumerate(views):
-                report_to = shifted(progress, passes * start + index * len(part), passes * n)
-                answer = method(self.transform(view(part), progress=report_to))
+        # a step with transform_shifted makes the shifted copies' features with the images'
+        together = bool(self.shift_predict) and hasattr(self.features_, "transform_shifted")
+        views = prediction_views(self.flip_predict, 0 if together else self.shift_predict)
+        n, passes = len(images), len(views) + (len(SHIFT_DIRECTIONS) if together else 0)
+        chunk = SHIFTED_PREDICT_CHUNK if together else PREDICT_CHUNK
+        for start in range(0, n, chunk):
+            part = images[start:start + chunk]
+            out, report_to = None, shifted(progress, passes * start, passes * n)
+            for answer in map(method, self._copies_inputs(part, views, together, report_to)):
                 out = answer if out is None else np.add(out, answer, out=out)
             if passes > 1:
                 out /= passes
             yield out
+
+    def _copies_inputs(self, part, views, together, progress):
+        """The classifier inputs of each copy of ``part`` predicted from, one at a time:
+        with ``together`` the step's ``transform_shifted``'s, then the other ``views``'."""
+        done = 0
+        if together:
+            for features in self.features_.transform_shifted(part, self.shift_predict,
+                                                             progress=progress):
+                yield self._classifier_inputs(features)
+            done, views = (1 + len(SHIFT_DIRECTIONS)) * len(part), views[1:]
+        for view in views:
+            yield self.transform(view(part), progress=shifted(progress, done, None))
+            done += len(part)
 
     def score(self, images, y, sample_weight=None):
         """Accuracy on ``images`` (weighted with ``sample_weight``)."""

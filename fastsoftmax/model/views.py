@@ -10,6 +10,7 @@ holds pixels that are not the image's.
 import numpy as np
 
 from fastsoftmax.features import rgb2gray
+from fastsoftmax.features.shifted_copies import SHIFT_DIRECTIONS, reflect_padded, shift_images
 
 __all__ = ["mirror_images", "shift_images", "random_shifts", "prediction_views", "check_shift",
            "fit_to_shape"]
@@ -18,29 +19,6 @@ __all__ = ["mirror_images", "shift_images", "random_shifts", "prediction_views",
 def mirror_images(images):
     """``images`` (N, H, W[, C]) flipped left to right, C-contiguous."""
     return np.ascontiguousarray(np.asarray(images)[:, :, ::-1])
-
-
-def shift_images(images, dy, dx):
-    """``images`` (N, H, W[, C]) moved down by ``dy`` and right by ``dx`` pixels (negative:
-    up, left), the uncovered border reflected about the edge; C-contiguous.
-
-    ``abs(dy) < H`` and ``abs(dx) < W``: a reflection needs that many pixels.
-    """
-    images = np.asarray(images)
-    height, width = images.shape[1:3]
-    if abs(dy) >= height or abs(dx) >= width:
-        raise ValueError(f"a shift of ({dy}, {dx}) pixels needs images larger than "
-                         f"{height}x{width}")
-    padded = _reflect_padded(images, (max(dy, 0), max(-dy, 0)), (max(dx, 0), max(-dx, 0)))
-    top, left = max(-dy, 0), max(-dx, 0)
-    return np.ascontiguousarray(padded[:, top:top + height, left:left + width])
-
-
-def _reflect_padded(images, rows, cols):
-    """``images`` (N, H, W[, C]) padded by ``rows`` (top, bottom) and ``cols`` (left,
-    right) pixels, each border the image reflected about its edge."""
-    pad = [(0, 0), rows, cols] + [(0, 0)] * (images.ndim - 3)
-    return np.pad(images, pad, mode="reflect")
 
 
 def random_shifts(images, max_shift, rng):
@@ -56,7 +34,7 @@ def random_shifts(images, max_shift, rng):
     check_shift(max_shift, images.shape[1:], "max_shift")
     dy = rng.integers(-max_shift, max_shift + 1, len(images))
     dx = rng.integers(-max_shift, max_shift + 1, len(images))
-    padded = _reflect_padded(images, (max_shift, max_shift), (max_shift, max_shift))
+    padded = reflect_padded(images, (max_shift, max_shift), (max_shift, max_shift))
     out = np.empty_like(images)
     for i, (top, left) in enumerate(zip(max_shift - dy, max_shift - dx)):
         out[i] = padded[i, top:top + height, left:left + width]
@@ -71,8 +49,9 @@ def prediction_views(flip, shift):
     if flip:
         views.append(mirror_images)
     if shift:
-        for dy, dx in ((shift, 0), (-shift, 0), (0, shift), (0, -shift)):
-            views.append(lambda images, dy=dy, dx=dx: shift_images(images, dy, dx))
+        for dy, dx in SHIFT_DIRECTIONS:
+            views.append(lambda images, dy=dy, dx=dx: shift_images(images, dy * shift,
+                                                                   dx * shift))
     return views
 
 
