@@ -98,7 +98,7 @@ def is_large_image(image_shape):
 #: (``image_params``).  With ``--features kmeans`` on such images: a second layer of 1,000
 #: atoms, the first layer's sums over the quadrants of its cells (``quadrants``) and
 #: three rounds of randomly shifted training images (``shift_train``), higher
-#: accuracy for about five times the time and twice the memory of the defaults.
+#: accuracy for about four times the time and twice the memory of the defaults.
 LARGE_SETUPS = {"kmeans": {"params": KMEANS_FEATURES,
                            "classifier": KMEANS_CLASSIFIER,
                            "setup": {"shift_train": 2, "shift_rounds": 3},

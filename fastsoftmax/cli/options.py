@@ -116,7 +116,7 @@ preset_option = click.option(
          "the first layer's sums over quadrants too (--quadrants) "
          f"and {LARGE_SETUPS['kmeans']['setup']['shift_rounds']} rounds of training images "
          f"shifted up to {LARGE_SETUPS['kmeans']['setup']['shift_train']} pixels "
-         "(--shift-train): higher accuracy for about five times the time and twice the "
+         "(--shift-train): higher accuracy for about four times the time and twice the "
          "memory (docs/learned-features.md).")
 
 

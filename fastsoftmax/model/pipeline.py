@@ -126,7 +126,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     shift_predict : int, default=0
         With ``shift_predict`` > 0, the mean also takes in four copies of each image
         moved that many pixels down, up, right and left, borders reflected
-        (:mod:`fastsoftmax.model.views`): five times the feature work at prediction.
+        (:mod:`fastsoftmax.model.views`): up to five times the prediction's feature work.
     shift_train : int, default=0
         With ``shift_train`` > 0, ``shift_rounds`` times over the epochs the classifier's
         training rows are replaced by those of the training images each moved by a
