@@ -91,30 +91,13 @@ class _Workspace:
     def __init__(self):
         self.arrays = {}
 
-    def __call__(self, name, shape, dtype=np.float32):
+    def __call__(self, name, shape):
+        """A float32 array of ``shape``, the one called ``name`` (grown when too small)."""
         size = int(np.prod(shape))
         array = self.arrays.get(name)
         if array is None or array.size < size:
-            array = self.arrays[name] = np.empty(size, dtype)
+            array = self.arrays[name] = np.empty(size, np.float32)
         return array[:size].reshape(shape)
-
-
-def _region_sums(images, patch_size, normalize, norm_eps, whiten_mean, split, threshold,
-                 row_regions, col_regions, out):
-    """``out`` := raw soft-threshold sums (n, rows * columns * 2, K) float32 over the
-    regions of ``row_regions`` x ``col_regions`` (:func:`~._split_encoder_kernels.
-    encode_batch_region_sums`; call it within
-    :func:`~fastsoftmax.features._blas.limit_blas_threads`)."""
-    _split.encode_batch_region_sums(
-        np.ascontiguousarray(images), patch_size, 1, normalize, float(norm_eps), whiten_mean,
-        *split, float(threshold), np.ascontiguousarray(row_regions),
-        np.ascontiguousarray(col_regions), int(col_regions.max()) + 1, _encoder.DEFAULT_TILE,
-        out)
-    return out
-
-
-def _sums_shape(n, row_regions, col_regions, k):
-    return (n, (int(row_regions.max()) + 1) * (int(col_regions.max()) + 1) * 2, k)
 
 
 #: The axis (1: rows, 2: columns) and the direction (forward: down, right) of each of
@@ -131,20 +114,26 @@ class _Layer:
     def __init__(self, name, encoding, side, cell_regions, n_regions, pyramid, quadrants,
                  workspace):
         self.name, self.workspace = name, workspace
-        (self.patch_size, self.normalize, self.norm_eps, self.whiten_mean, self.split,
-         self.threshold, self.power) = encoding
-        self.k = 2 * self.split[6].shape[1]
+        (self.patch_size, self.normalize, norm_eps, self.whiten_mean, self.split, threshold,
+         power) = encoding
+        self.norm_eps, self.threshold, self.power = float(norm_eps), float(threshold), float(power)
+        self.k = 2 * self.split[6].shape[1]  # the split's base-atom weights: K / 2 columns
         self.side, self.cell_regions, self.n_regions = int(side), cell_regions, int(n_regions)
         self.pyramid, self.quadrants = bool(pyramid), bool(quadrants)
-        self.power = float(self.power)
 
     def sums(self, images, row_regions, col_regions, name):
-        """Raw sums over regions (:func:`_region_sums`) in the workspace's ``name``."""
+        """Raw soft-threshold sums (n, rows * columns * 2, K) float32 of ``images`` (or
+        maps) over the regions of ``row_regions`` x ``col_regions``, in the workspace's
+        array ``name`` (:func:`~._split_encoder_kernels.encode_batch_region_sums`; call
+        it within :func:`~fastsoftmax.features._blas.limit_blas_threads`)."""
+        n_cols = int(col_regions.max()) + 1
         out = self.workspace(f"{self.name} {name}",
-                             _sums_shape(len(images), row_regions, col_regions, self.k))
-        return _region_sums(images, self.patch_size, self.normalize, self.norm_eps,
-                            self.whiten_mean, self.split, self.threshold, row_regions,
-                            col_regions, out)
+                             (len(images), (int(row_regions.max()) + 1) * n_cols * 2, self.k))
+        _split.encode_batch_region_sums(
+            np.ascontiguousarray(images), self.patch_size, 1, self.normalize, self.norm_eps,
+            self.whiten_mean, *self.split, self.threshold, np.ascontiguousarray(row_regions),
+            np.ascontiguousarray(col_regions), n_cols, _encoder.DEFAULT_TILE, out)
+        return out
 
     def borders(self, copy_of, width, count, regions):
         """The sums over each copy's new border row or column of cells ``(N, 4, count *
@@ -178,9 +167,8 @@ class _Layer:
         """The even and odd parts of the map (``shape`` + (2, K / 2)) float32 of raw sums
         over cells (:func:`~._split_encoder_kernels.raised_cell_maps`)."""
         n, rows, k = sums.shape
-        parts = (self.workspace(f"{self.name} {part} {shape}", (n, rows // 2, 2, k // 2))
-                 for part in ("even", "odd"))
-        even, odd = parts
+        even, odd = (self.workspace(f"{self.name} {part} {shape}", (n, rows // 2, 2, k // 2))
+                     for part in ("even", "odd"))
         _split.raised_cell_maps(sums, self.power, even, odd)
         return even.reshape(shape + (2, k // 2)), odd.reshape(shape + (2, k // 2))
 
@@ -202,7 +190,7 @@ def _moved(whole, border, axis, forward):
     return np.concatenate(parts if forward else parts[::-1], axis=axis)
 
 
-def _second_layer(first, layer, first_layer, workspace):
+def _second_layer(layer, first_layer, workspace):
     """The second layer's features of a batch of images and of their copies, from the
     images' reduced map and codes at every position (see the module docstring): a
     function of the first layer's sums and the copies' borders that writes them."""
@@ -248,14 +236,14 @@ def encode_shifted(first, images, shift, progress=None):
         ``progress("features", done, 5 * N)`` over the images and their copies.
     """
     split, cell_rows, cell_cols = _first_layer_geometry(first)
-    n_cells = len(cell_regions := np.arange(len(np.unique(cell_rows))) // CELLS_PER_REGION)
+    n_cells = int(cell_rows.max()) + 1
     workspace = _Workspace()
     first_layer = _Layer("first", (first.patch_size, True, first.norm_eps, first.whiten_mean_,
                                    split, first.threshold, first.power),
-                         n_cells, cell_regions, first.pooling, first.pyramid, first.quadrants,
-                         workspace)
+                         n_cells, np.arange(n_cells) // CELLS_PER_REGION, first.pooling,
+                         first.pyramid, first.quadrants, workspace)
     layer = getattr(first, "second_layer_", None)
-    second = None if layer is None else _second_layer(first, layer, first_layer, workspace)
+    second = None if layer is None else _second_layer(layer, first_layer, workspace)
     n, copies = len(images), 1 + len(SHIFT_DIRECTIONS)
     out = aligned_empty((copies, n, first.n_features_out_), np.float32)
     report(progress, "features", 0, copies * n)
