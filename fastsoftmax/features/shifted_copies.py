@@ -9,10 +9,10 @@ image's last row of cells falls off).  Only that first row of cells, whose patch
 cover the reflected border, is encoded; the pooling regions, the whole image and the
 quadrants are sums of cells.  A second layer's neighbourhood positions step by one cell,
 so its map of the copy is the image's moved by one row too: of its positions only the
-first row is encoded.  Up, right and left likewise.  Four copies so cost about half the
-encoding of one image instead of four encodings, and their features equal those of
-the copies encoded (:meth:`~fastsoftmax.features.KMeansFeatures.transform`) to float
-rounding.
+first row is encoded.  Up, right and left likewise: with 9 x 9 cells a ninth of a copy's
+patches and a seventh of its second-layer positions go through the encoder, and its
+features equal those of the copy encoded
+(:meth:`~fastsoftmax.features.KMeansFeatures.transform`) to float rounding.
 """
 import numpy as np
 
