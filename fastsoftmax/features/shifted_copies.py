@@ -137,14 +137,15 @@ class _Layer:
 
     def borders(self, copy_of, width, count, regions):
         """The sums over each copy's new border row or column of cells ``(N, 4, count *
-        2, K)``: over the ``width`` rows or columns at the new edge of ``copy_of(dy,
-        dx)``, the copy's array, ``count`` positions across the border, ``regions``
-        along it; the two copies along an axis in one call."""
+        2, K)``: over the ``width`` rows or columns at the new edge of ``copy_of(c)``,
+        the array of the copy in direction ``SHIFT_DIRECTIONS[c]``, ``count`` positions
+        across the border, ``regions`` along it; the two copies along an axis in one
+        call."""
         out = None
         for axis in (1, 2):
             along = [c for c in range(len(SHIFT_DIRECTIONS)) if _AXES[c] == axis]
-            strips = np.concatenate([_border(copy_of(*SHIFT_DIRECTIONS[c]), width, axis,
-                                             _FORWARDS[c]) for c in along])
+            strips = np.concatenate([_border(copy_of(c), width, axis, _FORWARDS[c])
+                                     for c in along])
             across = np.zeros(count, np.int64)
             rows, cols = (across, regions) if axis == 1 else (regions, across)
             found = self.sums(strips, rows, cols, f"axis {axis}")
@@ -211,8 +212,7 @@ def _second_layer(layer, first_layer, workspace):
         layer.reduce(*first_layer.maps(borders.reshape(n * copies, n_cells * 2, -1),
                                        (n, copies, n_cells)), border_maps)
 
-        def copy_of(dy, dx):  # the copy's reduced map
-            c = SHIFT_DIRECTIONS.index((dy, dx))
+        def copy_of(c):  # the copy's reduced map
             border = np.expand_dims(border_maps[:, c], _AXES[c])
             return _moved(reduced, border, _AXES[c], _FORWARDS[c])
 
@@ -244,7 +244,7 @@ def encode_shifted(first, images, shift, progress=None):
                          first.pyramid, first.quadrants, workspace)
     layer = getattr(first, "second_layer_", None)
     second = None if layer is None else _second_layer(layer, first_layer, workspace)
-    n, copies = len(images), 1 + len(SHIFT_DIRECTIONS)
+    n, copies, n1 = len(images), 1 + len(SHIFT_DIRECTIONS), first_layer_width(first)
     out = aligned_empty((copies, n, first.n_features_out_), np.float32)
     report(progress, "features", 0, copies * n)
     # inside the limit: BLAS threads left spinning by a product here would slow the kernels
@@ -255,10 +255,10 @@ def encode_shifted(first, images, shift, progress=None):
             # a row of cells' patches lie in shift + patch_size - 1 rows of pixels (cells
             # are square: the same regions along rows and columns)
             borders = first_layer.borders(
-                lambda dy, dx: shift_images(part, dy * shift, dx * shift),
+                lambda c: shift_images(part, *(shift * d for d in SHIFT_DIRECTIONS[c])),
                 shift + first.patch_size - 1, shift, cell_cols)
             first_layer.finish(sums, borders, out, start, 0)
             if second is not None:
-                second(sums, borders, out, start, first_layer_width(first))
+                second(sums, borders, out, start, n1)
             report(progress, "features", copies * (start + len(part)), copies * n)
     return list(out)
